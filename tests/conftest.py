@@ -1,0 +1,1 @@
+pytest_plugins = ["tests.conftest_jira", "tests.conftest_mailbox"]

@@ -1,0 +1,833 @@
+"""A stateful fake of Jira's REST API v2, served over real HTTP for the real ``jira`` client.
+
+It follows Atlassian's documented behaviour closely enough that the adapter cannot tell it from a
+small Jira: Cloud (``search/jql`` with ``nextPageToken``; the old ``search`` answers 410) or
+Data Center (``search`` with ``startAt``), a small workflow, field limits with Jira's error JSON,
+XSRF-checked attachments, and scripted faults (429/503 with Retry-After, latency, a connection
+dropped after the request was applied). Tests read ``issues`` and ``requests`` directly.
+"""
+
+from __future__ import annotations
+
+import base64
+import email.parser
+import email.policy
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import formatdate
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+API = "/rest/api/2/"
+SUMMARY_LIMIT = 255
+TEXT_LIMIT = 32_767
+PRIORITIES = ("Highest", "High", "Medium", "Low", "Lowest")
+ISSUE_TYPES = {"Bug": "1", "Task": "3", "Story": "10001"}
+CUSTOM_FIELDS = {"customfield_10050": "Occurrences", "customfield_10051": "Last seen"}
+
+# Workflow: status name -> id, and transitions (id, name, from statuses, to status).
+STATUSES = {"Open": "1", "In Progress": "3", "Reopened": "4", "Resolved": "5", "Closed": "6"}
+DONE = frozenset({"Resolved", "Closed"})
+TRANSITIONS = (
+    ("4", "Start Progress", frozenset({"Open", "Reopened"}), "In Progress"),
+    ("5", "Resolve Issue", frozenset({"Open", "In Progress", "Reopened"}), "Resolved"),
+    ("2", "Close Issue", frozenset({"Open", "In Progress", "Reopened", "Resolved"}), "Closed"),
+    ("3", "Reopen", DONE, "Reopened"),
+)
+
+Json = dict[str, Any]
+
+
+class JqlError(ValueError):
+    """The query uses syntax outside the subset the fake understands."""
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One request as received (path relative to ``/rest/api/2/``)."""
+
+    method: str
+    path: str
+    at: float
+
+
+@dataclass(slots=True)
+class Fault:
+    """Applies to the next ``times`` requests whose method and API path match."""
+
+    pattern: re.Pattern[str]
+    method: str | None
+    times: int
+    status: int | None = None  # answer this instead of handling the request
+    retry_after: int | None = None
+    retry_after_as_date: bool = False
+    delay: float = 0.0  # sleep before handling
+    drop: bool = False  # handle the request, then close the socket without a response
+
+
+@dataclass(slots=True)
+class Response:
+    status: int
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _error(status: int, messages: tuple[str, ...] = (), **errors: str) -> Response:
+    return Response(status, {"errorMessages": list(messages), "errors": errors})
+
+
+# --- JQL subset: clauses joined by AND, then an optional ORDER BY ----------------------------
+
+_JQL_TOKEN = re.compile(
+    r'\s*(?:(?P<str>"(?:[^"\\]|\\.)*")|(?P<op>!=|=|\(|\)|,)|(?P<word>[A-Za-z0-9_.\-]+))'
+)
+_JQL_FIELDS = frozenset({"project", "labels", "key", "issuekey", "status", "issuetype"})
+
+
+def _jql_tokens(jql: str) -> list[str]:
+    tokens: list[str] = []
+    pos = 0
+    jql = jql.rstrip()
+    while pos < len(jql):
+        m = _JQL_TOKEN.match(jql, pos)
+        if not m or m.end() == pos:
+            raise JqlError(f"Error in the JQL Query: unexpected character at position {pos}.")
+        pos = m.end()
+        if m["str"] is not None:
+            tokens.append("\0" + re.sub(r"\\(.)", r"\1", m["str"][1:-1]))
+        else:
+            tokens.append(m["op"] or m["word"])
+    return tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    clauses: tuple[tuple[str, bool, frozenset[str]], ...]  # field, negated, values (lowered)
+    order_by: str = "created"
+    descending: bool = False
+
+    def matches(self, issue: Json) -> bool:
+        return all(
+            bool(_field_values(issue, name) & values) != negated
+            for name, negated, values in self.clauses
+        )
+
+
+def _field_values(issue: Json, name: str) -> set[str]:
+    fields = issue["fields"]
+    if name == "labels":
+        return {label.lower() for label in fields["labels"]}
+    if name in ("key", "issuekey"):
+        return {issue["key"].lower(), issue["id"]}
+    if name == "project":
+        return {fields["project"]["key"].lower(), fields["project"]["id"]}
+    return {fields[name]["name"].lower()}
+
+
+def parse_jql(jql: str) -> Query:
+    """Parse ``f = v``, ``f != v``, ``f [not] in (..)`` joined by AND, then ORDER BY."""
+    try:
+        return _parse_tokens(_jql_tokens(jql))
+    except IndexError:
+        raise JqlError("Error in the JQL Query: the query ended unexpectedly.") from None
+
+
+def _jql_value(tok: str) -> str:
+    if tok in ("(", ")", ",", "=", "!="):
+        raise JqlError(f"Error in the JQL Query: expected a value but got '{tok}'.")
+    return tok.removeprefix("\0").lower()
+
+
+def _parse_tokens(tokens: list[str]) -> Query:
+    clauses: list[tuple[str, bool, frozenset[str]]] = []
+    i = 0
+    while i < len(tokens) and tokens[i].lower() != "order":
+        name = tokens[i].lower()
+        if name not in _JQL_FIELDS:
+            raise JqlError(f"Field '{tokens[i]}' does not exist or is not supported.")
+        op = tokens[i + 1].lower()
+        if op in ("=", "!="):
+            values = frozenset({_jql_value(tokens[i + 2])})
+            i += 3
+        elif op == "in" or (op == "not" and tokens[i + 2].lower() == "in"):
+            i += 2 if op == "in" else 3
+            if tokens[i] != "(":
+                raise JqlError("Error in the JQL Query: expected '(' after 'in'.")
+            items: set[str] = set()
+            i += 1
+            while tokens[i] != ")":
+                items.add(_jql_value(tokens[i]))
+                i += 2 if tokens[i + 1] == "," else 1
+            values = frozenset(items)
+            i += 1
+        else:
+            raise JqlError(f"Error in the JQL Query: unsupported operator '{op}'.")
+        clauses.append((name, op in ("!=", "not"), values))
+        if i < len(tokens) and tokens[i].lower() == "and":
+            i += 1
+    if i == len(tokens):
+        return Query(tuple(clauses))
+    if tokens[i + 1].lower() != "by":
+        raise JqlError("Error in the JQL Query: expected 'BY' after 'ORDER'.")
+    order_by = tokens[i + 2].lower()
+    if order_by not in ("created", "key", "updated"):
+        raise JqlError(f"Error in the JQL Query: cannot order by '{order_by}'.")
+    rest = [t.lower() for t in tokens[i + 3 :]]
+    if rest not in ([], ["asc"], ["desc"]):
+        raise JqlError(f"Error in the JQL Query: unexpected '{' '.join(rest)}'.")
+    return Query(tuple(clauses), order_by, rest == ["desc"])
+
+
+# --- the server -----------------------------------------------------------------------------
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    fake: FakeJira
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, addr = super().get_request()
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock, addr
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
+        pass
+
+    def _serve(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        self.server.fake.handle(self, body)
+
+    do_GET = do_POST = do_PUT = do_DELETE = _serve
+
+    def send(self, response: Response) -> None:
+        payload = b"" if response.body is None else json.dumps(response.body).encode()
+        self.send_response(response.status)
+        for name, val in response.headers.items():
+            self.send_header(name, val)
+        if payload:
+            self.send_header("Content-Type", "application/json;charset=UTF-8")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+Route = Callable[["FakeJira", "_Call"], Response]
+
+
+@dataclass(slots=True)
+class _Call:
+    method: str
+    path: str
+    match: re.Match[str]
+    query: dict[str, list[str]]
+    body: bytes
+    headers: Any
+
+    def json(self) -> Json:
+        data = json.loads(self.body or b"{}")
+        if not isinstance(data, dict):
+            raise TypeError("expected a JSON object")
+        return data
+
+    def param(self, name: str, default: str = "") -> str:
+        return self.query.get(name, [default])[0]
+
+
+class FakeJira:
+    """A small Jira instance on 127.0.0.1 (``deployment``: ``"Cloud"`` or ``"Server"``)."""
+
+    def __init__(
+        self,
+        deployment: str = "Cloud",
+        *,
+        users: dict[str, str] | None = None,
+        bearer_tokens: frozenset[str] = frozenset({"pat-secret"}),
+        projects: dict[str, tuple[str, ...]] | None = None,
+    ) -> None:
+        self.deployment = deployment
+        self.users = users if users is not None else {"bot@example.com": "api-token"}
+        self.bearer_tokens = bearer_tokens
+        self.projects = projects if projects is not None else {"OPS": ("Client", "Server")}
+        self.issues: dict[str, Json] = {}  # by key
+        self.attachments: dict[str, list[tuple[str, bytes]]] = {}  # key -> (filename, content)
+        self.links: list[Json] = []
+        self.requests: list[Request] = []
+        self._faults: list[Fault] = []
+        self._lock = threading.RLock()
+        self._next_id = 10_000
+        self._counters: dict[str, int] = {}
+        self._httpd = _Server(("127.0.0.1", 0), _Handler)
+        self._httpd.fake = self
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
+        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self) -> FakeJira:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> FakeJira:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- scripting and inspection -----------------------------------------------------------
+    def fail(
+        self,
+        path: str,
+        status: int = 429,
+        *,
+        times: int = 1,
+        method: str | None = None,
+        retry_after: int | None = None,
+        as_date: bool = False,
+    ) -> None:
+        """The next ``times`` requests matching ``path`` (a regex) answer ``status``."""
+        self._add(Fault(re.compile(path), method, times, status, retry_after, as_date))
+
+    def slow(self, path: str, seconds: float, *, times: int = 1, method: str | None = None) -> None:
+        """The next ``times`` matching requests wait ``seconds`` before being handled."""
+        self._add(Fault(re.compile(path), method, times, delay=seconds))
+
+    def drop(self, path: str, *, times: int = 1, method: str | None = None) -> None:
+        """The next matching requests are applied, then the connection closes unanswered."""
+        self._add(Fault(re.compile(path), method, times, drop=True))
+
+    def drop_after_create(self, times: int = 1) -> None:
+        self.drop("issue", method="POST", times=times)
+
+    def count(self, method: str | None = None, path: str | None = None) -> int:
+        """Requests seen so far with this method and API path (a regex matched in full)."""
+        pattern = re.compile(path) if path is not None else None
+        with self._lock:
+            return sum(
+                1
+                for r in self.requests
+                if (method is None or r.method == method)
+                and (pattern is None or pattern.fullmatch(r.path))
+            )
+
+    def add_issue(self, summary: str, labels: tuple[str, ...] = (), project: str = "OPS") -> str:
+        """Seed an issue directly (as if filed by someone else)."""
+        fields = {"project": {"key": project}, "issuetype": {"name": "Bug"}, "summary": summary}
+        with self._lock:
+            key: str = self._create({**fields, "labels": list(labels)})["key"]
+        return key
+
+    def set_status(self, key: str, status: str) -> None:
+        with self._lock:
+            self._apply_status(self.issues[key], status)
+
+    def _add(self, fault: Fault) -> None:
+        with self._lock:
+            self._faults.append(fault)
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if (fault.method in (None, method)) and fault.pattern.fullmatch(path):
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+    # -- dispatch ---------------------------------------------------------------------------
+    def handle(self, handler: _Handler, body: bytes) -> None:
+        url = urlsplit(handler.path)
+        path = url.path.removeprefix(API) if url.path.startswith(API) else url.path
+        method = handler.command
+        with self._lock:
+            self.requests.append(Request(method, path, time.monotonic()))
+        fault = self._take_fault(method, path)
+        if fault and fault.delay:
+            time.sleep(fault.delay)
+        if fault and fault.status:
+            headers: dict[str, str] = {}
+            if fault.retry_after is not None:
+                headers["Retry-After"] = (
+                    formatdate(time.time() + fault.retry_after, usegmt=True)
+                    if fault.retry_after_as_date
+                    else str(fault.retry_after)
+                )
+            response = _error(fault.status, (f"Fault {fault.status} injected.",))
+            response.headers.update(headers)
+            handler.send(response)
+            return
+        response = self._route(method, path, parse_qs(url.query), body, handler.headers)
+        if fault and fault.drop:
+            handler.close_connection = True
+            return
+        handler.send(response)
+
+    def _route(
+        self, method: str, path: str, query: dict[str, list[str]], body: bytes, headers: Any
+    ) -> Response:
+        for route_method, pattern, fn, public in _ROUTES:
+            if route_method != method:
+                continue
+            m = pattern.fullmatch(path)
+            if m is None:
+                continue
+            if not public and not self._authorised(headers.get("Authorization", "")):
+                return _error(401, ("You are not authenticated. Authentication required.",))
+            with self._lock:
+                try:
+                    return fn(self, _Call(method, path, m, query, body, headers))
+                except (ValueError, TypeError, KeyError) as exc:
+                    return _error(400, (f"Bad request: {exc}",))
+        return _error(404, (f"No route for {method} {path}.",))
+
+    def _authorised(self, header: str) -> bool:
+        scheme, _, value = header.partition(" ")
+        if scheme == "Bearer":
+            return value in self.bearer_tokens
+        if scheme == "Basic":
+            user, _, secret = base64.b64decode(value).decode().partition(":")
+            return self.users.get(user) == secret
+        return False
+
+    # -- state helpers ----------------------------------------------------------------------
+    def _issue(self, ref: str) -> Json | None:
+        if ref in self.issues:
+            return self.issues[ref]
+        return next((i for i in self.issues.values() if i["id"] == ref), None)
+
+    def _apply_status(self, issue: Json, status: str) -> None:
+        fields = issue["fields"]
+        fields["status"] = _status(status)
+        fields["resolution"] = {"name": "Fixed"} if status in DONE else None
+        fields["updated"] = _now()
+
+    def _validate(self, fields: Json, *, creating: bool) -> dict[str, str]:
+        errors: dict[str, str] = {}
+        if creating:
+            project = fields.get("project") or {}
+            if (project.get("key") or self._project_key(project.get("id"))) not in self.projects:
+                errors["project"] = "valid project is required"
+            itype = fields.get("issuetype") or {}
+            if itype.get("name") not in ISSUE_TYPES and itype.get("id") not in ISSUE_TYPES.values():
+                errors["issuetype"] = "valid issue type is required"
+            if not str(fields.get("summary") or "").strip():
+                errors["summary"] = "You must specify a summary of the issue."
+        summary = fields.get("summary")
+        if isinstance(summary, str) and len(summary) > SUMMARY_LIMIT:
+            errors["summary"] = "Summary must be less than 255 characters."
+        if isinstance(summary, str) and "\n" in summary:
+            errors["summary"] = "The summary is invalid because it contains newline characters."
+        description = fields.get("description")
+        if isinstance(description, str) and len(description) > TEXT_LIMIT:
+            errors["description"] = (
+                "The entered text is too long. It exceeds the allowed limit of 32,767 characters."
+            )
+        for label in fields.get("labels") or ():
+            if not label or any(c.isspace() for c in label) or len(label) > 255:
+                errors["labels"] = f"The label '{label}' contains spaces which is invalid."
+        priority = fields.get("priority")
+        if priority is not None and priority.get("name") not in PRIORITIES:
+            errors["priority"] = f"The priority selected is invalid: {priority.get('name')}."
+        for known in ("components",):
+            for comp in fields.get(known) or ():
+                if comp.get("name") not in self._components(fields):
+                    errors[known] = f"Component name '{comp.get('name')}' is not valid"
+        for name in fields:
+            if name not in _SETTABLE and name not in CUSTOM_FIELDS:
+                errors[name] = f"Field '{name}' cannot be set. It is not on the screen, or unknown."
+        return errors
+
+    def _components(self, fields: Json) -> tuple[str, ...]:
+        project = fields.get("project") or {}
+        key = project.get("key") or self._project_key(project.get("id"))
+        return self.projects.get(key or "", ())
+
+    def _project_key(self, project_id: str | None) -> str | None:
+        return next((k for i, k in enumerate(self.projects) if str(10_000 + i) == project_id), None)
+
+    def _create(self, fields: Json) -> Json:
+        project = fields["project"].get("key") or self._project_key(fields["project"].get("id"))
+        assert project is not None
+        self._counters[project] = self._counters.get(project, 0) + 1
+        self._next_id += 1
+        key, issue_id = f"{project}-{self._counters[project]}", str(self._next_id)
+        itype = fields["issuetype"]
+        type_name = itype.get("name") or next(n for n, i in ISSUE_TYPES.items() if i == itype["id"])
+        now = _now()
+        issue: Json = {
+            "id": issue_id,
+            "key": key,
+            "self": f"{self.url}{API}issue/{issue_id}",
+            "fields": {
+                "summary": fields["summary"],
+                "description": fields.get("description"),
+                "labels": list(fields.get("labels") or ()),
+                "project": _project(project, list(self.projects).index(project), self.url),
+                "issuetype": {"name": type_name, "id": ISSUE_TYPES[type_name]},
+                "priority": fields.get("priority") or {"name": "Medium"},
+                "components": [{"name": c["name"]} for c in fields.get("components") or ()],
+                "assignee": fields.get("assignee"),
+                "created": now,
+                "updated": now,
+                "comment": {"comments": [], "total": 0, "maxResults": 0, "startAt": 0},
+                "attachment": [],
+                "issuelinks": [],
+                **{k: v for k, v in fields.items() if k in CUSTOM_FIELDS},
+            },
+        }
+        self._apply_status(issue, "Open")
+        self.issues[key] = issue
+        return issue
+
+    def _search(self, jql: str, fields: list[str] | None) -> list[Json]:
+        query = parse_jql(jql)
+        hits = [i for i in self.issues.values() if query.matches(i)]
+        if query.order_by == "key":
+            hits.sort(key=lambda i: int(i["id"]))
+        else:
+            hits.sort(key=lambda i: (i["fields"][query.order_by], int(i["id"])))
+        if query.descending:
+            hits.reverse()
+        return [_view(i, fields) for i in hits]
+
+
+# --- routes ---------------------------------------------------------------------------------
+
+_SETTABLE = frozenset(
+    {
+        "project", "issuetype", "summary", "description", "labels", "priority",
+        "components", "assignee", "environment",
+    }
+)  # fmt: skip
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "+0000"
+
+
+def _status(name: str) -> Json:
+    category = "done" if name in DONE else "indeterminate" if name == "In Progress" else "new"
+    return {"name": name, "id": STATUSES[name], "statusCategory": {"key": category}}
+
+
+def _project(key: str, index: int, url: str) -> Json:
+    pid = str(10_000 + index)
+    return {"id": pid, "key": key, "name": f"Project {key}", "self": f"{url}{API}project/{pid}"}
+
+
+def _view(issue: Json, fields: list[str] | None) -> Json:
+    if not fields or "*all" in fields or "*navigable" in fields:
+        return issue
+    return {**issue, "fields": {k: v for k, v in issue["fields"].items() if k in fields}}
+
+
+def _fields_param(call: _Call) -> list[str] | None:
+    values = [f for v in call.query.get("fields", []) for f in v.split(",") if f]
+    return values or None
+
+
+def _server_info(fake: FakeJira, call: _Call) -> Response:
+    cloud = fake.deployment == "Cloud"
+    version = [1001, 0, 0] if cloud else [9, 12, 2]
+    return Response(
+        200,
+        {
+            "baseUrl": fake.url,
+            "version": ".".join(map(str, version)),
+            "versionNumbers": version,
+            "deploymentType": fake.deployment,
+            "buildNumber": 100_000,
+            "serverTitle": "Fake Jira",
+        },
+    )
+
+
+def _fields(fake: FakeJira, call: _Call) -> Response:
+    system = [
+        {"id": f, "name": f.title(), "custom": False, "clauseNames": [f]}
+        for f in sorted(_SETTABLE | {"status", "resolution", "created", "updated", "comment"})
+    ]
+    custom = [
+        {"id": fid, "name": name, "custom": True, "clauseNames": [f"cf[{fid[12:]}]", name]}
+        for fid, name in CUSTOM_FIELDS.items()
+    ]
+    return Response(200, system + custom)
+
+
+def _projects(fake: FakeJira, call: _Call) -> Response:
+    return Response(200, [_project(k, i, fake.url) for i, k in enumerate(fake.projects)])
+
+
+def _project_get(fake: FakeJira, call: _Call) -> Response:
+    ref = call.match["ref"]
+    for i, (key, components) in enumerate(fake.projects.items()):
+        info = _project(key, i, fake.url)
+        if ref in (key, info["id"]):
+            info["components"] = [{"name": c} for c in components]
+            info["issueTypes"] = [{"name": n, "id": i} for n, i in ISSUE_TYPES.items()]
+            return Response(200, info)
+    return _error(404, (f"No project could be found with key {ref!r}.",))
+
+
+def _issue_create(fake: FakeJira, call: _Call) -> Response:
+    fields = call.json().get("fields") or {}
+    errors = fake._validate(fields, creating=True)
+    if errors:
+        return _error(400, (), **errors)
+    issue = fake._create(fields)
+    return Response(201, {"id": issue["id"], "key": issue["key"], "self": issue["self"]})
+
+
+def _issue_get(fake: FakeJira, call: _Call) -> Response:
+    issue = fake._issue(call.match["ref"])
+    if issue is None:
+        return _error(404, ("Issue does not exist or you do not have permission to see it.",))
+    return Response(200, _view(issue, _fields_param(call)))
+
+
+def _issue_edit(fake: FakeJira, call: _Call) -> Response:
+    issue = fake._issue(call.match["ref"])
+    if issue is None:
+        return _error(404, ("Issue does not exist or you do not have permission to see it.",))
+    data = call.json()
+    fields = data.get("fields") or {}
+    errors = fake._validate({**fields, "project": issue["fields"]["project"]}, creating=False)
+    errors.pop("project", None)
+    labels = list(issue["fields"]["labels"])
+    for name, operations in (data.get("update") or {}).items():
+        for operation in operations:
+            for verb, val in operation.items():
+                if name == "labels" and verb == "add" and val not in labels:
+                    labels.append(val)
+                elif name == "labels" and verb == "remove" and val in labels:
+                    labels.remove(val)
+                elif name == "labels" and verb == "set":
+                    labels = list(val)
+                elif name == "comment" and verb == "add":
+                    _add_comment(issue, val["body"])
+                elif name != "labels":
+                    errors[name] = f"Operation '{verb}' on field '{name}' is not supported."
+    errors.update(fake._validate({"labels": labels}, creating=False))
+    if errors:
+        return _error(400, (), **errors)
+    issue["fields"].update(fields)
+    issue["fields"]["labels"] = labels
+    issue["fields"]["updated"] = _now()
+    return Response(204)
+
+
+def _add_comment(issue: Json, body: str) -> Json:
+    comments = issue["fields"]["comment"]
+    comment = {
+        "id": str(10_000 + comments["total"]),
+        "body": body,
+        "author": {"displayName": "triagebot"},
+        "created": _now(),
+        "self": f"{issue['self']}/comment/{10_000 + comments['total']}",
+    }
+    comments["comments"].append(comment)
+    comments["total"] = comments["maxResults"] = len(comments["comments"])
+    issue["fields"]["updated"] = _now()
+    return comment
+
+
+def _comment_add(fake: FakeJira, call: _Call) -> Response:
+    issue = fake._issue(call.match["ref"])
+    if issue is None:
+        return _error(404, ("Issue does not exist or you do not have permission to see it.",))
+    body = call.json().get("body")
+    if not isinstance(body, str) or not body.strip():
+        return _error(400, (), comment="Comment body can not be empty!")
+    if len(body) > TEXT_LIMIT:
+        return _error(400, (), comment="The entered text is too long.")
+    return Response(201, _add_comment(issue, body))
+
+
+def _comment_list(fake: FakeJira, call: _Call) -> Response:
+    issue = fake._issue(call.match["ref"])
+    if issue is None:
+        return _error(404, ("Issue does not exist or you do not have permission to see it.",))
+    return Response(200, issue["fields"]["comment"])
+
+
+def _transitions_get(fake: FakeJira, call: _Call) -> Response:
+    issue = fake._issue(call.match["ref"])
+    if issue is None:
+        return _error(404, ("Issue does not exist or you do not have permission to see it.",))
+    current = issue["fields"]["status"]["name"]
+    available = [
+        {"id": tid, "name": name, "to": _status(to)}
+        for tid, name, sources, to in TRANSITIONS
+        if current in sources
+    ]
+    return Response(200, {"expand": "transitions", "transitions": available})
+
+
+def _transitions_post(fake: FakeJira, call: _Call) -> Response:
+    issue = fake._issue(call.match["ref"])
+    if issue is None:
+        return _error(404, ("Issue does not exist or you do not have permission to see it.",))
+    data = call.json()
+    tid = str((data.get("transition") or {}).get("id"))
+    current = issue["fields"]["status"]["name"]
+    target = next((to for t, _, src, to in TRANSITIONS if t == tid and current in src), None)
+    if target is None:
+        return _error(400, (f"Transition id '{tid}' is not valid for this issue.",))
+    for operation in (data.get("update") or {}).get("comment", ()):
+        _add_comment(issue, operation["add"]["body"])
+    fake._apply_status(issue, target)
+    return Response(204)
+
+
+def _attachments(fake: FakeJira, call: _Call) -> Response:
+    issue = fake._issue(call.match["ref"])
+    if issue is None:
+        return _error(404, ("Issue does not exist or you do not have permission to see it.",))
+    if call.headers.get("X-Atlassian-Token") != "no-check":
+        return _error(403, ("XSRF check failed",))
+    head = f"Content-Type: {call.headers.get('Content-Type')}\r\n\r\n".encode()
+    message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(head + call.body)
+    created = []
+    for part in message.iter_parts():
+        name = part.get_filename()
+        content = part.get_payload(decode=True)
+        if not name or not isinstance(content, bytes):
+            continue
+        fake.attachments.setdefault(issue["key"], []).append((name, content))
+        aid = str(20_000 + sum(len(v) for v in fake.attachments.values()))
+        meta = {
+            "id": aid,
+            "filename": name,
+            "size": len(content),
+            "mimeType": part.get_content_type(),
+            "self": f"{fake.url}{API}attachment/{aid}",
+            "content": f"{fake.url}/secure/attachment/{aid}/{name}",
+        }
+        issue["fields"]["attachment"].append(meta)
+        created.append(meta)
+    if not created:
+        return _error(400, ("No file was attached.",))
+    return Response(200, created)
+
+
+def _issue_link(fake: FakeJira, call: _Call) -> Response:
+    data = call.json()
+    inward = fake._issue((data.get("inwardIssue") or {}).get("key", ""))
+    outward = fake._issue((data.get("outwardIssue") or {}).get("key", ""))
+    if inward is None or outward is None:
+        return _error(404, ("Issue does not exist or you do not have permission to see it.",))
+    link = {"type": data.get("type") or {}, "inward": inward["key"], "outward": outward["key"]}
+    fake.links.append(link)
+    for issue in (inward, outward):
+        issue["fields"]["issuelinks"].append(link)
+    return Response(201)
+
+
+def _link_types(fake: FakeJira, call: _Call) -> Response:
+    names = (("Duplicate", "duplicates"), ("Blocks", "blocks"), ("Relates", "relates to"))
+    types = [
+        {"id": str(10_000 + i), "name": name, "outward": verb, "inward": f"is {verb} by"}
+        for i, (name, verb) in enumerate(names)
+    ]
+    return Response(200, {"issueLinkTypes": types})
+
+
+def _search_args(call: _Call) -> tuple[str, list[str] | None, int, str]:
+    if call.method == "POST":
+        data = call.json()
+        raw_fields = data.get("fields")
+        return (
+            str(data.get("jql") or ""),
+            list(raw_fields) if raw_fields else None,
+            int(data.get("maxResults") or 50),
+            str(data.get("nextPageToken") or data.get("startAt") or ""),
+        )
+    return (
+        call.param("jql"),
+        _fields_param(call),
+        int(call.param("maxResults", "50")),
+        call.param("nextPageToken") or call.param("startAt"),
+    )
+
+
+def _search_dc(fake: FakeJira, call: _Call) -> Response:
+    if fake.deployment == "Cloud":
+        return _error(
+            410,
+            ("The requested API has been removed. Please migrate to the search/jql API.",),
+        )
+    jql, fields, limit, start = _search_args(call)
+    try:
+        hits = fake._search(jql, fields)
+    except JqlError as exc:
+        return _error(400, (str(exc),))
+    offset, limit = int(start or 0), min(limit, 1000)
+    page = hits[offset : offset + limit]
+    return Response(
+        200, {"startAt": offset, "maxResults": limit, "total": len(hits), "issues": page}
+    )
+
+
+def _search_cloud(fake: FakeJira, call: _Call) -> Response:
+    if fake.deployment != "Cloud":
+        return _error(404, ("null for uri: search/jql",))
+    jql, fields, limit, token = _search_args(call)
+    try:
+        hits = fake._search(jql, fields)
+    except JqlError as exc:
+        return _error(400, (str(exc),))
+    offset = int(base64.urlsafe_b64decode(token).decode()) if token else 0
+    limit = min(limit, 100)
+    page = hits[offset : offset + limit]
+    body: Json = {"issues": page, "isLast": offset + limit >= len(hits)}
+    if not body["isLast"]:
+        body["nextPageToken"] = base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
+    return Response(200, body)
+
+
+def _routes() -> Iterator[tuple[str, re.Pattern[str], Route, bool]]:
+    ref = r"issue/(?P<ref>[A-Z][A-Z0-9_]*-\d+|\d+)"
+    table: tuple[tuple[str, str, Route, bool], ...] = (
+        ("GET", "serverInfo", _server_info, True),
+        ("GET", "field", _fields, False),
+        ("GET", "project", _projects, False),
+        ("GET", r"project/(?P<ref>[^/]+)", _project_get, False),
+        ("POST", "issue", _issue_create, False),
+        ("GET", ref, _issue_get, False),
+        ("PUT", ref, _issue_edit, False),
+        ("POST", ref + "/comment", _comment_add, False),
+        ("GET", ref + "/comment", _comment_list, False),
+        ("GET", ref + "/transitions", _transitions_get, False),
+        ("POST", ref + "/transitions", _transitions_post, False),
+        ("POST", ref + "/attachments", _attachments, False),
+        ("POST", "issueLink", _issue_link, False),
+        ("GET", "issueLinkType", _link_types, False),
+        ("GET", "search", _search_dc, False),
+        ("POST", "search", _search_dc, False),
+        ("GET", "search/jql", _search_cloud, False),
+        ("POST", "search/jql", _search_cloud, False),
+    )
+    for method, pattern, fn, public in table:
+        yield method, re.compile(pattern), fn, public
+
+
+_ROUTES = tuple(_routes())

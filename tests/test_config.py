@@ -1,0 +1,135 @@
+"""Configuration loading: typed values, key-path errors, secrets from env/files only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from triagebot.config import Config, Secret, config_from_dict, load_config
+from triagebot.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "triagebot.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+class TestExampleConfig:
+    def test_example_file_loads_with_embedded_defaults(self) -> None:
+        """The shipped example is valid and describes the embedded defaults."""
+        config = load_config(ROOT / "config.example.toml")
+        assert config.mailbox.kind == "maildir"
+        assert config.mailbox.path == ROOT / "var" / "mail"
+        assert config.tracker.kind == "local"
+        assert config.store.url == f"sqlite:///{ROOT / 'var' / 'triagebot.db'}"
+
+    def test_empty_config_is_all_defaults(self) -> None:
+        """No file at all still gives a working configuration, relative to the cwd."""
+        config = config_from_dict({})
+        assert isinstance(config, Config)
+        assert config.listener is None
+        assert config.mailbox.batch_size == 500
+
+
+class TestErrors:
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            ("[tracker]\nkind = 'jira'\nurl = 'nope'\nproject='X'\n", "[tracker].url: not a URL"),
+            ("[mailbox]\nkinde = 'imap'\n", "[mailbox].kinde: unknown key"),
+            ("[mailbox]\nkind = 'pop3'\n", "[mailbox].kind: 'pop3' is not one of"),
+            ("[mailbox]\nbatch_size = '10'\n", "[mailbox].batch_size: must be a whole number"),
+            ("[mailbox]\npoll_interval = -1\n", "[mailbox].poll_interval: must not be negative"),
+            ("[mailbx]\n", "[mailbx]: unknown section"),
+            (
+                "[mailbox]\nkind = 'imap'\nusername='u'\nauth='xoauth2'\ntoken_command='t'\n",
+                "[mailbox].host: required when kind = 'imap'",
+            ),
+            ("[signature]\napp_frames = 'Acme.*'\n", "[signature].app_frames: must be a list"),
+            ("[listener]\nport = 70000\n", "[listener].port: 70000 is not a TCP port"),
+            ("mailbox = 3\n", "[mailbox]: must be a table"),
+        ],
+    )
+    def test_error_names_key_and_problem(self, tmp_path: Path, text: str, message: str) -> None:
+        """Every error starts with the key path and says what is wrong."""
+        with pytest.raises(ConfigError) as info:
+            load_config(write(tmp_path, text))
+        assert str(info.value).startswith(message)
+
+    def test_broken_toml_names_the_file(self, tmp_path: Path) -> None:
+        path = write(tmp_path, "[mailbox\n")
+        with pytest.raises(ConfigError, match="not valid TOML"):
+            load_config(path)
+
+    def test_jira_over_plain_http_is_refused_off_localhost(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("JIRA_TOKEN", "t0ken-value")
+        text = (
+            "[tracker]\nkind='jira'\nurl='http://jira.example.com'\nproject='OPS'\n"
+            "username='bot@example.com'\ntoken_env='JIRA_TOKEN'\n"
+        )
+        with pytest.raises(ConfigError, match=r"\[tracker\].url: must be https"):
+            load_config(write(tmp_path, text))
+
+
+class TestSecrets:
+    def test_inline_secret_is_refused(self, tmp_path: Path) -> None:
+        """A password written into the file is an error pointing to the _env/_file keys."""
+        with pytest.raises(ConfigError, match=r"\[mailbox\].password: secrets are not written"):
+            load_config(write(tmp_path, "[mailbox]\npassword = 'hunter2'\n"))
+
+    def test_secret_from_environment_is_masked(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("IMAP_PASSWORD", "s3cr3t-pass")
+        text = (
+            "[mailbox]\nkind='imap'\nhost='imap.example.com'\nusername='helpdesk'\n"
+            "password_env='IMAP_PASSWORD'\n"
+        )
+        config = load_config(write(tmp_path, text))
+        assert isinstance(config.mailbox.password, Secret)
+        assert config.mailbox.password.reveal() == "s3cr3t-pass"
+        assert "s3cr3t" not in repr(config)
+        assert "env:IMAP_PASSWORD" in repr(config.mailbox.password)
+
+    def test_missing_environment_variable_is_named(self, tmp_path: Path) -> None:
+        text = "[listener]\nusername='app'\npassword_env='TRIAGEBOT_TEST_UNSET_VAR'\n"
+        with pytest.raises(
+            ConfigError,
+            match=r"\[listener\].password_env: environment variable TRIAGEBOT_TEST_UNSET_VAR",
+        ):
+            load_config(write(tmp_path, text))
+
+    def test_secret_file_is_relative_to_config(self, tmp_path: Path) -> None:
+        (tmp_path / "secrets").mkdir()
+        (tmp_path / "secrets" / "listener").write_text("pa55word\n", encoding="utf-8")
+        text = (
+            "[listener]\nusername='app'\npassword_file='secrets/listener'\n"
+            "tls_cert='tls/cert.pem'\ntls_key='tls/key.pem'\n"
+        )
+        config = load_config(write(tmp_path, text))
+        assert config.listener is not None
+        assert config.listener.password is not None
+        assert config.listener.password.reveal() == "pa55word"
+
+    def test_env_and_file_together_is_an_error(self, tmp_path: Path) -> None:
+        text = "[listener]\nusername='a'\npassword_env='A'\npassword_file='b'\n"
+        with pytest.raises(ConfigError, match="either password_env or password_file"):
+            load_config(write(tmp_path, text))
+
+
+class TestPaths:
+    def test_relative_paths_follow_the_config_file(self, tmp_path: Path) -> None:
+        config = load_config(write(tmp_path, "[mailbox]\npath = 'inbox'\n[rules]\npath='r'\n"))
+        assert config.mailbox.path == tmp_path / "inbox"
+        assert config.rules.path == tmp_path / "r"
+        assert config.store.url == f"sqlite:///{tmp_path / 'var' / 'triagebot.db'}"
+
+    def test_absolute_and_server_urls_are_kept(self, tmp_path: Path) -> None:
+        text = "[store]\nurl = 'postgresql+psycopg://triage@db/triage'\n"
+        assert load_config(write(tmp_path, text)).store.url.startswith("postgresql+psycopg://")

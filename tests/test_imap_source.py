@@ -1,0 +1,351 @@
+"""The IMAP source against a real Dovecot: batches, flags, folders, IDLE, restarts, TLS, XOAUTH2."""
+
+from __future__ import annotations
+
+import imaplib
+import inspect
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import imapclient.exceptions
+import pytest
+import trustme
+from structlog.testing import capture_logs
+
+from tests.servers import HOST, free_port
+from tests.servers.dovecot import DovecotServer, Mailbox
+from triagebot.errors import SourceError, SourceUnavailable
+from triagebot.mail.imap import Auth, ImapSettings, ImapSource, Security, map_imap_errors
+from triagebot.mail.source import Folder
+
+SEEN = b"\\Seen"
+
+
+def mail(i: int) -> bytes:
+    return (
+        f"From: app@example.com\r\nTo: helpdesk@example.com\r\nSubject: report {i}\r\n"
+        f"Message-ID: <r{i}@example.com>\r\n\r\nSystem.NullReferenceException #{i}\r\n"
+    ).encode()
+
+
+def settings(box: Mailbox, **overrides: Any) -> ImapSettings:
+    values: dict[str, Any] = {
+        "host": HOST,
+        "port": box.server.port,
+        "security": Security.NONE,
+        "username": box.username,
+        "password": box.password,
+        "backoff_initial": 0.05,
+    }
+    return ImapSettings(**(values | overrides))
+
+
+@pytest.fixture
+def source_for() -> Iterator[Callable[..., ImapSource]]:
+    """Build opened sources and close them after the test."""
+    opened: list[ImapSource] = []
+
+    def build(box: Mailbox, **overrides: Any) -> ImapSource:
+        source = ImapSource(settings(box, **overrides))
+        source.open()
+        opened.append(source)
+        return source
+
+    yield build
+    for source in opened:
+        source.close()
+
+
+def later(delay: float, action: Callable[[], object]) -> threading.Thread:
+    thread = threading.Thread(target=lambda: (time.sleep(delay), action()))
+    thread.start()
+    return thread
+
+
+class TestFetch:
+    def test_fetches_in_batches_oldest_first_without_marking_seen(
+        self, mailbox: Mailbox, source_for: Callable[..., ImapSource]
+    ) -> None:
+        """Batches come in UID order, each mail once, and the inbox keeps them unread."""
+        mailbox.append(mail(i) for i in range(7))
+        source = source_for(mailbox)
+        batches = [source.fetch(3) for _ in range(4)]
+        assert [len(b) for b in batches] == [3, 3, 1, 0]
+        assert [m.raw for b in batches for m in b] == [mail(i) for i in range(7)]
+        contents = mailbox.contents()
+        assert len(contents) == 7
+        assert all(SEEN not in flags for _raw, flags in contents.values())
+
+    def test_mail_arriving_later_is_fetched_next(
+        self, mailbox: Mailbox, source_for: Callable[..., ImapSource]
+    ) -> None:
+        """The high-water mark hands out only newer mail, even before the old is moved."""
+        mailbox.append([mail(0)])
+        source = source_for(mailbox)
+        assert [m.raw for m in source.fetch(10)] == [mail(0)]
+        mailbox.append([mail(1)])
+        assert [m.raw for m in source.fetch(10)] == [mail(1)]
+
+    def test_open_starts_again_from_the_oldest_mail(
+        self, mailbox: Mailbox, source_for: Callable[..., ImapSource]
+    ) -> None:
+        """Mail fetched but never acknowledged is handed out again after a re-open."""
+        mailbox.append([mail(0), mail(1)])
+        source = source_for(mailbox)
+        assert len(source.fetch(10)) == 2
+        source.open()
+        assert [m.raw for m in source.fetch(10)] == [mail(0), mail(1)]
+
+    def test_creates_missing_target_folders(
+        self, mailbox: Mailbox, source_for: Callable[..., ImapSource]
+    ) -> None:
+        assert mailbox.folders() == {"INBOX"}
+        source_for(mailbox, processed_folder="Done", quarantine_folder="Bad")
+        assert mailbox.folders() == {"INBOX", "Done", "Bad", "Review"}
+
+    def test_uidvalidity_change_resets_high_water_mark(
+        self, mailbox: Mailbox, source_for: Callable[..., ImapSource]
+    ) -> None:
+        """A re-created folder restarts UIDs at 1: those mails are not skipped as old."""
+        mailbox.append([mail(0), mail(1), mail(2)], folder="Reports")
+        source = source_for(mailbox, folder="Reports")
+        assert len(source.fetch(10)) == 3
+        with mailbox.client() as client:
+            client.delete_folder("Reports")
+            client.create_folder("Reports")
+            client.append("Reports", mail(9))
+        with capture_logs() as logs:
+            fetched = source.fetch(10)
+        assert [(m.ref, m.raw) for m in fetched] == [("1", mail(9))]
+        assert "imap.uidvalidity_changed" in {entry["event"] for entry in logs}
+
+
+@pytest.mark.parametrize(
+    ("server_fixture", "overrides"),
+    [("dovecot", {}), ("dovecot", {"use_move": False}), ("dovecot_legacy", {})],
+    ids=["move", "copy-expunge-forced", "copy-expunge-no-move-capability"],
+)
+def test_move_to_each_folder(
+    request: pytest.FixtureRequest,
+    server_fixture: str,
+    overrides: dict[str, Any],
+    source_for: Callable[..., ImapSource],
+) -> None:
+    """Each outcome lands in its folder, unread, and leaves the inbox; other mail stays."""
+    server: DovecotServer = request.getfixturevalue(server_fixture)
+    box = server.add_user()
+    box.append(mail(i) for i in range(5))
+    source = source_for(box, **overrides)
+    refs = [m.ref for m in source.fetch(10)]
+    source.move(refs[0:2], Folder.PROCESSED)
+    source.move(refs[2:3], Folder.QUARANTINE)
+    source.move(refs[3:4], Folder.REVIEW)
+    source.move([], Folder.PROCESSED)
+    inbox = box.contents()
+    assert [raw for raw, _flags in inbox.values()] == [mail(4)]
+    for folder, expected in [
+        ("Processed", [mail(0), mail(1)]),
+        ("Quarantine", [mail(2)]),
+        ("Review", [mail(3)]),
+    ]:
+        contents = box.contents(folder)
+        assert [raw for raw, _flags in contents.values()] == expected
+        assert all(SEEN not in flags for _raw, flags in contents.values())
+
+
+class TestWait:
+    def test_idle_wakes_up_on_append(
+        self, mailbox: Mailbox, source_for: Callable[..., ImapSource]
+    ) -> None:
+        """Dovecot reports an APPEND to an IDLE client about 0.5 s later."""
+        source = source_for(mailbox)
+        thread = later(0.2, lambda: mailbox.append([mail(0)]))
+        started = time.monotonic()
+        assert source.wait(10) is True
+        elapsed = time.monotonic() - started
+        thread.join()
+        assert elapsed < 2.0
+        assert [m.raw for m in source.fetch(10)] == [mail(0)]
+
+    def test_idle_times_out_without_mail(
+        self, mailbox: Mailbox, source_for: Callable[..., ImapSource]
+    ) -> None:
+        source = source_for(mailbox)
+        started = time.monotonic()
+        assert source.wait(0.4) is False
+        assert 0.35 < time.monotonic() - started < 2.0
+        assert source.fetch(10) == []
+
+    def test_idle_is_reissued_before_idle_timeout(
+        self, mailbox: Mailbox, source_for: Callable[..., ImapSource]
+    ) -> None:
+        """A wait longer than ``idle_timeout`` renews IDLE and still sees new mail."""
+        source = source_for(mailbox, idle_timeout=0.2)
+        thread = later(0.7, lambda: mailbox.append([mail(0)]))
+        with capture_logs() as logs:
+            assert source.wait(10) is True
+        thread.join()
+        assert sum(entry["event"] == "imap.idle_renewed" for entry in logs) >= 2
+
+    def test_waiting_mail_returns_at_once(
+        self, mailbox: Mailbox, source_for: Callable[..., ImapSource]
+    ) -> None:
+        mailbox.append([mail(0)])
+        source = source_for(mailbox)
+        started = time.monotonic()
+        assert source.wait(10) is True
+        assert time.monotonic() - started < 0.3
+
+    def test_polls_when_server_has_no_idle(
+        self, dovecot_legacy: DovecotServer, source_for: Callable[..., ImapSource]
+    ) -> None:
+        box = dovecot_legacy.add_user()
+        source = source_for(box, poll_interval=0.1)
+        assert source.wait(0.3) is False
+        thread = later(0.2, lambda: box.append([mail(0)]))
+        started = time.monotonic()
+        assert source.wait(10) is True
+        thread.join()
+        assert time.monotonic() - started < 1.0
+        assert [m.raw for m in source.fetch(10)] == [mail(0)]
+
+
+class TestReconnect:
+    def test_dovecot_restart_mid_run_loses_nothing(
+        self, dovecot: DovecotServer, mailbox: Mailbox, source_for: Callable[..., ImapSource]
+    ) -> None:
+        """Fetch, restart the server, acknowledge and go on: every mail processed exactly once."""
+        mailbox.append(mail(i) for i in range(10))
+        source = source_for(mailbox)
+        first = source.fetch(4)
+        dovecot.restart(downtime=0.2)
+        source.move([m.ref for m in first], Folder.PROCESSED)
+        rest = source.fetch(100)
+        source.move([m.ref for m in rest], Folder.PROCESSED)
+        assert [m.raw for m in first + rest] == [mail(i) for i in range(10)]
+        assert mailbox.contents() == {}
+        assert [raw for raw, _ in mailbox.contents("Processed").values()] == [
+            mail(i) for i in range(10)
+        ]
+
+    def test_restart_during_idle_reconnects_and_sees_new_mail(
+        self, dovecot: DovecotServer, mailbox: Mailbox, source_for: Callable[..., ImapSource]
+    ) -> None:
+        source = source_for(mailbox)
+        result: list[bool] = []
+        waiter = threading.Thread(target=lambda: result.append(source.wait(15)))
+        waiter.start()
+        time.sleep(0.3)
+        dovecot.restart()
+        mailbox.append([mail(0)])
+        waiter.join(10)
+        assert result == [True]
+        assert [m.raw for m in source.fetch(10)] == [mail(0)]
+
+    def test_unreachable_server_backs_off_then_fails(self, mailbox: Mailbox) -> None:
+        """Delays double up to the cap; the final error says the mailbox is unavailable."""
+        delays: list[float] = []
+        source = ImapSource(
+            settings(
+                mailbox,
+                port=free_port(),
+                reconnect_attempts=5,
+                backoff_initial=0.01,
+                backoff_max=0.04,
+            ),
+            sleep=delays.append,
+        )
+        with pytest.raises(SourceUnavailable, match="connect"):
+            source.open()
+        assert delays == [0.01, 0.02, 0.04, 0.04]
+
+    def test_wrong_password_fails_without_retrying(self, mailbox: Mailbox) -> None:
+        delays: list[float] = []
+        source = ImapSource(settings(mailbox, password="wrong"), sleep=delays.append)
+        with pytest.raises(SourceError, match="login refused") as info:
+            source.open()
+        assert not isinstance(info.value, SourceUnavailable)
+        assert delays == []
+
+
+class TestSecurity:
+    @pytest.mark.parametrize("security", [Security.TLS, Security.STARTTLS])
+    def test_tls_with_verification(
+        self,
+        dovecot_tls: DovecotServer,
+        tls_ca: trustme.CA,
+        tmp_path: Any,
+        security: Security,
+        source_for: Callable[..., ImapSource],
+    ) -> None:
+        box = dovecot_tls.add_user()
+        box.append([mail(0)])
+        ca_file = tmp_path / "ca.pem"
+        tls_ca.cert_pem.write_to_path(str(ca_file))
+        port = dovecot_tls.tls_port if security is Security.TLS else dovecot_tls.port
+        source = source_for(box, security=security, port=port, ca_file=str(ca_file))
+        assert [m.raw for m in source.fetch(10)] == [mail(0)]
+
+    @pytest.mark.parametrize("security", [Security.TLS, Security.STARTTLS])
+    def test_wrong_ca_fails_clearly(
+        self, dovecot_tls: DovecotServer, tmp_path: Any, security: Security
+    ) -> None:
+        box = dovecot_tls.add_user()
+        ca_file = tmp_path / "other-ca.pem"
+        trustme.CA().cert_pem.write_to_path(str(ca_file))
+        port = dovecot_tls.tls_port if security is Security.TLS else dovecot_tls.port
+        source = ImapSource(settings(box, security=security, port=port, ca_file=str(ca_file)))
+        with pytest.raises(SourceError, match="certificate verification failed") as info:
+            source.open()
+        assert not isinstance(info.value, SourceUnavailable)
+
+    def test_xoauth2_login(self, mailbox: Mailbox, source_for: Callable[..., ImapSource]) -> None:
+        """The test server's passdb accepts the user's password as the bearer token."""
+        mailbox.append([mail(0)])
+        tokens: list[str] = []
+
+        def token() -> str:
+            tokens.append(mailbox.password)
+            return mailbox.password
+
+        source = source_for(mailbox, password="", auth=Auth.XOAUTH2, token_provider=token)
+        assert [m.raw for m in source.fetch(10)] == [mail(0)]
+        assert len(tokens) == 1
+
+    def test_xoauth2_bad_token_is_refused(self, mailbox: Mailbox) -> None:
+        source = ImapSource(settings(mailbox, auth=Auth.XOAUTH2, token_provider=lambda: "expired"))
+        with pytest.raises(SourceError, match="login refused"):
+            source.open()
+
+    def test_xoauth2_needs_a_token_provider(self, mailbox: Mailbox) -> None:
+        with pytest.raises(ValueError, match="token_provider"):
+            settings(mailbox, auth=Auth.XOAUTH2)
+
+    def test_repr_hides_secrets(self, mailbox: Mailbox) -> None:
+        text = repr(settings(mailbox))
+        assert mailbox.username in text
+        assert mailbox.password not in text
+
+
+def _error_classes() -> list[type[BaseException]]:
+    found = {
+        obj
+        for module in (imapclient.exceptions, imaplib.IMAP4)
+        for _name, obj in inspect.getmembers(module, inspect.isclass)
+        if issubclass(obj, Exception)
+    }
+    return sorted(found, key=lambda cls: cls.__qualname__)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [*_error_classes(), ConnectionResetError, TimeoutError, EOFError, ssl.SSLError],
+    ids=lambda cls: cls.__qualname__,
+)
+def test_every_library_error_is_mapped(error: type[BaseException]) -> None:
+    """Nothing from imapclient, imaplib or the socket layer escapes untranslated."""
+    with pytest.raises(SourceError), map_imap_errors("test"):
+        raise error("boom")

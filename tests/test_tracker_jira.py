@@ -1,0 +1,430 @@
+"""The Jira tracker, always through the real ``jira`` client over HTTP to the fake Jira."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+
+import pytest
+import requests
+from hypothesis import given
+from hypothesis import strategies as st
+from jira import JIRAError
+
+from tests.fakejira import FakeJira
+from triagebot.errors import ConfigError, RetryableError, TrackerError, TrackerUnavailable
+from triagebot.trackers.base import DefectDraft, OccurrenceUpdate, Tracker
+from triagebot.trackers.jira import (
+    DESCRIPTION_LIMIT,
+    JiraHttpUnavailable,
+    JiraSettings,
+    JiraTracker,
+    escape_markup,
+    map_jira_errors,
+    parse_retry_after,
+)
+
+TRACE = """System.NullReferenceException: Object reference not set to an instance of an object.
+   at Acme.Cases.CaseViewModel.Save() in C:\\src\\Cases\\CaseViewModel.cs:line 42
+   at Acme.Cases.CaseView.OnSave(Object sender, EventArgs e)"""
+
+
+class FakeTime:
+    """Injected sleep: records delays and moves the clock on instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.sleeps: list[float] = []
+        self._offset = 0.0
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self._offset += seconds
+
+    def clock(self) -> float:
+        return time.monotonic() + self._offset
+
+
+def settings(fake: FakeJira, **overrides: object) -> JiraSettings:
+    base: dict[str, object] = (
+        {"username": "bot@example.com", "secret": "api-token", "auth": "token"}
+        if fake.deployment == "Cloud"
+        else {"secret": "pat-secret", "auth": "pat"}
+    )
+    return JiraSettings(url=fake.url, project="OPS", deadline=30.0, **{**base, **overrides})  # type: ignore[arg-type]
+
+
+def draft(signature: str = "0123456789abcdef", **overrides: object) -> DefectDraft:
+    values: dict[str, object] = {
+        "signature": signature,
+        "title": "NullReferenceException in CaseViewModel.Save",
+        "language": "dotnet",
+        "exception_chain": ("System.NullReferenceException",),
+        "message": "Object reference not set to an instance of an object.",
+        "top_frames": ("Acme.Cases.CaseViewModel.Save",),
+        "trace_text": TRACE,
+        "metadata": {"application": "Acme Cases", "version": "4.2.1"},
+        "first_seen": datetime(2025, 3, 1, 12, 0, tzinfo=UTC),
+    }
+    return DefectDraft(**{**values, **overrides})  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def fake_time() -> FakeTime:
+    return FakeTime()
+
+
+@pytest.fixture
+def tracker(fake_jira: FakeJira, fake_time: FakeTime) -> JiraTracker:
+    return JiraTracker(settings(fake_jira), sleep=fake_time.sleep, clock=fake_time.clock)
+
+
+class TestRoundTrip:
+    @pytest.mark.parametrize("fake_jira", ["Cloud", "Server"], indirect=True)
+    def test_create_then_find(self, fake_jira: FakeJira, tracker: JiraTracker) -> None:
+        """A created defect is found by its signature label, on Cloud and on Data Center."""
+        assert tracker.find("0123456789abcdef") is None
+        created = tracker.create(
+            draft(labels=("from mail",), priority="High", components=("Client",), assignee="u1")
+        )
+        assert created == tracker.find("0123456789abcdef")
+        assert (created.status, created.resolved) == ("Open", False)
+        assert created.url == f"{fake_jira.url}/browse/{created.key}"
+        fields = fake_jira.issues[created.key]["fields"]
+        assert fields["summary"] == "NullReferenceException in CaseViewModel.Save"
+        assert fields["labels"] == ["errsig-0123456789abcdef", "from_mail"]
+        assert fields["priority"] == {"name": "High"}
+        assert fields["components"] == [{"name": "Client"}]
+        user_key = "accountId" if fake_jira.deployment == "Cloud" else "name"
+        assert fields["assignee"] == {user_key: "u1"}
+        search = "search/jql" if fake_jira.deployment == "Cloud" else "search"
+        assert fake_jira.count("GET", search) == 2
+        assert fake_jira.count("POST", "issue") == 1
+
+    def test_old_search_endpoint_never_used_on_cloud(
+        self, fake_jira: FakeJira, tracker: JiraTracker
+    ) -> None:
+        tracker.create(draft())
+        assert tracker.find("0123456789abcdef") is not None
+        assert fake_jira.count(path="search") == 0
+
+    def test_satisfies_protocol_and_hides_secret(self, tracker: JiraTracker) -> None:
+        as_protocol: Tracker = tracker
+        assert as_protocol.name == "jira"
+        assert "api-token" not in repr(tracker.settings)
+
+    def test_long_title_is_one_line_under_the_limit(
+        self, fake_jira: FakeJira, tracker: JiraTracker
+    ) -> None:
+        key = tracker.create(draft(title="Boom\n" + "x" * 400)).key
+        summary = fake_jira.issues[key]["fields"]["summary"]
+        assert len(summary) == 255
+        assert summary.startswith("Boom x")
+
+    def test_bad_field_is_a_tracker_error_not_retried(
+        self, fake_jira: FakeJira, tracker: JiraTracker, fake_time: FakeTime
+    ) -> None:
+        with pytest.raises(TrackerError) as err:
+            tracker.create(draft(components=("NoSuchComponent",)))
+        assert not isinstance(err.value, RetryableError)
+        assert "NoSuchComponent" in str(err.value)
+        assert fake_time.sleeps == []
+
+
+class TestDescription:
+    def test_markup_escaped_and_trace_in_noformat(
+        self, fake_jira: FakeJira, tracker: JiraTracker
+    ) -> None:
+        message = "Bad {token} [link|http://x] *bold* _it_ !img! ^sup^ +u+ ~sub~ -x- {noformat}"
+        trace = TRACE + "\n{noformat}\n*not bold*"
+        key = tracker.create(draft(message=message, trace_text=trace)).key
+        text = fake_jira.issues[key]["fields"]["description"]
+        assert (
+            r"Bad \{token\} \[link\|http://x\] \*bold\* \_it\_ \!img\! \^sup\^ \+u\+ \~sub\~"
+            in text
+        )
+        assert r"\{noformat\}" in text
+        block = text.split("{noformat}\n", 1)[1].rsplit("\n{noformat}", 1)[0]
+        assert "*not bold*" in block  # verbatim inside the block
+        assert "{noformat}" not in block  # the trace cannot close the block early
+        assert "C:\\src\\Cases" in block
+        assert "|application|Acme Cases|" in text
+        assert text.count("{noformat}") == 2
+
+    @pytest.mark.parametrize("line", ["- item", "# item", "h1. Title", "bq. quote", "----"])
+    def test_line_start_markup_escaped(self, line: str) -> None:
+        escaped = escape_markup(f"first\n{line}")
+        assert escaped.split("\n")[1].startswith("\\")
+
+    @given(st.text(alphabet=st.sampled_from("{}[]*_|!^+~?\\ab -#\n"), max_size=40))
+    def test_escaping_leaves_no_bare_markup(self, text: str) -> None:
+        escaped = escape_markup(text)
+        bare = escaped.replace("&#92;", "")
+        for i, char in enumerate(bare):
+            if char in "{}[]*_|!^+~?":
+                assert bare[i - 1] == "\\"
+
+    def test_long_trace_truncated_and_attached(
+        self, fake_jira: FakeJira, tracker: JiraTracker
+    ) -> None:
+        frame = "   at Acme.Cases.Deep.Recursion(Int32 depth) in C:\\src\\Deep.cs:line 7\n"
+        trace = TRACE + "\n" + frame * 1_000  # about 71,000 characters
+        key = tracker.create(draft(trace_text=trace)).key
+        text = fake_jira.issues[key]["fields"]["description"]
+        assert DESCRIPTION_LIMIT - 500 < len(text) <= DESCRIPTION_LIMIT
+        assert "trace.txt" in text
+        assert text.rstrip().endswith("{noformat}")
+        assert fake_jira.attachments[key] == [("trace.txt", trace.encode())]
+
+    def test_short_trace_not_attached(self, fake_jira: FakeJira, tracker: JiraTracker) -> None:
+        key = tracker.create(draft()).key
+        assert key not in fake_jira.attachments
+        assert fake_jira.count("POST", r"issue/.*/attachments") == 0
+
+
+class TestRetries:
+    def test_429_retry_after_seconds_honoured(
+        self, fake_jira: FakeJira, tracker: JiraTracker, fake_time: FakeTime
+    ) -> None:
+        tracker.find("x")  # connect first
+        fake_jira.fail("search/jql", 429, times=2, retry_after=3)
+        assert tracker.find("x") is None
+        assert fake_time.sleeps == [3.0, 3.0]
+        assert fake_jira.count("GET", "search/jql") == 4
+
+    def test_429_retry_after_http_date_honoured(
+        self, fake_jira: FakeJira, tracker: JiraTracker, fake_time: FakeTime
+    ) -> None:
+        tracker.find("x")
+        fake_jira.fail("issue", 429, method="POST", retry_after=5, as_date=True)
+        created = tracker.create(draft())
+        assert len(fake_time.sleeps) == 1
+        assert 3.0 <= fake_time.sleeps[0] <= 5.0
+        assert list(fake_jira.issues) == [created.key]
+
+    def test_503_retried_with_backoff(
+        self, fake_jira: FakeJira, tracker: JiraTracker, fake_time: FakeTime
+    ) -> None:
+        key = tracker.create(draft()).key
+        fake_jira.fail(f"issue/{key}/comment", 503, times=3)
+        update = OccurrenceUpdate(total=12, new=11, last_seen=datetime(2025, 3, 2, tzinfo=UTC))
+        tracker.update_occurrences(key, update)
+        assert fake_time.sleeps == [0.5, 1.0, 2.0]  # no Retry-After: exponential backoff
+        comments = fake_jira.issues[key]["fields"]["comment"]["comments"]
+        assert len(comments) == 1
+
+    def test_backoff_is_capped(self, fake_jira: FakeJira, fake_time: FakeTime) -> None:
+        tracker = JiraTracker(
+            settings(fake_jira, backoff_cap=1.5), sleep=fake_time.sleep, clock=fake_time.clock
+        )
+        fake_jira.fail("serverInfo", 503, times=4)
+        assert tracker.find("x") is None
+        assert fake_time.sleeps == [0.5, 1.0, 1.5, 1.5]
+
+    def test_deadline_exceeded_is_unavailable(
+        self, fake_jira: FakeJira, tracker: JiraTracker, fake_time: FakeTime
+    ) -> None:
+        fake_jira.fail("serverInfo", 503, times=1_000)
+        with pytest.raises(TrackerUnavailable):
+            tracker.find("x")
+        assert sum(fake_time.sleeps) < 30.0
+        assert fake_time.sleeps[-1] == 8.0  # 0.5+1+2+4+8 = 15.5; the next 16 s would pass 30 s
+
+    def test_retry_after_beyond_deadline_gives_up_at_once(
+        self, fake_jira: FakeJira, tracker: JiraTracker, fake_time: FakeTime
+    ) -> None:
+        fake_jira.fail("serverInfo", 429, retry_after=3_600)
+        with pytest.raises(TrackerUnavailable):
+            tracker.find("x")
+        assert fake_time.sleeps == []
+
+    def test_timeout_retried(self, fake_jira: FakeJira, fake_time: FakeTime) -> None:
+        tracker = JiraTracker(
+            settings(fake_jira, request_timeout=0.2), sleep=fake_time.sleep, clock=fake_time.clock
+        )
+        tracker.find("x")
+        fake_jira.slow("search/jql", 0.5)
+        assert tracker.find("x") is None
+        assert fake_time.sleeps == [0.5]
+
+    def test_dropped_connection_after_create_files_once(
+        self, fake_jira: FakeJira, tracker: JiraTracker, fake_time: FakeTime
+    ) -> None:
+        """The create is stored but its answer lost; the retry finds it instead of re-filing."""
+        fake_jira.drop_after_create()
+        created = tracker.create(draft())
+        assert list(fake_jira.issues) == [created.key]
+        assert fake_jira.count("POST", "issue") == 1
+        assert tracker.find("0123456789abcdef") == created
+        assert len(fake_time.sleeps) == 1
+
+    def test_comment_not_resent_after_ambiguous_failure(
+        self, fake_jira: FakeJira, tracker: JiraTracker
+    ) -> None:
+        """A comment whose answer was lost may have landed: it is not sent twice."""
+        key = tracker.create(draft()).key
+        fake_jira.drop(f"issue/{key}/comment")
+        update = OccurrenceUpdate(total=3, new=2, last_seen=datetime.now(UTC))
+        with pytest.raises(TrackerUnavailable):
+            tracker.update_occurrences(key, update)
+        assert fake_jira.issues[key]["fields"]["comment"]["total"] == 1
+
+
+class TestEffects:
+    def test_update_occurrences_one_comment_and_field(self, fake_jira: FakeJira) -> None:
+        tracker = JiraTracker(settings(fake_jira, occurrences_field="customfield_10050"))
+        key = tracker.create(draft()).key
+        before = len(fake_jira.requests)
+        update = OccurrenceUpdate(
+            total=42,
+            new=7,
+            last_seen=datetime(2025, 3, 2, 8, 30, tzinfo=UTC),
+            versions=("4.2.1", "4.3.0"),
+            environments=("prod",),
+        )
+        tracker.update_occurrences(key, update)
+        assert len(fake_jira.requests) - before == 2  # one PUT, one comment
+        fields = fake_jira.issues[key]["fields"]
+        assert fields["customfield_10050"] == 42
+        body = fields["comment"]["comments"][0]["body"]
+        assert body.startswith("7 new occurrences (total 42), last seen 2025-03-02 08:30:00 UTC")
+        assert "versions 4.2.1, 4.3.0; environments prod." in body
+
+    @pytest.mark.parametrize("status", ["Resolved", "Closed"])
+    def test_reopen_resolved_issue(
+        self, fake_jira: FakeJira, tracker: JiraTracker, status: str
+    ) -> None:
+        key = tracker.create(draft()).key
+        fake_jira.set_status(key, status)
+        assert tracker.get(key).resolved
+        reopened = tracker.reopen(key, "Recurred in 4.3.0")
+        assert (reopened.status, reopened.resolved) == ("Reopened", False)
+        comments = fake_jira.issues[key]["fields"]["comment"]["comments"]
+        assert [c["body"] for c in comments] == ["Recurred in 4.3.0"]
+
+    def test_reopen_of_open_issue_only_comments(
+        self, fake_jira: FakeJira, tracker: JiraTracker
+    ) -> None:
+        key = tracker.create(draft()).key
+        assert tracker.reopen(key, "again").status == "Open"
+        assert fake_jira.count("POST", r"issue/.*/transitions") == 0
+
+    def test_reopen_without_transition_is_an_error(self, fake_jira: FakeJira) -> None:
+        tracker = JiraTracker(settings(fake_jira, reopen_transition="Back to work"))
+        key = tracker.create(draft()).key
+        fake_jira.set_status(key, "Closed")
+        with pytest.raises(TrackerError, match="Back to work"):
+            tracker.reopen(key, "again")
+
+    def test_link_signature_adds_label(self, fake_jira: FakeJira, tracker: JiraTracker) -> None:
+        key = tracker.create(draft()).key
+        tracker.link_signature(key, "fedcba9876543210")
+        assert fake_jira.issues[key]["fields"]["labels"] == [
+            "errsig-0123456789abcdef",
+            "errsig-fedcba9876543210",
+        ]
+        found = tracker.find("fedcba9876543210")
+        assert found is not None
+        assert found.key == key
+
+    def test_find_returns_the_oldest_match(self, fake_jira: FakeJira, tracker: JiraTracker) -> None:
+        first = fake_jira.add_issue("old", ("errsig-abc",))
+        fake_jira.add_issue("newer", ("errsig-abc",))
+        found = tracker.find("abc")
+        assert found is not None
+        assert found.key == first
+
+    def test_wrong_credentials_are_not_retried(
+        self, fake_jira: FakeJira, fake_time: FakeTime
+    ) -> None:
+        tracker = JiraTracker(
+            settings(fake_jira, secret="wrong"), sleep=fake_time.sleep, clock=fake_time.clock
+        )
+        with pytest.raises(TrackerError) as err:
+            tracker.find("x")
+        assert not isinstance(err.value, TrackerUnavailable)
+        assert "401" in str(err.value)
+        assert "wrong" not in str(err.value)
+
+
+def _response(status: int, headers: dict[str, str] | None = None) -> requests.Response:
+    response = requests.Response()
+    response.status_code = status
+    response.headers.update(headers or {})
+    return response
+
+
+MAPPING: list[tuple[Exception, type[TrackerError]]] = [
+    (JIRAError("throttled", 429, response=_response(429)), JiraHttpUnavailable),
+    (JIRAError("server", 500, response=_response(500)), JiraHttpUnavailable),
+    (JIRAError("gateway", 502, response=_response(502)), JiraHttpUnavailable),
+    (JIRAError("down", 503, response=_response(503)), JiraHttpUnavailable),
+    (JIRAError("slow", 504, response=_response(504)), JiraHttpUnavailable),
+    (JIRAError("bad", 400, response=_response(400)), TrackerError),
+    (JIRAError("auth", 401, response=_response(401)), TrackerError),
+    (JIRAError("forbidden", 403, response=_response(403)), TrackerError),
+    (JIRAError("missing", 404, response=_response(404)), TrackerError),
+    (JIRAError("Invalid transition name. Reopen"), TrackerError),
+    (requests.exceptions.ConnectTimeout(), TrackerUnavailable),
+    (requests.exceptions.ReadTimeout(), TrackerUnavailable),
+    (requests.exceptions.ConnectionError(), TrackerUnavailable),
+    (requests.exceptions.ChunkedEncodingError(), TrackerUnavailable),
+    (requests.exceptions.SSLError(), TrackerError),
+    (requests.exceptions.InvalidURL(), TrackerError),
+    (requests.exceptions.TooManyRedirects(), TrackerError),
+]
+
+
+class TestErrorMapping:
+    @pytest.mark.parametrize(("foreign", "ours"), MAPPING)
+    def test_mapping_table(self, foreign: Exception, ours: type[TrackerError]) -> None:
+        with pytest.raises(TrackerError) as err, map_jira_errors():
+            raise foreign
+        assert type(err.value) is ours
+        assert err.value.__cause__ is foreign
+        retryable = ours is not TrackerError
+        assert isinstance(err.value, RetryableError) == retryable
+
+    def test_every_requests_error_is_mapped(self) -> None:
+        """No subclass of RequestException escapes the boundary unmapped."""
+
+        def subclasses(cls: type[Exception]) -> list[type[Exception]]:
+            return [cls, *(s for sub in cls.__subclasses__() for s in subclasses(sub))]
+
+        for cls in subclasses(requests.exceptions.RequestException):
+            args = ("bad json", "", 0) if issubclass(cls, ValueError) else ()
+            with pytest.raises(TrackerError), map_jira_errors():
+                raise cls(*args)
+
+    def test_retry_after_header_reaches_the_error(self) -> None:
+        error = JIRAError("x", 429, response=_response(429, {"Retry-After": "12"}))
+        with pytest.raises(JiraHttpUnavailable) as err, map_jira_errors():
+            raise error
+        assert err.value.retry_after == 12.0
+
+    def test_parse_retry_after(self) -> None:
+        now = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
+        assert parse_retry_after("7", now) == 7.0
+        assert (
+            parse_retry_after(format_datetime(now + timedelta(seconds=90), usegmt=True), now)
+            == 90.0
+        )
+        assert parse_retry_after(format_datetime(now - timedelta(hours=1), usegmt=True), now) == 0.0
+        assert parse_retry_after("soon", now) is None
+        assert parse_retry_after(None, now) is None
+
+
+class TestSettings:
+    def test_invalid_settings_name_the_key(self) -> None:
+        with pytest.raises(ConfigError, match=r"\[tracker\]\.auth"):
+            JiraSettings(url="http://j", project="P", secret="s", auth="kerberos")  # type: ignore[arg-type]
+        with pytest.raises(ConfigError, match=r"\[tracker\]\.username"):
+            JiraSettings(url="http://j", project="P", secret="s")
+        with pytest.raises(ConfigError, match=r"\[tracker\]\.deployment"):
+            JiraSettings(url="http://j", project="P", secret="s", auth="pat", deployment="x")  # type: ignore[arg-type]
+
+    def test_forced_deployment_overrides_server_info(self, fake_jira: FakeJira) -> None:
+        """A Data Center config against Cloud uses the old search and gets Cloud's 410."""
+        tracker = JiraTracker(settings(fake_jira, deployment="datacenter"))
+        with pytest.raises(TrackerError, match="410"):
+            tracker.find("x")

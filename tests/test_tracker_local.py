@@ -1,0 +1,183 @@
+"""The local tracker and the outbox worker together, on a real SQLite file."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from tests.test_store import SIG_A, T0, make_outcome, make_signature
+from triagebot.errors import TrackerError, TrackerUnavailable
+from triagebot.outbox import BACKOFF_CAP, backoff, run_effects
+from triagebot.rules import Action
+from triagebot.store import DefectState, Store
+from triagebot.trackers.base import DefectDraft, OccurrenceUpdate, TrackerIssue
+from triagebot.trackers.local import LocalTracker, signature_label
+
+LATER = datetime.now(UTC) + timedelta(days=1)
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    s = Store(f"sqlite:///{tmp_path / 'triagebot.db'}")
+    s.migrate()
+    return s
+
+
+@pytest.fixture
+def tracker(store: Store) -> LocalTracker:
+    return LocalTracker(store)
+
+
+class Flaky(LocalTracker):
+    """The real local tracker behind a switchable outage (what a Jira 503 looks like)."""
+
+    down: type[Exception] | None = None
+
+    def find(self, signature: str) -> TrackerIssue | None:
+        if self.down is not None:
+            raise self.down("tracker is down")
+        return super().find(signature)
+
+
+def draft(signature: str = SIG_A) -> DefectDraft:
+    return DefectDraft(
+        signature=signature,
+        title="NullReferenceException in CaseViewModel.Load",
+        language="dotnet",
+        exception_chain=("System.NullReferenceException",),
+        message="Object reference not set",
+        top_frames=("Acme.Cases.CaseViewModel.Load",),
+        trace_text="System.NullReferenceException: ...",
+        labels=("triagebot",),
+    )
+
+
+class TestLocalTracker:
+    def test_create_find_get_with_stable_keys(self, tracker: LocalTracker) -> None:
+        """Keys count up, ``find`` goes by the signature label, closed issues are found too."""
+        first = tracker.create(draft("1" * 16))
+        second = tracker.create(draft("2" * 16))
+        assert (first.key, second.key) == ("LOCAL-1", "LOCAL-2")
+        assert tracker.find("2" * 16) == second
+        assert tracker.find("3" * 16) is None
+        tracker.resolve(first.key)
+        assert tracker.find("1" * 16) == TrackerIssue("LOCAL-1", "Resolved", True)
+        assert tracker.labels(first.key) == [signature_label("1" * 16), "triagebot"]
+
+    def test_reopen_link_and_update(self, tracker: LocalTracker) -> None:
+        """Reopen clears resolved; linking adds a label once; updates set the total."""
+        key = tracker.create(draft()).key
+        tracker.resolve(key)
+        assert tracker.reopen(key, "recurred in 4.10") == TrackerIssue(key, "Reopened", False)
+        tracker.link_signature(key, "c" * 16)
+        tracker.link_signature(key, "c" * 16)
+        assert tracker.find("c" * 16) == tracker.get(key)
+        tracker.update_occurrences(key, OccurrenceUpdate(total=7, new=6, last_seen=T0))
+        assert tracker.get(key).status == "Reopened"
+
+    def test_unknown_key_is_a_tracker_error(self, tracker: LocalTracker) -> None:
+        """A key that does not exist (or is not local) raises, never passes silently."""
+        with pytest.raises(TrackerError, match="LOCAL-9"):
+            tracker.get("LOCAL-9")
+        with pytest.raises(TrackerError, match="not a local tracker key"):
+            tracker.get("JIRA-1")
+
+
+class TestOutboxWorker:
+    def test_file_creates_once_and_updates_coalesce(
+        self, store: Store, tracker: LocalTracker
+    ) -> None:
+        """N mails of one bug → one create and then one update carrying the count."""
+        store.record([make_outcome("<0@x>")])
+        assert run_effects(store, tracker, LATER) == 1
+        [defect] = store.defects()
+        assert defect.key == "LOCAL-1"
+        for batch in range(5):
+            store.record([make_outcome(f"<{batch}-{i}@x>") for i in range(20)])
+        assert run_effects(store, tracker, LATER) == 1  # ONE update for 100 mails
+        full = store.defect(defect.id)
+        assert full.occurrences_reported == full.occurrences == 101
+        assert run_effects(store, tracker, LATER) == 0
+
+    def test_lost_create_response_never_files_twice(
+        self, store: Store, tracker: LocalTracker
+    ) -> None:
+        """The create happened on the tracker but its answer was lost: ``find`` recovers it."""
+        store.record([make_outcome("<0@x>"), make_outcome("<1@x>")])
+        tracker.create(draft())  # the earlier attempt that reached the tracker
+        assert run_effects(store, tracker, LATER) == 1
+        assert store.defects()[0].key == "LOCAL-1"
+        assert tracker.find(SIG_A) == TrackerIssue("LOCAL-1", "Open", False)
+        with pytest.raises(TrackerError):
+            tracker.get("LOCAL-2")
+        # what the found issue shows is unknown, so the total is sent right after
+        assert run_effects(store, tracker, LATER) == 1
+        assert store.defect(store.defects()[0].id).occurrences_reported == 2
+
+    def test_outage_backs_off_then_recovers(self, store: Store) -> None:
+        """A retryable error reschedules with growing delays; mail keeps being recorded."""
+        flaky = Flaky(store)
+        flaky.down = TrackerUnavailable
+        store.record([make_outcome("<0@x>")])
+        now = datetime.now(UTC)
+        assert run_effects(store, flaky, now) == 0
+        assert run_effects(store, flaky, now + backoff(0) - timedelta(seconds=1)) == 0
+        assert run_effects(store, flaky, now + backoff(0)) == 0  # second failure
+        assert store.effects() == [("create", "pending", 2)]
+        store.record([make_outcome("<1@x>")])
+        flaky.down = None
+        assert run_effects(store, flaky, now + timedelta(days=1)) == 1
+        assert store.defects()[0].key == "LOCAL-1"
+        assert backoff(1) == 2 * backoff(0)
+        assert backoff(50) == BACKOFF_CAP
+
+    def test_non_retryable_error_fails_the_effect(self, store: Store) -> None:
+        """A refusal is parked as ``failed`` and the worker moves on to the next effect."""
+        flaky = Flaky(store)
+        flaky.down = TrackerError
+        store.record([make_outcome("<0@x>")])
+        assert run_effects(store, flaky, LATER) == 0
+        assert store.effects() == [("create", "failed", 1)]
+        assert run_effects(store, flaky, LATER) == 0
+
+    def test_regression_reopens_the_issue(self, store: Store, tracker: LocalTracker) -> None:
+        """A defect resolved in the tracker that recurs in a newer version is reopened."""
+        store.record([make_outcome("<0@x>", version="4.9")])
+        run_effects(store, tracker, LATER)
+        [defect] = store.defects()
+        assert defect.key is not None
+        issue = tracker.resolve(defect.key)
+        store.set_tracker_status(defect.id, issue.status, issue.resolved)
+        store.record([make_outcome("<1@x>", version="4.10")])
+        assert run_effects(store, tracker, LATER) == 2  # reopen + update
+        assert tracker.get(defect.key) == TrackerIssue(defect.key, "Reopened", False)
+        assert store.defect(defect.id).tracker_status == "Reopened"
+
+    def test_candidates_wait_and_rejections_do_nothing(
+        self, store: Store, tracker: LocalTracker
+    ) -> None:
+        """Nothing reaches the tracker for a candidate until it is confirmed."""
+        store.record(
+            [
+                make_outcome("<0@x>", Action.CANDIDATE),
+                make_outcome("<1@x>", Action.CANDIDATE, make_signature("b" * 16)),
+            ]
+        )
+        assert run_effects(store, tracker, LATER) == 0
+        first, second = store.defects()
+        store.set_state(first.id, DefectState.FILED, by="alice@example.com")
+        store.set_state(second.id, DefectState.FILED)
+        store.set_state(second.id, DefectState.REJECTED)
+        assert run_effects(store, tracker, LATER) == 2
+        assert [d.key for d in store.defects()] == ["LOCAL-1", None]
+        assert tracker.find("b" * 16) is None
+
+    def test_linked_signature_gets_its_label(self, store: Store, tracker: LocalTracker) -> None:
+        """After an algorithm upgrade the tracker finds the defect by the new signature too."""
+        store.record([make_outcome("<0@x>")])
+        run_effects(store, tracker, LATER)
+        store.signature_version_link((SIG_A, "v1"), ("c" * 16, "v2"))
+        assert run_effects(store, tracker, LATER) == 1
+        assert tracker.find("c" * 16) == tracker.find(SIG_A)

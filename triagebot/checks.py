@@ -1,0 +1,92 @@
+"""``triagebot check-config``: every feature enabled or disabled, with the reason, after really
+connecting to each configured service (nothing is sent, filed or moved)."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import structlog
+
+from triagebot.config import Config
+from triagebot.errors import TriagebotError
+from triagebot.rules import RuleSet
+from triagebot.services import build_mailbox, build_tracker
+from triagebot.store import Store
+
+log = structlog.get_logger(__name__)
+
+#: A signature no defect carries: searching for it proves login and search permission.
+PROBE_SIGNATURE = "0" * 16
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    feature: str
+    status: str  # "enabled", "disabled" or "error"
+    detail: str
+
+
+def run_checks(config: Config) -> list[Check]:
+    store = Store(config.store.url)
+    try:
+        return [
+            _guard("store", lambda: _store(store, config)),
+            _guard("rules", lambda: _rules(config)),
+            _guard("mailbox", lambda: _mailbox(config)),
+            _guard("listener", lambda: _listener(config)),
+            _guard("tracker", lambda: _tracker(store, config)),
+        ]
+    finally:
+        store.close()
+
+
+def _guard(feature: str, check: Callable[[], Check]) -> Check:
+    try:
+        result = check()
+    except (TriagebotError, OSError, ValueError) as exc:
+        result = Check(feature, "error", str(exc))
+    log.info("check.result", feature=result.feature, status=result.status, detail=result.detail)
+    return result
+
+
+def _store(store: Store, config: Config) -> Check:
+    store.migrate()
+    return Check("store", "enabled", store.engine.url.render_as_string(hide_password=True))
+
+
+def _rules(config: Config) -> Check:
+    rules = RuleSet.load(config.rules.path)
+    return Check("rules", "enabled", f"{len(rules.rules)} rules from {config.rules.path}")
+
+
+def _mailbox(config: Config) -> Check:
+    mailbox = config.mailbox
+    source = build_mailbox(mailbox)
+    source.open()
+    source.close()
+    where = (
+        str(mailbox.path)
+        if mailbox.kind == "maildir"
+        else f"imap {mailbox.username}@{mailbox.host}:{mailbox.effective_port}/{mailbox.folder}"
+    )
+    return Check("mailbox", "enabled", f"{mailbox.kind}: {where} (opened)")
+
+
+def _listener(config: Config) -> Check:
+    listener = config.listener
+    if listener is None:
+        return Check("listener", "disabled", "no [listener] section")
+    with socket.socket(socket.AF_INET6 if ":" in listener.host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((listener.host, listener.port))
+    auth = "AUTH" if listener.username else "no AUTH"
+    return Check("listener", "enabled", f"smtp {listener.host}:{listener.port} free ({auth})")
+
+
+def _tracker(store: Store, config: Config) -> Check:
+    tracker = build_tracker(config.tracker, store)
+    tracker.find(PROBE_SIGNATURE)
+    where = "local (store database)" if config.tracker.kind == "local" else config.tracker.url
+    return Check("tracker", "enabled", f"{config.tracker.kind}: {where} (search works)")

@@ -1,0 +1,216 @@
+"""``triagebot`` command line: one sub-command per job, all sharing the config loading."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import structlog
+
+from triagebot import logs
+from triagebot.checks import run_checks
+from triagebot.config import Config, config_from_dict, load_config
+from triagebot.daemon import Daemon
+from triagebot.errors import TriagebotError
+from triagebot.pipeline import Pipeline
+from triagebot.replay import iter_paths, replay
+from triagebot.stack.signature import explain as explain_signature
+from triagebot.store import Store
+
+log = structlog.get_logger(__name__)
+
+Command = Callable[[argparse.Namespace, Config], int]
+
+
+def _load(args: argparse.Namespace) -> Config:
+    path = args.config or os.environ.get("TRIAGEBOT_CONFIG")
+    return load_config(path) if path else config_from_dict({})
+
+
+def cmd_replay(args: argparse.Namespace, config: Config) -> int:
+    """Dry-run the pipeline over mails; nothing is written anywhere but stdout."""
+    if not args.dry_run:
+        print(
+            "replay only runs with --dry-run (to process mail for real: triagebot run)",
+            file=sys.stderr,
+        )
+        return 2
+    pipeline = Pipeline.from_config(config)
+    count = replay(pipeline, iter_paths(args.paths), sys.stdout, as_json=args.json)
+    log.info("replay.done", messages=count)
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace, config: Config) -> int:
+    """Show what the pipeline made of each mail, and why."""
+    pipeline = Pipeline.from_config(config)
+    for name, raw in iter_paths(args.paths):
+        outcome = pipeline.process(raw)
+        if args.json:
+            record = outcome.as_json()
+            if outcome.signature:
+                record["frames_explained"] = [
+                    {
+                        "exception": n.exception,
+                        "key": n.key,
+                        "in_app": n.in_app,
+                        "contributes": n.contributes,
+                        "why": n.hint,
+                    }
+                    for n in outcome.signature.notes
+                ]
+            print(json.dumps(record, ensure_ascii=False))
+            continue
+        report = outcome.report
+        print(f"== {name}")
+        print(f"message   {report.message_id}")
+        print(f"kind      {report.kind}" + (f" ({report.reason})" if report.reason else ""))
+        for key, value in sorted(report.metadata.items()):
+            print(f"{key:<9} {value}")
+        if report.trace:
+            for index, exc in enumerate(report.trace.exceptions):
+                print(f"exception [{index}] {exc.type}: {exc.message[:200]}")
+        if outcome.signature:
+            print(explain_signature(outcome.signature))
+        if outcome.decision:
+            print(f"rule      {outcome.decision.rule} → {outcome.action}")
+        print()
+    return 0
+
+
+def cmd_run(args: argparse.Namespace, config: Config) -> int:
+    """The service: watch the mailbox, record, file; ``--once`` drains and exits."""
+    daemon = Daemon.from_config(config)
+    asyncio.run(daemon.run(once=args.once))
+    return 0
+
+
+def cmd_defects(args: argparse.Namespace, config: Config) -> int:
+    """Every defect and candidate the store knows."""
+    store = Store(config.store.url)
+    try:
+        store.migrate()
+        for defect in store.defects():
+            record = defect.as_json()
+            if args.json:
+                print(json.dumps(record, ensure_ascii=False, default=str))
+            else:
+                print(
+                    f"{record['key'] or '-':<12} {record['state']:<10} {record['occurrences']:>6}"
+                    f"  {record['last_seen']}  {record['title']}"
+                )
+    finally:
+        store.close()
+    return 0
+
+
+def cmd_rules_explain(args: argparse.Namespace, config: Config) -> int:
+    """Which rules matched each mail, which did not, and why."""
+    pipeline = Pipeline.from_config(config)
+    for name, raw in iter_paths(args.paths):
+        outcome = pipeline.process(raw)
+        print(f"== {name}")
+        if outcome.signature is None:
+            print(f"not an error report ({outcome.report.kind}): no rules apply\n")
+            continue
+        decision = pipeline.rules.evaluate(outcome.report, outcome.signature, explain=True)
+        print(f"signature {outcome.signature.value}  {outcome.signature.title}")
+        for hit in decision.hits:
+            print(f"  match    {hit.rule}: {hit.condition}")
+        for miss in decision.misses:
+            print(f"  no match {miss.rule}: {miss.condition}")
+        print(f"decision  {decision.action} (rule {decision.rule}) {decision.fields.as_dict()}\n")
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace, config: Config) -> int:
+    """Connect to every configured service; print each feature as enabled or disabled."""
+    checks = run_checks(config)
+    for check in checks:
+        print(f"{check.feature:<10} {check.status:<9} {check.detail}")
+    return 1 if any(c.status == "error" for c in checks) else 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="triagebot", description=__doc__)
+    parser.add_argument(
+        "-c",
+        "--config",
+        help="config file (default: $TRIAGEBOT_CONFIG, else the embedded defaults)",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("replay", help="dry-run mails through the pipeline")
+    p.add_argument("--dry-run", action="store_true", help="write nothing (required)")
+    p.add_argument("--json", action="store_true", help="one JSON object per message")
+    p.add_argument("paths", nargs="+", help=".eml files, Maildir folders, mbox files")
+    p.set_defaults(func=cmd_replay)
+
+    p = sub.add_parser("run", help="run the service")
+    p.add_argument("--once", action="store_true", help="process what is waiting, then exit")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("defects", help="list defects and candidates")
+    p.add_argument("--json", action="store_true", help="one JSON object per defect")
+    p.set_defaults(func=cmd_defects)
+
+    p = sub.add_parser("check-config", help="validate the config and connect to each service")
+    p.set_defaults(func=cmd_check_config)
+
+    rules = sub.add_parser("rules", help="triage rules").add_subparsers(dest="rules", required=True)
+    p = rules.add_parser("explain", help="show which rules match mails and why")
+    p.add_argument("paths", nargs="+")
+    p.set_defaults(func=cmd_rules_explain)
+
+    p = sub.add_parser("explain", help="explain classification and signature of mails")
+    p.add_argument("--json", action="store_true", help="one JSON object per message")
+    p.add_argument("paths", nargs="+")
+    p.set_defaults(func=cmd_explain)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = _load(args)
+    except TriagebotError as exc:
+        logs.configure()
+        log.error("config.invalid", error=str(exc))
+        print(f"triagebot: configuration error: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(config.logging.level, config.logging.format, _secrets(config))
+    func: Command = args.func
+    try:
+        return func(args, config)
+    except BrokenPipeError:  # stdout closed early (| head): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except TriagebotError as exc:
+        log.error("command.failed", command=args.command, error=str(exc))
+        print(f"triagebot: {exc}", file=sys.stderr)
+        return 1
+
+
+def _secrets(config: Config) -> list[str]:
+    """Every configured secret value, so the log redactor can mask it anywhere."""
+    found: list[str] = []
+    for section in _fields_of(config):
+        for value in _fields_of(section):
+            reveal = getattr(value, "reveal", None)
+            if callable(reveal):
+                found.append(str(reveal()))
+    return found
+
+
+def _fields_of(obj: Any) -> list[Any]:
+    slots = getattr(obj, "__slots__", ())
+    return [getattr(obj, name) for name in slots if hasattr(obj, name)]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

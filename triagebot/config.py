@@ -1,0 +1,379 @@
+"""TOML configuration → typed, validated dataclasses.
+
+One generic reader walks each section's dataclass fields, so every section gets the same
+guarantees for free: unknown keys are errors, every error names its key path
+(``[tracker].url: not a URL``), relative paths are relative to the config file, and secrets
+come only from ``<name>_env`` / ``<name>_file`` keys and are masked in every repr.
+A section that is absent from the file either takes its embedded default (mailbox, store,
+tracker, ...) or is ``None``, which disables the feature it configures.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Iterator
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from triagebot.errors import ConfigError
+
+DEFAULT_MAILDIR = Path("var/mail")
+DEFAULT_STORE_URL = "sqlite:///var/triagebot.db"
+DEFAULT_RULES_DIR = Path("rules")
+DEFAULT_METADATA_HEADERS: dict[str, str] = {
+    "x-application": "application",
+    "x-app-version": "version",
+    "x-environment": "environment",
+    "x-machine": "machine",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """A secret read from the environment or a file; its value never appears in a repr or log."""
+
+    value: str = field(repr=False)
+    source: str = ""
+
+    def __repr__(self) -> str:
+        return f"Secret(<{self.source}>)"
+
+    __str__ = __repr__
+
+    def reveal(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxConfig:
+    """``[mailbox]``: where reports arrive (a local Maildir by default, or IMAP)."""
+
+    kind: Literal["maildir", "imap"] = "maildir"
+    path: Path = DEFAULT_MAILDIR
+    host: str = ""
+    port: int = 0  # 0: 993 for tls, 143 otherwise
+    security: Literal["tls", "starttls", "none"] = "tls"
+    username: str = ""
+    password: Secret | None = None
+    auth: Literal["password", "xoauth2"] = "password"
+    token: Secret | None = None  # XOAUTH2 access token (token_env / token_file)
+    token_command: str = ""  # XOAUTH2: a command printing a fresh access token
+    folder: str = "INBOX"
+    processed_folder: str = "Processed"
+    quarantine_folder: str = "Quarantine"
+    review_folder: str = "Review"
+    poll_interval: float = 60.0
+    idle_timeout: float = 25 * 60.0
+    batch_size: int = 500
+    ca_file: Path | None = None
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        if self.kind != "imap":
+            return
+        if not self.host:
+            yield "host", "required when kind = 'imap'"
+        if not self.username:
+            yield "username", "required when kind = 'imap'"
+        if self.auth == "password" and self.password is None:
+            yield "password_env", "required when auth = 'password' (or password_file)"
+        if self.auth == "xoauth2" and self.token is None and not self.token_command:
+            yield "token_command", "required when auth = 'xoauth2' (or token_env / token_file)"
+        if self.security == "none" and self.host not in ("127.0.0.1", "localhost", "::1"):
+            yield "security", "'none' sends the password in clear; only allowed for localhost"
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or (993 if self.security == "tls" else 143)
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerConfig:
+    """``[listener]``: an SMTP server applications send reports to; spools into the Maildir."""
+
+    host: str = "127.0.0.1"
+    port: int = 2525
+    max_size: int = 10 * 1024 * 1024
+    username: str = ""
+    password: Secret | None = None
+    allowed_clients: tuple[str, ...] = ()  # IP networks; empty allows all
+    tls_cert: Path | None = None  # STARTTLS; AUTH is only offered after it
+    tls_key: Path | None = None
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        if not 0 < self.port < 65536:
+            yield "port", f"{self.port} is not a TCP port"
+        if bool(self.username) != (self.password is not None):
+            yield "username", "AUTH needs both username and password_env / password_file"
+        if self.username and self.tls_cert is None:
+            yield "tls_cert", "AUTH is only offered over STARTTLS: give tls_cert and tls_key"
+        if (self.tls_cert is None) != (self.tls_key is None):
+            yield "tls_key", "tls_cert and tls_key go together"
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerConfig:
+    """``[tracker]``: the local SQLite tracker by default, or Jira."""
+
+    kind: Literal["local", "jira"] = "local"
+    url: str = ""
+    deployment: Literal["auto", "cloud", "datacenter"] = "auto"
+    auth: Literal["token", "pat"] = "token"  # Cloud: e-mail + API token; Data Center: PAT
+    username: str = ""
+    token: Secret | None = None
+    project: str = ""
+    issue_type: str = "Bug"
+    reopen_transition: str = "Reopen"
+    label_prefix: str = "errsig-"
+    update_interval: float = 900.0  # seconds between occurrence updates of one defect
+    occurrences_field: str = ""  # custom field id set to the total count, e.g. customfield_10050
+    timeout: float = 30.0
+    deadline: float = 300.0
+    ca_file: Path | None = None
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        if self.kind != "jira":
+            return
+        if not _is_url(self.url):
+            yield "url", "not a URL" if self.url else "required when kind = 'jira'"
+        elif urlsplit(self.url).scheme != "https" and urlsplit(self.url).hostname not in (
+            "127.0.0.1",
+            "localhost",
+        ):
+            yield "url", "must be https (TLS) unless the server is on localhost"
+        if not self.project:
+            yield "project", "required when kind = 'jira'"
+        if self.token is None:
+            yield "token_env", "required when kind = 'jira' (or token_file)"
+        if self.auth == "token" and not self.username:
+            yield "username", "required with auth = 'token' (the Atlassian account e-mail)"
+
+
+@dataclass(frozen=True, slots=True)
+class StoreConfig:
+    """``[store]``: SQLAlchemy URL of the state database (SQLite file by default)."""
+
+    url: str = DEFAULT_STORE_URL
+
+
+@dataclass(frozen=True, slots=True)
+class RulesConfig:
+    """``[rules]``: the folder of ``*.toml`` triage rules."""
+
+    path: Path = DEFAULT_RULES_DIR
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    """``[logging]``: level and format (``auto``: JSON lines unless stderr is a terminal)."""
+
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureConfig:
+    """``[signature]``: which frames are the application's own (globs on name or file path)."""
+
+    version: str = "v1"
+    app_frames: tuple[str, ...] = ()
+    library_frames: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReportsConfig:
+    """``[reports]``: how error reports are recognised and where their metadata is."""
+
+    senders: tuple[str, ...] = ()  # addresses or domains whose mail is always a report
+    metadata_headers: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_METADATA_HEADERS))
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The whole configuration; ``None`` sections are disabled features."""
+
+    path: Path | None = None
+    mailbox: MailboxConfig = field(default_factory=MailboxConfig)
+    listener: ListenerConfig | None = None
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    rules: RulesConfig = field(default_factory=RulesConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    signature: SignatureConfig = field(default_factory=SignatureConfig)
+    reports: ReportsConfig = field(default_factory=ReportsConfig)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+
+#: Section → (dataclass, required). An absent optional section disables its feature.
+_SECTIONS: dict[str, tuple[type[Any], bool]] = {
+    "mailbox": (MailboxConfig, True),
+    "listener": (ListenerConfig, False),
+    "tracker": (TrackerConfig, True),
+    "store": (StoreConfig, True),
+    "rules": (RulesConfig, True),
+    "logging": (LoggingConfig, True),
+    "signature": (SignatureConfig, True),
+    "reports": (ReportsConfig, True),
+}
+
+
+def load_config(path: Path | str) -> Config:
+    """Read and validate a TOML file; raises ``ConfigError`` naming the first bad key."""
+    path = Path(path).resolve()
+    try:
+        with path.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(str(path), "file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), f"not valid TOML: {exc}") from None
+    return config_from_dict(data, path)
+
+
+def config_from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
+    """Build a ``Config`` from parsed TOML (``path`` anchors relative paths)."""
+    base = path.parent if path else Path.cwd()
+    unknown = sorted(set(data) - set(_SECTIONS))
+    if unknown:
+        raise ConfigError(f"[{unknown[0]}]", f"unknown section (known: {', '.join(_SECTIONS)})")
+    sections: dict[str, Any] = {}
+    for name, (cls, required) in _SECTIONS.items():
+        table = data.get(name)
+        if table is None:
+            if required:
+                sections[name] = _section(cls, {}, name, base)
+            continue
+        if not isinstance(table, dict):
+            raise ConfigError(f"[{name}]", "must be a table")
+        sections[name] = _section(cls, table, name, base)
+    sections["store"] = StoreConfig(url=_anchor_sqlite(sections["store"].url, base))
+    return Config(path=path, **sections)
+
+
+def _section(cls: type[Any], table: dict[str, Any], name: str, base: Path) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in fields(cls)}
+    secrets = {n for n in names if _is_secret(hints[n])}
+    for key in table:
+        stem = key.removesuffix("_env").removesuffix("_file")
+        if key in secrets:
+            raise ConfigError(
+                f"[{name}].{key}", f"secrets are not written inline: use {key}_env or {key}_file"
+            )
+        if key not in names and not (stem in secrets and key != stem):
+            raise ConfigError(f"[{name}].{key}", "unknown key")
+    values: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name in secrets:
+            secret = _secret(table, name, f.name, base)
+            if secret is not None:
+                values[f.name] = secret
+        elif f.name in table:
+            values[f.name] = _coerce(table[f.name], hints[f.name], f"[{name}].{f.name}", base)
+    section = cls(**values)
+    for key, problem in getattr(section, "problems", lambda: iter(()))():
+        raise ConfigError(f"[{name}].{key}", problem)
+    return section
+
+
+def _secret(table: dict[str, Any], section: str, name: str, base: Path) -> Secret | None:
+    env_key, file_key = f"{name}_env", f"{name}_file"
+    if env_key in table and file_key in table:
+        raise ConfigError(
+            f"[{section}].{env_key}", f"give either {env_key} or {file_key}, not both"
+        )
+    if env_key in table:
+        var = table[env_key]
+        if not isinstance(var, str) or not var:
+            raise ConfigError(f"[{section}].{env_key}", "must name an environment variable")
+        value = os.environ.get(var)
+        if not value:
+            raise ConfigError(f"[{section}].{env_key}", f"environment variable {var} is not set")
+        return Secret(value, f"env:{var}")
+    if file_key in table:
+        raw = table[file_key]
+        if not isinstance(raw, str) or not raw:
+            raise ConfigError(f"[{section}].{file_key}", "must be a file path")
+        secret_path = _anchor(Path(raw), base)
+        try:
+            value = secret_path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"[{section}].{file_key}", f"cannot read {secret_path}: {exc.strerror}"
+            ) from None
+        if not value:
+            raise ConfigError(f"[{section}].{file_key}", f"{secret_path} is empty")
+        return Secret(value, f"file:{secret_path}")
+    return None
+
+
+def _coerce(value: Any, hint: Any, key: str, base: Path) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        inner = [a for a in args if a is not type(None)]
+        return _coerce(value, inner[0], key, base)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(key, f"{value!r} is not one of {', '.join(map(repr, args))}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(key, "must be a list of strings")
+        return tuple(value)
+    if origin is dict:
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise ConfigError(key, "must be a table of strings")
+        return {str(k).lower(): v for k, v in value.items()}
+    if hint is Path:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(key, "must be a path")
+        return _anchor(Path(value), base)
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(key, "must be true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(key, "must be a whole number")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(key, "must be a number")
+        if value < 0:
+            raise ConfigError(key, "must not be negative")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(key, "must be a string")
+        return value
+    raise ConfigError(key, f"unsupported type {hint}")  # pragma: no cover - programming error
+
+
+def _is_secret(hint: Any) -> bool:
+    return Secret in typing.get_args(hint)
+
+
+def _anchor(path: Path, base: Path) -> Path:
+    path = path.expanduser()
+    return path if path.is_absolute() else (base / path)
+
+
+def _anchor_sqlite(url: str, base: Path) -> str:
+    """Make a relative SQLite file URL relative to the config file's folder."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        return prefix + str(_anchor(Path(url.removeprefix(prefix)), base))
+    return url
+
+
+def _is_url(value: str) -> bool:
+    parts = urlsplit(value)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)

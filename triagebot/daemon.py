@@ -1,0 +1,232 @@
+"""The service: sources → pipeline → store (one transaction per batch) → acknowledge → outbox.
+
+Mail is acknowledged only after its batch is committed, and effects reach the tracker only
+through the outbox, so a crash at any point re-processes (the store skips what it already
+recorded) and never drops or double-files. Each source has one I/O thread, which fetches the
+next batch while the last one is parsed and committed on a worker thread.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import structlog
+
+from triagebot.config import Config
+from triagebot.errors import RetryableError, TriagebotError
+from triagebot.mail.report import Kind
+from triagebot.mail.smtp_listener import start_listener
+from triagebot.mail.source import Folder, Incoming, Source
+from triagebot.outbox import run_effects
+from triagebot.pipeline import Outcome, Pipeline
+from triagebot.services import build_sources, build_tracker, listener_settings, listener_spool
+from triagebot.store import Store
+from triagebot.trackers.base import Tracker
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+WAIT_SLICE = 2.0  # seconds a source waits for mail before checking for shutdown
+OUTBOX_INTERVAL = 10.0  # seconds between outbox rounds when nothing wakes it
+OUTBOX_LIMIT = 100
+RETRY_INITIAL, RETRY_MAX = 1.0, 60.0  # back-off after a source or store failure
+
+FOLDER_OF: dict[Kind, Folder] = {Kind.INVALID: Folder.QUARANTINE}
+
+
+@dataclass(frozen=True, slots=True)
+class Processed:
+    """A committed batch: which refs go to which folder."""
+
+    moves: dict[Folder, list[str]]
+    new: int
+
+
+def handle_batch(
+    pipeline: Pipeline, store: Store, source: str, batch: Sequence[Incoming]
+) -> Processed:
+    """Parse and commit one batch; returns where each message goes once acknowledged."""
+    outcomes: list[Outcome] = [pipeline.process(m.raw, store.count) for m in batch]
+    new = store.record(outcomes, refs=[m.ref for m in batch])
+    moves: dict[Folder, list[str]] = defaultdict(list)
+    for incoming, outcome in zip(batch, outcomes, strict=True):
+        folder = FOLDER_OF.get(outcome.report.kind, Folder.PROCESSED)
+        moves[folder].append(incoming.ref)
+        sig = outcome.signature
+        fields: dict[str, Any] = {
+            "source": source,
+            "ref": incoming.ref,
+            "message_id": outcome.report.message_id,
+            "kind": str(outcome.report.kind),
+            "action": outcome.action,
+        }
+        if sig is not None:
+            fields.update(signature=sig.value, title=sig.title)
+        if outcome.decision is not None:
+            fields["rule"] = outcome.decision.rule
+        if folder is Folder.QUARANTINE:
+            log.warning("message.quarantined", **fields, reason=outcome.report.reason)
+        else:
+            log.info("message.processed", **fields)
+    return Processed(dict(moves), new)
+
+
+class Daemon:
+    """Runs every configured source, the listener and the outbox until stopped."""
+
+    def __init__(
+        self,
+        config: Config,
+        pipeline: Pipeline,
+        store: Store,
+        tracker: Tracker,
+        sources: Sequence[Source],
+    ) -> None:
+        self.config = config
+        self.pipeline = pipeline
+        self.store = store
+        self.tracker = tracker
+        self.sources = list(sources)
+        self.stopping = asyncio.Event()
+        self._effects_due = asyncio.Event()
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="pipeline")
+
+    @classmethod
+    def from_config(cls, config: Config) -> Daemon:
+        store = Store(
+            config.store.url, update_delay=timedelta(seconds=config.tracker.update_interval)
+        )
+        store.migrate()
+        return cls(
+            config,
+            Pipeline.from_config(config),
+            store,
+            build_tracker(config.tracker, store),
+            build_sources(config),
+        )
+
+    def stop(self) -> None:
+        """Ask every loop to finish its current step and return (signal-safe)."""
+        self.stopping.set()
+        self._effects_due.set()
+
+    async def run(self, once: bool = False) -> None:
+        """Serve until ``stop`` (or, with ``once``, until every source is drained)."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self.stop)
+        listener = self._start_listener()
+        log.info(
+            "daemon.started",
+            sources=[s.name for s in self.sources],
+            once=once,
+            tracker=self.tracker.name,
+        )
+        outbox = asyncio.create_task(self._outbox(once))
+        try:
+            await asyncio.gather(*(self._drain(source, once) for source in self.sources))
+            if once:
+                self.stop()
+            await outbox
+        finally:
+            self.stop()
+            if listener is not None:
+                listener.stop()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                loop.remove_signal_handler(sig)
+            self._worker.shutdown(wait=True)
+            self.store.close()
+            log.info("daemon.stopped")
+
+    def _start_listener(self) -> Any:
+        spool = listener_spool(self.config)
+        if self.config.listener is None or spool is None:
+            log.info("listener.disabled", reason="no [listener] section")
+            return None
+        controller = start_listener(listener_settings(self.config.listener), spool)
+        log.info("listener.started", host=self.config.listener.host, port=self.config.listener.port)
+        return controller
+
+    async def _drain(self, source: Source, once: bool) -> None:
+        """Fetch → process → commit → acknowledge, one batch ahead, until stopped."""
+        io = ThreadPoolExecutor(1, thread_name_prefix=f"source-{source.name}")
+        limit = self.config.mailbox.batch_size
+        delay = RETRY_INITIAL
+        try:
+            while not self.stopping.is_set():
+                try:
+                    await _on(io, source.open)
+                    pending = _on(io, source.fetch, limit)
+                    while not self.stopping.is_set():
+                        batch = await pending
+                        if not batch:
+                            if once:
+                                return
+                            await _on(io, source.wait, WAIT_SLICE)
+                            pending = _on(io, source.fetch, limit)
+                            continue
+                        pending = _on(io, source.fetch, limit)  # overlaps with processing
+                        done = await _on(
+                            self._worker,
+                            handle_batch,
+                            self.pipeline,
+                            self.store,
+                            source.name,
+                            batch,
+                        )
+                        for folder, refs in done.moves.items():
+                            await _on(io, source.move, refs, folder)
+                        if done.new:
+                            self._effects_due.set()
+                        delay = RETRY_INITIAL
+                    pending.cancel()
+                except TriagebotError as exc:
+                    level = log.warning if isinstance(exc, RetryableError) else log.error
+                    level("source.failed", source=source.name, error=str(exc), retry_in=delay)
+                    await _on(io, source.close)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self.stopping.wait(), delay)
+                    delay = min(delay * 2, RETRY_MAX)
+        finally:
+            await _on(io, source.close)
+            io.shutdown(wait=False)
+
+    async def _outbox(self, once: bool) -> None:
+        """Perform tracker effects whenever a batch committed, and every few seconds."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._effects_due.wait(), OUTBOX_INTERVAL)
+            self._effects_due.clear()
+            final = self.stopping.is_set()
+            await self._run_effects(flush=final and once)
+            if final:
+                return
+
+    async def _run_effects(self, flush: bool) -> None:
+        """Effects due now; ``flush`` (end of ``--once``) also sends coalescing updates."""
+        while True:
+            now = datetime.now(UTC)
+            if flush:
+                now += self.store.update_delay
+            try:
+                done = await _on(
+                    self._worker, run_effects, self.store, self.tracker, now, OUTBOX_LIMIT
+                )
+            except TriagebotError as exc:
+                log.error("outbox.round_failed", error=str(exc))
+                return
+            if done < OUTBOX_LIMIT or (self.stopping.is_set() and not flush):
+                return
+
+
+def _on(executor: ThreadPoolExecutor, func: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+    """Run a blocking call on a given thread, as an awaitable future."""
+    return asyncio.get_running_loop().run_in_executor(executor, func, *args)

@@ -1,0 +1,1 @@
+"""Data files shipped with triagebot (dated library-frame patterns)."""

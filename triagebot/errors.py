@@ -1,0 +1,62 @@
+"""The exception tree; one base per boundary so callers catch by layer.
+
+TriagebotError
+├── ConfigError            bad or missing configuration (names the key)
+├── RuleError              a rules/*.toml file is broken (names file, rule, key)
+├── SourceError            mailbox could not be read or acknowledged
+├── StoreError             the state database failed
+├── TrackerError           the issue tracker refused or failed
+├── NotifyError            mail could not be sent
+└── RetryableError         mixin: the operation may succeed later (outbox retries it)
+"""
+
+from __future__ import annotations
+
+
+class TriagebotError(Exception):
+    """Root of every error triagebot raises on purpose."""
+
+
+class RetryableError(TriagebotError):
+    """A failure that is expected to pass (timeouts, 429/503, lost connections)."""
+
+
+class ConfigError(TriagebotError):
+    """Configuration is wrong; the message names the key path, e.g. ``[tracker].url``."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+class RuleError(TriagebotError):
+    """A rule file is broken; the message names file, rule and key."""
+
+
+class SourceError(TriagebotError):
+    """The mailbox could not be read or a message could not be acknowledged."""
+
+
+class SourceUnavailable(SourceError, RetryableError):
+    """The mailbox server is unreachable for now; reconnect later."""
+
+
+class StoreError(TriagebotError):
+    """The state database failed."""
+
+
+class TrackerError(TriagebotError):
+    """The issue tracker refused a request."""
+
+
+class TrackerUnavailable(TrackerError, RetryableError):
+    """The issue tracker is down or throttling; the outbox retries later."""
+
+
+class NotifyError(TriagebotError):
+    """Mail could not be sent."""
+
+
+class NotifyUnavailable(NotifyError, RetryableError):
+    """A transient SMTP failure (4xx, timeout); retry later."""

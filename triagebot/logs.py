@@ -1,0 +1,91 @@
+"""structlog set-up: JSON lines when stderr is not a terminal, a readable console otherwise.
+
+Library loggers (imapclient, jira, aiosmtpd, apscheduler) go through the same processors via
+``ProcessorFormatter``, so every line on stderr has one shape. A redaction processor masks
+values under secret-looking keys and any configured secret value, wherever it appears.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+SECRET_KEYS = frozenset(
+    {"password", "passwd", "secret", "token", "api_token", "authorization", "auth", "access_token"}
+)
+MASK = "***"
+
+
+class Redactor:
+    """Masks secret-named keys and known secret values in every event."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        self._secrets = tuple(s for s in secrets if len(s) >= 4)
+
+    def __call__(self, _: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+        for key, value in event_dict.items():
+            if key.lower() in SECRET_KEYS:
+                event_dict[key] = MASK
+            elif self._secrets and isinstance(value, str):
+                event_dict[key] = self._mask(value)
+        return event_dict
+
+    def _mask(self, text: str) -> str:
+        for secret in self._secrets:
+            if secret in text:
+                text = text.replace(secret, MASK)
+        return text
+
+
+def configure(
+    level: str = "info", fmt: str = "auto", secrets: Iterable[str] = (), stream: Any = None
+) -> None:
+    """Configure structlog and stdlib logging once per process; logs go to stderr."""
+    stream = stream or sys.stderr
+    json = fmt == "json" or (fmt == "auto" and not _isatty(stream))
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        Redactor(secrets),
+    ]
+    renderer: Processor = (
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(colors=_isatty(stream))
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for noisy in ("mail.log", "urllib3", "apscheduler.executors.default"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+
+
+def _isatty(stream: Any) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())

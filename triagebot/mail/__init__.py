@@ -1,0 +1,1 @@
+"""Mail in: parsing (pure) and the mailbox sources (I/O)."""

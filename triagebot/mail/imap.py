@@ -1,0 +1,368 @@
+"""IMAP source: IDLE push (or NOOP polling), batched ``BODY.PEEK[]`` fetch, MOVE acknowledgement.
+
+The connection is opened lazily and re-opened with capped exponential backoff when it dies;
+every imapclient/socket error is translated in ``map_imap_errors`` only. The high-water mark
+(highest UID handed out) survives a reconnect as long as UIDVALIDITY is unchanged, so a
+dropped connection neither re-delivers nor skips mail; ``open()`` starts afresh.
+"""
+
+from __future__ import annotations
+
+import imaplib
+import ssl
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, TypeVar
+
+import structlog
+from imapclient import DELETED, IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from triagebot.errors import SourceError, SourceUnavailable
+from triagebot.mail.source import Folder, Incoming
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_IDLE_TIMEOUT",
+    "DEFAULT_POLL_INTERVAL",
+    "Auth",
+    "ImapSettings",
+    "ImapSource",
+    "Security",
+    "map_imap_errors",
+]
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_POLL_INTERVAL = 60.0
+DEFAULT_IDLE_TIMEOUT = 25 * 60.0  # RFC 2177: servers may drop an IDLE after 29 minutes
+DEFAULT_BATCH_SIZE = 500
+DEFAULT_TIMEOUT = 30.0
+_BODY = b"BODY[]"
+_NEW_MAIL = frozenset({b"EXISTS", b"RECENT"})
+_TROUBLE = frozenset({b"NO", b"BYE"})
+T = TypeVar("T")
+
+
+class Security(StrEnum):
+    TLS = "tls"  # implicit TLS, usually port 993
+    STARTTLS = "starttls"
+    NONE = "none"
+
+
+class Auth(StrEnum):
+    PASSWORD = "password"  # noqa: S105 - the auth method name, not a secret
+    XOAUTH2 = "xoauth2"  # Microsoft 365 and Gmail: a bearer token instead of a password
+
+
+@dataclass(frozen=True, slots=True)
+class ImapSettings:
+    """Connection and folder settings; secrets are left out of ``repr``.
+
+    ``token_provider`` is called at every login with ``auth=xoauth2``, so a refreshed token is
+    picked up on reconnect. ``use_move`` / ``use_idle`` = False force the COPY+EXPUNGE and
+    polling paths on servers that offer MOVE / IDLE but handle them badly. ``batch_size`` is
+    the ``limit`` the daemon passes to ``fetch``. A connection is tried ``reconnect_attempts``
+    times, sleeping ``backoff_initial`` doubled up to ``backoff_max`` in between.
+    """
+
+    host: str
+    username: str
+    password: str = field(default="", repr=False)
+    port: int = 993
+    security: Security = Security.TLS
+    auth: Auth = Auth.PASSWORD
+    token_provider: Callable[[], str] | None = field(default=None, repr=False)
+    folder: str = "INBOX"
+    processed_folder: str = "Processed"
+    quarantine_folder: str = "Quarantine"
+    review_folder: str = "Review"
+    poll_interval: float = DEFAULT_POLL_INTERVAL
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    ca_file: str | None = None
+    batch_size: int = DEFAULT_BATCH_SIZE
+    timeout: float = DEFAULT_TIMEOUT
+    use_move: bool = True
+    use_idle: bool = True
+    reconnect_attempts: int = 6
+    backoff_initial: float = 0.5
+    backoff_max: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.auth is Auth.XOAUTH2 and self.token_provider is None:
+            raise ValueError("auth=xoauth2 needs a token_provider")
+
+
+@contextmanager
+def map_imap_errors(what: str) -> Iterator[None]:
+    """Translate imapclient, imaplib, ssl and socket errors into triagebot's source errors.
+
+    Certificate and login failures will not pass by retrying: ``SourceError``. A dropped or
+    refused connection, a timeout or an aborted session may: ``SourceUnavailable``.
+    """
+    try:
+        yield
+    except ssl.SSLCertVerificationError as exc:
+        raise SourceError(
+            f"{what}: TLS certificate verification failed: {exc.verify_message}"
+        ) from exc
+    except LoginError as exc:
+        raise SourceError(f"{what}: login refused: {exc}") from exc
+    except (imaplib.IMAP4.abort, OSError, EOFError) as exc:  # abort covers IMAP4.readonly
+        raise SourceUnavailable(f"{what}: connection lost: {exc!r}") from exc
+    except IMAPClientError as exc:
+        raise SourceError(f"{what}: server said no: {exc}") from exc
+
+
+class ImapSource:
+    """One IMAP mailbox folder; refs are UIDs (as strings).
+
+    ``sleep`` waits out the reconnect backoff; the daemon may pass one that returns early on
+    shutdown (e.g. ``threading.Event().wait``).
+    """
+
+    name = "imap"
+
+    def __init__(
+        self, settings: ImapSettings, *, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
+        self._settings = settings
+        self._sleep = sleep
+        self._targets = {
+            Folder.PROCESSED: settings.processed_folder,
+            Folder.QUARANTINE: settings.quarantine_folder,
+            Folder.REVIEW: settings.review_folder,
+        }
+        self._client: IMAPClient | None = None
+        self._uidvalidity: int | None = None
+        self._high_water = 0
+        self._pending: list[int] = []  # UIDs seen by the last SEARCH, not handed out yet
+        self._can_move = False
+        self._can_idle = False
+
+    # -- connection -----------------------------------------------------------------------
+
+    def open(self) -> None:
+        """(Re)connect and forget what was handed out: the next fetch starts at the oldest mail."""
+        self.close()
+        self._high_water = 0
+        self._pending.clear()
+        self._connection()
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            try:
+                client.logout()
+            except (IMAPClientError, OSError) as exc:
+                log.debug("imap.logout_failed", error=repr(exc))
+                _shutdown(client)
+
+    def _drop(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            _shutdown(client)
+
+    def _connection(self) -> IMAPClient:
+        """The open client, connecting with capped exponential backoff when there is none."""
+        s = self._settings
+        delay = s.backoff_initial
+        attempt = 1
+        while self._client is None:
+            try:
+                self._client = self._connect()
+            except SourceUnavailable as exc:
+                if attempt >= s.reconnect_attempts:
+                    raise
+                log.warning(
+                    "imap.reconnect", host=s.host, attempt=attempt, delay=delay, error=str(exc)
+                )
+                self._sleep(delay)
+                delay = min(delay * 2, s.backoff_max)
+                attempt += 1
+        return self._client
+
+    def _connect(self) -> IMAPClient:
+        s = self._settings
+        where = f"imap://{s.host}:{s.port}"
+        with map_imap_errors(f"connect {where}"):
+            context = (
+                None
+                if s.security is Security.NONE
+                else ssl.create_default_context(cafile=s.ca_file)
+            )
+            client = IMAPClient(
+                s.host,
+                s.port,
+                ssl=s.security is Security.TLS,
+                ssl_context=context,
+                timeout=s.timeout,
+            )
+            try:
+                if s.security is Security.STARTTLS:
+                    client.starttls(context)
+                if s.token_provider is not None and s.auth is Auth.XOAUTH2:
+                    client.oauth2_login(s.username, s.token_provider())
+                else:
+                    client.login(s.username, s.password)
+                caps = set(client.capabilities())
+                self._can_move = s.use_move and b"MOVE" in caps
+                self._can_idle = s.use_idle and b"IDLE" in caps
+                if not self._can_move and b"UIDPLUS" not in caps:
+                    raise SourceError(
+                        f"{where} offers neither MOVE nor UIDPLUS: cannot acknowledge"
+                    )
+                self._ensure_folders(client)
+                selected = client.select_folder(s.folder)
+            except BaseException:
+                _shutdown(client)
+                raise
+        uidvalidity = int(selected[b"UIDVALIDITY"])
+        if self._uidvalidity not in (None, uidvalidity):
+            log.warning(
+                "imap.uidvalidity_changed",
+                folder=s.folder,
+                old=self._uidvalidity,
+                new=uidvalidity,
+                high_water=self._high_water,
+            )
+            self._high_water = 0
+        self._uidvalidity = uidvalidity
+        self._pending.clear()
+        log.info(
+            "imap.open",
+            host=s.host,
+            port=s.port,
+            user=s.username,
+            folder=s.folder,
+            move=self._can_move,
+            idle=self._can_idle,
+        )
+        return client
+
+    def _ensure_folders(self, client: IMAPClient) -> None:
+        existing = {name for _flags, _delim, name in client.list_folders()}
+        for folder in self._targets.values():
+            if folder not in existing:
+                client.create_folder(folder)
+                log.info("imap.folder_created", folder=folder)
+
+    def _call(self, what: str, op: Callable[[IMAPClient], T], *, retry: bool = True) -> T:
+        """Run ``op`` on the connection; if the connection died, reconnect and run it once more."""
+        client = self._connection()
+        try:
+            with map_imap_errors(what):
+                return op(client)
+        except SourceUnavailable as exc:
+            self._drop()
+            if not retry:
+                raise
+            log.warning("imap.connection_lost", op=what, error=str(exc))
+        return self._call(what, op, retry=False)
+
+    # -- Source ---------------------------------------------------------------------------
+
+    def fetch(self, limit: int) -> list[Incoming]:
+        return self._call("fetch", lambda client: self._fetch(client, limit))
+
+    def _fetch(self, client: IMAPClient, limit: int) -> list[Incoming]:
+        if not self._refill(client):
+            return []
+        uids = self._pending[:limit]
+        data: dict[int, dict[bytes, Any]] = client.fetch(uids, ["BODY.PEEK[]"])
+        batch = []
+        for uid in uids:
+            item = data.get(uid)
+            if item is None:  # expunged by someone else since the SEARCH
+                continue
+            raw = item.get(_BODY)
+            if not isinstance(raw, bytes):
+                # Hand it out anyway: the pipeline quarantines it instead of it blocking the queue.
+                log.warning("imap.fetch_no_body", uid=uid, folder=self._settings.folder)
+                raw = b""
+            batch.append(Incoming(str(uid), raw))
+        del self._pending[:limit]
+        self._high_water = uids[-1]
+        return batch
+
+    def _refill(self, client: IMAPClient) -> bool:
+        """Make sure ``_pending`` holds the UIDs above the high-water mark; True if any."""
+        if not self._pending:
+            # SEARCH sees only what the session knows: NOOP lets new mail in first. An untagged
+            # NO or BYE here means the session lost its folder (e.g. it was deleted and created
+            # again): start a new session, whose SELECT then notices the new UIDVALIDITY.
+            warnings = [r for r in client.noop()[1] if r[0] in _TROUBLE]
+            if warnings:
+                raise SourceUnavailable(f"server warned about {self._settings.folder}: {warnings}")
+            high = self._high_water
+            # "N:*" always matches the highest UID, even one below N: hence the filter.
+            self._pending = sorted(u for u in client.search(["UID", f"{high + 1}:*"]) if u > high)
+        return bool(self._pending)
+
+    def move(self, refs: Sequence[str], folder: Folder) -> None:
+        if not refs:
+            return
+        uids = [int(ref) for ref in refs]
+        target = self._targets[folder]
+        self._call(f"move to {target}", lambda client: self._move(client, uids, target))
+
+    def _move(self, client: IMAPClient, uids: list[int], target: str) -> None:
+        if self._can_move:
+            client.move(uids, target)
+        else:
+            client.copy(uids, target)
+            client.add_flags(uids, [DELETED], silent=True)
+            client.uid_expunge(uids)
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        return self._call("wait", lambda client: self._wait(client, deadline))
+
+    def _wait(self, client: IMAPClient, deadline: float) -> bool:
+        if self._refill(client):
+            return True
+        if self._can_idle:
+            return self._idle(client, deadline)
+        while (remaining := deadline - time.monotonic()) > 0:
+            self._sleep(min(self._settings.poll_interval, remaining))
+            if self._refill(client):
+                return True
+        return False
+
+    def _idle(self, client: IMAPClient, deadline: float) -> bool:
+        """IDLE until new mail or ``deadline``, re-issued every ``idle_timeout`` (RFC 2177)."""
+        idle_timeout = self._settings.idle_timeout
+        try:
+            client.idle()
+            started = now = time.monotonic()
+            while now < deadline:
+                step = min(deadline, started + idle_timeout) - now
+                responses = client.idle_check(timeout=step)
+                if _has_new_mail(responses):
+                    client.idle_done()
+                    return True
+                checked, now = now, time.monotonic()
+                # idle_check returns [] at once when the server hung up; DONE then raises.
+                hung_up = not responses and now - checked < step * 0.9
+                if hung_up or now - started >= idle_timeout:
+                    if _has_new_mail(client.idle_done()[1]):
+                        return True
+                    client.idle()
+                    started = now
+                    log.info("imap.idle_renewed", folder=self._settings.folder, probe=hung_up)
+            return _has_new_mail(client.idle_done()[1])
+        except BaseException:
+            self._drop()  # the session state (in IDLE or not) is unknown now
+            raise
+
+
+def _has_new_mail(responses: list[Any]) -> bool:
+    return any(len(r) > 1 and r[1] in _NEW_MAIL for r in responses)
+
+
+def _shutdown(client: IMAPClient) -> None:
+    with suppress(OSError):
+        client.shutdown()

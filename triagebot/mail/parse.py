@@ -1,0 +1,323 @@
+"""Raw message bytes to a classified ``Report``; never raises.
+
+Speed matters (the replay target is thousands of mails per second), so only the headers and
+parts the pipeline reads are decoded (see ``mime``). Anything the
+parser cannot make sense of becomes ``Kind.INVALID`` with a reason, so one poison mail never
+stops the loop.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from functools import lru_cache
+from types import MappingProxyType
+
+import structlog
+
+from triagebot.mail.classify import (
+    AddressSet,
+    auto_reason,
+    bounce_reason,
+    first_address,
+    is_own,
+    message_ids,
+    reply_reason,
+)
+from triagebot.mail.mime import Content, decode_header_value, walk
+from triagebot.mail.report import Kind, Report
+from triagebot.stack.detect import find_trace
+from triagebot.stack.model import Trace
+
+__all__ = ["DEFAULT_METADATA_HEADERS", "DEFAULT_SETTINGS", "ParseSettings", "parse_message"]
+
+log = structlog.get_logger(__name__)
+
+DEFAULT_METADATA_HEADERS: Mapping[str, str] = MappingProxyType(
+    {
+        "x-application": "application",
+        "x-app-version": "version",
+        "x-environment": "environment",
+        "x-machine": "machine",
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ParseSettings:
+    """What the parser needs from configuration; lookups are precomputed once here.
+
+    ``report_senders``: addresses, ``@domain`` or ``domain`` whose mail is always a report
+    (wins over the auto-mail filters). ``own_addresses``: triagebot's own From/Reply-To
+    addresses (plus-addresses of them count). ``own_message_id_prefix``: start of the
+    Message-IDs triagebot gives its own mails.
+    """
+
+    metadata_headers: Mapping[str, str] = field(
+        default_factory=lambda: dict(DEFAULT_METADATA_HEADERS)
+    )
+    report_senders: tuple[str, ...] = ()
+    own_addresses: tuple[str, ...] = ()
+    own_message_id_prefix: str = "triagebot."
+    _reporters: AddressSet = field(init=False, repr=False, compare=False)
+    _own: AddressSet = field(init=False, repr=False, compare=False)
+    _header_keys: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_reporters", AddressSet(self.report_senders))
+        object.__setattr__(self, "_own", AddressSet(self.own_addresses))
+        keys = tuple((h.lower(), key) for h, key in self.metadata_headers.items())
+        object.__setattr__(self, "_header_keys", keys)
+
+
+DEFAULT_SETTINGS = ParseSettings()
+
+# Present in anything that is a mail at all; a parse without one of these was not a mail.
+_MAIL_HEADERS = frozenset(
+    {
+        "from",
+        "to",
+        "cc",
+        "subject",
+        "date",
+        "message-id",
+        "received",
+        "return-path",
+        "mime-version",
+        "content-type",
+        "sender",
+        "reply-to",
+        "in-reply-to",
+        "references",
+        "delivered-to",
+    }
+)
+# "> > at Foo.Bar()" → "at Foo.Bar()": a forwarded or replied report quoted line by line.
+_QUOTE = re.compile(r"^[ \t]*(?:>[ \t]?)+", re.MULTILINE)
+_HAS_QUOTE = re.compile(r"^[ \t]*>", re.MULTILINE)
+# "Application: Acme Desk", "App Version = 4.2" is not taken: only "Key: value" lines.
+_META_LINE = re.compile(
+    r"^[ \t]*([^\W\d_][\w\- ]{0,29}?)[ \t]*:[ \t]*(?!//)(\S[^\n]{0,199}?)[ \t]*$",
+    re.MULTILINE,
+)
+_KEY_SEP = re.compile(r"[ \-]+")
+#: Body text searched for ``Key: value`` lines; report fields sit at the top.
+_META_SCAN = 64 * 1024
+_META_MAX_KEYS = 40
+_SYNONYMS: Mapping[str, str] = {
+    **dict.fromkeys(
+        ("application", "app", "app_name", "application_name", "product", "product_name"),
+        "application",
+    ),
+    **dict.fromkeys(
+        (
+            "version",
+            "app_version",
+            "application_version",
+            "product_version",
+            "client_version",
+            "software_version",
+            "assembly_version",
+        ),
+        "version",
+    ),
+    **dict.fromkeys(("environment", "env", "stage"), "environment"),
+    **dict.fromkeys(
+        (
+            "machine",
+            "machine_name",
+            "host",
+            "hostname",
+            "host_name",
+            "server",
+            "server_name",
+            "computer",
+            "computer_name",
+            "workstation",
+        ),
+        "machine",
+    ),
+}
+# Header lines of inline-forwarded blocks and exception lines ("ValueError: x") are not fields.
+_NOT_FIELDS = frozenset(
+    {
+        "from",
+        "to",
+        "cc",
+        "bcc",
+        "sent",
+        "date",
+        "subject",
+        "reply_to",
+        "importance",
+        "attachments",
+        "caused_by",
+        "stack_trace",
+        "traceback",
+    }
+)
+_NOT_FIELD_SUFFIXES = ("error", "exception", "warning", "exit", "interrupt", "fault", "panic")
+
+
+def _hash_id(raw: bytes) -> str:
+    return "sha256:" + hashlib.sha256(raw).hexdigest()[:32]
+
+
+def _headers(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Name (already lower-cased) → first value, decoded; plain ASCII one-liners need no work."""
+    headers: dict[str, str] = {}
+    for name, value in pairs:
+        if name not in headers:
+            if value.isascii() and "\n" not in value and "=?" not in value:
+                headers[name] = value.strip()
+            else:
+                headers[name] = decode_header_value(value)
+    return headers
+
+
+def _date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+@lru_cache(maxsize=1024)
+def _field_key(raw_key: str) -> str | None:
+    """Canonical metadata key for a body line's key, or None when the line is not a field."""
+    key = _KEY_SEP.sub("_", raw_key.strip().lower())
+    if key in _NOT_FIELDS or key.endswith(_NOT_FIELD_SUFFIXES):
+        return None
+    return _SYNONYMS.get(key, key)
+
+
+def _header_metadata(headers: Mapping[str, str], settings: ParseSettings) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for name, key in settings._header_keys:
+        value = headers.get(name)
+        if value and key not in found:
+            found[key] = value
+    return found
+
+
+def _metadata(
+    headers: Mapping[str, str],
+    inner: list[list[tuple[str, str]]],
+    text: str,
+    settings: ParseSettings,
+) -> dict[str, str]:
+    """Configured headers, then a forwarded report's headers, then ``Key: value`` body lines."""
+    metadata = _header_metadata(headers, settings)
+    for pairs in inner:
+        for key, value in _header_metadata(_headers(pairs), settings).items():
+            metadata.setdefault(key, value)
+    for match in _META_LINE.finditer(text, 0, _META_SCAN):
+        name = _field_key(match.group(1))
+        if name is not None and name not in metadata:
+            metadata[name] = match.group(2)
+            if len(metadata) >= _META_MAX_KEYS:
+                break
+    return metadata
+
+
+@dataclass(frozen=True, slots=True)
+class _Envelope:
+    """The header facts classification looks at."""
+
+    headers: Mapping[str, str]
+    message_id: str
+    sender: str
+    subject: str
+    reply_ids: tuple[str, ...]
+
+
+def _classify(env: _Envelope, text: str, settings: ParseSettings) -> tuple[Kind, Trace | None, str]:
+    """Decide the kind; the body is searched for a trace only when the headers leave it open.
+
+    Order: own mail, report senders (win over auto-mail filters), bounces, auto-replies
+    (a report carrying ``Auto-Submitted``/``Precedence: bulk`` is still a report when it holds
+    a trace with frames), replies to triagebot (even when they quote a trace), traces.
+    """
+    prefix = settings.own_message_id_prefix
+    if is_own(env.sender, env.message_id, settings._own, prefix):
+        return Kind.OTHER, None, "own mail"
+    if env.sender in settings._reporters:
+        trace = find_trace(text)
+        if trace is not None:
+            return Kind.ERROR_REPORT, trace, "report sender"
+        return Kind.OTHER, None, "report sender without exception"
+    bounce = bounce_reason(env.headers, env.sender, env.subject)
+    if bounce is not None:
+        return Kind.AUTO_REPLY, None, bounce
+    reply = reply_reason(env.headers, env.subject, env.reply_ids, settings._own, prefix)
+    auto = auto_reason(env.headers, env.subject)
+    if auto is not None:
+        if reply is None:
+            trace = find_trace(text)
+            if trace is not None and trace.frame_count:
+                return Kind.ERROR_REPORT, trace, "trace despite " + auto
+        return Kind.AUTO_REPLY, None, auto
+    if reply is not None:
+        return Kind.REPLY, None, reply
+    trace = find_trace(text)
+    if trace is not None and trace.frame_count:
+        return Kind.ERROR_REPORT, trace, ""
+    if trace is not None:
+        return Kind.OTHER, trace, "exception line without frames"
+    return Kind.OTHER, None, ""
+
+
+def _invalid(raw: bytes, reason: str) -> Report:
+    log.info("parse.invalid", reason=reason, size=len(raw))
+    return Report(message_id=_hash_id(raw), kind=Kind.INVALID, reason=reason)
+
+
+def _parse(raw: bytes, settings: ParseSettings) -> Report:
+    if not raw.strip():
+        return _invalid(raw, "empty input")
+    content = Content()
+    headers = _headers(walk(raw, content))
+    if not (headers.keys() & _MAIL_HEADERS or any(h in headers for h, _ in settings._header_keys)):
+        return _invalid(raw, "no mail headers")
+    ids = message_ids(headers.get("message-id", ""))
+    message_id = ids[0] if ids else headers.get("message-id", "").strip("<> \t")
+    in_reply_to = message_ids(headers.get("in-reply-to", ""))
+    references = message_ids(headers.get("references", ""))
+    subject = headers.get("subject", "")
+    sender = first_address(headers.get("from", ""))
+    text = "\n\n".join(content.body + content.extra)
+    if _HAS_QUOTE.search(text):
+        text = _QUOTE.sub("", text)
+    env = _Envelope(headers, message_id, sender, subject, in_reply_to + references)
+    kind, trace, reason = _classify(env, text, settings)
+    return Report(
+        message_id=message_id or _hash_id(raw),
+        kind=kind,
+        subject=subject,
+        sender=sender,
+        date=_date(headers.get("date")),
+        text=text,
+        metadata=_metadata(headers, content.inner, text, settings),
+        headers=headers,
+        in_reply_to=in_reply_to[0] if in_reply_to else "",
+        references=references,
+        trace=trace,
+        reason=reason,
+    )
+
+
+def parse_message(raw: bytes, settings: ParseSettings = DEFAULT_SETTINGS) -> Report:
+    """Parse and classify one raw message; malformed input gives ``Kind.INVALID``, never raises."""
+    try:
+        return _parse(raw, settings)
+    except Exception as exc:  # last line of defence: one poison mail must not stop the loop
+        log.warning("parse.failed", error=type(exc).__name__, detail=str(exc)[:200], size=len(raw))
+        reason = f"parser error: {type(exc).__name__}"
+        return Report(message_id=_hash_id(raw), kind=Kind.INVALID, reason=reason)

@@ -1,0 +1,42 @@
+"""The parsed form of one incoming e-mail, as the rest of the pipeline sees it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from triagebot.stack.model import Trace
+
+
+class Kind(StrEnum):
+    """What a message is; decides which part of triagebot handles it."""
+
+    ERROR_REPORT = "error_report"
+    REPLY = "reply"  # a reply to one of triagebot's own mails
+    AUTO_REPLY = "auto_reply"  # out-of-office, bounce, delivery report: never answered
+    OTHER = "other"
+    INVALID = "invalid"  # could not be understood; ``reason`` says why
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """One message: identity, classification, the text searched for a trace, and metadata.
+
+    ``metadata`` holds the report fields (``application``, ``version``, ``environment``,
+    ``machine``, plus any other ``Key: value`` lines found) from headers and body.
+    ``headers`` maps lower-cased header names to their (decoded, first) value.
+    """
+
+    message_id: str
+    kind: Kind
+    subject: str = ""
+    sender: str = ""
+    date: datetime | None = None
+    text: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+    in_reply_to: str = ""
+    references: tuple[str, ...] = ()
+    trace: Trace | None = None
+    reason: str = ""

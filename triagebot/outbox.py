@@ -1,0 +1,139 @@
+"""The outbox worker: performs the tracker effects the store queued, idempotently.
+
+Each effect is re-runnable: ``create`` first looks the signature label up, so a create whose
+response was lost is found rather than filed twice; ``update`` sends the coalesced count for a
+defect as ONE call; ``reopen`` and ``link`` are idempotent on the tracker side. A retryable
+failure (``RetryableError``) reschedules the effect with capped exponential backoff; any other
+failure marks it ``failed`` and logs why. Notifications are left to the notifier.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from triagebot.errors import RetryableError
+from triagebot.store import Defect, DefectState, Effect, EffectKind, EffectResult, Store
+from triagebot.trackers.base import DefectDraft, OccurrenceUpdate, Tracker
+
+__all__ = ["BACKOFF_BASE", "BACKOFF_CAP", "TRACKER_EFFECTS", "backoff", "run_effects"]
+
+log = structlog.get_logger(__name__)
+
+BACKOFF_BASE = timedelta(seconds=30)
+BACKOFF_CAP = timedelta(hours=1)
+TRACKER_EFFECTS = (EffectKind.CREATE, EffectKind.UPDATE, EffectKind.REOPEN, EffectKind.LINK)
+
+
+class _WaitingForCreate(RetryableError):
+    """The defect is filed but its tracker key is not known yet; try again after the create."""
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min ... capped at one hour."""
+    delay: timedelta = BACKOFF_BASE * (2 ** min(attempts, 16))
+    return min(delay, BACKOFF_CAP)
+
+
+def run_effects(
+    store: Store, tracker: Tracker, now: datetime | None = None, limit: int = 100
+) -> int:
+    """Perform up to ``limit`` due effects; returns how many completed."""
+    now = now or datetime.now(UTC)
+    completed = 0
+    for effect in store.due_effects(now, limit, TRACKER_EFFECTS):
+        context = {"effect": effect.id, "kind": str(effect.kind), "defect": effect.defect_id}
+        try:
+            result = _perform(store.defect(effect.defect_id), effect, tracker)
+        except RetryableError as exc:
+            retry_at = now + backoff(effect.attempts)
+            log.warning("outbox.retry", **context, error=str(exc), retry_at=retry_at.isoformat())
+            store.fail_effect(effect.id, str(exc), retry_at)
+            continue
+        except Exception as exc:  # a refusal or a bug: park it, keep the other effects going
+            log.error("outbox.failed", **context, error=repr(exc), attempts=effect.attempts + 1)
+            store.fail_effect(effect.id, repr(exc), None)
+            continue
+        store.complete_effect(effect.id, result)
+        completed += 1
+        log.info("outbox.done", **context)
+    return completed
+
+
+def _perform(defect: Defect, effect: Effect, tracker: Tracker) -> EffectResult | None:
+    if defect.state is not DefectState.FILED:
+        return None  # rejected or merged meanwhile: nothing to tell the tracker
+    if effect.kind is EffectKind.CREATE:
+        return _create(defect, tracker)
+    key = defect.tracker_key
+    if key is None:
+        raise _WaitingForCreate(f"defect {defect.id} has no tracker key yet")
+    if effect.kind is EffectKind.UPDATE:
+        new = defect.occurrences - defect.occurrences_reported
+        if new <= 0:
+            return None
+        update = OccurrenceUpdate(
+            total=defect.occurrences,
+            new=new,
+            last_seen=defect.last_seen,
+            versions=tuple(effect.payload.get("versions", ())),
+            environments=tuple(effect.payload.get("environments", ())),
+        )
+        tracker.update_occurrences(key, update)
+        return EffectResult(occurrences_reported=defect.occurrences)
+    if effect.kind is EffectKind.REOPEN:
+        version = effect.payload.get("version", "?")
+        comment = (
+            f"Recurred in version {version} after it was resolved ({defect.occurrences} "
+            f"occurrences in total, last seen {defect.last_seen:%Y-%m-%d %H:%M} UTC)."
+        )
+        issue = tracker.reopen(key, comment)
+        return EffectResult(tracker_status=issue.status, resolved=issue.resolved)
+    tracker.link_signature(key, str(effect.payload["signature"]))
+    return None
+
+
+def _create(defect: Defect, tracker: Tracker) -> EffectResult:
+    if defect.tracker_key is not None:
+        return EffectResult()
+    signature = defect.signatures[0]
+    issue = tracker.find(signature)
+    reported = None  # found: what it shows is unknown, so the next update sends the total
+    if issue is None:
+        issue = tracker.create(_draft(defect))
+        reported = defect.occurrences
+    else:
+        log.info("outbox.create_found", defect=defect.id, key=issue.key, signature=signature)
+    for other in defect.signatures[1:]:
+        tracker.link_signature(issue.key, other)
+    return EffectResult(
+        tracker_key=issue.key,
+        tracker_status=issue.status,
+        resolved=issue.resolved,
+        occurrences_reported=reported,
+    )
+
+
+def _draft(defect: Defect) -> DefectDraft:
+    fields = defect.fields
+    return DefectDraft(
+        signature=defect.signatures[0],
+        title=defect.title,
+        language=defect.language,
+        exception_chain=defect.exception_types,
+        message=defect.message,
+        top_frames=defect.top_frames,
+        trace_text=defect.sample_trace,
+        metadata=defect.metadata,
+        first_seen=defect.first_seen,
+        occurrences=defect.occurrences,
+        rule=defect.rule,
+        project=fields.project,
+        issue_type=fields.issue_type,
+        priority=fields.priority,
+        components=fields.components,
+        labels=fields.labels,
+        assignee=fields.assignee,
+        confirmed_by=defect.confirmed_by,
+    )

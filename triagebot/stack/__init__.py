@@ -1,0 +1,48 @@
+"""Stack trace parsing: one module per language family, registered under a versioned id.
+
+A ``Language`` bundles what the rest of triagebot needs to know about one runtime: how to find
+and parse its traces in free text, how to normalise a frame into a stable identity, and which
+frames belong to the runtime/framework rather than the application (the default
+"not in-app" patterns, shipped as a dated data file under ``triagebot/data``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from triagebot.stack.model import ExceptionInfo, Frame, Trace
+
+__all__ = ["ExceptionInfo", "Frame", "Language", "NormalizedFrame", "Trace"]
+
+
+@dataclass(frozen=True, slots=True)
+class NormalizedFrame:
+    """A frame reduced to what identifies the code, with a hint saying what was folded.
+
+    ``key``: e.g. ``Acme.Cases.CaseViewModel.LoadAsync`` (no line, address, counter, lambda id,
+    install path). ``skip``: generated plumbing (proxies, reflection accessors) that never counts.
+    """
+
+    key: str
+    hint: str = ""
+    skip: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Language:
+    """One runtime's parser and normaliser, registered as ``name:version`` (e.g. ``dotnet:v1``).
+
+    ``parse`` returns ``None`` quickly when the text holds no trace of this language.
+    ``library_patterns`` are the built-in not-in-app globs, matched against
+    ``Frame.qualified`` and ``Frame.file``.
+    """
+
+    name: str
+    version: str
+    parse: Callable[[str], Trace | None]
+    normalize_frame: Callable[[Frame], NormalizedFrame]
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}:{self.version}"

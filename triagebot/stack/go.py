@@ -1,0 +1,152 @@
+"""Go panics and fatal errors: the ``panic:`` lines and the panicking goroutine's stack.
+
+Only the first ``[running]`` goroutine counts (the first goroutine when none runs, as in a
+deadlock); other goroutines of a ``GOTRACEBACK=all`` dump are ignored. Frames are scanned as
+tokens (function call, then ``file.go:line +0xoff``), so a dump whose line breaks were lost
+parses the same way.
+
+Exception type, as Go prints no class for most panics:
+- ``panic: runtime error: index out of range [5] with length 3`` → ``runtime.Error`` with the
+  message after ``runtime error:`` (the runtime error class is the message's first words);
+- ``panic: (main.T) 0xc000010000`` (a value without Error/String method) → ``main.T``;
+- ``fatal error: concurrent map writes`` → ``fatal error``;
+- any other ``panic: value`` (strings, errors) → ``panic``.
+``panic: A [recovered]`` followed by ``panic: B`` means B was raised while handling A: B is the
+outer (reported) exception, A the root cause; the goroutine's frames belong to B.
+"""
+
+from __future__ import annotations
+
+import re
+
+from triagebot.stack import Language, NormalizedFrame
+from triagebot.stack.model import ExceptionInfo, Frame, Trace
+
+__all__ = ["LANGUAGE", "normalize_frame", "parse"]
+
+# "goroutine 1 [running]:", "goroutine 34 [chan receive, 5 minutes]:"
+_GOROUTINE = re.compile(r"goroutine \d+ \[(?P<state>[^\]\n]*)\]:")
+# "panic: ", "\tpanic: ", "fatal error: ", "2026/11/27 10:00:00 http: panic serving 10.0.0.1:5432: "
+_PANIC = re.compile(r"(?:(?P<kind>panic|fatal error): |http: panic serving \S+: )")
+#: How far above the first goroutine header the panic lines are looked for.
+_PANIC_WINDOW = 8192
+_SEGMENT_END = re.compile(r"\s*\n|\s+(?=\[signal |goroutine \d+ \[|panic: )")
+_RECOVERED = re.compile(r"\s*\[recovered(?:, repanicked)?\]$")
+_BLANK = re.compile(r"\n[ \t]*\n")
+# "main.(*Server).handle(0xc000010000, {0x5c2f80, 0xc000120000})\n\t/home/u/app/server.go:42 +0x1d"
+# "created by net/http.(*Server).Serve in goroutine 1\n\t/usr/local/go/src/net/http/server.go:3086"
+_FRAME = re.compile(
+    r"\s*(?:created by (?P<created>\S+)(?: in goroutine \d+)?|(?P<func>[^\s(]\S*?)\([^()\n]*\))"
+    r"\s+(?P<file>\S[^\n]*?\.go|\?\?):(?P<line>\d+)(?:[ \t]+\+0x[0-9a-f]+)?"
+)
+_ELIDED = re.compile(r"\s*\.\.\.additional frames elided\.\.\.")
+# "(main.T) 0xc000010000"
+_TYPED_VALUE = re.compile(r"\((?P<type>[\w./*\[\]]+)\) ")
+
+# Normalisation: "func1", "gowrap2", "deferwrap1", nested closure ".2"
+_CLOSURE = re.compile(r"\.(func|gowrap|deferwrap)?\d+(?=\.|$)")
+
+
+def _split(name: str) -> tuple[str, str]:
+    """``github.com/a/b.(*T).M`` → (``github.com/a/b``, ``(*T).M``); dots in the last path
+    element are printed as ``%2e``, so the first dot after the last slash ends the package."""
+    dot = name.find(".", name.rfind("/") + 1)
+    return (name[:dot], name[dot + 1 :]) if dot > 0 else ("", name)
+
+
+def _frames(text: str, pos: int, end: int) -> list[Frame]:
+    frames: list[Frame] = []
+    while True:
+        match = _FRAME.match(text, pos, end)
+        if match is None:
+            elided = _ELIDED.match(text, pos, end)
+            if elided is None:
+                return frames
+            pos = elided.end()
+            continue
+        module, function = _split(match["created"] or match["func"])
+        frames.append(
+            Frame(
+                module=module,
+                function=function,
+                file=match["file"],
+                line=int(match["line"]),
+                raw=" ".join(match[0].split()),
+            )
+        )
+        pos = match.end()
+
+
+def _exception(kind: str | None, text: str) -> ExceptionInfo:
+    message = _RECOVERED.sub("", text.strip())
+    if kind == "fatal error":
+        return ExceptionInfo(type="fatal error", message=message)
+    if message.startswith("runtime error: "):
+        return ExceptionInfo(type="runtime.Error", message=message[15:])
+    typed = _TYPED_VALUE.match(message)
+    if typed is not None:
+        return ExceptionInfo(type=typed["type"], message=message[typed.end() :])
+    return ExceptionInfo(type="panic", message=message)
+
+
+def _panics(text: str, end: int) -> list[ExceptionInfo]:
+    """The panic lines before ``end``, outermost first: the last one and the ``[recovered]``
+    ones printed right before it."""
+    matches = [
+        m
+        for m in _PANIC.finditer(text, max(0, end - _PANIC_WINDOW), end)
+        if m.start() == 0 or text[m.start() - 1].isspace()
+    ]
+    chain: list[ExceptionInfo] = []
+    for index in range(len(matches) - 1, -1, -1):
+        match = matches[index]
+        stop = _SEGMENT_END.search(text, match.end(), end)
+        segment = text[match.end() : stop.start() if stop else end]
+        if chain and not _RECOVERED.search(segment.rstrip()):
+            break
+        exc = _exception(match["kind"], segment)
+        if not chain or (exc.type, exc.message) != (chain[-1].type, chain[-1].message):
+            chain.append(exc)
+    return chain
+
+
+def parse(text: str) -> Trace | None:
+    """The panicking goroutine's stack and the panic chain above it, or None."""
+    first = _GOROUTINE.search(text)
+    if first is None:
+        return None
+    header = first
+    while "running" not in header["state"]:
+        following = _GOROUTINE.search(text, header.end())
+        if following is None:
+            header = first
+            break
+        header = following
+    end = len(text)
+    for stop in (_GOROUTINE.search(text, header.end()), _BLANK.search(text, header.end())):
+        if stop is not None:
+            end = min(end, stop.start())
+    frames = _frames(text, header.end(), end)
+    if not frames:
+        return None
+    chain = _panics(text, first.start()) or [ExceptionInfo(type="<unknown>")]
+    outer = chain[0]
+    chain[0] = ExceptionInfo(type=outer.type, message=outer.message, frames=tuple(frames))
+    return Trace(language="go", exceptions=tuple(chain))
+
+
+def normalize_frame(frame: Frame) -> NormalizedFrame:
+    """``package.Function`` with closure counters folded; line, offset and file dropped."""
+    if not frame.module:  # the "panic(...)" builtin
+        return NormalizedFrame(key=frame.function, hint="runtime builtin", skip=True)
+    module = frame.module.rpartition("/vendor/")[2]
+    function = _CLOSURE.sub(lambda m: "." + (m[1] or "func"), frame.function)
+    hint = "line, +0x offset and goroutine dropped"
+    if function != frame.function:
+        hint += "; closure counters folded"
+    if module != frame.module:
+        hint += "; vendor prefix dropped"
+    return NormalizedFrame(key=f"{module}.{function}", hint=hint)
+
+
+LANGUAGE = Language(name="go", version="v1", parse=parse, normalize_frame=normalize_frame)

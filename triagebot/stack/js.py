@@ -1,0 +1,175 @@
+"""JavaScript stack traces: V8 (Node, Chrome, Edge) ``at`` frames and Gecko/WebKit
+(Firefox, Safari) ``function@url:line:col`` frames, with Node's ``[cause]:`` chains.
+
+A frame's module is its script location as printed (path or URL, no line/column). Keys drop
+what differs per deployment: scheme, host and install prefix (only the last two path
+components stay, or the path below ``node_modules/``), query strings and content hashes in
+bundle names (``main.3f9a1c.js`` → ``main.js``). Anonymous functions are keyed on their file.
+"""
+
+from __future__ import annotations
+
+import re
+
+from triagebot.stack import Language, NormalizedFrame
+from triagebot.stack.model import ExceptionInfo, Frame, Trace
+from triagebot.stack.python import source_key
+from triagebot.stack.text import restore_breaks
+
+__all__ = ["LANGUAGE", "normalize_frame", "parse"]
+
+#: Every JavaScript frame ends in "line:col" (optionally ")" and Node's " {"), or names a
+#: builtin location; these literal-prefixed searches decide whether to look further.
+_LINE_COL = re.compile(r":\d+:\d+\)?[ \t]*\{?[ \t]*$", re.M)
+_BUILTIN = re.compile(r"\((?:native|<anonymous>|index \d+)\)")
+
+_LOC = r"(?:[^\n]+?:\d+(?::\d+)?|<anonymous>|native|index \d+|unknown location)"
+# "    at Object.load (/srv/app/src/cases.js:42:17)", "    at async Promise.all (index 0)",
+# "    at /srv/app/x.js:1:2", "    at node:internal/process/task_queues:95:5 {"
+_V8 = (
+    r"[ \t]*at (?:(?P<func>[^\n]+?) \((?P<loc>" + _LOC + r")\)|(?P<bare>" + _LOC + r"))"
+    r"[ \t]*\{?[ \t]*$"
+)
+# "load@https://app.example.com/static/js/main.3f9a1c.js:2:1234", "@debugger eval code:1:1",
+# "global code@https://x/y.js:1:1", "async*load@...", "promise callback*f@..."
+_GECKO = r"[ \t]*(?P<gfunc>[^@\s][^@\n]*?)?@(?P<gloc>[^@\n]*?):(?P<gline>\d+):\d+[ \t]*$"
+_FRAME = re.compile(_V8 + "|" + _GECKO)
+_FIRST = re.compile(r"^(?:" + _V8 + "|" + _GECKO + ")", re.M)
+_LOC_SPLIT = re.compile(r"(?P<file>.+?):(?P<line>\d+)(?::\d+)?$")
+# "    ... 7 lines matching cause stack trace ...", "    ... 2 more"
+_ELISION = re.compile(r"[ \t]*\.\.\. \d+ (?:lines matching cause stack trace|more)")
+_CAUSE = re.compile(r"[ \t]*\[cause\]: (?P<head>.*)$")
+# "TypeError: x", "Uncaught (in promise) Error: x", "[ts] ERROR api TypeError: x"
+_HEADER = re.compile(
+    r"(?<![\w$.])(?P<type>(?:[A-Za-z_$][\w$]*\.)*[\w$]*(?:Error|Exception))(?::[ \t]?(?P<msg>.*))?$"
+)
+_HEADER_PLAIN = re.compile(
+    r"[ \t]*(?:Uncaught (?:\(in promise\) )?)?(?P<type>[A-Za-z_$][\w$.]*): (?P<msg>.*)$"
+)
+#: Lines above the first frame searched for the "Type: message" header.
+_HEADER_LOOKBACK = 5
+_BREAKS = re.compile(
+    r"\s+(?=at (?:(?:async|new) )?[^\s()]+(?: \[as [^\]]*\])? \("
+    r"|at (?:async )?[^\s()]+:\d+:\d+|\[cause\]:)"
+    r"|\s+(?=[^\s@]*@[^\s@]+:\d+:\d+(?:\s|$))"
+)
+
+# Normalisation. "https://cdn.example.com", "webpack://app-name", "file://"
+_ORIGIN = re.compile(r"^(?:[a-z][\w+.-]*://[^/]*)")
+# "main.3f9a1c.js", "2.3f9a1c22.chunk.js", "index-BqX1a2Zc.js"
+_CONTENT_HASH = re.compile(r"[.-](?=[\w]*\d)(?:[0-9a-f]{6,}|[0-9A-Za-z_]{8})(?=\.)")
+_ROOTS = re.compile(r".*/node_modules/")
+# Firefox nested-function suffixes "load/<", "a/</<", "Foo/this.bar<"
+_GECKO_NESTING = re.compile(r"(?:/<)+$|<$")
+_ALIAS = re.compile(r" \[as [^\]]*\]$")
+_ANONYMOUS = frozenset({"", "<anonymous>", "anonymous", "Object.<anonymous>"})
+
+
+def _frame(match: re.Match[str], raw: str) -> Frame:
+    if match["gloc"] is not None:
+        func = (match["gfunc"] or "").rpartition("*")[2]
+        loc = match["gloc"]
+        return Frame(module=loc, function=func, file=loc, line=int(match["gline"]), raw=raw)
+    func = match["func"] or ""
+    loc = match["loc"] or match["bare"]
+    if func.startswith("async "):
+        func = func[6:]
+    loc = loc.removeprefix("async ")
+    if loc.startswith("eval at "):  # "eval at run (file.js:1:1), <anonymous>:1:1"
+        loc = loc.rpartition(", ")[2]
+    split = _LOC_SPLIT.match(loc)
+    if split is None:  # "<anonymous>", "native", "index 0": a builtin without source
+        file = None if loc.startswith("index ") else loc
+        return Frame(module=file or "", function=func, file=file, raw=raw)
+    file = split["file"]
+    return Frame(module=file, function=func, file=file, line=int(split["line"]), raw=raw)
+
+
+def _frames(lines: list[str], i: int) -> tuple[list[Frame], int, bool]:
+    """Consecutive frame lines from ``i``; also whether the last one opened a ``{`` block."""
+    frames: list[Frame] = []
+    opened = False
+    while i < len(lines):
+        line = lines[i]
+        match = _FRAME.match(line)
+        if match is None:
+            if _ELISION.match(line):
+                i += 1
+                continue
+            break
+        frames.append(_frame(match, line.strip()))
+        opened = line.rstrip().endswith("{")
+        i += 1
+    return frames, i, opened
+
+
+def _header(line: str) -> tuple[str, str] | None:
+    match = _HEADER.search(line) or _HEADER_PLAIN.match(line)
+    return (match["type"], (match["msg"] or "").strip()) if match else None
+
+
+def _find_header(before: list[str]) -> tuple[str, str]:
+    for line in reversed(before[-_HEADER_LOOKBACK:]):
+        if not line.strip():
+            break
+        found = _header(line)
+        if found is not None:
+            return found
+    return "<unknown>", ""
+
+
+def _candidate(text: str) -> int | None:
+    """Start of the first line that may hold a frame (``_FIRST`` is slow over long text)."""
+    found = [m.start() for m in (_LINE_COL.search(text), _BUILTIN.search(text)) if m is not None]
+    return text.rfind("\n", 0, min(found)) + 1 if found else None
+
+
+def parse(text: str) -> Trace | None:
+    """The first JavaScript stack (with Node ``[cause]`` chain) in ``text``, or None."""
+    if _candidate(text) is None:
+        return None
+    text = restore_breaks(text, _BREAKS)
+    candidate = _candidate(text)
+    first = None if candidate is None else _FIRST.search(text, candidate)
+    if first is None:
+        return None
+    line_start = first.start()
+    lines = text[line_start:].splitlines()
+    frames, i, opened = _frames(lines, 0)
+    exc_type, message = _find_header(text[:line_start].splitlines())
+    exceptions = [ExceptionInfo(type=exc_type, message=message, frames=tuple(frames))]
+    while opened and i < len(lines):
+        line = lines[i]
+        i += 1
+        cause = _CAUSE.match(line)
+        if cause is not None:
+            found = _header(cause["head"])
+            if found is None:
+                break
+            frames, i, opened = _frames(lines, i)
+            exceptions.append(ExceptionInfo(type=found[0], message=found[1], frames=tuple(frames)))
+        elif not line.strip() or line == "}":
+            break
+    return Trace(language="javascript", exceptions=tuple(exceptions))
+
+
+def _path(file: str) -> str:
+    if file.startswith(("node:", "internal/", "<")) or ("/" not in file and "\\" not in file):
+        return file
+    path = _ORIGIN.sub("", file.split("?", 1)[0].split("#", 1)[0])
+    return source_key(_CONTENT_HASH.sub("", path), _ROOTS)
+
+
+def normalize_frame(frame: Frame) -> NormalizedFrame:
+    """``path:function`` without host, install prefix, hash, line and column."""
+    func = _ALIAS.sub("", _GECKO_NESTING.sub("", frame.function)).removeprefix("new ")
+    folded = "line/column, origin, install path and content hash dropped"
+    if func in _ANONYMOUS or func.endswith(".<anonymous>"):
+        func = "<anonymous>"
+        folded += "; anonymous function keyed on its file"
+    if frame.file is None or frame.line is None:
+        return NormalizedFrame(key=func, hint="builtin frame without source", skip=True)
+    return NormalizedFrame(key=f"{_path(frame.file)}:{func}", hint=folded)
+
+
+LANGUAGE = Language(name="javascript", version="v1", parse=parse, normalize_frame=normalize_frame)

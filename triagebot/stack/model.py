@@ -1,0 +1,70 @@
+"""Language-neutral stack trace model produced by the per-language parsers.
+
+Conventions every parser follows, so the signature code never branches on language:
+- ``Trace.exceptions`` runs from the outermost exception (what was caught and reported)
+  to the innermost root cause (``.NET`` ``--->`` / Java ``Caused by:`` order; Python is reversed).
+- ``ExceptionInfo.frames`` runs from the most recent call (where it was thrown) outwards
+  (Python's "most recent call last" is reversed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One stack frame as printed.
+
+    ``module`` is what owns the function: .NET/Java namespace + class
+    (``Acme.Cases.CaseViewModel``), Python dotted module or file path, JS/Ruby/PHP file
+    path or class, Go package path.
+    ``function`` is the bare method/function name as printed (generated names included;
+    normalisation happens in the language's ``normalize_frame``).
+    """
+
+    module: str
+    function: str
+    file: str | None = None
+    line: int | None = None
+    raw: str = ""
+
+    @property
+    def qualified(self) -> str:
+        """``module.function`` (or just ``function`` when there is no module)."""
+        return f"{self.module}.{self.function}" if self.module else self.function
+
+
+@dataclass(frozen=True, slots=True)
+class ExceptionInfo:
+    """One exception of a chain: its type (fully qualified where printed), message and frames."""
+
+    type: str
+    message: str = ""
+    frames: tuple[Frame, ...] = ()
+
+    @property
+    def short_type(self) -> str:
+        """The type without namespace: ``System.IO.IOException`` → ``IOException``."""
+        for sep in ("\\", "::", "."):
+            if sep in self.type:
+                return self.type.rsplit(sep, 1)[-1]
+        return self.type
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """A parsed exception chain in one language (``dotnet``, ``java``, ``python``, ``javascript``,
+    ``go``, ``ruby``, ``php``, or ``unknown`` for a bare ``Type: message`` line)."""
+
+    language: str
+    exceptions: tuple[ExceptionInfo, ...] = field(default_factory=tuple)
+
+    @property
+    def frame_count(self) -> int:
+        return sum(len(e.frames) for e in self.exceptions)
+
+    @property
+    def root(self) -> ExceptionInfo | None:
+        """The innermost exception (the root cause)."""
+        return self.exceptions[-1] if self.exceptions else None

@@ -1,0 +1,176 @@
+"""PHP stack traces: ``Throwable::__toString()`` / uncaught fatal errors and Laravel/Monolog
+``[stacktrace]`` blocks.
+
+Chain order: PHP prints the innermost (previous) exception first and each enclosing one after a
+``Next Type: message`` line, so a trace with ``Next`` sections is reversed to run outermost
+first. Laravel logs print the reported exception first and its causes under
+``[previous exception]``, which is already outermost first.
+
+``#0 /var/www/a.php(12): App\\Service->load(Array)`` names the called function and the call
+site: a frame's module is the class (``App\\Service``; empty for plain functions), its file and
+line are the call site. Keys are ``Class::method`` (or the function name), which is the same on
+every machine; closures and anonymous classes lose their file/line suffixes.
+"""
+
+from __future__ import annotations
+
+import re
+
+from triagebot.stack import Language, NormalizedFrame
+from triagebot.stack.model import ExceptionInfo, Frame, Trace
+from triagebot.stack.python import source_key
+from triagebot.stack.text import restore_breaks
+
+__all__ = ["LANGUAGE", "normalize_frame", "parse"]
+
+_QUICK = re.compile(r"#\d+ (?:\{main\}|\[internal function\]: |\S[^\n(]*?\(\d+\): )")
+# "#0 /var/www/html/app/Y.php(5): App\Service->load(Array)", "#1 [internal function]: f()",
+# "#2 {main}"
+_FRAME = re.compile(
+    r"[ \t]*#\d+ (?:\{main\}|\[internal function\]: (?P<icall>.+?)"
+    r"|(?P<file>\S[^\n(]*?)\((?P<line>\d+)\): (?P<call>.+?))[ \t]*$"
+)
+# "App\Service->load", "Illuminate\Pipeline\Pipeline->Illuminate\Pipeline\{closure}",
+# "{closure:App\Foo::bar():12}" (PHP 8.4: no class split inside braces)
+_CALL_NAME = re.compile(r"(?P<name>(?:\{[^{}\n]*\}|[^\s(){}])+)")
+_MEMBER = re.compile(r"(?P<cls>[^\s{}]+?)(?:->|::)(?P<fn>.+)$")
+_BREAKS = re.compile(
+    r"\s+(?=#\d+ (?:\{main\}|\[internal function\]|\S[^#\n(]*?\(\d+\): )"
+    r"|Stack trace:|\[stacktrace\]|\[previous exception\]|Next [\w\\]+: |Next exception '"
+    r"|thrown in )"
+)
+# "PHP Fatal error:  Uncaught Exception: msg in /x.php:12", "Next RuntimeException: m in /x:3",
+# "Exception: msg in /x.php:12" (echo $e)
+_HEAD = re.compile(
+    r"(?:^[ \t]*|(?<=Uncaught )|(?<=Next ))(?P<type>[A-Za-z_\\][\w\\]*): (?P<msg>.*) in "
+    r"(?P<file>\S.*?):(?P<line>\d+)[ \t]*$"
+)
+# PHP 5: "Uncaught exception 'Exception' with message 'msg' in /x.php:12"
+_HEAD_OLD = re.compile(
+    r"(?:Uncaught|Next) exception '(?P<type>[^']+)' with message '(?P<msg>.*)' in (?P<file>\S.*?)"
+    r":(?P<line>\d+)[ \t]*$"
+)
+# Laravel: "[object] (Illuminate\\Database\\QueryException(code: 42S02): msg at /x.php:712)"
+_HEAD_OBJECT = re.compile(
+    r"\[object\] \((?P<type>[\w\\]+)\(code: [^)]*\): (?P<msg>.*) at (?P<file>\S.*?):(?P<line>\d+)"
+)
+_HEADS = (_HEAD_OBJECT, _HEAD, _HEAD_OLD)
+#: Lines searched above a frame block for its header, and after one for the next section.
+_LOOKAROUND = 6
+
+# Normalisation
+_ROOTS = re.compile(r".*/vendor/")
+_CLOSURE_SITE = re.compile(r"\{closure:(?P<where>[^{}]*?):\d+\}")
+_ANONYMOUS_CLASS = re.compile(r"class@anonymous\S*")
+
+
+def _unescape(line: str) -> str:
+    """Laravel logs JSON-escape backslashes: ``Illuminate\\\\Database``."""
+    return line.replace("\\\\", "\\") if "\\\\" in line else line
+
+
+def _frame(match: re.Match[str], raw: str) -> Frame:
+    call = match["call"] or match["icall"]
+    if call is None:
+        return Frame(module="", function="{main}", raw=raw)
+    named = _CALL_NAME.match(call)
+    name = named["name"] if named else call
+    member = None if name.startswith("{") else _MEMBER.match(name)
+    module, function = (member["cls"], member["fn"]) if member else ("", name)
+    line = match["line"]
+    return Frame(
+        module=module,
+        function=function,
+        file=match["file"],
+        line=int(line) if line else None,
+        raw=raw,
+    )
+
+
+def _head(line: str) -> tuple[str, str] | None:
+    line = _unescape(line)
+    for pattern in _HEADS:
+        match = pattern.search(line)
+        if match is not None:
+            return match["type"], match["msg"].strip()
+    return None
+
+
+def _frames(lines: list[str], i: int) -> tuple[tuple[Frame, ...], int]:
+    frames: list[Frame] = []
+    while i < len(lines):
+        line = _unescape(lines[i].strip())
+        match = _FRAME.match(line)
+        if match is None:
+            break
+        frames.append(_frame(match, line))
+        i += 1
+    return tuple(frames), i
+
+
+def _next_section(lines: list[str], i: int) -> tuple[str, str, int, bool] | None:
+    """After a frame block: the next ``Next``/``[previous exception]`` header, the index of
+    its first frame and whether it is a ``Next`` (innermost-first) section."""
+    for j in range(i, min(i + _LOOKAROUND, len(lines))):
+        line = lines[j]
+        if _FRAME.match(line):
+            return None
+        is_next = line.lstrip().startswith("Next ")
+        if not is_next and "[previous exception]" not in line:
+            continue
+        head = _head(line)
+        if head is None:
+            return None
+        for k in range(j + 1, min(j + _LOOKAROUND, len(lines))):
+            if _FRAME.match(lines[k]):
+                return head[0], head[1], k, is_next
+        return None
+    return None
+
+
+def parse(text: str) -> Trace | None:
+    """The first PHP stack trace (with its previous/next chain) in ``text``, or None."""
+    first = _QUICK.search(text)
+    if first is None:
+        return None
+    text = restore_breaks(text, _BREAKS)
+    first = _QUICK.search(text)
+    if first is None:
+        return None
+    line_start = text.rfind("\n", 0, first.start()) + 1
+    before = text[:line_start].splitlines()[-_LOOKAROUND:]
+    head = next(filter(None, map(_head, reversed(before))), ("<unknown>", ""))
+    lines = text[line_start:].splitlines()
+    frames, i = _frames(lines, 0)
+    exceptions = [ExceptionInfo(type=head[0], message=head[1], frames=frames)]
+    innermost_first = False
+    while (section := _next_section(lines, i)) is not None:
+        exc_type, message, start, is_next = section
+        innermost_first = innermost_first or is_next
+        frames, i = _frames(lines, start)
+        exceptions.append(ExceptionInfo(type=exc_type, message=message, frames=frames))
+    if innermost_first:
+        exceptions.reverse()
+    return Trace(language="php", exceptions=tuple(exceptions))
+
+
+def _closure_site(match: re.Match[str]) -> str:
+    """``{closure:/var/www/app/x.php:12}`` → ``{closure:app/x}``; ``{closure:A::b():3}`` →
+    ``{closure:A::b()}``."""
+    where = match["where"]
+    return "{closure:" + (source_key(where, _ROOTS) if where.endswith(".php") else where) + "}"
+
+
+def normalize_frame(frame: Frame) -> NormalizedFrame:
+    """``Class::method`` or ``function``; closure sites and anonymous class paths folded."""
+    if frame.function == "{main}" and not frame.module:
+        return NormalizedFrame(key="{main}", hint="script entry point", skip=True)
+    function = _CLOSURE_SITE.sub(_closure_site, frame.function)
+    module = _ANONYMOUS_CLASS.sub("class@anonymous", frame.module)
+    hint = "call-site file and line dropped"
+    if (function, module) != (frame.function, frame.module):
+        hint += "; closure/anonymous class location folded"
+    return NormalizedFrame(key=f"{module}::{function}" if module else function, hint=hint)
+
+
+LANGUAGE = Language(name="php", version="v1", parse=parse, normalize_frame=normalize_frame)

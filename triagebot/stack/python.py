@@ -1,0 +1,185 @@
+"""Python tracebacks: ``Traceback (most recent call last):`` blocks, chained and grouped.
+
+Chains print the root cause first and the reported exception last, each block listing the
+most recent call last; both orders are reversed to follow ``triagebot.stack.model``.
+Exception groups yield the group itself (with its frames); sub-exceptions are not followed.
+
+Module naming, so one piece of code gets one key on every machine: the dotted path below the
+last library root (``site-packages``, ``dist-packages``, stdlib ``lib/pythonX.Y``), e.g.
+``requests.adapters``; application files have no such root, so their module is the last two
+path components (``/srv/releases/20261127/app/cases/views.py`` → ``cases.views``). Pseudo
+files (``<frozen importlib._bootstrap>``, ``<string>``) are kept verbatim.
+"""
+
+from __future__ import annotations
+
+import re
+
+from triagebot.stack import Language, NormalizedFrame
+from triagebot.stack.model import ExceptionInfo, Frame, Trace
+from triagebot.stack.text import restore_breaks
+
+__all__ = ["LANGUAGE", "normalize_frame", "parse", "source_key"]
+
+_HEADER = re.compile(r"Traceback \(most recent call last\):")
+_FILE = re.compile(r'File "[^"\n]+", line \d+')
+# Before frames and section markers of a trace whose line breaks were lost; never between
+# "Exception Group" and "Traceback".
+_BREAKS = re.compile(
+    r'\s+(?=File "[^"\n]+", line \d+)'
+    r"|(?<!Group)\s+(?=Traceback \(most recent call last\):)"
+    r"|(?<=\(most recent call last\):)\s+"
+    r"|\s+(?=During handling of the above exception|The above exception was the direct cause)"
+)
+# '  File "/srv/app/cases/views.py", line 12, in load' (SyntaxError locations have no "in")
+_FRAME = re.compile(
+    r'[ \t]*File "(?P<file>[^"\n]+)", line (?P<line>\d+)(?:, in (?P<func>\S+))?(?P<rest>.*)$'
+)
+# "requests.exceptions.ConnectionError: HTTPSConnectionPool(...)", "KeyboardInterrupt"
+_EXCEPTION = re.compile(r"(?P<type>[A-Za-z_][\w.]*)(?::[ \t]?(?P<msg>.*))?$")
+# A collapsed frame line ends with its source and then the exception:
+# 'raise ValueError("x") ValueError: x'; a bare "raise ValueError" source is not the exception.
+_INLINE_EXCEPTION = re.compile(
+    r"(?<![\w.])(?<!raise )(?P<type>(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*"
+    r"(?:Error|Exception|Warning|Exit|Interrupt|Group|Iteration|Fault))(?:: (?P<msg>.*))?$"
+)
+# "  | ValueError: x", "  + Exception Group Traceback ...": exception group indentation.
+_GROUP_PREFIX = re.compile(r"[ \t]*[|+] ?")
+_CHAIN_MARKERS = frozenset(
+    {
+        "During handling of the above exception, another exception occurred:",
+        "The above exception was the direct cause of the following exception:",
+    }
+)
+#: Lines after an exception line searched for a chain marker (multi-line messages).
+_CHAIN_LOOKAHEAD = 12
+
+# Install roots of libraries: everything up to the last one is machine-specific.
+_ROOTS = re.compile(
+    r".*(?:/(?:site|dist)-packages/|/lib(?:64)?/python\d[\d.]*/|/lib/pypy\d[\d.]*/|/Lib/|\.egg/)"
+)
+
+
+def source_key(path: str, roots: re.Pattern[str]) -> str:
+    """A machine-independent name for a source file, ``/``-separated, without extension.
+
+    The path below the last match of ``roots`` (a library root such as ``site-packages/``,
+    ``node_modules/``, ``gems/``, ``vendor/``), else the last two components: install prefixes
+    (``/home/alice/app``, ``/srv/releases/20261127/app``, ``C:\\inetpub\\app``) differ per
+    machine while the tail is what the code calls itself. Shared by the script-language parsers.
+    """
+    p = path.replace("\\", "/")
+    if p[1:2] == ":":
+        p = p[2:]
+    match = roots.match(p)
+    rest = p[match.end() :] if match else "/".join(p.rsplit("/", 2)[-2:])
+    head, dot, ext = rest.rpartition(".")
+    return head if dot and head and "/" not in ext else rest
+
+
+def _module(file: str) -> str:
+    if file.startswith("<"):
+        return file
+    module = source_key(file, _ROOTS).replace("/", ".")
+    return module.removesuffix(".__init__")
+
+
+def _frame(match: re.Match[str], raw: str) -> Frame:
+    file = match["file"]
+    return Frame(
+        module=_module(file),
+        function=match["func"] or "",
+        file=file,
+        line=int(match["line"]),
+        raw=raw.strip(),
+    )
+
+
+def _ungroup(line: str) -> str:
+    match = _GROUP_PREFIX.match(line)
+    return line[match.end() :] if match else line
+
+
+def _block(lines: list[str], i: int) -> tuple[ExceptionInfo, int]:
+    """One traceback block from line ``i``: frames, then the exception line."""
+    frames: list[Frame] = []
+    if i < len(lines) and _HEADER.search(lines[i]):
+        i += 1
+    while i < len(lines):
+        line = _ungroup(lines[i])
+        i += 1
+        match = _FRAME.match(line)
+        if match is not None:
+            frames.append(_frame(match, line))
+            inline = _INLINE_EXCEPTION.search(match["rest"]) if match["rest"].strip() else None
+            if inline is not None:
+                return _exception(inline, frames), i
+            continue
+        if not line.strip():
+            break
+        if line[0] in " \t":  # source line, caret/~~^^ marker, "[Previous line repeated ...]"
+            continue
+        exc = _EXCEPTION.match(line.rstrip())
+        if exc is not None:
+            return _exception(exc, frames), i
+        break
+    return ExceptionInfo(type="<unknown>", frames=tuple(reversed(frames))), i
+
+
+def _exception(match: re.Match[str], frames: list[Frame]) -> ExceptionInfo:
+    return ExceptionInfo(
+        type=match["type"], message=(match["msg"] or "").strip(), frames=tuple(reversed(frames))
+    )
+
+
+def _chained(lines: list[str], i: int) -> int | None:
+    """Index of the next block's header when a chain marker follows line ``i``."""
+    for j in range(i, min(i + _CHAIN_LOOKAHEAD, len(lines))):
+        line = _ungroup(lines[j])
+        if line.strip() in _CHAIN_MARKERS:
+            for k in range(j + 1, min(j + 4, len(lines))):
+                if _HEADER.search(lines[k]):
+                    return k
+                if lines[k].strip():
+                    return None
+            return None
+        if _HEADER.search(line) or _FRAME.match(line):
+            return None
+    return None
+
+
+def _start(text: str) -> int | None:
+    """Where the first traceback (or bare ``File`` location) starts; two literal-prefixed
+    searches are several times faster than one alternation."""
+    found = [m.start() for m in (_HEADER.search(text), _FILE.search(text)) if m is not None]
+    return min(found) if found else None
+
+
+def parse(text: str) -> Trace | None:
+    """The first Python traceback (with its chain) in ``text``, or None."""
+    if _start(text) is None:
+        return None
+    text = restore_breaks(text, _BREAKS)
+    start = _start(text)
+    if start is None:
+        return None
+    lines = text[text.rfind("\n", 0, start) + 1 :].splitlines()
+    exceptions: list[ExceptionInfo] = []
+    i: int | None = 0
+    while i is not None:
+        exc, i = _block(lines, i)
+        exceptions.append(exc)
+        i = _chained(lines, i)
+    if not any(exc.frames for exc in exceptions):
+        return None
+    exceptions.reverse()
+    return Trace(language="python", exceptions=tuple(exceptions))
+
+
+def normalize_frame(frame: Frame) -> NormalizedFrame:
+    """``module.function`` with the line dropped and the module derived from the path."""
+    key = f"{frame.module}.{frame.function}" if frame.function else frame.module
+    return NormalizedFrame(key=key, hint=f"line dropped; module {frame.module!r} from path")
+
+
+LANGUAGE = Language(name="python", version="v1", parse=parse, normalize_frame=normalize_frame)

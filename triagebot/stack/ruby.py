@@ -1,0 +1,136 @@
+"""Ruby backtraces: uncaught-exception output (first frame carries ``: message (Type)``, then
+``from`` lines, causes printed after), and Rails log blocks (``Type (message):`` then frames).
+
+A frame's module is its file as printed; the function is the label (``save``, ``User#save``
+from Ruby 3.4, ``block (2 levels) in <top (required)>``). Keys drop the install prefix (last
+two path components stay, or the path below ``gems/`` without the gem version) and fold block
+depths and the ids Rails appends to compiled template methods.
+"""
+
+from __future__ import annotations
+
+import re
+
+from triagebot.stack import Language, NormalizedFrame
+from triagebot.stack.model import ExceptionInfo, Frame, Trace
+from triagebot.stack.python import source_key
+from triagebot.stack.text import restore_breaks
+
+__all__ = ["LANGUAGE", "normalize_frame", "parse"]
+
+_QUICK = re.compile(r":\d+:in [`']")
+# "/srv/app/models/user.rb:12:in `save': msg (NoMethodError)", "\tfrom x.rb:5:in 'User#save'",
+# "[req-1a2b] app/controllers/x_controller.rb:10:in `show'" (tagged Rails log),
+# "activerecord (7.0.4) lib/active_record/core.rb:284:in `find'" (Rails backtrace cleaner)
+_FRAME = re.compile(
+    r"[ \t]*(?:\[[^\]\n]*\] )*(?:from )?(?P<file>(?:[A-Za-z]:)?[^:\n]+?):(?P<line>\d+)"
+    r":in [`'](?P<label>[^'\n]*)'(?P<rest>.*)$"
+)
+_FIRST = re.compile(r"^" + _FRAME.pattern, re.M)
+# ": undefined method `x' for nil:NilClass (NoMethodError)"
+_TOP_REST = re.compile(r": (?P<msg>.*) \((?P<type>[A-Z]\w*(?:::[A-Z]\w*)*)\)[ \t]*$")
+_TYPE = r"[A-Z]\w*(?:::[A-Z]\w*)*"
+# Rails: "NoMethodError (undefined method `name' for nil:NilClass):"
+_RAILS_HEADER = re.compile(r"[ \t]*(?P<type>" + _TYPE + r") \((?P<msg>.*)\):[ \t]*$")
+# Loggers: "ActiveRecord::RecordNotFound: Couldn't find User", "ArgumentError: bad value"
+_PLAIN_HEADER = re.compile(
+    r"[ \t]*(?P<type>[A-Z]\w*(?:::[A-Z]\w*)+|[A-Z]\w*(?:Error|Exception)): (?P<msg>.*)$"
+)
+#: Lines above the first frame searched for a Rails/logger header, and message lines tolerated
+#: between a top frame and its "from" lines.
+_LOOKBACK = 5
+_BREAKS = re.compile(r"(?<!from)\s+(?=(?:from )?[^\s:]+:\d+:in [`'])")
+
+# Normalisation
+_ROOTS = re.compile(r".*(?:/gems/|/lib/ruby/(?:site_ruby/|vendor_ruby/)?\d[\d.]*/)")
+_GEM_PREFIX = re.compile(r"(?P<gem>\S+) \([^)]*\) ")
+_GEM_VERSION = re.compile(r"^(?P<name>[^/]+?)-(?:\d[^/]*|[0-9a-f]{7,})(?=/)")
+_BLOCK_DEPTH = re.compile(r"^block \(\d+ levels\) in ")
+_TEMPLATE_ID = re.compile(r"__-?\d+_-?\d+$")
+
+
+def _frame(match: re.Match[str], raw: str) -> Frame:
+    file = match["file"]
+    return Frame(
+        module=file, function=match["label"], file=file, line=int(match["line"]), raw=raw.strip()
+    )
+
+
+def _header_above(before: list[str]) -> tuple[str, str]:
+    for line in reversed(before[-_LOOKBACK:]):
+        match = _RAILS_HEADER.match(line) or _PLAIN_HEADER.match(line)
+        if match is not None:
+            return match["type"], match["msg"].strip()
+    return "<unknown>", ""
+
+
+def _section(
+    lines: list[str], i: int, first: re.Match[str], head: tuple[str, str]
+) -> tuple[ExceptionInfo, int]:
+    """Frames from line ``i`` (``first`` is its match) until a non-frame line or a cause."""
+    frames = [_frame(first, lines[i])]
+    top = _TOP_REST.match(first["rest"])
+    if top is not None:
+        head = (top["type"], top["msg"].strip())
+    i += 1
+    skipped = 0
+    while i < len(lines):
+        match = _FRAME.match(lines[i])
+        if match is None:
+            # message continuation lines between a top frame and its "from" lines
+            if top is None or frames[1:] or skipped >= _LOOKBACK or not lines[i].strip():
+                break
+            skipped += 1
+            i += 1
+            continue
+        if _TOP_REST.match(match["rest"]):
+            break
+        frames.append(_frame(match, lines[i]))
+        i += 1
+    return ExceptionInfo(type=head[0], message=head[1], frames=tuple(frames)), i
+
+
+def parse(text: str) -> Trace | None:
+    """The first Ruby backtrace (with printed causes) in ``text``, or None."""
+    if _QUICK.search(text) is None:
+        return None
+    text = restore_breaks(text.replace("\r\n", "\n"), _BREAKS)
+    quick = _QUICK.search(text)
+    # _FIRST is slow over long text: start at the line of the first candidate.
+    first = None if quick is None else _FIRST.search(text, text.rfind("\n", 0, quick.start()) + 1)
+    if first is None:
+        return None
+    lines = text[first.start() :].splitlines()
+    head = _header_above(text[: first.start()].splitlines())
+    exc, i = _section(lines, 0, first, head)
+    exceptions = [exc]
+    # Ruby 3.1+ prints each cause as another "file:line:in 'm': msg (Type)" block.
+    while i < len(lines):
+        match = _FRAME.match(lines[i])
+        if match is None or not _TOP_REST.match(match["rest"]):
+            break
+        exc, i = _section(lines, i, match, ("<unknown>", ""))
+        exceptions.append(exc)
+    return Trace(language="ruby", exceptions=tuple(exceptions))
+
+
+def _path(file: str) -> str:
+    gem = _GEM_PREFIX.match(file)
+    if gem is not None:
+        return f"{gem['gem']}/{file[gem.end() :].removesuffix('.rb')}"
+    if file.startswith(("<", "(")):
+        return file
+    path = source_key(file, _ROOTS)
+    return _GEM_VERSION.sub(r"\g<name>", path) if _ROOTS.match(file) else path
+
+
+def normalize_frame(frame: Frame) -> NormalizedFrame:
+    """``path:label`` without install prefix, gem version, line, block depth or template id."""
+    label = _TEMPLATE_ID.sub("", _BLOCK_DEPTH.sub("block in ", frame.function))
+    hint = "line and install path dropped"
+    if label != frame.function:
+        hint += "; block depth / template id folded"
+    return NormalizedFrame(key=f"{_path(frame.file or frame.module)}:{label}", hint=hint)
+
+
+LANGUAGE = Language(name="ruby", version="v1", parse=parse, normalize_frame=normalize_frame)

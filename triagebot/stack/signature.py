@@ -1,0 +1,328 @@
+"""Stack signature: a short, stable fingerprint of *the bug*, not of the occurrence.
+
+Only what identifies the bug contributes: the language, the exception types of the chain, and
+the normalised in-app frames (no line numbers, addresses, generated counters, lambda ids,
+install paths; recursion folded). With no in-app frames the top library frames stand in; with
+no frames at all, the exception type plus the message with its variable parts replaced.
+
+Every decision leaves a ``FrameNote`` (contributes yes/no and why), so ``triagebot explain``
+can show exactly what was hashed. Algorithms are versioned (``SIGNATURE_VERSIONS``): a new
+version is a new entry, old ones never change, so stored signatures stay reproducible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import tomllib
+from dataclasses import dataclass
+from importlib import resources
+
+from triagebot.config import SignatureConfig
+from triagebot.stack import Language
+from triagebot.stack.detect import BY_NAME
+from triagebot.stack.model import ExceptionInfo, Frame, Trace
+
+
+@dataclass(frozen=True, slots=True)
+class SignatureVersion:
+    """One frozen signature algorithm: its library-frame data file and its knobs."""
+
+    version: str
+    library_file: str
+    max_app_frames: int = 20  # per exception: deeper frames vary with the caller, not the bug
+    fallback_frames: int = 5  # library frames used when a chain has no in-app frame at all
+    max_cycle: int = 8  # longest repeated call cycle folded as recursion
+    digest_chars: int = 16  # 64 bits, lowercase hex
+
+
+SIGNATURE_VERSIONS: dict[str, SignatureVersion] = {
+    "v1": SignatureVersion(version="v1", library_file="library-frames@2026-11-27.toml"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class FrameNote:
+    """Why one frame did or did not count (the explain tree's leaf)."""
+
+    exception: int
+    raw: str
+    key: str
+    in_app: bool
+    contributes: bool
+    hint: str
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    """The fingerprint plus everything needed to explain it and name the defect."""
+
+    value: str
+    version: str
+    title: str
+    language: str
+    exception_types: tuple[str, ...]
+    in_app_frames: tuple[str, ...]
+    top_in_app: str | None
+    basis: str  # "app-frames", "library-frames" or "message"
+    message_template: str = ""
+    notes: tuple[FrameNote, ...] = ()
+
+
+def glob_regex(patterns: tuple[str, ...] | list[str]) -> re.Pattern[str] | None:
+    """One regex for a list of globs where only ``*`` and ``?`` are special (``[`` is literal,
+    so PHP's ``[internal function]`` needs no escaping)."""
+    if not patterns:
+        return None
+    parts = (re.escape(p).replace(r"\*", ".*").replace(r"\?", ".") for p in patterns if p.strip())
+    return re.compile("(?:" + "|".join(parts) + r")\Z", re.DOTALL)
+
+
+class FrameClassifier:
+    """Decides in-app: configured ``app_frames`` win, then library patterns (built-in + config)."""
+
+    def __init__(self, version: SignatureVersion, config: SignatureConfig) -> None:
+        data = tomllib.loads(
+            resources.files("triagebot.data").joinpath(version.library_file).read_text("utf-8")
+        )
+        self._source = version.library_file
+        self._app = glob_regex(list(config.app_frames))
+        self._app_patterns = config.app_frames
+        self._library: dict[str, tuple[re.Pattern[str] | None, tuple[str, ...]]] = {}
+        for name, table in data.items():
+            patterns = (*table["patterns"], *config.library_frames)
+            self._library[name] = (glob_regex(list(patterns)), patterns)
+        self._extra = (glob_regex(list(config.library_frames)), config.library_frames)
+
+    def classify(self, language: str, frame: Frame) -> tuple[bool, str]:
+        """``(in_app, why)`` for one frame."""
+        subjects = (frame.qualified, frame.file or "")
+        if self._app is not None:
+            if any(s and self._app.match(s) for s in subjects):
+                return True, f"matches app_frames {_which(self._app_patterns, subjects)}"
+            return False, "not matched by app_frames"
+        regex, patterns = self._library.get(language, self._extra)
+        if regex is not None and any(s and regex.match(s) for s in subjects):
+            return False, f"library pattern {_which(patterns, subjects)} ({self._source})"
+        return True, "no library pattern matched"
+
+
+def _which(patterns: tuple[str, ...], subjects: tuple[str, ...]) -> str:
+    for pattern in patterns:
+        regex = glob_regex([pattern])
+        if regex is not None and any(s and regex.match(s) for s in subjects):
+            return repr(pattern)
+    return "?"
+
+
+# Variable parts of exception messages, most specific first. Examples in comments.
+_MESSAGE_NOISE: tuple[tuple[re.Pattern[str], str], ...] = (
+    # 10.0.0.12:1433 (before dates, which would take 0.0.12 for a day)
+    (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b"), "<ip>"),
+    # 2026-11-27T03:34:25.123Z, 27.11.2026 03:34, 11/27/2026
+    (
+        re.compile(
+            r"\b\d{4}-\d\d-\d\d(?:[T ]\d\d:\d\d(?::\d\d(?:[.,]\d+)?)?(?:Z|[+-]\d\d:?\d\d)?)?\b"
+            r"|\b\d{1,2}[./]\d{1,2}[./]\d{2,4}(?: \d\d:\d\d(?::\d\d)?)?\b"
+        ),
+        "<date>",
+    ),
+    (re.compile(r"\b\d\d:\d\d:\d\d(?:[.,]\d+)?\b"), "<time>"),
+    # 3f2504e0-4f89-11d3-9a0c-0305e82c3301
+    (re.compile(r"\b[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\b"), "<guid>"),
+    (re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>)]+", re.IGNORECASE), "<url>"),
+    (re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), "<email>"),
+    # C:\Users\bob\file.txt, \\server\share\x, /var/lib/app/x.db
+    (re.compile(r"(?:\b[A-Za-z]:\\|\\\\)[^\s'\"<>|]*|(?<![\w.])/(?:[\w.@-]+/)+[\w.@-]*"), "<path>"),
+    (re.compile(r"'[^'\n]{0,200}'|\"[^\"\n]{0,200}\"|‘[^’\n]{0,200}’|“[^”\n]{0,200}”"), "<str>"),
+    (re.compile(r"\b0x[0-9a-fA-F]+\b|\b[0-9a-fA-F]{12,}\b"), "<hex>"),
+    (re.compile(r"(?<![A-Za-z])[-+]?\d+(?:[.,]\d+)*"), "<n>"),
+    (re.compile(r"\s+"), " "),
+)
+
+
+def message_template(message: str) -> str:
+    """Variable parts replaced: ``Order 42 not found`` → ``Order <n> not found``."""
+    text = message.strip()[:500]
+    for regex, replacement in _MESSAGE_NOISE:
+        text = regex.sub(replacement, text)
+    return text.strip()
+
+
+def fold_recursion(keys: list[str], max_cycle: int) -> tuple[list[str], int]:
+    """Collapse immediately repeated runs (``A A A`` → ``A``; ``A B A B`` → ``A B``)."""
+    out: list[str] = []
+    folded = 0
+    for key in keys:
+        out.append(key)
+        for period in range(1, min(max_cycle, len(out) // 2) + 1):
+            if out[-period:] == out[-2 * period : -period]:
+                del out[-period:]
+                folded += period
+                break
+    return out, folded
+
+
+def short_name(key: str) -> str:
+    """``Acme.Cases.CaseViewModel.Load`` → ``CaseViewModel.Load`` (for titles)."""
+    parts = [p for p in re.split(r"[./\\:]+", key) if p]
+    return ".".join(parts[-2:]) if parts else key
+
+
+class Signer:
+    """Computes signatures for one configured algorithm version (precomputed at start-up)."""
+
+    def __init__(self, config: SignatureConfig | None = None) -> None:
+        config = config or SignatureConfig()
+        if config.version not in SIGNATURE_VERSIONS:
+            raise KeyError(f"unknown signature version {config.version!r}")
+        self.version = SIGNATURE_VERSIONS[config.version]
+        self.classifier = FrameClassifier(self.version, config)
+
+    def sign(self, trace: Trace) -> Signature:
+        """The signature of one parsed trace."""
+        language = BY_NAME.get(trace.language)
+        chain = _fold_chain(trace.exceptions)
+        types = tuple(e.type for e in chain)
+        notes: list[FrameNote] = []
+        per_exception: list[list[str]] = []
+        library: list[list[str]] = []
+        for index, exc in enumerate(chain):
+            app_keys, lib_keys = self._frames(index, exc, language, notes)
+            per_exception.append(app_keys)
+            library.append(lib_keys)
+        basis = "app-frames"
+        if not any(per_exception):
+            basis = "library-frames"
+            per_exception = [keys[: self.version.fallback_frames] for keys in library]
+            notes = [
+                _promote(n, per_exception) if not n.in_app and not n.hint.startswith("skip") else n
+                for n in notes
+            ]
+        template = ""
+        if not any(per_exception):
+            basis = "message"
+            template = message_template(chain[-1].message if chain else "")
+        lines = [self.version.version, trace.language, *(f"E {t}" for t in types)]
+        for index, keys in enumerate(per_exception):
+            lines.extend(f"F{index} {k}" for k in keys)
+        if basis == "message":
+            lines.append(f"M {template}")
+        digest = hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
+        value = digest[: self.version.digest_chars]
+        flat = tuple(k for keys in per_exception for k in keys)
+        named, top = _title_source(chain, per_exception)
+        return Signature(
+            value=value,
+            version=self.version.version,
+            title=_title(named, top, template),
+            language=trace.language,
+            exception_types=types,
+            in_app_frames=flat if basis == "app-frames" else (),
+            top_in_app=top if basis == "app-frames" else None,
+            basis=basis,
+            message_template=template,
+            notes=tuple(notes),
+        )
+
+    def _frames(
+        self, index: int, exc: ExceptionInfo, language: Language | None, notes: list[FrameNote]
+    ) -> tuple[list[str], list[str]]:
+        app: list[str] = []
+        lib: list[str] = []
+        for frame in exc.frames:
+            if language is None:
+                key, hint, skip = frame.qualified, "", False
+            else:
+                norm = language.normalize_frame(frame)
+                key, hint, skip = norm.key, norm.hint, norm.skip
+            if skip:
+                notes.append(FrameNote(index, frame.raw, key, False, False, f"skip: {hint}"))
+                continue
+            in_app, why = self.classifier.classify(language.name if language else "", frame)
+            why = f"{why}; {hint}" if hint else why
+            (app if in_app else lib).append(key)
+            notes.append(FrameNote(index, frame.raw, key, in_app, in_app, why))
+        folded_app, n_app = fold_recursion(app, self.version.max_cycle)
+        folded_lib, _ = fold_recursion(lib, self.version.max_cycle)
+        kept = folded_app[: self.version.max_app_frames]
+        if n_app or len(folded_app) > len(kept):
+            _mark_dropped(notes, index, kept, n_app, self.version.max_app_frames)
+        return kept, folded_lib
+
+
+def _fold_chain(chain: tuple[ExceptionInfo, ...]) -> tuple[ExceptionInfo, ...]:
+    """Drop an exception identical to the one before it (AggregateException repeats)."""
+    out: list[ExceptionInfo] = []
+    for exc in chain:
+        if out and out[-1].type == exc.type and out[-1].frames == exc.frames:
+            continue
+        out.append(exc)
+    return tuple(out)
+
+
+def _mark_dropped(
+    notes: list[FrameNote], index: int, kept: list[str], folded: int, cap: int
+) -> None:
+    """Re-label in-app notes of one exception that recursion folding or the cap left out."""
+    budget: dict[str, int] = {}
+    for key in kept:
+        budget[key] = budget.get(key, 0) + 1
+    for i, note in enumerate(notes):
+        if note.exception != index or not note.contributes:
+            continue
+        if budget.get(note.key, 0) > 0:
+            budget[note.key] -= 1
+            continue
+        reason = "recursion folded" if folded else f"beyond the first {cap} in-app frames"
+        notes[i] = FrameNote(index, note.raw, note.key, True, False, f"{note.hint}; {reason}")
+
+
+def _promote(note: FrameNote, used: list[list[str]]) -> FrameNote:
+    """With no in-app frame anywhere, the top library frames contribute instead."""
+    if note.key in used[note.exception]:
+        return FrameNote(
+            note.exception, note.raw, note.key, False, True, f"{note.hint}; no in-app frames"
+        )
+    return note
+
+
+def _title_source(
+    chain: tuple[ExceptionInfo, ...], per_exception: list[list[str]]
+) -> tuple[ExceptionInfo | None, str | None]:
+    """The innermost exception that has contributing frames, and its top one.
+
+    ``SqlException ---> Win32Exception`` (no frames) is named after the SqlException's frame;
+    a chain without frames is named after its root cause.
+    """
+    for exc, keys in zip(reversed(chain), reversed(per_exception), strict=True):
+        if keys:
+            return exc, keys[0]
+    return (chain[-1] if chain else None), None
+
+
+def _title(exc: ExceptionInfo | None, top: str | None, template: str) -> str:
+    if exc is None:
+        return "Unknown error"
+    name = exc.short_type or exc.type
+    if top:
+        return f"{name} in {short_name(top)}"[:255]
+    first_line = template.splitlines()[0] if template else ""
+    return (f"{name}: {first_line}" if first_line else name)[:255]
+
+
+def explain(signature: Signature) -> str:
+    """Human-readable account of what went into a signature and why."""
+    lines = [
+        f"signature {signature.value} ({signature.version}, basis: {signature.basis})",
+        f"title     {signature.title}",
+        f"language  {signature.language}",
+        "chain     " + " ---> ".join(signature.exception_types),
+    ]
+    if signature.message_template:
+        lines.append(f"message   {signature.message_template}")
+    for note in signature.notes:
+        mark = "+" if note.contributes else "-"
+        app = "in-app" if note.in_app else "not in-app"
+        lines.append(f"  {mark} [{note.exception}] {note.key}  ({app}: {note.hint})")
+    return "\n".join(lines)

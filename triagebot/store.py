@@ -1,0 +1,942 @@
+"""State: processed messages, signatures, defects, occurrences and the outbox of tracker effects.
+
+Written with SQLAlchemy Core and portable SQL, so PostgreSQL is a URL change; SQLite files run
+in WAL mode with ``synchronous=NORMAL`` and a busy timeout. ``Store.record`` stores a whole
+batch of outcomes and the effects they need in ONE transaction: a message already recorded is
+skipped, so re-processing after a crash never counts twice, and the source acknowledges the
+batch only after the commit. Effects (create/update/reopen/link/notify) wait in ``outbox``
+until the worker (``triagebot.outbox``) performs them; one *pending* ``update`` per defect at
+most, so N mails coalesce into one tracker call.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.engine import Connection, Engine
+
+from triagebot.errors import StoreError
+from triagebot.rules import Action, Fields, parse_version
+
+if TYPE_CHECKING:
+    from triagebot.pipeline import Outcome
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Defect",
+    "DefectState",
+    "DefectSummary",
+    "Effect",
+    "EffectKind",
+    "EffectResult",
+    "Store",
+]
+
+log = structlog.get_logger(__name__)
+
+SCHEMA_VERSION = "1"
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+SAMPLE_TRACE_CHARS = 65_536  # the tracker adapter truncates further; the store keeps a sample
+
+
+class DefectState(StrEnum):
+    CANDIDATE = "candidate"  # waits for the helpdesk to confirm
+    FILED = "filed"  # in the tracker (or its create is pending)
+    REJECTED = "rejected"  # the helpdesk said no; rules never change it back
+    IGNORED = "ignored"  # an ignore rule decided; recorded, never filed
+    DUPLICATE = "duplicate"  # merged into another defect by a human
+
+
+class EffectKind(StrEnum):
+    CREATE = "create"
+    UPDATE = "update"
+    REOPEN = "reopen"
+    LINK = "link"
+    NOTIFY = "notify"
+
+
+_STATE_OF_ACTION = {
+    Action.FILE: DefectState.FILED,
+    Action.IGNORE: DefectState.IGNORED,
+    Action.CANDIDATE: DefectState.CANDIDATE,
+}
+# Rules may move a defect up this ladder, never down; human states are off the ladder.
+_RANK = {DefectState.IGNORED: 0, DefectState.CANDIDATE: 1, DefectState.FILED: 2}
+
+
+class UTCDateTime(sa.types.TypeDecorator[datetime]):
+    """Aware UTC datetimes in, aware UTC out, stored naive-UTC on every backend."""
+
+    impl = sa.DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is not None and value.tzinfo is not None:
+            return value.astimezone(UTC).replace(tzinfo=None)
+        return value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        return value.replace(tzinfo=UTC) if value is not None else None
+
+
+metadata = sa.MetaData()
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("message_id", sa.String(998), primary_key=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("action", sa.String(16)),
+    sa.Column("rule", sa.String(200)),
+    sa.Column("signature", sa.String(64)),
+    sa.Column("defect_id", sa.Integer),
+    sa.Column("received_at", UTCDateTime),
+    sa.Column("processed_at", UTCDateTime, nullable=False),
+    sa.Column("source_ref", sa.String(200)),
+    sa.Column("reason", sa.Text),
+)
+
+defects = sa.Table(
+    "defects",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("signature", sa.String(64), nullable=False),  # the one that created it
+    sa.Column("tracker_key", sa.String(64), index=True),
+    sa.Column("tracker_status", sa.String(64)),
+    sa.Column("resolved", sa.Boolean, nullable=False, default=False),
+    sa.Column("resolved_version", sa.String(64)),  # highest version seen when it was resolved
+    sa.Column("title", sa.Text, nullable=False),
+    sa.Column("language", sa.String(32), nullable=False),
+    sa.Column("message", sa.Text, nullable=False),
+    sa.Column("exception_types", sa.JSON, nullable=False),
+    sa.Column("top_frames", sa.JSON, nullable=False),
+    sa.Column("sample_trace", sa.Text, nullable=False),
+    sa.Column("metadata", sa.JSON, nullable=False),
+    sa.Column("first_seen", UTCDateTime, nullable=False),
+    sa.Column("last_seen", UTCDateTime, nullable=False),
+    sa.Column("occurrences", sa.Integer, nullable=False, default=0),
+    sa.Column("occurrences_reported", sa.Integer, nullable=False, default=0),
+    sa.Column("last_version", sa.String(64)),
+    sa.Column("fields", sa.JSON, nullable=False),
+    sa.Column("rule", sa.String(200)),
+    sa.Column("confirmed_by", sa.String(320)),
+)
+
+signatures = sa.Table(
+    "signatures",
+    metadata,
+    sa.Column("signature", sa.String(64), primary_key=True),
+    sa.Column("version", sa.String(16), primary_key=True),
+    sa.Column("defect_id", sa.Integer, sa.ForeignKey("defects.id"), nullable=False, index=True),
+)
+
+occurrences = sa.Table(
+    "occurrences",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("defect_id", sa.Integer, sa.ForeignKey("defects.id"), nullable=False),
+    sa.Column("message_id", sa.String(998), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("application", sa.String(200)),
+    sa.Column("version", sa.String(64)),
+    sa.Column("environment", sa.String(64)),
+    sa.Column("machine", sa.String(200)),
+    sa.Index("ix_occurrences_defect_at", "defect_id", "at"),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("defect_id", sa.Integer, sa.ForeignKey("defects.id"), nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False, default="pending"),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    # Set while pending, NULL after: the unique constraint allows one pending effect per key
+    # (``update:<defect>``) and any number of finished ones (NULLs never collide).
+    sa.Column("pending_key", sa.String(200), unique=True),
+    sa.Index("ix_outbox_due", "state", "next_attempt_at"),
+)
+
+meta = sa.Table(
+    "meta",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Effect:
+    """One outbox row the worker must perform."""
+
+    id: int
+    kind: EffectKind
+    defect_id: int
+    payload: dict[str, Any]
+    attempts: int
+
+
+@dataclass(frozen=True, slots=True)
+class EffectResult:
+    """What a performed effect taught us about the tracker side; None = unchanged."""
+
+    tracker_key: str | None = None
+    tracker_status: str | None = None
+    resolved: bool | None = None
+    occurrences_reported: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Defect:
+    """A defect row as the outbox worker and the CLI need it."""
+
+    id: int
+    state: DefectState
+    signatures: tuple[str, ...]  # the creating signature first
+    tracker_key: str | None
+    tracker_status: str | None
+    resolved: bool
+    title: str
+    language: str
+    message: str
+    exception_types: tuple[str, ...]
+    top_frames: tuple[str, ...]
+    sample_trace: str
+    metadata: dict[str, str]
+    first_seen: datetime
+    last_seen: datetime
+    occurrences: int
+    occurrences_reported: int
+    last_version: str | None
+    fields: Fields
+    rule: str | None
+    confirmed_by: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class DefectSummary:
+    """One line of ``triagebot defects --json``."""
+
+    id: int
+    key: str | None
+    state: str
+    signatures: list[str]
+    title: str
+    occurrences: int
+    first_seen: datetime
+    last_seen: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "key": self.key,
+            "state": self.state,
+            "signatures": self.signatures,
+            "title": self.title,
+            "occurrences": self.occurrences,
+            "first_seen": self.first_seen.isoformat(),
+            "last_seen": self.last_seen.isoformat(),
+        }
+
+
+@dataclass(slots=True)
+class _Touched:
+    """A defect's row as loaded, plus what this batch does to it."""
+
+    id: int
+    state: DefectState
+    tracker_key: str | None
+    resolved: bool
+    resolved_version: str | None
+    last_version: str | None
+    last_seen: datetime
+    new: int = 0
+    state_changed: bool = False
+    versions: set[str] = field(default_factory=set)
+    environments: set[str] = field(default_factory=set)
+    reopen_version: str | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _newer(a: str | None, b: str | None) -> bool:
+    """Is version ``a`` strictly newer than ``b``? (unknown ``b``: any known ``a`` is newer)."""
+    va = parse_version(a)
+    if va is None:
+        return False
+    vb = parse_version(b)
+    return vb is None or va > vb
+
+
+def _pending_key(kind: EffectKind, defect_id: int, extra: str = "") -> str | None:
+    if kind is EffectKind.NOTIFY:
+        return None
+    return f"{kind}:{defect_id}{':' + extra if extra else ''}"
+
+
+class Store:
+    """The state database behind one SQLAlchemy engine."""
+
+    def __init__(self, url: str, *, update_delay: timedelta = timedelta(0)) -> None:
+        """``update_delay``: how long occurrence updates coalesce before the tracker hears of
+        them, so a busy signature costs one tracker call per interval, not one per batch."""
+        self.update_delay = update_delay
+        parsed = sa.make_url(url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if self.is_sqlite and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = sa.create_engine(url)
+        if self.is_sqlite:
+            _tune_sqlite(self.engine)
+        self._local = threading.local()
+        self._held: list[Connection] = []  # per-thread reader connections, closed by close()
+        self._held_lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._held_lock:
+            for conn in self._held:
+                conn.close()
+            self._held.clear()
+        self.engine.dispose()
+
+    # --- schema ---------------------------------------------------------------------------
+
+    def migrate(self) -> None:
+        """Create missing tables; refuse a database written by another schema version."""
+        with self.write() as conn:
+            metadata.create_all(conn)
+            found = conn.execute(
+                sa.select(meta.c.value).where(meta.c.key == "schema_version")
+            ).scalar()
+            if found is None:
+                conn.execute(sa.insert(meta).values(key="schema_version", value=SCHEMA_VERSION))
+            elif found != SCHEMA_VERSION:
+                raise StoreError(
+                    f"store schema version {found}, this triagebot needs {SCHEMA_VERSION}"
+                )
+        log.info("store.migrated", backend=self.engine.dialect.name, schema=SCHEMA_VERSION)
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction (SQLite: ``BEGIN IMMEDIATE``, so read-then-write never deadlocks).
+
+        Also for modules that keep their own tables in this database (the local tracker).
+        """
+        try:
+            with self.engine.connect() as plain:
+                conn = plain.execution_options(triagebot_write=True)
+                with conn.begin():
+                    yield conn
+        except sa.exc.DBAPIError as exc:
+            raise StoreError(f"store write failed: {exc.orig}") from exc
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read transaction: one consistent snapshot."""
+        with self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    # --- messages -------------------------------------------------------------------------
+
+    def known(self, message_ids: Iterable[str]) -> set[str]:
+        """Which of these messages were recorded already (the source acknowledges them)."""
+        with self.read() as conn:
+            return _known(conn, list(message_ids))
+
+    def record(
+        self,
+        outcomes: Sequence[Outcome],
+        *,
+        refs: Sequence[str] | None = None,
+        now: datetime | None = None,
+    ) -> int:
+        """Store a batch of outcomes and their effects in one transaction.
+
+        ``refs`` (parallel to ``outcomes``) are the sources' handles, kept for tracing.
+        Returns how many messages were new; the others were recorded before and change nothing.
+        """
+        now = now or _now()
+        batch: dict[str, tuple[Outcome, str | None]] = {}
+        for i, outcome in enumerate(outcomes):
+            batch.setdefault(outcome.report.message_id, (outcome, refs[i] if refs else None))
+        with self.write() as conn:
+            for message_id in _known(conn, list(batch)):
+                del batch[message_id]
+            if batch:
+                _Batch(conn, now, self.update_delay).record(batch.values())
+        if batch:
+            log.debug("store.recorded", messages=len(batch))
+        return len(batch)
+
+    # --- signatures -----------------------------------------------------------------------
+
+    def signature_version_link(self, old: tuple[str, str], new: tuple[str, str]) -> int | None:
+        """Point a new-version signature ``(value, version)`` at the defect of the old one.
+
+        Call before ``record`` for reports whose signature algorithm was upgraded, so known
+        bugs are not filed again. Returns the defect id, or None when the old one is unknown.
+        A filed defect gets a ``link`` effect so the tracker learns the new label.
+        """
+        with self.write() as conn:
+            current = _defect_of(conn, new)
+            if current is not None:
+                return current
+            defect_id = _defect_of(conn, old)
+            if defect_id is None:
+                return None
+            conn.execute(
+                sa.insert(signatures).values(signature=new[0], version=new[1], defect_id=defect_id)
+            )
+            state = conn.execute(
+                sa.select(defects.c.state).where(defects.c.id == defect_id)
+            ).scalar_one()
+            if state == DefectState.FILED:
+                _enqueue(
+                    conn, EffectKind.LINK, defect_id, {"signature": new[0]}, _now(), extra=new[0]
+                )
+        log.info("store.signature_linked", old=old[0], new=new[0], defect=defect_id)
+        return defect_id
+
+    def count(self, signature: str, since: datetime) -> int:
+        """Occurrences recorded at or after ``since`` for the defect of ``signature``.
+
+        Called by the rules for every report that reaches an ``occurrences`` condition, so it
+        reuses one connection per thread: a pool checkout per call would cost 10x the query.
+        """
+        conn = self._thread_connection()
+        try:
+            return int(conn.execute(_COUNT, {"sig": signature, "since": since}).scalar_one())
+        finally:
+            conn.rollback()  # end the snapshot so the next call sees new commits
+
+    def _thread_connection(self) -> Connection:
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = self._local.conn = self.engine.connect()
+            with self._held_lock:
+                self._held.append(conn)
+        return conn
+
+    # --- defects --------------------------------------------------------------------------
+
+    def defect(self, defect_id: int) -> Defect:
+        with self.read() as conn:
+            row = conn.execute(sa.select(defects).where(defects.c.id == defect_id)).one_or_none()
+            if row is None:
+                raise StoreError(f"no defect {defect_id}")
+            sigs = _signatures_of(conn, [defect_id]).get(defect_id, [])
+        ordered = [row.signature, *(s for s in sigs if s != row.signature)]
+        return Defect(
+            id=row.id,
+            state=DefectState(row.state),
+            signatures=tuple(ordered),
+            tracker_key=row.tracker_key,
+            tracker_status=row.tracker_status,
+            resolved=row.resolved,
+            title=row.title,
+            language=row.language,
+            message=row.message,
+            exception_types=tuple(row.exception_types),
+            top_frames=tuple(row.top_frames),
+            sample_trace=row.sample_trace,
+            metadata=dict(row.metadata),
+            first_seen=row.first_seen,
+            last_seen=row.last_seen,
+            occurrences=row.occurrences,
+            occurrences_reported=row.occurrences_reported,
+            last_version=row.last_version,
+            fields=Fields.from_dict(row.fields),
+            rule=row.rule,
+            confirmed_by=row.confirmed_by,
+        )
+
+    def defects(self) -> list[DefectSummary]:
+        """Every defect and candidate, oldest first."""
+        cols = (
+            defects.c.id,
+            defects.c.tracker_key,
+            defects.c.state,
+            defects.c.title,
+            defects.c.occurrences,
+            defects.c.first_seen,
+            defects.c.last_seen,
+        )
+        with self.read() as conn:
+            rows = conn.execute(sa.select(*cols).order_by(defects.c.id)).all()
+            sigs = _signatures_of(conn, None)
+        return [
+            DefectSummary(
+                r.id,
+                r.tracker_key,
+                r.state,
+                sigs.get(r.id, []),
+                r.title,
+                r.occurrences,
+                r.first_seen,
+                r.last_seen,
+            )
+            for r in rows
+        ]
+
+    def set_state(
+        self, defect_id: int, state: DefectState, *, by: str | None = None
+    ) -> DefectState:
+        """A human decision (confirm, reject, duplicate); filing enqueues the ``create``.
+
+        Returns the previous state.
+        """
+        with self.write() as conn:
+            row = conn.execute(
+                sa.select(defects.c.state, defects.c.tracker_key).where(defects.c.id == defect_id)
+            ).one_or_none()
+            if row is None:
+                raise StoreError(f"no defect {defect_id}")
+            conn.execute(
+                sa.update(defects)
+                .where(defects.c.id == defect_id)
+                .values(state=state, confirmed_by=by or None)
+            )
+            if state == DefectState.FILED and row.state != state and row.tracker_key is None:
+                _enqueue(conn, EffectKind.CREATE, defect_id, {}, _now())
+        log.info("store.state_changed", defect=defect_id, old=row.state, new=str(state))
+        return DefectState(row.state)
+
+    def set_tracker_status(self, defect_id: int, status: str, resolved: bool) -> None:
+        """What the tracker says about the defect (the regression check reads ``resolved``)."""
+        with self.write() as conn:
+            _apply_result(conn, defect_id, EffectResult(tracker_status=status, resolved=resolved))
+
+    # --- outbox ---------------------------------------------------------------------------
+
+    def due_effects(
+        self, now: datetime, limit: int, kinds: Iterable[EffectKind] | None = None
+    ) -> list[Effect]:
+        """Pending effects whose time has come, oldest first (a create before its updates)."""
+        query = (
+            sa.select(
+                outbox.c.id, outbox.c.kind, outbox.c.defect_id, outbox.c.payload, outbox.c.attempts
+            )
+            .where(outbox.c.state == "pending", outbox.c.next_attempt_at <= now)
+            .order_by(outbox.c.id)
+            .limit(limit)
+        )
+        if kinds is not None:
+            query = query.where(outbox.c.kind.in_([str(k) for k in kinds]))
+        with self.read() as conn:
+            rows = conn.execute(query).all()
+        return [
+            Effect(r.id, EffectKind(r.kind), r.defect_id, dict(r.payload), r.attempts) for r in rows
+        ]
+
+    def complete_effect(self, effect_id: int, result: EffectResult | None = None) -> None:
+        """Mark an effect done and keep what it taught us, in one transaction.
+
+        When occurrences arrived while a create/update was in flight, a fresh ``update`` is
+        queued so they are not lost.
+        """
+        with self.write() as conn:
+            defect_id = conn.execute(
+                sa.update(outbox)
+                .where(outbox.c.id == effect_id)
+                .values(state="done", pending_key=None, last_error=None)
+                .returning(outbox.c.defect_id)
+            ).scalar_one()
+            if result is not None:
+                _apply_result(conn, defect_id, result)
+            row = conn.execute(
+                sa.select(
+                    defects.c.state,
+                    defects.c.tracker_key,
+                    defects.c.occurrences,
+                    defects.c.occurrences_reported,
+                ).where(defects.c.id == defect_id)
+            ).one()
+            if (
+                row.state == DefectState.FILED
+                and row.tracker_key is not None
+                and row.occurrences > row.occurrences_reported
+                and not _pending(conn, EffectKind.UPDATE, defect_id)
+            ):
+                _enqueue(conn, EffectKind.UPDATE, defect_id, {}, _now(), delay=self.update_delay)
+
+    def fail_effect(self, effect_id: int, error: str, retry_at: datetime | None) -> None:
+        """Reschedule at ``retry_at``, or give up (``failed``) when it is None."""
+        values: dict[str, Any] = {"attempts": outbox.c.attempts + 1, "last_error": error[:2000]}
+        if retry_at is None:
+            values.update(state="failed", pending_key=None)
+        else:
+            values["next_attempt_at"] = retry_at
+        with self.write() as conn:
+            conn.execute(sa.update(outbox).where(outbox.c.id == effect_id).values(**values))
+
+    def effects(self, defect_id: int | None = None) -> list[tuple[str, str, int]]:
+        """``(kind, state, attempts)`` of every effect, for status output and tests."""
+        query = sa.select(outbox.c.kind, outbox.c.state, outbox.c.attempts).order_by(outbox.c.id)
+        if defect_id is not None:
+            query = query.where(outbox.c.defect_id == defect_id)
+        with self.read() as conn:
+            return [(r.kind, r.state, r.attempts) for r in conn.execute(query)]
+
+
+# --- the batch writer ---------------------------------------------------------------------
+
+
+class _Batch:
+    """The work of one ``record`` call inside its transaction, set-based where it counts."""
+
+    def __init__(self, conn: Connection, now: datetime, update_delay: timedelta) -> None:
+        self.conn = conn
+        self.now = now
+        self.update_delay = update_delay
+
+    def record(self, items: Iterable[tuple[Outcome, str | None]]) -> None:
+        items = list(items)
+        keys = {(o.signature.value, o.signature.version) for o, _ in items if o.signature}
+        mapping = self._mapping(keys)
+        touched = self._load(set(mapping.values()))
+        message_rows: list[dict[str, Any]] = []
+        occurrence_rows: list[dict[str, Any]] = []
+        created: list[_Touched] = []
+        for outcome, ref in items:
+            report, sig, decision = outcome.report, outcome.signature, outcome.decision
+            at = report.date or self.now
+            defect_id = None
+            if sig is not None:
+                wanted = _STATE_OF_ACTION[decision.action] if decision else DefectState.CANDIDATE
+                key = (sig.value, sig.version)
+                defect_id = mapping.get(key)
+                if defect_id is None:
+                    defect_id = self._create(outcome, wanted, at)
+                    mapping[key] = defect_id
+                    touched[defect_id] = t = _Touched(
+                        defect_id, wanted, None, False, None, None, at
+                    )
+                    created.append(t)
+                self._occur(touched[defect_id], wanted, report.metadata, at)
+                occurrence_rows.append(
+                    _occurrence_row(defect_id, report.message_id, at, report.metadata)
+                )
+            message_rows.append(
+                {
+                    "message_id": report.message_id,
+                    "kind": str(report.kind),
+                    "action": decision.action.value if decision else None,
+                    "rule": decision.rule if decision else None,
+                    "signature": sig.value if sig else None,
+                    "defect_id": defect_id,
+                    "received_at": report.date,
+                    "processed_at": self.now,
+                    "source_ref": ref,
+                    "reason": report.reason or None,
+                }
+            )
+        self.conn.execute(sa.insert(messages), message_rows)
+        if occurrence_rows:
+            self.conn.execute(sa.insert(occurrences), occurrence_rows)
+        self._update_defects(touched.values())
+        self._effects(touched.values(), created)
+
+    def _mapping(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
+        if not keys:
+            return {}
+        rows = self.conn.execute(
+            sa.select(signatures.c.signature, signatures.c.version, signatures.c.defect_id).where(
+                signatures.c.signature.in_({k[0] for k in keys})
+            )
+        )
+        return {(r.signature, r.version): r.defect_id for r in rows}
+
+    def _load(self, ids: set[int]) -> dict[int, _Touched]:
+        if not ids:
+            return {}
+        rows = self.conn.execute(
+            sa.select(
+                defects.c.id,
+                defects.c.state,
+                defects.c.tracker_key,
+                defects.c.resolved,
+                defects.c.resolved_version,
+                defects.c.last_version,
+                defects.c.last_seen,
+            ).where(defects.c.id.in_(ids))
+        )
+        return {
+            r.id: _Touched(
+                r.id,
+                DefectState(r.state),
+                r.tracker_key,
+                r.resolved,
+                r.resolved_version,
+                r.last_version,
+                r.last_seen,
+            )
+            for r in rows
+        }
+
+    def _create(self, outcome: Outcome, state: DefectState, at: datetime) -> int:
+        sig, report, decision = outcome.signature, outcome.report, outcome.decision
+        assert sig is not None
+        first = report.trace.exceptions[0] if report.trace and report.trace.exceptions else None
+        defect_id: int = self.conn.execute(
+            sa.insert(defects)
+            .values(
+                state=state,
+                signature=sig.value,
+                title=sig.title,
+                language=sig.language,
+                message=first.message if first else "",
+                exception_types=list(sig.exception_types),
+                top_frames=list(sig.in_app_frames),
+                sample_trace=report.text[:SAMPLE_TRACE_CHARS],
+                metadata=dict(report.metadata),
+                first_seen=at,
+                last_seen=at,
+                occurrences=0,
+                occurrences_reported=0,
+                fields=decision.fields.as_dict() if decision else {},
+                rule=decision.rule if decision else None,
+                resolved=False,
+            )
+            .returning(defects.c.id)
+        ).scalar_one()
+        self.conn.execute(
+            sa.insert(signatures).values(
+                signature=sig.value, version=sig.version, defect_id=defect_id
+            )
+        )
+        log.info("store.defect_created", defect=defect_id, signature=sig.value, state=str(state))
+        return defect_id
+
+    @staticmethod
+    def _occur(t: _Touched, wanted: DefectState, meta_: dict[str, str], at: datetime) -> None:
+        if t.state in _RANK and _RANK[wanted] > _RANK[t.state]:
+            t.state, t.state_changed = wanted, True
+        t.new += 1
+        t.last_seen = max(t.last_seen, at)
+        version = meta_.get("version")
+        if version:
+            t.versions.add(version)
+            if _newer(version, t.last_version):
+                t.last_version = version
+            if t.resolved and t.tracker_key is not None and _newer(version, t.resolved_version):
+                t.resolved, t.reopen_version = False, version
+        environment = meta_.get("environment")
+        if environment:
+            t.environments.add(environment)
+
+    def _update_defects(self, touched: Iterable[_Touched]) -> None:
+        b = sa.bindparam
+        stmt = (
+            sa.update(defects)
+            .where(defects.c.id == b("b_id"))
+            .values(
+                occurrences=defects.c.occurrences + b("b_new"),
+                last_seen=b("b_last_seen", type_=UTCDateTime),
+                last_version=b("b_last_version"),
+                state=b("b_state"),
+                resolved=b("b_resolved"),
+            )
+        )
+        rows = [
+            {
+                "b_id": t.id,
+                "b_new": t.new,
+                "b_last_seen": t.last_seen,
+                "b_last_version": t.last_version,
+                "b_state": str(t.state),
+                "b_resolved": t.resolved,
+            }
+            for t in touched
+        ]
+        if rows:
+            self.conn.execute(stmt, rows)
+
+    def _effects(self, touched: Iterable[_Touched], created: list[_Touched]) -> None:
+        new_ids = {t.id for t in created}
+        for t in touched:
+            if t.reopen_version is not None:
+                _enqueue(
+                    self.conn, EffectKind.REOPEN, t.id, {"version": t.reopen_version}, self.now
+                )
+            if (
+                t.state is DefectState.FILED
+                and t.tracker_key is None
+                and (t.id in new_ids or t.state_changed)
+            ):
+                _enqueue(self.conn, EffectKind.CREATE, t.id, {}, self.now)
+            elif t.state is DefectState.FILED and t.tracker_key is not None:
+                self._coalesce_update(t)
+            if t.state is DefectState.CANDIDATE and (t.id in new_ids or t.state_changed):
+                _enqueue(self.conn, EffectKind.NOTIFY, t.id, {"reason": "candidate"}, self.now)
+
+    def _coalesce_update(self, t: _Touched) -> None:
+        payload = {"versions": sorted(t.versions), "environments": sorted(t.environments)}
+        pending = _pending(self.conn, EffectKind.UPDATE, t.id)
+        if pending is None:
+            _enqueue(self.conn, EffectKind.UPDATE, t.id, payload, self.now, delay=self.update_delay)
+            return
+        effect_id, old = pending
+        merged = {k: sorted(set(old.get(k, [])) | set(payload[k])) for k in payload}
+        if merged != old:
+            self.conn.execute(
+                sa.update(outbox).where(outbox.c.id == effect_id).values(payload=merged)
+            )
+
+
+# --- helpers shared by Store and _Batch ---------------------------------------------------
+
+
+_COUNT = (
+    sa.select(sa.func.count())
+    .select_from(occurrences)
+    .where(
+        occurrences.c.defect_id.in_(
+            sa.select(signatures.c.defect_id).where(signatures.c.signature == sa.bindparam("sig"))
+        ),
+        occurrences.c.at >= sa.bindparam("since", type_=UTCDateTime),
+    )
+)
+
+
+def _known(conn: Connection, ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for i in range(0, len(ids), 500):  # stay far below every backend's parameter limit
+        chunk = ids[i : i + 500]
+        found.update(
+            conn.execute(
+                sa.select(messages.c.message_id).where(messages.c.message_id.in_(chunk))
+            ).scalars()
+        )
+    return found
+
+
+def _defect_of(conn: Connection, key: tuple[str, str]) -> int | None:
+    return conn.execute(
+        sa.select(signatures.c.defect_id).where(
+            signatures.c.signature == key[0], signatures.c.version == key[1]
+        )
+    ).scalar()
+
+
+def _signatures_of(conn: Connection, ids: list[int] | None) -> dict[int, list[str]]:
+    query = sa.select(signatures.c.defect_id, signatures.c.signature).order_by(
+        signatures.c.defect_id, signatures.c.version
+    )
+    if ids is not None:
+        query = query.where(signatures.c.defect_id.in_(ids))
+    out: dict[int, list[str]] = {}
+    for row in conn.execute(query):
+        sigs = out.setdefault(row.defect_id, [])
+        if row.signature not in sigs:
+            sigs.append(row.signature)
+    return out
+
+
+def _occurrence_row(
+    defect_id: int, message_id: str, at: datetime, meta_: dict[str, str]
+) -> dict[str, Any]:
+    return {
+        "defect_id": defect_id,
+        "message_id": message_id,
+        "at": at,
+        "application": meta_.get("application"),
+        "version": meta_.get("version"),
+        "environment": meta_.get("environment"),
+        "machine": meta_.get("machine"),
+    }
+
+
+def _pending(
+    conn: Connection, kind: EffectKind, defect_id: int
+) -> tuple[int, dict[str, Any]] | None:
+    row = conn.execute(
+        sa.select(outbox.c.id, outbox.c.payload).where(
+            outbox.c.pending_key == _pending_key(kind, defect_id)
+        )
+    ).one_or_none()
+    return (row.id, dict(row.payload)) if row is not None else None
+
+
+def _enqueue(
+    conn: Connection,
+    kind: EffectKind,
+    defect_id: int,
+    payload: dict[str, Any],
+    now: datetime,
+    *,
+    extra: str = "",
+    delay: timedelta = timedelta(0),
+) -> None:
+    """Queue an effect (due after ``delay``) unless the same one is already pending."""
+    key = _pending_key(kind, defect_id, extra)
+    if (
+        key is not None
+        and conn.execute(sa.select(outbox.c.id).where(outbox.c.pending_key == key)).first()
+    ):
+        return
+    conn.execute(
+        sa.insert(outbox).values(
+            kind=str(kind),
+            defect_id=defect_id,
+            payload=payload,
+            state="pending",
+            attempts=0,
+            next_attempt_at=now + delay,
+            created_at=now,
+            pending_key=key,
+        )
+    )
+
+
+def _apply_result(conn: Connection, defect_id: int, result: EffectResult) -> None:
+    values: dict[str, Any] = {}
+    if result.tracker_key is not None:
+        values["tracker_key"] = result.tracker_key
+    if result.tracker_status is not None:
+        values["tracker_status"] = result.tracker_status
+    if result.occurrences_reported is not None:
+        values["occurrences_reported"] = result.occurrences_reported
+    if result.resolved is not None:
+        values["resolved"] = result.resolved
+        if result.resolved:  # remember the version it was fixed after, for the regression check
+            values["resolved_version"] = sa.case(
+                (defects.c.resolved, defects.c.resolved_version), else_=defects.c.last_version
+            )
+    if values:
+        conn.execute(sa.update(defects).where(defects.c.id == defect_id).values(**values))
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    """WAL + NORMAL sync + busy timeout, and explicit BEGINs so transactions mean what they say."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # the driver must not BEGIN on its own
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("triagebot_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")

@@ -1,0 +1,1 @@
+"""Issue trackers: the Jira adapter and the local (SQLite) tracker behind one protocol."""

@@ -1,0 +1,456 @@
+"""The Jira adapter (Cloud and Data Center) behind the ``Tracker`` protocol.
+
+The ``jira`` client runs with ``max_retries=0``: its own retries sleep for tens of seconds, re-send
+creates and choke on an HTTP-date Retry-After. Here every call goes through ``map_jira_errors()``
+(the one place foreign errors become ``TrackerError``/``TrackerUnavailable``) and ``_call()``,
+which retries 429/503/timeouts with capped exponential backoff honouring Retry-After, under an
+overall deadline. Calls that are not safe to repeat (comment, attachment) are only re-sent when
+Jira said it did not process them (429/503); a create is made safe by looking the signature label
+up before each retry, so a lost response never files twice.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import jinja2
+import requests
+import structlog
+from jira import JIRA, JIRAError
+
+from triagebot.errors import ConfigError, TrackerError, TrackerUnavailable
+from triagebot.trackers.base import DefectDraft, OccurrenceUpdate, TrackerIssue
+
+__all__ = [
+    "DESCRIPTION_LIMIT",
+    "JiraHttpUnavailable",
+    "JiraSettings",
+    "JiraTracker",
+    "escape_markup",
+    "map_jira_errors",
+    "parse_retry_after",
+]
+
+log = structlog.get_logger(__name__)
+
+T = TypeVar("T")
+
+DESCRIPTION_LIMIT = 32_767  # Jira's limit for text fields
+SUMMARY_LIMIT = 255
+ATTACHMENT_NAME = "trace.txt"
+DEFAULT_TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
+DEFAULT_TEMPLATE = "defect_description.jira.j2"
+DEFAULT_RESOLVED_STATUSES = ("Resolved", "Closed", "Done")
+DEFAULT_BACKOFF_BASE = 0.5
+DEFAULT_BACKOFF_CAP = 30.0
+_MESSAGE_LIMIT = 4_000  # the exception message in the description; the trace holds the rest
+_TRUNCATION_MARK = "\n… (truncated)"
+_RETRY_STATUSES = frozenset({429, 503})  # Jira did not process the request
+
+
+@dataclass(frozen=True, slots=True)
+class JiraSettings:
+    """Connection and filing settings; ``secret`` is never shown in repr or logs.
+
+    ``auth``: ``token`` = Cloud e-mail + API token (basic), ``pat`` = Data Center personal access
+    token (bearer). ``deployment``: ``auto`` asks serverInfo. ``occurrences_field``: a custom
+    field id (``customfield_10050``) set to the total count on each update, if given.
+    """
+
+    url: str
+    project: str
+    username: str = ""
+    secret: str = field(default="", repr=False)
+    auth: Literal["token", "pat"] = "token"
+    issue_type: str = "Bug"
+    deployment: Literal["auto", "cloud", "datacenter"] = "auto"
+    reopen_transition: str = "Reopen"
+    resolved_statuses: tuple[str, ...] = DEFAULT_RESOLVED_STATUSES
+    label_prefix: str = "errsig-"
+    occurrences_field: str | None = None
+    request_timeout: float = 10.0
+    deadline: float = 60.0
+    verify: bool = True
+    ca_file: str | None = None
+    template_dir: Path = DEFAULT_TEMPLATE_DIR
+    backoff_base: float = DEFAULT_BACKOFF_BASE
+    backoff_cap: float = DEFAULT_BACKOFF_CAP
+
+    def __post_init__(self) -> None:
+        if self.auth not in ("token", "pat"):
+            raise ConfigError("[tracker].auth", f"must be 'token' or 'pat', not {self.auth!r}")
+        if self.deployment not in ("auto", "cloud", "datacenter"):
+            raise ConfigError("[tracker].deployment", "must be 'auto', 'cloud' or 'datacenter'")
+        if self.auth == "token" and not self.username:
+            raise ConfigError("[tracker].username", "required with auth = 'token'")
+        if not self.secret:
+            raise ConfigError("[tracker].password_env", "the Jira token is empty")
+        if self.request_timeout <= 0 or self.deadline <= 0:
+            raise ConfigError("[tracker].deadline", "timeouts must be positive")
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+class JiraHttpUnavailable(TrackerUnavailable):
+    """Jira answered a retryable status; ``retry_after`` is its hint in seconds, if any."""
+
+    def __init__(self, message: str, status: int, retry_after: float | None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.retry_after = retry_after
+
+
+def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date (RFC 9110)."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _from_jira_error(exc: JIRAError) -> TrackerError:
+    status = exc.status_code
+    text = f"Jira answered {status} for {exc.url}: {exc.text}" if status else f"Jira: {exc.text}"
+    if status is not None and (status == 429 or status >= 500):
+        headers = exc.response.headers if exc.response is not None else {}
+        return JiraHttpUnavailable(text, status, parse_retry_after(headers.get("Retry-After")))
+    return TrackerError(text)
+
+
+# Ordered: the first matching class wins (SSLError is a ConnectionError but is not transient).
+_REQUESTS_ERRORS: tuple[tuple[type[Exception], type[TrackerError]], ...] = (
+    (requests.exceptions.SSLError, TrackerError),
+    (requests.exceptions.Timeout, TrackerUnavailable),
+    (requests.exceptions.ConnectionError, TrackerUnavailable),
+    (requests.exceptions.ChunkedEncodingError, TrackerUnavailable),
+    (requests.exceptions.RequestException, TrackerError),
+)
+
+
+@contextmanager
+def map_jira_errors() -> Iterator[None]:
+    """Turn ``JIRAError`` and ``requests`` errors into triagebot's tracker errors.
+
+    429 and 5xx, timeouts and lost connections are ``TrackerUnavailable`` (retry later); other
+    answers (4xx, bad TLS, malformed URLs) are ``TrackerError``. Messages carry status, URL and
+    Jira's error text, never request headers.
+    """
+    try:
+        yield
+    except JIRAError as exc:
+        raise _from_jira_error(exc) from exc
+    except requests.exceptions.RequestException as exc:
+        for foreign, ours in _REQUESTS_ERRORS:
+            if isinstance(exc, foreign):
+                raise ours(f"Jira request failed: {type(exc).__name__}: {exc}") from exc
+        raise  # unreachable: RequestException is the last row
+
+
+# --- rendering ------------------------------------------------------------------------------
+
+_INLINE = re.compile(r"[\\{}\[\]*_|!^+~?]")
+_LINE_START = re.compile(r"^(\s*)([-#]|h[1-6]\.|bq\.)", re.MULTILINE)
+_NOFORMAT = re.compile(r"\{(noformat)", re.IGNORECASE)
+_WHITESPACE = re.compile(r"\s+")
+
+
+def _escape_char(m: re.Match[str]) -> str:
+    char = m.group()
+    return "&#92;" if char == "\\" else "\\" + char
+
+
+def escape_markup(text: object) -> str:
+    """Escape Jira wiki markup so report text shows literally (backslash becomes ``&#92;``)."""
+    escaped = _INLINE.sub(_escape_char, str(text).replace("\r\n", "\n"))
+    return _LINE_START.sub(r"\1\\\2", escaped)
+
+
+def _noformat(text: str) -> str:
+    """Keep a ``{noformat}`` inside the trace from closing the block (a zero-width space)."""
+    return _NOFORMAT.sub("{\u200b\\1", text.replace("\r\n", "\n"))
+
+
+def _summary(title: str) -> str:
+    line = _WHITESPACE.sub(" ", title).strip() or "Error report"
+    return line if len(line) <= SUMMARY_LIMIT else line[: SUMMARY_LIMIT - 1] + "…"
+
+
+def _label(text: str) -> str:
+    """Jira labels may not contain whitespace."""
+    return _WHITESPACE.sub("_", text.strip())[:255]
+
+
+@dataclass(frozen=True, slots=True)
+class _Description:
+    text: str
+    full_trace: str | None  # set when the trace was truncated and must be attached
+
+
+class _Renderer:
+    """Renders the description template, truncating the trace to fit Jira's limit."""
+
+    def __init__(self, template_dir: Path) -> None:
+        env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(template_dir),
+            autoescape=False,  # noqa: S701 - Jira wiki markup, escaped by the |jira filter
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+        )
+        env.filters["jira"] = escape_markup
+        env.filters["noformat"] = _noformat
+        self._template = env.get_template(DEFAULT_TEMPLATE)
+
+    def _render(self, draft: DefectDraft, trace: str, truncated: bool) -> str:
+        return self._template.render(
+            draft=draft,
+            message=draft.message[:_MESSAGE_LIMIT],
+            trace=trace,
+            truncated=truncated,
+            attachment_name=ATTACHMENT_NAME,
+        )
+
+    def render(self, draft: DefectDraft) -> _Description:
+        text = self._render(draft, draft.trace_text, truncated=False)
+        if len(text) <= DESCRIPTION_LIMIT:
+            return _Description(text, None)
+        overhead = len(self._render(draft, "", truncated=True))
+        # _noformat may lengthen the trace by one character per {noformat}; leave room for it.
+        budget = DESCRIPTION_LIMIT - overhead - len(_TRUNCATION_MARK) - 64
+        if budget <= 0:
+            raise TrackerError("the defect description exceeds Jira's limit without its trace")
+        cut = draft.trace_text[:budget]
+        newline = cut.rfind("\n")
+        if newline > budget // 2:
+            cut = cut[:newline]
+        text = self._render(draft, cut + _TRUNCATION_MARK, truncated=True)
+        return _Description(text, draft.trace_text)
+
+
+# --- the tracker ----------------------------------------------------------------------------
+
+
+class JiraTracker:
+    """Files and updates defects in Jira; see the module docstring for the retry rules."""
+
+    name = "jira"
+
+    def __init__(
+        self,
+        settings: JiraSettings,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self._sleep = sleep
+        self._clock = clock
+        self._renderer = _Renderer(settings.template_dir)
+        self._client: JIRA | None = None
+        self._client_lock = threading.Lock()
+        self._base = settings.url.rstrip("/")
+
+    # -- plumbing ---------------------------------------------------------------------------
+    def _jira(self) -> JIRA:
+        """The client, connected on first use (its constructor already calls serverInfo)."""
+        with self._client_lock:
+            if self._client is None:
+                s = self.settings
+                auth: dict[str, Any] = (
+                    {"basic_auth": (s.username, s.secret)}
+                    if s.auth == "token"
+                    else {"token_auth": s.secret}
+                )
+                client = JIRA(
+                    s.url,
+                    options={"verify": s.ca_file or s.verify},
+                    timeout=s.request_timeout,
+                    max_retries=0,
+                    **auth,
+                )
+                if s.deployment != "auto":
+                    client.deploymentType = "Cloud" if s.deployment == "cloud" else "Server"
+                log.info("jira.connected", url=s.url, deployment=client.deploymentType)
+                self._client = client
+            return self._client
+
+    def _is_cloud(self) -> bool:
+        return bool(self._call("connect", lambda: self._jira().deploymentType == "Cloud"))
+
+    def _call(self, op: str, fn: Callable[[], T], *, replay_safe: bool = True) -> T:
+        """Run ``fn`` with retries under the deadline; give up with ``TrackerUnavailable``."""
+        deadline = self._clock() + self.settings.deadline
+        attempt = 0
+        while True:
+            try:
+                with map_jira_errors():
+                    return fn()
+            except TrackerUnavailable as exc:
+                status = exc.status if isinstance(exc, JiraHttpUnavailable) else None
+                if not replay_safe and status not in _RETRY_STATUSES:
+                    raise
+                hint = exc.retry_after if isinstance(exc, JiraHttpUnavailable) else None
+                backoff = min(self.settings.backoff_cap, self.settings.backoff_base * 2**attempt)
+                delay = backoff if hint is None else hint
+                remaining = deadline - self._clock()
+                if delay >= remaining:
+                    log.warning("jira.gave_up", op=op, attempts=attempt + 1, status=status)
+                    raise TrackerUnavailable(
+                        f"Jira {op}: still failing after {attempt + 1} attempts: {exc}"
+                    ) from exc
+                attempt += 1
+                log.info("jira.retry", op=op, attempt=attempt, delay=round(delay, 3), status=status)
+                self._sleep(delay)
+
+    def _issue(self, raw: dict[str, Any]) -> TrackerIssue:
+        status = str(((raw.get("fields") or {}).get("status") or {}).get("name", ""))
+        key = str(raw["key"])
+        return TrackerIssue(
+            key=key,
+            status=status,
+            resolved=status in self.settings.resolved_statuses,
+            url=f"{self._base}/browse/{key}",
+        )
+
+    def _edit(self, key: str, body: dict[str, Any]) -> None:
+        """One ``PUT issue/KEY``; ``Issue.update`` would GET the issue before and after."""
+        client = self._jira()
+        client._session.put(client._get_url(f"issue/{key}"), data=json.dumps(body))
+
+    def label(self, signature: str) -> str:
+        return _label(self.settings.label_prefix + signature)
+
+    # -- Tracker protocol -------------------------------------------------------------------
+    def find(self, signature: str) -> TrackerIssue | None:
+        return self._call("find", lambda: self._find_once(signature))
+
+    def _find_once(self, signature: str) -> TrackerIssue | None:
+        label = self.label(signature).replace("\\", "\\\\").replace('"', '\\"')
+        result = self._jira().search_issues(
+            f'labels = "{label}" ORDER BY created ASC',
+            maxResults=1,
+            fields="status",
+            json_result=True,
+        )
+        issues = result.get("issues") or []
+        return self._issue(issues[0]) if issues else None
+
+    def get(self, key: str) -> TrackerIssue:
+        return self._call("get", lambda: self._issue(self._jira().issue(key, fields="status").raw))
+
+    def create(self, draft: DefectDraft) -> TrackerIssue:
+        description = self._renderer.render(draft)
+        fields = self._fields(draft, description.text)
+        attempts = 0
+
+        def create_once() -> TrackerIssue:
+            nonlocal attempts
+            attempts += 1
+            if attempts > 1 and (found := self._find_once(draft.signature)) is not None:
+                log.info("jira.create_recovered", key=found.key, signature=draft.signature)
+                return found
+            raw = self._jira().create_issue(fields=fields, prefetch=False).raw
+            return TrackerIssue(str(raw["key"]), "", False, f"{self._base}/browse/{raw['key']}")
+
+        created = self._call("create", create_once)
+        log.info("jira.created", key=created.key, signature=draft.signature)
+        if description.full_trace is not None:
+            self._attach(created.key, description.full_trace)
+        return self.get(created.key)
+
+    def _fields(self, draft: DefectDraft, description: str) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "project": {"key": draft.project or self.settings.project},
+            "issuetype": {"name": draft.issue_type or self.settings.issue_type},
+            "summary": _summary(draft.title),
+            "description": description,
+            "labels": list(
+                dict.fromkeys([self.label(draft.signature), *map(_label, draft.labels)])
+            ),
+        }
+        if draft.priority:
+            fields["priority"] = {"name": draft.priority}
+        if draft.components:
+            fields["components"] = [{"name": c} for c in draft.components]
+        if draft.assignee:
+            fields["assignee"] = (
+                {"accountId": draft.assignee} if self._is_cloud() else {"name": draft.assignee}
+            )
+        if self.settings.occurrences_field:
+            fields[self.settings.occurrences_field] = draft.occurrences
+        return fields
+
+    def _attach(self, key: str, trace: str) -> None:
+        """Attach the full trace; a failure is logged, not raised: the defect is already filed."""
+        data = trace.encode("utf-8")
+        try:
+            self._call(
+                "attach",
+                lambda: self._jira().add_attachment(key, io.BytesIO(data), ATTACHMENT_NAME),
+                replay_safe=False,
+            )
+        except TrackerError as exc:
+            log.warning("jira.attach_failed", key=key, error=str(exc))
+
+    def update_occurrences(self, key: str, update: OccurrenceUpdate) -> None:
+        if self.settings.occurrences_field:
+            body = {"fields": {self.settings.occurrences_field: update.total}}
+            self._call("count", lambda: self._edit(key, body))
+        comment = _occurrence_comment(update)
+        self._call("comment", lambda: self._jira().add_comment(key, comment), replay_safe=False)
+        log.info("jira.occurrences", key=key, new=update.new, total=update.total)
+
+    def reopen(self, key: str, comment: str) -> TrackerIssue:
+        def transition() -> None:
+            client = self._jira()
+            wanted = self.settings.reopen_transition.lower()
+            ids = [t["id"] for t in client.transitions(key) if t["name"].lower() == wanted]
+            if ids:
+                client.transition_issue(key, str(ids[0]))
+                return
+            if self._issue(client.issue(key, fields="status").raw).resolved:
+                raise TrackerError(
+                    f"{key}: no transition named {self.settings.reopen_transition!r} available"
+                )
+
+        # Safe to repeat: a transition already made is no longer offered and the issue is open.
+        self._call("reopen", transition)
+        self._call("comment", lambda: self._jira().add_comment(key, comment), replay_safe=False)
+        log.info("jira.reopened", key=key)
+        return self.get(key)
+
+    def link_signature(self, key: str, signature: str) -> None:
+        body = {"update": {"labels": [{"add": self.label(signature)}]}}
+        self._call("link", lambda: self._edit(key, body))
+        log.info("jira.linked", key=key, signature=signature)
+
+
+def _occurrence_comment(update: OccurrenceUpdate) -> str:
+    parts = [
+        f"{update.new} new occurrence{'s' if update.new != 1 else ''} (total {update.total}),"
+        f" last seen {update.last_seen.strftime('%Y-%m-%d %H:%M:%S %Z').strip()}"
+    ]
+    if update.versions:
+        parts.append("versions " + ", ".join(update.versions))
+    if update.environments:
+        parts.append("environments " + ", ".join(update.environments))
+    return escape_markup("; ".join(parts) + ".")

@@ -1,0 +1,219 @@
+"""The local tracker: defects kept in triagebot's own database (the embedded default).
+
+It behaves like a small Jira so the outbox worker needs no special case: stable keys
+(``LOCAL-<n>``), labels (the signature label ``errsig-<signature>`` is how ``find`` works),
+a status that can be resolved and reopened, and a comment count. ``triagebot defects`` lists
+the store's defects; this table is what a tracker would show.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.engine import Connection
+
+from triagebot.errors import TrackerError
+from triagebot.store import Store, UTCDateTime
+from triagebot.trackers.base import DefectDraft, OccurrenceUpdate, TrackerIssue
+
+__all__ = ["KEY_PREFIX", "LocalTracker", "signature_label"]
+
+log = structlog.get_logger(__name__)
+
+KEY_PREFIX = "LOCAL-"
+LABEL_PREFIX = "errsig-"
+OPEN, RESOLVED, REOPENED = "Open", "Resolved", "Reopened"
+
+_metadata = sa.MetaData()
+
+local_issues = sa.Table(
+    "local_issues",
+    _metadata,
+    # ``sqlite_autoincrement``: a number is never handed out twice, so keys stay stable.
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("status", sa.String(32), nullable=False),
+    sa.Column("resolved", sa.Boolean, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),
+    sa.Column("description", sa.Text, nullable=False),
+    sa.Column("project", sa.String(64)),
+    sa.Column("issue_type", sa.String(64)),
+    sa.Column("priority", sa.String(64)),
+    sa.Column("components", sa.JSON, nullable=False),
+    sa.Column("assignee", sa.String(200)),
+    sa.Column("occurrences", sa.Integer, nullable=False),
+    sa.Column("last_seen", UTCDateTime),
+    sa.Column("comments", sa.Integer, nullable=False, default=0),
+    sa.Column("created", UTCDateTime, nullable=False),
+    sa.Column("updated", UTCDateTime, nullable=False),
+    sqlite_autoincrement=True,
+)
+
+local_labels = sa.Table(
+    "local_labels",
+    _metadata,
+    sa.Column("issue_id", sa.Integer, sa.ForeignKey("local_issues.id"), primary_key=True),
+    sa.Column("label", sa.String(255), primary_key=True),
+    sa.Index("ix_local_labels_label", "label"),
+)
+
+
+def signature_label(signature: str) -> str:
+    """The label that marks a defect as carrying ``signature`` (same scheme as Jira)."""
+    return LABEL_PREFIX + signature
+
+
+def _key(issue_id: int) -> str:
+    return f"{KEY_PREFIX}{issue_id}"
+
+
+def _id(key: str) -> int:
+    number = key.removeprefix(KEY_PREFIX)
+    if not key.startswith(KEY_PREFIX) or not number.isdigit():
+        raise TrackerError(f"not a local tracker key: {key!r}")
+    return int(number)
+
+
+def describe(draft: DefectDraft) -> str:
+    """Plain-text description: what happened, where, and the trace as received."""
+    lines = [draft.title, ""]
+    lines += [f"{name}: {value}" for name, value in sorted(draft.metadata.items())]
+    lines += ["", "Exception chain: " + " → ".join(draft.exception_chain)]
+    if draft.message:
+        lines.append(f"Message: {draft.message}")
+    if draft.top_frames:
+        lines += ["", "Top in-app frames:", *(f"  {f}" for f in draft.top_frames)]
+    if draft.confirmed_by:
+        lines += ["", f"Confirmed by {draft.confirmed_by}"]
+    lines += ["", f"Signature: {draft.signature}", "", draft.trace_text]
+    return "\n".join(lines)
+
+
+class LocalTracker:
+    """``Tracker`` over two tables in the store's database."""
+
+    name = "local"
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        with store.write() as conn:
+            _metadata.create_all(conn)
+
+    def find(self, signature: str) -> TrackerIssue | None:
+        with self.store.read() as conn:
+            row = conn.execute(
+                sa.select(local_issues.c.id, local_issues.c.status, local_issues.c.resolved)
+                .join(local_labels, local_labels.c.issue_id == local_issues.c.id)
+                .where(local_labels.c.label == signature_label(signature))
+                .order_by(local_issues.c.id)
+                .limit(1)
+            ).one_or_none()
+        return TrackerIssue(_key(row.id), row.status, row.resolved) if row else None
+
+    def create(self, draft: DefectDraft) -> TrackerIssue:
+        now = datetime.now(UTC)
+        labels = dict.fromkeys((signature_label(draft.signature), *draft.labels))
+        with self.store.write() as conn:
+            issue_id: int = conn.execute(
+                sa.insert(local_issues)
+                .values(
+                    status=OPEN,
+                    resolved=False,
+                    summary=draft.title,
+                    description=describe(draft),
+                    project=draft.project,
+                    issue_type=draft.issue_type,
+                    priority=draft.priority,
+                    components=list(draft.components),
+                    assignee=draft.assignee,
+                    occurrences=draft.occurrences,
+                    last_seen=draft.first_seen,
+                    comments=0,
+                    created=now,
+                    updated=now,
+                )
+                .returning(local_issues.c.id)
+            ).scalar_one()
+            conn.execute(
+                sa.insert(local_labels), [{"issue_id": issue_id, "label": lb} for lb in labels]
+            )
+        log.info(
+            "tracker.created", tracker=self.name, key=_key(issue_id), signature=draft.signature
+        )
+        return TrackerIssue(_key(issue_id), OPEN, False)
+
+    def get(self, key: str) -> TrackerIssue:
+        with self.store.read() as conn:
+            return _issue(conn, key)
+
+    def labels(self, key: str) -> list[str]:
+        with self.store.read() as conn:
+            rows = conn.execute(
+                sa.select(local_labels.c.label)
+                .where(local_labels.c.issue_id == _id(key))
+                .order_by(local_labels.c.label)
+            )
+            return list(rows.scalars())
+
+    def update_occurrences(self, key: str, update: OccurrenceUpdate) -> None:
+        with self.store.write() as conn:
+            _issue(conn, key)
+            conn.execute(
+                sa.update(local_issues)
+                .where(local_issues.c.id == _id(key))
+                .values(
+                    occurrences=update.total,
+                    last_seen=update.last_seen,
+                    comments=local_issues.c.comments + 1,  # one summary comment per batch
+                    updated=datetime.now(UTC),
+                )
+            )
+        log.info("tracker.updated", tracker=self.name, key=key, total=update.total, new=update.new)
+
+    def reopen(self, key: str, comment: str) -> TrackerIssue:
+        self._set_status(key, REOPENED, resolved=False, comment=True)
+        log.info("tracker.reopened", tracker=self.name, key=key)
+        return TrackerIssue(key, REOPENED, False)
+
+    def resolve(self, key: str, status: str = RESOLVED) -> TrackerIssue:
+        """Close a defect (what a developer does in a real tracker)."""
+        self._set_status(key, status, resolved=True, comment=False)
+        return TrackerIssue(key, status, True)
+
+    def link_signature(self, key: str, signature: str) -> None:
+        label = signature_label(signature)
+        with self.store.write() as conn:
+            _issue(conn, key)
+            exists = conn.execute(
+                sa.select(local_labels.c.label).where(
+                    local_labels.c.issue_id == _id(key), local_labels.c.label == label
+                )
+            ).first()
+            if not exists:
+                conn.execute(sa.insert(local_labels).values(issue_id=_id(key), label=label))
+
+    def _set_status(self, key: str, status: str, *, resolved: bool, comment: bool) -> None:
+        with self.store.write() as conn:
+            _issue(conn, key)
+            conn.execute(
+                sa.update(local_issues)
+                .where(local_issues.c.id == _id(key))
+                .values(
+                    status=status,
+                    resolved=resolved,
+                    comments=local_issues.c.comments + int(comment),
+                    updated=datetime.now(UTC),
+                )
+            )
+
+
+def _issue(conn: Connection, key: str) -> TrackerIssue:
+    row = conn.execute(
+        sa.select(local_issues.c.status, local_issues.c.resolved).where(
+            local_issues.c.id == _id(key)
+        )
+    ).one_or_none()
+    if row is None:
+        raise TrackerError(f"no such issue {key}")
+    return TrackerIssue(key, row.status, row.resolved)
