@@ -29,9 +29,9 @@ if str(REPO) not in sys.path:
 from triagebot import cli  # noqa: E402
 
 
-def _maxrss_mb() -> float:
-    """Peak resident set size of this process so far (Linux reports KiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def _maxrss_mb(who: int = resource.RUSAGE_SELF) -> float:
+    """Peak resident set size so far (Linux reports KiB); RUSAGE_CHILDREN: the largest worker."""
+    return resource.getrusage(who).ru_maxrss / 1024
 
 
 def run(n: int, seed: int) -> None:
@@ -55,7 +55,8 @@ def run(n: int, seed: int) -> None:
         rss_peak = _maxrss_mb()
         print(
             f"replay n={written}: {elapsed:.2f} s, {written / elapsed:,.0f} msg/s, "
-            f"peak RSS {rss_peak:.1f} MB (+{rss_peak - rss_start:.1f} MB during replay)"
+            f"peak RSS {rss_peak:.1f} MB (+{rss_peak - rss_start:.1f} MB during replay), "
+            f"largest worker process {_maxrss_mb(resource.RUSAGE_CHILDREN):.1f} MB"
         )
 
 

@@ -90,6 +90,7 @@ GERMAN = """\
 System.InvalidOperationException: Der Vorgang ist ungültig. ---> System.IO.FileNotFoundException: \
 Die Datei "C:\\daten\\fall.xml" konnte nicht gefunden werden.
    bei System.IO.__Error.WinIOError(Int32 errorCode, String maybeFullPath)
+--- Ende der Stapelüberwachung vom vorhergehenden Ort, an dem die Ausnahme ausgelöst wurde ---
    bei Acme.Cases.CaseStore.Open(String pfad) in C:\\src\\Cases\\CaseStore.cs:Zeile 42
    --- Ende der internen Ausnahmestapelüberwachung ---
    bei Acme.Cases.CaseViewModel.Load(Int32 id) in C:\\src\\Cases\\CaseViewModel.cs:Zeile 19
@@ -385,6 +386,28 @@ class TestLocalized:
             ("Load", "C:\\src\\Cases\\CaseViewModel.cs", 42),
             ("OnStartup", "C:\\src\\Shell.cs", 9),
         ]
+
+    @pytest.mark.parametrize(
+        "line",
+        [
+            "   в Acme.X.Load(Int32 id) в C:\\src\\X.cs:строка 42",
+            "   em Acme.X.Load(Int32 id) em C:\\src\\X.cs:linha 42",
+            "   in Acme.X.Load(Int32 id) in C:\\src\\X.cs:riga 42",
+            "   w Acme.X.Load(Int32 id) w C:\\src\\X.cs:wiersz 42",
+            "   bij Acme.X.Load(Int32 id) in C:\\src\\X.cs:regel 42",
+            "   場所 Acme.X.Load(Int32 id) 場所 C:\\src\\X.cs:行 42",
+            "   在 Acme.X.Load(Int32 id) 位置 C:\\src\\X.cs:行号 42",
+        ],
+    )
+    def test_other_runtime_languages(self, line: str) -> None:
+        """Russian, Portuguese, Italian, Polish, Dutch, Japanese and Chinese frame lines."""
+        (frame,) = only(f"System.Exception: x\n{line}\n").exceptions[0].frames
+        assert (frame.module, frame.function, frame.file, frame.line) == (
+            "Acme.X",
+            "Load",
+            "C:\\src\\X.cs",
+            42,
+        )
 
 
 class TestFinding:

@@ -120,6 +120,16 @@ class TestParse:
         text = "panic: (main.CaseError) 0xc000010000\n\n" + REPANIC.split("\n\n", 1)[1]
         assert parse(text).exceptions[0].type == "main.CaseError"
 
+    def test_net_http_recovered_panic_log(self) -> None:
+        text = (
+            "2026/11/27 10:00:00 http: panic serving 10.0.0.7:51234: runtime error: slice bounds"
+            " out of range\ngoroutine 34 [running]:\nnet/http.(*conn).serve.func1()\n"
+            "\t/usr/local/go/src/net/http/server.go:1898 +0xbe\n"
+        )
+        (exc,) = parse(text).exceptions
+        assert (exc.type, exc.message) == ("runtime.Error", "slice bounds out of range")
+        assert exc.frames[0].qualified == "net/http.(*conn).serve.func1"
+
     def test_collapsed_dump(self) -> None:
         collapsed = " ".join(line.strip() for line in NIL_DEREF.splitlines()[2:])
         (exc,) = parse("level=error msg=crash " + collapsed).exceptions

@@ -24,7 +24,7 @@ TypeError: Cannot read properties of undefined (reading 'id')
     at Layer.handle [as handle_request] (/srv/app/node_modules/express/lib/router/layer.js:95:5)
     at process.processTicksAndRejections (node:internal/process/task_queues:95:5)
 
--- 
+--
 case-api
 """
 
@@ -108,6 +108,11 @@ class TestParse:
         assert exc.type == "TypeError"
         assert len(exc.frames) == 9
         assert exc.frames[1].function == "CaseService.open [as show]"
+
+    def test_builtin_frames_above_first_located_frame(self) -> None:
+        (exc,) = parse("Error: boom\n    at <anonymous>\n    at Foo (/srv/a/b.js:1:2)\n").exceptions
+        assert (exc.type, exc.message) == ("Error", "boom")
+        assert [(f.file, f.line) for f in exc.frames] == [("<anonymous>", None), ("/srv/a/b.js", 1)]
 
     def test_no_trace(self) -> None:
         assert js.parse("Meeting at 10:30:45\nsee you") is None

@@ -1,4 +1,5 @@
 """PHP stack trace parsing and frame normalisation."""
+# ruff: noqa: E501  (real traces have long lines)
 
 from __future__ import annotations
 

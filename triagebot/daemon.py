@@ -130,12 +130,17 @@ class Daemon:
             once=once,
             tracker=self.tracker.name,
         )
-        outbox = asyncio.create_task(self._outbox(once))
+        if once:
+            # Effects wait until every batch is recorded: one tracker call per defect and run,
+            # so updates need no coalescing delay (and retries keep their real schedule).
+            self.store.update_delay = timedelta(0)
+        outbox = None if once else asyncio.create_task(self._outbox())
         try:
             await asyncio.gather(*(self._drain(source, once) for source in self.sources))
-            if once:
-                self.stop()
-            await outbox
+            if outbox is None:
+                await self._run_effects()
+            else:
+                await outbox
         finally:
             self.stop()
             if listener is not None:
@@ -199,31 +204,34 @@ class Daemon:
             await _on(io, source.close)
             io.shutdown(wait=False)
 
-    async def _outbox(self, once: bool) -> None:
-        """Perform tracker effects whenever a batch committed, and every few seconds."""
+    async def _outbox(self) -> None:
+        """Perform tracker effects whenever a batch committed, every few seconds, and once
+        more on the way out."""
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._effects_due.wait(), OUTBOX_INTERVAL)
             self._effects_due.clear()
             final = self.stopping.is_set()
-            await self._run_effects(flush=final and once)
+            await self._run_effects()
             if final:
                 return
 
-    async def _run_effects(self, flush: bool) -> None:
-        """Effects due now; ``flush`` (end of ``--once``) also sends coalescing updates."""
+    async def _run_effects(self) -> None:
+        """Effects due now, ``OUTBOX_LIMIT`` at a time, until none is left or we stop."""
         while True:
-            now = datetime.now(UTC)
-            if flush:
-                now += self.store.update_delay
             try:
                 done = await _on(
-                    self._worker, run_effects, self.store, self.tracker, now, OUTBOX_LIMIT
+                    self._worker,
+                    run_effects,
+                    self.store,
+                    self.tracker,
+                    datetime.now(UTC),
+                    OUTBOX_LIMIT,
                 )
             except TriagebotError as exc:
                 log.error("outbox.round_failed", error=str(exc))
                 return
-            if done < OUTBOX_LIMIT or (self.stopping.is_set() and not flush):
+            if done < OUTBOX_LIMIT or self.stopping.is_set():
                 return
 
 

@@ -300,7 +300,7 @@ def _header(pairs: list[tuple[str, str]], name: str) -> str:
 def _alternative(parts: list[bytes], content: Content, depth: int) -> None:
     """Prefer text/plain unless it is empty or only says "view this in HTML"."""
     plain: str | None = None
-    html: str | None = None
+    html: tuple[PartInfo, bytes, str] | None = None  # converted only when it is used
     nested: bytes | None = None
     for raw in parts:
         pairs, body = split_head(raw)
@@ -308,7 +308,7 @@ def _alternative(parts: list[bytes], content: Content, depth: int) -> None:
         if info.ctype == "text/plain" and plain is None:
             plain = _text(info, transfer_decode(body, _header(pairs, _CTE)))
         elif info.ctype == "text/html" and html is None:
-            html = _text(info, transfer_decode(body, _header(pairs, _CTE)))
+            html = (info, body, _header(pairs, _CTE))
         elif info.ctype.startswith("multipart/") and nested is None:
             nested = raw
     stripped = plain.strip() if plain is not None else ""
@@ -317,7 +317,8 @@ def _alternative(parts: list[bytes], content: Content, depth: int) -> None:
         if stripped:
             content.body.append(plain)
     elif html is not None:
-        content.body.append(html)
+        info, body, encoding = html
+        content.body.append(_text(info, transfer_decode(body, encoding)))
     elif nested is not None:
         walk(nested, content, depth + 1)
 

@@ -101,7 +101,7 @@ _QUOTE = re.compile(r"^[ \t]*(?:>[ \t]?)+", re.MULTILINE)
 _HAS_QUOTE = re.compile(r"^[ \t]*>", re.MULTILINE)
 # "Application: Acme Desk", "App Version = 4.2" is not taken: only "Key: value" lines.
 _META_LINE = re.compile(
-    r"^[ \t]*([^\W\d_][\w\- ]{0,29}?)[ \t]*:[ \t]*(?!//)(\S[^\n]{0,199}?)[ \t]*$",
+    r"^[ \t]*([^\W\d_][\w\- ]{0,29}?)[ \t]*:[ \t]*(?!//)(\S[^\n]{0,199})$",
     re.MULTILINE,
 )
 _KEY_SEP = re.compile(r"[ \-]+")
@@ -221,7 +221,7 @@ def _metadata(
     for match in _META_LINE.finditer(text, 0, _META_SCAN):
         name = _field_key(match.group(1))
         if name is not None and name not in metadata:
-            metadata[name] = match.group(2)
+            metadata[name] = match.group(2).rstrip()
             if len(metadata) >= _META_MAX_KEYS:
                 break
     return metadata

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from triagebot.stack import Language, NormalizedFrame
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
-from triagebot.stack.text import restore_breaks, weave_side_exceptions
+from triagebot.stack.text import first_frame_line, restore_breaks, weave_side_exceptions
 
 __all__ = ["LANGUAGE", "normalize_frame", "parse"]
 
@@ -84,9 +84,7 @@ _HEAD = re.compile(r"[ \t]*" + _PREFIX + r"(?P<type>" + _TYPE + r")" + _CODE + _
 _HEAD_EMBEDDED = re.compile(
     r"(?<![\w.`+])(?P<type>(?:[A-Za-z_][\w`]*[.+])+[A-Za-z_]\w*(?:Exception|Fault))" + _CODE + r":"
 )
-_SPLIT = re.compile(
-    r"[ \t]*\n?[ \t]*---> (?=" + _TYPE + _CODE + r"(?:[ \t]*[:\n]|[ \t]*$|[ \t]+--->))"
-)
+_SPLIT = re.compile(r"---> (?=" + _TYPE + _CODE + r"(?:[ \t]*[:\n]|[ \t]*$|[ \t]+--->))")
 _SEGMENT = re.compile(
     r"(?P<type>" + _TYPE + r")" + _CODE + r"(?:[ \t]*:[ \t]*(?P<message>.*))?", re.DOTALL
 )
@@ -106,14 +104,11 @@ _WRAPPER_RAW = re.compile(r"\S+[ \t]+\(wrapper ")
 
 def parse(text: str) -> Trace | None:
     """The first .NET exception chain in ``text``, or ``None`` when it holds no .NET frame."""
-    found = _search_frame(text, 0)
-    if found is None:
+    if _search_frame(text, 0) is None:
         return None
     restored = restore_breaks(text.replace("\r\n", "\n") if "\r" in text else text, _BREAK)
-    if restored is not text:
-        found = _search_frame(restored, 0)
     lines = restored.split("\n")
-    first = _first_frame(restored, lines, found)
+    first = first_frame_line(restored, lines, _search_frame, _FRAME)
     if first is None:
         return None
     body = first
@@ -122,16 +117,6 @@ def parse(text: str) -> Trace | None:
     header = _header(lines, body)
     reader = _Reader(lines, body)
     return Trace(language="dotnet", exceptions=reader.chain(header))
-
-
-def _first_frame(text: str, lines: list[str], found: re.Match[str] | None) -> int | None:
-    """Index of the first line that is a frame, starting from the quick search's hit."""
-    while found is not None:
-        index = text.count("\n", 0, found.start())
-        if _FRAME.match(lines[index]):
-            return index
-        found = _search_frame(text, text.find("\n", found.start()) + 1 or len(text))
-    return None
 
 
 def _search_frame(text: str, pos: int) -> re.Match[str] | None:
@@ -318,7 +303,6 @@ def normalize_frame(frame: Frame) -> NormalizedFrame:
     """Stable identity of a .NET frame: compiler-generated names folded to the source method."""
     module = _ARITY.sub("", frame.module)
     function = frame.function
-    hints: list[str] = []
     if _WRAPPER_RAW.match(frame.raw):
         return NormalizedFrame(key=_join(module, function), hint="Mono runtime wrapper", skip=True)
     if _LAMBDA_METHOD.fullmatch(function):
@@ -331,6 +315,7 @@ def normalize_frame(frame: Frame) -> NormalizedFrame:
         return NormalizedFrame(
             key=_join("Castle.Proxies", function), hint=f"dynamic proxy {module}", skip=True
         )
+    hints: list[str] = []
     local = _LOCAL_FUNCTION.search(function)
     generated = None if local else _GENERATED.search(function)
     if local is not None:

@@ -27,9 +27,8 @@ __all__ = ["LANGUAGE", "normalize_frame", "parse"]
 # "goroutine 1 [running]:", "goroutine 34 [chan receive, 5 minutes]:"
 _GOROUTINE = re.compile(r"goroutine \d+ \[(?P<state>[^\]\n]*)\]:")
 # "panic: ", "\tpanic: ", "fatal error: ", "2026/11/27 10:00:00 http: panic serving 10.0.0.1:5432: "
-_PANIC = re.compile(r"(?:(?P<kind>panic|fatal error): |http: panic serving \S+: )")
-#: How far above the first goroutine header the panic lines are looked for.
-_PANIC_WINDOW = 8192
+# (found with str.rfind: a regex alternation scanning the text above is ten times slower)
+_MARKERS = (("panic: ", "panic"), ("fatal error: ", "fatal error"), ("http: panic serving ", ""))
 _SEGMENT_END = re.compile(r"\s*\n|\s+(?=\[signal |goroutine \d+ \[|panic: )")
 _RECOVERED = re.compile(r"\s*\[recovered(?:, repanicked)?\]$")
 _BLANK = re.compile(r"\n[ \t]*\n")
@@ -89,24 +88,35 @@ def _exception(kind: str | None, text: str) -> ExceptionInfo:
     return ExceptionInfo(type="panic", message=message)
 
 
+def _last_panic(text: str, end: int) -> tuple[int, str, int] | None:
+    """``(start, kind, message start)`` of the last panic line starting before ``end``."""
+    best: tuple[int, str, int] | None = None
+    for marker, kind in _MARKERS:
+        start = text.rfind(marker, 0, end)
+        while start > 0 and not text[start - 1].isspace():
+            start = text.rfind(marker, 0, start)
+        if start >= 0 and (best is None or start > best[0]):
+            body = start + len(marker)
+            if not kind:  # "http: panic serving ADDR: message"
+                body = text.find(": ", body, end) + 2
+            best = (start, kind, body) if body > 1 else best
+    return best
+
+
 def _panics(text: str, end: int) -> list[ExceptionInfo]:
     """The panic lines before ``end``, outermost first: the last one and the ``[recovered]``
     ones printed right before it."""
-    matches = [
-        m
-        for m in _PANIC.finditer(text, max(0, end - _PANIC_WINDOW), end)
-        if m.start() == 0 or text[m.start() - 1].isspace()
-    ]
     chain: list[ExceptionInfo] = []
-    for index in range(len(matches) - 1, -1, -1):
-        match = matches[index]
-        stop = _SEGMENT_END.search(text, match.end(), end)
-        segment = text[match.end() : stop.start() if stop else end]
+    while (found := _last_panic(text, end)) is not None:
+        start, kind, body = found
+        stop = _SEGMENT_END.search(text, body, end)
+        segment = text[body : stop.start() if stop else end]
         if chain and not _RECOVERED.search(segment.rstrip()):
             break
-        exc = _exception(match["kind"], segment)
+        exc = _exception(kind, segment)
         if not chain or (exc.type, exc.message) != (chain[-1].type, chain[-1].message):
             chain.append(exc)
+        end = start
     return chain
 
 

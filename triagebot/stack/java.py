@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from triagebot.stack import Language, NormalizedFrame
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
-from triagebot.stack.text import restore_breaks, weave_side_exceptions
+from triagebot.stack.text import first_frame_line, restore_breaks, weave_side_exceptions
 
 __all__ = ["LANGUAGE", "normalize_frame", "parse"]
 
@@ -107,30 +107,17 @@ class _Exception:
 
 def parse(text: str) -> Trace | None:
     """The first JVM exception chain in ``text``, or ``None`` when it holds no JVM frame."""
-    found = _FRAME_ANY.search(text)
-    if found is None:
+    if _FRAME_ANY.search(text) is None:
         return None
     if "AndroidRuntime" in text:
         text = _LOGCAT.sub("", text)
     restored = restore_breaks(text.replace("\r\n", "\n") if "\r" in text else text, _BREAK)
-    if restored is not text:
-        found = _FRAME_ANY.search(restored)
     lines = restored.split("\n")
-    first = _first_frame(restored, lines, found)
+    first = first_frame_line(restored, lines, _FRAME_ANY.search, _FRAME)
     if first is None:
         return None
     start, indent, top = _header(lines, first)
     return Trace(language="java", exceptions=_read(lines, start, indent, top))
-
-
-def _first_frame(text: str, lines: list[str], found: re.Match[str] | None) -> int | None:
-    """Index of the first line that is a frame, starting from the quick search's hit."""
-    while found is not None:
-        index = text.count("\n", 0, found.start())
-        if _FRAME.match(lines[index]):
-            return index
-        found = _FRAME_ANY.search(text, text.find("\n", found.start()) + 1 or len(text))
-    return None
 
 
 def _header(lines: list[str], first: int) -> tuple[int, int, _Exception]:

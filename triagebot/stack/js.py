@@ -48,6 +48,8 @@ _HEADER_PLAIN = re.compile(
 )
 #: Lines above the first frame searched for the "Type: message" header.
 _HEADER_LOOKBACK = 5
+#: Characters above the trace split into lines for that search (keeps it O(1)).
+_LOOKBACK_CHARS = 2000
 _BREAKS = re.compile(
     r"\s+(?=at (?:(?:async|new) )?[^\s()]+(?: \[as [^\]]*\])? \("
     r"|at (?:async )?[^\s()]+:\d+:\d+|\[cause\]:)"
@@ -119,9 +121,20 @@ def _find_header(before: list[str]) -> tuple[str, str]:
 
 
 def _candidate(text: str) -> int | None:
-    """Start of the first line that may hold a frame (``_FIRST`` is slow over long text)."""
-    found = [m.start() for m in (_LINE_COL.search(text), _BUILTIN.search(text)) if m is not None]
-    return text.rfind("\n", 0, min(found)) + 1 if found else None
+    """Start of the first line that may hold a frame (``_FIRST`` is slow over long text).
+
+    The line must also say ``at `` or ``@`` before its location, so a ``Time: 01:22:47``
+    metadata line does not send every mail down the slow path.
+    """
+    starts: list[int] = []
+    for regex in (_LINE_COL, _BUILTIN):
+        for match in regex.finditer(text):
+            line_start = text.rfind("\n", 0, match.start()) + 1
+            head = text[line_start : match.start()]
+            if "at " in head or "@" in head:
+                starts.append(line_start)
+                break
+    return min(starts) if starts else None
 
 
 def parse(text: str) -> Trace | None:
@@ -134,9 +147,16 @@ def parse(text: str) -> Trace | None:
     if first is None:
         return None
     line_start = first.start()
+    while line_start > 0:  # frames above without line:col ("at <anonymous>")
+        above = text.rfind("\n", 0, line_start - 1) + 1
+        if _FRAME.match(text, above, line_start - 1) is None:
+            break
+        line_start = above
     lines = text[line_start:].splitlines()
     frames, i, opened = _frames(lines, 0)
-    exc_type, message = _find_header(text[:line_start].splitlines())
+    exc_type, message = _find_header(
+        text[max(0, line_start - _LOOKBACK_CHARS) : line_start].splitlines()
+    )
     exceptions = [ExceptionInfo(type=exc_type, message=message, frames=tuple(frames))]
     while opened and i < len(lines):
         line = lines[i]

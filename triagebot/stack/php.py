@@ -23,7 +23,13 @@ from triagebot.stack.text import restore_breaks
 
 __all__ = ["LANGUAGE", "normalize_frame", "parse"]
 
-_QUICK = re.compile(r"#\d+ (?:\{main\}|\[internal function\]: |\S[^\n(]*?\(\d+\): )")
+# Every trace has a "file(line): " call site or ends in "#N {main}": two literal-prefixed searches
+# find a candidate fast, then the frame pattern runs from just above it.
+_CALL_SITE = re.compile(r"\(\d+\): ")
+_MAIN = re.compile(r"#\d+ \{main\}")
+#: Characters above a candidate where the first frame (maybe "[internal function]") may start.
+_CANDIDATE_SLACK = 512
+_FIRST = re.compile(r"#\d+ (?:\{main\}|\[internal function\]: |\S[^\n(]*?\(\d+\): )")
 # "#0 /var/www/html/app/Y.php(5): App\Service->load(Array)", "#1 [internal function]: f()",
 # "#2 {main}"
 _FRAME = re.compile(
@@ -57,6 +63,8 @@ _HEAD_OBJECT = re.compile(
 _HEADS = (_HEAD_OBJECT, _HEAD, _HEAD_OLD)
 #: Lines searched above a frame block for its header, and after one for the next section.
 _LOOKAROUND = 6
+#: Characters above the trace split into lines for that search (keeps it O(1)).
+_LOOKBACK_CHARS = 2000
 
 # Normalisation
 _ROOTS = re.compile(r".*/vendor/")
@@ -128,17 +136,22 @@ def _next_section(lines: list[str], i: int) -> tuple[str, str, int, bool] | None
     return None
 
 
+def _candidate(text: str) -> int | None:
+    found = [m.start() for m in (_CALL_SITE.search(text), _MAIN.search(text)) if m is not None]
+    return max(0, min(found) - _CANDIDATE_SLACK) if found else None
+
+
 def parse(text: str) -> Trace | None:
     """The first PHP stack trace (with its previous/next chain) in ``text``, or None."""
-    first = _QUICK.search(text)
-    if first is None:
+    if _candidate(text) is None:
         return None
     text = restore_breaks(text, _BREAKS)
-    first = _QUICK.search(text)
+    candidate = _candidate(text)
+    first = None if candidate is None else _FIRST.search(text, candidate)
     if first is None:
         return None
     line_start = text.rfind("\n", 0, first.start()) + 1
-    before = text[:line_start].splitlines()[-_LOOKAROUND:]
+    before = text[max(0, line_start - _LOOKBACK_CHARS) : line_start].splitlines()[-_LOOKAROUND:]
     head = next(filter(None, map(_head, reversed(before))), ("<unknown>", ""))
     lines = text[line_start:].splitlines()
     frames, i = _frames(lines, 0)

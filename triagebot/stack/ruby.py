@@ -39,6 +39,8 @@ _PLAIN_HEADER = re.compile(
 #: Lines above the first frame searched for a Rails/logger header, and message lines tolerated
 #: between a top frame and its "from" lines.
 _LOOKBACK = 5
+#: Characters above the trace split into lines for that search (keeps it O(1)).
+_LOOKBACK_CHARS = 2000
 _BREAKS = re.compile(r"(?<!from)\s+(?=(?:from )?[^\s:]+:\d+:in [`'])")
 
 # Normalisation
@@ -101,7 +103,7 @@ def parse(text: str) -> Trace | None:
     if first is None:
         return None
     lines = text[first.start() :].splitlines()
-    head = _header_above(text[: first.start()].splitlines())
+    head = _header_above(text[max(0, first.start() - _LOOKBACK_CHARS) : first.start()].splitlines())
     exc, i = _section(lines, 0, first, head)
     exceptions = [exc]
     # Ruby 3.1+ prints each cause as another "file:line:in 'm': msg (Type)" block.

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from triagebot.config import SignatureConfig
-from triagebot.stack import Language
+from triagebot.stack import Language, NormalizedFrame
 from triagebot.stack.detect import BY_NAME
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
 
@@ -78,41 +78,72 @@ def glob_regex(patterns: tuple[str, ...] | list[str]) -> re.Pattern[str] | None:
     return re.compile("(?:" + "|".join(parts) + r")\Z", re.DOTALL)
 
 
+@dataclass(frozen=True, slots=True)
+class _PatternSet:
+    """Globs compiled once: one combined regex to test, one per glob to name the match."""
+
+    patterns: tuple[str, ...]
+    combined: re.Pattern[str] | None
+    each: tuple[tuple[str, re.Pattern[str]], ...]
+
+    @classmethod
+    def of(cls, patterns: tuple[str, ...]) -> _PatternSet:
+        each = tuple((p, r) for p in patterns if (r := glob_regex([p])) is not None)
+        return cls(patterns, glob_regex(list(patterns)), each)
+
+    def which(self, qualified: str, file: str) -> str | None:
+        """The first glob matching the name or the file, or None."""
+        combined = self.combined
+        if combined is None or not (combined.match(qualified) or (file and combined.match(file))):
+            return None
+        for pattern, regex in self.each:
+            if regex.match(qualified) or (file and regex.match(file)):
+                return repr(pattern)
+        return None  # pragma: no cover - the combined regex matched, so one glob does
+
+
 class FrameClassifier:
-    """Decides in-app: configured ``app_frames`` win, then library patterns (built-in + config)."""
+    """Decides in-app: configured ``app_frames`` win, then library patterns (built-in + config).
+
+    Answers are cached per (language, name, file): the same frames recur in every report of
+    a bug, and the cache is bounded so a flood of distinct frames cannot grow it forever.
+    """
+
+    CACHE_LIMIT = 20_000  # entries; a few MB at most
 
     def __init__(self, version: SignatureVersion, config: SignatureConfig) -> None:
         data = tomllib.loads(
             resources.files("triagebot.data").joinpath(version.library_file).read_text("utf-8")
         )
         self._source = version.library_file
-        self._app = glob_regex(list(config.app_frames))
-        self._app_patterns = config.app_frames
-        self._library: dict[str, tuple[re.Pattern[str] | None, tuple[str, ...]]] = {}
-        for name, table in data.items():
-            patterns = (*table["patterns"], *config.library_frames)
-            self._library[name] = (glob_regex(list(patterns)), patterns)
-        self._extra = (glob_regex(list(config.library_frames)), config.library_frames)
+        self._app = _PatternSet.of(config.app_frames) if config.app_frames else None
+        self._library = {
+            name: _PatternSet.of((*table["patterns"], *config.library_frames))
+            for name, table in data.items()
+        }
+        self._extra = _PatternSet.of(config.library_frames)
+        self._cache: dict[tuple[str, str, str], tuple[bool, str]] = {}
 
     def classify(self, language: str, frame: Frame) -> tuple[bool, str]:
         """``(in_app, why)`` for one frame."""
-        subjects = (frame.qualified, frame.file or "")
+        key = (language, frame.qualified, frame.file or "")
+        found = self._cache.get(key)
+        if found is None:
+            if len(self._cache) >= self.CACHE_LIMIT:
+                self._cache.clear()
+            found = self._cache[key] = self._classify(*key)
+        return found
+
+    def _classify(self, language: str, qualified: str, file: str) -> tuple[bool, str]:
         if self._app is not None:
-            if any(s and self._app.match(s) for s in subjects):
-                return True, f"matches app_frames {_which(self._app_patterns, subjects)}"
+            matched = self._app.which(qualified, file)
+            if matched:
+                return True, f"matches app_frames {matched}"
             return False, "not matched by app_frames"
-        regex, patterns = self._library.get(language, self._extra)
-        if regex is not None and any(s and regex.match(s) for s in subjects):
-            return False, f"library pattern {_which(patterns, subjects)} ({self._source})"
+        matched = self._library.get(language, self._extra).which(qualified, file)
+        if matched:
+            return False, f"library pattern {matched} ({self._source})"
         return True, "no library pattern matched"
-
-
-def _which(patterns: tuple[str, ...], subjects: tuple[str, ...]) -> str:
-    for pattern in patterns:
-        regex = glob_regex([pattern])
-        if regex is not None and any(s and regex.match(s) for s in subjects):
-            return repr(pattern)
-    return "?"
 
 
 # Variable parts of exception messages, most specific first. Examples in comments.
@@ -178,6 +209,7 @@ class Signer:
             raise KeyError(f"unknown signature version {config.version!r}")
         self.version = SIGNATURE_VERSIONS[config.version]
         self.classifier = FrameClassifier(self.version, config)
+        self._normalized: dict[tuple[str, Frame], NormalizedFrame] = {}  # bounded cache
 
     def sign(self, trace: Trace) -> Signature:
         """The signature of one parsed trace."""
@@ -234,7 +266,11 @@ class Signer:
             if language is None:
                 key, hint, skip = frame.qualified, "", False
             else:
-                norm = language.normalize_frame(frame)
+                norm = self._normalized.get((language.name, frame))
+                if norm is None:
+                    if len(self._normalized) >= FrameClassifier.CACHE_LIMIT:
+                        self._normalized.clear()
+                    norm = self._normalized[language.name, frame] = language.normalize_frame(frame)
                 key, hint, skip = norm.key, norm.hint, norm.skip
             if skip:
                 notes.append(FrameNote(index, frame.raw, key, False, False, f"skip: {hint}"))

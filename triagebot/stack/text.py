@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from triagebot.stack.model import ExceptionInfo
 
@@ -17,7 +17,7 @@ def restore_breaks(text: str, frame_start: re.Pattern[str]) -> str:
     Mail gateways and log shippers join a multi-line trace into one long line
     (``... at A.B() at C.D() ...``); each parser passes the pattern of its frame's start.
     """
-    if not any(len(line) > COLLAPSED_LINE for line in text.splitlines()):
+    if len(text) <= COLLAPSED_LINE or max(map(len, text.split("\n"))) <= COLLAPSED_LINE:
         return text
     out: list[str] = []
     for line in text.splitlines():
@@ -50,3 +50,26 @@ def weave_side_exceptions(
             out.append(exc)
             out.extend(extra)
     return tuple(out)
+
+
+def first_frame_line(
+    text: str,
+    lines: list[str],
+    search: Callable[[str, int], re.Match[str] | None],
+    frame_line: re.Pattern[str],
+) -> int | None:
+    """Index in ``lines`` (``text`` split on ``\\n``) of the first line that is a frame.
+
+    ``search(text, pos)`` is the parser's cheap unanchored finder; each hit is confirmed by
+    matching ``frame_line`` against the whole line, so a frame-like phrase in prose is passed over.
+    """
+    pos = index = 0
+    while (found := search(text, pos)) is not None:
+        index += text.count("\n", pos, found.start())
+        if frame_line.match(lines[index]):
+            return index
+        pos = text.find("\n", found.start()) + 1
+        if pos == 0:
+            return None
+        index += text.count("\n", found.start(), pos)
+    return None

@@ -1,0 +1,154 @@
+"""The command line as an operator meets it: ``check-config``, ``replay``, ``defects``, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.fakejira import FakeJira
+from tests.helpers import GARBAGE, SAMPLES, Bot, copy_rules, listing, samples, seed_maildir
+from tests.servers.dovecot import Mailbox
+
+FEATURES = ["store", "rules", "mailbox", "listener", "tracker"]
+REPLAY_KEYS = {
+    "message_id", "kind", "signature", "title", "exception_type", "language", "frames",
+    "rule", "action",
+}  # fmt: skip
+
+
+def status_lines(stdout: str) -> dict[str, tuple[str, str]]:
+    """``feature status detail`` lines → feature: (status, detail)."""
+    lines: dict[str, tuple[str, str]] = {}
+    for line in stdout.splitlines():
+        feature, status, detail = line.split(maxsplit=2)
+        lines[feature] = (status, detail)
+    return lines
+
+
+class TestCheckConfig:
+    def test_embedded_defaults(self, tmp_path: Path) -> None:
+        """No config file: Maildir, SQLite and local tracker under the working folder."""
+        bot = Bot(tmp_path)
+        copy_rules(tmp_path / "rules")
+        seed_maildir(bot.maildir, samples()[:1])
+
+        result = bot.run("check-config")
+
+        assert result.returncode == 0, result.stdout + result.stderr
+        lines = status_lines(result.stdout)
+        assert list(lines) == FEATURES
+        assert lines["listener"][0] == "disabled"
+        assert all(lines[f][0] == "enabled" for f in FEATURES if f != "listener")
+        assert lines["store"][1] == f"sqlite:///{bot.db}"
+        assert lines["mailbox"][1].startswith("maildir:")
+        assert lines["tracker"][1].startswith("local:")
+        assert int(lines["rules"][1].split()[0]) > 0
+        assert len(listing(bot.maildir / "new")) == 1  # looked at, nothing moved
+        assert bot.db.exists()
+
+    def test_wrong_imap_password(self, tmp_path: Path, mailbox: Mailbox) -> None:
+        bot = Bot(tmp_path, env={"TB_IMAP_PASSWORD": mailbox.password + "-wrong"})
+        bot.configure(
+            {
+                "mailbox": {
+                    "kind": "imap",
+                    "host": "127.0.0.1",
+                    "port": mailbox.server.port,
+                    "security": "none",
+                    "username": mailbox.username,
+                    "password_env": "TB_IMAP_PASSWORD",
+                }
+            }
+        )
+
+        result = bot.run("check-config")
+
+        assert result.returncode == 1
+        lines = status_lines(result.stdout)
+        assert lines["mailbox"][0] == "error"
+        assert lines["store"][0] == lines["tracker"][0] == "enabled"
+        assert mailbox.password not in result.stdout + result.stderr
+
+    def test_jira_reachable_and_wrong_token(self, tmp_path: Path, fake_jira: FakeJira) -> None:
+        tracker = {
+            "kind": "jira",
+            "url": fake_jira.url,
+            "username": "bot@example.com",
+            "token_env": "TB_JIRA_TOKEN",
+            "project": "OPS",
+        }
+        bot = Bot(tmp_path, env={"TB_JIRA_TOKEN": "api-token"})
+        bot.configure({"tracker": tracker})
+        ok = bot.run("check-config")
+        bot.env["TB_JIRA_TOKEN"] = "not-the-token"
+        refused = bot.run("check-config")
+
+        assert ok.returncode == 0, ok.stdout
+        assert status_lines(ok.stdout)["tracker"] == (
+            "enabled",
+            f"jira: {fake_jira.url} (search works)",
+        )
+        assert refused.returncode == 1
+        assert status_lines(refused.stdout)["tracker"][0] == "error"
+        assert "not-the-token" not in refused.stdout + refused.stderr
+
+    @pytest.mark.parametrize(
+        ("sections", "key"),
+        [
+            ({"mailbox": {"hots": "imap.example.com"}}, "[mailbox].hots"),
+            ({"mailbox": {"batch_size": "many"}}, "[mailbox].batch_size"),
+            ({"tracker": {"kind": "jira"}}, "[tracker].url"),
+            ({"tracker": {"kind": "jira", "url": "http://jira.example.com"}}, "[tracker].url"),
+            ({"mailbox": {"kind": "imap", "host": "h", "username": "u"}}, "[mailbox].password_env"),
+        ],
+    )
+    def test_config_error_exits_2_naming_the_key(
+        self, tmp_path: Path, sections: dict[str, dict[str, Any]], key: str
+    ) -> None:
+        bot = Bot(tmp_path)
+        bot.configure(sections)
+
+        result = bot.run("check-config")
+
+        assert result.returncode == 2
+        assert result.stdout == ""
+        assert key in result.stderr
+        (event,) = result.named("config.invalid")
+        assert event["error"].startswith(key)
+
+
+class TestReplay:
+    def test_dry_run_json_one_line_per_mail_in_order(self, tmp_path: Path) -> None:
+        bot = Bot(tmp_path)
+        bot.configure({})
+        garbage = tmp_path / "garbage.eml"
+        garbage.write_bytes(GARBAGE)
+        paths = [str(p) for p in sorted(SAMPLES.glob("*.eml"))]
+
+        result = bot.run("replay", "--dry-run", "--json", *paths, str(garbage))
+
+        assert result.returncode == 0, result.stderr
+        records = [json.loads(line) for line in result.stdout.splitlines()]
+        assert len(records) == len(paths) + 1
+        assert all(REPLAY_KEYS <= set(r) for r in records)
+        assert [r["kind"] for r in records] == ["error_report"] * len(paths) + ["invalid"]
+        assert all(r["signature"] and r["frames"] > 0 for r in records[:-1])
+        assert not (tmp_path / "var").exists()  # a dry run writes nothing
+
+    def test_replay_without_dry_run_is_refused(self, tmp_path: Path) -> None:
+        bot = Bot(tmp_path)
+        bot.configure({})
+
+        result = bot.run("replay", str(SAMPLES))
+
+        assert result.returncode == 2
+        assert "--dry-run" in result.stderr
+
+
+def test_defects_on_a_fresh_store_lists_nothing(tmp_path: Path) -> None:
+    bot = Bot(tmp_path)
+    bot.configure({})
+    assert bot.defects() == []
