@@ -342,6 +342,11 @@ class FakeJira:
         with self._lock:
             self._apply_status(self.issues[key], status)
 
+    def clear_faults(self) -> None:
+        """Jira is healthy again: drop every scripted fault not yet served."""
+        with self._lock:
+            self._faults.clear()
+
     def _add(self, fault: Fault) -> None:
         with self._lock:
             self._faults.append(fault)

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import structlog
 
 from triagebot.config import Config
 from triagebot.errors import TriagebotError
+from triagebot.mail.imap import ImapSource
 from triagebot.rules import RuleSet
-from triagebot.services import build_mailbox, build_tracker
+from triagebot.services import build_mailbox, build_tracker, imap_settings
 from triagebot.store import Store
 
 log = structlog.get_logger(__name__)
@@ -63,7 +64,12 @@ def _rules(config: Config) -> Check:
 
 def _mailbox(config: Config) -> Check:
     mailbox = config.mailbox
-    source = build_mailbox(mailbox)
+    # One connection attempt: an unreachable server is reported now, not after the back-off.
+    source = (
+        ImapSource(replace(imap_settings(mailbox), reconnect_attempts=1))
+        if mailbox.kind == "imap"
+        else build_mailbox(mailbox)
+    )
     source.open()
     source.close()
     where = (

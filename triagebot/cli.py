@@ -83,6 +83,7 @@ def cmd_explain(args: argparse.Namespace, config: Config) -> int:
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
     """The service: watch the mailbox, record, file; ``--once`` drains and exits."""
     from triagebot.daemon import Daemon  # noqa: PLC0415 - the dry-run commands skip its imports
+
     daemon = Daemon.from_config(config)
     asyncio.run(daemon.run(once=args.once))
     return 0
@@ -91,6 +92,7 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
 def cmd_defects(args: argparse.Namespace, config: Config) -> int:
     """Every defect and candidate the store knows."""
     from triagebot.store import Store  # noqa: PLC0415 - the dry-run commands skip its imports
+
     store = Store(config.store.url)
     try:
         store.migrate()
@@ -130,6 +132,7 @@ def cmd_rules_explain(args: argparse.Namespace, config: Config) -> int:
 def cmd_check_config(args: argparse.Namespace, config: Config) -> int:
     """Connect to every configured service; print each feature as enabled or disabled."""
     from triagebot.checks import run_checks  # noqa: PLC0415 - dry-run commands skip its imports
+
     checks = run_checks(config)
     for check in checks:
         print(f"{check.feature:<10} {check.status:<9} {check.detail}")

@@ -154,6 +154,78 @@ class TrackerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SmtpConfig:
+    """``[smtp]``: outgoing mail (candidate mails, acknowledgements, digests).
+
+    ``allow_from_mismatch`` is the *reason* why ``from_address`` may differ from the login
+    (e.g. "Send As permission granted on the shared mailbox"); empty means it may not.
+    """
+
+    host: str = ""
+    port: int = 0  # 0: 465 for tls, 587 for starttls, 25 for none
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str = ""
+    password: Secret | None = None
+    from_address: str = ""
+    from_name: str = "triagebot"
+    timeout: float = 30.0
+    allow_from_mismatch: str = ""
+    ca_file: Path | None = None
+    environment: str = ""  # which [smtp.environments.NAME] was applied, if any
+
+    @property
+    def effective_port(self) -> int:
+        return self.port or {"tls": 465, "starttls": 587, "none": 25}[self.security]
+
+
+@dataclass(frozen=True, slots=True)
+class HelpdeskConfig:
+    """``[helpdesk]``: who confirms candidate defects by replying, and how replies are trusted."""
+
+    recipients: tuple[str, ...] = ()  # where candidate mails go
+    allowed_senders: tuple[str, ...] = ()  # addresses or domains whose replies may act
+    reply_address: str = ""  # the mailbox triagebot reads; Reply-To of its mails
+    plus_addressing: bool = True  # Reply-To: local+c-<token>@domain
+    token_secret: Secret | None = None  # HMAC key for reply tokens (token_secret_env/_file)
+    token_ttl_days: float = 30.0
+    trusted_authserv_ids: tuple[str, ...] = ()  # Authentication-Results stamped by these count
+    require_dkim: bool = True  # a trusted stamp must show dkim=pass or dmarc=pass
+    reminder_after_hours: float = 72.0  # one reminder for a candidate nobody answered
+    ack_interval_minutes: float = 10.0  # at most one acknowledgement per thread per interval
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        if not self.recipients:
+            yield "recipients", "at least one helpdesk address is needed"
+        if not self.allowed_senders:
+            yield "allowed_senders", "list the addresses or domains whose replies may act"
+        if not self.reply_address or "@" not in self.reply_address:
+            yield "reply_address", "the address of the mailbox triagebot reads"
+        if self.token_secret is None:
+            yield "token_secret_env", "a secret for reply tokens is required (or token_secret_file)"
+        elif len(self.token_secret.reveal()) < 16:
+            yield "token_secret_env", "the token secret must be at least 16 characters"
+
+
+@dataclass(frozen=True, slots=True)
+class DigestConfig:
+    """One ``[[digest]]``: a scheduled summary mail for an audience."""
+
+    name: str = ""
+    audience: Literal["developers", "helpdesk"] = "developers"
+    recipients: tuple[str, ...] = ()
+    schedule: str = "0 8 * * mon-fri"  # cron: minute hour day month day-of-week
+    timezone: str = "UTC"
+    send_empty: bool = False
+    threshold: int = 10  # occurrences in the period that make a defect "crossed a threshold"
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        if not self.name:
+            yield "name", "every digest needs a name"
+        if not self.recipients:
+            yield "recipients", "at least one recipient is needed"
+
+
+@dataclass(frozen=True, slots=True)
 class StoreConfig:
     """``[store]``: SQLAlchemy URL of the state database (SQLite file by default)."""
 
@@ -205,6 +277,10 @@ class Config:
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     signature: SignatureConfig = field(default_factory=SignatureConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
+    smtp: SmtpConfig | None = None
+    smtp_error: str = ""  # why a present [smtp] section was not usable (mail features off)
+    helpdesk: HelpdeskConfig | None = None
+    digests: tuple[DigestConfig, ...] = ()
 
     @property
     def base_dir(self) -> Path:
@@ -221,7 +297,12 @@ _SECTIONS: dict[str, tuple[type[Any], bool]] = {
     "logging": (LoggingConfig, True),
     "signature": (SignatureConfig, True),
     "reports": (ReportsConfig, True),
+    "helpdesk": (HelpdeskConfig, False),
 }
+#: Sections read by their own rules below: a broken [smtp] disables mail instead of stopping
+#: the service, and [[digest]] is a list of tables.
+_SPECIAL = ("smtp", "digest")
+ENVIRONMENT_VARIABLE = "TRIAGEBOT_ENV"
 
 
 def load_config(path: Path | str) -> Config:
@@ -240,9 +321,10 @@ def load_config(path: Path | str) -> Config:
 def config_from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
     """Build a ``Config`` from parsed TOML (``path`` anchors relative paths)."""
     base = path.parent if path else Path.cwd()
-    unknown = sorted(set(data) - set(_SECTIONS))
+    unknown = sorted(set(data) - set(_SECTIONS) - set(_SPECIAL))
     if unknown:
-        raise ConfigError(f"[{unknown[0]}]", f"unknown section (known: {', '.join(_SECTIONS)})")
+        known = ", ".join((*_SECTIONS, *_SPECIAL))
+        raise ConfigError(f"[{unknown[0]}]", f"unknown section (known: {known})")
     sections: dict[str, Any] = {}
     for name, (cls, required) in _SECTIONS.items():
         table = data.get(name)
@@ -254,7 +336,50 @@ def config_from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
             raise ConfigError(f"[{name}]", "must be a table")
         sections[name] = _section(cls, table, name, base)
     sections["store"] = StoreConfig(url=_anchor_sqlite(sections["store"].url, base))
+    if "smtp" in data:
+        try:
+            sections["smtp"] = _smtp(data["smtp"], base)
+        except ConfigError as exc:
+            sections["smtp_error"] = str(exc)
+    sections["digests"] = _digests(data.get("digest", []), base)
     return Config(path=path, **sections)
+
+
+def _smtp(table: Any, base: Path) -> SmtpConfig:
+    """``[smtp]``, with ``[smtp.environments.NAME]`` applied when one is selected.
+
+    One file may carry the settings of several customer environments; ``environment`` in
+    ``[smtp]`` or the ``TRIAGEBOT_ENV`` variable picks one, whose keys override the base.
+    """
+    if not isinstance(table, dict):
+        raise ConfigError("[smtp]", "must be a table")
+    table = dict(table)
+    environments = table.pop("environments", {})
+    if not isinstance(environments, dict):
+        raise ConfigError("[smtp.environments]", "must be a table of tables")
+    chosen = os.environ.get(ENVIRONMENT_VARIABLE) or table.get("environment", "")
+    if chosen:
+        if chosen not in environments:
+            names = ", ".join(sorted(environments)) or "none defined"
+            raise ConfigError("[smtp].environment", f"no [smtp.environments.{chosen}] ({names})")
+        override = environments[chosen]
+        if not isinstance(override, dict):
+            raise ConfigError(f"[smtp.environments.{chosen}]", "must be a table")
+        table.update(override)
+        table["environment"] = chosen
+    section: SmtpConfig = _section(SmtpConfig, table, "smtp", base)
+    return section
+
+
+def _digests(tables: Any, base: Path) -> tuple[DigestConfig, ...]:
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError("[[digest]]", "must be an array of tables ([[digest]])")
+    digests = tuple(_section(DigestConfig, t, "digest", base) for t in tables)
+    names = [d.name for d in digests]
+    for name in names:
+        if names.count(name) > 1:
+            raise ConfigError("[[digest]].name", f"{name!r} is used twice")
+    return digests
 
 
 def _section(cls: type[Any], table: dict[str, Any], name: str, base: Path) -> Any:

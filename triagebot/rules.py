@@ -24,8 +24,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Protocol
 
+import structlog
+
 from triagebot.errors import RuleError
 from triagebot.mail.report import Kind, Report
+
+log = structlog.get_logger(__name__)
 
 __all__ = [
     "Action",
@@ -496,6 +500,8 @@ def load_rules(folder: Path) -> RuleSet:
     """Load ``folder/*.toml`` in name order; any problem raises ``RuleError`` naming the spot."""
     rules: list[Rule] = []
     seen: dict[str, str] = {}
+    if not folder.is_dir():
+        log.warning("rules.folder_missing", folder=str(folder), effect="every report: candidate")
     for path in sorted(folder.glob("*.toml")):
         for rule in parse_rule_file(path.read_text(encoding="utf-8"), str(path)):
             if rule.name in seen:

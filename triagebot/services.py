@@ -45,24 +45,26 @@ def build_mailbox(mailbox: MailboxConfig) -> Source:
                 review_folder=mailbox.review_folder,
             )
         )
-    return ImapSource(
-        ImapSettings(
-            host=mailbox.host,
-            username=mailbox.username,
-            password=mailbox.password.reveal() if mailbox.password else "",
-            port=mailbox.effective_port,
-            security=Security(mailbox.security),
-            auth=Auth(mailbox.auth),
-            token_provider=_token_provider(mailbox) if mailbox.auth == "xoauth2" else None,
-            folder=mailbox.folder,
-            processed_folder=mailbox.processed_folder,
-            quarantine_folder=mailbox.quarantine_folder,
-            review_folder=mailbox.review_folder,
-            poll_interval=mailbox.poll_interval,
-            idle_timeout=mailbox.idle_timeout,
-            ca_file=str(mailbox.ca_file) if mailbox.ca_file else None,
-            batch_size=mailbox.batch_size,
-        )
+    return ImapSource(imap_settings(mailbox))
+
+
+def imap_settings(mailbox: MailboxConfig) -> ImapSettings:
+    return ImapSettings(
+        host=mailbox.host,
+        username=mailbox.username,
+        password=mailbox.password.reveal() if mailbox.password else "",
+        port=mailbox.effective_port,
+        security=Security(mailbox.security),
+        auth=Auth(mailbox.auth),
+        token_provider=_token_provider(mailbox) if mailbox.auth == "xoauth2" else None,
+        folder=mailbox.folder,
+        processed_folder=mailbox.processed_folder,
+        quarantine_folder=mailbox.quarantine_folder,
+        review_folder=mailbox.review_folder,
+        poll_interval=mailbox.poll_interval,
+        idle_timeout=mailbox.idle_timeout,
+        ca_file=str(mailbox.ca_file) if mailbox.ca_file else None,
+        batch_size=mailbox.batch_size,
     )
 
 

@@ -292,7 +292,8 @@ def _parse(raw: bytes, settings: ParseSettings) -> Report:
     references = message_ids(headers.get("references", ""))
     subject = headers.get("subject", "")
     sender = first_address(headers.get("from", ""))
-    text = "\n\n".join(content.body + content.extra)
+    body = "\n\n".join(content.body)
+    text = "\n\n".join([body, *content.extra]) if content.extra else body
     if _HAS_QUOTE.search(text):
         text = _QUOTE.sub("", text)
     env = _Envelope(headers, message_id, sender, subject, in_reply_to + references)
@@ -304,6 +305,7 @@ def _parse(raw: bytes, settings: ParseSettings) -> Report:
         sender=sender,
         date=_date(headers.get("date")),
         text=text,
+        body=body,
         metadata=_metadata(headers, content.inner, text, settings),
         headers=headers,
         in_reply_to=in_reply_to[0] if in_reply_to else "",

@@ -26,6 +26,9 @@ class Report:
     ``metadata`` holds the report fields (``application``, ``version``, ``environment``,
     ``machine``, plus any other ``Key: value`` lines found) from headers and body.
     ``headers`` maps lower-cased header names to their (decoded, first) value.
+    ``text`` is everything searched for a trace (body, attachments, forwarded mails, with
+    ``>`` quoting removed); ``body`` is the message's own text as written, quoting kept, which
+    is what reply parsing reads.
     """
 
     message_id: str
@@ -34,6 +37,7 @@ class Report:
     sender: str = ""
     date: datetime | None = None
     text: str = ""
+    body: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     in_reply_to: str = ""
