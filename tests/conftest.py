@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.conftest_jira", "tests.conftest_mailbox"]
+pytest_plugins = ["tests.conftest_jira", "tests.conftest_mailbox", "tests.conftest_smtp"]

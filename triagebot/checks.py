@@ -6,14 +6,18 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from functools import partial
 
 import structlog
 
-from triagebot.config import Config
+from triagebot.config import Config, DigestConfig
 from triagebot.errors import TriagebotError
 from triagebot.mail.imap import ImapSource
 from triagebot.rules import RuleSet
+from triagebot.scheduler import trigger_for
 from triagebot.services import build_mailbox, build_tracker, imap_settings
+from triagebot.smtp import MAIL_FEATURES, Mailer, static_problems
 from triagebot.store import Store
 
 log = structlog.get_logger(__name__)
@@ -29,7 +33,7 @@ class Check:
     detail: str
 
 
-def run_checks(config: Config) -> list[Check]:
+def run_checks(config: Config, send_test: str | None = None) -> list[Check]:
     store = Store(config.store.url)
     try:
         return [
@@ -38,6 +42,8 @@ def run_checks(config: Config) -> list[Check]:
             _guard("mailbox", lambda: _mailbox(config)),
             _guard("listener", lambda: _listener(config)),
             _guard("tracker", lambda: _tracker(store, config)),
+            smtp := _guard("smtp", lambda: _smtp(config, send_test)),
+            *(_guard("digest", partial(_digest, d, smtp)) for d in config.digests),
         ]
     finally:
         store.close()
@@ -96,3 +102,42 @@ def _tracker(store: Store, config: Config) -> Check:
     tracker.find(PROBE_SIGNATURE)
     where = "local (store database)" if config.tracker.kind == "local" else config.tracker.url
     return Check("tracker", "enabled", f"{config.tracker.kind}: {where} (search works)")
+
+
+def _smtp(config: Config, send_test: str | None) -> Check:
+    """Mail is off without [smtp], an error when [smtp] is present but cannot work."""
+    smtp = config.smtp
+    if smtp is None:
+        if config.smtp_error:
+            return Check("smtp", "error", config.smtp_error)
+        status = "error" if send_test else "disabled"
+        return Check("smtp", status, f"no [smtp] section: {', '.join(MAIL_FEATURES)} off")
+    problems = static_problems(smtp)
+    if problems:
+        return Check("smtp", "error", "; ".join(map(str, problems)))
+    mailer = Mailer(smtp)
+    mailer.live_check()
+    detail = (
+        f"{smtp.host}:{smtp.effective_port} {smtp.security}, login {smtp.username or '(none)'}, "
+        f"from {smtp.from_address} (live check passed)"
+    )
+    if send_test:
+        text = "This is a test mail from triagebot check-config: outgoing mail works.\n"
+        mailer.send(
+            mailer.compose(to=[send_test], subject="triagebot test mail", text=text, kind="test")
+        )
+        detail += f", test mail sent to {send_test}"
+    return Check("smtp", "enabled", detail)
+
+
+def _digest(digest: DigestConfig, smtp: Check) -> Check:
+    """A digest runs when its schedule is valid and mail is enabled; shows its next run."""
+    fire = trigger_for(digest).get_next_fire_time(None, datetime.now(UTC))
+    when = f"next {fire:%Y-%m-%d %H:%M %Z}" if fire is not None else "never fires"
+    detail = (
+        f"{digest.name} ({digest.audience}, {len(digest.recipients)} recipients): "
+        f"'{digest.schedule}' {digest.timezone}, {when}"
+    )
+    if smtp.status != "enabled":
+        return Check("digest", "disabled", f"{detail}; not sent: smtp is {smtp.status}")
+    return Check("digest", "enabled", detail)

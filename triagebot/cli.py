@@ -8,6 +8,8 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import structlog
@@ -45,11 +47,15 @@ def cmd_replay(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_explain(args: argparse.Namespace, config: Config) -> int:
     """Show what the pipeline made of each mail, and why."""
+    from triagebot.confirm import explain as explain_reply  # noqa: PLC0415 - only explain
+
     pipeline = Pipeline.from_config(config)
+    now = datetime.now(UTC)
     for name, raw in iter_paths(args.paths):
         outcome = pipeline.process(raw)
         if args.json:
             record = outcome.as_json()
+            record.update(explain_reply(outcome.report, config.helpdesk, now))
             if outcome.signature:
                 record["frames_explained"] = [
                     {
@@ -133,10 +139,46 @@ def cmd_check_config(args: argparse.Namespace, config: Config) -> int:
     """Connect to every configured service; print each feature as enabled or disabled."""
     from triagebot.checks import run_checks  # noqa: PLC0415 - dry-run commands skip its imports
 
-    checks = run_checks(config)
+    checks = run_checks(config, send_test=args.send_test)
     for check in checks:
         print(f"{check.feature:<10} {check.status:<9} {check.detail}")
     return 1 if any(c.status == "error" for c in checks) else 0
+
+
+def cmd_digest(args: argparse.Namespace, config: Config) -> int:
+    """Preview a digest (nothing claimed or sent) or send it now."""
+    from triagebot.digest import DigestRunner  # noqa: PLC0415 - dry-run commands skip its imports
+    from triagebot.scheduler import DigestScheduler  # noqa: PLC0415
+    from triagebot.smtp import mail_enabled  # noqa: PLC0415
+    from triagebot.store import Store  # noqa: PLC0415
+
+    mailer = mail_enabled(config) if args.send_now else None
+    if args.send_now and mailer is None:
+        print("triagebot: mail is disabled, nothing sent (see check-config)", file=sys.stderr)
+        return 1
+    store = Store(config.store.url)
+    try:
+        store.migrate()
+        scheduler = DigestScheduler(DigestRunner(config, store, mailer))
+        if args.send_now:
+            result = scheduler.send_now(args.name)
+            print(f"{result.digest}: {result.status} {result.error}".rstrip())
+            return 0 if result.status in ("sent", "empty", "covered") else 1
+        rendered = scheduler.preview(args.name)
+    finally:
+        store.close()
+    if args.out is None:
+        print(rendered.html if args.html else f"Subject: {rendered.subject}\n\n{rendered.text}")
+        return 0
+    args.out.mkdir(parents=True, exist_ok=True)
+    for suffix, data in (
+        (".txt", rendered.text.encode()),
+        (".html", rendered.html.encode()),
+        (".csv", rendered.csv),
+    ):
+        (args.out / f"{args.name}{suffix}").write_bytes(data)
+    print(f"{rendered.subject}\nwritten to {args.out}/{args.name}.{{txt,html,csv}}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -169,7 +211,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_defects)
 
     p = sub.add_parser("check-config", help="validate the config and connect to each service")
+    p.add_argument("--send-test", metavar="ADDRESS", help="also send one test mail to ADDRESS")
     p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("digest", help="preview a digest, or send it now")
+    p.add_argument("name", help="the [[digest]] name")
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--preview", action="store_true", help="render only; nothing is sent")
+    mode.add_argument("--send-now", action="store_true", help="send the period up to now")
+    p.add_argument("--out", type=Path, help="preview: write NAME.txt/.html/.csv here")
+    p.add_argument("--html", action="store_true", help="preview to stdout: the HTML part")
+    p.set_defaults(func=cmd_digest)
 
     rules = sub.add_parser("rules", help="triage rules").add_subparsers(dest="rules", required=True)
     p = rules.add_parser("explain", help="show which rules match mails and why")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,13 +21,16 @@ from typing import Any, TypeVar
 import structlog
 
 from triagebot.config import Config
+from triagebot.confirm import Notifier, ReplyHandler
 from triagebot.errors import RetryableError, TriagebotError
 from triagebot.mail.report import Kind
 from triagebot.mail.smtp_listener import start_listener
 from triagebot.mail.source import Folder, Incoming, Source
-from triagebot.outbox import run_effects
+from triagebot.outbox import run_effects, run_notifications
 from triagebot.pipeline import Outcome, Pipeline
+from triagebot.scheduler import start_digests
 from triagebot.services import build_sources, build_tracker, listener_settings, listener_spool
+from triagebot.smtp import Mailer, mail_enabled
 from triagebot.store import Store
 from triagebot.trackers.base import Tracker
 
@@ -50,15 +53,52 @@ class Processed:
     new: int
 
 
+class BatchCounter:
+    """Occurrence counts for the rules during one batch.
+
+    One store query per signature and window (not one per mail), plus the reports of the same
+    batch seen so far, which the store cannot see before the batch commits.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._stored: dict[tuple[str, datetime], int] = {}
+        self._pending: Counter[str] = Counter()
+
+    def __call__(self, signature: str, since: datetime) -> int:
+        key = (signature, since.replace(microsecond=0))
+        if key not in self._stored:
+            self._stored[key] = self._store.count(signature, since)
+        return self._stored[key] + self._pending[signature]
+
+    def add(self, signature: str) -> None:
+        self._pending[signature] += 1
+
+
 def handle_batch(
-    pipeline: Pipeline, store: Store, source: str, batch: Sequence[Incoming]
+    pipeline: Pipeline,
+    store: Store,
+    source: str,
+    batch: Sequence[Incoming],
+    replies: ReplyHandler | None = None,
 ) -> Processed:
-    """Parse and commit one batch; returns where each message goes once acknowledged."""
-    outcomes: list[Outcome] = [pipeline.process(m.raw, store.count) for m in batch]
+    """Parse and commit one batch; returns where each message goes once acknowledged.
+
+    Replies to candidate mails are applied after the commit (``replies``; each at most once).
+    """
+    counter = BatchCounter(store)
+    outcomes: list[Outcome] = []
+    for incoming in batch:
+        outcome = pipeline.process(incoming.raw, counter)
+        if outcome.signature is not None:
+            counter.add(outcome.signature.value)
+        outcomes.append(outcome)
     new = store.record(outcomes, refs=[m.ref for m in batch])
     moves: dict[Folder, list[str]] = defaultdict(list)
     for incoming, outcome in zip(batch, outcomes, strict=True):
         folder = FOLDER_OF.get(outcome.report.kind, Folder.PROCESSED)
+        if outcome.report.kind is Kind.REPLY and replies is not None:
+            folder = replies.handle(outcome.report)
         moves[folder].append(incoming.ref)
         sig = outcome.signature
         fields: dict[str, Any] = {
@@ -89,8 +129,11 @@ class Daemon:
         store: Store,
         tracker: Tracker,
         sources: Sequence[Source],
+        *,
+        mailer: Mailer | None = None,
     ) -> None:
         self.config = config
+        self.mailer = mailer  # None: every mail feature is off (mail_enabled said why)
         self.pipeline = pipeline
         self.store = store
         self.tracker = tracker
@@ -98,6 +141,10 @@ class Daemon:
         self.stopping = asyncio.Event()
         self._effects_due = asyncio.Event()
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="pipeline")
+        self.replies = ReplyHandler.from_config(config, store)
+        self.notifier = Notifier.from_config(config, store, mailer)
+        # the outbox has its own thread: a slow or unreachable tracker never holds up intake
+        self._effects = ThreadPoolExecutor(1, thread_name_prefix="outbox")
 
     @classmethod
     def from_config(cls, config: Config) -> Daemon:
@@ -111,6 +158,7 @@ class Daemon:
             store,
             build_tracker(config.tracker, store),
             build_sources(config),
+            mailer=mail_enabled(config),
         )
 
     def stop(self) -> None:
@@ -124,6 +172,7 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
         listener = self._start_listener()
+        digests = None if once else start_digests(self.config, self.store, self.mailer)
         log.info(
             "daemon.started",
             sources=[s.name for s in self.sources],
@@ -145,9 +194,12 @@ class Daemon:
             self.stop()
             if listener is not None:
                 listener.stop()
+            if digests is not None:
+                await asyncio.to_thread(digests.stop)
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(sig)
             self._worker.shutdown(wait=True)
+            self._effects.shutdown(wait=True)
             self.store.close()
             log.info("daemon.stopped")
 
@@ -186,6 +238,7 @@ class Daemon:
                             self.store,
                             source.name,
                             batch,
+                            self.replies,
                         )
                         for folder, refs in done.moves.items():
                             await _on(io, source.move, refs, folder)
@@ -221,10 +274,18 @@ class Daemon:
         while True:
             try:
                 done = await _on(
-                    self._worker,
+                    self._effects,
                     run_effects,
                     self.store,
                     self.tracker,
+                    datetime.now(UTC),
+                    OUTBOX_LIMIT,
+                )
+                done += await _on(
+                    self._effects,
+                    run_notifications,
+                    self.store,
+                    self.notifier,
                     datetime.now(UTC),
                     OUTBOX_LIMIT,
                 )

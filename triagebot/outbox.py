@@ -4,20 +4,34 @@ Each effect is re-runnable: ``create`` first looks the signature label up, so a 
 response was lost is found rather than filed twice; ``update`` sends the coalesced count for a
 defect as ONE call; ``reopen`` and ``link`` are idempotent on the tracker side. A retryable
 failure (``RetryableError``) reschedules the effect with capped exponential backoff; any other
-failure marks it ``failed`` and logs why. Notifications are left to the notifier.
+failure marks it ``failed`` and logs why. ``notify`` effects (candidate mails, answers to
+replies) go to the confirmation loop's ``Notifier``; without one (no ``[helpdesk]`` or mail
+disabled) they are completed as skipped.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 
 from triagebot.errors import RetryableError
-from triagebot.store import Defect, DefectState, Effect, EffectKind, EffectResult, Store
+from triagebot.store import TRACKED_STATES, Defect, Effect, EffectKind, EffectResult, Store
 from triagebot.trackers.base import DefectDraft, OccurrenceUpdate, Tracker
 
-__all__ = ["BACKOFF_BASE", "BACKOFF_CAP", "TRACKER_EFFECTS", "backoff", "run_effects"]
+if TYPE_CHECKING:
+    from triagebot.confirm.notify import Notifier
+
+__all__ = [
+    "BACKOFF_BASE",
+    "BACKOFF_CAP",
+    "TRACKER_EFFECTS",
+    "backoff",
+    "run_effects",
+    "run_notifications",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -39,13 +53,46 @@ def backoff(attempts: int) -> timedelta:
 def run_effects(
     store: Store, tracker: Tracker, now: datetime | None = None, limit: int = 100
 ) -> int:
-    """Perform up to ``limit`` due effects; returns how many completed."""
+    """Perform up to ``limit`` due tracker effects; returns how many completed."""
     now = now or datetime.now(UTC)
+    effects = store.due_effects(now, limit, TRACKER_EFFECTS)
+    return _run(store, effects, now, lambda e: _perform(store.defect(e.defect_id), e, tracker))
+
+
+def run_notifications(
+    store: Store, notifier: Notifier | None, now: datetime | None = None, limit: int = 100
+) -> int:
+    """Perform up to ``limit`` due ``notify`` effects, then send due reminders; returns how
+    many effects completed (skipped ones included)."""
+    now = now or datetime.now(UTC)
+    effects = store.due_effects(now, limit, (EffectKind.NOTIFY,))
+    if notifier is None:
+        for effect in effects:
+            store.complete_effect(effect.id)
+        if effects:
+            log.info("outbox.notify_skipped", effects=len(effects), reason="mail disabled")
+        return len(effects)
+
+    def perform(effect: Effect) -> None:
+        notifier.perform(effect, now)
+
+    completed = _run(store, effects, now, perform)
+    notifier.remind(now)
+    return completed
+
+
+def _run(
+    store: Store,
+    effects: list[Effect],
+    now: datetime,
+    perform: Callable[[Effect], EffectResult | None],
+) -> int:
+    """Perform effects one by one: retry the retryable later, park the rest as failed."""
     completed = 0
-    for effect in store.due_effects(now, limit, TRACKER_EFFECTS):
+    for effect in effects:
         context = {"effect": effect.id, "kind": str(effect.kind), "defect": effect.defect_id}
         try:
-            result = _perform(store.defect(effect.defect_id), effect, tracker)
+            result = perform(effect)
         except RetryableError as exc:
             retry_at = now + backoff(effect.attempts)
             log.warning("outbox.retry", **context, error=str(exc), retry_at=retry_at.isoformat())
@@ -62,8 +109,8 @@ def run_effects(
 
 
 def _perform(defect: Defect, effect: Effect, tracker: Tracker) -> EffectResult | None:
-    if defect.state is not DefectState.FILED:
-        return None  # rejected or merged meanwhile: nothing to tell the tracker
+    if defect.state not in TRACKED_STATES:
+        return None  # rejected meanwhile: nothing to tell the tracker
     if effect.kind is EffectKind.CREATE:
         return _create(defect, tracker)
     key = defect.tracker_key

@@ -73,6 +73,14 @@ class Outcome:
         }
 
 
+def _own_addresses(config: Config) -> tuple[str, ...]:
+    """triagebot's own addresses: mail from them is its own, mail to their ``+c-`` tags is a
+    reply to a candidate mail."""
+    found = [config.helpdesk.reply_address if config.helpdesk else ""]
+    found.append(config.smtp.from_address if config.smtp else "")
+    return tuple(a for a in found if a)
+
+
 class Pipeline:
     """Everything configured once, then ``process`` per message."""
 
@@ -81,6 +89,7 @@ class Pipeline:
         self.parse_settings = ParseSettings(
             metadata_headers=config.reports.metadata_headers,
             report_senders=config.reports.senders,
+            own_addresses=_own_addresses(config),
         )
         self.signer = Signer(config.signature)
         self.rules = rules

@@ -38,6 +38,8 @@ __all__ = [
     "Effect",
     "EffectKind",
     "EffectResult",
+    "HumanDecision",
+    "ReplyRecord",
     "Store",
 ]
 
@@ -71,6 +73,8 @@ _STATE_OF_ACTION = {
 }
 # Rules may move a defect up this ladder, never down; human states are off the ladder.
 _RANK = {DefectState.IGNORED: 0, DefectState.CANDIDATE: 1, DefectState.FILED: 2}
+#: States whose occurrences go to a tracker issue (a duplicate updates the issue it points to).
+TRACKED_STATES = frozenset({DefectState.FILED, DefectState.DUPLICATE})
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -178,6 +182,58 @@ meta = sa.Table(
     sa.Column("key", sa.String(64), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
 )
+
+
+# Replies applied (apply-once by Message-ID) and mails sent, for the confirmation loop.
+replies = sa.Table(
+    "replies",
+    metadata,
+    sa.Column("message_id", sa.String(998), primary_key=True),
+    sa.Column("defect_id", sa.Integer, sa.ForeignKey("defects.id"), nullable=False, index=True),
+    sa.Column("sender", sa.String(320), nullable=False),
+    sa.Column("verb", sa.String(16), nullable=False),
+    sa.Column("args", sa.JSON, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("thread", sa.String(998), nullable=False),
+    sa.Column("acked", sa.Boolean, nullable=False, default=False),
+    sa.Index("ix_replies_thread_at", "thread", "at"),
+)
+
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("defect_id", sa.Integer, sa.ForeignKey("defects.id"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # candidate, reminder, ack, help
+    sa.Column("recipient", sa.String(320), nullable=False),
+    sa.Column("message_id", sa.String(998), nullable=False),
+    sa.Column("sent_at", UTCDateTime, nullable=False),
+    sa.Index("ix_notifications_defect_kind", "defect_id", "kind"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyRecord:
+    """One reply command as applied: who, when, which message, in which thread."""
+
+    message_id: str
+    defect_id: int
+    sender: str
+    verb: str
+    args: dict[str, Any]
+    at: datetime
+    thread: str  # acknowledgements are rate-limited per thread
+
+
+@dataclass(frozen=True, slots=True)
+class HumanDecision:
+    """A state change a reply asks for, applied only from one of ``from_states``."""
+
+    state: DefectState
+    from_states: frozenset[DefectState]
+    by: str | None = None  # "confirmed by alice@example.com by e-mail"
+    fields: Fields | None = None  # merged over the fields the rules set
+    tracker_key: str | None = None  # duplicate: the existing issue
 
 
 @dataclass(frozen=True, slots=True)
@@ -523,6 +579,111 @@ class Store:
         with self.write() as conn:
             _apply_result(conn, defect_id, EffectResult(tracker_status=status, resolved=resolved))
 
+    # --- confirmation by reply ------------------------------------------------------------
+
+    def apply_reply(
+        self,
+        reply: ReplyRecord,
+        decision: HumanDecision | None = None,
+        ack: dict[str, Any] | None = None,
+        ack_interval: timedelta = timedelta(0),
+    ) -> bool:
+        """Record a reply and apply its decision in one transaction; False when that
+        Message-ID was applied before (a re-sent or re-delivered reply changes nothing).
+
+        ``ack`` is the payload of a ``notify`` effect answering the reply; it is queued
+        unless the same thread was answered within ``ack_interval``.
+        """
+        with self.write() as conn:
+            if conn.execute(
+                sa.select(replies.c.message_id).where(replies.c.message_id == reply.message_id)
+            ).first():
+                return False
+            acked = (
+                ack is not None
+                and not conn.execute(
+                    sa.select(replies.c.message_id).where(
+                        replies.c.thread == reply.thread,
+                        replies.c.acked,
+                        replies.c.at > reply.at - ack_interval,
+                    )
+                ).first()
+            )
+            conn.execute(
+                sa.insert(replies).values(
+                    message_id=reply.message_id,
+                    defect_id=reply.defect_id,
+                    sender=reply.sender,
+                    verb=reply.verb,
+                    args=reply.args,
+                    at=reply.at,
+                    thread=reply.thread,
+                    acked=acked,
+                )
+            )
+            if decision is not None:
+                _decide(conn, reply.defect_id, decision, reply.at)
+            if acked and ack is not None:
+                _enqueue(conn, EffectKind.NOTIFY, reply.defect_id, ack, reply.at)
+        log.info("store.reply_applied", defect=reply.defect_id, verb=reply.verb, acknowledged=acked)
+        return True
+
+    def replies(self, defect_id: int) -> list[ReplyRecord]:
+        """Every reply applied to a defect, oldest first."""
+        query = sa.select(replies).where(replies.c.defect_id == defect_id).order_by(replies.c.at)
+        with self.read() as conn:
+            return [
+                ReplyRecord(
+                    r.message_id, r.defect_id, r.sender, r.verb, dict(r.args), r.at, r.thread
+                )
+                for r in conn.execute(query)
+            ]
+
+    def notified(self, defect_id: int, kind: str) -> set[str]:
+        """Recipients a ``kind`` mail about this defect went to already."""
+        query = sa.select(notifications.c.recipient).where(
+            notifications.c.defect_id == defect_id, notifications.c.kind == kind
+        )
+        with self.read() as conn:
+            return set(conn.execute(query).scalars())
+
+    def record_notification(
+        self, defect_id: int, kind: str, recipient: str, message_id: str, at: datetime
+    ) -> None:
+        with self.write() as conn:
+            conn.execute(
+                sa.insert(notifications).values(
+                    defect_id=defect_id,
+                    kind=kind,
+                    recipient=recipient,
+                    message_id=message_id,
+                    sent_at=at,
+                )
+            )
+
+    def reminders_due(self, sent_before: datetime) -> list[tuple[int, str]]:
+        """``(defect, recipient)`` of candidate mails sent before ``sent_before`` that are
+        still unanswered candidates and were not reminded yet."""
+        sent, reminder = notifications.alias("sent"), notifications.alias("reminder")
+        reminded = sa.select(reminder.c.id).where(
+            reminder.c.kind == "reminder",
+            reminder.c.defect_id == sent.c.defect_id,
+            reminder.c.recipient == sent.c.recipient,
+        )
+        query = (
+            sa.select(sent.c.defect_id, sent.c.recipient)
+            .join(defects, defects.c.id == sent.c.defect_id)
+            .where(
+                sent.c.kind == "candidate",
+                sent.c.sent_at <= sent_before,
+                defects.c.state == DefectState.CANDIDATE,
+                ~sa.exists(reminded),
+            )
+            .order_by(sent.c.defect_id, sent.c.recipient)
+        )
+        with self.read() as conn:
+            return [(r.defect_id, r.recipient) for r in conn.execute(query)]
+
     # --- outbox ---------------------------------------------------------------------------
 
     def due_effects(
@@ -569,7 +730,7 @@ class Store:
                 ).where(defects.c.id == defect_id)
             ).one()
             if (
-                row.state == DefectState.FILED
+                row.state in TRACKED_STATES
                 and row.tracker_key is not None
                 and row.occurrences > row.occurrences_reported
                 and not _pending(conn, EffectKind.UPDATE, defect_id)
@@ -781,7 +942,7 @@ class _Batch:
                 and (t.id in new_ids or t.state_changed)
             ):
                 _enqueue(self.conn, EffectKind.CREATE, t.id, {}, self.now)
-            elif t.state is DefectState.FILED and t.tracker_key is not None:
+            elif t.state in TRACKED_STATES and t.tracker_key is not None:
                 self._coalesce_update(t)
             if t.state is DefectState.CANDIDATE and (t.id in new_ids or t.state_changed):
                 _enqueue(self.conn, EffectKind.NOTIFY, t.id, {"reason": "candidate"}, self.now)
@@ -903,6 +1064,35 @@ def _enqueue(
             pending_key=key,
         )
     )
+
+
+def _decide(conn: Connection, defect_id: int, decision: HumanDecision, now: datetime) -> None:
+    """Apply a human decision when the defect is still in one of its ``from_states``."""
+    row = conn.execute(
+        sa.select(defects.c.state, defects.c.tracker_key, defects.c.fields).where(
+            defects.c.id == defect_id
+        )
+    ).one()
+    if DefectState(row.state) not in decision.from_states:
+        log.info("store.decision_skipped", defect=defect_id, state=row.state)
+        return
+    values: dict[str, Any] = {"state": decision.state}
+    if decision.by:
+        values["confirmed_by"] = decision.by
+    if decision.fields is not None:
+        values["fields"] = Fields.from_dict(row.fields).merge(decision.fields).as_dict()
+    key = decision.tracker_key or row.tracker_key
+    if decision.tracker_key is not None:
+        values["tracker_key"] = decision.tracker_key
+        values["occurrences_reported"] = 0  # the issue has not heard of these yet
+    conn.execute(sa.update(defects).where(defects.c.id == defect_id).values(**values))
+    if decision.state is DefectState.FILED and key is None:
+        _enqueue(conn, EffectKind.CREATE, defect_id, {}, now)
+    if decision.state is DefectState.DUPLICATE and decision.tracker_key is not None:
+        for sig in _signatures_of(conn, [defect_id]).get(defect_id, []):
+            _enqueue(conn, EffectKind.LINK, defect_id, {"signature": sig}, now, extra=sig)
+        _enqueue(conn, EffectKind.UPDATE, defect_id, {}, now)
+    log.info("store.state_changed", defect=defect_id, old=row.state, new=str(decision.state))
 
 
 def _apply_result(conn: Connection, defect_id: int, result: EffectResult) -> None:

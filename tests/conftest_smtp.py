@@ -1,0 +1,70 @@
+"""Fixtures for outgoing mail: a real aiosmtpd server (STARTTLS, AUTH, Exchange-like relay rule).
+
+``smtp_server`` is fresh for every test; ``smtp_config`` is a good ``[smtp]`` for it (From is the
+logged-in mailbox, the test CA trusted), to ``dataclasses.replace`` into a bad one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trustme
+
+from tests.servers.smtp import SmtpServer
+from triagebot.config import Secret, SmtpConfig
+
+SMTP_USER = "triagebot@example.test"
+SMTP_PASSWORD = "smtp-secret-9f2c"
+
+
+@pytest.fixture(scope="session")
+def smtp_ca() -> trustme.CA:
+    return trustme.CA()
+
+
+@pytest.fixture(scope="session")
+def smtp_ca_file(smtp_ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test CA as a PEM file, for ``[smtp].ca_file``."""
+    path = tmp_path_factory.mktemp("smtp-ca") / "ca.pem"
+    smtp_ca.cert_pem.write_to_path(str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def smtp_cert(smtp_ca: trustme.CA) -> trustme.LeafCert:
+    return smtp_ca.issue_cert("127.0.0.1", "localhost")
+
+
+@pytest.fixture
+def smtp_server(smtp_cert: trustme.LeafCert) -> Iterator[SmtpServer]:
+    """STARTTLS, AUTH LOGIN/PLAIN for ``SMTP_USER``, 550 5.7.1 for any other MAIL FROM."""
+    server = SmtpServer(users={SMTP_USER: SMTP_PASSWORD}, tls=smtp_cert).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_tls_server(smtp_cert: trustme.LeafCert) -> Iterator[SmtpServer]:
+    """Like ``smtp_server`` but implicit TLS (the port speaks TLS from the first byte)."""
+    server = SmtpServer(users={SMTP_USER: SMTP_PASSWORD}, tls=smtp_cert, implicit_tls=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_config(smtp_server: SmtpServer, smtp_ca_file: Path) -> SmtpConfig:
+    """A good configuration for ``smtp_server``."""
+    return SmtpConfig(
+        host=smtp_server.host,
+        port=smtp_server.port,
+        security="starttls",
+        username=SMTP_USER,
+        password=Secret(SMTP_PASSWORD, "test"),
+        from_address=SMTP_USER,
+        from_name="Triage Bot",
+        timeout=5.0,
+        ca_file=smtp_ca_file,
+    )

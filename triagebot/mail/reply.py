@@ -1,0 +1,298 @@
+"""The new part of a reply: what a helpdesk member wrote, without the mail they answered.
+
+Commands are read from the first lines of a reply, so everything the sender did not write
+must go: attribution lines (``On ... wrote:`` in many languages, possibly wrapped), Outlook
+header blocks and ``-----Original Message-----`` separators, forwarded mails, ``>`` quotes
+below the new text and signatures. Pure and line based: every line gets a kind, then one
+forward pass decides what stays.
+
+* Inline answers are kept: an attribution followed by a quote and then more new text is an
+  answer interleaved with the quote, so only the attribution line goes.
+* A quote or forwarded mail *before* any new text (bottom-posting, a forward) is dropped
+  together with its attribution or header block, and reading continues after it.
+* Separators, header blocks and attributions *after* new text end it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+__all__ = ["new_text"]
+
+# Line kinds.
+_EMPTY: Final = 0
+_QUOTE: Final = 1
+_TEXT: Final = 2
+_SEPARATOR: Final = 3  # "-- ", "_____", "-----Original Message-----", "Begin forwarded message:"
+_SIGNATURE: Final = 4  # one-line device signature: "Sent from my iPhone"
+_HEADER: Final = 5  # "From: ...", "Gesendet: ...", "*Subject:* ..."
+_ATTRIBUTION: Final = 6  # first line of "On <date>, <name> wrote:" (``_wraps`` holds its end)
+
+_NEWLINES = re.compile(r"\r\n?")
+_QUOTE_PREFIX = re.compile(r"^[ \t]*>[ \t>]*")
+_FENCE = "```"
+
+# "--", "-- ", "_____", "*****", "=====", "~~~", and the lone Gmail tracker mark "ᐧ".
+_RULE = re.compile(r"^[ \t]*(?:(?:[-_=+~#*—–•][ \t]*){2,}|ᐧ)[ \t]*$")
+# "-----Original Message-----", "*-------- Forwarded message --------*",
+# "-----Ursprüngliche Nachricht-----", "Begin forwarded message:", "Anfang der ...".
+_MARKER = re.compile(
+    r"^[ \t]*[*_]*[ \t]*(?:-{2,}[ \t]*[^-\n]{0,30}?(?<![^\W\d_])(?:original|forward|message|"
+    r"mensaje|mensagem|messaggio|nachricht|ursprüngliche|weitergeleitet|transféré|reenviado|"
+    r"encaminhad|inoltrat|bericht|wiadomo|przekazan|zpráva|сообщени|пересланн|исходн|"
+    r"meddelande|meddelelse|melding|viesti|邮件|郵件|转发|轉寄|メッセージ)[^-\n]{0,30}-{2,}"
+    r"|(?:begin forwarded message|anfang der weitergeleiteten nachricht|début du message "
+    r"(?:réexpédié|transféré)|inicio del mensaje reenviado|inizio messaggio inoltrato|"
+    r"begin doorgestuurd bericht)[ \t]*:?)[ \t]*[*_]*[ \t]*$",
+    re.IGNORECASE,
+)
+# Device and app signatures that stand on a line of their own, wherever they appear.
+_DEVICE_SIGNATURE = re.compile(
+    r"^[ \t]*[(<\[]*[ \t]*(?:"
+    r"(?:sent|envoyé|enviado|inviato|verzonden|verstuurd|skickat|sendt|lähetetty|wysłane|"
+    r"odesláno|отправлено|надіслано)[ \t]+(?:from|by|via|with|using|on|de|depuis|desde|da|met|"
+    r"vanaf|van|från|fra|z|ze|с|из|з)\b"
+    r"|von meine[mr]? .{1,60}gesendet"
+    r"|diese nachricht wurde von .{1,80}gesendet"
+    r"|from my (?:iphone|ipad|ipod|android|mobile|phone|cell|samsung|galaxy|blackberry|device)"
+    r"|.{0,30}\bfrom (?:my )?mobile\b"
+    r"|get \[?outlook for"
+    r"|(?:寄自|发自|發自|来自|從|从)我的"
+    r"|.{1,40}から送信"
+    r").{0,120}$",
+    re.IGNORECASE,
+)
+_HEADER_LINE = re.compile(
+    r"^[ \t]*\*{0,2}(?:"
+    # from
+    r"from|von|de|da|van|od|от|від|från|fra|frá|lähettäjä|feladó|kimden|από|"
+    r"发件人|發件人|寄件者|差出人|보낸 사람|"
+    # sent / date
+    r"sent|date|gesendet|datum|envoyé|enviado|enviada|inviato|data|fecha|verzonden|wysłane|"
+    r"wysłano|отправлено|надіслано|дата|skickat|sendt|lähetetty|päivämäärä|elküldve|dátum|"
+    r"gönderildi|tarih|odesláno|στάλθηκε|发送时间|發送時間|日期|送信日時|보낸 날짜|"
+    # to / cc / reply-to
+    r"to|an|à|a|para|aan|do|кому|till|til|vastaanottaja|címzett|kime|προς|komu|"
+    r"收件人|宛先|받는 사람|cc|bcc|kopie|copie|copia|kopia|копия|копія|kopio|másolat|bilgi|"
+    r"抄送|副本|reply-to|antwort an|répondre à|responder a|rispondi a|antwoord aan|"
+    # subject
+    r"subject|betreff|objet|asunto|assunto|oggetto|onderwerp|temat|тема|ämne|emne|aihe|"
+    r"tárgy|konu|θέμα|předmět|主题|主旨|件名|제목"
+    r")[ \t]*\*{0,2}[ \t]*[:：]",
+    re.IGNORECASE,
+)
+# Verbs of "<someone> wrote:"; Latin-script ones must stand as words.
+_WROTE = (
+    r"(?:(?<![^\W\d_])(?:wrote|writes|schrieb|a écrit|ont écrit|escribió|escribio|ha escrito|"
+    r"ha scritto|scrisse|schreef|geschreven|escreveu|skrev|skrevet|kirjoitti|"
+    r"napisał\(a\)|napisała|napisał|napsal\(a\)|napsal|írta|yazdı|пишет|написал\(а\)|"
+    r"написала|написал|пише|написав|έγραψε)(?![^\W\d_])"
+    r"|写道|寫道|書きました|작성)"
+)
+# One logical attribution line (already unwrapped): the verb, then at most a short tail and a
+# colon ("wrote:", "schrieb am Fr., 28. Apr. 2017 um 11:53 Uhr:", "skrev Name <a@b>:"), or
+# Zoho's "wrote ----"; or Gmail's date-first "2016-03-03 17:21 GMT+01:00 Name <a@b>:".
+_ATTRIBUTION_LINE = re.compile(
+    rf"{_WROTE}(?:.{{0,120}}[:：]|[ \t]+-{{2,}})[ \t]*$"
+    r"|^[ \t]*\d{4}(?:[-/.]\d{1,2}[-/.]\d{1,2}|年\d{1,2}月\d{1,2}日).{0,150}?(?:GMT[+-]\d|@)",
+    re.IGNORECASE,
+)
+# What makes "<...> wrote:" an attribution rather than prose: an address, a time or a year.
+_EVIDENCE = re.compile(r"@|(?<!\d)(?:\d{1,2}[:.h]\d{2}|(?:19|20)\d{2})(?!\d)")
+#: Lines an attribution may be wrapped over ("On ..., Name <\nname@host> wrote:").
+_WRAP = 5
+_MAX_ATTRIBUTION = 400
+_MIN_HEADER_BLOCK = 3
+
+
+def _single_kind(line: str) -> int:
+    """Kind of one line on its own (attributions over several lines are found later)."""
+    stripped = line.strip()
+    if not stripped:
+        return _EMPTY
+    if stripped[0] == ">":
+        return _QUOTE
+    if _RULE.match(stripped) or _MARKER.match(stripped):
+        return _SEPARATOR
+    if _DEVICE_SIGNATURE.match(stripped):
+        return _SIGNATURE
+    if _HEADER_LINE.match(stripped):
+        return _HEADER
+    if _is_attribution(stripped):
+        return _ATTRIBUTION
+    return _TEXT
+
+
+def _is_attribution(text: str) -> bool:
+    return (
+        len(text) <= _MAX_ATTRIBUTION
+        and _ATTRIBUTION_LINE.search(text) is not None
+        and _EVIDENCE.search(text) is not None
+    )
+
+
+def _classify(lines: list[str]) -> list[int]:
+    kinds: list[int] = []
+    fenced = False
+    for line in lines:
+        if line.lstrip().startswith(_FENCE):
+            fenced = not fenced
+            kinds.append(_TEXT)
+        elif fenced:
+            kinds.append(_TEXT if line.strip() else _EMPTY)
+        else:
+            kinds.append(_single_kind(line))
+    return kinds
+
+
+def _unwrap_attributions(lines: list[str], kinds: list[int]) -> dict[int, int]:
+    """Attributions, wrapped ones joined: first line → last line; ``kinds`` updated.
+
+    A wrapped attribution is found from its end (a line ending in a colon, or an attribution
+    whose first line is a continuation such as ``name@host> wrote:``) back to the nearest
+    line that can start one, over blank and ``>``-prefixed pieces ("> wrote:" after a wrapped
+    address). The nearest start wins, so prose before an attribution is never swallowed.
+    """
+    wraps: dict[int, int] = {}
+    for end, kind in enumerate(kinds):
+        if kind not in (_TEXT, _QUOTE, _ATTRIBUTION):
+            continue
+        piece = _QUOTE_PREFIX.sub("", lines[end]).strip()
+        if kind == _ATTRIBUTION and _starts(piece):
+            wraps[end] = end
+            continue
+        if not piece or piece[-1] not in ":：":
+            continue
+        start = _wrapped_start(lines, kinds, end, piece)
+        if start >= 0:
+            wraps[start] = end
+            kinds[start] = _ATTRIBUTION
+            for inner in range(start + 1, end + 1):
+                kinds[inner] = _EMPTY
+        elif kind == _ATTRIBUTION:
+            wraps[end] = end
+    return wraps
+
+
+def _starts(piece: str) -> bool:
+    """Whether a line can begin an attribution (not a wrapped address or lower-case tail)."""
+    return bool(piece) and not (piece[0].islower() or piece[0] in "<>:")
+
+
+def _wrapped_start(lines: list[str], kinds: list[int], end: int, last: str) -> int:
+    pieces = [last]
+    for start in range(end - 1, max(-1, end - _WRAP), -1):
+        kind = kinds[start]
+        if kind == _EMPTY:
+            continue
+        piece = _QUOTE_PREFIX.sub("", lines[start]).strip()
+        if kind not in (_TEXT, _QUOTE, _ATTRIBUTION) or (
+            kind == _ATTRIBUTION and piece.endswith((":", "："))
+        ):
+            return -1
+        pieces.append(piece)
+        if kind != _QUOTE and _starts(piece) and _is_attribution(" ".join(reversed(pieces))):
+            return start
+    return -1
+
+
+def _header_block_end(kinds: list[int], start: int) -> int:
+    """Last line of a header block starting at ``start``, or -1 when it is too short.
+
+    Single unknown lines between headers belong to the block (a wrapped ``Subject:``, an
+    unlisted header such as ``Risposta:``).
+    """
+    count = len(kinds)
+    headers = 0
+    last = index = start
+    while index < count:
+        if kinds[index] == _HEADER:
+            headers += 1
+            last = index
+        elif not (
+            kinds[index] in (_TEXT, _QUOTE)
+            and index + 1 < count
+            and kinds[index + 1] == _HEADER
+            and kinds[index - 1] == _HEADER
+        ):
+            break
+        index += 1
+    return last if headers >= _MIN_HEADER_BLOCK else -1
+
+
+def _skip(kinds: list[int], index: int, skipped: tuple[int, ...]) -> int:
+    while index < len(kinds) and kinds[index] in skipped:
+        index += 1
+    return index
+
+
+def _kept(lines: list[str], kinds: list[int], wraps: dict[int, int]) -> tuple[list[str], bool]:
+    """The lines that stay, and whether any of them is new text (not a quote)."""
+    kept: list[str] = []
+    seen_text = False
+    count = len(lines)
+    index = 0
+    while index < count:
+        kind = kinds[index]
+        if kind == _HEADER:
+            end = _header_block_end(kinds, index)
+            if end < 0:
+                kind = _TEXT
+            elif seen_text:
+                break
+            else:  # a forwarded mail's headers: its body is what was sent
+                index = end + 1
+                continue
+        if kind == _SEPARATOR:
+            if seen_text:
+                break
+        elif kind == _ATTRIBUTION:
+            after = _skip(kinds, wraps[index] + 1, (_EMPTY,))
+            if not seen_text:  # bottom-posting: the quoted mail comes first
+                index = _skip(kinds, after, (_EMPTY, _QUOTE))
+                continue
+            if after < count and kinds[after] == _QUOTE:
+                resumes = _skip(kinds, after, (_EMPTY, _QUOTE, _SIGNATURE))
+                if resumes < count and kinds[resumes] == _TEXT:
+                    index = after  # answered inline: keep the quote and the answers
+                    continue
+            break
+        elif kind != _SIGNATURE:
+            kept.append(lines[index])
+            seen_text = seen_text or kind == _TEXT
+        index += 1
+    return kept, seen_text
+
+
+def new_text(body: str) -> str:
+    """The new part of a reply: quoted text, attribution lines, forwarded/embedded earlier mails and signatures removed.
+
+    Takes ``Report.body`` (CRLF or LF). Indentation and inner blank lines of the new text are
+    kept; only blank lines around it and trailing spaces go. A body that is only a quote stays
+    as it is unless the quote starts with an attribution (then it is an earlier mail, and the
+    result is empty).
+    """
+    if "\r" in body:
+        body = _NEWLINES.sub("\n", body)
+    lines = body.split("\n")
+    kinds = _classify(lines)
+    wraps = _unwrap_attributions(lines, kinds)
+    kept, seen_text = _kept(lines, kinds, wraps)
+    end = len(kept)
+    while end and (not kept[end - 1].strip() or (seen_text and _is_quote(kept[end - 1]))):
+        end -= 1
+    start = 0
+    while start < end and not kept[start].strip():
+        start += 1
+    if not seen_text and start < end and _quoted_attribution(kept[start]):
+        return ""
+    return "\n".join(kept[start:end]).rstrip()
+
+
+def _is_quote(line: str) -> bool:
+    return line.lstrip().startswith(">")
+
+
+def _quoted_attribution(line: str) -> bool:
+    return _is_attribution(_QUOTE_PREFIX.sub("", line).strip())
