@@ -65,18 +65,20 @@ def main() -> int:
             misses.append(path.stem)
         if args.show == path.stem:
             print(f"--- kind: {report.kind}\n--- expected:\n{expected}\n--- got:\n{got}\n---")
-    rounds = 50
-    start = time.perf_counter()
-    for _ in range(rounds):
-        for body in bodies:
-            new_text(body)
-    elapsed = time.perf_counter() - start
+    rounds = 10
+    best = float("inf")
+    for _ in range(5):  # best of five: the machine is shared
+        start = time.perf_counter()
+        for _ in range(rounds):
+            for body in bodies:
+                new_text(body)
+        best = min(best, time.perf_counter() - start)
     total = len(emails)
     matches = total - len(misses)
     print(f"reply trimming: {matches} / {total} = {100 * matches / total:.1f} %")
     print(f"misses: {', '.join(misses) if misses else 'none'}")
-    per_reply = elapsed / (rounds * total) * 1e6
-    print(f"speed: {per_reply:.1f} µs per reply ({rounds * total / elapsed:,.0f} replies/s)")
+    per_reply = best / (rounds * total) * 1e6
+    print(f"speed: {per_reply:.1f} µs per reply ({rounds * total / best:,.0f} replies/s)")
     return 0
 
 

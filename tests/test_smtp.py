@@ -297,6 +297,14 @@ class TestFailures:
         assert refused["refused"] == {"gone@example.test": "550 5.1.1 User unknown"}
         assert (sent["event"], sent["recipients"]) == ("mail.sent", 1)
 
+    def test_server_that_wants_a_login(self, smtp_server: SmtpServer) -> None:
+        config = SmtpConfig(
+            host=HOST, port=smtp_server.port, security="none", from_address=SMTP_USER
+        )
+        with pytest.raises(NotifyError, match=r"530 .*wants a login"):
+            send_simple(Mailer(config))
+        assert smtp_server.messages == []
+
     def test_connection_refused(self, smtp_config: SmtpConfig) -> None:
         with pytest.raises(NotifyUnavailable, match="cannot reach"):
             send_simple(Mailer(replace(smtp_config, port=free_port())))

@@ -28,7 +28,7 @@ import structlog
 from sqlalchemy.engine import Connection
 
 from triagebot.config import Config, DigestConfig
-from triagebot.errors import ConfigError, NotifyError, RetryableError, StoreError
+from triagebot.errors import ConfigError, NotifyError, NotifyUnavailable, StoreError
 from triagebot.outbox import backoff
 from triagebot.smtp import Mailer
 from triagebot.store import (
@@ -435,17 +435,17 @@ class DigestRunner:
         items = len(content.candidates) + len(content.rows)
         mailer = self._require_mailer()
         rendered = render(content)
-        message = mailer.compose(
-            to=digest.recipients,
-            subject=rendered.subject,
-            text=rendered.text,
-            html=rendered.html,
-            kind="digest",
-            attachments=[(rendered.csv_name, "text/csv", rendered.csv)],
-        )
         try:
+            message = mailer.compose(
+                to=digest.recipients,
+                subject=rendered.subject,
+                text=rendered.text,
+                html=rendered.html,
+                kind="digest",
+                attachments=[(rendered.csv_name, "text/csv", rendered.csv)],
+            )
             mailer.send(message)
-        except RetryableError as exc:
+        except NotifyUnavailable as exc:
             retry_at = now + backoff(self._attempts(name, period))
             self._finish(name, period, "retry", error=str(exc), retry_at=retry_at)
             log.warning("digest.retry", **context, error=str(exc), retry_at=retry_at.isoformat())

@@ -17,8 +17,12 @@ __all__ = ["Command", "Verb", "parse_command"]
 
 _FIRST = re.compile(r"([^\W\d_]+)\b[ \t]*[.!:,;]*[ \t]*(.*)")
 _ISSUE_KEY = re.compile(r"[A-Z][A-Z0-9_]*-[0-9]+")
-_FIELD_LINE = re.compile(r"^\s*(priority|component|assign|assignee|label)\b\s*:?\s*(\S.*?)\s*$")
-_SAME_LINE_PAIR = re.compile(r"(priority|component|assign|assignee|label)\s*:?\s+(\S+)")
+_FIELD_LINE = re.compile(
+    r"^\s*(priority|component|assign|assignee|label)\b\s*:?\s*(\S.*?)\s*$", re.IGNORECASE
+)
+_SAME_LINE_PAIR = re.compile(
+    r"\b(priority|component|assign|assignee|label)\s*:?\s+(\S+)", re.IGNORECASE
+)
 #: A first line of at most this many words that is no command is taken as a mistyped one.
 _UNKNOWN_MAX_WORDS = 3
 _REASON_MAX = 500

@@ -27,11 +27,13 @@ _TEXT: Final = 2
 _SEPARATOR: Final = 3  # "-- ", "_____", "-----Original Message-----", "Begin forwarded message:"
 _SIGNATURE: Final = 4  # one-line device signature: "Sent from my iPhone"
 _HEADER: Final = 5  # "From: ...", "Gesendet: ...", "*Subject:* ..."
-_ATTRIBUTION: Final = 6  # first line of "On <date>, <name> wrote:" (``_wraps`` holds its end)
+_ATTRIBUTION: Final = 6  # first line of "On <date>, <name> wrote:" (``wraps`` maps it to its last)
 
 _NEWLINES = re.compile(r"\r\n?")
 _QUOTE_PREFIX = re.compile(r"^[ \t]*>[ \t>]*")
 _FENCE = "```"
+# Supercite quoting ("C> text", "Richard> text"); never read as the start of an inline answer.
+_SUPERCITE = re.compile(r"[A-Za-z]{1,10}>(?:[ \t]|$)")
 
 # "--", "-- ", "_____", "*****", "=====", "~~~", and the lone Gmail tracker mark "ᐧ".
 _RULE = re.compile(r"^[ \t]*(?:(?:[-_=+~#*—–•][ \t]*){2,}|ᐧ)[ \t]*$")
@@ -47,12 +49,16 @@ _MARKER = re.compile(
     r"begin doorgestuurd bericht)[ \t]*:?)[ \t]*[*_]*[ \t]*$",
     re.IGNORECASE,
 )
-# Device and app signatures that stand on a line of their own, wherever they appear.
+# Device and app signatures that stand on a line of their own, wherever they appear. Without
+# "my" the line must name a device or mail app before any comma, so prose stays.
 _DEVICE_SIGNATURE = re.compile(
     r"^[ \t]*[(<\[]*[ \t]*(?:"
     r"(?:sent|envoyé|enviado|inviato|verzonden|verstuurd|skickat|sendt|lähetetty|wysłane|"
     r"odesláno|отправлено|надіслано)[ \t]+(?:from|by|via|with|using|on|de|depuis|desde|da|met|"
-    r"vanaf|van|från|fra|z|ze|с|из|з)\b"
+    r"vanaf|van|från|fra|z|ze|с|из|з)[ \t]+(?:(?:my|mon|ma|mi|mio|il mio|mijn|min|mitt|mój|"
+    r"mého|моего|мого)\b|[^,;!?\n]{0,40}?(?<![^\W\d_])(?:iphone|ipad|ipod|android|mobile|"
+    r"mail|outlook|airmail|mailbox|blackberry|phone|device|yahoo|aol|gmail|windows|tablet|"
+    r"samsung|galaxy|huawei)(?![^\W\d_])[^,;!\n]{0,80}$)"
     r"|von meine[mr]? .{1,60}gesendet"
     r"|diese nachricht wurde von .{1,80}gesendet"
     r"|from my (?:iphone|ipad|ipod|android|mobile|phone|cell|samsung|galaxy|blackberry|device)"
@@ -86,20 +92,26 @@ _HEADER_LINE = re.compile(
 _WROTE = (
     r"(?:(?<![^\W\d_])(?:wrote|writes|schrieb|a écrit|ont écrit|escribió|escribio|ha escrito|"
     r"ha scritto|scrisse|schreef|geschreven|escreveu|skrev|skrevet|kirjoitti|"
-    r"napisał\(a\)|napisała|napisał|napsal\(a\)|napsal|írta|yazdı|пишет|написал\(а\)|"
+    r"napisał\(a\)|napisała|napisał|pisze|napsal\(a\)|napsal|írta|yazdı|пишет|написал\(а\)|"
     r"написала|написал|пише|написав|έγραψε)(?![^\W\d_])"
     r"|写道|寫道|書きました|작성)"
 )
-# One logical attribution line (already unwrapped): the verb, then at most a short tail and a
-# colon ("wrote:", "schrieb am Fr., 28. Apr. 2017 um 11:53 Uhr:", "skrev Name <a@b>:"), or
-# Zoho's "wrote ----"; or Gmail's date-first "2016-03-03 17:21 GMT+01:00 Name <a@b>:".
-_ATTRIBUTION_LINE = re.compile(
-    rf"{_WROTE}(?:.{{0,120}}[:：]|[ \t]+-{{2,}})[ \t]*$"
-    r"|^[ \t]*\d{4}(?:[-/.]\d{1,2}[-/.]\d{1,2}|年\d{1,2}月\d{1,2}日).{0,150}?(?:GMT[+-]\d|@)",
+# One logical attribution line (already unwrapped) ends in a colon: the verb, then at most a
+# short tail ("wrote:", "schrieb am Fr., 28. Apr. 2017 um 11:53 Uhr:", "skrev Name <a@b>:"),
+# or "<address>:" (Gmail's Russian and Japanese forms have no verb); or, without the colon,
+# Zoho's "wrote ----".
+_ATTRIBUTION_END = re.compile(
+    rf"{_WROTE}(?:.{{0,120}}[:：]|[ \t]+-{{2,}})[ \t]*$|<[^<>\s]+@[^<>\s]+>[ \t]*[:：][ \t]*$",
     re.IGNORECASE,
+)
+# Gmail's date-first form: "2016-03-03 17:21 GMT+01:00 Name <a@b>", "2016年12月12日 ... <a@b>:".
+_DATE_FIRST = re.compile(
+    r"\d{4}(?:[-/.]\d{1,2}[-/.]\d{1,2}|年\d{1,2}月\d{1,2}日).{0,150}?(?:GMT[+-]\d|@)"
 )
 # What makes "<...> wrote:" an attribution rather than prose: an address, a time or a year.
 _EVIDENCE = re.compile(r"@|(?<!\d)(?:\d{1,2}[:.h]\d{2}|(?:19|20)\d{2})(?!\d)")
+# "name@host> wrote:", "mailto:Name <name@host>": the second line of a wrapped attribution.
+_ADDRESS_TAIL = re.compile(r"(?:mailto:|[\w.+-]+@)", re.IGNORECASE)
 #: Lines an attribution may be wrapped over ("On ..., Name <\nname@host> wrote:").
 _WRAP = 5
 _MAX_ATTRIBUTION = 400
@@ -111,13 +123,13 @@ def _single_kind(line: str) -> int:
     stripped = line.strip()
     if not stripped:
         return _EMPTY
-    if stripped[0] == ">":
+    if stripped[0] == ">" or _SUPERCITE.match(stripped):
         return _QUOTE
     if _RULE.match(stripped) or _MARKER.match(stripped):
         return _SEPARATOR
     if _DEVICE_SIGNATURE.match(stripped):
         return _SIGNATURE
-    if _HEADER_LINE.match(stripped):
+    if (":" in stripped or "：" in stripped) and _HEADER_LINE.match(stripped):
         return _HEADER
     if _is_attribution(stripped):
         return _ATTRIBUTION
@@ -125,11 +137,14 @@ def _single_kind(line: str) -> int:
 
 
 def _is_attribution(text: str) -> bool:
-    return (
-        len(text) <= _MAX_ATTRIBUTION
-        and _ATTRIBUTION_LINE.search(text) is not None
-        and _EVIDENCE.search(text) is not None
-    )
+    """Whether one (unwrapped, stripped) line is an attribution; cheap tests first."""
+    if not text or len(text) > _MAX_ATTRIBUTION:
+        return False
+    if text[-1] in ":：-":
+        found = _ATTRIBUTION_END.search(text) is not None
+    else:
+        found = text[0].isdigit() and _DATE_FIRST.match(text) is not None
+    return found and _EVIDENCE.search(text) is not None
 
 
 def _classify(lines: list[str]) -> list[int]:
@@ -164,6 +179,8 @@ def _unwrap_attributions(lines: list[str], kinds: list[int]) -> dict[int, int]:
             continue
         if not piece or piece[-1] not in ":：":
             continue
+        if kind == _QUOTE and _starts(piece) and _is_attribution(piece):
+            continue  # complete on its own: a quoted attribution stays part of the quote
         start = _wrapped_start(lines, kinds, end, piece)
         if start >= 0:
             wraps[start] = end
@@ -176,8 +193,8 @@ def _unwrap_attributions(lines: list[str], kinds: list[int]) -> dict[int, int]:
 
 
 def _starts(piece: str) -> bool:
-    """Whether a line can begin an attribution (not a wrapped address or lower-case tail)."""
-    return bool(piece) and not (piece[0].islower() or piece[0] in "<>:")
+    """Whether a line can begin an attribution (not the tail of a wrapped address)."""
+    return bool(piece) and piece[0] not in "<>:" and _ADDRESS_TAIL.match(piece) is None
 
 
 def _wrapped_start(lines: list[str], kinds: list[int], end: int, last: str) -> int:
@@ -192,6 +209,8 @@ def _wrapped_start(lines: list[str], kinds: list[int], end: int, last: str) -> i
         ):
             return -1
         pieces.append(piece)
+        if _starts(piece) and kind != _ATTRIBUTION and _is_attribution(piece):
+            return -1  # a complete attribution of its own ends the search
         if kind != _QUOTE and _starts(piece) and _is_attribution(" ".join(reversed(pieces))):
             return start
     return -1
@@ -227,11 +246,11 @@ def _skip(kinds: list[int], index: int, skipped: tuple[int, ...]) -> int:
     return index
 
 
-def _kept(lines: list[str], kinds: list[int], wraps: dict[int, int]) -> tuple[list[str], bool]:
-    """The lines that stay, and whether any of them is new text (not a quote)."""
-    kept: list[str] = []
+def _kept(lines: list[str], kinds: list[int], wraps: dict[int, int]) -> tuple[list[int], bool]:
+    """Indices of the lines that stay, and whether any of them is new text (not a quote)."""
+    kept: list[int] = []
     seen_text = False
-    count = len(lines)
+    count = len(kinds)
     index = 0
     while index < count:
         kind = kinds[index]
@@ -252,21 +271,21 @@ def _kept(lines: list[str], kinds: list[int], wraps: dict[int, int]) -> tuple[li
             if not seen_text:  # bottom-posting: the quoted mail comes first
                 index = _skip(kinds, after, (_EMPTY, _QUOTE))
                 continue
-            if after < count and kinds[after] == _QUOTE:
+            if after < count and lines[after].lstrip().startswith(">"):
                 resumes = _skip(kinds, after, (_EMPTY, _QUOTE, _SIGNATURE))
                 if resumes < count and kinds[resumes] == _TEXT:
                     index = after  # answered inline: keep the quote and the answers
                     continue
             break
         elif kind != _SIGNATURE:
-            kept.append(lines[index])
+            kept.append(index)
             seen_text = seen_text or kind == _TEXT
         index += 1
     return kept, seen_text
 
 
 def new_text(body: str) -> str:
-    """The new part of a reply: quoted text, attribution lines, forwarded/embedded earlier mails and signatures removed.
+    """The new part of a reply: quotes, attributions, embedded earlier mails, signatures removed.
 
     Takes ``Report.body`` (CRLF or LF). Indentation and inner blank lines of the new text are
     kept; only blank lines around it and trailing spaces go. A body that is only a quote stays
@@ -279,19 +298,13 @@ def new_text(body: str) -> str:
     kinds = _classify(lines)
     wraps = _unwrap_attributions(lines, kinds)
     kept, seen_text = _kept(lines, kinds, wraps)
-    end = len(kept)
-    while end and (not kept[end - 1].strip() or (seen_text and _is_quote(kept[end - 1]))):
-        end -= 1
-    start = 0
-    while start < end and not kept[start].strip():
-        start += 1
-    if not seen_text and start < end and _quoted_attribution(kept[start]):
+    trailing = (_EMPTY, _QUOTE) if seen_text else (_EMPTY,)
+    while kept and kinds[kept[-1]] in trailing:
+        kept.pop()
+    start = _skip([kinds[i] for i in kept], 0, (_EMPTY,))
+    if start == len(kept) or (not seen_text and _quoted_attribution(lines[kept[start]])):
         return ""
-    return "\n".join(kept[start:end]).rstrip()
-
-
-def _is_quote(line: str) -> bool:
-    return line.lstrip().startswith(">")
+    return "\n".join([lines[i] for i in kept[start:]]).rstrip()
 
 
 def _quoted_attribution(line: str) -> bool:

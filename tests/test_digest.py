@@ -1,0 +1,527 @@
+"""Digests over a real SQLite store and a real aiosmtpd server (STARTTLS, AUTH, Exchange rule).
+
+Time is always explicit: runs are driven with the fire times and "now" a cron schedule gives,
+never by waiting for the clock.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from structlog.testing import capture_logs
+
+from tests.conftest_smtp import SMTP_PASSWORD
+from tests.helpers import Bot, samples, seed_maildir, write_rules
+from tests.servers.smtp import SmtpServer
+from triagebot.config import Config, DigestConfig, SmtpConfig, TrackerConfig, config_from_dict
+from triagebot.digest import DigestRunner, RunResult, digest_runs
+from triagebot.errors import ConfigError
+from triagebot.outbox import run_effects
+from triagebot.pipeline import Pipeline
+from triagebot.scheduler import DigestScheduler, last_fire, trigger_for
+from triagebot.smtp import Mailer
+from triagebot.store import Store, defects
+from triagebot.trackers.local import LocalTracker
+
+JIRA = "https://jira.example.test"
+DEV = DigestConfig(
+    name="dev-daily", recipients=("dev@example.test",), schedule="0 8 * * *", threshold=3
+)
+HELPDESK = DigestConfig(
+    name="helpdesk-daily",
+    audience="helpdesk",
+    recipients=("helpdesk@example.test",),
+    schedule="0 8 * * *",
+)
+FILE_RULES = [
+    {
+        "name": "file-invoice-totals",
+        "description": "Invoice totals bugs block billing.",
+        "exception_type": ["KeyError", "NullPointerException"],
+        "action": "file",
+    }
+]
+MON_8 = datetime(2030, 1, 7, 8, 0, tzinfo=UTC)  # a Monday; DEV fires daily at 08:00 UTC
+_MESSAGE_ID = re.compile(rb"^Message-ID: .*$", re.MULTILINE)
+_VERSION = re.compile(rb"^Version: .*$", re.MULTILINE)
+
+
+# --- fixtures and helpers -----------------------------------------------------------------
+
+
+@pytest.fixture
+def config(tmp_path: Path, smtp_config: SmtpConfig) -> Config:
+    """Local store and rules that file the invoice bugs (the others stay candidates)."""
+    rules = write_rules(tmp_path / "rules", FILE_RULES)
+    base = config_from_dict(
+        {"store": {"url": f"sqlite:///{tmp_path / 'state.db'}"}, "rules": {"path": str(rules)}}
+    )
+    return replace(
+        base,
+        smtp=smtp_config,
+        digests=(DEV, HELPDESK),
+        tracker=TrackerConfig(kind="jira", url=JIRA + "/"),
+    )
+
+
+@pytest.fixture
+def store(config: Config) -> Iterator[Store]:
+    store = open_store(config)
+    yield store
+    store.close()
+
+
+def open_store(config: Config) -> Store:
+    store = Store(config.store.url)
+    store.migrate()
+    return store
+
+
+def scheduler_for(config: Config, store: Store) -> DigestScheduler:
+    assert config.smtp is not None
+    return DigestScheduler(DigestRunner(config, store, Mailer(config.smtp)))
+
+
+def record(config: Config, store: Store, mails: list[tuple[str, bytes]], at: datetime) -> None:
+    pipeline = Pipeline.from_config(config)
+    store.record([pipeline.process(raw, store.count) for _, raw in mails], now=at)
+
+
+def variant(raw: bytes, n: int, version: str | None = None) -> bytes:
+    """The same report again, as a new mail (new Message-ID), optionally from another version."""
+    raw = _MESSAGE_ID.sub(f"Message-ID: <variant-{n}@example.test>".encode(), raw, count=1)
+    if version is not None:
+        raw = _VERSION.sub(f"Version: {version}".encode(), raw, count=1)
+    return raw
+
+
+def by_group(prefix: str) -> list[tuple[str, bytes]]:
+    return [(name, raw) for name, raw in samples() if name.startswith(prefix)]
+
+
+def parts(message: EmailMessage) -> tuple[str, str, list[dict[str, str]]]:
+    """Text part, HTML part and CSV rows of a received digest (checking its structure)."""
+    assert message.get_content_type() == "multipart/mixed"
+    body = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert body is not None
+    assert html is not None
+    alternative = next(p for p in message.iter_parts() if p.get_content_type().startswith("mul"))
+    assert alternative.get_content_type() == "multipart/alternative"
+    (attachment,) = list(message.iter_attachments())
+    assert attachment.get_content_type() == "text/csv"
+    filename = attachment.get_filename()
+    assert filename is not None
+    assert filename.endswith(".csv")
+    data = attachment.get_payload(decode=True)
+    assert isinstance(data, bytes)
+    rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
+    return body.get_content().replace("\r\n", "\n"), html.get_content(), rows
+
+
+def status(result: RunResult | None) -> str:
+    return result.status if result is not None else "nothing due"
+
+
+def runs(store: Store) -> list[tuple[str, datetime, datetime, str]]:
+    with store.read() as conn:
+        rows = conn.execute(
+            digest_runs.select().order_by(digest_runs.c.digest, digest_runs.c.period_end)
+        ).all()
+    return [(r.digest, r.period_start, r.period_end, r.state) for r in rows]
+
+
+# --- content and delivery -----------------------------------------------------------------
+
+
+def test_developer_digest_is_multipart_with_links_regressions_and_csv(
+    config: Config, store: Store, smtp_server: SmtpServer
+) -> None:
+    """New, recurring, regressed and over-threshold defects arrive as text + HTML + CSV."""
+    before = MON_8 - timedelta(days=2)
+    record(config, store, by_group("invoice-totals-keyerror"), before)
+    run_effects(store, LocalTracker(store), before)  # filed: LOCAL-1
+    (old,) = [d for d in store.defects() if d.key == "LOCAL-1"]
+    store.set_tracker_status(old.id, "Done", True)  # fixed in the version seen so far
+    during = MON_8 - timedelta(hours=3)
+    keyerror = by_group("invoice-totals-keyerror")[0][1]
+    record(config, store, [("r", variant(keyerror, 1, "99.0"))], during)  # a regression
+    record(config, store, by_group("appserver-case-sql-timeout"), during)  # 3: new, over 3
+    record(config, store, by_group("checkout-voucher-typeerror")[:1], MON_8)  # next period
+
+    result = scheduler_for(config, store).fire("dev-daily", now=MON_8 + timedelta(seconds=2))
+
+    assert result is not None
+    assert result.status == "sent"
+    (received,) = smtp_server.messages
+    assert received.rcpt_tos == ("dev@example.test",)
+    assert received.message["X-Triagebot"] == "digest"
+    assert "dev-daily" in received.message["Subject"]
+    text, html, rows = parts(received.message)
+    assert [(r["key"], r["occurrences_in_period"], r["occurrences_total"]) for r in rows] == [
+        ("C-2", "3", "3"),
+        ("LOCAL-1", "1", "3"),
+    ]
+    assert rows[0]["title"] == "SqlException in SqlConnection.OnError"
+    assert rows[1]["state"] == "filed"
+    assert len(rows[1]["signatures"]) == 16
+    new, recurring, regressions, crossed = re.split(r"\n(?=\S.*\(\d+\)\n---)", text)[1:5]
+    assert "SqlException" in new
+    assert "KeyError" not in new
+    assert "SqlException" in recurring
+    assert "LOCAL-1" in regressions
+    assert f"{JIRA}/browse/LOCAL-1" in regressions
+    assert "SqlException" in crossed
+    assert "TypeError" not in text  # recorded after the period ended
+    assert f'href="{JIRA}/browse/LOCAL-1"' in html
+    for external in ("class=", "<style", "<link", "<img", "<script"):
+        assert external not in html
+
+
+def test_helpdesk_digest_lists_candidates_oldest_first_with_references(
+    config: Config, store: Store, smtp_server: SmtpServer
+) -> None:
+    record(config, store, samples(), MON_8 - timedelta(hours=1))
+    candidates = sorted(
+        (d for d in store.defects() if d.state == "candidate"), key=lambda d: d.first_seen
+    )
+    assert len(candidates) >= 2
+
+    result = scheduler_for(config, store).fire("helpdesk-daily", now=MON_8)
+
+    assert result is not None
+    assert result.status == "sent"
+    (received,) = smtp_server.messages
+    text, html, rows = parts(received.message)
+    references = re.findall(r"^- (C-\d+) ", text, re.MULTILINE)
+    assert references == [f"C-{d.id}" for d in candidates]
+    for d in candidates:
+        assert f"reply to: [triage C-{d.id}] {d.title}" in text
+        assert f"[triage C-{d.id}]" in html
+    assert [r["key"] for r in rows] == [f"C-{d.id}" for d in candidates]
+
+
+def test_html_escapes_titles(config: Config, store: Store) -> None:
+    """A title is data: markup in it is shown, not run."""
+    record(config, store, by_group("appserver"), MON_8 - timedelta(hours=1))
+    with store.write() as conn:
+        conn.execute(sa.update(defects).values(title="<script>alert(1)</script> in Load"))
+    rendered = scheduler_for(config, store).preview("dev-daily", now=MON_8)
+    assert "<script>" not in rendered.html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; in Load" in rendered.html
+    assert "<script>alert(1)</script> in Load" in rendered.text
+
+
+def test_empty_period_sends_nothing_unless_send_empty(
+    config: Config, store: Store, smtp_server: SmtpServer
+) -> None:
+    quiet = scheduler_for(config, store)
+    assert status(quiet.fire("dev-daily", now=MON_8)) == "empty"
+    assert smtp_server.messages == []
+    loud = replace(config, digests=(replace(DEV, send_empty=True),))
+    result = scheduler_for(loud, store).fire("dev-daily", now=MON_8 + timedelta(days=1))
+    assert result is not None
+    assert result.status == "sent"
+    (received,) = smtp_server.messages
+    text, _html, rows = parts(received.message)
+    assert "No new defects." in text
+    assert rows == []
+
+
+# --- periods, restarts, replicas ----------------------------------------------------------
+
+
+def test_since_last_digest_survives_a_restart(
+    config: Config, store: Store, smtp_server: SmtpServer
+) -> None:
+    record(config, store, by_group("appserver-case-sql-timeout"), MON_8 - timedelta(hours=2))
+    assert status(scheduler_for(config, store).fire("dev-daily", now=MON_8)) == "sent"
+    store.close()
+
+    restarted = open_store(config)  # a new process: only the database remembers
+    try:
+        record(config, restarted, by_group("client-case-load-nullref"), MON_8 + timedelta(hours=2))
+        tuesday = MON_8 + timedelta(days=1)
+        result = scheduler_for(config, restarted).fire("dev-daily", now=tuesday)
+        assert result is not None
+        assert result.period is not None
+        assert (result.period.start, result.period.end) == (MON_8, tuesday)
+        _text, _html, rows = parts(smtp_server.messages[1].message)
+        assert [r["title"] for r in rows] == ["NullReferenceException in CaseViewModel.LoadAsync"]
+        assert [r[3] for r in runs(restarted)] == ["sent", "sent"]
+    finally:
+        restarted.close()
+
+
+def test_missed_run_is_sent_once_at_start(
+    config: Config, store: Store, smtp_server: SmtpServer
+) -> None:
+    """Down from Monday to Wednesday 09:30: one digest covers Monday 08:00 to Wednesday 08:00."""
+    scheduler = scheduler_for(config, store)
+    record(config, store, by_group("appserver-case-sql-timeout"), MON_8 - timedelta(hours=1))
+    assert status(scheduler.fire("dev-daily", now=MON_8)) == "sent"
+    record(config, store, by_group("client-case-load-nullref"), MON_8 + timedelta(days=1))
+
+    wednesday = MON_8 + timedelta(days=2, hours=1, minutes=30)
+    first = scheduler_for(config, store).catch_up(now=wednesday)  # a new process starts
+    again = scheduler_for(config, store).catch_up(now=wednesday + timedelta(minutes=1))
+
+    assert [(r.digest, r.status) for r in first] == [("dev-daily", "sent")]
+    assert first[0].period is not None
+    assert (first[0].period.start, first[0].period.end) == (MON_8, MON_8 + timedelta(days=2))
+    assert again == []
+    assert len(smtp_server.messages) == 2
+    # the helpdesk digest never ran: it missed nothing, its first run is its next fire time
+    assert [r[0] for r in runs(store)] == ["dev-daily", "dev-daily"]
+
+
+def test_a_run_later_than_the_grace_rolls_into_the_next_period(
+    config: Config, store: Store, smtp_server: SmtpServer
+) -> None:
+    scheduler = scheduler_for(config, store)
+    assert scheduler.fire("dev-daily", now=MON_8) is not None
+    assert scheduler.catch_up(now=MON_8 + timedelta(days=1, hours=7)) == []
+    record(config, store, by_group("appserver"), MON_8 + timedelta(hours=1))
+    result = scheduler.fire("dev-daily", now=MON_8 + timedelta(days=2))
+    assert result is not None
+    assert result.period is not None
+    assert result.period.start == MON_8  # nothing between the runs was lost
+    assert result.status == "sent"
+
+
+def test_two_replicas_send_once(config: Config, smtp_server: SmtpServer) -> None:
+    stores = [open_store(config), open_store(config)]
+    try:
+        record(config, stores[0], by_group("appserver"), MON_8 - timedelta(hours=1))
+        replicas = [scheduler_for(config, s) for s in stores]
+        start = threading.Barrier(2)
+        statuses: list[str] = []
+
+        def replica(scheduler: DigestScheduler) -> None:
+            start.wait()
+            statuses.append(status(scheduler.fire("dev-daily", now=MON_8 + timedelta(seconds=1))))
+
+        threads = [threading.Thread(target=replica, args=(r,)) for r in replicas]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert sorted(statuses) in (["covered", "sent"], ["nothing due", "sent"])
+        assert len(smtp_server.messages) == 1
+        assert runs(stores[1]) == [("dev-daily", MON_8 - timedelta(days=1), MON_8, "sent")]
+    finally:
+        for s in stores:
+            s.close()
+
+
+# --- the schedule -------------------------------------------------------------------------
+
+
+def test_cron_schedule_in_its_time_zone_with_a_controllable_clock() -> None:
+    """Weekdays 08:00 Berlin: Friday's next run is Monday, in summer time after the switch."""
+    digest = replace(DEV, schedule="0 8 * * mon-fri", timezone="Europe/Berlin")
+    trigger = trigger_for(digest)
+    friday = datetime(2030, 3, 29, 9, 0, tzinfo=UTC)  # 10:00 CET
+    assert trigger.get_next_fire_time(None, friday) == datetime(2030, 4, 1, 6, 0, tzinfo=UTC)
+    assert last_fire(trigger, friday) == datetime(2030, 3, 29, 7, 0, tzinfo=UTC)
+    sunday = datetime(2030, 3, 31, 12, 0, tzinfo=UTC)
+    assert last_fire(trigger, sunday) == datetime(2030, 3, 29, 7, 0, tzinfo=UTC)
+
+
+def test_due_fires_at_the_scheduled_time_and_only_once(config: Config, store: Store) -> None:
+    scheduler = scheduler_for(config, store)
+    assert scheduler.due("dev-daily", MON_8 - timedelta(hours=20)) == MON_8 - timedelta(days=1)
+    assert scheduler.due("dev-daily", MON_8 - timedelta(minutes=1)) is None  # yesterday's: stale
+    assert scheduler.due("dev-daily", MON_8 + timedelta(seconds=5)) == MON_8
+    assert scheduler.fire("dev-daily", now=MON_8 + timedelta(seconds=5)) is not None
+    assert scheduler.due("dev-daily", MON_8 + timedelta(minutes=5)) is None
+    assert scheduler.fire("dev-daily", now=MON_8 + timedelta(minutes=5)) is None
+    assert scheduler.due("dev-daily", MON_8 + timedelta(days=1)) == MON_8 + timedelta(days=1)
+    assert scheduler.due("dev-daily", MON_8 + timedelta(days=1, hours=7)) is None  # > grace
+
+
+def test_apscheduler_jobs_follow_the_cron_triggers(config: Config, store: Store) -> None:
+    now = datetime.now(UTC)
+    scheduler = scheduler_for(config, store)
+    scheduler.start()
+    try:
+        jobs = scheduler.scheduled()
+    finally:
+        scheduler.stop()
+    expected = scheduler.next_fire("dev-daily", now)
+    assert jobs["digest:dev-daily"] == expected
+    assert jobs["digest:helpdesk-daily"] == expected
+    assert "digest:retry" in jobs
+
+
+def test_bad_schedule_or_time_zone_is_a_config_error_naming_the_digest() -> None:
+    with pytest.raises(ConfigError, match=r"dev-daily\.schedule"):
+        trigger_for(replace(DEV, schedule="61 8 * * *"))
+    with pytest.raises(ConfigError, match=r"dev-daily\.timezone"):
+        trigger_for(replace(DEV, timezone="Mars/Olympus"))
+
+
+# --- failures -----------------------------------------------------------------------------
+
+
+def test_transient_failure_is_retried_later_not_lost(
+    config: Config, store: Store, smtp_server: SmtpServer
+) -> None:
+    record(config, store, by_group("appserver"), MON_8 - timedelta(hours=1))
+    scheduler = scheduler_for(config, store)
+    smtp_server.fail_next(1)  # 451 4.3.0 on MAIL FROM
+
+    result = scheduler.fire("dev-daily", now=MON_8)
+
+    assert result is not None
+    assert result.status == "retry"
+    assert smtp_server.messages == []
+    assert runs(store)[0][3] == "retry"
+    assert scheduler.retry(now=MON_8 + timedelta(seconds=10)) == []  # backing off
+    assert scheduler.fire("dev-daily", now=MON_8 + timedelta(minutes=2)) is None  # still claimed
+    retried = scheduler.retry(now=MON_8 + timedelta(minutes=2))
+    assert [r.status for r in retried] == ["sent"]
+    (received,) = smtp_server.messages
+    _text, _html, rows = parts(received.message)
+    assert [r["occurrences_in_period"] for r in rows] == ["3"]
+    assert scheduler.retry(now=MON_8 + timedelta(hours=1)) == []
+
+
+def test_permanent_failure_is_logged_with_its_explanation(
+    config: Config, store: Store, smtp_server: SmtpServer
+) -> None:
+    assert config.smtp is not None
+    mismatch = replace(
+        config.smtp, from_address="errors@example.test", allow_from_mismatch="testing"
+    )
+    record(config, store, by_group("appserver"), MON_8 - timedelta(hours=1))
+    scheduler = DigestScheduler(DigestRunner(config, store, Mailer(mismatch)))
+
+    with capture_logs() as logs:
+        result = scheduler.fire("dev-daily", now=MON_8)
+
+    assert result is not None
+    assert result.status == "failed"
+    assert "relay" in result.error
+    (failed,) = [e for e in logs if e["event"] == "digest.failed"]
+    assert failed["log_level"] == "error"
+    assert "from_address" in failed["error"]
+    assert smtp_server.messages == []
+    assert scheduler.retry(now=MON_8 + timedelta(days=1)) == []
+
+
+# --- the service and the command line -----------------------------------------------------
+
+
+DIGEST_TOML = """
+[[digest]]
+name = "dev-daily"
+recipients = ["dev@example.test"]
+schedule = "0 8 * * *"
+"""
+
+
+def test_missing_smtp_disables_digests_with_one_warning_and_reports_are_filed(
+    tmp_path: Path,
+) -> None:
+    bot = Bot(tmp_path)
+    seed_maildir(bot.maildir, samples())
+    rules = write_rules(tmp_path / "rules", FILE_RULES)
+    bot.configure({"rules": {"path": str(rules)}})
+    with bot.config.open("a", encoding="utf-8") as fh:
+        fh.write(DIGEST_TOML)
+
+    result = bot.once()
+
+    warnings = [e for e in result.events if e.get("level") == "warning"]
+    assert [e["event"] for e in warnings] == ["mail.disabled"]
+    assert "digests" in warnings[0]["features"]
+    filed = [d for d in bot.defects() if d["state"] == "filed"]
+    assert {d["title"].split(" ")[0] for d in filed} == {"KeyError", "NullPointerException"}
+    assert all(d["key"] for d in filed)
+    check = bot.run("check-config")
+    assert check.returncode == 0, check.stdout
+    (line,) = [x for x in check.stdout.splitlines() if x.startswith("digest")]
+    assert re.match(r"digest +disabled +dev-daily .*next \d{4}-\d\d-\d\d 08:00 UTC", line)
+    assert "smtp is disabled" in line
+
+
+def smtp_bot(tmp_path: Path, smtp_config: SmtpConfig) -> Bot:
+    """A Maildir deployment with every sample, mail through the test server, one digest."""
+    bot = Bot(tmp_path, env={"SMTP_PASSWORD": SMTP_PASSWORD})
+    seed_maildir(bot.maildir, samples())
+    bot.configure(
+        {
+            "smtp": {
+                "host": smtp_config.host,
+                "port": smtp_config.port,
+                "security": "starttls",
+                "username": smtp_config.username,
+                "password_env": "SMTP_PASSWORD",
+                "from_address": smtp_config.from_address,
+                "ca_file": str(smtp_config.ca_file),
+            }
+        }
+    )
+    with bot.config.open("a", encoding="utf-8") as fh:
+        fh.write(DIGEST_TOML)
+    return bot
+
+
+def test_service_schedules_digests_and_stops_cleanly(
+    tmp_path: Path, smtp_server: SmtpServer, smtp_config: SmtpConfig
+) -> None:
+    daemon = smtp_bot(tmp_path, smtp_config).start(tmp_path / "daemon.log")
+    try:
+        scheduled = daemon.wait_for_event("digest.scheduled")
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT08:00:00\+00:00", scheduled["digests"]["dev-daily"])
+        assert daemon.terminate() == 0
+    finally:
+        daemon.kill()
+    assert not [e for e in daemon.events() if e.get("level") in ("warning", "error")]
+
+
+def test_cli_preview_writes_files_and_send_now_sends(
+    tmp_path: Path, smtp_server: SmtpServer, smtp_config: SmtpConfig
+) -> None:
+    bot = smtp_bot(tmp_path, smtp_config)
+    bot.once()
+    check = bot.run("check-config")
+    assert check.returncode == 0, check.stdout
+    assert re.search(
+        r"^digest +enabled +dev-daily \(developers, 1 recipients\)", check.stdout, re.M
+    )
+    out = tmp_path / "preview"
+
+    preview = bot.run("digest", "dev-daily", "--preview", "--out", str(out))
+
+    assert preview.returncode == 0, preview.stderr
+    text = (out / "dev-daily.txt").read_text(encoding="utf-8")
+    assert "NullReferenceException in CaseViewModel.LoadAsync" in text
+    assert "<table" in (out / "dev-daily.html").read_text(encoding="utf-8")
+    assert (out / "dev-daily.csv").read_bytes().startswith(b"\xef\xbb\xbfkey,state,title")
+    stdout = bot.run("digest", "dev-daily", "--preview")
+    assert stdout.returncode == 0
+    assert "Subject: [triagebot] dev-daily" in stdout.stdout
+    assert smtp_server.messages == []  # previews send nothing
+
+    sent = bot.run("digest", "dev-daily", "--send-now")
+
+    assert sent.returncode == 0, sent.stderr
+    assert "sent" in sent.stdout
+    (received,) = smtp_server.messages
+    _text, _html, rows = parts(received.message)
+    assert len(rows) == len({name.rsplit("-", 1)[0] for name, _ in samples()})
+    unknown = bot.run("digest", "nope", "--preview")
+    assert unknown.returncode == 1
+    assert "no digest 'nope'" in unknown.stderr
