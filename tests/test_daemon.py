@@ -3,6 +3,7 @@ the local tracker or the fake Jira over HTTP."""
 
 from __future__ import annotations
 
+import smtplib
 import sqlite3
 import time
 from collections import Counter
@@ -23,6 +24,7 @@ from tests.helpers import (
     wait_until,
     write_rules,
 )
+from tests.servers import free_port
 from tests.servers.dovecot import Mailbox
 
 DEFECT_KEYS = {"key", "state", "signatures", "title", "occurrences", "first_seen", "last_seen"}
@@ -297,3 +299,37 @@ class TestImap:
         assert len(opened) >= 2  # connected again after the restart
         assert all(e["idle"] for e in opened)
         assert sum(d["occurrences"] for d in bot.defects()) == len(mails)
+
+
+class TestListener:
+    def test_reports_sent_over_smtp_are_processed(self, tmp_path: Path) -> None:
+        """Applications hand reports to the built-in listener; the service files them."""
+        port = free_port()
+        bot = Bot(tmp_path)
+        bot.configure(
+            {
+                "mailbox": {"kind": "maildir", "path": str(bot.maildir)},
+                "listener": {"host": "127.0.0.1", "port": port},
+                "store": {"url": f"sqlite:///{bot.db}"},
+            }
+        )
+        daemon = bot.start(tmp_path / "daemon.log")
+        try:
+            daemon.wait_for_event("listener.started")
+            mails = samples()
+            with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
+                for _, raw in mails:
+                    client.sendmail("app@acme.example", ["triage@acme.example"], raw)
+            assert wait_until(
+                lambda: len(daemon_events(daemon, "message.processed")) == len(mails), 15, 0.05
+            ), daemon.log.read_text()
+            assert listing(bot.maildir / "new") == []
+            assert daemon.terminate() == 0
+        finally:
+            daemon.kill()
+        assert sum(d["occurrences"] for d in bot.defects()) == len(mails)
+        assert len(bot.defects()) == len({sample_group(name) for name, _ in mails})
+
+
+def daemon_events(daemon: Any, name: str) -> list[dict[str, Any]]:
+    return [e for e in daemon.events() if e.get("event") == name]

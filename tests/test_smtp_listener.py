@@ -67,6 +67,20 @@ def test_accepted_mail_is_in_the_spool_when_250_arrives(
     assert [m.raw for m in fetched] == [REPORT]
 
 
+def test_trace_on_one_long_line_is_accepted(
+    listener: Callable[..., ListenerSettings], spool: Path
+) -> None:
+    """A report whose trace lost its line breaks exceeds RFC 5321's 1,000 characters."""
+    settings = listener()
+    frames = " ".join(
+        f"at Acme.Cases.Step{i}.Run() in C:\\src\\Step{i}.cs:line {i}" for i in range(80)
+    )
+    report = REPORT + f"System.InvalidOperationException: boom {frames}\r\n".encode()
+    with smtplib.SMTP(HOST, settings.port, timeout=10) as client:
+        assert client.sendmail("app@example.com", ["helpdesk@example.com"], report) == {}
+    assert spooled(spool) == [report]
+
+
 def test_oversized_mail_gets_552_and_is_not_spooled(
     listener: Callable[..., ListenerSettings], spool: Path
 ) -> None:

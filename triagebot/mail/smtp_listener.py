@@ -19,7 +19,7 @@ from typing import Any
 
 import structlog
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 from triagebot.mail.maildir import deliver
 
@@ -28,6 +28,7 @@ __all__ = ["DEFAULT_MAX_SIZE", "ListenerSettings", "SpoolHandler", "start_listen
 log = structlog.get_logger(__name__)
 
 DEFAULT_MAX_SIZE = 10 * 1024 * 1024
+LONG_LINE_LIMIT = 256 * 1024  # one line of a collapsed trace; the whole mail is capped anyway
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -114,6 +115,21 @@ def _authenticator(users: Mapping[str, str]) -> Any:
     return check
 
 
+class _TolerantSMTP(SMTP):
+    """Accepts lines longer than RFC 5321's 1,000 characters, as Postfix and Exchange do.
+
+    Error reporters write a trace whose line breaks were lost as one long line; refusing it
+    would lose the very report the listener exists for.
+    """
+
+    line_length_limit = LONG_LINE_LIMIT
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        return _TolerantSMTP(self.handler, **self.SMTP_kwargs)
+
+
 def start_listener(settings: ListenerSettings, spool: Path) -> Controller:
     """Start the listener in its own thread; stop it with ``controller.stop()``.
 
@@ -132,7 +148,7 @@ def start_listener(settings: ListenerSettings, spool: Path) -> Controller:
             "auth_required": True,
             "auth_require_tls": settings.auth_require_tls,
         }
-    controller = Controller(
+    controller = _Controller(
         SpoolHandler(spool, settings.allow),
         hostname=settings.host,
         port=settings.port,
