@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from triagebot.config import SmtpConfig
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
 RULES = REPO / "rules"
@@ -48,6 +50,44 @@ def _value(value: Any) -> str:
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_value(v) for v in value) + "]"
     return json.dumps(str(value))  # a JSON string is a valid TOML basic string
+
+
+def imap_mailbox(port: int, username: str, password_env: str, **extra: Any) -> dict[str, Any]:
+    """A ``[mailbox]`` section for a plain-text IMAP server on 127.0.0.1 (Dovecot in tests)."""
+    return {
+        "kind": "imap",
+        "host": "127.0.0.1",
+        "port": port,
+        "security": "none",
+        "username": username,
+        "password_env": password_env,
+        **extra,
+    }
+
+
+def jira_tracker(url: str, token_env: str, **extra: Any) -> dict[str, Any]:
+    """A ``[tracker]`` section for the fake Jira's account, filing into project OPS."""
+    return {
+        "kind": "jira",
+        "url": url,
+        "username": "bot@example.com",
+        "token_env": token_env,
+        "project": "OPS",
+        **extra,
+    }
+
+
+def smtp_starttls(config: SmtpConfig, password_env: str) -> dict[str, Any]:
+    """An ``[smtp]`` section for the test SMTP server described by ``config`` (STARTTLS)."""
+    return {
+        "host": config.host,
+        "port": config.port,
+        "security": "starttls",
+        "username": config.username,
+        "password_env": password_env,
+        "from_address": config.from_address,
+        "ca_file": str(config.ca_file),
+    }
 
 
 def write_rules(directory: Path, rules: Iterable[Mapping[str, Any]]) -> Path:

@@ -10,7 +10,17 @@ from typing import Any
 import pytest
 
 from tests.fakejira import FakeJira
-from tests.helpers import GARBAGE, SAMPLES, Bot, copy_rules, listing, samples, seed_maildir
+from tests.helpers import (
+    GARBAGE,
+    SAMPLES,
+    Bot,
+    copy_rules,
+    imap_mailbox,
+    jira_tracker,
+    listing,
+    samples,
+    seed_maildir,
+)
 from tests.servers import free_port
 from tests.servers.dovecot import Mailbox
 
@@ -55,16 +65,7 @@ class TestCheckConfig:
     def test_wrong_imap_password(self, tmp_path: Path, mailbox: Mailbox) -> None:
         bot = Bot(tmp_path, env={"TB_IMAP_PASSWORD": mailbox.password + "-wrong"})
         bot.configure(
-            {
-                "mailbox": {
-                    "kind": "imap",
-                    "host": "127.0.0.1",
-                    "port": mailbox.server.port,
-                    "security": "none",
-                    "username": mailbox.username,
-                    "password_env": "TB_IMAP_PASSWORD",
-                }
-            }
+            {"mailbox": imap_mailbox(mailbox.server.port, mailbox.username, "TB_IMAP_PASSWORD")}
         )
 
         result = bot.run("check-config")
@@ -77,18 +78,7 @@ class TestCheckConfig:
 
     def test_unreachable_imap_server_is_reported_at_once(self, tmp_path: Path) -> None:
         bot = Bot(tmp_path, env={"TB_IMAP_PASSWORD": "secret"})
-        bot.configure(
-            {
-                "mailbox": {
-                    "kind": "imap",
-                    "host": "127.0.0.1",
-                    "port": free_port(),
-                    "security": "none",
-                    "username": "helpdesk",
-                    "password_env": "TB_IMAP_PASSWORD",
-                }
-            }
-        )
+        bot.configure({"mailbox": imap_mailbox(free_port(), "helpdesk", "TB_IMAP_PASSWORD")})
         started = time.monotonic()
 
         result = bot.run("check-config")
@@ -98,15 +88,8 @@ class TestCheckConfig:
         assert time.monotonic() - started < 10  # no reconnect back-off (that takes ~15 s)
 
     def test_jira_reachable_and_wrong_token(self, tmp_path: Path, fake_jira: FakeJira) -> None:
-        tracker = {
-            "kind": "jira",
-            "url": fake_jira.url,
-            "username": "bot@example.com",
-            "token_env": "TB_JIRA_TOKEN",
-            "project": "OPS",
-        }
         bot = Bot(tmp_path, env={"TB_JIRA_TOKEN": "api-token"})
-        bot.configure({"tracker": tracker})
+        bot.configure({"tracker": jira_tracker(fake_jira.url, "TB_JIRA_TOKEN")})
         ok = bot.run("check-config")
         bot.env["TB_JIRA_TOKEN"] = "not-the-token"
         refused = bot.run("check-config")

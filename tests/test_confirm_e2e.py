@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest_smtp import SMTP_PASSWORD
 from tests.fakejira import FakeJira
-from tests.helpers import SAMPLES, Bot, Result
+from tests.helpers import SAMPLES, Bot, Result, imap_mailbox, jira_tracker, smtp_starttls
 from tests.servers.dovecot import Mailbox
 from tests.servers.smtp import SmtpServer
 from triagebot.config import SmtpConfig
@@ -44,31 +44,9 @@ def deployment(
     )
     bot.configure(
         {
-            "mailbox": {
-                "kind": "imap",
-                "host": "127.0.0.1",
-                "port": mailbox.server.port,
-                "security": "none",
-                "username": mailbox.username,
-                "password_env": "TB_IMAP",
-            },
-            "tracker": {
-                "kind": "jira",
-                "url": jira.url,
-                "username": "bot@example.com",
-                "token_env": "TB_JIRA",
-                "project": "OPS",
-                "timeout": 5,
-            },
-            "smtp": {
-                "host": smtp_config.host,
-                "port": smtp_config.port,
-                "security": "starttls",
-                "username": smtp_config.username,
-                "password_env": "TB_SMTP",
-                "from_address": smtp_config.from_address,
-                "ca_file": str(smtp_config.ca_file),
-            },
+            "mailbox": imap_mailbox(mailbox.server.port, mailbox.username, "TB_IMAP"),
+            "tracker": jira_tracker(jira.url, "TB_JIRA", timeout=5),
+            "smtp": smtp_starttls(smtp_config, "TB_SMTP"),
             "helpdesk": {
                 "recipients": [ALICE],
                 "allowed_senders": [ALICE, "bob@example.test"],

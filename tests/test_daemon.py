@@ -17,6 +17,8 @@ from tests.fakejira import FakeJira
 from tests.helpers import (
     GARBAGE,
     Bot,
+    imap_mailbox,
+    jira_tracker,
     listing,
     sample_group,
     samples,
@@ -218,15 +220,7 @@ class TestFiling:
             {
                 "mailbox": {"batch_size": batch_size},
                 "rules": {"path": str(rules)},
-                "tracker": {
-                    "kind": "jira",
-                    "url": fake.url,
-                    "username": "bot@example.com",
-                    "token_env": "TB_JIRA_TOKEN",
-                    "project": "OPS",
-                    "timeout": 5,
-                    "deadline": 0.5,
-                },
+                "tracker": jira_tracker(fake.url, "TB_JIRA_TOKEN", timeout=5, deadline=0.5),
             }
         )
 
@@ -235,16 +229,9 @@ def imap_bot(tmp_path: Path, mailbox: Mailbox, **extra: Any) -> Bot:
     bot = Bot(tmp_path, env={"TB_IMAP_PASSWORD": mailbox.password})
     bot.configure(
         {
-            "mailbox": {
-                "kind": "imap",
-                "host": "127.0.0.1",
-                "port": mailbox.server.port,
-                "security": "none",
-                "username": mailbox.username,
-                "password_env": "TB_IMAP_PASSWORD",
-                "batch_size": 5,
-                **extra,
-            }
+            "mailbox": imap_mailbox(
+                mailbox.server.port, mailbox.username, "TB_IMAP_PASSWORD", batch_size=5, **extra
+            )
         }
     )
     return bot
@@ -323,7 +310,8 @@ class TestListener:
             assert wait_until(
                 lambda: len(daemon_events(daemon, "message.processed")) == len(mails), 15, 0.05
             ), daemon.log.read_text()
-            assert listing(bot.maildir / "new") == []
+            # acknowledged (moved out of new/) right after the commit that logged them
+            assert wait_until(lambda: not listing(bot.maildir / "new"), 10, 0.05)
             assert daemon.terminate() == 0
         finally:
             daemon.kill()

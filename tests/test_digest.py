@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from structlog.testing import capture_logs
 
 from tests.conftest_smtp import SMTP_PASSWORD
-from tests.helpers import Bot, samples, seed_maildir, write_rules
+from tests.helpers import Bot, samples, seed_maildir, smtp_starttls, write_rules
 from tests.servers.smtp import SmtpServer
 from triagebot.config import Config, DigestConfig, SmtpConfig, TrackerConfig, config_from_dict
 from triagebot.digest import DigestRunner, RunResult, digest_runs
@@ -172,7 +172,7 @@ def test_developer_digest_is_multipart_with_links_regressions_and_csv(
         ("C-2", "3", "3"),
         ("LOCAL-1", "1", "3"),
     ]
-    assert rows[0]["title"] == "SqlException in SqlConnection.OnError"
+    assert rows[0]["title"] == "SqlException in CaseRepository.GetById"
     assert rows[1]["state"] == "filed"
     assert len(rows[1]["signatures"]) == 16
     new, recurring, regressions, crossed = re.split(r"\n(?=\S.*\(\d+\)\n---)", text)[1:5]
@@ -460,19 +460,7 @@ def smtp_bot(tmp_path: Path, smtp_config: SmtpConfig) -> Bot:
     """A Maildir deployment with every sample, mail through the test server, one digest."""
     bot = Bot(tmp_path, env={"SMTP_PASSWORD": SMTP_PASSWORD})
     seed_maildir(bot.maildir, samples())
-    bot.configure(
-        {
-            "smtp": {
-                "host": smtp_config.host,
-                "port": smtp_config.port,
-                "security": "starttls",
-                "username": smtp_config.username,
-                "password_env": "SMTP_PASSWORD",
-                "from_address": smtp_config.from_address,
-                "ca_file": str(smtp_config.ca_file),
-            }
-        }
-    )
+    bot.configure({"smtp": smtp_starttls(smtp_config, "SMTP_PASSWORD")})
     with bot.config.open("a", encoding="utf-8") as fh:
         fh.write(DIGEST_TOML)
     return bot

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.parsers import NO_TRACE_BODY, best_time, must_parse
 from triagebot.stack import NormalizedFrame
+from triagebot.stack.detect import find_trace
 from triagebot.stack.dotnet import LANGUAGE, normalize_frame, parse
 from triagebot.stack.model import Frame, Trace
+from triagebot.stack.signature import Signer
 
 FRAMEWORK_INNER = """\
 System.InvalidOperationException: Could not load case 17. ---> System.NullReferenceException: \
@@ -134,17 +134,7 @@ Kind regards,
 Bob
 """
 
-NO_TRACE_BODY = (
-    "Hello team,\n\nat the moment the client is slow in the morning. It happens at login and "
-    "when we open cases in the (new) search window. Regards, Bob\n"
-    "Application: Acme.Client.exe\nVersion: 4.2.1\n"
-) * 16
-
-
-def only(text: str) -> Trace:
-    trace = parse(text)
-    assert trace is not None
-    return trace
+only = must_parse(parse)
 
 
 def funcs(trace: Trace, index: int) -> list[str]:
@@ -581,20 +571,396 @@ class TestSpeed:
         """A 3 KB body without a trace costs one regex search."""
         body = NO_TRACE_BODY[:3000]
         assert len(body) == 3000
-        per_call = _best_time(lambda: parse(body))
+        per_call = best_time(lambda: parse(body))
         assert per_call < 50e-6, per_call
 
     def test_typical_trace_is_fast(self) -> None:
         """A typical e-mail with a trace parses well under 100 µs."""
-        per_call = _best_time(lambda: parse(EMAIL))
+        per_call = best_time(lambda: parse(EMAIL))
         assert per_call < 100e-6, per_call
 
 
-def _best_time(call: Callable[[], object], rounds: int = 5, number: int = 200) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(number):
-            call()
-        best = min(best, (time.perf_counter() - start) / number)
-    return best
+class TestRealWorldLayouts:
+    """Layouts seen in real reports that once lost frames or the exception type."""
+
+    def test_sqlexception_details_before_inner_end(self) -> None:
+        """SqlException prints ClientConnectionId/Error Number after its frames; the outer
+        exception's frames after the inner-end marker still belong to the trace."""
+        trace = must_parse(parse)(
+            "Microsoft.EntityFrameworkCore.DbUpdateException: Saving failed.\n"
+            " ---> Microsoft.Data.SqlClient.SqlException (0x80131904): Duplicate key.\n"
+            "   at Microsoft.Data.SqlClient.SqlCommand.ExecuteReader()\n"
+            "ClientConnectionId:5b2c1a3e-8f0d-4b6e-9a1c-2d3e4f5a6b7c\n"
+            "Error Number:2601,State:1,Class:14\n"
+            "   --- End of inner exception stack trace ---\n"
+            "   at Microsoft.EntityFrameworkCore.DbContext.SaveChanges()\n"
+            "   at Contoso.Crm.CustomerService.Register(Customer c) in /src/C.cs:line 88\n"
+        )
+        outer, inner = trace.exceptions
+        assert [f.function for f in outer.frames] == ["SaveChanges", "Register"]
+        assert [f.function for f in inner.frames] == ["ExecuteReader"]
+
+    def test_iterator_suffix_keeps_the_frame(self) -> None:
+        """.NET Core prints iterator frames as ``Method(...)+MoveNext()``."""
+        trace = must_parse(parse)(
+            "System.TimeoutException: timed out\n"
+            "   at Dapper.SqlMapper.QueryImpl[T](IDbConnection cnn, Type t)+MoveNext() in "
+            "/_/Dapper/SqlMapper.cs:line 1093\n"
+            "   at Margie.Ledger.LedgerRepository.Load(DateTime cutoff) in /src/L.cs:line 12\n"
+        )
+        frames = trace.exceptions[0].frames
+        assert [f.function for f in frames] == ["QueryImpl[T]", "Load"]
+        assert frames[0].line == 1093
+
+    def test_stack_overflow_dump(self) -> None:
+        """The runtime's fatal stack overflow output: bare parameter types, repeat markers."""
+        trace = must_parse(parse)(
+            "Stack overflow.\n"
+            "Repeat 12053 times:\n"
+            "--------------------------------\n"
+            "   at Coho.Catalog.CategoryTree.FindParent(Coho.Catalog.Category)\n"
+            "--------------------------------\n"
+            "   at Coho.Catalog.CategoryTree.Build(System.Collections.Generic.IEnumerable`1"
+            "<Coho.Catalog.Category>)\n"
+            "   at Coho.Program.Main(System.String[])\n"
+        )
+        exc = trace.exceptions[0]
+        assert exc.type == "System.StackOverflowException"
+        assert [f.function for f in exc.frames] == ["FindParent", "Build", "Main"]
+
+    def test_java_frame_without_line_is_not_dotnet(self) -> None:
+        assert parse("\tat com.acme.Foo.bar(Foo.java)\n\tat com.acme.Foo.baz(Foo.kt)\n") is None
+
+
+# The editor console: no "at", "(at path:line)" locations, short exception type names.
+UNITY_EDITOR = """\
+NullReferenceException: Object reference not set to an instance of an object
+Lantern.Game.Inventory.InventoryPanel.Refresh () (at Assets/Scripts/Inventory/InventoryPanel.cs:57)
+Lantern.Game.Inventory.InventoryPanel+<>c__DisplayClass9_0.<Bind>b__0 \
+(Lantern.Game.Items.Item item) (at Assets/Scripts/Inventory/InventoryPanel.cs:31)
+UnityEngine.Events.InvokableCall`1[T1].Invoke (T1 args0) \
+(at /Users/bokken/build/output/unity/unity/Runtime/Export/UnityEvent/UnityEvent.cs:207)
+UnityEngine.EventSystems.ExecuteEvents.Execute[T] (UnityEngine.GameObject target, \
+UnityEngine.EventSystems.BaseEventData eventData, \
+UnityEngine.EventSystems.ExecuteEvents+EventFunction`1[T1] functor) \
+(at ./Library/PackageCache/com.unity.ugui@1.0.0/Runtime/EventSystem/ExecuteEvents.cs:272)
+UnityEngine.EventSystems.EventSystem:Update() \
+(at ./Library/PackageCache/com.unity.ugui@1.0.0/Runtime/EventSystem/EventSystem.cs:530)
+"""
+
+# The same bug from an IL2CPP player build: frames without "at", no source lines.
+UNITY_IL2CPP = """\
+NullReferenceException: Object reference not set to an instance of an object.
+Lantern.Game.Inventory.InventoryPanel.Refresh () [0x00000] in <00000000000000000000000000000000>:0
+Lantern.Game.Inventory.InventoryPanel+<>c__DisplayClass4_0.<Bind>b__0 \
+(Lantern.Game.Items.Item item) [0x00000] in <00000000000000000000000000000000>:0
+UnityEngine.Events.InvokableCall`1[T1].Invoke (T1 args0) [0x00000] in \
+<00000000000000000000000000000000>:0
+"""
+
+# The same bug from a Mono player build: Mono's "at" frames (with their trailing space) under
+# Unity's short type name, then the player log's "(Filename: ...)" line.
+_MVID = "<3c2f7e4b1d9a4e8f8a77c1e2d3f4a5b6>"
+UNITY_MONO_PLAYER = "\n".join(
+    [
+        "NullReferenceException: Object reference not set to an instance of an object",
+        f"  at Lantern.Game.Inventory.InventoryPanel.Refresh () [0x0001b] in {_MVID}:0 ",
+        "  at Lantern.Game.Inventory.InventoryPanel+<>c__DisplayClass9_0.<Bind>b__0 "
+        f"(Lantern.Game.Items.Item item) [0x00000] in {_MVID}:0 ",
+        f"  at UnityEngine.Events.InvokableCall`1[T1].Invoke (T1 args0) [0x00010] in {_MVID}:0 ",
+        " ",
+        f"(Filename: {_MVID} Line: 0)",
+        "",
+    ]
+)
+
+# StackTraceUtility's chain: the root cause first, "Rethrow as" for each enclosing exception
+# (outermost last), then the stack of the method that logged it (Debug.LogException).
+UNITY_RETHROW = """\
+IOException: Sharing violation on path /storage/emulated/0/saves/slot3.sav
+System.IO.FileStream..ctor (System.String path, System.IO.FileMode mode) \
+(at <88e4733ac7bc4ae1b496735e6b83bbd3>:0)
+Lantern.Game.Save.SlotFile.Open (System.String path) (at Assets/Scripts/Save/SlotFile.cs:22)
+Rethrow as SaveCorruptException: Save slot 3 could not be read.
+Retry after the cloud sync has finished.
+Lantern.Game.Save.SaveService+<LoadAsync>d__14.MoveNext () \
+(at Assets/Scripts/Save/SaveService.cs:88)
+Rethrow as AggregateException: One or more errors occurred.
+System.Threading.Tasks.Task.ThrowIfExceptional (System.Boolean includeTaskCanceledExceptions) \
+(at <88e4733ac7bc4ae1b496735e6b83bbd3>:0)
+Lantern.Game.Save.SaveMenu.OnLoadClicked () (at Assets/Scripts/UI/SaveMenu.cs:41)
+UnityEngine.Debug:LogException(Exception)
+Lantern.Game.Save.SaveMenu:<OnLoadClicked>b__12_0() (at Assets/Scripts/UI/SaveMenu.cs:45)
+"""
+
+# A Debug.LogError message: only the "Type:Method (params)" form, nested types after "/".
+UNITY_DEBUG_LOG = """\
+Quest 'harbor-02' has no reward table
+UnityEngine.Debug:LogError (object)
+Lantern.Game.Quests.QuestBook/<Complete>d__7:MoveNext () (at Assets/Scripts/Quests/QuestBook.cs:118)
+UnityEngine.SetupCoroutine:InvokeMoveNext (System.Collections.IEnumerator,intptr)
+"""
+
+# Reflection in an older editor: a wrapper frame and a frame without location inside the trace.
+UNITY_REFLECTION = """\
+ArgumentException: Level 'crypt' is not in the build settings
+Lantern.Game.Levels.LevelLoader.Load (System.String name) \
+(at Assets/Scripts/Levels/LevelLoader.cs:19)
+(wrapper managed-to-native) System.Reflection.MonoMethod:InternalInvoke \
+(System.Reflection.MonoMethod,object,object[],System.Exception&)
+System.Reflection.MonoMethod.Invoke (System.Object obj, System.Reflection.BindingFlags invokeAttr, \
+System.Reflection.Binder binder, System.Object[] parameters, \
+System.Globalization.CultureInfo culture)
+Rethrow as TargetInvocationException: Exception has been thrown by the target of an invocation.
+System.Reflection.MonoMethod.Invoke (System.Object obj, System.Reflection.BindingFlags invokeAttr, \
+System.Reflection.Binder binder, System.Object[] parameters, \
+System.Globalization.CultureInfo culture) \
+(at /Users/builduser/buildslave/mono/build/mcs/class/corlib/System.Reflection/MonoMethod.cs:232)
+Lantern.Game.Console.CommandRunner.Run (System.String line) \
+(at Assets/Scripts/Console/CommandRunner.cs:64)
+"""
+
+
+def keys(trace: Trace) -> list[list[str]]:
+    return [[normalize_frame(f).key for f in e.frames] for e in trace.exceptions]
+
+
+class TestUnity:
+    """Unity's editor console, player logs (Mono and IL2CPP) and ``Debug.Log`` stack traces."""
+
+    def test_editor_console_frames(self) -> None:
+        """``Type.Method (params) (at path:line)`` frames under a short type name."""
+        trace = only(UNITY_EDITOR)
+        assert trace.language == "dotnet"
+        (exc,) = trace.exceptions
+        assert (exc.type, exc.message) == (
+            "NullReferenceException",
+            "Object reference not set to an instance of an object",
+        )
+        assert [(f.module, f.function) for f in exc.frames] == [
+            ("Lantern.Game.Inventory.InventoryPanel", "Refresh"),
+            ("Lantern.Game.Inventory.InventoryPanel", "<>c__DisplayClass9_0.<Bind>b__0"),
+            ("UnityEngine.Events.InvokableCall`1[T1]", "Invoke"),
+            ("UnityEngine.EventSystems.ExecuteEvents", "Execute[T]"),
+            ("UnityEngine.EventSystems.EventSystem", "Update"),
+        ]
+        first, *_, last = exc.frames
+        assert (first.file, first.line) == ("Assets/Scripts/Inventory/InventoryPanel.cs", 57)
+        assert first.raw.startswith("Lantern.Game.Inventory.InventoryPanel.Refresh () (at ")
+        assert (
+            last.file
+            == "./Library/PackageCache/com.unity.ugui@1.0.0/Runtime/EventSystem/EventSystem.cs"
+        )
+        assert last.line == 530
+
+    def test_il2cpp_frames_without_at(self) -> None:
+        """``[0x00000] in <mvid>:0`` locations: the build id is the file, line 0."""
+        (exc,) = only(UNITY_IL2CPP).exceptions
+        assert exc.type == "NullReferenceException"
+        assert exc.message == "Object reference not set to an instance of an object."
+        assert [f.function for f in exc.frames] == [
+            "Refresh",
+            "<>c__DisplayClass4_0.<Bind>b__0",
+            "Invoke",
+        ]
+        assert {(f.file, f.line) for f in exc.frames} == {("<" + "0" * 32 + ">", 0)}
+
+    def test_mono_player_log_keeps_the_short_type(self) -> None:
+        """Mono's ``at`` frames under Unity's short type name; the ``(Filename:`` line ends it."""
+        (exc,) = only(UNITY_MONO_PLAYER).exceptions
+        assert exc.type == "NullReferenceException"
+        assert len(exc.frames) == 3
+
+    def test_rethrow_chain_is_reversed_to_outermost_first(self) -> None:
+        """``Rethrow as`` lines follow their inner exception: the last one is the outermost."""
+        trace = only(UNITY_RETHROW)
+        assert [e.type for e in trace.exceptions] == [
+            "AggregateException",
+            "SaveCorruptException",
+            "IOException",
+        ]
+        outer, middle, root = trace.exceptions
+        assert trace.root is root
+        assert root.message == "Sharing violation on path /storage/emulated/0/saves/slot3.sav"
+        assert middle.message == (
+            "Save slot 3 could not be read.\nRetry after the cloud sync has finished."
+        )
+        assert [(f.module, f.function) for f in root.frames] == [
+            ("System.IO.FileStream", ".ctor"),
+            ("Lantern.Game.Save.SlotFile", "Open"),
+        ]
+        assert [(f.module, f.function) for f in middle.frames] == [
+            ("Lantern.Game.Save.SaveService", "<LoadAsync>d__14.MoveNext"),
+        ]
+        # the logging method's stack (after Debug.LogException) belongs to the outermost
+        assert [(f.module, f.function) for f in outer.frames] == [
+            ("System.Threading.Tasks.Task", "ThrowIfExceptional"),
+            ("Lantern.Game.Save.SaveMenu", "OnLoadClicked"),
+            ("UnityEngine.Debug", "LogException"),
+            ("Lantern.Game.Save.SaveMenu", "<OnLoadClicked>b__12_0"),
+        ]
+        assert outer.frames[-1].line == 45
+
+    def test_rethrow_after_mono_at_frames(self) -> None:
+        """A player log's ``at`` frames take ``Rethrow as`` and ``Type:Method`` lines too."""
+        trace = only(
+            "InvalidCastException: Specified cast is not valid.\n"
+            f"  at Lantern.Game.Net.Packet.Read () [0x00012] in {_MVID}:0\n"
+            "Rethrow as ProtocolException: Bad packet 0x17\n"
+            f"  at Lantern.Game.Net.Client.Receive () [0x00040] in {_MVID}:0\n"
+            "UnityEngine.Debug:LogException(Exception)\n"
+            "Lantern.Game.Net.Client:Update()\n"
+        )
+        assert [(e.type, [f.function for f in e.frames]) for e in trace.exceptions] == [
+            ("ProtocolException", ["Receive", "LogException", "Update"]),
+            ("InvalidCastException", ["Read"]),
+        ]
+
+    def test_debug_log_colon_form(self) -> None:
+        """``Namespace.Type/Nested:Method (params)``: split at the colon, ``/`` read as ``+``."""
+        trace = only(UNITY_DEBUG_LOG)
+        (exc,) = trace.exceptions
+        assert exc.type == ""
+        assert [(f.module, f.function, f.line) for f in exc.frames] == [
+            ("UnityEngine.Debug", "LogError", None),
+            ("Lantern.Game.Quests.QuestBook", "<Complete>d__7.MoveNext", 118),
+            ("UnityEngine.SetupCoroutine", "InvokeMoveNext", None),
+        ]
+
+    def test_wrapper_and_bare_frames_continue_the_trace(self) -> None:
+        """A ``(wrapper ...)`` frame (skipped) and a frame without location stay in the trace."""
+        trace = only(UNITY_REFLECTION)
+        outer, root = trace.exceptions
+        assert (outer.type, root.type) == ("TargetInvocationException", "ArgumentException")
+        assert [f.function for f in root.frames] == ["Load", "InternalInvoke", "Invoke"]
+        assert [normalize_frame(f).skip for f in root.frames] == [False, True, False]
+        assert [f.function for f in outer.frames] == ["Invoke", "Run"]
+
+    @pytest.mark.parametrize(
+        ("line", "key"),
+        [
+            ("Lantern.Game.Net.Client:<Connect>b__12_0() (at Assets/Net/Client.cs:88)", "Connect"),
+            ("Lantern.Game.Net.Client.<Connect>b__12_0 () (at Assets/Net/Client.cs:88)", "Connect"),
+            (
+                "Lantern.Game.Net.Client/<Connect>d__5:MoveNext () (at Assets/Net/Client.cs:9)",
+                "Connect",
+            ),
+            (
+                "Lantern.Game.Net.Client+<Connect>d__5.MoveNext () (at Assets/Net/Client.cs:9)",
+                "Connect",
+            ),
+            (
+                "Lantern.Game.Net.Client+<Poll>c__Iterator0.MoveNext () (at Assets/Net/C.cs:9)",
+                "Poll",
+            ),
+            (
+                "Lantern.Game.Net.Client+<>c__DisplayClass3_0.<Send>b__1 () [0x00000] in <0123>:0",
+                "Send",
+            ),
+            ("Lantern.Game.Net.Client:Send<Lantern.Game.Net.Ping> (Lantern.Game.Net.Ping)", "Send"),
+            ("Lantern.Game.Net.Client.Send[T] (T message) (at Assets/Net/Client.cs:40)", "Send"),
+            ("Lantern.Game.Net.Client:.ctor () (at Assets/Net/Client.cs:12)", ".ctor"),
+        ],
+    )
+    def test_generated_names_fold_to_the_source_method(self, line: str, key: str) -> None:
+        """Lambdas, async and iterator state machines and generic arguments fold in every form."""
+        (frame,) = only(f"Exception: x\n{line}\n").exceptions[0].frames
+        assert normalize_frame(frame).key == f"Lantern.Game.Net.Client.{key}"
+
+    def test_same_bug_in_three_builds_has_the_same_keys_and_signature(self) -> None:
+        """Editor, IL2CPP and Mono player: other lines, paths, counters and build ids."""
+        traces = [only(t) for t in (UNITY_EDITOR, UNITY_IL2CPP, UNITY_MONO_PLAYER)]
+        app = [
+            "Lantern.Game.Inventory.InventoryPanel.Refresh",
+            "Lantern.Game.Inventory.InventoryPanel.Bind",
+        ]
+        assert all(keys(t)[0][:2] == app for t in traces)
+        signer = Signer()
+        signatures = [signer.sign(t) for t in traces]
+        assert {s.value for s in signatures} == {signatures[0].value}
+        assert signatures[0].in_app_frames == tuple(app)
+        moved = only(UNITY_EDITOR.replace(":57)", ":75)").replace("Assets/", "Assets/Game/"))
+        assert signer.sign(moved).value == signatures[0].value
+        other_bug = only(UNITY_EDITOR.replace("Refresh ()", "Redraw ()"))
+        assert signer.sign(other_bug).value != signatures[0].value
+
+    def test_engine_frames_are_library_but_unity_namespaced_games_are_not(self) -> None:
+        """``UnityEngine.*`` and Unity's packages are library; ``Unity.FPS.*`` game code is not."""
+        classify = Signer().classifier.classify
+
+        def in_app(qualified: str, file: str | None = None) -> bool:
+            module, _, function = qualified.rpartition(".")
+            return classify("dotnet", Frame(module=module, function=function, file=file))[0]
+
+        assert not in_app("UnityEngine.Events.InvokableCall.Invoke")
+        assert not in_app("UnityEditor.EditorApplication.Internal_CallUpdateFunctions")
+        assert not in_app("Unity.Entities.SystemBase.Update")
+        assert not in_app("Unity.UnityContainer.Resolve")  # the dependency injection container
+        assert not in_app(
+            "Some.Vendor.Widget.Draw", "./Library/PackageCache/com.unity.ugui@1.0.0/X.cs"
+        )
+        assert in_app("Unity.FPS.Gameplay.PlayerCharacterController.HandleCharacterMovement")
+        assert in_app("PlayerController.Update", "Assets/Scripts/PlayerController.cs")
+
+    def test_collapsed_unity_trace(self) -> None:
+        """A Unity trace that lost its line breaks, after a log prefix, parses like the original."""
+        for text in (UNITY_EDITOR, UNITY_RETHROW, UNITY_REFLECTION):
+            collapsed = "Time: 16:05 " + " ".join(
+                line.strip() for line in text.splitlines() if line.strip()
+            )
+            original, restored = only(text), only(collapsed)
+            assert [e.type for e in restored.exceptions] == [e.type for e in original.exceptions]
+            assert keys(restored) == keys(original)
+
+    def test_crlf_line_endings(self) -> None:
+        """Windows line endings parse like ``\\n``."""
+        assert keys(only(UNITY_RETHROW.replace("\n", "\r\n"))) == keys(only(UNITY_RETHROW))
+
+    def test_found_by_detection(self) -> None:
+        """The detector picks the .NET parser for Unity traces."""
+        for text in (UNITY_EDITOR, UNITY_IL2CPP, UNITY_DEBUG_LOG):
+            trace = find_trace(text)
+            assert trace is not None
+            assert (trace.language, trace.frame_count) == ("dotnet", only(text).frame_count)
+
+    @pytest.mark.parametrize(
+        "text",
+        [
+            "java.lang.IllegalStateException: x\n\tat com.acme.Foo.bar(Foo.java:42)\n"
+            "\tat com.acme.Foo.main(Foo.java:7)\n",
+            "TypeError: Cannot read properties of undefined (reading 'id')\n"
+            "    at Object.<anonymous> (/app/src/index.js:10:5)\n"
+            "    at Module._compile (node:internal/modules/cjs/loader:1105:14)\n",
+            "panic: runtime error: index out of range [3] with length 3\n\ngoroutine 1 [running]:\n"
+            "main.main()\n\t/app/main.go:12 +0x1d\n",
+            "app/models/user.rb:10:in `full_name': undefined method (NoMethodError)\n",
+            "#0 /var/www/src/Foo.php(12): App\\Foo->bar()\n#1 {main}\n",
+            "Note:Remember (this) and the meeting at 10:30 (room 4)\nBob (Support)\n",
+            "Sent from Outlook.com (mobile)\nSee docs.acme.test (internal)\n",
+        ],
+    )
+    def test_other_traces_and_prose_are_not_unity(self, text: str) -> None:
+        """Java, JS, Go, Ruby, PHP traces and prose with parentheses are no Unity trace."""
+        assert parse(text) is None
+
+    def test_existing_layout_does_not_take_bare_lines_after_its_frames(self) -> None:
+        """Outside a Unity trace a ``Name.Part (text)`` line after the frames is not a frame."""
+        trace = only("System.Exception: x\n   at Acme.X.Run()\nAcme.Client.exe (4.2.1)\n")
+        assert trace.frame_count == 1
+
+    def test_unity_trace_is_fast(self) -> None:
+        """A Unity trace with a rethrow chain parses well under 200 µs."""
+        per_call = best_time(lambda: parse(UNITY_RETHROW))
+        assert per_call < 200e-6, per_call
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        st.text(
+            alphabet=st.sampled_from(list(" \t\n:./()<>[]+-_0123456789axRethrowsinUnityEngine")),
+            max_size=400,
+        )
+    )
+    def test_never_raises(self, text: str) -> None:
+        """Arbitrary text near Unity's syntax gives a trace or ``None``, never an error."""
+        result = parse(text)
+        assert result is None or result.language == "dotnet"

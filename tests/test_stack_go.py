@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.parsers import best_time, must_parse
 from triagebot.stack import go
 from triagebot.stack.model import Trace
 
@@ -66,10 +65,7 @@ main.main.func2.1()
 """
 
 
-def parse(text: str) -> Trace:
-    trace = go.parse(text)
-    assert trace is not None
-    return trace
+parse = must_parse(go.parse)
 
 
 class TestParse:
@@ -185,10 +181,6 @@ def test_parse_never_raises_on_trace_fragments(lines: list[str]) -> None:
 
 def test_no_trace_is_fast() -> None:
     body = ("Dear support, the goroutine pool config (case 42) is odd. " * 55)[:3000]
-    n = 2000
-    started = time.perf_counter()
-    for _ in range(n):
-        go.parse(body)
-    per_call = (time.perf_counter() - started) / n
+    per_call = best_time(lambda: go.parse(body), rounds=1, number=2000)
     assert go.parse(body) is None
     assert per_call < 50e-6

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.parsers import NO_TRACE_BODY, best_time, must_parse
 from triagebot.stack.java import LANGUAGE, normalize_frame, parse
 from triagebot.stack.model import Frame, Trace
 
@@ -99,17 +97,7 @@ Please have a look.
 Bob
 """
 
-NO_TRACE_BODY = (
-    "Hello team,\n\nat the moment the client is slow in the morning. It happens at login and "
-    "when we open cases in the (new) search window. Regards, Bob\n"
-    "Application: Acme.Client.exe\nVersion: 4.2.1\n"
-) * 16
-
-
-def only(text: str) -> Trace:
-    trace = parse(text)
-    assert trace is not None
-    return trace
+only = must_parse(parse)
 
 
 class TestChain:
@@ -442,18 +430,8 @@ class TestSpeed:
         """A 3 KB body without a trace costs one regex search."""
         body = NO_TRACE_BODY[:3000]
         assert len(body) == 3000
-        assert _best_time(lambda: parse(body)) < 50e-6
+        assert best_time(lambda: parse(body)) < 50e-6
 
     def test_typical_trace_is_fast(self) -> None:
         """A typical e-mail with a trace parses well under 100 µs."""
-        assert _best_time(lambda: parse(EMAIL)) < 100e-6
-
-
-def _best_time(call: Callable[[], object], rounds: int = 5, number: int = 200) -> float:
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(number):
-            call()
-        best = min(best, (time.perf_counter() - start) / number)
-    return best
+        assert best_time(lambda: parse(EMAIL)) < 100e-6

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.parsers import best_time, must_parse
 from triagebot.stack import js
 from triagebot.stack.model import Frame, Trace
 
@@ -58,10 +57,7 @@ global code@https://cdn.example.com/static/js/main.8b2e77d1.js:1:10
 """
 
 
-def parse(text: str) -> Trace:
-    trace = js.parse(text)
-    assert trace is not None
-    return trace
+parse = must_parse(js.parse)
 
 
 class TestParse:
@@ -173,10 +169,34 @@ def test_parse_never_raises_on_trace_fragments(lines: list[str]) -> None:
 
 def test_no_trace_is_fast() -> None:
     body = ("Dear support, at 10:30 the invoice screen (case 42) was blank. " * 50)[:3000]
-    n = 2000
-    started = time.perf_counter()
-    for _ in range(n):
-        js.parse(body)
-    per_call = (time.perf_counter() - started) / n
+    per_call = best_time(lambda: js.parse(body), rounds=1, number=2000)
     assert js.parse(body) is None
     assert per_call < 50e-6
+
+
+class TestRealWorldLayouts:
+    """Layouts seen in real reports that once lost frames or the exception type."""
+
+    def test_node_error_code_is_not_part_of_the_type(self) -> None:
+        trace = must_parse(js.parse)(
+            "Error [ERR_HTTP_HEADERS_SENT]: Cannot set headers after they are sent to the client\n"
+            "    at ServerResponse.setHeader (node:_http_outgoing:648:11)\n"
+            "    at /var/app/routes/orders.js:61:23\n"
+        )
+        exc = trace.exceptions[0]
+        assert (exc.type, exc.message) == (
+            "Error",
+            "Cannot set headers after they are sent to the client",
+        )
+
+    def test_short_collapsed_trace(self) -> None:
+        """A three-frame trace joined into one line (under 300 characters) is still found."""
+        text = (
+            "⨯ TypeError: Cannot read properties of null (reading 'map') at ProductGrid "
+            "(webpack-internal:///(rsc)/./app/products/ProductGrid.tsx:21:32) at stringify "
+            "(<anonymous>) at process.processTicksAndRejections (node:internal/process/"
+            "task_queues:95:5) digest: 2917483650"
+        )
+        exc = must_parse(js.parse)(text).exceptions[0]
+        assert exc.type == "TypeError"
+        assert exc.frames[0].function == "ProductGrid"

@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import time
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.parsers import best_time, must_parse
 from triagebot.stack import php
 from triagebot.stack.model import Frame, Trace
 
@@ -55,10 +54,7 @@ LARAVEL = """\
 """
 
 
-def parse(text: str) -> Trace:
-    trace = php.parse(text)
-    assert trace is not None
-    return trace
+parse = must_parse(php.parse)
 
 
 class TestParse:
@@ -173,10 +169,23 @@ def test_parse_never_raises_on_trace_fragments(lines: list[str]) -> None:
 
 def test_no_trace_is_fast() -> None:
     body = ("Dear support, ticket #42 (case 7) shows a blank page since Monday. " * 45)[:3000]
-    n = 2000
-    started = time.perf_counter()
-    for _ in range(n):
-        php.parse(body)
-    per_call = (time.perf_counter() - started) / n
+    per_call = best_time(lambda: php.parse(body), rounds=1, number=2000)
     assert php.parse(body) is None
     assert per_call < 50e-6
+
+
+class TestRealWorldLayouts:
+    def test_collapsed_uncaught_head_wins_over_report_fields(self) -> None:
+        """Collapsed, the report's own "Key: value" text starts the line with the head."""
+        text = (
+            "Application: Shop Version: 1.2 PHP Fatal error:  Uncaught TypeError: "
+            "App\\Pricing\\PriceFormatter::format(): Argument #1 must be of type float, string "
+            "given in /srv/shop/src/Pricing/PriceFormatter.php:18 Stack trace: "
+            "#0 /srv/shop/src/Controller/CartController.php(64): "
+            "App\\Pricing\\PriceFormatter->format('12,50') "
+            "#1 /srv/shop/public/index.php(20): App\\Controller\\CartController->summary() "
+            "#2 {main} thrown in /srv/shop/src/Pricing/PriceFormatter.php on line 18"
+        )
+        exc = must_parse(php.parse)(text).exceptions[0]
+        assert exc.type == "TypeError"
+        assert exc.frames[0].function == "format"

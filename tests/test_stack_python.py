@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import time
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.parsers import best_time, must_parse
 from triagebot.stack import python
 from triagebot.stack.model import Trace
 
@@ -114,10 +113,7 @@ GROUP = """\
 """
 
 
-def parse(text: str) -> Trace:
-    trace = python.parse(text)
-    assert trace is not None
-    return trace
+parse = must_parse(python.parse)
 
 
 class TestParse:
@@ -255,10 +251,54 @@ def test_parse_never_raises_on_trace_fragments(lines: list[str]) -> None:
 
 def test_no_trace_is_fast() -> None:
     body = ("Dear support, the invoice screen shows a blank page since Monday. " * 45)[:3000]
-    n = 2000
-    started = time.perf_counter()
-    for _ in range(n):
-        python.parse(body)
-    per_call = (time.perf_counter() - started) / n
+    per_call = best_time(lambda: python.parse(body), rounds=1, number=2000)
     assert python.parse(body) is None
     assert per_call < 50e-6
+
+
+class TestRealWorldLayouts:
+    """Layouts seen in real reports that once lost frames or the exception type."""
+
+    def test_django_technical_summary(self) -> None:
+        """Django's technical 500 text names the exception in "Exception Type:" lines."""
+        text = (
+            "Traceback (most recent call last):\n"
+            '  File "/var/www/analytics/reports/views.py", line 77, in conversion\n'
+            "    rate = metrics.conversion_rate(visits, orders)\n"
+            "\n"
+            "Exception Type: ZeroDivisionError at /reports/conversion/\n"
+            "Exception Value: division by zero\n"
+        )
+        for body in (text, " ".join(text.split())):  # as sent, and as an HTML textarea flattens it
+            exc = must_parse(python.parse)(body).exceptions[0]
+            assert (exc.type, exc.message) == ("ZeroDivisionError", "division by zero")
+            assert [f.function for f in exc.frames] == ["conversion"]
+
+    def test_collapsed_chain_with_qualified_exception_names(self) -> None:
+        """``psycopg.errors.UniqueViolation`` has no Error suffix; collapsed, the chain holds."""
+        text = (
+            'Traceback (most recent call last): File "/app/.venv/lib/python3.12/site-packages/'
+            'django/db/backends/utils.py", line 105, in _execute return self.cursor.execute(sql) '
+            "psycopg.errors.UniqueViolation: duplicate key value "
+            "The above exception was the direct cause of the following exception: "
+            'Traceback (most recent call last): File "/app/accounts/tasks.py", line 27, in '
+            "create_profile Profile.objects.create(user_id=user_id) "
+            "django.db.utils.IntegrityError: duplicate key value"
+        )
+        trace = must_parse(python.parse)(text)
+        assert [e.type for e in trace.exceptions] == [
+            "django.db.utils.IntegrityError",
+            "psycopg.errors.UniqueViolation",
+        ]
+
+    def test_collapsed_exception_group_keeps_frames(self) -> None:
+        text = (
+            "Report: + Exception Group Traceback (most recent call last): |   File "
+            '"/home/svc/crawler/main.py", line 33, in main |     async with asyncio.TaskGroup() '
+            'as tg: |   File "/usr/lib/python3.12/asyncio/taskgroups.py", line 145, in __aexit__ '
+            "|     raise me from None | ExceptionGroup: unhandled errors in a TaskGroup "
+            "(1 sub-exception)"
+        )
+        exc = must_parse(python.parse)(text).exceptions[0]
+        assert exc.type == "ExceptionGroup"
+        assert [f.function for f in exc.frames] == ["__aexit__", "main"]

@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import time
-
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.parsers import best_time, must_parse
 from triagebot.stack import ruby
 from triagebot.stack.model import Frame, Trace
 
@@ -41,10 +40,7 @@ actionpack (7.0.4) lib/action_controller/metal/basic_implicit_render.rb:6:in `se
 """
 
 
-def parse(text: str) -> Trace:
-    trace = ruby.parse(text)
-    assert trace is not None
-    return trace
+parse = must_parse(ruby.parse)
 
 
 class TestParse:
@@ -130,10 +126,68 @@ def test_parse_never_raises_on_trace_fragments(lines: list[str]) -> None:
 
 def test_no_trace_is_fast() -> None:
     body = ("Dear support, at 10:30 in room 4 the case list was empty. " * 55)[:3000]
-    n = 2000
-    started = time.perf_counter()
-    for _ in range(n):
-        ruby.parse(body)
-    per_call = (time.perf_counter() - started) / n
+    per_call = best_time(lambda: ruby.parse(body), rounds=1, number=2000)
     assert ruby.parse(body) is None
     assert per_call < 50e-6
+
+
+class TestRealWorldLayouts:
+    """Layouts seen in real reports that once lost frames or the exception type."""
+
+    def test_error_highlight_between_top_frame_and_from_lines(self) -> None:
+        """Ruby 3.1+ prints the failing code (with blank lines) before the ``from`` lines."""
+        trace = parse(
+            "app/models/user.rb:12:in 'User#full_name': undefined method 'upcase' for nil "
+            "(NoMethodError)\n\n"
+            '    "#{first_name.upcase} #{last_name}"\n'
+            "                 ^^^^^^^\n"
+            "\tfrom app/views/users/index.html.erb:4:in 'Array#each'\n"
+            "\tfrom app/views/users/index.html.erb:4:in "
+            "'_app_views_users_index_html_erb___1144830177236420110_28320'\n"
+        )
+        exc = trace.exceptions[0]
+        assert exc.type == "NoMethodError"
+        assert len(exc.frames) == 3
+
+    def test_negative_template_hash_folds_like_a_positive_one(self) -> None:
+        """Rails turns a negative template hash's "-" into "_": ``erb___123`` vs ``erb__123``."""
+        keys = {
+            ruby.normalize_frame(
+                Frame(
+                    module="app/views/a/show.html.erb", function=f, file="app/views/a/show.html.erb"
+                )
+            ).key
+            for f in (
+                "_app_views_a_show_html_erb___918273_47100",
+                "_app_views_a_show_html_erb__5_1",
+            )
+        }
+        assert keys == {"a/show.html:_app_views_a_show_html_erb"}
+
+    def test_tagged_and_prefixed_log_headers(self) -> None:
+        tagged = parse(
+            "[4c2f8a1e] ActiveRecord::RecordNotFound (Couldn't find Invoice with 'id'=7):\n"
+            "[4c2f8a1e] \n"
+            "[4c2f8a1e] app/controllers/invoices_controller.rb:64:in `set_invoice'\n"
+        )
+        assert tagged.exceptions[0].type == "ActiveRecord::RecordNotFound"
+        sidekiq = parse(
+            "2026-11-27T04:00:13.552Z pid=7 tid=2mkv WARN: ActiveRecord::RecordInvalid: "
+            "Validation failed\n"
+            "/app/app/services/contact_importer.rb:34:in `import_one'\n"
+        )
+        assert sidekiq.exceptions[0].type == "ActiveRecord::RecordInvalid"
+
+    def test_collapsed_rails_log_keeps_gems_and_tags_with_their_frames(self) -> None:
+        text = (
+            "Completed 500 Internal Server Error in 31ms NoMethodError (undefined method `x' for "
+            "nil): [req-1] app/models/order.rb:48:in `label' [req-1] app/controllers/"
+            "orders_controller.rb:17:in `show' [req-1] actionpack (7.0.8) lib/abstract_controller/"
+            "base.rb:215:in `process_action' [req-1] activesupport (7.0.8) lib/active_support/"
+            "callbacks.rb:107:in `run_callbacks'"
+        )
+        exc = parse(text).exceptions[0]
+        assert exc.type == "NoMethodError"
+        files = [f.file for f in exc.frames]
+        assert files[2] == "actionpack (7.0.8) lib/abstract_controller/base.rb"
+        assert len(files) == 4

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,32 +11,11 @@ import sqlalchemy as sa
 
 from triagebot.errors import StoreError
 from triagebot.mail.report import Kind, Report
+from triagebot.pipeline import Outcome
 from triagebot.rules import Action, Decision, Fields
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
+from triagebot.stack.signature import Signature
 from triagebot.store import DefectState, EffectKind, EffectResult, Store
-
-try:
-    from triagebot.pipeline import Outcome
-    from triagebot.stack.signature import Signature
-except ImportError:  # the pipeline modules are still landing; these have the same shape
-
-    @dataclass(frozen=True, slots=True)
-    class Signature:  # type: ignore[no-redef]
-        value: str
-        version: str
-        title: str
-        language: str
-        exception_types: tuple[str, ...]
-        in_app_frames: tuple[str, ...]
-        top_in_app: str | None
-        basis: str
-
-    @dataclass(frozen=True, slots=True)
-    class Outcome:  # type: ignore[no-redef]
-        report: Report
-        signature: Signature | None = None
-        decision: Decision | None = None
-
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 SIG_A = "a" * 16

@@ -13,21 +13,20 @@ not by the mail's own Date, so late or clock-skewed reports still land in the ne
 from __future__ import annotations
 
 import csv
-import functools
 import io
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-import jinja2
 import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Connection
 
+from triagebot import templates
 from triagebot.config import Config, DigestConfig
+from triagebot.confirm.notify import reference
 from triagebot.errors import ConfigError, NotifyError, NotifyUnavailable, StoreError
 from triagebot.outbox import backoff
 from triagebot.smtp import Mailer
@@ -60,7 +59,6 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "templates"
 TOP_RECURRING = 10  # defects listed under "top recurring"
 #: A claim older than this whose owner never finished (crash mid-send) may be taken over.
 #: Far above any SMTP timeout, so a slow but live send is never duplicated.
@@ -120,7 +118,7 @@ class DigestItem:
 
     @property
     def reference(self) -> str:
-        return f"C-{self.id}"
+        return reference(self.id)
 
     @property
     def reply_subject(self) -> str:
@@ -275,7 +273,7 @@ def _items(
     )
     items: dict[int, DigestItem] = {}
     for r in rows:
-        key = r.tracker_key or (f"C-{r.id}" if r.state == DefectState.CANDIDATE else "")
+        key = r.tracker_key or (reference(r.id) if r.state == DefectState.CANDIDATE else "")
         items[r.id] = DigestItem(
             id=r.id,
             key=key,
@@ -292,18 +290,6 @@ def _items(
 
 
 # --- render -------------------------------------------------------------------------------
-
-
-@functools.cache
-def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
-        autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",)),
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        keep_trailing_newline=True,
-    )
 
 
 def render(content: DigestContent) -> Rendered:
@@ -331,12 +317,11 @@ def render(content: DigestContent) -> Rendered:
         "zone": digest.timezone,
         "local": local,
     }
-    env = _environment()
     stamp = period.end.astimezone(zone).strftime("%Y%m%d-%H%M")
     return Rendered(
         subject=subject,
-        text=env.get_template("digest.txt.j2").render(context),
-        html=env.get_template("digest.html.j2").render(context),
+        text=templates.render("digest.txt.j2", **context),
+        html=templates.render("digest.html.j2", **context),
         csv_name=f"{digest.name}-{stamp}.csv",
         csv=_csv(content.candidates if digest.audience == "helpdesk" else content.rows),
     )

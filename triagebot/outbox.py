@@ -56,7 +56,15 @@ def run_effects(
     """Perform up to ``limit`` due tracker effects; returns how many completed."""
     now = now or datetime.now(UTC)
     effects = store.due_effects(now, limit, TRACKER_EFFECTS)
-    return _run(store, effects, now, lambda e: _perform(store.defect(e.defect_id), e, tracker))
+    loaded = store.defects_by_id({e.defect_id for e in effects})  # one read for the round
+
+    def perform(effect: Effect) -> EffectResult | None:
+        # Each loaded row serves once: a later effect on the same defect (an update after its
+        # create) must see what the earlier one changed, so it reads the defect afresh.
+        defect = loaded.pop(effect.defect_id, None) or store.defect(effect.defect_id)
+        return _perform(defect, effect, tracker)
+
+    return _run(store, effects, now, perform)
 
 
 def run_notifications(

@@ -103,21 +103,41 @@ class Pipeline:
         """Embedded defaults, rules from ``./rules`` (for replay without a config file)."""
         return cls.from_config(config_from_dict({}))
 
-    def process(self, raw: bytes, count: CountFn = _no_history) -> Outcome:
+    def process(
+        self, raw: bytes, count: CountFn = _no_history, now: datetime | None = None
+    ) -> Outcome:
         """One message through every stage; never raises (an internal failure is ``invalid``)."""
-        try:
-            return self._process(raw, count)
-        except Exception as exc:  # one bad mail must never stop the loop
-            message_id = "sha256:" + hashlib.sha256(raw).hexdigest()[:32]
-            log.exception("pipeline.failed", message_id=message_id)
-            return Outcome(
-                Report(message_id=message_id, kind=Kind.INVALID, reason=f"internal error: {exc!r}")
-            )
+        return self.decide(self.analyse(raw), count, now)
 
-    def _process(self, raw: bytes, count: CountFn) -> Outcome:
-        report = parse_message(raw, self.parse_settings)
-        if report.kind is not Kind.ERROR_REPORT or report.trace is None:
-            return Outcome(report)
-        signature = self.signer.sign(report.trace)
-        decision = self.rules.evaluate(report, signature, count)
-        return Outcome(report, signature, decision)
+    def analyse(self, raw: bytes) -> Outcome:
+        """Parse, classify and sign, without the rules (``decision`` stays None).
+
+        The daemon analyses a whole batch first, so the occurrence counts the rules need are
+        fetched with one query for all the batch's signatures. Never raises.
+        """
+        try:
+            report = parse_message(raw, self.parse_settings)
+            if report.kind is not Kind.ERROR_REPORT or report.trace is None:
+                return Outcome(report)
+            return Outcome(report, self.signer.sign(report.trace))
+        except Exception as exc:  # one bad mail must never stop the loop
+            return _failed("sha256:" + hashlib.sha256(raw).hexdigest()[:32], exc)
+
+    def decide(
+        self, outcome: Outcome, count: CountFn = _no_history, now: datetime | None = None
+    ) -> Outcome:
+        """The rules' decision for an analysed report (``now``: one clock for a batch)."""
+        if outcome.signature is None:
+            return outcome
+        try:
+            decision = self.rules.evaluate(outcome.report, outcome.signature, count, now=now)
+        except Exception as exc:  # one bad mail must never stop the loop
+            return _failed(outcome.report.message_id, exc)
+        return Outcome(outcome.report, outcome.signature, decision)
+
+
+def _failed(message_id: str, exc: Exception) -> Outcome:
+    log.exception("pipeline.failed", message_id=message_id)
+    return Outcome(
+        Report(message_id=message_id, kind=Kind.INVALID, reason=f"internal error: {exc!r}")
+    )

@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -165,6 +166,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 Version = tuple[int, ...]
 
 
+@lru_cache(maxsize=4096)  # a few versions recur in every report: parse each once
 def parse_version(text: str | None) -> Version | None:
     """Dotted numeric version as a comparable tuple (``4.10`` > ``4.9``; ``4.2`` == ``4.2.0``).
 
@@ -262,6 +264,7 @@ class _Condition:
     text: str  # human-readable, built at load
     test: Callable[[_Facts], bool]
     actual: Callable[[_Facts], str]  # what the report had, for ``explain``
+    window: timedelta | None = None  # an ``occurrences`` condition's look-back
 
 
 def _strings(value: object) -> list[str]:
@@ -399,6 +402,7 @@ def _cond_occurrences(key: str, value: object) -> _Condition:
         f"at least {at_least} occurrences within {within}",
         lambda f: f.signature is not None and seen(f) >= at_least,
         lambda f: f"{seen(f)} occurrence(s)",
+        window,
     )
 
 
@@ -447,10 +451,18 @@ class Rule:
     action: Action | None
     fields: Fields
     hit_text: str = field(init=False)
+    # Built once, shared by every decision: the hit, and the miss of each condition.
+    hit: Match = field(init=False, repr=False, compare=False)
+    checks: tuple[tuple[_Condition, Match], ...] = field(init=False, repr=False, compare=False)
+    sets_fields: bool = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         text = "; ".join(c.text for c in self.conditions) or "no conditions (matches everything)"
         object.__setattr__(self, "hit_text", text)
+        object.__setattr__(self, "hit", Match(self.name, text))
+        checks = tuple((c, Match(self.name, c.text)) for c in self.conditions)
+        object.__setattr__(self, "checks", checks)
+        object.__setattr__(self, "sets_fields", self.fields != NO_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -458,6 +470,12 @@ class RuleSet:
     """Rules in evaluation order."""
 
     rules: tuple[Rule, ...] = ()
+
+    @property
+    def windows(self) -> frozenset[timedelta]:
+        """Look-backs of every ``occurrences`` condition: ``now - window`` is each ``since``
+        the rules pass to ``count``, so a caller can fetch the counts ahead, per batch."""
+        return frozenset(c.window for r in self.rules for c in r.conditions if c.window)
 
     @classmethod
     def load(cls, folder: Path) -> RuleSet:
@@ -484,16 +502,22 @@ class RuleSet:
         hits: list[Match] = []
         misses: list[Match] = []
         for rule in self.rules:
-            failed = next((c for c in rule.conditions if not c.test(facts)), None)
-            if failed is not None:
-                detail = f"{failed.text} (got {failed.actual(facts)})" if explain else failed.text
-                misses.append(Match(rule.name, detail))
-                continue
-            hits.append(Match(rule.name, rule.hit_text))
-            fields = fields.merge(rule.fields) if rule.fields != NO_FIELDS else fields
-            if rule.action is not None:
-                return Decision(rule.action, rule.name, fields, tuple(hits), tuple(misses))
+            for condition, missed in rule.checks:
+                if not condition.test(facts):
+                    misses.append(_explained(rule, condition, facts) if explain else missed)
+                    break
+            else:
+                hits.append(rule.hit)
+                if rule.sets_fields:
+                    fields = fields.merge(rule.fields)
+                if rule.action is not None:
+                    return Decision(rule.action, rule.name, fields, tuple(hits), tuple(misses))
         return Decision(Action.CANDIDATE, DEFAULT_RULE, fields, tuple(hits), tuple(misses))
+
+
+def _explained(rule: Rule, condition: _Condition, facts: _Facts) -> Match:
+    """A miss with what the report actually had."""
+    return Match(rule.name, f"{condition.text} (got {condition.actual(facts)})")
 
 
 def load_rules(folder: Path) -> RuleSet:

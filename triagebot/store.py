@@ -12,13 +12,13 @@ most, so N mails coalesce into one tracker call.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 import structlog
@@ -44,9 +44,11 @@ __all__ = [
 ]
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 SCHEMA_VERSION = "1"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
+IN_CHUNK = 500  # values per ``IN (...)``: far below every backend's parameter limit
 SAMPLE_TRACE_CHARS = 65_536  # the tracker adapter truncates further; the store keeps a sample
 
 
@@ -473,14 +475,26 @@ class Store:
     def count(self, signature: str, since: datetime) -> int:
         """Occurrences recorded at or after ``since`` for the defect of ``signature``.
 
-        Called by the rules for every report that reaches an ``occurrences`` condition, so it
-        reuses one connection per thread: a pool checkout per call would cost 10x the query.
+        Rules may call it for every report that reaches an ``occurrences`` condition (the
+        daemon asks ``counts`` once per batch instead), so it reuses one connection per
+        thread: a pool checkout per call would cost 10x the query.
         """
         conn = self._thread_connection()
         try:
             return int(conn.execute(_COUNT, {"sig": signature, "since": since}).scalar_one())
         finally:
             conn.rollback()  # end the snapshot so the next call sees new commits
+
+    def counts(self, signatures: Collection[str], since: datetime) -> dict[str, int]:
+        """``count`` for many signatures with one query (signatures without any: absent)."""
+        conn = self._thread_connection()
+        found: dict[str, int] = {}
+        try:
+            for chunk in _chunks(sorted(signatures)):
+                found.update((sig, int(n)) for sig, n in conn.execute(_counts_query(chunk, since)))
+        finally:
+            conn.rollback()  # end the snapshot so the next call sees new commits
+        return found
 
     def _thread_connection(self) -> Connection:
         conn: Connection | None = getattr(self._local, "conn", None)
@@ -493,35 +507,20 @@ class Store:
     # --- defects --------------------------------------------------------------------------
 
     def defect(self, defect_id: int) -> Defect:
+        found = self.defects_by_id([defect_id])
+        if defect_id not in found:
+            raise StoreError(f"no defect {defect_id}")
+        return found[defect_id]
+
+    def defects_by_id(self, ids: Collection[int]) -> dict[int, Defect]:
+        """The defects with these ids (unknown ids are left out), from one snapshot."""
+        found: dict[int, Defect] = {}
         with self.read() as conn:
-            row = conn.execute(sa.select(defects).where(defects.c.id == defect_id)).one_or_none()
-            if row is None:
-                raise StoreError(f"no defect {defect_id}")
-            sigs = _signatures_of(conn, [defect_id]).get(defect_id, [])
-        ordered = [row.signature, *(s for s in sigs if s != row.signature)]
-        return Defect(
-            id=row.id,
-            state=DefectState(row.state),
-            signatures=tuple(ordered),
-            tracker_key=row.tracker_key,
-            tracker_status=row.tracker_status,
-            resolved=row.resolved,
-            title=row.title,
-            language=row.language,
-            message=row.message,
-            exception_types=tuple(row.exception_types),
-            top_frames=tuple(row.top_frames),
-            sample_trace=row.sample_trace,
-            metadata=dict(row.metadata),
-            first_seen=row.first_seen,
-            last_seen=row.last_seen,
-            occurrences=row.occurrences,
-            occurrences_reported=row.occurrences_reported,
-            last_version=row.last_version,
-            fields=Fields.from_dict(row.fields),
-            rule=row.rule,
-            confirmed_by=row.confirmed_by,
-        )
+            for chunk in _chunks(sorted(ids)):
+                rows = conn.execute(sa.select(defects).where(defects.c.id.in_(chunk))).all()
+                sigs = _signatures_of(conn, list(chunk))
+                found.update((row.id, _defect(row, sigs.get(row.id, []))) for row in rows)
+        return found
 
     def defects(self) -> list[DefectSummary]:
         """Every defect and candidate, oldest first."""
@@ -713,28 +712,15 @@ class Store:
         queued so they are not lost.
         """
         with self.write() as conn:
-            defect_id = conn.execute(
-                sa.update(outbox)
-                .where(outbox.c.id == effect_id)
-                .values(state="done", pending_key=None, last_error=None)
-                .returning(outbox.c.defect_id)
-            ).scalar_one()
+            defect_id = conn.execute(_COMPLETE_EFFECT, {"b_id": effect_id}).scalar_one()
             if result is not None:
                 _apply_result(conn, defect_id, result)
-            row = conn.execute(
-                sa.select(
-                    defects.c.state,
-                    defects.c.tracker_key,
-                    defects.c.occurrences,
-                    defects.c.occurrences_reported,
-                ).where(defects.c.id == defect_id)
-            ).one()
+            row = conn.execute(_DEFECT_PROGRESS, {"b_id": defect_id}).one()
             if (
                 row.state in TRACKED_STATES
                 and row.tracker_key is not None
                 and row.occurrences > row.occurrences_reported
-                and not _pending(conn, EffectKind.UPDATE, defect_id)
-            ):
+            ):  # ``_enqueue`` keeps it to one pending update
                 _enqueue(conn, EffectKind.UPDATE, defect_id, {}, _now(), delay=self.update_delay)
 
     def fail_effect(self, effect_id: int, error: str, retry_at: datetime | None) -> None:
@@ -760,7 +746,9 @@ class Store:
 
 
 class _Batch:
-    """The work of one ``record`` call inside its transaction, set-based where it counts."""
+    """The work of one ``record`` call inside its transaction, set-based: a fixed number of
+    statements per batch, however many messages and known defects it touches (new defects:
+    one multi-row insert on PostgreSQL; SQLite inserts them one by one to learn their ids)."""
 
     def __init__(self, conn: Connection, now: datetime, update_delay: timedelta) -> None:
         self.conn = conn
@@ -772,24 +760,16 @@ class _Batch:
         keys = {(o.signature.value, o.signature.version) for o, _ in items if o.signature}
         mapping = self._mapping(keys)
         touched = self._load(set(mapping.values()))
+        created = self._create(items, mapping, touched)
         message_rows: list[dict[str, Any]] = []
         occurrence_rows: list[dict[str, Any]] = []
-        created: list[_Touched] = []
         for outcome, ref in items:
             report, sig, decision = outcome.report, outcome.signature, outcome.decision
             at = report.date or self.now
             defect_id = None
             if sig is not None:
                 wanted = _STATE_OF_ACTION[decision.action] if decision else DefectState.CANDIDATE
-                key = (sig.value, sig.version)
-                defect_id = mapping.get(key)
-                if defect_id is None:
-                    defect_id = self._create(outcome, wanted, at)
-                    mapping[key] = defect_id
-                    touched[defect_id] = t = _Touched(
-                        defect_id, wanted, None, False, None, None, at
-                    )
-                    created.append(t)
+                defect_id = mapping[sig.value, sig.version]
                 self._occur(touched[defect_id], wanted, report.metadata, at)
                 occurrence_rows.append(
                     _occurrence_row(defect_id, report.message_id, at, report.metadata)
@@ -808,82 +788,105 @@ class _Batch:
                     "reason": report.reason or None,
                 }
             )
-        self.conn.execute(sa.insert(messages), message_rows)
+        self.conn.execute(_INSERT_MESSAGE, message_rows)
         if occurrence_rows:
-            self.conn.execute(sa.insert(occurrences), occurrence_rows)
+            self.conn.execute(_INSERT_OCCURRENCE, occurrence_rows)
         self._update_defects(touched.values())
-        self._effects(touched.values(), created)
+        self._effects(touched.values(), {t.id for t in created})
 
     def _mapping(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
-        if not keys:
-            return {}
-        rows = self.conn.execute(
-            sa.select(signatures.c.signature, signatures.c.version, signatures.c.defect_id).where(
-                signatures.c.signature.in_({k[0] for k in keys})
+        found: dict[tuple[str, str], int] = {}
+        for chunk in _chunks(sorted({k[0] for k in keys})):
+            rows = self.conn.execute(
+                sa.select(
+                    signatures.c.signature, signatures.c.version, signatures.c.defect_id
+                ).where(signatures.c.signature.in_(chunk))
             )
-        )
-        return {(r.signature, r.version): r.defect_id for r in rows}
+            found.update(((r.signature, r.version), r.defect_id) for r in rows)
+        return found
 
     def _load(self, ids: set[int]) -> dict[int, _Touched]:
-        if not ids:
-            return {}
-        rows = self.conn.execute(
-            sa.select(
-                defects.c.id,
-                defects.c.state,
-                defects.c.tracker_key,
-                defects.c.resolved,
-                defects.c.resolved_version,
-                defects.c.last_version,
-                defects.c.last_seen,
-            ).where(defects.c.id.in_(ids))
-        )
-        return {
-            r.id: _Touched(
-                r.id,
-                DefectState(r.state),
-                r.tracker_key,
-                r.resolved,
-                r.resolved_version,
-                r.last_version,
-                r.last_seen,
+        loaded: dict[int, _Touched] = {}
+        for chunk in _chunks(sorted(ids)):
+            rows = self.conn.execute(
+                sa.select(
+                    defects.c.id,
+                    defects.c.state,
+                    defects.c.tracker_key,
+                    defects.c.resolved,
+                    defects.c.resolved_version,
+                    defects.c.last_version,
+                    defects.c.last_seen,
+                ).where(defects.c.id.in_(chunk))
             )
-            for r in rows
-        }
+            for r in rows:
+                loaded[r.id] = _Touched(
+                    r.id,
+                    DefectState(r.state),
+                    r.tracker_key,
+                    r.resolved,
+                    r.resolved_version,
+                    r.last_version,
+                    r.last_seen,
+                )
+        return loaded
 
-    def _create(self, outcome: Outcome, state: DefectState, at: datetime) -> int:
+    def _create(
+        self,
+        items: list[tuple[Outcome, str | None]],
+        mapping: dict[tuple[str, str], int],
+        touched: dict[int, _Touched],
+    ) -> list[_Touched]:
+        """One defect per signature not seen before, from its first report in the batch; the
+        ids come back in row order."""
+        first: dict[tuple[str, str], Outcome] = {}
+        for outcome, _ref in items:
+            sig = outcome.signature
+            if sig is not None and (sig.value, sig.version) not in mapping:
+                first.setdefault((sig.value, sig.version), outcome)
+        if not first:
+            return []
+        rows = [self._defect_row(outcome) for outcome in first.values()]
+        ids = self.conn.execute(_INSERT_DEFECT, rows).scalars().all()
+        self.conn.execute(
+            _INSERT_SIGNATURE,
+            [
+                {"signature": value, "version": version, "defect_id": defect_id}
+                for (value, version), defect_id in zip(first, ids, strict=True)
+            ],
+        )
+        created: list[_Touched] = []
+        for key, row, defect_id in zip(first, rows, ids, strict=True):
+            mapping[key] = defect_id
+            state, at = row["state"], row["first_seen"]
+            touched[defect_id] = t = _Touched(defect_id, state, None, False, None, None, at)
+            created.append(t)
+            log.info("store.defect_created", defect=defect_id, signature=key[0], state=str(state))
+        return created
+
+    def _defect_row(self, outcome: Outcome) -> dict[str, Any]:
         sig, report, decision = outcome.signature, outcome.report, outcome.decision
         assert sig is not None
         first = report.trace.exceptions[0] if report.trace and report.trace.exceptions else None
-        defect_id: int = self.conn.execute(
-            sa.insert(defects)
-            .values(
-                state=state,
-                signature=sig.value,
-                title=sig.title,
-                language=sig.language,
-                message=first.message if first else "",
-                exception_types=list(sig.exception_types),
-                top_frames=list(sig.in_app_frames),
-                sample_trace=report.text[:SAMPLE_TRACE_CHARS],
-                metadata=dict(report.metadata),
-                first_seen=at,
-                last_seen=at,
-                occurrences=0,
-                occurrences_reported=0,
-                fields=decision.fields.as_dict() if decision else {},
-                rule=decision.rule if decision else None,
-                resolved=False,
-            )
-            .returning(defects.c.id)
-        ).scalar_one()
-        self.conn.execute(
-            sa.insert(signatures).values(
-                signature=sig.value, version=sig.version, defect_id=defect_id
-            )
-        )
-        log.info("store.defect_created", defect=defect_id, signature=sig.value, state=str(state))
-        return defect_id
+        at = report.date or self.now
+        return {
+            "state": _STATE_OF_ACTION[decision.action] if decision else DefectState.CANDIDATE,
+            "signature": sig.value,
+            "title": sig.title,
+            "language": sig.language,
+            "message": first.message if first else "",
+            "exception_types": list(sig.exception_types),
+            "top_frames": list(sig.in_app_frames),
+            "sample_trace": report.text[:SAMPLE_TRACE_CHARS],
+            "metadata": dict(report.metadata),
+            "first_seen": at,
+            "last_seen": at,
+            "occurrences": 0,
+            "occurrences_reported": 0,
+            "fields": decision.fields.as_dict() if decision else {},
+            "rule": decision.rule if decision else None,
+            "resolved": False,
+        }
 
     @staticmethod
     def _occur(t: _Touched, wanted: DefectState, meta_: dict[str, str], at: datetime) -> None:
@@ -903,18 +906,6 @@ class _Batch:
             t.environments.add(environment)
 
     def _update_defects(self, touched: Iterable[_Touched]) -> None:
-        b = sa.bindparam
-        stmt = (
-            sa.update(defects)
-            .where(defects.c.id == b("b_id"))
-            .values(
-                occurrences=defects.c.occurrences + b("b_new"),
-                last_seen=b("b_last_seen", type_=UTCDateTime),
-                last_version=b("b_last_version"),
-                state=b("b_state"),
-                resolved=b("b_resolved"),
-            )
-        )
         rows = [
             {
                 "b_id": t.id,
@@ -927,38 +918,50 @@ class _Batch:
             for t in touched
         ]
         if rows:
-            self.conn.execute(stmt, rows)
+            self.conn.execute(_UPDATE_DEFECT, rows)
 
-    def _effects(self, touched: Iterable[_Touched], created: list[_Touched]) -> None:
-        new_ids = {t.id for t in created}
+    def _effects(self, touched: Iterable[_Touched], new_ids: set[int]) -> None:
+        """Queue what the touched defects need: one look-up of the pending effects they
+        already have, then one multi-row insert and one multi-row payload update."""
+        wanted: list[tuple[EffectKind, _Touched, dict[str, Any]]] = []
         for t in touched:
             if t.reopen_version is not None:
-                _enqueue(
-                    self.conn, EffectKind.REOPEN, t.id, {"version": t.reopen_version}, self.now
-                )
+                wanted.append((EffectKind.REOPEN, t, {"version": t.reopen_version}))
             if (
                 t.state is DefectState.FILED
                 and t.tracker_key is None
                 and (t.id in new_ids or t.state_changed)
             ):
-                _enqueue(self.conn, EffectKind.CREATE, t.id, {}, self.now)
+                wanted.append((EffectKind.CREATE, t, {}))
             elif t.state in TRACKED_STATES and t.tracker_key is not None:
-                self._coalesce_update(t)
+                versions, environments = sorted(t.versions), sorted(t.environments)
+                wanted.append(
+                    (EffectKind.UPDATE, t, {"versions": versions, "environments": environments})
+                )
             if t.state is DefectState.CANDIDATE and (t.id in new_ids or t.state_changed):
-                _enqueue(self.conn, EffectKind.NOTIFY, t.id, {"reason": "candidate"}, self.now)
-
-    def _coalesce_update(self, t: _Touched) -> None:
-        payload = {"versions": sorted(t.versions), "environments": sorted(t.environments)}
-        pending = _pending(self.conn, EffectKind.UPDATE, t.id)
-        if pending is None:
-            _enqueue(self.conn, EffectKind.UPDATE, t.id, payload, self.now, delay=self.update_delay)
+                wanted.append((EffectKind.NOTIFY, t, {"reason": "candidate"}))
+        if not wanted:
             return
-        effect_id, old = pending
-        merged = {k: sorted(set(old.get(k, [])) | set(payload[k])) for k in payload}
-        if merged != old:
-            self.conn.execute(
-                sa.update(outbox).where(outbox.c.id == effect_id).values(payload=merged)
-            )
+        pending = _pending_effects(
+            self.conn, [k for kind, t, _ in wanted if (k := _pending_key(kind, t.id))]
+        )
+        inserts: list[dict[str, Any]] = []
+        merges: list[dict[str, Any]] = []
+        for kind, t, payload in wanted:
+            key = _pending_key(kind, t.id)
+            found = pending.get(key) if key is not None else None
+            if found is None:
+                delay = self.update_delay if kind is EffectKind.UPDATE else timedelta(0)
+                inserts.append(_effect_row(kind, t.id, payload, self.now, key=key, delay=delay))
+            elif kind is EffectKind.UPDATE:  # coalesce into the update already waiting
+                effect_id, old = found
+                merged = {k: sorted(set(old.get(k, [])) | set(payload[k])) for k in payload}
+                if merged != old:
+                    merges.append({"b_id": effect_id, "b_payload": merged})
+        if inserts:
+            self.conn.execute(_INSERT_EFFECT, inserts)
+        if merges:
+            self.conn.execute(_UPDATE_PAYLOAD, merges)
 
 
 # --- helpers shared by Store and _Batch ---------------------------------------------------
@@ -976,10 +979,65 @@ _COUNT = (
 )
 
 
+def _counts_query(chunk: Sequence[str], since: datetime) -> sa.Select[str, int]:
+    """``_COUNT`` for many signatures: each (signature, defect) pair once, as ``IN`` does."""
+    pairs = (
+        sa.select(signatures.c.signature, signatures.c.defect_id)
+        .where(signatures.c.signature.in_(chunk))
+        .distinct()
+        .subquery()
+    )
+    return (
+        sa.select(pairs.c.signature, sa.func.count())
+        .join_from(pairs, occurrences, occurrences.c.defect_id == pairs.c.defect_id)
+        .where(occurrences.c.at >= since)
+        .group_by(pairs.c.signature)
+    )
+
+
+# Statements of the batch writer, built once (SQLAlchemy caches their compiled form).
+_b = sa.bindparam
+_INSERT_MESSAGE = sa.insert(messages)
+_INSERT_OCCURRENCE = sa.insert(occurrences)
+_INSERT_SIGNATURE = sa.insert(signatures)
+_INSERT_EFFECT = sa.insert(outbox)
+_INSERT_DEFECT = sa.insert(defects).returning(defects.c.id, sort_by_parameter_order=True)
+_UPDATE_DEFECT = (
+    sa.update(defects)
+    .where(defects.c.id == _b("b_id"))
+    .values(
+        occurrences=defects.c.occurrences + _b("b_new"),
+        last_seen=_b("b_last_seen", type_=UTCDateTime),
+        last_version=_b("b_last_version"),
+        state=_b("b_state"),
+        resolved=_b("b_resolved"),
+    )
+)
+_COMPLETE_EFFECT = (
+    sa.update(outbox)
+    .where(outbox.c.id == _b("b_id"))
+    .values(state="done", pending_key=None, last_error=None)
+    .returning(outbox.c.defect_id)
+)
+_DEFECT_PROGRESS = sa.select(
+    defects.c.state, defects.c.tracker_key, defects.c.occurrences, defects.c.occurrences_reported
+).where(defects.c.id == _b("b_id"))
+_UPDATE_PAYLOAD = (
+    sa.update(outbox)
+    .where(outbox.c.id == _b("b_id"))
+    .values(payload=_b("b_payload", type_=sa.JSON))
+)
+
+
+def _chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
+    """Slices small enough for an ``IN (...)`` on every backend's parameter limit."""
+    for i in range(0, len(values), IN_CHUNK):
+        yield values[i : i + IN_CHUNK]
+
+
 def _known(conn: Connection, ids: list[str]) -> set[str]:
     found: set[str] = set()
-    for i in range(0, len(ids), 500):  # stay far below every backend's parameter limit
-        chunk = ids[i : i + 500]
+    for chunk in _chunks(ids):
         found.update(
             conn.execute(
                 sa.select(messages.c.message_id).where(messages.c.message_id.in_(chunk))
@@ -1010,6 +1068,34 @@ def _signatures_of(conn: Connection, ids: list[int] | None) -> dict[int, list[st
     return out
 
 
+def _defect(row: sa.Row[Any], sigs: list[str]) -> Defect:
+    """A ``defects`` row as a ``Defect``; its creating signature first."""
+    ordered = [row.signature, *(s for s in sigs if s != row.signature)]
+    return Defect(
+        id=row.id,
+        state=DefectState(row.state),
+        signatures=tuple(ordered),
+        tracker_key=row.tracker_key,
+        tracker_status=row.tracker_status,
+        resolved=row.resolved,
+        title=row.title,
+        language=row.language,
+        message=row.message,
+        exception_types=tuple(row.exception_types),
+        top_frames=tuple(row.top_frames),
+        sample_trace=row.sample_trace,
+        metadata=dict(row.metadata),
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+        occurrences=row.occurrences,
+        occurrences_reported=row.occurrences_reported,
+        last_version=row.last_version,
+        fields=Fields.from_dict(row.fields),
+        rule=row.rule,
+        confirmed_by=row.confirmed_by,
+    )
+
+
 def _occurrence_row(
     defect_id: int, message_id: str, at: datetime, meta_: dict[str, str]
 ) -> dict[str, Any]:
@@ -1024,15 +1110,39 @@ def _occurrence_row(
     }
 
 
-def _pending(
-    conn: Connection, kind: EffectKind, defect_id: int
-) -> tuple[int, dict[str, Any]] | None:
-    row = conn.execute(
-        sa.select(outbox.c.id, outbox.c.payload).where(
-            outbox.c.pending_key == _pending_key(kind, defect_id)
+def _pending_effects(conn: Connection, keys: list[str]) -> dict[str, tuple[int, dict[str, Any]]]:
+    """Pending effects by ``pending_key``: ``(id, payload)``."""
+    found: dict[str, tuple[int, dict[str, Any]]] = {}
+    for chunk in _chunks(keys):
+        rows = conn.execute(
+            sa.select(outbox.c.pending_key, outbox.c.id, outbox.c.payload).where(
+                outbox.c.pending_key.in_(chunk)
+            )
         )
-    ).one_or_none()
-    return (row.id, dict(row.payload)) if row is not None else None
+        found.update((r.pending_key, (r.id, dict(r.payload))) for r in rows)
+    return found
+
+
+def _effect_row(
+    kind: EffectKind,
+    defect_id: int,
+    payload: dict[str, Any],
+    now: datetime,
+    *,
+    key: str | None,
+    delay: timedelta,
+) -> dict[str, Any]:
+    return {
+        "kind": str(kind),
+        "defect_id": defect_id,
+        "payload": payload,
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": now + delay,
+        "last_error": None,
+        "created_at": now,
+        "pending_key": key,
+    }
 
 
 def _enqueue(
@@ -1052,18 +1162,7 @@ def _enqueue(
         and conn.execute(sa.select(outbox.c.id).where(outbox.c.pending_key == key)).first()
     ):
         return
-    conn.execute(
-        sa.insert(outbox).values(
-            kind=str(kind),
-            defect_id=defect_id,
-            payload=payload,
-            state="pending",
-            attempts=0,
-            next_attempt_at=now + delay,
-            created_at=now,
-            pending_key=key,
-        )
-    )
+    conn.execute(_INSERT_EFFECT, [_effect_row(kind, defect_id, payload, now, key=key, delay=delay)])
 
 
 def _decide(conn: Connection, defect_id: int, decision: HumanDecision, now: datetime) -> None:

@@ -13,7 +13,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import structlog
 
 from triagebot.config import Config, HelpdeskConfig
@@ -24,12 +23,12 @@ from triagebot.errors import NotifyError, RetryableError
 from triagebot.mail.classify import AddressSet
 from triagebot.smtp import Mailer
 from triagebot.store import Defect, DefectState, Effect, Store
+from triagebot.templates import TEMPLATE_DIR, environment
 
-__all__ = ["TEMPLATE_DIR", "Notifier", "Templates", "reference"]
+__all__ = ["Notifier", "Templates", "reference"]
 
 log = structlog.get_logger(__name__)
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("confirm", "file it (add priority <p>, component <c>, assign <user>, label <l>)"),
     ("reject [reason]", "not a defect: later occurrences are recorded, not proposed again"),
@@ -45,17 +44,10 @@ def reference(defect_id: int) -> str:
 
 
 class Templates:
-    """The Jinja2 templates of the loop; HTML parts are autoescaped."""
+    """The loop's templates (see ``triagebot.templates``); each may list the reply ``commands``."""
 
     def __init__(self, directory: Path = TEMPLATE_DIR) -> None:
-        self._env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(directory),
-            autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",)),
-            undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=True,
-            trim_blocks=True,
-            lstrip_blocks=True,
-        )
+        self._env = environment(directory)
 
     def render(self, name: str, **context: Any) -> str:
         return self._env.get_template(name).render(commands=COMMANDS, **context)

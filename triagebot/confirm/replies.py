@@ -94,7 +94,9 @@ class ReplyHandler:
         try:
             defect = self.store.defect(candidate_id)
         except StoreError:
-            log.warning("reply.refused", **context, reason=f"no candidate C-{candidate_id}")
+            log.warning(
+                "reply.refused", **context, reason=f"no candidate {reference(candidate_id)}"
+            )
             return Folder.REVIEW
         command = parse_command(new_text(report.body))
         if command is None:

@@ -21,7 +21,7 @@ import structlog
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from triagebot.mail.maildir import deliver
+from triagebot.mail.maildir import deliver, make_maildir
 
 __all__ = ["DEFAULT_MAX_SIZE", "ListenerSettings", "SpoolHandler", "start_listener"]
 
@@ -137,6 +137,7 @@ def start_listener(settings: ListenerSettings, spool: Path) -> Controller:
     """
     if settings.users and settings.auth_require_tls and settings.tls_cert is None:
         raise ValueError("AUTH over TLS only (auth_require_tls) needs tls_cert and tls_key")
+    make_maildir(spool)  # a mail may arrive before the Maildir source first opens the spool
     tls_context = None
     if settings.tls_cert is not None:
         tls_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

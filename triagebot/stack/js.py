@@ -14,7 +14,7 @@ import re
 from triagebot.stack import Language, NormalizedFrame
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
 from triagebot.stack.python import source_key
-from triagebot.stack.text import restore_breaks
+from triagebot.stack.text import SHORT_COLLAPSED_LINE, restore_breaks
 
 __all__ = ["LANGUAGE", "normalize_frame", "parse"]
 
@@ -22,6 +22,9 @@ __all__ = ["LANGUAGE", "normalize_frame", "parse"]
 #: builtin location; these literal-prefixed searches decide whether to look further.
 _LINE_COL = re.compile(r":\d+:\d+\)?[ \t]*\{?[ \t]*$", re.M)
 _BUILTIN = re.compile(r"\((?:native|<anonymous>|index \d+)\)")
+#: A frame followed by another on the same line: a trace whose line breaks were lost
+#: ("...(a.js:1:2) at b (...)"; the literal start keeps the search cheap).
+_COLLAPSED = re.compile(r"\) at (?=[^\s()]+ \(|[^\s()]+:\d+:\d+)")
 
 _LOC = r"(?:[^\n]+?:\d+(?::\d+)?|<anonymous>|native|index \d+|unknown location)"
 # "    at Object.load (/srv/app/src/cases.js:42:17)", "    at async Promise.all (index 0)",
@@ -39,9 +42,11 @@ _LOC_SPLIT = re.compile(r"(?P<file>.+?):(?P<line>\d+)(?::\d+)?$")
 # "    ... 7 lines matching cause stack trace ...", "    ... 2 more"
 _ELISION = re.compile(r"[ \t]*\.\.\. \d+ (?:lines matching cause stack trace|more)")
 _CAUSE = re.compile(r"[ \t]*\[cause\]: (?P<head>.*)$")
-# "TypeError: x", "Uncaught (in promise) Error: x", "[ts] ERROR api TypeError: x"
+# "TypeError: x", "Uncaught (in promise) Error: x", "[ts] ERROR api TypeError: x",
+# "Error [ERR_HTTP_HEADERS_SENT]: Cannot set headers" (Node's error code stays out of the type)
 _HEADER = re.compile(
-    r"(?<![\w$.])(?P<type>(?:[A-Za-z_$][\w$]*\.)*[\w$]*(?:Error|Exception))(?::[ \t]?(?P<msg>.*))?$"
+    r"(?<![\w$.])(?P<type>(?:[A-Za-z_$][\w$]*\.)*[\w$]*(?:Error|Exception))"
+    r"(?: \[[A-Z][A-Z0-9_]*\])?(?::[ \t]?(?P<msg>.*))?$"
 )
 _HEADER_PLAIN = re.compile(
     r"[ \t]*(?:Uncaught (?:\(in promise\) )?)?(?P<type>[A-Za-z_$][\w$.]*): (?P<msg>.*)$"
@@ -127,7 +132,7 @@ def _candidate(text: str) -> int | None:
     metadata line does not send every mail down the slow path.
     """
     starts: list[int] = []
-    for regex in (_LINE_COL, _BUILTIN):
+    for regex in (_LINE_COL, _BUILTIN, _COLLAPSED):
         for match in regex.finditer(text):
             line_start = text.rfind("\n", 0, match.start()) + 1
             head = text[line_start : match.start()]
@@ -141,7 +146,7 @@ def parse(text: str) -> Trace | None:
     """The first JavaScript stack (with Node ``[cause]`` chain) in ``text``, or None."""
     if _candidate(text) is None:
         return None
-    text = restore_breaks(text, _BREAKS)
+    text = restore_breaks(text, _BREAKS, SHORT_COLLAPSED_LINE)
     candidate = _candidate(text)
     first = None if candidate is None else _FIRST.search(text, candidate)
     if first is None:

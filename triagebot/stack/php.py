@@ -47,9 +47,13 @@ _BREAKS = re.compile(
 )
 # "PHP Fatal error:  Uncaught Exception: msg in /x.php:12", "Next RuntimeException: m in /x:3",
 # "Exception: msg in /x.php:12" (echo $e)
-_HEAD = re.compile(
-    r"(?:^[ \t]*|(?<=Uncaught )|(?<=Next ))(?P<type>[A-Za-z_\\][\w\\]*): (?P<msg>.*) in "
+# The thrown form goes first: in a collapsed trace the line starts with other "Key: value" text.
+_HEAD_THROWN = re.compile(
+    r"(?:(?<=Uncaught )|(?<=Next ))(?P<type>[A-Za-z_\\][\w\\]*): (?P<msg>.*) in "
     r"(?P<file>\S.*?):(?P<line>\d+)[ \t]*$"
+)
+_HEAD = re.compile(
+    r"^[ \t]*(?P<type>[A-Za-z_\\][\w\\]*): (?P<msg>.*) in (?P<file>\S.*?):(?P<line>\d+)[ \t]*$"
 )
 # PHP 5: "Uncaught exception 'Exception' with message 'msg' in /x.php:12"
 _HEAD_OLD = re.compile(
@@ -60,7 +64,7 @@ _HEAD_OLD = re.compile(
 _HEAD_OBJECT = re.compile(
     r"\[object\] \((?P<type>[\w\\]+)\(code: [^)]*\): (?P<msg>.*) at (?P<file>\S.*?):(?P<line>\d+)"
 )
-_HEADS = (_HEAD_OBJECT, _HEAD, _HEAD_OLD)
+_HEADS = (_HEAD_OBJECT, _HEAD_THROWN, _HEAD, _HEAD_OLD)
 #: Lines searched above a frame block for its header, and after one for the next section.
 _LOOKAROUND = 6
 #: Characters above the trace split into lines for that search (keeps it O(1)).

@@ -17,19 +17,20 @@ import re
 
 from triagebot.stack import Language, NormalizedFrame
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
-from triagebot.stack.text import restore_breaks
+from triagebot.stack.text import SHORT_COLLAPSED_LINE, restore_breaks
 
 __all__ = ["LANGUAGE", "normalize_frame", "parse", "source_key"]
 
 _HEADER = re.compile(r"Traceback \(most recent call last\):")
 _FILE = re.compile(r'File "[^"\n]+", line \d+')
 # Before frames and section markers of a trace whose line breaks were lost; never between
-# "Exception Group" and "Traceback".
+# "Exception Group" and "Traceback", nor between an exception group's "|" and what it prefixes.
 _BREAKS = re.compile(
-    r'\s+(?=File "[^"\n]+", line \d+)'
+    r'(?<![|+\s])\s+(?=(?:[|+][ \t]*)?File "[^"\n]+", line \d+)'
     r"|(?<!Group)\s+(?=Traceback \(most recent call last\):)"
     r"|(?<=\(most recent call last\):)\s+"
-    r"|\s+(?=During handling of the above exception|The above exception was the direct cause)"
+    r"|\s+(?=During handling of the above exception|The above exception was the direct cause"
+    r"|Exception (?:Type|Value): )"
 )
 # '  File "/srv/app/cases/views.py", line 12, in load' (SyntaxError locations have no "in")
 _FRAME = re.compile(
@@ -39,10 +40,18 @@ _FRAME = re.compile(
 _EXCEPTION = re.compile(r"(?P<type>[A-Za-z_][\w.]*)(?::[ \t]?(?P<msg>.*))?$")
 # A collapsed frame line ends with its source and then the exception:
 # 'raise ValueError("x") ValueError: x'; a bare "raise ValueError" source is not the exception.
+# Qualified names with a message need no telling suffix: "app.models.Plan.DoesNotExist: ...",
+# "psycopg.errors.UniqueViolation: duplicate key ...".
 _INLINE_EXCEPTION = re.compile(
-    r"(?<![\w.])(?<!raise )(?P<type>(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*"
-    r"(?:Error|Exception|Warning|Exit|Interrupt|Group|Iteration|Fault))(?:: (?P<msg>.*))?$"
+    r"(?<![\w.])(?<!raise )(?:(?P<type>(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*"
+    r"(?:Error|Exception|Warning|Exit|Interrupt|Group|Iteration|Fault))(?:: (?P<msg>.*))?"
+    r"|(?P<qtype>(?:[a-z_]\w*\.)+(?:[A-Z]\w*\.)*[A-Z]\w*): (?P<qmsg>.*))$"
 )
+# Django's technical 500 text (its HTML error mail) ends a traceback without the exception line,
+# then says "Exception Type: ZeroDivisionError at /x/" and "Exception Value: division by zero".
+_SUMMARY_TYPE = re.compile(r"[ \t]*Exception Type: (?P<type>[A-Za-z_][\w.]*)(?: at \S*)?[ \t]*$")
+_SUMMARY_VALUE = re.compile(r"[ \t]*Exception Value: ?(?P<msg>.*)$")
+_SUMMARY_LOOKAHEAD = 3
 # "  | ValueError: x", "  + Exception Group Traceback ...": exception group indentation.
 _GROUP_PREFIX = re.compile(r"[ \t]*[|+] ?")
 _CHAIN_MARKERS = frozenset(
@@ -113,22 +122,44 @@ def _block(lines: list[str], i: int) -> tuple[ExceptionInfo, int]:
             frames.append(_frame(match, line))
             inline = _INLINE_EXCEPTION.search(match["rest"]) if match["rest"].strip() else None
             if inline is not None:
-                return _exception(inline, frames), i
+                return _inline_exception(inline, frames), i
             continue
         if not line.strip():
             break
         if line[0] in " \t":  # source line, caret/~~^^ marker, "[Previous line repeated ...]"
             continue
+        if _SUMMARY_TYPE.match(line):
+            i -= 1
+            break
         exc = _EXCEPTION.match(line.rstrip())
         if exc is not None:
             return _exception(exc, frames), i
         break
-    return ExceptionInfo(type="<unknown>", frames=tuple(reversed(frames))), i
+    exc_type, message = _summary(lines, i)
+    return ExceptionInfo(type=exc_type, message=message, frames=tuple(reversed(frames))), i
+
+
+def _summary(lines: list[str], i: int) -> tuple[str, str]:
+    """Type and message from Django's ``Exception Type:``/``Exception Value:`` lines after ``i``."""
+    for j in range(i, min(i + _SUMMARY_LOOKAHEAD, len(lines))):
+        found = _SUMMARY_TYPE.match(lines[j])
+        if found is not None:
+            value = _SUMMARY_VALUE.match(lines[j + 1]) if j + 1 < len(lines) else None
+            return found["type"], value["msg"].strip() if value else ""
+    return "<unknown>", ""
 
 
 def _exception(match: re.Match[str], frames: list[Frame]) -> ExceptionInfo:
     return ExceptionInfo(
         type=match["type"], message=(match["msg"] or "").strip(), frames=tuple(reversed(frames))
+    )
+
+
+def _inline_exception(match: re.Match[str], frames: list[Frame]) -> ExceptionInfo:
+    return ExceptionInfo(
+        type=match["type"] or match["qtype"],
+        message=(match["msg"] or match["qmsg"] or "").strip(),
+        frames=tuple(reversed(frames)),
     )
 
 
@@ -159,7 +190,7 @@ def parse(text: str) -> Trace | None:
     """The first Python traceback (with its chain) in ``text``, or None."""
     if _start(text) is None:
         return None
-    text = restore_breaks(text, _BREAKS)
+    text = restore_breaks(text, _BREAKS, SHORT_COLLAPSED_LINE)
     start = _start(text)
     if start is None:
         return None

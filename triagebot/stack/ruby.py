@@ -27,28 +27,42 @@ _FRAME = re.compile(
     r":in [`'](?P<label>[^'\n]*)'(?P<rest>.*)$"
 )
 _FIRST = re.compile(r"^" + _FRAME.pattern, re.M)
-# ": undefined method `x' for nil:NilClass (NoMethodError)"
-_TOP_REST = re.compile(r": (?P<msg>.*) \((?P<type>[A-Z]\w*(?:::[A-Z]\w*)*)\)[ \t]*$")
+# ": undefined method `x' for nil:NilClass (NoMethodError)"; collapsed, the highlighted code
+# follows on the same line: ": undefined method 'upcase' for nil (NoMethodError) "#{a.upcase}" ^^^"
+_TOP_REST = re.compile(r": (?P<msg>.*) \((?P<type>[A-Z]\w*(?:::[A-Z]\w*)*)\)(?:[ \t][^\n]*)?$")
 _TYPE = r"[A-Z]\w*(?:::[A-Z]\w*)*"
-# Rails: "NoMethodError (undefined method `name' for nil:NilClass):"
-_RAILS_HEADER = re.compile(r"[ \t]*(?P<type>" + _TYPE + r") \((?P<msg>.*)\):[ \t]*$")
-# Loggers: "ActiveRecord::RecordNotFound: Couldn't find User", "ArgumentError: bad value"
-_PLAIN_HEADER = re.compile(
-    r"[ \t]*(?P<type>[A-Z]\w*(?:::[A-Z]\w*)+|[A-Z]\w*(?:Error|Exception)): (?P<msg>.*)$"
+# Headers may follow a log prefix, tags ("[4c2f8a1e-...] ") or, collapsed, other log text.
+_AFTER_PREFIX = r"(?:^|(?<=[\s\]]))"
+# Rails: "NoMethodError (undefined method `name' for nil:NilClass):"; collapsed, ActionView's
+# template excerpt follows on the same line ("...): 12: <nav> 13: <%= link_to ... %>").
+_RAILS_HEADER = re.compile(
+    _AFTER_PREFIX + r"(?P<type>" + _TYPE + r") \((?P<msg>.*)\):(?:[ \t][^\n]*)?$"
 )
-#: Lines above the first frame searched for a Rails/logger header, and message lines tolerated
-#: between a top frame and its "from" lines.
-_LOOKBACK = 5
+# Loggers: "ActiveRecord::RecordNotFound: Couldn't find User", "ArgumentError: bad value",
+# "2026-11-27T04:00:13.552Z pid=7 tid=2mkv WARN: ActiveRecord::RecordInvalid: Validation failed"
+_PLAIN_HEADER = re.compile(
+    _AFTER_PREFIX + r"(?P<type>[A-Z]\w*(?:::[A-Z]\w*)+|[A-Z]\w*(?:Error|Exception)): (?P<msg>.*)$"
+)
+#: Lines above the first frame searched for a Rails/logger header (ActionView prints up to seven
+#: lines of template source between them), and lines tolerated between a top frame and its
+#: "from" lines (Ruby 3.1+ highlights the failing code there).
+_LOOKBACK = 10
 #: Characters above the trace split into lines for that search (keeps it O(1)).
 _LOOKBACK_CHARS = 2000
-_BREAKS = re.compile(r"(?<!from)\s+(?=(?:from )?[^\s:]+:\d+:in [`'])")
+# Before "from x.rb:1:in", "actionpack (7.0.8) lib/x.rb:1:in" and "[req-1a2b] x.rb:1:in" (gem
+# and log tags stay with their path).
+_BREAKS = re.compile(
+    r"(?<!from)(?<!\d\))(?<!\])\s+(?=(?:\[[^\]\s]*\] )*(?:from )?(?:[\w.-]+ \([^()\s]+\) )?"
+    r"[^\s:]+:\d+:in [`'])"
+)
 
 # Normalisation
 _ROOTS = re.compile(r".*(?:/gems/|/lib/ruby/(?:site_ruby/|vendor_ruby/)?\d[\d.]*/)")
 _GEM_PREFIX = re.compile(r"(?P<gem>\S+) \([^)]*\) ")
 _GEM_VERSION = re.compile(r"^(?P<name>[^/]+?)-(?:\d[^/]*|[0-9a-f]{7,})(?=/)")
 _BLOCK_DEPTH = re.compile(r"^block \(\d+ levels\) in ")
-_TEMPLATE_ID = re.compile(r"__-?\d+_-?\d+$")
+# "_app_views_users_index_html_erb__1144830177236420110_28320"; a negative hash prints "___".
+_TEMPLATE_ID = re.compile(r"__[_-]?\d+_\d+$")
 
 
 def _frame(match: re.Match[str], raw: str) -> Frame:
@@ -60,7 +74,7 @@ def _frame(match: re.Match[str], raw: str) -> Frame:
 
 def _header_above(before: list[str]) -> tuple[str, str]:
     for line in reversed(before[-_LOOKBACK:]):
-        match = _RAILS_HEADER.match(line) or _PLAIN_HEADER.match(line)
+        match = _RAILS_HEADER.search(line) or _PLAIN_HEADER.search(line)
         if match is not None:
             return match["type"], match["msg"].strip()
     return "<unknown>", ""
@@ -79,8 +93,8 @@ def _section(
     while i < len(lines):
         match = _FRAME.match(lines[i])
         if match is None:
-            # message continuation lines between a top frame and its "from" lines
-            if top is None or frames[1:] or skipped >= _LOOKBACK or not lines[i].strip():
+            # message continuation and highlighted code between a top frame and its "from" lines
+            if top is None or frames[1:] or skipped >= _LOOKBACK or not _frame_follows(lines, i):
                 break
             skipped += 1
             i += 1
@@ -90,6 +104,11 @@ def _section(
         frames.append(_frame(match, lines[i]))
         i += 1
     return ExceptionInfo(type=head[0], message=head[1], frames=tuple(frames)), i
+
+
+def _frame_follows(lines: list[str], i: int) -> bool:
+    """Whether a frame line comes within the tolerated gap after line ``i``."""
+    return any(_FRAME.match(line) for line in lines[i + 1 : i + _LOOKBACK])
 
 
 def parse(text: str) -> Trace | None:

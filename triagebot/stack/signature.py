@@ -15,11 +15,13 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
 from importlib import resources
 
 from triagebot.config import SignatureConfig
-from triagebot.stack import Language, NormalizedFrame
+from triagebot.stack import Language
 from triagebot.stack.detect import BY_NAME
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
 
@@ -66,7 +68,15 @@ class Signature:
     top_in_app: str | None
     basis: str  # "app-frames", "library-frames" or "message"
     message_template: str = ""
-    notes: tuple[FrameNote, ...] = ()
+    # Works the frame notes out again: only ``explain`` reads them, so signing skips them.
+    explained: Callable[[], tuple[FrameNote, ...]] | None = field(
+        default=None, repr=False, compare=False
+    )
+
+    @property
+    def notes(self) -> tuple[FrameNote, ...]:
+        """Why each frame did or did not count, in frame order."""
+        return self.explained() if self.explained is not None else ()
 
 
 def glob_regex(patterns: tuple[str, ...] | list[str]) -> re.Pattern[str] | None:
@@ -186,7 +196,10 @@ def fold_recursion(keys: list[str], max_cycle: int) -> tuple[list[str], int]:
     folded = 0
     for key in keys:
         out.append(key)
-        for period in range(1, min(max_cycle, len(out) // 2) + 1):
+        limit = min(max_cycle, len(out) // 2)
+        if not limit or key not in out[-1 - limit : -1]:
+            continue  # a repeated run ends with an earlier copy of its last key
+        for period in range(1, limit + 1):
             if out[-period:] == out[-2 * period : -period]:
                 del out[-period:]
                 folded += period
@@ -200,6 +213,10 @@ def short_name(key: str) -> str:
     return ".".join(parts[-2:]) if parts else key
 
 
+#: One frame judged: its key, in-app or not, skipped or not, and why (the note's hint).
+_Judged = tuple[str, bool, bool, str]
+
+
 class Signer:
     """Computes signatures for one configured algorithm version (precomputed at start-up)."""
 
@@ -209,14 +226,22 @@ class Signer:
             raise KeyError(f"unknown signature version {config.version!r}")
         self.version = SIGNATURE_VERSIONS[config.version]
         self.classifier = FrameClassifier(self.version, config)
-        self._normalized: dict[tuple[str, Frame], NormalizedFrame] = {}  # bounded cache
+        self._judged: dict[str, dict[Frame, _Judged]] = {}  # per language, bounded caches
 
     def sign(self, trace: Trace) -> Signature:
-        """The signature of one parsed trace."""
+        """The signature of one parsed trace (its frame notes are worked out when read)."""
+        return self._sign(trace, None)
+
+    def _notes(self, trace: Trace) -> tuple[FrameNote, ...]:
+        notes: list[FrameNote] = []
+        self._sign(trace, notes)
+        return tuple(notes)
+
+    def _sign(self, trace: Trace, notes: list[FrameNote] | None) -> Signature:
+        """The one algorithm; ``notes``, when given, collects why each frame counted."""
         language = BY_NAME.get(trace.language)
         chain = _fold_chain(trace.exceptions)
         types = tuple(e.type for e in chain)
-        notes: list[FrameNote] = []
         per_exception: list[list[str]] = []
         library: list[list[str]] = []
         for index, exc in enumerate(chain):
@@ -227,10 +252,13 @@ class Signer:
         if not any(per_exception):
             basis = "library-frames"
             per_exception = [keys[: self.version.fallback_frames] for keys in library]
-            notes = [
-                _promote(n, per_exception) if not n.in_app and not n.hint.startswith("skip") else n
-                for n in notes
-            ]
+            if notes is not None:
+                notes[:] = [
+                    _promote(n, per_exception)
+                    if not n.in_app and not n.hint.startswith("skip")
+                    else n
+                    for n in notes
+                ]
         template = ""
         if not any(per_exception):
             basis = "message"
@@ -254,37 +282,49 @@ class Signer:
             top_in_app=top if basis == "app-frames" else None,
             basis=basis,
             message_template=template,
-            notes=tuple(notes),
+            explained=partial(self._notes, trace) if notes is None else None,
         )
 
     def _frames(
-        self, index: int, exc: ExceptionInfo, language: Language | None, notes: list[FrameNote]
+        self,
+        index: int,
+        exc: ExceptionInfo,
+        language: Language | None,
+        notes: list[FrameNote] | None,
     ) -> tuple[list[str], list[str]]:
+        name = language.name if language is not None else ""
+        judged = self._judged.setdefault(name, {})
         app: list[str] = []
         lib: list[str] = []
         for frame in exc.frames:
-            if language is None:
-                key, hint, skip = frame.qualified, "", False
-            else:
-                norm = self._normalized.get((language.name, frame))
-                if norm is None:
-                    if len(self._normalized) >= FrameClassifier.CACHE_LIMIT:
-                        self._normalized.clear()
-                    norm = self._normalized[language.name, frame] = language.normalize_frame(frame)
-                key, hint, skip = norm.key, norm.hint, norm.skip
-            if skip:
-                notes.append(FrameNote(index, frame.raw, key, False, False, f"skip: {hint}"))
-                continue
-            in_app, why = self.classifier.classify(language.name if language else "", frame)
-            why = f"{why}; {hint}" if hint else why
-            (app if in_app else lib).append(key)
-            notes.append(FrameNote(index, frame.raw, key, in_app, in_app, why))
+            found = judged.get(frame)
+            if found is None:
+                if len(judged) >= FrameClassifier.CACHE_LIMIT:
+                    judged.clear()
+                found = judged[frame] = self._judge(name, language, frame)
+            key, in_app, skip, why = found
+            if not skip:
+                (app if in_app else lib).append(key)
+            if notes is not None:
+                notes.append(FrameNote(index, frame.raw, key, in_app, in_app, why))
         folded_app, n_app = fold_recursion(app, self.version.max_cycle)
         folded_lib, _ = fold_recursion(lib, self.version.max_cycle)
         kept = folded_app[: self.version.max_app_frames]
-        if n_app or len(folded_app) > len(kept):
+        if notes is not None and (n_app or len(folded_app) > len(kept)):
             _mark_dropped(notes, index, kept, n_app, self.version.max_app_frames)
         return kept, folded_lib
+
+    def _judge(self, name: str, language: Language | None, frame: Frame) -> _Judged:
+        """Normalise and classify one frame (cached by the caller: frames recur)."""
+        if language is None:
+            key, hint, skip = frame.qualified, "", False
+        else:
+            norm = language.normalize_frame(frame)
+            key, hint, skip = norm.key, norm.hint, norm.skip
+        if skip:
+            return key, False, True, f"skip: {hint}"
+        in_app, why = self.classifier.classify(name, frame)
+        return key, in_app, False, f"{why}; {hint}" if hint else why
 
 
 def _fold_chain(chain: tuple[ExceptionInfo, ...]) -> tuple[ExceptionInfo, ...]:

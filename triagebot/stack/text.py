@@ -9,19 +9,25 @@ from triagebot.stack.model import ExceptionInfo
 
 #: Lines longer than this that hold several frame markers had their line breaks lost.
 COLLAPSED_LINE = 300
+#: For languages whose frames are short: a browser, Node or Python trace of three frames
+#: collapsed into one line is about 200 characters.
+SHORT_COLLAPSED_LINE = 160
 
 
-def restore_breaks(text: str, frame_start: re.Pattern[str]) -> str:
+def restore_breaks(
+    text: str, frame_start: re.Pattern[str], longer_than: int = COLLAPSED_LINE
+) -> str:
     """Re-insert line breaks before frame markers in lines that lost them.
 
     Mail gateways and log shippers join a multi-line trace into one long line
     (``... at A.B() at C.D() ...``); each parser passes the pattern of its frame's start.
+    Only lines longer than ``longer_than`` are searched, so ordinary long lines cost nothing.
     """
-    if len(text) <= COLLAPSED_LINE or max(map(len, text.split("\n"))) <= COLLAPSED_LINE:
+    if len(text) <= longer_than or max(map(len, text.split("\n"))) <= longer_than:
         return text
     out: list[str] = []
     for line in text.splitlines():
-        if len(line) > COLLAPSED_LINE and len(frame_start.findall(line)) >= 2:
+        if len(line) > longer_than and len(frame_start.findall(line)) >= 2:
             out.append(frame_start.sub(lambda m: "\n" + m.group(0).lstrip(), line))
         else:
             out.append(line)

@@ -24,11 +24,11 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import jinja2
 import requests
 import structlog
 from jira import JIRA, JIRAError
 
+from triagebot import templates
 from triagebot.errors import ConfigError, TrackerError, TrackerUnavailable
 from triagebot.trackers.base import DefectDraft, OccurrenceUpdate, TrackerIssue
 
@@ -49,7 +49,6 @@ T = TypeVar("T")
 DESCRIPTION_LIMIT = 32_767  # Jira's limit for text fields
 SUMMARY_LIMIT = 255
 ATTACHMENT_NAME = "trace.txt"
-DEFAULT_TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
 DEFAULT_TEMPLATE = "defect_description.jira.j2"
 DEFAULT_RESOLVED_STATUSES = ("Resolved", "Closed", "Done")
 DEFAULT_BACKOFF_BASE = 0.5
@@ -83,7 +82,7 @@ class JiraSettings:
     deadline: float = 60.0
     verify: bool = True
     ca_file: str | None = None
-    template_dir: Path = DEFAULT_TEMPLATE_DIR
+    template_dir: Path = templates.TEMPLATE_DIR
     backoff_base: float = DEFAULT_BACKOFF_BASE
     backoff_cap: float = DEFAULT_BACKOFF_CAP
 
@@ -200,6 +199,9 @@ def _label(text: str) -> str:
     return _WHITESPACE.sub("_", text.strip())[:255]
 
 
+_FILTERS: templates.Filters = (("jira", escape_markup), ("noformat", _noformat))
+
+
 @dataclass(frozen=True, slots=True)
 class _Description:
     text: str
@@ -210,14 +212,9 @@ class _Renderer:
     """Renders the description template, truncating the trace to fit Jira's limit."""
 
     def __init__(self, template_dir: Path) -> None:
-        env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(template_dir),
-            autoescape=False,  # noqa: S701 - Jira wiki markup, escaped by the |jira filter
-            undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=True,
-        )
-        env.filters["jira"] = escape_markup
-        env.filters["noformat"] = _noformat
+        # Wiki markup is not HTML: report text is escaped by |jira, and the template spells
+        # out its own whitespace, so blocks are not trimmed.
+        env = templates.environment(template_dir, trim_blocks=False, filters=_FILTERS)
         self._template = env.get_template(DEFAULT_TEMPLATE)
 
     def _render(self, draft: DefectDraft, trace: str, truncated: bool) -> str:

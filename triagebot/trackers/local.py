@@ -9,6 +9,7 @@ the store's defects; this table is what a tracker would show.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import sqlalchemy as sa
 import structlog
@@ -59,6 +60,18 @@ local_labels = sa.Table(
 )
 
 
+# Statements of the hot paths (find + create per new defect), built once.
+_FIND = (
+    sa.select(local_issues.c.id, local_issues.c.status, local_issues.c.resolved)
+    .join(local_labels, local_labels.c.issue_id == local_issues.c.id)
+    .where(local_labels.c.label == sa.bindparam("label"))
+    .order_by(local_issues.c.id)
+    .limit(1)
+)
+_INSERT_ISSUE = sa.insert(local_issues).returning(local_issues.c.id)
+_INSERT_LABEL = sa.insert(local_labels)
+
+
 def signature_label(signature: str) -> str:
     """The label that marks a defect as carrying ``signature`` (same scheme as Jira)."""
     return LABEL_PREFIX + signature
@@ -102,41 +115,33 @@ class LocalTracker:
 
     def find(self, signature: str) -> TrackerIssue | None:
         with self.store.read() as conn:
-            row = conn.execute(
-                sa.select(local_issues.c.id, local_issues.c.status, local_issues.c.resolved)
-                .join(local_labels, local_labels.c.issue_id == local_issues.c.id)
-                .where(local_labels.c.label == signature_label(signature))
-                .order_by(local_issues.c.id)
-                .limit(1)
-            ).one_or_none()
+            row = conn.execute(_FIND, {"label": signature_label(signature)}).one_or_none()
         return TrackerIssue(_key(row.id), row.status, row.resolved) if row else None
 
     def create(self, draft: DefectDraft) -> TrackerIssue:
+        """One transaction: the issue row and its labels."""
         now = datetime.now(UTC)
         labels = dict.fromkeys((signature_label(draft.signature), *draft.labels))
+        row = {
+            "status": OPEN,
+            "resolved": False,
+            "summary": draft.title,
+            "description": describe(draft),
+            "project": draft.project,
+            "issue_type": draft.issue_type,
+            "priority": draft.priority,
+            "components": list(draft.components),
+            "assignee": draft.assignee,
+            "occurrences": draft.occurrences,
+            "last_seen": draft.first_seen,
+            "comments": 0,
+            "created": now,
+            "updated": now,
+        }
         with self.store.write() as conn:
-            issue_id: int = conn.execute(
-                sa.insert(local_issues)
-                .values(
-                    status=OPEN,
-                    resolved=False,
-                    summary=draft.title,
-                    description=describe(draft),
-                    project=draft.project,
-                    issue_type=draft.issue_type,
-                    priority=draft.priority,
-                    components=list(draft.components),
-                    assignee=draft.assignee,
-                    occurrences=draft.occurrences,
-                    last_seen=draft.first_seen,
-                    comments=0,
-                    created=now,
-                    updated=now,
-                )
-                .returning(local_issues.c.id)
-            ).scalar_one()
+            issue_id: int = conn.execute(_INSERT_ISSUE, row).scalar_one()
             conn.execute(
-                sa.insert(local_labels), [{"issue_id": issue_id, "label": lb} for lb in labels]
+                _INSERT_LABEL, [{"issue_id": issue_id, "label": label} for label in labels]
             )
         log.info(
             "tracker.created", tracker=self.name, key=_key(issue_id), signature=draft.signature
@@ -157,28 +162,22 @@ class LocalTracker:
             return list(rows.scalars())
 
     def update_occurrences(self, key: str, update: OccurrenceUpdate) -> None:
-        with self.store.write() as conn:
-            _issue(conn, key)
-            conn.execute(
-                sa.update(local_issues)
-                .where(local_issues.c.id == _id(key))
-                .values(
-                    occurrences=update.total,
-                    last_seen=update.last_seen,
-                    comments=local_issues.c.comments + 1,  # one summary comment per batch
-                    updated=datetime.now(UTC),
-                )
-            )
+        self._update(
+            key,
+            occurrences=update.total,
+            last_seen=update.last_seen,
+            comments=local_issues.c.comments + 1,  # one summary comment per batch
+        )
         log.info("tracker.updated", tracker=self.name, key=key, total=update.total, new=update.new)
 
     def reopen(self, key: str, comment: str) -> TrackerIssue:
-        self._set_status(key, REOPENED, resolved=False, comment=True)
+        self._update(key, status=REOPENED, resolved=False, comments=local_issues.c.comments + 1)
         log.info("tracker.reopened", tracker=self.name, key=key)
         return TrackerIssue(key, REOPENED, False)
 
     def resolve(self, key: str, status: str = RESOLVED) -> TrackerIssue:
         """Close a defect (what a developer does in a real tracker)."""
-        self._set_status(key, status, resolved=True, comment=False)
+        self._update(key, status=status, resolved=True)
         return TrackerIssue(key, status, True)
 
     def link_signature(self, key: str, signature: str) -> None:
@@ -193,18 +192,14 @@ class LocalTracker:
             if not exists:
                 conn.execute(sa.insert(local_labels).values(issue_id=_id(key), label=label))
 
-    def _set_status(self, key: str, status: str, *, resolved: bool, comment: bool) -> None:
+    def _update(self, key: str, **values: Any) -> None:
+        """Change an existing issue's row (``TrackerError`` when there is none) and stamp it."""
         with self.store.write() as conn:
             _issue(conn, key)
             conn.execute(
                 sa.update(local_issues)
                 .where(local_issues.c.id == _id(key))
-                .values(
-                    status=status,
-                    resolved=resolved,
-                    comments=local_issues.c.comments + int(comment),
-                    updated=datetime.now(UTC),
-                )
+                .values(**values, updated=datetime.now(UTC))
             )
 
 
