@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from datetime import UTC, datetime
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -82,6 +83,31 @@ class TestBodies:
         )
         assert report.trace is not None and report.trace.language == "python"
         assert report.metadata == {"machine": "WS-0042", "environment": "Staging"}
+
+    def test_django_error_page_attachment_and_textarea(self) -> None:
+        """Django mails its error page as ``error.html``; the traceback sits in a <textarea>."""
+        page = (
+            "<html><body><h1>ValueError at /orders/</h1><textarea id='traceback_area'>"
+            "Traceback (most recent call last):\n"
+            '  File "/srv/shop/orders/views.py", line 12, in submit\n'
+            "    total = compute(order)\n"
+            '  File "/srv/shop/orders/pricing.py", line 40, in compute\n'
+            "    raise ValueError(&quot;negative total&quot;)\n"
+            "ValueError: negative total\n</textarea></body></html>"
+        )
+        mail = EmailMessage()
+        mail["From"] = "django@shop.example"
+        mail["To"] = "errors@shop.example"
+        mail["Subject"] = "[Django] ERROR: Internal Server Error: /orders/"
+        mail["Message-ID"] = "<django-1@shop.example>"
+        mail.set_content("Internal Server Error: /orders/ (see the attached page)\n")
+        mail.add_attachment(page.encode(), maintype="text", subtype="html", filename="error.html")
+        report = parse_message(mail.as_bytes())
+        assert report.kind is Kind.ERROR_REPORT
+        assert report.trace is not None and report.trace.language == "python"
+        (exc,) = report.trace.exceptions
+        assert exc.type == "ValueError"
+        assert [f.function for f in exc.frames] == ["compute", "submit"]
 
     def test_alternative_prefers_plain(self) -> None:
         report = parse_message(load("alternative_plain.eml"))

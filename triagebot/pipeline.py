@@ -8,7 +8,6 @@ second. Occurrence counts (for rules with an ``occurrences`` condition) come in 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -18,7 +17,7 @@ import structlog
 from triagebot.config import Config, config_from_dict
 from triagebot.mail.parse import ParseSettings, parse_message
 from triagebot.mail.report import Kind, Report
-from triagebot.rules import Decision, RuleSet
+from triagebot.rules import CountFn, Decision, RuleSet
 from triagebot.stack.signature import Signature, Signer
 
 log = structlog.get_logger(__name__)
@@ -31,7 +30,6 @@ KIND_ACTIONS: dict[Kind, str] = {
     Kind.INVALID: "quarantine",
 }
 
-CountFn = Callable[[str, datetime], int]
 
 
 def _no_history(_signature: str, _since: datetime) -> int:

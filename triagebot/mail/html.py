@@ -2,9 +2,9 @@
 
 One regex split into text and tags plus a single loop (no DOM; mail HTML is tag soup and the
 trace parsers only need lines). Block elements (``p``, ``div``, ``br``, ``tr``, ``li`` ...)
-end a line, ``<pre>`` keeps its own breaks and spacing, other whitespace collapses like a
-browser's. Blank lines between blocks are not kept, so Outlook's one-``<p>``-per-line traces
-come out as consecutive lines.
+end a line, ``<pre>`` and ``<textarea>`` keep their own breaks and spacing, other whitespace
+collapses like a browser's. Blank lines between blocks are not kept, so Outlook's
+one-``<p>``-per-line traces come out as consecutive lines.
 """
 
 from __future__ import annotations
@@ -53,6 +53,9 @@ _BLOCKS = frozenset(
     ]
 )
 _CELLS = frozenset(("td", "th"))
+#: Keep their own breaks and spacing: ``<pre>``, and ``<textarea>`` (Django's error page puts
+#: the copy-and-paste traceback there).
+_VERBATIM = frozenset(("pre", "textarea"))
 
 
 def _collapse(piece: str, line_start: bool) -> str:
@@ -87,7 +90,7 @@ def html_to_text(markup: str) -> str:
         if name == "br":
             out.append("\n")
             line_start = True
-        elif name == "pre":
+        elif name in _VERBATIM:
             pre = max(0, pre + (-1 if piece.startswith("/") else 1))
             if not line_start:
                 out.append("\n")

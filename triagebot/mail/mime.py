@@ -48,6 +48,7 @@ _STUB = re.compile(
 )
 _STUB_MAX = 300
 _TEXT_ATTACHMENT = (".txt", ".log", ".err", ".trace", ".stacktrace")
+_HTML_ATTACHMENT = (".html", ".htm")
 #: Attachment text kept per part; logs end with the crash, so the tail is what matters.
 ATTACHMENT_LIMIT = 256 * 1024
 #: Parts looked at per message; deeper or wider trees are not real reports.
@@ -247,11 +248,15 @@ class Content:
 
 
 def _attachment_text(info: PartInfo, data: bytes) -> str:
-    """Text of a ``.txt``/``.log`` attachment (or an unnamed text/plain one), else ``""``."""
-    named = info.filename.endswith(_TEXT_ATTACHMENT)
+    """Text of a ``.txt``/``.log``/``.html`` attachment (or an unnamed text part), else ``""``.
+
+    Web frameworks attach their error page (Django's ``error.html``) with the trace inside.
+    """
+    html = info.ctype == "text/html" or info.filename.endswith(_HTML_ATTACHMENT)
+    named = html or info.filename.endswith(_TEXT_ATTACHMENT)
     if not (named or (info.ctype == "text/plain" and not info.filename)):
         return ""
-    text = _text(PartInfo("text/plain", info.params), data)
+    text = _text(PartInfo("text/html" if html else "text/plain", info.params), data)
     return text[-ATTACHMENT_LIMIT:] if len(text) > ATTACHMENT_LIMIT else text
 
 
