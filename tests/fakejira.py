@@ -269,6 +269,8 @@ class FakeJira:
         self.attachments: dict[str, list[tuple[str, bytes]]] = {}  # key -> (filename, content)
         self.links: list[Json] = []
         self.requests: list[Request] = []
+        #: Issues per search page at most, below each deployment's own cap (tests of paging).
+        self.page_limit: int | None = None
         self._faults: list[Fault] = []
         self._lock = threading.RLock()
         self._next_id = 10_000
@@ -788,7 +790,7 @@ def _search_dc(fake: FakeJira, call: _Call) -> Response:
         hits = fake._search(jql, fields)
     except JqlError as exc:
         return _error(400, (str(exc),))
-    offset, limit = int(start or 0), min(limit, 1000)
+    offset, limit = int(start or 0), min(limit, 1000, fake.page_limit or 1000)
     page = hits[offset : offset + limit]
     return Response(
         200, {"startAt": offset, "maxResults": limit, "total": len(hits), "issues": page}
@@ -804,7 +806,7 @@ def _search_cloud(fake: FakeJira, call: _Call) -> Response:
     except JqlError as exc:
         return _error(400, (str(exc),))
     offset = int(base64.urlsafe_b64decode(token).decode()) if token else 0
-    limit = min(limit, 100)
+    limit = min(limit, 100, fake.page_limit or 100)
     page = hits[offset : offset + limit]
     body: Json = {"issues": page, "isLast": offset + limit >= len(hits)}
     if not body["isLast"]:

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from tests.test_store import T0, make_outcome, make_report, make_signature
 from triagebot.errors import RuleError
+from triagebot.pipeline import Outcome
 from triagebot.rules import (
     Action,
     Fields,
@@ -21,7 +22,7 @@ from triagebot.rules import (
     parse_rule_file,
     parse_version,
 )
-from triagebot.store import Store
+from triagebot.store import DefectState, Store
 
 SHIPPED = Path(__file__).resolve().parent.parent / "rules"
 
@@ -234,6 +235,9 @@ class TestBrokenFiles:
             ('labels = "one"', "labels", "list of strings"),
             ('priority = ""', "priority", "non-empty string"),
             ('environment = "prod"', "action", "neither an action nor fields"),
+            ('override_rejection = "yes"\naction = "file"', "override_rejection", "true or false"),
+            ('override_rejection = true\naction = "ignore"', "override_rejection", "needs action"),
+            ('override_rejection = true\npriority = "High"', "override_rejection", "needs action"),
         ],
     )
     def test_error_names_file_rule_and_key(self, body: str, key: str, problem: str) -> None:
@@ -260,6 +264,47 @@ class TestBrokenFiles:
             load_rules(tmp_path)
         assert "20-b.toml: rule 'same': key 'name': duplicate" in str(err.value)
         assert "10-a.toml" in str(err.value)
+
+
+class TestOverrideRejection:
+    def test_deciding_rule_carries_the_flag(self) -> None:
+        """The decision says whether its rule may lift a rejection (default: it may not)."""
+        ruleset = rules(
+            '[[rule]]\nname = "flood"\nenvironment = "prod"\naction = "file"\n'
+            "override_rejection = true\n"
+            '[[rule]]\nname = "rest"\naction = "candidate"\noverride_rejection = false\n'
+        )
+        prod = ruleset.evaluate(make_report("<p@x>", environment="prod"), make_signature())
+        dev = ruleset.evaluate(make_report("<d@x>", environment="dev"), make_signature())
+        assert (prod.rule, prod.override_rejection) == ("flood", True)
+        assert (dev.rule, dev.override_rejection) == ("rest", False)
+
+    def test_lifts_a_rejection_through_the_store(self, tmp_path: Path) -> None:
+        """Rejected, then a matching overriding rule: filed again, with its create."""
+        store = Store(f"sqlite:///{tmp_path / 's.db'}")
+        store.migrate()
+        store.record([make_outcome("<1@x>", Action.CANDIDATE)])
+        defect_id = store.defects()[0].id
+        store.set_state(defect_id, DefectState.REJECTED)
+        ruleset = rules(
+            '[[rule]]\nname = "new-major"\nversion = ">=5"\naction = "file"\n'
+            "override_rejection = true\n"
+        )
+
+        def record(message_id: str, version: str) -> str:
+            report = make_report(message_id, version=version)
+            decision = ruleset.evaluate(report, make_signature())
+            store.record([Outcome(report, make_signature(), decision)])
+            return store.defects()[0].state
+
+        assert record("<old@x>", "4.9") == "rejected"  # the default rule decided: still muted
+        assert record("<new@x>", "5.0") == "filed"
+        assert ("create", "pending", 0) in store.effects(defect_id)
+        store.close()
+
+    def test_documented_in_the_shipped_rules(self) -> None:
+        text = "".join(p.read_text(encoding="utf-8") for p in SHIPPED.glob("*.toml"))
+        assert "override_rejection" in text
 
 
 class TestShippedRules:

@@ -12,10 +12,20 @@ import sqlalchemy as sa
 from triagebot.errors import StoreError
 from triagebot.mail.report import Kind, Report
 from triagebot.pipeline import Outcome
-from triagebot.rules import Action, Decision, Fields
+from triagebot.rules import NO_FIELDS, Action, Decision, Fields
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
 from triagebot.stack.signature import Signature
-from triagebot.store import DefectState, EffectKind, EffectResult, Store
+from triagebot.store import (
+    DefectState,
+    EffectKind,
+    EffectResult,
+    HumanDecision,
+    ReplyRecord,
+    Store,
+    defect_summaries,
+    signatures_of,
+)
+from triagebot.trackers.base import TrackerIssue
 
 T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 SIG_A = "a" * 16
@@ -229,6 +239,41 @@ class TestStates:
         assert store.defects()[0].state == "rejected"
         assert pending(store, EffectKind.CREATE) == 0
 
+    @pytest.mark.parametrize(
+        ("action", "state", "effect"),
+        [(Action.FILE, "filed", "create"), (Action.CANDIDATE, "candidate", "notify")],
+    )
+    def test_override_rejection_lifts_the_mute(
+        self, store: Store, action: Action, state: str, effect: str
+    ) -> None:
+        """A rule with ``override_rejection`` moves a rejected defect to its state, with the
+        usual effect; the same rule without the flag leaves it rejected."""
+        store.record([make_outcome("<1@x>", Action.CANDIDATE)])
+        [notify] = store.due_effects(T0 + timedelta(days=1), 10)
+        store.complete_effect(notify.id)
+        defect_id = store.defects()[0].id
+        store.set_state(defect_id, DefectState.REJECTED)
+        plain = Decision(action, "r", NO_FIELDS)
+        store.record([Outcome(make_report("<2@x>"), make_signature(), plain)])
+        assert (store.defects()[0].state, store.due_effects(T0 + timedelta(days=1), 10)) == (
+            "rejected",
+            [],
+        )
+        lifting = Decision(action, "r", NO_FIELDS, override_rejection=True)
+        store.record([Outcome(make_report(f"<{i}@x>"), make_signature(), lifting) for i in (3, 4)])
+        assert store.defects()[0].state == state
+        assert [e.kind for e in store.due_effects(T0 + timedelta(days=1), 10)] == [effect]
+        assert store.defects()[0].occurrences == 4
+
+    def test_override_rejection_never_touches_duplicates(self, store: Store) -> None:
+        """Only a rejection is lifted: a human's duplicate decision stays."""
+        store.record([make_outcome("<1@x>", Action.CANDIDATE)])
+        defect_id = store.defects()[0].id
+        store.set_state(defect_id, DefectState.DUPLICATE)
+        lifting = Decision(Action.FILE, "r", NO_FIELDS, override_rejection=True)
+        store.record([Outcome(make_report("<2@x>"), make_signature(), lifting)])
+        assert store.defects()[0].state == "duplicate"
+
     def test_confirming_a_candidate_queues_one_create(self, store: Store) -> None:
         """set_state(FILED) enqueues the create once, with who confirmed it."""
         store.record([make_outcome("<1@x>", Action.CANDIDATE)])
@@ -320,6 +365,84 @@ class TestOutboxRows:
         assert summary.signatures == [SIG_A, v2.value]
         assert summary.occurrences == 2
         assert pending(store, EffectKind.LINK) == 1
+
+
+class TestStatusSync:
+    def keyed(self, store: Store, n: int) -> list[int]:
+        """``n`` filed defects whose creates completed as ``OPS-1`` ... (seen in 4.2.0)."""
+        sigs = [make_signature(f"{i:016x}") for i in range(n)]
+        store.record([make_outcome(f"<{i}@x>", signature=sig) for i, sig in enumerate(sigs)])
+        ids = []
+        for i, effect in enumerate(store.due_effects(T0 + timedelta(days=1), n), 1):
+            store.complete_effect(
+                effect.id, EffectResult(tracker_key=f"OPS-{i}", tracker_status="Open")
+            )
+            ids.append(effect.defect_id)
+        return ids
+
+    def test_tracked_keys_are_filed_and_duplicate_defects(self, store: Store) -> None:
+        """Candidates, rejected and keyless defects are not asked about; shared keys once."""
+        _first, second, third = self.keyed(store, 3)
+        store.set_state(second, DefectState.REJECTED)
+        reply = ReplyRecord("<dup@x>", third, "alice@example.com", "duplicate", {}, T0, "<t@x>")
+        duplicate = HumanDecision(
+            DefectState.DUPLICATE, frozenset({DefectState.FILED}), tracker_key="OPS-1"
+        )
+        assert store.apply_reply(reply, duplicate)
+        store.record([make_outcome("<c@x>", Action.CANDIDATE, make_signature("c" * 16))])
+        assert store.tracked_keys() == ["OPS-1"]
+
+    def test_resolution_is_recorded_with_the_version_it_was_fixed_after(self, store: Store) -> None:
+        """A resolved issue arms the regression check; unchanged statuses write nothing."""
+        first, second = self.keyed(store, 2)
+        resolved = {
+            "OPS-1": TrackerIssue("OPS-1", "Resolved", True),
+            "OPS-2": TrackerIssue("OPS-2", "Open", False),
+            "OPS-404": TrackerIssue("OPS-404", "Closed", True),
+        }
+        assert store.record_statuses(resolved) == 1
+        assert store.record_statuses(resolved) == 0
+        assert (store.defect(first).resolved, store.defect(first).tracker_status) == (
+            True,
+            "Resolved",
+        )
+        assert store.defect(second).resolved is False
+        store.record(
+            [make_outcome("<same@x>", version="4.2.0", signature=make_signature("0" * 16))]
+        )
+        assert pending(store, EffectKind.REOPEN) == 0
+        store.record([make_outcome("<new@x>", version="4.3", signature=make_signature("0" * 16))])
+        assert pending(store, EffectKind.REOPEN) == 1
+
+    def test_pending_reopen_is_not_undone_by_a_stale_status(self, store: Store) -> None:
+        """Until the reopen reached the tracker, its "Resolved" must not re-arm the check."""
+        [defect_id] = self.keyed(store, 1)
+        resolved = {"OPS-1": TrackerIssue("OPS-1", "Resolved", True)}
+        store.record_statuses(resolved)
+        store.record([make_outcome("<r@x>", version="4.3", signature=make_signature("0" * 16))])
+        assert store.defect(defect_id).resolved is False
+        assert store.record_statuses(resolved) == 0
+        assert store.defect(defect_id).resolved is False
+
+
+class TestSummaries:
+    def test_summaries_and_signatures_by_id(self, store: Store) -> None:
+        """The public read helpers give what ``defects()`` gives, for all or some ids."""
+        store.record(
+            [make_outcome(f"<{i}@x>", signature=make_signature(f"{i:016x}")) for i in range(3)]
+        )
+        store.signature_version_link(("0" * 16, "v1"), ("c" * 16, "v2"))
+        everything = store.defects()
+        with store.read() as conn:
+            assert defect_summaries(conn) == everything
+            assert defect_summaries(conn, [everything[2].id, everything[0].id]) == [
+                everything[0],
+                everything[2],
+            ]
+            assert signatures_of(conn, [everything[0].id]) == {
+                everything[0].id: ["0" * 16, "c" * 16]
+            }
+            assert defect_summaries(conn, []) == []
 
 
 def test_record_throughput(store: Store) -> None:

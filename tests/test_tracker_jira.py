@@ -14,7 +14,7 @@ from jira import JIRAError
 
 from tests.fakejira import FakeJira
 from triagebot.errors import ConfigError, RetryableError, TrackerError, TrackerUnavailable
-from triagebot.trackers.base import DefectDraft, OccurrenceUpdate, Tracker
+from triagebot.trackers.base import DefectDraft, OccurrenceUpdate, Tracker, TrackerIssue
 from triagebot.trackers.jira import (
     DESCRIPTION_LIMIT,
     JiraHttpUnavailable,
@@ -180,6 +180,57 @@ class TestDescription:
         key = tracker.create(draft()).key
         assert key not in fake_jira.attachments
         assert fake_jira.count("POST", r"issue/.*/attachments") == 0
+
+
+class TestStatuses:
+    @staticmethod
+    def seed(fake: FakeJira, n: int) -> list[str]:
+        """``n`` issues; every fifth resolved, every seventh closed."""
+        keys = [fake.add_issue(f"bug {i}") for i in range(n)]
+        for i, key in enumerate(keys):
+            if i % 5 == 0:
+                fake.set_status(key, "Resolved")
+            elif i % 7 == 0:
+                fake.set_status(key, "Closed")
+        return keys
+
+    @pytest.mark.parametrize("fake_jira", ["Cloud", "Server"], indirect=True)
+    @pytest.mark.parametrize(("page_limit", "searches"), [(None, 3), (40, 9)])
+    def test_one_search_per_chunk_paged(
+        self, fake_jira: FakeJira, tracker: JiraTracker, page_limit: int | None, searches: int
+    ) -> None:
+        """250 keys: three ``key in (...)`` searches, each paged when the server pages; keys
+        Jira does not know are left out."""
+        keys = self.seed(fake_jira, 250)
+        fake_jira.page_limit = page_limit
+        found = tracker.statuses([*keys, "OPS-9999", keys[0]])
+        assert sorted(found) == sorted(keys)
+        assert found[keys[0]] == TrackerIssue(
+            keys[0], "Resolved", True, f"{fake_jira.url}/browse/{keys[0]}"
+        )
+        assert (found[keys[7]].status, found[keys[7]].resolved) == ("Closed", True)
+        assert (found[keys[1]].status, found[keys[1]].resolved) == ("Open", False)
+        search = "search/jql" if fake_jira.deployment == "Cloud" else "search"
+        assert fake_jira.count("GET", search) == searches
+        assert fake_jira.count() == searches + 1  # and serverInfo, once
+
+    def test_resolution_counts_as_resolved(self, fake_jira: FakeJira) -> None:
+        """A workflow's done status missing from ``resolved_statuses``: its resolution tells."""
+        tracker = JiraTracker(settings(fake_jira, resolved_statuses=("Closed",)))
+        [key] = self.seed(fake_jira, 1)
+        assert tracker.statuses([key])[key].resolved is True
+
+    def test_busy_search_is_retried(
+        self, fake_jira: FakeJira, tracker: JiraTracker, fake_time: FakeTime
+    ) -> None:
+        keys = self.seed(fake_jira, 3)
+        fake_jira.fail("search/jql", 503, times=1)
+        assert len(tracker.statuses(keys)) == 3
+        assert fake_time.sleeps == [0.5]
+
+    def test_empty_asks_nothing(self, fake_jira: FakeJira, tracker: JiraTracker) -> None:
+        assert tracker.statuses([]) == {}
+        assert fake_jira.count() == 0
 
 
 class TestRetries:

@@ -77,6 +77,17 @@ class TestLocalTracker:
         tracker.update_occurrences(key, OccurrenceUpdate(total=7, new=6, last_seen=T0))
         assert tracker.get(key).status == "Reopened"
 
+    def test_statuses_in_one_call(self, tracker: LocalTracker) -> None:
+        """Many keys at once; unknown and foreign keys are left out."""
+        keys = [tracker.create(draft(f"{i:016x}")).key for i in range(3)]
+        tracker.resolve(keys[1])
+        found = tracker.statuses([*keys, "LOCAL-99", "OPS-1", "LOCAL-x"])
+        assert found == {
+            keys[0]: TrackerIssue(keys[0], "Open", False),
+            keys[1]: TrackerIssue(keys[1], "Resolved", True),
+            keys[2]: TrackerIssue(keys[2], "Open", False),
+        }
+
     def test_unknown_key_is_a_tracker_error(self, tracker: LocalTracker) -> None:
         """A key that does not exist (or is not local) raises, never passes silently."""
         with pytest.raises(TrackerError, match="LOCAL-9"):

@@ -130,12 +130,15 @@ class TrackerConfig:
     reopen_transition: str = "Reopen"
     label_prefix: str = "errsig-"
     update_interval: float = 900.0  # seconds between occurrence updates of one defect
+    sync_interval: float = 600.0  # seconds between status syncs (resolved issues); 0: off
     occurrences_field: str = ""  # custom field id set to the total count, e.g. customfield_10050
     timeout: float = 30.0
     deadline: float = 300.0
     ca_file: Path | None = None
 
     def problems(self) -> Iterator[tuple[str, str]]:
+        if self.sync_interval < 0:
+            yield "sync_interval", "must be 0 (off) or a positive number of seconds"
         if self.kind != "jira":
             return
         if not _is_url(self.url):

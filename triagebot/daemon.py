@@ -13,6 +13,7 @@ import contextlib
 import gc
 import logging
 import signal
+import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,7 +29,7 @@ from triagebot.errors import RetryableError, TriagebotError
 from triagebot.mail.report import Kind
 from triagebot.mail.smtp_listener import start_listener
 from triagebot.mail.source import Folder, Incoming, Source
-from triagebot.outbox import run_effects, run_notifications
+from triagebot.outbox import run_effects, run_notifications, sync_statuses
 from triagebot.pipeline import Outcome, Pipeline
 from triagebot.scheduler import start_digests
 from triagebot.services import build_sources, build_tracker, listener_settings, listener_spool
@@ -216,6 +217,8 @@ class Daemon:
             self.store.update_delay = timedelta(0)
         outbox = None if once else asyncio.create_task(self._outbox())
         try:
+            if once:  # before any mail: a regression among this run's reports is reopened
+                await self._sync_statuses()
             await asyncio.gather(*(self._drain(source, once) for source in self.sources))
             if outbox is None:
                 await self._run_effects()
@@ -298,15 +301,36 @@ class Daemon:
 
     async def _outbox(self) -> None:
         """Perform tracker effects whenever a batch committed, every few seconds, and once
-        more on the way out."""
+        more on the way out; sync tracker statuses first when ``sync_interval`` has passed
+        (at start, then on its own clock: never per batch)."""
+        next_sync = time.monotonic()
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._effects_due.wait(), OUTBOX_INTERVAL)
             self._effects_due.clear()
             final = self.stopping.is_set()
+            if not final and time.monotonic() >= next_sync:
+                await self._sync_statuses()
+                next_sync = time.monotonic() + self.config.tracker.sync_interval
             await self._run_effects()
             if final:
                 return
+
+    async def _sync_statuses(self) -> None:
+        """One status sync on the outbox thread; a failure is logged and waits for the next
+        interval (mail intake goes on meanwhile). ``sync_interval = 0`` turns it off."""
+        if self.config.tracker.sync_interval <= 0:
+            return
+        try:
+            await _on(self._effects, sync_statuses, self.store, self.tracker)
+        except TriagebotError as exc:
+            level = log.warning if isinstance(exc, RetryableError) else log.error
+            level(
+                "tracker.sync_failed",
+                tracker=self.tracker.name,
+                error=str(exc),
+                retry_in=self.config.tracker.sync_interval,
+            )
 
     async def _run_effects(self) -> None:
         """Effects due now, ``OUTBOX_LIMIT`` at a time, until none is left or we stop."""

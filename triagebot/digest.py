@@ -35,7 +35,7 @@ from triagebot.store import (
     EffectKind,
     Store,
     UTCDateTime,
-    _signatures_of,
+    defect_summaries,
     defects,
     messages,
     metadata,
@@ -259,32 +259,20 @@ def _items(
 ) -> dict[int, DigestItem]:
     if not ids:
         return {}
-    sigs = _signatures_of(conn, list(ids))
-    rows = conn.execute(
-        sa.select(
-            defects.c.id,
-            defects.c.tracker_key,
-            defects.c.state,
-            defects.c.title,
-            defects.c.occurrences,
-            defects.c.first_seen,
-            defects.c.last_seen,
-        ).where(defects.c.id.in_(ids))
-    )
     items: dict[int, DigestItem] = {}
-    for r in rows:
-        key = r.tracker_key or (reference(r.id) if r.state == DefectState.CANDIDATE else "")
-        items[r.id] = DigestItem(
-            id=r.id,
+    for d in defect_summaries(conn, ids):
+        key = d.key or (reference(d.id) if d.state == DefectState.CANDIDATE else "")
+        items[d.id] = DigestItem(
+            id=d.id,
             key=key,
-            url=link(r.tracker_key) if r.tracker_key else "",
-            state=r.state,
-            title=r.title,
-            in_period=counts.get(r.id, 0),
-            total=r.occurrences,
-            first_seen=r.first_seen,
-            last_seen=r.last_seen,
-            signatures=tuple(sigs.get(r.id, ())),
+            url=link(d.key) if d.key else "",
+            state=d.state,
+            title=d.title,
+            in_period=counts.get(d.id, 0),
+            total=d.occurrences,
+            first_seen=d.first_seen,
+            last_seen=d.last_seen,
+            signatures=tuple(d.signatures),
         )
     return items
 

@@ -7,6 +7,10 @@ failure (``RetryableError``) reschedules the effect with capped exponential back
 failure marks it ``failed`` and logs why. ``notify`` effects (candidate mails, answers to
 replies) go to the confirmation loop's ``Notifier``; without one (no ``[helpdesk]`` or mail
 disabled) they are completed as skipped.
+
+``sync_statuses`` runs on the same thread, every ``[tracker] sync_interval``: it tells the
+store which issues were resolved in the tracker, so a recurrence in a newer version queues the
+``reopen`` (the regression check in ``Store.record``).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ __all__ = [
     "backoff",
     "run_effects",
     "run_notifications",
+    "sync_statuses",
 ]
 
 log = structlog.get_logger(__name__)
@@ -87,6 +92,20 @@ def run_notifications(
     completed = _run(store, effects, now, perform)
     notifier.remind(now)
     return completed
+
+
+def sync_statuses(store: Store, tracker: Tracker) -> int:
+    """Ask the tracker for every tracked issue's status and record it; returns how many
+    defects changed. Tracker errors propagate: the caller logs them and tries next interval."""
+    keys = store.tracked_keys()
+    if not keys:
+        return 0
+    issues = tracker.statuses(keys)
+    changed = store.record_statuses(issues)
+    log.info(
+        "tracker.synced", tracker=tracker.name, keys=len(keys), found=len(issues), changed=changed
+    )
+    return changed
 
 
 def _run(

@@ -31,7 +31,6 @@ KIND_ACTIONS: dict[Kind, str] = {
 }
 
 
-
 def _no_history(_signature: str, _since: datetime) -> int:
     """Occurrence counts when there is no store (dry runs)."""
     return 0

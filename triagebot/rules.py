@@ -153,6 +153,7 @@ class Decision:
     fields: Fields = NO_FIELDS
     hits: tuple[Match, ...] = ()
     misses: tuple[Match, ...] = ()
+    override_rejection: bool = False  # the deciding rule files/proposes even a rejected defect
 
 
 # --- versions and durations --------------------------------------------------------------
@@ -433,7 +434,9 @@ _BUILDERS: dict[str, Callable[[str, object], _Condition]] = {
 }
 _ORDER = {key: i for i, key in enumerate(_BUILDERS)}
 _FIELD_KEYS = ("project", "issue_type", "priority", "components", "labels", "assignee")
-_OTHER_KEYS = ("name", "description", "action")
+_OTHER_KEYS = ("name", "description", "action", "override_rejection")
+#: Actions that may lift a rejection (an ``ignore`` leaves a rejected defect as it is anyway).
+_OVERRIDING_ACTIONS = frozenset({Action.FILE, Action.CANDIDATE})
 _KNOWN_KEYS = frozenset((*_BUILDERS, *_FIELD_KEYS, *_OTHER_KEYS))
 
 
@@ -450,6 +453,7 @@ class Rule:
     conditions: tuple[_Condition, ...]
     action: Action | None
     fields: Fields
+    override_rejection: bool = False
     hit_text: str = field(init=False)
     # Built once, shared by every decision: the hit, and the miss of each condition.
     hit: Match = field(init=False, repr=False, compare=False)
@@ -511,7 +515,14 @@ class RuleSet:
                 if rule.sets_fields:
                     fields = fields.merge(rule.fields)
                 if rule.action is not None:
-                    return Decision(rule.action, rule.name, fields, tuple(hits), tuple(misses))
+                    return Decision(
+                        rule.action,
+                        rule.name,
+                        fields,
+                        tuple(hits),
+                        tuple(misses),
+                        rule.override_rejection,
+                    )
         return Decision(Action.CANDIDATE, DEFAULT_RULE, fields, tuple(hits), tuple(misses))
 
 
@@ -586,7 +597,12 @@ def _compile(table: dict[str, object], index: int, source: str) -> Rule:
     fields = _fields(table, fail)
     if action is None and fields == NO_FIELDS:
         raise fail("action", "the rule has neither an action nor fields to set")
-    return Rule(name, description, source, tuple(conditions), action, fields)
+    override = table.get("override_rejection", False)
+    if not isinstance(override, bool):
+        raise fail("override_rejection", f"expected true or false, got {override!r}")
+    if override and action not in _OVERRIDING_ACTIONS:
+        raise fail("override_rejection", "needs action = 'file' or 'candidate'")
+    return Rule(name, description, source, tuple(conditions), action, fields, override)
 
 
 def _fields(table: Mapping[str, object], fail: Callable[[str, str], RuleError]) -> Fields:

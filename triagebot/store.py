@@ -12,7 +12,8 @@ most, so N mails coalesce into one tracker call.
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections import defaultdict
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -29,6 +30,7 @@ from triagebot.rules import Action, Fields, parse_version
 
 if TYPE_CHECKING:
     from triagebot.pipeline import Outcome
+    from triagebot.trackers.base import TrackerIssue
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -41,6 +43,8 @@ __all__ = [
     "HumanDecision",
     "ReplyRecord",
     "Store",
+    "defect_summaries",
+    "signatures_of",
 ]
 
 log = structlog.get_logger(__name__)
@@ -55,7 +59,7 @@ SAMPLE_TRACE_CHARS = 65_536  # the tracker adapter truncates further; the store 
 class DefectState(StrEnum):
     CANDIDATE = "candidate"  # waits for the helpdesk to confirm
     FILED = "filed"  # in the tracker (or its create is pending)
-    REJECTED = "rejected"  # the helpdesk said no; rules never change it back
+    REJECTED = "rejected"  # the helpdesk said no; only an ``override_rejection`` rule lifts it
     IGNORED = "ignored"  # an ignore rule decided; recorded, never filed
     DUPLICATE = "duplicate"  # merged into another defect by a human
 
@@ -77,6 +81,9 @@ _STATE_OF_ACTION = {
 _RANK = {DefectState.IGNORED: 0, DefectState.CANDIDATE: 1, DefectState.FILED: 2}
 #: States whose occurrences go to a tracker issue (a duplicate updates the issue it points to).
 TRACKED_STATES = frozenset({DefectState.FILED, DefectState.DUPLICATE})
+_TRACKED_NAMES = sorted(str(s) for s in TRACKED_STATES)
+#: States an ``override_rejection`` rule may move a rejected defect to.
+_LIFTS_TO = frozenset({DefectState.FILED, DefectState.CANDIDATE})
 
 
 class UTCDateTime(sa.types.TypeDecorator[datetime]):
@@ -518,37 +525,14 @@ class Store:
         with self.read() as conn:
             for chunk in _chunks(sorted(ids)):
                 rows = conn.execute(sa.select(defects).where(defects.c.id.in_(chunk))).all()
-                sigs = _signatures_of(conn, list(chunk))
+                sigs = signatures_of(conn, chunk)
                 found.update((row.id, _defect(row, sigs.get(row.id, []))) for row in rows)
         return found
 
     def defects(self) -> list[DefectSummary]:
         """Every defect and candidate, oldest first."""
-        cols = (
-            defects.c.id,
-            defects.c.tracker_key,
-            defects.c.state,
-            defects.c.title,
-            defects.c.occurrences,
-            defects.c.first_seen,
-            defects.c.last_seen,
-        )
         with self.read() as conn:
-            rows = conn.execute(sa.select(*cols).order_by(defects.c.id)).all()
-            sigs = _signatures_of(conn, None)
-        return [
-            DefectSummary(
-                r.id,
-                r.tracker_key,
-                r.state,
-                sigs.get(r.id, []),
-                r.title,
-                r.occurrences,
-                r.first_seen,
-                r.last_seen,
-            )
-            for r in rows
-        ]
+            return defect_summaries(conn)
 
     def set_state(
         self, defect_id: int, state: DefectState, *, by: str | None = None
@@ -577,6 +561,51 @@ class Store:
         """What the tracker says about the defect (the regression check reads ``resolved``)."""
         with self.write() as conn:
             _apply_result(conn, defect_id, EffectResult(tracker_status=status, resolved=resolved))
+
+    # --- status sync ----------------------------------------------------------------------
+
+    def tracked_keys(self) -> list[str]:
+        """The tracker keys whose status matters (filed defects and duplicates), each once."""
+        query = (
+            sa.select(defects.c.tracker_key)
+            .where(defects.c.tracker_key.is_not(None), defects.c.state.in_(_TRACKED_NAMES))
+            .distinct()
+            .order_by(defects.c.tracker_key)
+        )
+        with self.read() as conn:
+            return [key for key in conn.execute(query).scalars() if key is not None]
+
+    def record_statuses(self, issues: Mapping[str, TrackerIssue]) -> int:
+        """What the status sync learnt, in one transaction; returns how many defects changed.
+
+        One statement per distinct (status, resolved) pair, not per defect. A defect that
+        becomes resolved remembers the version it was resolved after, as ``set_tracker_status``
+        does; one whose ``reopen`` is still pending keeps its state (the tracker has not heard
+        of the regression yet, and the reopen's result will tell).
+        """
+        groups: defaultdict[tuple[str, bool], list[str]] = defaultdict(list)
+        for key, issue in issues.items():
+            groups[issue.status, issue.resolved].append(key)
+        changed = 0
+        with self.write() as conn:
+            for (status, resolved), keys in groups.items():
+                values = {"tracker_status": status, **_resolved_values(resolved)}
+                for chunk in _chunks(sorted(keys)):
+                    query = (
+                        sa.update(defects)
+                        .where(
+                            defects.c.tracker_key.in_(chunk),
+                            defects.c.state.in_(_TRACKED_NAMES),
+                            sa.or_(
+                                defects.c.tracker_status.is_distinct_from(status),
+                                defects.c.resolved != resolved,
+                            ),
+                            ~_REOPEN_PENDING,
+                        )
+                        .values(**values)
+                    )
+                    changed += conn.execute(query).rowcount
+        return changed
 
     # --- confirmation by reply ------------------------------------------------------------
 
@@ -769,8 +798,9 @@ class _Batch:
             defect_id = None
             if sig is not None:
                 wanted = _STATE_OF_ACTION[decision.action] if decision else DefectState.CANDIDATE
+                lift = decision is not None and decision.override_rejection
                 defect_id = mapping[sig.value, sig.version]
-                self._occur(touched[defect_id], wanted, report.metadata, at)
+                self._occur(touched[defect_id], wanted, report.metadata, at, lift)
                 occurrence_rows.append(
                     _occurrence_row(defect_id, report.message_id, at, report.metadata)
                 )
@@ -889,9 +919,16 @@ class _Batch:
         }
 
     @staticmethod
-    def _occur(t: _Touched, wanted: DefectState, meta_: dict[str, str], at: datetime) -> None:
-        if t.state in _RANK and _RANK[wanted] > _RANK[t.state]:
+    def _occur(
+        t: _Touched, wanted: DefectState, meta_: dict[str, str], at: datetime, lift: bool
+    ) -> None:
+        """Count one occurrence; ``lift``: the deciding rule may lift a rejection."""
+        if t.state in _RANK:
+            if _RANK[wanted] > _RANK[t.state]:
+                t.state, t.state_changed = wanted, True
+        elif lift and t.state is DefectState.REJECTED and wanted in _LIFTS_TO:
             t.state, t.state_changed = wanted, True
+            log.info("store.rejection_lifted", defect=t.id, state=str(wanted))
         t.new += 1
         t.last_seen = max(t.last_seen, at)
         version = meta_.get("version")
@@ -1054,18 +1091,62 @@ def _defect_of(conn: Connection, key: tuple[str, str]) -> int | None:
     ).scalar()
 
 
-def _signatures_of(conn: Connection, ids: list[int] | None) -> dict[int, list[str]]:
+def _by_ids(
+    query: sa.Select[Any], column: sa.Column[int], ids: Collection[int] | None
+) -> Iterator[sa.Select[Any]]:
+    """``query`` for every row (``ids`` None), or once per chunk of ``ids``."""
+    if ids is None:
+        yield query
+        return
+    for chunk in _chunks(sorted(ids)):
+        yield query.where(column.in_(chunk))
+
+
+def signatures_of(conn: Connection, ids: Collection[int] | None = None) -> dict[int, list[str]]:
+    """Each defect's signatures by algorithm version (of every defect when ``ids`` is None)."""
     query = sa.select(signatures.c.defect_id, signatures.c.signature).order_by(
         signatures.c.defect_id, signatures.c.version
     )
-    if ids is not None:
-        query = query.where(signatures.c.defect_id.in_(ids))
     out: dict[int, list[str]] = {}
-    for row in conn.execute(query):
-        sigs = out.setdefault(row.defect_id, [])
-        if row.signature not in sigs:
-            sigs.append(row.signature)
+    for chunked in _by_ids(query, signatures.c.defect_id, ids):
+        for row in conn.execute(chunked):
+            sigs = out.setdefault(row.defect_id, [])
+            if row.signature not in sigs:
+                sigs.append(row.signature)
     return out
+
+
+_SUMMARY_COLUMNS = (
+    defects.c.id,
+    defects.c.tracker_key,
+    defects.c.state,
+    defects.c.title,
+    defects.c.occurrences,
+    defects.c.first_seen,
+    defects.c.last_seen,
+)
+
+
+def defect_summaries(conn: Connection, ids: Collection[int] | None = None) -> list[DefectSummary]:
+    """The defects with these ids (every defect when None), oldest first, from ``conn``'s
+    snapshot: for ``triagebot defects`` and the digests."""
+    sigs = signatures_of(conn, ids)
+    query = sa.select(*_SUMMARY_COLUMNS).order_by(defects.c.id)
+    # Chunks come in ascending id order, so their rows concatenate in order.
+    rows = [r for q in _by_ids(query, defects.c.id, ids) for r in conn.execute(q)]
+    return [
+        DefectSummary(
+            r.id,
+            r.tracker_key,
+            r.state,
+            sigs.get(r.id, []),
+            r.title,
+            r.occurrences,
+            r.first_seen,
+            r.last_seen,
+        )
+        for r in rows
+    ]
 
 
 def _defect(row: sa.Row[Any], sigs: list[str]) -> Defect:
@@ -1188,7 +1269,7 @@ def _decide(conn: Connection, defect_id: int, decision: HumanDecision, now: date
     if decision.state is DefectState.FILED and key is None:
         _enqueue(conn, EffectKind.CREATE, defect_id, {}, now)
     if decision.state is DefectState.DUPLICATE and decision.tracker_key is not None:
-        for sig in _signatures_of(conn, [defect_id]).get(defect_id, []):
+        for sig in signatures_of(conn, [defect_id]).get(defect_id, []):
             _enqueue(conn, EffectKind.LINK, defect_id, {"signature": sig}, now, extra=sig)
         _enqueue(conn, EffectKind.UPDATE, defect_id, {}, now)
     log.info("store.state_changed", defect=defect_id, old=row.state, new=str(decision.state))
@@ -1203,13 +1284,30 @@ def _apply_result(conn: Connection, defect_id: int, result: EffectResult) -> Non
     if result.occurrences_reported is not None:
         values["occurrences_reported"] = result.occurrences_reported
     if result.resolved is not None:
-        values["resolved"] = result.resolved
-        if result.resolved:  # remember the version it was fixed after, for the regression check
-            values["resolved_version"] = sa.case(
-                (defects.c.resolved, defects.c.resolved_version), else_=defects.c.last_version
-            )
+        values.update(_resolved_values(result.resolved))
     if values:
         conn.execute(sa.update(defects).where(defects.c.id == defect_id).values(**values))
+
+
+def _resolved_values(resolved: bool) -> dict[str, Any]:
+    """``resolved``, and on becoming resolved the version it was fixed after (the highest seen
+    so far), which the regression check compares recurrences with."""
+    if not resolved:
+        return {"resolved": False}
+    return {
+        "resolved": True,
+        "resolved_version": sa.case(
+            (defects.c.resolved, defects.c.resolved_version), else_=defects.c.last_version
+        ),
+    }
+
+
+#: Correlated: the defect's ``reopen`` has not reached the tracker yet.
+_REOPEN_PENDING = sa.exists().where(
+    outbox.c.defect_id == defects.c.id,
+    outbox.c.kind == str(EffectKind.REOPEN),
+    outbox.c.state == "pending",
+)
 
 
 def _tune_sqlite(engine: Engine) -> None:

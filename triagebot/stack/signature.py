@@ -119,7 +119,7 @@ class FrameClassifier:
     a bug, and the cache is bounded so a flood of distinct frames cannot grow it forever.
     """
 
-    CACHE_LIMIT = 20_000  # entries; a few MB at most
+    CACHE_LIMIT = 4_096  # entries per cache: recurring frames hit, memory stays a few MB
 
     def __init__(self, version: SignatureVersion, config: SignatureConfig) -> None:
         data = tomllib.loads(

@@ -7,6 +7,7 @@ filed twice.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -79,3 +80,10 @@ class Tracker(Protocol):
 
     def link_signature(self, key: str, signature: str) -> None:
         """Add another signature label to an existing defect (duplicates, algorithm upgrades)."""
+
+    def statuses(self, keys: Sequence[str]) -> dict[str, TrackerIssue]:
+        """Current state of many defects in a few calls (keys it does not know are left out).
+
+        The status sync asks this periodically so the store learns which issues were resolved,
+        which is what turns a recurrence in a newer version into a reopen.
+        """

@@ -16,11 +16,12 @@ import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -56,6 +57,11 @@ DEFAULT_BACKOFF_CAP = 30.0
 _MESSAGE_LIMIT = 4_000  # the exception message in the description; the trace holds the rest
 _TRUNCATION_MARK = "\n… (truncated)"
 _RETRY_STATUSES = frozenset({429, 503})  # Jira did not process the request
+#: Keys per status search: the JQL stays far below URL limits and fits one page on Cloud.
+STATUS_CHUNK = 100
+#: Issues per page: Cloud's ``search/jql`` returns at most 100 when fields are asked for.
+STATUS_PAGE = 100
+_STATUS_FIELDS = ("status", "resolution")
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +200,11 @@ def _summary(title: str) -> str:
     return line if len(line) <= SUMMARY_LIMIT else line[: SUMMARY_LIMIT - 1] + "…"
 
 
+def _jql_string(text: str) -> str:
+    """``text`` as a quoted JQL string."""
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def _label(text: str) -> str:
     """Jira labels may not contain whitespace."""
     return _WHITESPACE.sub("_", text.strip())[:255]
@@ -319,12 +330,15 @@ class JiraTracker:
                 self._sleep(delay)
 
     def _issue(self, raw: dict[str, Any]) -> TrackerIssue:
-        status = str(((raw.get("fields") or {}).get("status") or {}).get("name", ""))
+        """An issue from its JSON; a resolution (when it was asked for) also means resolved,
+        for workflows whose done statuses are not in ``resolved_statuses``."""
+        fields = raw.get("fields") or {}
+        status = str((fields.get("status") or {}).get("name", ""))
         key = str(raw["key"])
         return TrackerIssue(
             key=key,
             status=status,
-            resolved=status in self.settings.resolved_statuses,
+            resolved=status in self.settings.resolved_statuses or bool(fields.get("resolution")),
             url=f"{self._base}/browse/{key}",
         )
 
@@ -341,15 +355,59 @@ class JiraTracker:
         return self._call("find", lambda: self._find_once(signature))
 
     def _find_once(self, signature: str) -> TrackerIssue | None:
-        label = self.label(signature).replace("\\", "\\\\").replace('"', '\\"')
         result = self._jira().search_issues(
-            f'labels = "{label}" ORDER BY created ASC',
+            f"labels = {_jql_string(self.label(signature))} ORDER BY created ASC",
             maxResults=1,
             fields="status",
             json_result=True,
         )
         issues = result.get("issues") or []
         return self._issue(issues[0]) if issues else None
+
+    def statuses(self, keys: Sequence[str]) -> dict[str, TrackerIssue]:
+        """One JQL search (``key in (...)``) per ``STATUS_CHUNK`` keys, paged."""
+        unique = sorted(set(keys))
+        found: dict[str, TrackerIssue] = {}
+        for i in range(0, len(unique), STATUS_CHUNK):
+            chunk = unique[i : i + STATUS_CHUNK]
+            found.update(self._call("statuses", partial(self._statuses_once, chunk)))
+        log.info("jira.statuses", keys=len(unique), found=len(found))
+        return found
+
+    def _statuses_once(self, keys: Sequence[str]) -> dict[str, TrackerIssue]:
+        """Every page of one chunk's search: ``nextPageToken`` on Cloud, ``startAt`` on DC
+        (where ``validate_query=False`` lets a deleted key drop out instead of failing)."""
+        client = self._jira()
+        cloud = client.deploymentType == "Cloud"
+        jql = f"key in ({', '.join(map(_jql_string, keys))}) ORDER BY key ASC"
+        found: dict[str, TrackerIssue] = {}
+        token: str | None = None
+        while True:
+            if cloud:
+                page = client.enhanced_search_issues(
+                    jql,
+                    nextPageToken=token,
+                    maxResults=STATUS_PAGE,
+                    fields=list(_STATUS_FIELDS),
+                    json_result=True,
+                )
+            else:
+                page = client.search_issues(
+                    jql,
+                    startAt=len(found),
+                    maxResults=STATUS_PAGE,
+                    validate_query=False,
+                    fields=list(_STATUS_FIELDS),
+                    json_result=True,
+                )
+            issues = page.get("issues") or []
+            found.update((issue.key, issue) for issue in map(self._issue, issues))
+            if cloud:
+                token = page.get("nextPageToken")
+                if page.get("isLast", True) or not token:
+                    return found
+            elif not issues or len(found) >= int(page.get("total", 0)):
+                return found
 
     def get(self, key: str) -> TrackerIssue:
         return self._call("get", lambda: self._issue(self._jira().issue(key, fields="status").raw))

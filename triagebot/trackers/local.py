@@ -8,6 +8,7 @@ the store's defects; this table is what a tracker would show.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +17,7 @@ import structlog
 from sqlalchemy.engine import Connection
 
 from triagebot.errors import TrackerError
-from triagebot.store import Store, UTCDateTime
+from triagebot.store import IN_CHUNK, Store, UTCDateTime
 from triagebot.trackers.base import DefectDraft, OccurrenceUpdate, TrackerIssue
 
 __all__ = ["KEY_PREFIX", "LocalTracker", "signature_label"]
@@ -179,6 +180,23 @@ class LocalTracker:
         """Close a defect (what a developer does in a real tracker)."""
         self._update(key, status=status, resolved=True)
         return TrackerIssue(key, status, True)
+
+    def statuses(self, keys: Sequence[str]) -> dict[str, TrackerIssue]:
+        """One query per ``IN_CHUNK`` keys; keys that are not local ones are left out."""
+        numbers = (k.removeprefix(KEY_PREFIX) for k in keys if k.startswith(KEY_PREFIX))
+        ids = sorted({int(n) for n in numbers if n.isdigit()})
+        found: dict[str, TrackerIssue] = {}
+        with self.store.read() as conn:
+            for i in range(0, len(ids), IN_CHUNK):
+                rows = conn.execute(
+                    sa.select(
+                        local_issues.c.id, local_issues.c.status, local_issues.c.resolved
+                    ).where(local_issues.c.id.in_(ids[i : i + IN_CHUNK]))
+                )
+                for row in rows:
+                    key = _key(row.id)
+                    found[key] = TrackerIssue(key, row.status, row.resolved)
+        return found
 
     def link_signature(self, key: str, signature: str) -> None:
         label = signature_label(signature)
