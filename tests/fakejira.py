@@ -508,8 +508,18 @@ class FakeJira:
         self.issues[key] = issue
         return issue
 
-    def _search(self, jql: str, fields: list[str] | None) -> list[Json]:
+    def _search(self, jql: str, fields: list[str] | None, validate: bool = True) -> list[Json]:
+        """Like Jira, a ``key`` naming an issue that does not exist fails the whole query
+        unless validation is off (Data Center's ``validateQuery=false``)."""
         query = parse_jql(jql)
+        if validate:
+            known = {k.lower() for k in self.issues} | {i["id"] for i in self.issues.values()}
+            for name, _negated, values in query.clauses:
+                missing = sorted(values - known) if name in ("key", "issuekey") else []
+                if missing:
+                    raise JqlError(
+                        f"An issue with key '{missing[0].upper()}' does not exist for field 'key'."
+                    )
         hits = [i for i in self.issues.values() if query.matches(i)]
         if query.order_by == "key":
             hits.sort(key=lambda i: int(i["id"]))
@@ -786,8 +796,10 @@ def _search_dc(fake: FakeJira, call: _Call) -> Response:
             ("The requested API has been removed. Please migrate to the search/jql API.",),
         )
     jql, fields, limit, start = _search_args(call)
+    body = call.json() if call.method == "POST" else {}
+    validate = str(body.get("validateQuery", call.param("validateQuery", "strict"))).lower()
     try:
-        hits = fake._search(jql, fields)
+        hits = fake._search(jql, fields, validate=validate not in ("false", "none", "warn"))
     except JqlError as exc:
         return _error(400, (str(exc),))
     offset, limit = int(start or 0), min(limit, 1000, fake.page_limit or 1000)

@@ -44,6 +44,7 @@ class TestErrors:
             ("[mailbox]\nkind = 'pop3'\n", "[mailbox].kind: 'pop3' is not one of"),
             ("[mailbox]\nbatch_size = '10'\n", "[mailbox].batch_size: must be a whole number"),
             ("[mailbox]\npoll_interval = -1\n", "[mailbox].poll_interval: must not be negative"),
+            ("[tracker]\nsync_interval = -1\n", "[tracker].sync_interval: must not be negative"),
             ("[mailbx]\n", "[mailbx]: unknown section"),
             (
                 "[mailbox]\nkind = 'imap'\nusername='u'\nauth='xoauth2'\ntoken_command='t'\n",

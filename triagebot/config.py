@@ -137,8 +137,6 @@ class TrackerConfig:
     ca_file: Path | None = None
 
     def problems(self) -> Iterator[tuple[str, str]]:
-        if self.sync_interval < 0:
-            yield "sync_interval", "must be 0 (off) or a positive number of seconds"
         if self.kind != "jira":
             return
         if not _is_url(self.url):

@@ -370,8 +370,26 @@ class JiraTracker:
         found: dict[str, TrackerIssue] = {}
         for i in range(0, len(unique), STATUS_CHUNK):
             chunk = unique[i : i + STATUS_CHUNK]
-            found.update(self._call("statuses", partial(self._statuses_once, chunk)))
+            try:
+                found.update(self._call("statuses", partial(self._statuses_once, chunk)))
+            except TrackerUnavailable:
+                raise
+            except TrackerError as exc:  # e.g. Cloud refuses a ``key in`` naming a deleted issue
+                log.warning("jira.statuses_refused", keys=len(chunk), error=str(exc))
+                found.update(self._one_by_one(chunk))
         log.info("jira.statuses", keys=len(unique), found=len(found))
+        return found
+
+    def _one_by_one(self, keys: Sequence[str]) -> dict[str, TrackerIssue]:
+        """Statuses of a chunk whose search was refused; issues that are gone are skipped."""
+        found: dict[str, TrackerIssue] = {}
+        for key in keys:
+            try:
+                found[key] = self.get(key)
+            except TrackerUnavailable:
+                raise
+            except TrackerError as exc:
+                log.info("jira.issue_missing", key=key, error=str(exc))
         return found
 
     def _statuses_once(self, keys: Sequence[str]) -> dict[str, TrackerIssue]:
