@@ -50,7 +50,6 @@ def source_loop(box: Mailbox, batch: int, *, move: bool) -> int:
             security=Security.NONE,
             username=box.username,
             password=box.password,
-            batch_size=batch,
         )
     )
     source.open()

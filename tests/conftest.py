@@ -5,7 +5,12 @@ from collections.abc import Iterator
 import pytest
 import structlog
 
-pytest_plugins = ["tests.conftest_jira", "tests.conftest_mailbox", "tests.conftest_smtp"]
+pytest_plugins = [
+    "tests.conftest_jira",
+    "tests.conftest_mailbox",
+    "tests.conftest_postgres",
+    "tests.conftest_smtp",
+]
 
 
 @pytest.fixture(autouse=True)

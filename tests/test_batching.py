@@ -56,8 +56,9 @@ action = "ignore"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    s = Store(f"sqlite:///{tmp_path / 'triagebot.db'}")
+def store(store_url: str) -> Iterator[Store]:
+    """The batch paths on SQLite and on PostgreSQL (``store_url``)."""
+    s = Store(store_url)
     s.migrate()
     yield s
     s.close()

@@ -2,11 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
+import re
+import typing
 from pathlib import Path
 
 import pytest
 
-from triagebot.config import Config, Secret, config_from_dict, load_config
+from triagebot.config import (
+    Config,
+    DigestConfig,
+    HelpdeskConfig,
+    ListenerConfig,
+    MailboxConfig,
+    Secret,
+    SmtpConfig,
+    StoreConfig,
+    TrackerConfig,
+    config_from_dict,
+    load_config,
+)
 from triagebot.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,6 +41,31 @@ class TestExampleConfig:
         assert config.mailbox.path == ROOT / "var" / "mail"
         assert config.tracker.kind == "local"
         assert config.store.url == f"sqlite:///{ROOT / 'var' / 'triagebot.db'}"
+
+    @pytest.mark.parametrize(
+        ("section", "cls"),
+        [
+            ("mailbox", MailboxConfig),
+            ("listener", ListenerConfig),
+            ("tracker", TrackerConfig),
+            ("store", StoreConfig),
+            ("smtp", SmtpConfig),
+            ("helpdesk", HelpdeskConfig),
+            ("digest", DigestConfig),
+        ],
+    )
+    def test_example_documents_every_key(self, section: str, cls: type) -> None:
+        """Each key a section accepts appears in the example (secrets as ``<name>_env``)."""
+        text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+        start = text.index(f"[{section}]")
+        block = text[start : text.find("\n\n", start)]
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if f.name == "environment":
+                continue  # set by [smtp.environments.NAME], not written by hand
+            secret = Secret in typing.get_args(hints[f.name])
+            key = f"{f.name}_(env|file)" if secret else f.name  # the header explains both
+            assert re.search(rf"^(# ?)?{key} +=", block, re.MULTILINE), f"[{section}] {key}"
 
     def test_empty_config_is_all_defaults(self) -> None:
         """No file at all still gives a working configuration, relative to the cwd."""
@@ -53,6 +93,20 @@ class TestErrors:
             ("[signature]\napp_frames = 'Acme.*'\n", "[signature].app_frames: must be a list"),
             ("[listener]\nport = 70000\n", "[listener].port: 70000 is not a TCP port"),
             ("mailbox = 3\n", "[mailbox]: must be a table"),
+            ("[mailbox]\nbatch_size = 0\n", "[mailbox].batch_size: must be at least 1"),
+            ("[mailbox]\npoll_interval = 0\n", "[mailbox].poll_interval: must be more than 0"),
+            (
+                "[[digest]]\nname = 'daily'\nrecipients = ['a@x.org']\nschedule = '61 8 * * *'\n",
+                "[[digest]] daily.schedule: not a cron line",
+            ),
+            (
+                "[[digest]]\nname = 'daily'\nrecipients = ['a@x.org']\ntimezone = 'Mars/Base'\n",
+                "[[digest]] daily.timezone: unknown time zone 'Mars/Base'",
+            ),
+            (
+                "[store]\nurl = 'postgresql+psycopg://bot:hunter2@db.example.com/triage'\n",
+                "[store].url: a password in the URL is a secret written inline",
+            ),
         ],
     )
     def test_error_names_key_and_problem(self, tmp_path: Path, text: str, message: str) -> None:

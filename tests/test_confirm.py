@@ -176,7 +176,7 @@ class TestTrust:
         [
             ({"in_reply_to": thread_id(token_for())}, "in-reply-to"),
             ({"to": f"helpdesk+c-{token_for()}@example.test"}, "plus-address"),
-            ({}, "subject"),
+            ({"extra": "Authentication-Results: mx.example.test; dkim=pass\r\n"}, "subject"),
         ],
     )
     def test_token_places(self, kwargs: dict[str, str], found_in: str) -> None:
@@ -205,8 +205,40 @@ class TestTrust:
         assert verdict.reason is not None and why in verdict.reason
 
     def test_subject_only_needs_an_allowed_sender(self) -> None:
-        assert self.gate.check(reply(sender="eve@elsewhere.test"), NOW).reason is not None
-        assert self.gate.check(reply(sender="carol@staff.example.test"), NOW).reason is None
+        extra = "Authentication-Results: mx.example.test; dkim=pass\r\n"
+        assert self.gate.check(reply(sender="eve@elsewhere.test", extra=extra), NOW).reason
+        assert (
+            self.gate.check(reply(sender="carol@staff.example.test", extra=extra), NOW).reason
+            is None
+        )
+
+    @pytest.mark.parametrize(
+        ("stamp", "trusted"),
+        [
+            ("", ("mx.example.test",)),  # no stamp: From: alone proves nothing
+            ("evil.test; dkim=pass; dmarc=pass", ("mx.example.test",)),  # not a trusted server
+            ("mx.example.test; dkim=pass", ()),  # no trusted servers at all
+            ("mx.example.test; dkim=fail; dmarc=none", ("mx.example.test",)),
+            ("mx.example.test; spf=pass", ("mx.example.test",)),
+        ],
+    )
+    def test_subject_only_without_a_trusted_pass_goes_to_review(
+        self, stamp: str, trusted: tuple[str, ...]
+    ) -> None:
+        """Even an allowed sender with ``require_dkim = false`` needs a trusted dkim/dmarc pass
+        when the reply carries no token."""
+        gate = Gate(dataclasses.replace(HELPDESK, trusted_authserv_ids=trusted, require_dkim=False))
+        extra = f"Authentication-Results: {stamp}\r\n" if stamp else ""
+        verdict = gate.check(reply(extra=extra), NOW)
+        assert verdict.located.found_in == "subject"
+        assert verdict.reason is not None
+        assert (
+            "subject reference only" in verdict.reason or "authentication-results" in verdict.reason
+        )
+
+    def test_subject_only_with_a_trusted_dmarc_pass_acts(self) -> None:
+        extra = "Authentication-Results: MX.example.test; dkim=fail; dmarc=pass\r\n"
+        assert self.gate.check(reply(extra=extra), NOW).reason is None
 
     @pytest.mark.parametrize(
         ("stamp", "require", "ok"),

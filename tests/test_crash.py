@@ -100,6 +100,10 @@ def test_sigkill_at_random_moments_loses_and_doubles_nothing(tmp_path: Path) -> 
         waiting = len(listing(bot.maildir / "new"))
         interrupted += waiting > 0
         print(f"cycle {cycle}: killed with {waiting} mails still in new/")
+    # A worker killed while performing an effect keeps its lease (EFFECT_LEASE) so no other
+    # worker repeats it meanwhile; let every lease lapse, as the clock would.
+    with sqlite3.connect(bot.db) as conn:
+        conn.execute("UPDATE outbox SET next_attempt_at = '2000-01-01 00:00:00.000000'")
     bot.once()
 
     # Every mail acknowledged exactly once.

@@ -23,6 +23,7 @@ from structlog.testing import capture_logs
 from tests.conftest_smtp import SMTP_PASSWORD
 from tests.helpers import Bot, samples, seed_maildir, smtp_starttls, write_rules
 from tests.servers.smtp import SmtpServer
+from tests.test_store import resolve
 from triagebot.config import Config, DigestConfig, SmtpConfig, TrackerConfig, config_from_dict
 from triagebot.digest import DigestRunner, RunResult, digest_runs
 from triagebot.errors import ConfigError
@@ -151,8 +152,8 @@ def test_developer_digest_is_multipart_with_links_regressions_and_csv(
     before = MON_8 - timedelta(days=2)
     record(config, store, by_group("invoice-totals-keyerror"), before)
     run_effects(store, LocalTracker(store), before)  # filed: LOCAL-1
-    (old,) = [d for d in store.defects() if d.key == "LOCAL-1"]
-    store.set_tracker_status(old.id, "Done", True)  # fixed in the version seen so far
+    assert [d.key for d in store.defects()] == ["LOCAL-1"]
+    resolve(store, "LOCAL-1", "Done")  # fixed in the version seen so far
     during = MON_8 - timedelta(hours=3)
     keyerror = by_group("invoice-totals-keyerror")[0][1]
     record(config, store, [("r", variant(keyerror, 1, "99.0"))], during)  # a regression

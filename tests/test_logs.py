@@ -35,3 +35,25 @@ class TestLogs:
         structlog.get_logger("test").error("loud", n=1)
         (line,) = stream.getvalue().splitlines()
         assert json.loads(line)["event"] == "loud"
+
+    def test_secrets_masked_in_tracebacks_and_nested_values(self) -> None:
+        """An exception whose text holds a secret, from our loggers and from a library's, and
+        secrets inside lists and dicts are all masked."""
+        stream = io.StringIO()
+        logs.configure("info", "json", secrets=["s3cr3t-pass"], stream=stream)
+        try:
+            raise RuntimeError("login refused for password s3cr3t-pass")
+        except RuntimeError:
+            structlog.get_logger("test").exception("store.failed")
+            logging.getLogger("sqlalchemy").exception("connect failed")
+        structlog.get_logger("test").info(
+            "nested",
+            urls=["postgresql://u:s3cr3t-pass@db/x"],
+            auth_info={"token": "abc", "note": "s3cr3t-pass here"},
+        )
+        lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+        assert "s3cr3t-pass" not in stream.getvalue()
+        assert "login refused for password ***" in lines[0]["exception"]
+        assert "login refused for password ***" in lines[1]["exception"]
+        assert lines[2]["urls"] == ["postgresql://u:***@db/x"]
+        assert lines[2]["auth_info"] == {"token": "***", "note": "*** here"}

@@ -179,3 +179,32 @@ def test_tracker_down_does_not_stop_intake(jira_bot: Bot, fake_jira: FakeJira) -
     assert listing(jira_bot.maildir / "new") == []
     assert len(listing(jira_bot.maildir / "cur")) == 2
     assert [d["occurrences"] for d in jira_bot.defects()] == [2]
+
+
+def test_lost_create_response_files_once_through_the_outbox(
+    fake_jira: FakeJira, store: Store
+) -> None:
+    """The create reached Jira but its answer was lost: the outbox retries after its back-off,
+    finds the issue by the signature label and files nothing twice."""
+    tracker = jira(fake_jira)
+    store.record([make_outcome("<lost@x>", version="4.2")])
+    fake_jira.drop_after_create()
+    assert run_effects(store, tracker, LATER) == 0
+    [(kind, state, attempts)] = store.effects()
+    assert (kind, state, attempts) == ("create", "pending", 1)
+
+    assert run_effects(store, tracker, LATER + timedelta(hours=2)) == 1
+    [defect] = store.defects()
+    assert list(fake_jira.issues) == [defect.key]
+    assert fake_jira.count("POST", "issue") == 1
+
+
+def test_reopen_comment_escapes_the_reported_version(fake_jira: FakeJira, store: Store) -> None:
+    """The version comes from a report: in Jira it shows as text, never as markup."""
+    tracker = jira(fake_jira)
+    _, key = file_one(store, tracker)
+    fake_jira.set_status(key, "Resolved")
+    sync_statuses(store, tracker)
+    recur(store, tracker, "4.3[x|https://evil.test]")
+    bodies = [c["body"] for c in fake_jira.issues[key]["fields"]["comment"]["comments"]]
+    assert any("4.3\\[x\\|https://evil.test\\]" in b for b in bodies), bodies

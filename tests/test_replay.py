@@ -16,7 +16,8 @@ from triagebot.replay import CHUNK, iter_paths, process_all
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = sorted((ROOT / "samples").glob("*.eml"))
-KEYS = {
+#: DESIGN.md's fields, in its order; extras follow them.
+ORDERED_KEYS = (
     "message_id",
     "kind",
     "signature",
@@ -26,7 +27,8 @@ KEYS = {
     "frames",
     "rule",
     "action",
-}
+)
+KEYS = set(ORDERED_KEYS)
 
 
 def run_replay(*args: str) -> tuple[list[dict[str, object]], str]:
@@ -58,6 +60,13 @@ class TestContract:
         assert all(r["kind"] == "error_report" and r["action"] == "candidate" for r in records)
         assert len({r["signature"] for r in records}) == 5
         assert '"event": "replay.done"' in stderr  # logs go to stderr, not stdout
+
+    def test_json_keys_follow_the_design_order_with_extras_after(self) -> None:
+        records, _ = run_replay("--json", str(SAMPLES[0]))
+        (record,) = records
+        keys = list(record)
+        assert tuple(keys[: len(ORDERED_KEYS)]) == ORDERED_KEYS
+        assert keys[len(ORDERED_KEYS) :] == ["signature_version", "reason", "metadata"]
 
     def test_maildir_mbox_and_garbage_in_one_run(self, maildir: Path, tmp_path: Path) -> None:
         """A bad message never stops the run and still gets its line."""

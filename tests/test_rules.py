@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from tests import test_store
 from tests.test_store import T0, make_outcome, make_report, make_signature
 from triagebot.errors import RuleError
 from triagebot.pipeline import Outcome
@@ -182,14 +183,12 @@ class TestOccurrences:
         store = Store(f"sqlite:///{tmp_path / 's.db'}")
         store.migrate()
         now = T0 + timedelta(hours=3)
-        store.record([make_outcome(f"<old{i}@x>", at=T0) for i in range(10)])
-        store.record(
-            [make_outcome(f"<{i}@x>", at=now - timedelta(minutes=i + 1)) for i in range(3)]
-        )
+        store.record([make_outcome(f"<old{i}@x>") for i in range(10)], now=T0)
+        store.record([make_outcome(f"<{i}@x>") for i in range(3)], now=now - timedelta(minutes=1))
         ruleset = rules(self.TEXT)
         report, sig = make_report("<m@x>", at=now), make_signature()
         assert ruleset.evaluate(report, sig, store.count, now=now).rule == "default"
-        store.record([make_outcome("<4@x>", at=now - timedelta(minutes=30))])
+        store.record([make_outcome("<4@x>")], now=now - timedelta(minutes=30))
         assert ruleset.evaluate(report, sig, store.count, now=now).rule == "burst"
         explained = ruleset.evaluate(
             report, sig, store.count, now=now + timedelta(hours=2), explain=True
@@ -285,7 +284,7 @@ class TestOverrideRejection:
         store.migrate()
         store.record([make_outcome("<1@x>", Action.CANDIDATE)])
         defect_id = store.defects()[0].id
-        store.set_state(defect_id, DefectState.REJECTED)
+        test_store.decide(store, defect_id, DefectState.REJECTED)
         ruleset = rules(
             '[[rule]]\nname = "new-major"\nversion = ">=5"\naction = "file"\n'
             "override_rejection = true\n"
@@ -361,3 +360,18 @@ class TestShippedRules:
         rate = 5000 / (time.perf_counter() - start)
         print(f"rules.evaluate: {rate:,.0f} msg/s")
         assert rate > 20_000
+
+
+class TestFieldsJson:
+    @given(
+        st.builds(
+            Fields,
+            project=st.none() | st.text(min_size=1),
+            priority=st.none() | st.text(min_size=1),
+            components=st.lists(st.text()).map(tuple),
+            labels=st.lists(st.text()).map(tuple),
+        )
+    )
+    def test_round_trip(self, fields: Fields) -> None:
+        """What a rule sets survives the store's JSON: ``from_dict`` reads ``as_dict``."""
+        assert Fields.from_dict(fields.as_dict()) == fields

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from triagebot.config import SignatureConfig
+from triagebot.errors import ConfigError
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
 from triagebot.stack.signature import (
     SIGNATURE_VERSIONS,
@@ -116,7 +117,7 @@ class TestSigner:
         assert "- [0] System.Windows.Forms.Application.Run  (not in-app: library pattern" in text
 
     def test_unknown_version_is_an_error(self) -> None:
-        with pytest.raises(KeyError, match="v0"):
+        with pytest.raises(ConfigError, match=r"^\[signature\]\.version: unknown version 'v0'"):
             Signer(SignatureConfig(version="v0"))
 
     def test_same_signature_in_another_process(self) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -23,6 +23,8 @@ from triagebot.store import (
     ReplyRecord,
     Store,
     defect_summaries,
+    messages,
+    occurrences,
     signatures_of,
 )
 from triagebot.trackers.base import TrackerIssue
@@ -96,6 +98,7 @@ def make_outcome(
     message_id: str,
     action: Action = Action.FILE,
     signature: Signature | None = None,
+    previous: tuple[Signature, ...] = (),
     **report_args: object,
 ) -> Outcome:
     decision = Decision(action, f"test-{action}", Fields(priority="High", labels=("t",)))
@@ -103,14 +106,37 @@ def make_outcome(
         make_report(message_id, **report_args),  # type: ignore[arg-type]
         signature or make_signature(),
         decision,
+        previous,
     )
 
 
+def recorded(store: Store, message_ids: Iterable[str]) -> set[str]:
+    """Which of these messages the store has recorded."""
+    query = sa.select(messages.c.message_id).where(messages.c.message_id.in_(list(message_ids)))
+    with store.read() as conn:
+        return set(conn.execute(query).scalars())
+
+
+def decide(store: Store, defect_id: int, state: DefectState, by: str | None = None) -> None:
+    """A helpdesk decision, applied as a reply applies it (from any state)."""
+    reply = ReplyRecord(
+        f"<{state}-{time.perf_counter_ns()}@helpdesk>", defect_id, "h@x", str(state), {}, T0, "<t>"
+    )
+    store.apply_reply(reply, HumanDecision(state, frozenset(DefectState), by=by))
+
+
+def resolve(store: Store, key: str, status: str = "Resolved") -> None:
+    """What a status sync learns when someone resolved the issue in the tracker."""
+    store.record_statuses({key: TrackerIssue(key, status, True)})
+
+
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(f"sqlite:///{tmp_path / 'var' / 'triagebot.db'}")
+def store(store_url: str) -> Iterator[Store]:
+    """Every test here runs on SQLite and on PostgreSQL (``store_url``)."""
+    s = Store(store_url)
     s.migrate()
-    return s
+    yield s
+    s.close()
 
 
 def pending(store: Store, kind: EffectKind) -> int:
@@ -121,9 +147,12 @@ class TestSchema:
     def test_sqlite_runs_in_wal_mode_and_migrate_is_repeatable(self, store: Store) -> None:
         """The file database uses WAL and a second migrate changes nothing."""
         store.migrate()
-        with store.engine.connect() as conn:
-            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-            assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+        with store.read() as conn:
+            assert conn.execute(sa.text("SELECT count(*) FROM meta")).scalar() == 1
+        if store.is_sqlite:
+            with store.engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+                assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
 
     def test_foreign_schema_version_is_refused(self, store: Store) -> None:
         """A database written by another schema version is not silently reused."""
@@ -136,20 +165,17 @@ class TestSchema:
 class TestRecord:
     def test_counts_one_defect_per_signature(self, store: Store) -> None:
         """Three mails of one bug and one of another give two defects with the right counts."""
-        batch = [
-            make_outcome("<1@x>", at=T0),
-            make_outcome("<2@x>", at=T0 + timedelta(minutes=5)),
-            make_outcome("<3@x>", at=T0 + timedelta(minutes=1)),
-            make_outcome("<4@x>", signature=make_signature(SIG_B)),
-        ]
-        assert store.record(batch) == 4
+        batch = [make_outcome("<1@x>"), make_outcome("<4@x>", signature=make_signature(SIG_B))]
+        assert store.record(batch, now=T0) == 2
+        assert store.record([make_outcome("<2@x>")], now=T0 + timedelta(minutes=5)) == 1
+        assert store.record([make_outcome("<3@x>")], now=T0 + timedelta(minutes=1)) == 1
         rows = {d.signatures[0]: d for d in store.defects()}
         assert rows[SIG_A].occurrences == 3
         assert rows[SIG_A].first_seen == T0
         assert rows[SIG_A].last_seen == T0 + timedelta(minutes=5)
         assert rows[SIG_B].occurrences == 1
         assert rows[SIG_A].state == "filed"
-        assert store.known(["<1@x>", "<9@x>"]) == {"<1@x>"}
+        assert recorded(store, ["<1@x>", "<9@x>"]) == {"<1@x>"}
         out = rows[SIG_A].as_json()
         assert set(out) >= {"key", "state", "signatures", "title", "occurrences", "first_seen"}
         assert out["key"] is None
@@ -177,7 +203,7 @@ class TestRecord:
         with pytest.raises(StoreError):
             store.record([*good, broken])
         assert store.defects() == []
-        assert store.known([o.report.message_id for o in good]) == set()
+        assert recorded(store, [o.report.message_id for o in good]) == set()
         assert store.effects() == []
         assert store.record(good) == 3  # and the store is still usable
 
@@ -185,7 +211,7 @@ class TestRecord:
         """Replies and unparseable mails are remembered (so never re-processed) without a defect."""
         reply = Outcome(Report(message_id="<r@x>", kind=Kind.REPLY))
         assert store.record([reply]) == 1
-        assert store.known(["<r@x>"]) == {"<r@x>"}
+        assert recorded(store, ["<r@x>"]) == {"<r@x>"}
         assert store.defects() == []
 
     def test_defect_keeps_first_report_and_rule_fields(self, store: Store) -> None:
@@ -201,10 +227,63 @@ class TestRecord:
 
     def test_count_window(self, store: Store) -> None:
         """``count`` sees only occurrences at or after ``since``, across batches."""
-        store.record([make_outcome(f"<{i}@x>", at=T0 + timedelta(minutes=i)) for i in range(10)])
+        for i in range(10):
+            store.record([make_outcome(f"<{i}@x>")], now=T0 + timedelta(minutes=i))
         assert store.count(SIG_A, T0) == 10
         assert store.count(SIG_A, T0 + timedelta(minutes=7)) == 3
         assert store.count(SIG_B, T0) == 0
+
+
+class TestProcessingTime:
+    def test_occurrences_count_when_processed_not_when_dated(self, store: Store) -> None:
+        """A future ``Date:`` does not pin ``last_seen``; a backlog dated last year counts in
+        today's windows; the report's own date stays on the message row."""
+        future, old = T0 + timedelta(days=3650), T0 - timedelta(days=365)
+        store.record([make_outcome("<future@x>", at=future)], now=T0)
+        store.record([make_outcome("<backlog@x>", at=old)], now=T0 + timedelta(minutes=1))
+        [defect] = store.defects()
+        assert (defect.first_seen, defect.last_seen) == (T0, T0 + timedelta(minutes=1))
+        assert store.count(SIG_A, T0 + timedelta(seconds=30)) == 1
+        with store.read() as conn:
+            query = sa.select(messages.c.message_id, messages.c.received_at)
+            received = {r.message_id: r.received_at for r in conn.execute(query)}
+        assert received == {"<future@x>": future, "<backlog@x>": old}
+
+
+class TestWidths:
+    def test_over_long_header_values_are_cut_not_fatal(self, store: Store) -> None:
+        """A 65-character version (and other over-long metadata) is stored cut to its column,
+        on PostgreSQL too, and the rest of the batch is recorded with it."""
+        long_id = "<" + "m" * 1200 + "@x>"
+        outcome = make_outcome(long_id, version="9." + "1" * 63, environment="e" * 65)
+        batch = [outcome, make_outcome("<ok@x>")]
+        assert store.record(batch) == 2
+        with store.read() as conn:
+            row = conn.execute(sa.select(occurrences).order_by(occurrences.c.id)).first()
+        assert row is not None
+        assert (len(row.version), len(row.environment), len(row.message_id)) == (64, 64, 998)
+        assert store.defect(store.defects()[0].id).last_version == "9." + "1" * 62
+        assert store.record(batch) == 0  # the cut Message-ID is found again
+        assert recorded(store, [long_id]) == {long_id[:998]}
+
+
+class TestErrorMapping:
+    def test_reads_and_counts_map_database_errors(self, store: Store) -> None:
+        """A failing read or count raises ``StoreError``, as a failing write does."""
+        store.record([make_outcome("<1@x>")], now=T0)
+        assert store.count(SIG_A, T0) == 1  # the thread's reader connection is open now
+        with store.write() as conn:
+            conn.execute(sa.text("DROP TABLE replies"))
+            conn.execute(sa.text("DROP TABLE notifications"))
+            conn.execute(sa.text("DROP TABLE outbox"))
+            conn.execute(sa.text("DROP TABLE occurrences"))
+        with pytest.raises(StoreError, match="store read failed"):
+            store.effects()
+        with pytest.raises(StoreError, match="store read failed"):
+            store.count(SIG_A, T0)
+        with pytest.raises(StoreError, match="store read failed"):
+            store.counts([SIG_A], T0)
+        assert store.defects()[0].occurrences == 1  # the connection is still usable
 
 
 class TestStates:
@@ -234,7 +313,7 @@ class TestStates:
         """A rejected candidate is not filed by a later file decision."""
         store.record([make_outcome("<1@x>", Action.CANDIDATE)])
         defect_id = store.defects()[0].id
-        assert store.set_state(defect_id, DefectState.REJECTED) is DefectState.CANDIDATE
+        decide(store, defect_id, DefectState.REJECTED)
         store.record([make_outcome("<2@x>", Action.FILE)])
         assert store.defects()[0].state == "rejected"
         assert pending(store, EffectKind.CREATE) == 0
@@ -252,7 +331,7 @@ class TestStates:
         [notify] = store.due_effects(T0 + timedelta(days=1), 10)
         store.complete_effect(notify.id)
         defect_id = store.defects()[0].id
-        store.set_state(defect_id, DefectState.REJECTED)
+        decide(store, defect_id, DefectState.REJECTED)
         plain = Decision(action, "r", NO_FIELDS)
         store.record([Outcome(make_report("<2@x>"), make_signature(), plain)])
         assert (store.defects()[0].state, store.due_effects(T0 + timedelta(days=1), 10)) == (
@@ -269,17 +348,17 @@ class TestStates:
         """Only a rejection is lifted: a human's duplicate decision stays."""
         store.record([make_outcome("<1@x>", Action.CANDIDATE)])
         defect_id = store.defects()[0].id
-        store.set_state(defect_id, DefectState.DUPLICATE)
+        decide(store, defect_id, DefectState.DUPLICATE)
         lifting = Decision(Action.FILE, "r", NO_FIELDS, override_rejection=True)
         store.record([Outcome(make_report("<2@x>"), make_signature(), lifting)])
         assert store.defects()[0].state == "duplicate"
 
     def test_confirming_a_candidate_queues_one_create(self, store: Store) -> None:
-        """set_state(FILED) enqueues the create once, with who confirmed it."""
+        """Confirming (twice) enqueues the create once, with who confirmed it."""
         store.record([make_outcome("<1@x>", Action.CANDIDATE)])
         defect_id = store.defects()[0].id
-        store.set_state(defect_id, DefectState.FILED, by="alice@example.com")
-        store.set_state(defect_id, DefectState.FILED, by="alice@example.com")
+        decide(store, defect_id, DefectState.FILED, by="alice@example.com")
+        decide(store, defect_id, DefectState.FILED, by="alice@example.com")
         assert pending(store, EffectKind.CREATE) == 1
         assert store.defect(defect_id).confirmed_by == "alice@example.com"
 
@@ -338,7 +417,7 @@ class TestOutboxRows:
     def test_regression_reopens_once_on_newer_version(self, store: Store) -> None:
         """Resolved after 4.2: a 4.2 recurrence is old clients, a 4.10 one reopens (once)."""
         defect_id = self.file_with_key(store)  # seen in 4.2.0
-        store.set_tracker_status(defect_id, "Resolved", resolved=True)
+        resolve(store, "LOCAL-1")
         store.record([make_outcome("<old@x>", version="4.2")])
         assert pending(store, EffectKind.REOPEN) == 0
         store.record(
@@ -353,18 +432,42 @@ class TestOutboxRows:
         assert reopen[0].payload == {"version": "4.10"}
         assert store.defect(defect_id).resolved is False
 
-    def test_signature_version_link(self, store: Store) -> None:
-        """A v2 signature of a known bug joins the v1 defect instead of filing again."""
+    def test_upgraded_signature_joins_the_defect_of_the_old_one(self, store: Store) -> None:
+        """A v2 signature whose report's v1 signature is known joins that defect in the same
+        batch (one ``link`` effect); one whose v1 signature is unknown files a new defect."""
         defect_id = self.file_with_key(store)
-        v2 = make_signature("c" * 16, version="v2")
-        assert store.signature_version_link((SIG_A, "v1"), (v2.value, "v2")) == defect_id
-        assert store.signature_version_link((SIG_A, "v1"), (v2.value, "v2")) == defect_id
-        assert store.signature_version_link(("e" * 16, "v1"), ("d" * 16, "v2")) is None
-        store.record([make_outcome("<v2@x>", signature=v2)])
-        [summary] = store.defects()
-        assert summary.signatures == [SIG_A, v2.value]
-        assert summary.occurrences == 2
-        assert pending(store, EffectKind.LINK) == 1
+        v1, v2 = make_signature(), make_signature("c" * 16, version="v2")
+        fresh = make_signature("d" * 16, version="v2")
+        store.record(
+            [
+                make_outcome("<v2-1@x>", signature=v2, previous=(v1,)),
+                make_outcome("<v2-2@x>", signature=v2, previous=(v1,)),
+                make_outcome("<new@x>", signature=fresh, previous=(make_signature("e" * 16),)),
+            ]
+        )
+        store.record([make_outcome("<v2-3@x>", signature=v2, previous=(v1,))])
+        linked, new = store.defects()
+        assert (linked.id, linked.signatures, linked.occurrences) == (
+            defect_id,
+            [SIG_A, "c" * 16],
+            4,
+        )
+        assert new.signatures == ["d" * 16]
+        [link] = [e for e in store.due_effects(T0 + timedelta(days=1), 10) if e.kind == "link"]
+        assert (link.defect_id, link.payload) == (defect_id, {"signature": "c" * 16})
+
+    def test_merged_while_in_flight_reaches_the_follow_up(self, store: Store) -> None:
+        """Versions merged into an update the worker is performing go out with the next one."""
+        self.file_with_key(store)
+        store.record([make_outcome("<1@x>", version="4.1", environment="prod")])
+        [update] = store.due_effects(T0 + timedelta(days=1), 10)
+        assert update.payload == {"versions": ["4.1"], "environments": ["prod"]}
+        store.record([make_outcome("<2@x>", version="4.5", environment="staging")])
+        store.complete_effect(update.id, EffectResult(occurrences_reported=2))
+        [again] = store.due_effects(datetime.now(UTC) + timedelta(seconds=1), 10)
+        assert again.kind is EffectKind.UPDATE
+        assert set(again.payload["versions"]) >= {"4.5"}
+        assert set(again.payload["environments"]) >= {"staging"}
 
 
 class TestStatusSync:
@@ -383,7 +486,7 @@ class TestStatusSync:
     def test_tracked_keys_are_filed_and_duplicate_defects(self, store: Store) -> None:
         """Candidates, rejected and keyless defects are not asked about; shared keys once."""
         _first, second, third = self.keyed(store, 3)
-        store.set_state(second, DefectState.REJECTED)
+        decide(store, second, DefectState.REJECTED)
         reply = ReplyRecord("<dup@x>", third, "alice@example.com", "duplicate", {}, T0, "<t@x>")
         duplicate = HumanDecision(
             DefectState.DUPLICATE, frozenset({DefectState.FILED}), tracker_key="OPS-1"
@@ -431,7 +534,8 @@ class TestSummaries:
         store.record(
             [make_outcome(f"<{i}@x>", signature=make_signature(f"{i:016x}")) for i in range(3)]
         )
-        store.signature_version_link(("0" * 16, "v1"), ("c" * 16, "v2"))
+        v2 = make_signature("c" * 16, version="v2")
+        store.record([make_outcome("<v2@x>", signature=v2, previous=(make_signature("0" * 16),))])
         everything = store.defects()
         with store.read() as conn:
             assert defect_summaries(conn) == everything

@@ -313,16 +313,36 @@ class TestRetries:
         assert tracker.find("x") is None
         assert fake_time.sleeps == [0.5]
 
-    def test_dropped_connection_after_create_files_once(
+    def test_dropped_connection_after_create_is_left_to_the_outbox(
         self, fake_jira: FakeJira, tracker: JiraTracker, fake_time: FakeTime
     ) -> None:
-        """The create is stored but its answer lost; the retry finds it instead of re-filing."""
+        """The create is stored but its answer lost: no second POST and no search inside the
+        call (Cloud's search may not show the new issue yet); the outbox retries later."""
         fake_jira.drop_after_create()
+        with pytest.raises(TrackerUnavailable):
+            tracker.create(draft())
+        assert fake_jira.count("POST", "issue") == 1
+        assert fake_jira.count("GET", r"search.*") == 0
+        assert fake_time.sleeps == []
+        assert len(fake_jira.issues) == 1
+
+    def test_busy_create_is_retried_in_the_call(
+        self, fake_jira: FakeJira, tracker: JiraTracker, fake_time: FakeTime
+    ) -> None:
+        """A 503 means Jira filed nothing: sending the create again is safe."""
+        fake_jira.fail("issue", 503, method="POST")
         created = tracker.create(draft())
         assert list(fake_jira.issues) == [created.key]
-        assert fake_jira.count("POST", "issue") == 1
-        assert tracker.find("0123456789abcdef") == created
         assert len(fake_time.sleeps) == 1
+
+    def test_reopen_comment_is_plain_text(self, fake_jira: FakeJira, tracker: JiraTracker) -> None:
+        """A version from a report cannot inject markup (links, colour, mentions) into Jira."""
+        key = tracker.create(draft()).key
+        tracker.reopen(key, "Recurred in version 4.3 [click|https://evil.test] {color:red}*x*")
+        (comment,) = fake_jira.issues[key]["fields"]["comment"]["comments"]
+        assert comment["body"] == (
+            "Recurred in version 4.3 \\[click\\|https://evil.test\\] \\{color:red\\}\\*x\\*"
+        )
 
     def test_comment_not_resent_after_ambiguous_failure(
         self, fake_jira: FakeJira, tracker: JiraTracker

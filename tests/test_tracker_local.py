@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_store import SIG_A, T0, make_outcome, make_signature
+from tests.test_store import SIG_A, T0, decide, make_outcome, make_signature
 from triagebot.errors import TrackerError, TrackerUnavailable
 from triagebot.outbox import BACKOFF_CAP, backoff, run_effects
 from triagebot.rules import Action
@@ -159,8 +159,7 @@ class TestOutboxWorker:
         run_effects(store, tracker, LATER)
         [defect] = store.defects()
         assert defect.key is not None
-        issue = tracker.resolve(defect.key)
-        store.set_tracker_status(defect.id, issue.status, issue.resolved)
+        store.record_statuses({defect.key: tracker.resolve(defect.key)})
         store.record([make_outcome("<1@x>", version="4.10")])
         assert run_effects(store, tracker, LATER) == 2  # reopen + update
         assert tracker.get(defect.key) == TrackerIssue(defect.key, "Reopened", False)
@@ -178,9 +177,9 @@ class TestOutboxWorker:
         )
         assert run_effects(store, tracker, LATER) == 0
         first, second = store.defects()
-        store.set_state(first.id, DefectState.FILED, by="alice@example.com")
-        store.set_state(second.id, DefectState.FILED)
-        store.set_state(second.id, DefectState.REJECTED)
+        decide(store, first.id, DefectState.FILED, by="alice@example.com")
+        decide(store, second.id, DefectState.FILED)
+        decide(store, second.id, DefectState.REJECTED)
         assert run_effects(store, tracker, LATER) == 2
         assert [d.key for d in store.defects()] == ["LOCAL-1", None]
         assert tracker.find("b" * 16) is None
@@ -189,6 +188,7 @@ class TestOutboxWorker:
         """After an algorithm upgrade the tracker finds the defect by the new signature too."""
         store.record([make_outcome("<0@x>")])
         run_effects(store, tracker, LATER)
-        store.signature_version_link((SIG_A, "v1"), ("c" * 16, "v2"))
-        assert run_effects(store, tracker, LATER) == 1
+        v2 = make_signature("c" * 16, version="v2")
+        store.record([make_outcome("<1@x>", signature=v2, previous=(make_signature(SIG_A),))])
+        assert run_effects(store, tracker, LATER) == 2  # the link and the occurrence update
         assert tracker.find("c" * 16) == tracker.find(SIG_A)

@@ -16,7 +16,7 @@ from triagebot.errors import TriagebotError
 from triagebot.mail.imap import ImapSource
 from triagebot.rules import RuleSet
 from triagebot.scheduler import trigger_for
-from triagebot.services import build_mailbox, build_tracker, imap_settings
+from triagebot.services import build_mailbox, build_tracker, imap_settings, open_store
 from triagebot.smtp import MAIL_FEATURES, Mailer, static_problems
 from triagebot.store import Store
 
@@ -34,7 +34,7 @@ class Check:
 
 
 def run_checks(config: Config, send_test: str | None = None) -> list[Check]:
-    store = Store(config.store.url)
+    store = open_store(config)
     try:
         return [
             _guard("store", lambda: _store(store, config)),

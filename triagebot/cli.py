@@ -8,9 +8,9 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -21,8 +21,12 @@ from triagebot.pipeline import Pipeline
 from triagebot.replay import iter_paths, replay
 from triagebot.stack.signature import explain as explain_signature
 
+if TYPE_CHECKING:
+    from triagebot.store import Store
+
 log = structlog.get_logger(__name__)
 
+STATUS_FAILED_SHOWN = 10  # the most recent failed effects ``status`` shows with their error
 Command = Callable[[argparse.Namespace, Config], int]
 
 
@@ -97,9 +101,9 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_defects(args: argparse.Namespace, config: Config) -> int:
     """Every defect and candidate the store knows."""
-    from triagebot.store import Store  # noqa: PLC0415 - the dry-run commands skip its imports
+    from triagebot.services import open_store  # noqa: PLC0415 - dry-run commands skip its imports
 
-    store = Store(config.store.url)
+    store = open_store(config)
     try:
         store.migrate()
         for defect in store.defects():
@@ -114,6 +118,124 @@ def cmd_defects(args: argparse.Namespace, config: Config) -> int:
     finally:
         store.close()
     return 0
+
+
+def cmd_status(args: argparse.Namespace, config: Config) -> int:
+    """What an operator checks first: intake, defects, the outbox's backlog and digests."""
+    from triagebot.services import open_store  # noqa: PLC0415 - dry-run commands skip its imports
+
+    store = open_store(config)
+    try:
+        store.migrate()
+        status = _status(store, datetime.now(UTC))
+    finally:
+        store.close()
+    print(json.dumps(status, ensure_ascii=False) if args.json else _render_status(status))
+    return 0
+
+
+def _status(store: Store, now: datetime) -> dict[str, Any]:
+    """A few grouped queries in one read snapshot (no per-row work: fine on a big store)."""
+    import sqlalchemy as sa  # noqa: PLC0415 - dry-run commands skip its imports
+
+    from triagebot.digest import digest_runs  # noqa: PLC0415
+    from triagebot.store import defects, messages, outbox  # noqa: PLC0415
+
+    recent = sa.func.sum(
+        sa.case((messages.c.processed_at >= now - timedelta(hours=24), 1), else_=0)
+    )
+    mine = sa.select(
+        messages.c.kind, messages.c.action, sa.func.count(), sa.func.coalesce(recent, 0)
+    ).group_by(messages.c.kind, messages.c.action)
+    states = sa.select(defects.c.state, sa.func.count()).group_by(defects.c.state)
+    waiting = (
+        sa.select(outbox.c.state, outbox.c.kind, sa.func.count(), sa.func.min(outbox.c.created_at))
+        .where(outbox.c.state.in_(("pending", "failed")))
+        .group_by(outbox.c.state, outbox.c.kind)
+    )
+    failed = (
+        sa.select(outbox.c.id, outbox.c.kind, outbox.c.defect_id, outbox.c.attempts)
+        .add_columns(outbox.c.last_error)
+        .where(outbox.c.state == "failed")
+        .order_by(outbox.c.id.desc())
+        .limit(STATUS_FAILED_SHOWN)
+    )
+    latest = sa.select(digest_runs.c.digest, sa.func.max(digest_runs.c.period_end).label("end"))
+    latest_runs = latest.group_by(digest_runs.c.digest).subquery()
+    runs = (
+        sa.select(digest_runs.c.digest, digest_runs.c.period_end, digest_runs.c.state)
+        .add_columns(digest_runs.c.error)
+        .join(
+            latest_runs,
+            (latest_runs.c.digest == digest_runs.c.digest)
+            & (latest_runs.c.end == digest_runs.c.period_end),
+        )
+        .order_by(digest_runs.c.digest)
+    )
+    with store.read() as conn:
+        by_kind = [
+            {"kind": k, "action": a, "count": n, "last_24h": int(r)}
+            for k, a, n, r in conn.execute(mine.order_by(messages.c.kind, messages.c.action))
+        ]
+        by_state: dict[str, int] = dict(
+            conn.execute(states.order_by(defects.c.state)).tuples().all()
+        )
+        backlog: dict[str, dict[str, int]] = {"pending": {}, "failed": {}}
+        oldest: datetime | None = None
+        for state, kind, count, first in conn.execute(waiting):
+            backlog[state][kind] = count
+            if state == "pending" and (oldest is None or first < oldest):
+                oldest = first
+        errors = [
+            {"id": i, "kind": k, "defect": d, "attempts": n, "error": e}
+            for i, k, d, n, e in conn.execute(failed)
+        ]
+        has_digests = sa.inspect(conn).has_table(digest_runs.name)
+        digests = [
+            {"digest": d, "period_end": end.isoformat(), "state": st, "error": e}
+            for d, end, st, e in (conn.execute(runs) if has_digests else ())
+        ]
+    return {
+        "messages": {
+            "total": sum(m["count"] for m in by_kind),
+            "last_24h": sum(m["last_24h"] for m in by_kind),
+            "by_kind": by_kind,
+        },
+        "defects": by_state,
+        "outbox": {
+            **backlog,
+            "oldest_pending": oldest.isoformat() if oldest else None,
+            "failed_errors": errors,
+        },
+        "digests": digests,
+    }
+
+
+def _render_status(status: dict[str, Any]) -> str:
+    msgs, box = status["messages"], status["outbox"]
+    lines = [f"messages  {msgs['total']} recorded, {msgs['last_24h']} in the last 24 h"]
+    lines += [
+        f"  {m['kind']:<13} {m['action'] or '-':<10} {m['count']:>8} {m['last_24h']:>8} (24 h)"
+        for m in msgs["by_kind"]
+    ]
+    lines.append("defects   " + _counts(status["defects"]))
+    lines.append(f"outbox    pending: {_counts(box['pending'])}; failed: {_counts(box['failed'])}")
+    if box["oldest_pending"]:
+        lines.append(f"  oldest pending since {box['oldest_pending']}")
+    lines += [
+        f"  failed #{f['id']} {f['kind']} defect {f['defect']} after {f['attempts']}: {f['error']}"
+        for f in box["failed_errors"]
+    ]
+    lines += [
+        f"digest    {d['digest']}: {d['state']} up to {d['period_end']}"
+        + (f" ({d['error']})" if d["error"] else "")
+        for d in status["digests"]
+    ] or ["digest    no run yet"]
+    return "\n".join(lines)
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{name} {n}" for name, n in counts.items()) or "none"
 
 
 def cmd_rules_explain(args: argparse.Namespace, config: Config) -> int:
@@ -149,14 +271,14 @@ def cmd_digest(args: argparse.Namespace, config: Config) -> int:
     """Preview a digest (nothing claimed or sent) or send it now."""
     from triagebot.digest import DigestRunner  # noqa: PLC0415 - dry-run commands skip its imports
     from triagebot.scheduler import DigestScheduler  # noqa: PLC0415
+    from triagebot.services import open_store  # noqa: PLC0415
     from triagebot.smtp import mail_enabled  # noqa: PLC0415
-    from triagebot.store import Store  # noqa: PLC0415
 
     mailer = mail_enabled(config) if args.send_now else None
     if args.send_now and mailer is None:
         print("triagebot: mail is disabled, nothing sent (see check-config)", file=sys.stderr)
         return 1
-    store = Store(config.store.url)
+    store = open_store(config)
     try:
         store.migrate()
         scheduler = DigestScheduler(DigestRunner(config, store, mailer))
@@ -209,6 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("defects", help="list defects and candidates")
     p.add_argument("--json", action="store_true", help="one JSON object per defect")
     p.set_defaults(func=cmd_defects)
+
+    p = sub.add_parser("status", help="messages, defects, outbox backlog and digests at a glance")
+    p.add_argument("--json", action="store_true", help="one JSON object")
+    p.set_defaults(func=cmd_status)
 
     p = sub.add_parser("check-config", help="validate the config and connect to each service")
     p.add_argument("--send-test", metavar="ADDRESS", help="also send one test mail to ADDRESS")

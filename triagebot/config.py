@@ -14,9 +14,10 @@ import os
 import tomllib
 import types
 import typing
-from collections.abc import Iterator
-from dataclasses import dataclass, field, fields
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -25,12 +26,15 @@ from triagebot.errors import ConfigError
 DEFAULT_MAILDIR = Path("var/mail")
 DEFAULT_STORE_URL = "sqlite:///var/triagebot.db"
 DEFAULT_RULES_DIR = Path("rules")
-DEFAULT_METADATA_HEADERS: dict[str, str] = {
-    "x-application": "application",
-    "x-app-version": "version",
-    "x-environment": "environment",
-    "x-machine": "machine",
-}
+#: Report header → metadata field; ``[reports] metadata_headers`` replaces it.
+DEFAULT_METADATA_HEADERS: Mapping[str, str] = MappingProxyType(
+    {
+        "x-application": "application",
+        "x-app-version": "version",
+        "x-environment": "environment",
+        "x-machine": "machine",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +77,10 @@ class MailboxConfig:
     ca_file: Path | None = None
 
     def problems(self) -> Iterator[tuple[str, str]]:
+        if self.batch_size < 1:
+            yield "batch_size", "must be at least 1"
+        if self.poll_interval <= 0:
+            yield "poll_interval", "must be more than 0 seconds"
         if self.kind != "imap":
             return
         if not self.host:
@@ -224,13 +232,30 @@ class DigestConfig:
             yield "name", "every digest needs a name"
         if not self.recipients:
             yield "recipients", "at least one recipient is needed"
+        # Imported here: only configs with digests pay for APScheduler (replay has none).
+        from triagebot.scheduler import trigger_for  # noqa: PLC0415
+
+        trigger_for(self)  # a bad schedule or time zone: ConfigError naming the digest's key
 
 
 @dataclass(frozen=True, slots=True)
 class StoreConfig:
-    """``[store]``: SQLAlchemy URL of the state database (SQLite file by default)."""
+    """``[store]``: SQLAlchemy URL of the state database (SQLite file by default).
+
+    The URL carries no password: ``password_env`` / ``password_file`` supply it, and it is set
+    into the URL only when the engine is made (``services.store_url``).
+    """
 
     url: str = DEFAULT_STORE_URL
+    password: Secret | None = None
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        try:
+            inline = urlsplit(self.url).password
+        except ValueError:
+            inline = None  # SQLAlchemy judges the URL itself when the store opens
+        if inline:
+            yield "url", "a password in the URL is a secret written inline: use password_env"
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,7 +361,8 @@ def config_from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
         if not isinstance(table, dict):
             raise ConfigError(f"[{name}]", "must be a table")
         sections[name] = _section(cls, table, name, base)
-    sections["store"] = StoreConfig(url=_anchor_sqlite(sections["store"].url, base))
+    store: StoreConfig = sections["store"]
+    sections["store"] = replace(store, url=_anchor_sqlite(store.url, base))
     if "smtp" in data:
         try:
             sections["smtp"] = _smtp(data["smtp"], base)

@@ -32,7 +32,13 @@ from triagebot.mail.source import Folder, Incoming, Source
 from triagebot.outbox import run_effects, run_notifications, sync_statuses
 from triagebot.pipeline import Outcome, Pipeline
 from triagebot.scheduler import start_digests
-from triagebot.services import build_sources, build_tracker, listener_settings, listener_spool
+from triagebot.services import (
+    build_sources,
+    build_tracker,
+    listener_settings,
+    listener_spool,
+    open_store,
+)
 from triagebot.smtp import Mailer, mail_enabled
 from triagebot.store import Store
 from triagebot.trackers.base import Tracker
@@ -46,8 +52,13 @@ OUTBOX_INTERVAL = 10.0  # seconds between outbox rounds when nothing wakes it
 OUTBOX_LIMIT = 100
 GC_THRESHOLDS = (50_000, 20, 100)  # see ``_batch_friendly_gc``
 RETRY_INITIAL, RETRY_MAX = 1.0, 60.0  # back-off after a source or store failure
+SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 FOLDER_OF: dict[Kind, Folder] = {Kind.INVALID: Folder.QUARANTINE}
+
+
+class DaemonCrashed(TriagebotError):
+    """A source's loop or the outbox died of an unexpected error; the daemon stopped."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +110,7 @@ def handle_batch(
     """Parse and commit one batch; returns where each message goes once acknowledged.
 
     Replies to candidate mails are applied after the commit (``replies``; each at most once).
+    A message the store refuses for good goes to Quarantine; the others are committed.
     """
     now = datetime.now(UTC)
     analysed = [pipeline.analyse(incoming.raw) for incoming in batch]
@@ -110,23 +122,59 @@ def handle_batch(
         if outcome.signature is not None:
             counter.add(outcome.signature.value)
         outcomes.append(outcome)
-    new = store.record(outcomes, refs=[m.ref for m in batch])
+    new, refused = _record(store, source, outcomes, [m.ref for m in batch])
     moves: dict[Folder, list[str]] = defaultdict(list)
     verbose = _stdlib_log.isEnabledFor(logging.INFO)  # build no log fields nobody will see
-    for incoming, outcome in zip(batch, outcomes, strict=True):
+    for index, (incoming, outcome) in enumerate(zip(batch, outcomes, strict=True)):
         folder = FOLDER_OF.get(outcome.report.kind, Folder.PROCESSED)
-        if outcome.report.kind is Kind.REPLY and replies is not None:
+        reason = outcome.report.reason
+        if index in refused:
+            folder, reason = Folder.QUARANTINE, refused[index]
+        elif outcome.report.kind is Kind.REPLY and replies is not None:
             folder = replies.handle(outcome.report)
         moves[folder].append(incoming.ref)
         if folder is Folder.QUARANTINE:
             log.warning(
-                "message.quarantined",
-                **_log_fields(source, incoming.ref, outcome),
-                reason=outcome.report.reason,
+                "message.quarantined", **_log_fields(source, incoming.ref, outcome), reason=reason
             )
         elif verbose:
             log.info("message.processed", **_log_fields(source, incoming.ref, outcome))
     return Processed(dict(moves), new)
+
+
+def _record(
+    store: Store, source: str, outcomes: Sequence[Outcome], refs: Sequence[str]
+) -> tuple[int, dict[int, str]]:
+    """Record the batch in one transaction; returns how many were new, and the messages the
+    store refused for good (index → reason).
+
+    A failure that may pass (``RetryableError``: the database is away) propagates, so the
+    batch is fetched again later. Any other failure would recur on every fetch and block the
+    mail behind it, so the messages are recorded one by one and only those that still fail
+    are refused.
+    """
+    try:
+        return store.record(outcomes, refs=refs), {}
+    except RetryableError:
+        raise
+    except Exception as exc:  # deterministic: find the message(s) to blame
+        log.warning(
+            "store.batch_refused",
+            source=source,
+            messages=len(refs),
+            error=repr(exc),
+            exc_info=not isinstance(exc, TriagebotError),  # a bug: show where
+        )
+    new = 0
+    refused: dict[int, str] = {}
+    for index, (outcome, ref) in enumerate(zip(outcomes, refs, strict=True)):
+        try:
+            new += store.record([outcome], refs=[ref])
+        except RetryableError:
+            raise
+        except Exception as exc:  # this message is the poison
+            refused[index] = f"store refused it: {exc!r}"
+    return new, refused
 
 
 def _log_fields(source: str, ref: str, outcome: Outcome) -> dict[str, Any]:
@@ -176,9 +224,7 @@ class Daemon:
 
     @classmethod
     def from_config(cls, config: Config) -> Daemon:
-        store = Store(
-            config.store.url, update_delay=timedelta(seconds=config.tracker.update_interval)
-        )
+        store = open_store(config, timedelta(seconds=config.tracker.update_interval))
         store.migrate()
         return cls(
             config,
@@ -201,36 +247,42 @@ class Daemon:
 
     async def _run(self, once: bool) -> None:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, self.stop)
-        listener = self._start_listener()
-        digests = None if once else start_digests(self.config, self.store, self.mailer)
-        log.info(
-            "daemon.started",
-            sources=[s.name for s in self.sources],
-            once=once,
-            tracker=self.tracker.name,
-        )
-        if once:
-            # Effects wait until every batch is recorded: one tracker call per defect and run,
-            # so updates need no coalescing delay (and retries keep their real schedule).
-            self.store.update_delay = timedelta(0)
-        outbox = None if once else asyncio.create_task(self._outbox())
-        try:
-            if once:  # before any mail: a regression among this run's reports is reopened
-                await self._sync_statuses()
-            await asyncio.gather(*(self._drain(source, once) for source in self.sources))
-            if outbox is None:
+        listener: Any = None
+        digests = None
+        tasks: list[asyncio.Task[None]] = []
+        try:  # everything started below is stopped in ``finally``, even if a later start fails
+            for sig in SIGNALS:
+                loop.add_signal_handler(sig, self.stop)
+            listener = self._start_listener()
+            digests = None if once else start_digests(self.config, self.store, self.mailer)
+            log.info(
+                "daemon.started",
+                sources=[s.name for s in self.sources],
+                once=once,
+                tracker=self.tracker.name,
+            )
+            if once:
+                # Effects wait until every batch is recorded: one tracker call per defect and
+                # run, so updates need no coalescing delay (and retries keep their schedule).
+                self.store.update_delay = timedelta(0)
+                await self._sync_statuses()  # before any mail: a regression is reopened
+            tasks = [
+                asyncio.create_task(self._drain(s, once), name=f"source {s.name}")
+                for s in self.sources
+            ]
+            if not once:
+                tasks.append(asyncio.create_task(self._outbox(), name="outbox"))
+            await _until_done_or_crashed(tasks)
+            if once:
                 await self._run_effects()
-            else:
-                await outbox
         finally:
             self.stop()
+            await _cancel(tasks)  # before the store closes under them
             if listener is not None:
                 listener.stop()
             if digests is not None:
                 await asyncio.to_thread(digests.stop)
-            for sig in (signal.SIGTERM, signal.SIGINT):
+            for sig in SIGNALS:
                 loop.remove_signal_handler(sig)
             self._worker.shutdown(wait=True)
             self._effects.shutdown(wait=True)
@@ -310,8 +362,8 @@ class Daemon:
             self._effects_due.clear()
             final = self.stopping.is_set()
             if not final and time.monotonic() >= next_sync:
-                await self._sync_statuses()
                 next_sync = time.monotonic() + self.config.tracker.sync_interval
+                await self._sync_statuses()
             await self._run_effects()
             if final:
                 return
@@ -323,13 +375,14 @@ class Daemon:
             return
         try:
             await _on(self._effects, sync_statuses, self.store, self.tracker)
-        except TriagebotError as exc:
+        except Exception as exc:  # any failure waits for the next interval
             level = log.warning if isinstance(exc, RetryableError) else log.error
             level(
                 "tracker.sync_failed",
                 tracker=self.tracker.name,
-                error=str(exc),
+                error=repr(exc),
                 retry_in=self.config.tracker.sync_interval,
+                exc_info=not isinstance(exc, TriagebotError),
             )
 
     async def _run_effects(self) -> None:
@@ -352,8 +405,13 @@ class Daemon:
                     datetime.now(UTC),
                     OUTBOX_LIMIT,
                 )
-            except TriagebotError as exc:
-                log.error("outbox.round_failed", error=str(exc))
+            except Exception as exc:  # the outbox outlives any one round
+                log.error(
+                    "outbox.round_failed",
+                    error=repr(exc),
+                    retry_in=OUTBOX_INTERVAL,
+                    exc_info=not isinstance(exc, TriagebotError),
+                )
                 return
             if done < OUTBOX_LIMIT or self.stopping.is_set():
                 return
@@ -386,6 +444,30 @@ class _Acknowledgement:
             await self.settle()
         except TriagebotError as exc:
             log.warning("source.acknowledge_failed", source=source, error=str(exc))
+
+
+async def _until_done_or_crashed(tasks: list[asyncio.Task[None]]) -> None:
+    """Wait until every task returned; the first one that crashed stops the daemon.
+
+    The sources and the outbox catch their expected failures themselves, so anything that
+    escapes is a bug or a broken store: serving on without that loop would silently stop
+    intake or effects, so the daemon stops loudly and its supervisor restarts it.
+    """
+    if not tasks:
+        return
+    done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    for task in done:
+        exc = task.exception()
+        if exc is not None:
+            log.error("daemon.crashed", task=task.get_name(), error=repr(exc), exc_info=exc)
+            raise DaemonCrashed(f"{task.get_name()} crashed: {exc!r}") from exc
+
+
+async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
+    """Cancel what is still running and wait until each task has run its clean-up."""
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def _acknowledge(source: Source, moves: dict[Folder, list[str]]) -> None:

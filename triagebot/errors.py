@@ -5,6 +5,7 @@ TriagebotError
 ├── RuleError              a rules/*.toml file is broken (names file, rule, key)
 ├── SourceError            mailbox could not be read or acknowledged
 ├── StoreError             the state database failed
+│   └── StoreUnavailable   out of reach or busy for now; also a RetryableError
 ├── TrackerError           the issue tracker refused or failed
 ├── NotifyError            mail could not be sent
 └── RetryableError         mixin: the operation may succeed later (outbox retries it)
@@ -44,6 +45,10 @@ class SourceUnavailable(SourceError, RetryableError):
 
 class StoreError(TriagebotError):
     """The state database failed."""
+
+
+class StoreUnavailable(StoreError, RetryableError):
+    """The state database is unreachable or busy; the same work may succeed later."""
 
 
 class TrackerError(TriagebotError):

@@ -4,7 +4,8 @@ triagebot's own lines go straight from structlog to the stream (a third of the c
 detour through stdlib logging, which matters at one line per message); library loggers
 (imapclient, jira, aiosmtpd, apscheduler) go through the same processors via
 ``ProcessorFormatter``, so every line on stderr has one shape. A redaction processor masks
-values under secret-looking keys and any configured secret value, wherever it appears.
+values under secret-looking keys and any configured secret value, wherever it appears:
+nested values and formatted tracebacks included.
 """
 
 from __future__ import annotations
@@ -24,18 +25,27 @@ MASK = "***"
 
 
 class Redactor:
-    """Masks secret-named keys and known secret values in every event."""
+    """Masks secret-named keys and known secret values in every event, nested containers
+    included. It runs after ``format_exc_info``, so tracebacks are masked too."""
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets = tuple(s for s in secrets if len(s) >= 4)
 
     def __call__(self, _: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
         for key, value in event_dict.items():
-            if key.lower() in SECRET_KEYS:
-                event_dict[key] = MASK
-            elif self._secrets and isinstance(value, str):
-                event_dict[key] = self._mask(value)
+            event_dict[key] = self._clean(key, value)
         return event_dict
+
+    def _clean(self, key: object, value: Any) -> Any:
+        if isinstance(key, str) and key.lower() in SECRET_KEYS:
+            return MASK
+        if isinstance(value, str):
+            return self._mask(value) if self._secrets else value
+        if isinstance(value, dict):
+            return {k: self._clean(k, v) for k, v in value.items()}
+        if isinstance(value, list | tuple | set | frozenset):
+            return [self._clean(None, v) for v in value]
+        return value
 
     def _mask(self, text: str) -> str:
         for secret in self._secrets:
@@ -54,8 +64,9 @@ def configure(
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        Redactor(secrets),
     ]
+    # exception text is only a string after format_exc_info: redact after it, on both chains
+    redact: list[Processor] = [structlog.processors.format_exc_info, Redactor(secrets)]
     renderer: Processor = (
         structlog.processors.JSONRenderer()
         if json
@@ -65,7 +76,7 @@ def configure(
         foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared],
         processors=[
             structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
+            *redact,
             renderer,
         ],
     )
@@ -77,7 +88,7 @@ def configure(
     for noisy in ("mail.log", "urllib3", "apscheduler.executors.default"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     structlog.configure(
-        processors=[*shared, structlog.processors.format_exc_info, renderer],
+        processors=[*shared, *redact, renderer],
         logger_factory=structlog.WriteLoggerFactory(stream),
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         cache_logger_on_first_use=False,

@@ -8,7 +8,7 @@ second. Occurrence counts (for rules with an ``occurrences`` condition) come in 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +18,7 @@ from triagebot.config import Config, config_from_dict
 from triagebot.mail.parse import ParseSettings, parse_message
 from triagebot.mail.report import Kind, Report
 from triagebot.rules import CountFn, Decision, RuleSet
-from triagebot.stack.signature import Signature, Signer
+from triagebot.stack.signature import Signature, Signer, older_versions
 
 log = structlog.get_logger(__name__)
 
@@ -43,6 +43,8 @@ class Outcome:
     report: Report
     signature: Signature | None = None
     decision: Decision | None = None
+    #: The same trace under the older registered algorithms (the store links upgrades).
+    previous: tuple[Signature, ...] = ()
 
     @property
     def action(self) -> str:
@@ -58,13 +60,14 @@ class Outcome:
             "message_id": report.message_id,
             "kind": str(report.kind),
             "signature": sig.value if sig else None,
-            "signature_version": sig.version if sig else None,
             "title": sig.title if sig else (report.subject or None),
             "exception_type": root.type if root else None,
             "language": report.trace.language if report.trace else None,
             "frames": report.trace.frame_count if report.trace else 0,
             "rule": self.decision.rule if self.decision else None,
             "action": self.action,
+            # extras after the fields DESIGN.md lists, which keep its order
+            "signature_version": sig.version if sig else None,
             "reason": report.reason or None,
             "metadata": report.metadata,
         }
@@ -89,6 +92,10 @@ class Pipeline:
             own_addresses=_own_addresses(config),
         )
         self.signer = Signer(config.signature)
+        self.older_signers = tuple(
+            Signer(replace(config.signature, version=version))
+            for version in older_versions(config.signature.version)
+        )
         self.rules = rules
 
     @classmethod
@@ -114,9 +121,11 @@ class Pipeline:
         """
         try:
             report = parse_message(raw, self.parse_settings)
-            if report.kind is not Kind.ERROR_REPORT or report.trace is None:
+            trace = report.trace
+            if report.kind is not Kind.ERROR_REPORT or trace is None:
                 return Outcome(report)
-            return Outcome(report, self.signer.sign(report.trace))
+            previous = tuple(signer.sign(trace) for signer in self.older_signers)
+            return Outcome(report, self.signer.sign(trace), previous=previous)
         except Exception as exc:  # one bad mail must never stop the loop
             return _failed("sha256:" + hashlib.sha256(raw).hexdigest()[:32], exc)
 
@@ -130,7 +139,7 @@ class Pipeline:
             decision = self.rules.evaluate(outcome.report, outcome.signature, count, now=now)
         except Exception as exc:  # one bad mail must never stop the loop
             return _failed(outcome.report.message_id, exc)
-        return Outcome(outcome.report, outcome.signature, decision)
+        return Outcome(outcome.report, outcome.signature, decision, outcome.previous)
 
 
 def _failed(message_id: str, exc: Exception) -> Outcome:

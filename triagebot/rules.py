@@ -72,6 +72,11 @@ class SignatureLike(Protocol):
 CountFn = Callable[[str, datetime], int]
 
 
+#: ``Fields`` by JSON shape: one value, or a list.
+_TEXT_FIELDS = ("project", "issue_type", "priority", "assignee")
+_LIST_FIELDS = ("components", "labels")
+
+
 @dataclass(frozen=True, slots=True)
 class Fields:
     """Tracker fields a rule sets; ``None`` / empty means "not set by any rule"."""
@@ -97,14 +102,12 @@ class Fields:
     def as_dict(self) -> dict[str, str | list[str]]:
         """Only the fields that are set, JSON-ready."""
         out: dict[str, str | list[str]] = {}
-        for name in ("project", "issue_type", "priority", "assignee"):
-            value = getattr(self, name)
-            if value:
+        for name in _TEXT_FIELDS:
+            if value := getattr(self, name):
                 out[name] = value
-        if self.components:
-            out["components"] = list(self.components)
-        if self.labels:
-            out["labels"] = list(self.labels)
+        for name in _LIST_FIELDS:
+            if values := getattr(self, name):
+                out[name] = list(values)
         return out
 
     @classmethod
@@ -606,25 +609,13 @@ def _compile(table: dict[str, object], index: int, source: str) -> Rule:
 
 
 def _fields(table: Mapping[str, object], fail: Callable[[str, str], RuleError]) -> Fields:
-    def text(key: str) -> str | None:
+    """A rule's fields, checked strictly; ``Fields.from_dict`` then reads them."""
+    for key in _TEXT_FIELDS:
         value = table.get(key)
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value:
+        if value is not None and (not isinstance(value, str) or not value):
             raise fail(key, f"expected a non-empty string, got {value!r}")
-        return value
-
-    def items(key: str) -> tuple[str, ...]:
+    for key in _LIST_FIELDS:
         value = table.get(key, [])
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise fail(key, f"expected a list of strings, got {value!r}")
-        return tuple(value)
-
-    return Fields(
-        project=text("project"),
-        issue_type=text("issue_type"),
-        priority=text("priority"),
-        components=items("components"),
-        labels=items("labels"),
-        assignee=text("assignee"),
-    )
+    return Fields.from_dict(table)

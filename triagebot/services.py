@@ -9,10 +9,20 @@ from __future__ import annotations
 import shlex
 import subprocess
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
-from triagebot.config import Config, ListenerConfig, MailboxConfig, Secret, TrackerConfig
-from triagebot.errors import ConfigError
+from sqlalchemy.engine import make_url
+
+from triagebot.config import (
+    Config,
+    ListenerConfig,
+    MailboxConfig,
+    Secret,
+    StoreConfig,
+    TrackerConfig,
+)
+from triagebot.errors import SourceUnavailable
 from triagebot.mail.imap import Auth, ImapSettings, ImapSource, Security
 from triagebot.mail.maildir import MaildirSettings, MaildirSource
 from triagebot.mail.smtp_listener import ListenerSettings
@@ -56,7 +66,7 @@ def imap_settings(mailbox: MailboxConfig) -> ImapSettings:
         port=mailbox.effective_port,
         security=Security(mailbox.security),
         auth=Auth(mailbox.auth),
-        token_provider=_token_provider(mailbox) if mailbox.auth == "xoauth2" else None,
+        token_provider=token_provider(mailbox) if mailbox.auth == "xoauth2" else None,
         folder=mailbox.folder,
         processed_folder=mailbox.processed_folder,
         quarantine_folder=mailbox.quarantine_folder,
@@ -64,24 +74,44 @@ def imap_settings(mailbox: MailboxConfig) -> ImapSettings:
         poll_interval=mailbox.poll_interval,
         idle_timeout=mailbox.idle_timeout,
         ca_file=str(mailbox.ca_file) if mailbox.ca_file else None,
-        batch_size=mailbox.batch_size,
     )
 
 
-def _token_provider(mailbox: MailboxConfig) -> Callable[[], str]:
-    """XOAUTH2 tokens expire: every login asks the command, or re-reads the token file."""
+def token_provider(
+    mailbox: MailboxConfig, timeout: float = TOKEN_COMMAND_TIMEOUT
+) -> Callable[[], str]:
+    """XOAUTH2 tokens expire: every login asks the command, or re-reads the token file.
+
+    A command that fails, hangs past ``timeout`` or cannot start is a ``SourceUnavailable``:
+    the source retries later instead of the daemon dying.
+    """
     if mailbox.token_command:
         argv = shlex.split(mailbox.token_command)
 
         def from_command() -> str:
-            done = subprocess.run(  # noqa: S603 - the operator's own configured command
-                argv, capture_output=True, text=True, timeout=TOKEN_COMMAND_TIMEOUT, check=False
-            )
-            if done.returncode != 0 or not done.stdout.strip():
-                raise ConfigError(
-                    "[mailbox].token_command", f"exited {done.returncode} without a token"
+            try:
+                done = subprocess.run(  # noqa: S603 - the operator's own configured command
+                    argv,
+                    capture_output=True,
+                    text=True,
+                    timeout=timeout,
+                    check=False,
                 )
-            return done.stdout.strip()
+            except subprocess.TimeoutExpired:
+                raise SourceUnavailable(
+                    f"[mailbox].token_command gave no token within {timeout:g} s"
+                ) from None
+            except OSError as exc:
+                raise SourceUnavailable(
+                    f"[mailbox].token_command could not run: {exc.strerror or exc}"
+                ) from None
+            token = done.stdout.strip()
+            if done.returncode != 0 or not token:
+                # stderr may help, stdout may hold a token: only the exit status is told
+                raise SourceUnavailable(
+                    f"[mailbox].token_command exited {done.returncode} without a token"
+                )
+            return token
 
         return from_command
     token = mailbox.token
@@ -116,6 +146,19 @@ def listener_settings(listener: ListenerConfig) -> ListenerSettings:
         tls_cert=listener.tls_cert,
         tls_key=listener.tls_key,
     )
+
+
+def store_url(store: StoreConfig) -> str:
+    """The database URL with ``[store] password`` set into it (the file's URL has none)."""
+    if store.password is None:
+        return store.url
+    url = make_url(store.url).set(password=store.password.reveal())
+    return url.render_as_string(hide_password=False)
+
+
+def open_store(config: Config, update_delay: timedelta = timedelta(0)) -> Store:
+    """The configured store (not yet migrated)."""
+    return Store(store_url(config.store), update_delay=update_delay)
 
 
 def build_tracker(tracker: TrackerConfig, store: Store) -> Tracker:

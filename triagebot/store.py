@@ -6,7 +6,13 @@ batch of outcomes and the effects they need in ONE transaction: a message alread
 skipped, so re-processing after a crash never counts twice, and the source acknowledges the
 batch only after the commit. Effects (create/update/reopen/link/notify) wait in ``outbox``
 until the worker (``triagebot.outbox``) performs them; one *pending* ``update`` per defect at
-most, so N mails coalesce into one tracker call.
+most, so N mails coalesce into one tracker call. Replicas sharing a PostgreSQL store stay
+exactly-once: they take turns recording batches (an advisory lock, as SQLite's single writer
+does), a batch that still loses a race is retried, and ``due_effects`` leases each effect to
+one worker. Values from outside are cut to their column widths (``Bounded``), occurrences
+count at processing time, and a signature from an upgraded algorithm joins the defect its
+report's older-version signature points to. Driver errors surface as ``StoreError``
+(``StoreUnavailable`` when they may pass).
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Connection, Engine
 
-from triagebot.errors import StoreError
+from triagebot.errors import StoreError, StoreUnavailable
 from triagebot.rules import Action, Fields, parse_version
 
 if TYPE_CHECKING:
@@ -33,6 +39,7 @@ if TYPE_CHECKING:
     from triagebot.trackers.base import TrackerIssue
 
 __all__ = [
+    "EFFECT_LEASE",
     "SCHEMA_VERSION",
     "Defect",
     "DefectState",
@@ -54,6 +61,17 @@ SCHEMA_VERSION = "1"
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 IN_CHUNK = 500  # values per ``IN (...)``: far below every backend's parameter limit
 SAMPLE_TRACE_CHARS = 65_536  # the tracker adapter truncates further; the store keeps a sample
+#: How long ``due_effects`` hands an effect to one worker; a worker that died mid-effect
+#: leaves it due again after this (far above any tracker timeout, so a live worker keeps it).
+EFFECT_LEASE = timedelta(minutes=10)
+#: A batch that still lost a race with another writer (PostgreSQL: unique violation,
+#: serialization failure, deadlock) is retried from the start; the retry sees the winner's rows.
+RECORD_ATTEMPTS = 5
+_CONFLICTS = frozenset({"23505", "40001", "40P01"})
+# PostgreSQL advisory lock ids (transaction-scoped): replicas take turns creating tables and
+# recording batches, as SQLite's BEGIN IMMEDIATE makes every writer do.
+_SCHEMA_LOCK = 0x7472_6961_6765
+_RECORD_LOCK = _SCHEMA_LOCK + 1
 
 
 class DefectState(StrEnum):
@@ -101,20 +119,42 @@ class UTCDateTime(sa.types.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value is not None else None
 
 
+class Bounded(sa.types.TypeDecorator[str]):
+    """``VARCHAR(n)`` that cuts longer values to ``n`` characters on the way in.
+
+    Header metadata, Message-IDs and tracker statuses come from outside: a value one character
+    too long must not fail a batch (PostgreSQL) or be kept whole on one backend only (SQLite).
+    Look-ups are cut the same way, so they find what was stored.
+    """
+
+    impl = sa.String
+    cache_ok = True
+
+    def __init__(self, length: int) -> None:
+        super().__init__(length)
+        self.length = length
+
+    def process_bind_param(self, value: str | None, dialect: sa.Dialect) -> str | None:
+        if value is not None and len(value) > self.length:
+            return value[: self.length]
+        return value
+
+
 metadata = sa.MetaData()
+_MESSAGE_ID_WIDTH = 998  # RFC 5322's line limit; longer ones (folded headers) are cut
 
 messages = sa.Table(
     "messages",
     metadata,
-    sa.Column("message_id", sa.String(998), primary_key=True),
-    sa.Column("kind", sa.String(16), nullable=False),
-    sa.Column("action", sa.String(16)),
-    sa.Column("rule", sa.String(200)),
-    sa.Column("signature", sa.String(64)),
+    sa.Column("message_id", Bounded(_MESSAGE_ID_WIDTH), primary_key=True),
+    sa.Column("kind", Bounded(16), nullable=False),
+    sa.Column("action", Bounded(16)),
+    sa.Column("rule", Bounded(200)),
+    sa.Column("signature", Bounded(64)),
     sa.Column("defect_id", sa.Integer),
     sa.Column("received_at", UTCDateTime),
     sa.Column("processed_at", UTCDateTime, nullable=False),
-    sa.Column("source_ref", sa.String(200)),
+    sa.Column("source_ref", Bounded(200)),
     sa.Column("reason", sa.Text),
 )
 
@@ -122,14 +162,14 @@ defects = sa.Table(
     "defects",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("state", sa.String(16), nullable=False),
-    sa.Column("signature", sa.String(64), nullable=False),  # the one that created it
-    sa.Column("tracker_key", sa.String(64), index=True),
-    sa.Column("tracker_status", sa.String(64)),
+    sa.Column("state", Bounded(16), nullable=False),
+    sa.Column("signature", Bounded(64), nullable=False),  # the one that created it
+    sa.Column("tracker_key", Bounded(64), index=True),
+    sa.Column("tracker_status", Bounded(64)),
     sa.Column("resolved", sa.Boolean, nullable=False, default=False),
-    sa.Column("resolved_version", sa.String(64)),  # highest version seen when it was resolved
+    sa.Column("resolved_version", Bounded(64)),  # highest version seen when it was resolved
     sa.Column("title", sa.Text, nullable=False),
-    sa.Column("language", sa.String(32), nullable=False),
+    sa.Column("language", Bounded(32), nullable=False),
     sa.Column("message", sa.Text, nullable=False),
     sa.Column("exception_types", sa.JSON, nullable=False),
     sa.Column("top_frames", sa.JSON, nullable=False),
@@ -139,17 +179,17 @@ defects = sa.Table(
     sa.Column("last_seen", UTCDateTime, nullable=False),
     sa.Column("occurrences", sa.Integer, nullable=False, default=0),
     sa.Column("occurrences_reported", sa.Integer, nullable=False, default=0),
-    sa.Column("last_version", sa.String(64)),
+    sa.Column("last_version", Bounded(64)),
     sa.Column("fields", sa.JSON, nullable=False),
-    sa.Column("rule", sa.String(200)),
-    sa.Column("confirmed_by", sa.String(320)),
+    sa.Column("rule", Bounded(200)),
+    sa.Column("confirmed_by", Bounded(320)),
 )
 
 signatures = sa.Table(
     "signatures",
     metadata,
-    sa.Column("signature", sa.String(64), primary_key=True),
-    sa.Column("version", sa.String(16), primary_key=True),
+    sa.Column("signature", Bounded(64), primary_key=True),
+    sa.Column("version", Bounded(16), primary_key=True),
     sa.Column("defect_id", sa.Integer, sa.ForeignKey("defects.id"), nullable=False, index=True),
 )
 
@@ -158,12 +198,12 @@ occurrences = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("defect_id", sa.Integer, sa.ForeignKey("defects.id"), nullable=False),
-    sa.Column("message_id", sa.String(998), nullable=False),
+    sa.Column("message_id", Bounded(_MESSAGE_ID_WIDTH), nullable=False),
     sa.Column("at", UTCDateTime, nullable=False),
-    sa.Column("application", sa.String(200)),
-    sa.Column("version", sa.String(64)),
-    sa.Column("environment", sa.String(64)),
-    sa.Column("machine", sa.String(200)),
+    sa.Column("application", Bounded(200)),
+    sa.Column("version", Bounded(64)),
+    sa.Column("environment", Bounded(64)),
+    sa.Column("machine", Bounded(200)),
     sa.Index("ix_occurrences_defect_at", "defect_id", "at"),
 )
 
@@ -171,24 +211,24 @@ outbox = sa.Table(
     "outbox",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("kind", Bounded(16), nullable=False),
     sa.Column("defect_id", sa.Integer, sa.ForeignKey("defects.id"), nullable=False),
     sa.Column("payload", sa.JSON, nullable=False),
-    sa.Column("state", sa.String(16), nullable=False, default="pending"),
+    sa.Column("state", Bounded(16), nullable=False, default="pending"),
     sa.Column("attempts", sa.Integer, nullable=False, default=0),
     sa.Column("next_attempt_at", UTCDateTime, nullable=False),
     sa.Column("last_error", sa.Text),
     sa.Column("created_at", UTCDateTime, nullable=False),
     # Set while pending, NULL after: the unique constraint allows one pending effect per key
     # (``update:<defect>``) and any number of finished ones (NULLs never collide).
-    sa.Column("pending_key", sa.String(200), unique=True),
+    sa.Column("pending_key", Bounded(200), unique=True),
     sa.Index("ix_outbox_due", "state", "next_attempt_at"),
 )
 
 meta = sa.Table(
     "meta",
     metadata,
-    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("key", Bounded(64), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
 )
 
@@ -197,13 +237,13 @@ meta = sa.Table(
 replies = sa.Table(
     "replies",
     metadata,
-    sa.Column("message_id", sa.String(998), primary_key=True),
+    sa.Column("message_id", Bounded(_MESSAGE_ID_WIDTH), primary_key=True),
     sa.Column("defect_id", sa.Integer, sa.ForeignKey("defects.id"), nullable=False, index=True),
-    sa.Column("sender", sa.String(320), nullable=False),
-    sa.Column("verb", sa.String(16), nullable=False),
+    sa.Column("sender", Bounded(320), nullable=False),
+    sa.Column("verb", Bounded(16), nullable=False),
     sa.Column("args", sa.JSON, nullable=False),
     sa.Column("at", UTCDateTime, nullable=False),
-    sa.Column("thread", sa.String(998), nullable=False),
+    sa.Column("thread", Bounded(_MESSAGE_ID_WIDTH), nullable=False),
     sa.Column("acked", sa.Boolean, nullable=False, default=False),
     sa.Index("ix_replies_thread_at", "thread", "at"),
 )
@@ -213,9 +253,9 @@ notifications = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("defect_id", sa.Integer, sa.ForeignKey("defects.id"), nullable=False),
-    sa.Column("kind", sa.String(16), nullable=False),  # candidate, reminder, ack, help
-    sa.Column("recipient", sa.String(320), nullable=False),
-    sa.Column("message_id", sa.String(998), nullable=False),
+    sa.Column("kind", Bounded(16), nullable=False),  # candidate, reminder, ack, help
+    sa.Column("recipient", Bounded(320), nullable=False),
+    sa.Column("message_id", Bounded(_MESSAGE_ID_WIDTH), nullable=False),
     sa.Column("sent_at", UTCDateTime, nullable=False),
     sa.Index("ix_notifications_defect_kind", "defect_id", "kind"),
 )
@@ -383,9 +423,17 @@ class Store:
 
     # --- schema ---------------------------------------------------------------------------
 
+    def create_all(self, tables: sa.MetaData) -> None:
+        """Create the missing ``tables`` (also for modules with their own, like the local
+        tracker); replicas starting together on PostgreSQL take turns."""
+        with self.write() as conn:
+            _take_turns(conn, _SCHEMA_LOCK)
+            tables.create_all(conn)
+
     def migrate(self) -> None:
         """Create missing tables; refuse a database written by another schema version."""
         with self.write() as conn:
+            _take_turns(conn, _SCHEMA_LOCK)
             metadata.create_all(conn)
             found = conn.execute(
                 sa.select(meta.c.value).where(meta.c.key == "schema_version")
@@ -404,26 +452,18 @@ class Store:
 
         Also for modules that keep their own tables in this database (the local tracker).
         """
-        try:
-            with self.engine.connect() as plain:
-                conn = plain.execution_options(triagebot_write=True)
-                with conn.begin():
-                    yield conn
-        except sa.exc.DBAPIError as exc:
-            raise StoreError(f"store write failed: {exc.orig}") from exc
+        with _mapped("write"), self.engine.connect() as plain:
+            conn = plain.execution_options(triagebot_write=True)
+            with conn.begin():
+                yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read transaction: one consistent snapshot."""
-        with self.engine.connect() as conn, conn.begin():
+        with _mapped("read"), self.engine.connect() as conn, conn.begin():
             yield conn
 
     # --- messages -------------------------------------------------------------------------
-
-    def known(self, message_ids: Iterable[str]) -> set[str]:
-        """Which of these messages were recorded already (the source acknowledges them)."""
-        with self.read() as conn:
-            return _known(conn, list(message_ids))
 
     def record(
         self,
@@ -441,43 +481,32 @@ class Store:
         batch: dict[str, tuple[Outcome, str | None]] = {}
         for i, outcome in enumerate(outcomes):
             batch.setdefault(outcome.report.message_id, (outcome, refs[i] if refs else None))
+        attempt = 1
+        while True:
+            try:
+                new = self._record(dict(batch), now)
+            except StoreError as exc:
+                code = _conflict_code(exc)
+                if code is None or attempt == RECORD_ATTEMPTS:
+                    raise
+                log.info("store.record_retry", attempt=attempt, sqlstate=code)
+                attempt += 1
+                continue
+            if new:
+                log.debug("store.recorded", messages=new)
+            return new
+
+    def _record(self, batch: dict[str, tuple[Outcome, str | None]], now: datetime) -> int:
+        """One attempt: skip what is known, record the rest; returns how many were new."""
         with self.write() as conn:
+            _take_turns(conn, _RECORD_LOCK)  # so ``_known`` cannot miss a replica's batch
             for message_id in _known(conn, list(batch)):
                 del batch[message_id]
             if batch:
                 _Batch(conn, now, self.update_delay).record(batch.values())
-        if batch:
-            log.debug("store.recorded", messages=len(batch))
         return len(batch)
 
-    # --- signatures -----------------------------------------------------------------------
-
-    def signature_version_link(self, old: tuple[str, str], new: tuple[str, str]) -> int | None:
-        """Point a new-version signature ``(value, version)`` at the defect of the old one.
-
-        Call before ``record`` for reports whose signature algorithm was upgraded, so known
-        bugs are not filed again. Returns the defect id, or None when the old one is unknown.
-        A filed defect gets a ``link`` effect so the tracker learns the new label.
-        """
-        with self.write() as conn:
-            current = _defect_of(conn, new)
-            if current is not None:
-                return current
-            defect_id = _defect_of(conn, old)
-            if defect_id is None:
-                return None
-            conn.execute(
-                sa.insert(signatures).values(signature=new[0], version=new[1], defect_id=defect_id)
-            )
-            state = conn.execute(
-                sa.select(defects.c.state).where(defects.c.id == defect_id)
-            ).scalar_one()
-            if state == DefectState.FILED:
-                _enqueue(
-                    conn, EffectKind.LINK, defect_id, {"signature": new[0]}, _now(), extra=new[0]
-                )
-        log.info("store.signature_linked", old=old[0], new=new[0], defect=defect_id)
-        return defect_id
+    # --- occurrence counts ---------------------------------------------------------------
 
     def count(self, signature: str, since: datetime) -> int:
         """Occurrences recorded at or after ``since`` for the defect of ``signature``.
@@ -486,30 +515,31 @@ class Store:
         daemon asks ``counts`` once per batch instead), so it reuses one connection per
         thread: a pool checkout per call would cost 10x the query.
         """
-        conn = self._thread_connection()
-        try:
+        with self._snapshot() as conn:
             return int(conn.execute(_COUNT, {"sig": signature, "since": since}).scalar_one())
-        finally:
-            conn.rollback()  # end the snapshot so the next call sees new commits
 
     def counts(self, signatures: Collection[str], since: datetime) -> dict[str, int]:
         """``count`` for many signatures with one query (signatures without any: absent)."""
-        conn = self._thread_connection()
         found: dict[str, int] = {}
-        try:
+        with self._snapshot() as conn:
             for chunk in _chunks(sorted(signatures)):
                 found.update((sig, int(n)) for sig, n in conn.execute(_counts_query(chunk, since)))
-        finally:
-            conn.rollback()  # end the snapshot so the next call sees new commits
         return found
 
-    def _thread_connection(self) -> Connection:
-        conn: Connection | None = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
-            conn = self._local.conn = self.engine.connect()
-            with self._held_lock:
-                self._held.append(conn)
-        return conn
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        """This thread's own reader connection, its snapshot ended afterwards so the next
+        call sees new commits."""
+        with _mapped("read"):
+            conn: Connection | None = getattr(self._local, "conn", None)
+            if conn is None or conn.closed:
+                conn = self._local.conn = self.engine.connect()
+                with self._held_lock:
+                    self._held.append(conn)
+            try:
+                yield conn
+            finally:
+                conn.rollback()
 
     # --- defects --------------------------------------------------------------------------
 
@@ -534,34 +564,6 @@ class Store:
         with self.read() as conn:
             return defect_summaries(conn)
 
-    def set_state(
-        self, defect_id: int, state: DefectState, *, by: str | None = None
-    ) -> DefectState:
-        """A human decision (confirm, reject, duplicate); filing enqueues the ``create``.
-
-        Returns the previous state.
-        """
-        with self.write() as conn:
-            row = conn.execute(
-                sa.select(defects.c.state, defects.c.tracker_key).where(defects.c.id == defect_id)
-            ).one_or_none()
-            if row is None:
-                raise StoreError(f"no defect {defect_id}")
-            conn.execute(
-                sa.update(defects)
-                .where(defects.c.id == defect_id)
-                .values(state=state, confirmed_by=by or None)
-            )
-            if state == DefectState.FILED and row.state != state and row.tracker_key is None:
-                _enqueue(conn, EffectKind.CREATE, defect_id, {}, _now())
-        log.info("store.state_changed", defect=defect_id, old=row.state, new=str(state))
-        return DefectState(row.state)
-
-    def set_tracker_status(self, defect_id: int, status: str, resolved: bool) -> None:
-        """What the tracker says about the defect (the regression check reads ``resolved``)."""
-        with self.write() as conn:
-            _apply_result(conn, defect_id, EffectResult(tracker_status=status, resolved=resolved))
-
     # --- status sync ----------------------------------------------------------------------
 
     def tracked_keys(self) -> list[str]:
@@ -579,7 +581,7 @@ class Store:
         """What the status sync learnt, in one transaction; returns how many defects changed.
 
         One statement per distinct (status, resolved) pair, not per defect. A defect that
-        becomes resolved remembers the version it was resolved after, as ``set_tracker_status``
+        becomes resolved remembers the version it was resolved after, as a ``reopen``'s result
         does; one whose ``reopen`` is still pending keeps its state (the tracker has not heard
         of the regression yet, and the reopen's result will tell).
         """
@@ -717,7 +719,10 @@ class Store:
     def due_effects(
         self, now: datetime, limit: int, kinds: Iterable[EffectKind] | None = None
     ) -> list[Effect]:
-        """Pending effects whose time has come, oldest first (a create before its updates)."""
+        """Pending effects whose time has come, oldest first (a create before its updates),
+        leased to the caller for ``EFFECT_LEASE``: a concurrent worker (another replica) is
+        not handed them, so no effect is performed twice. ``complete_effect`` or
+        ``fail_effect`` ends the lease."""
         query = (
             sa.select(
                 outbox.c.id, outbox.c.kind, outbox.c.defect_id, outbox.c.payload, outbox.c.attempts
@@ -725,11 +730,18 @@ class Store:
             .where(outbox.c.state == "pending", outbox.c.next_attempt_at <= now)
             .order_by(outbox.c.id)
             .limit(limit)
+            .with_for_update(skip_locked=True)  # PostgreSQL; SQLite's BEGIN IMMEDIATE serialises
         )
         if kinds is not None:
             query = query.where(outbox.c.kind.in_([str(k) for k in kinds]))
-        with self.read() as conn:
+        with self.write() as conn:
             rows = conn.execute(query).all()
+            for chunk in _chunks([r.id for r in rows]):
+                conn.execute(
+                    sa.update(outbox)
+                    .where(outbox.c.id.in_(chunk))
+                    .values(next_attempt_at=now + EFFECT_LEASE)
+                )
         return [
             Effect(r.id, EffectKind(r.kind), r.defect_id, dict(r.payload), r.attempts) for r in rows
         ]
@@ -738,19 +750,30 @@ class Store:
         """Mark an effect done and keep what it taught us, in one transaction.
 
         When occurrences arrived while a create/update was in flight, a fresh ``update`` is
-        queued so they are not lost.
+        queued so they are not lost. Batches meanwhile merged their versions and environments
+        into the in-flight update's row, after the worker had read it: the fresh update
+        carries that row's payload (with what was sent already: a version named twice is
+        harmless, one left out is lost).
         """
         with self.write() as conn:
-            defect_id = conn.execute(_COMPLETE_EFFECT, {"b_id": effect_id}).scalar_one()
+            done = conn.execute(_COMPLETE_EFFECT, {"b_id": effect_id}).one()
             if result is not None:
-                _apply_result(conn, defect_id, result)
-            row = conn.execute(_DEFECT_PROGRESS, {"b_id": defect_id}).one()
+                _apply_result(conn, done.defect_id, result)
+            row = conn.execute(_DEFECT_PROGRESS, {"b_id": done.defect_id}).one()
             if (
                 row.state in TRACKED_STATES
                 and row.tracker_key is not None
                 and row.occurrences > row.occurrences_reported
             ):  # ``_enqueue`` keeps it to one pending update
-                _enqueue(conn, EffectKind.UPDATE, defect_id, {}, _now(), delay=self.update_delay)
+                payload = dict(done.payload) if done.kind == EffectKind.UPDATE else {}
+                _enqueue(
+                    conn,
+                    EffectKind.UPDATE,
+                    done.defect_id,
+                    payload,
+                    _now(),
+                    delay=self.update_delay,
+                )
 
     def fail_effect(self, effect_id: int, error: str, retry_at: datetime | None) -> None:
         """Reschedule at ``retry_at``, or give up (``failed``) when it is None."""
@@ -785,24 +808,28 @@ class _Batch:
         self.update_delay = update_delay
 
     def record(self, items: Iterable[tuple[Outcome, str | None]]) -> None:
+        """Occurrences are recorded at processing time (``now``), not at the report's own
+        ``Date:``: a sender's clock in the future must not pin ``last_seen``, and a backlog
+        must count in the rule windows as the batch counter counted it."""
         items = list(items)
         keys = {(o.signature.value, o.signature.version) for o, _ in items if o.signature}
-        mapping = self._mapping(keys)
-        touched = self._load(set(mapping.values()))
+        older = {(p.value, p.version) for o, _ in items if o.signature for p in o.previous}
+        mapping = self._mapping(keys | older)
+        links = self._link(items, mapping)
+        touched = self._load({mapping[k] for k in keys if k in mapping})
         created = self._create(items, mapping, touched)
         message_rows: list[dict[str, Any]] = []
         occurrence_rows: list[dict[str, Any]] = []
         for outcome, ref in items:
             report, sig, decision = outcome.report, outcome.signature, outcome.decision
-            at = report.date or self.now
             defect_id = None
             if sig is not None:
                 wanted = _STATE_OF_ACTION[decision.action] if decision else DefectState.CANDIDATE
                 lift = decision is not None and decision.override_rejection
                 defect_id = mapping[sig.value, sig.version]
-                self._occur(touched[defect_id], wanted, report.metadata, at, lift)
+                self._occur(touched[defect_id], wanted, report.metadata, self.now, lift)
                 occurrence_rows.append(
-                    _occurrence_row(defect_id, report.message_id, at, report.metadata)
+                    _occurrence_row(defect_id, report.message_id, self.now, report.metadata)
                 )
             message_rows.append(
                 {
@@ -823,6 +850,16 @@ class _Batch:
             self.conn.execute(_INSERT_OCCURRENCE, occurrence_rows)
         self._update_defects(touched.values())
         self._effects(touched.values(), {t.id for t in created})
+        for (value, _version), defect_id in links.items():
+            if touched[defect_id].state in TRACKED_STATES:  # the tracker learns the new label
+                _enqueue(
+                    self.conn,
+                    EffectKind.LINK,
+                    defect_id,
+                    {"signature": value},
+                    self.now,
+                    extra=value,
+                )
 
     def _mapping(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], int]:
         found: dict[tuple[str, str], int] = {}
@@ -834,6 +871,35 @@ class _Batch:
             )
             found.update(((r.signature, r.version), r.defect_id) for r in rows)
         return found
+
+    def _link(
+        self, items: list[tuple[Outcome, str | None]], mapping: dict[tuple[str, str], int]
+    ) -> dict[tuple[str, str], int]:
+        """Point each unknown signature at the defect an older-version signature of the same
+        report belongs to, so an upgraded algorithm files no known bug again (added to
+        ``mapping``; returned: the new links)."""
+        links: dict[tuple[str, str], int] = {}
+        for outcome, _ref in items:
+            sig = outcome.signature
+            if sig is None or (sig.value, sig.version) in mapping:
+                continue
+            for old in outcome.previous:
+                defect_id = mapping.get((old.value, old.version))
+                if defect_id is not None:
+                    mapping[sig.value, sig.version] = links[sig.value, sig.version] = defect_id
+                    log.info(
+                        "store.signature_linked", defect=defect_id, old=old.value, new=sig.value
+                    )
+                    break
+        if links:
+            self.conn.execute(
+                _INSERT_SIGNATURE,
+                [
+                    {"signature": value, "version": version, "defect_id": defect_id}
+                    for (value, version), defect_id in links.items()
+                ],
+            )
+        return links
 
     def _load(self, ids: set[int]) -> dict[int, _Touched]:
         loaded: dict[int, _Touched] = {}
@@ -847,7 +913,10 @@ class _Batch:
                     defects.c.resolved_version,
                     defects.c.last_version,
                     defects.c.last_seen,
-                ).where(defects.c.id.in_(chunk))
+                )
+                .where(defects.c.id.in_(chunk))
+                .order_by(defects.c.id)
+                .with_for_update()  # PostgreSQL: a replica's batch on these defects waits
             )
             for r in rows:
                 loaded[r.id] = _Touched(
@@ -898,7 +967,6 @@ class _Batch:
         sig, report, decision = outcome.signature, outcome.report, outcome.decision
         assert sig is not None
         first = report.trace.exceptions[0] if report.trace and report.trace.exceptions else None
-        at = report.date or self.now
         return {
             "state": _STATE_OF_ACTION[decision.action] if decision else DefectState.CANDIDATE,
             "signature": sig.value,
@@ -909,8 +977,8 @@ class _Batch:
             "top_frames": list(sig.in_app_frames),
             "sample_trace": report.text[:SAMPLE_TRACE_CHARS],
             "metadata": dict(report.metadata),
-            "first_seen": at,
-            "last_seen": at,
+            "first_seen": self.now,
+            "last_seen": self.now,
             "occurrences": 0,
             "occurrences_reported": 0,
             "fields": decision.fields.as_dict() if decision else {},
@@ -1054,7 +1122,7 @@ _COMPLETE_EFFECT = (
     sa.update(outbox)
     .where(outbox.c.id == _b("b_id"))
     .values(state="done", pending_key=None, last_error=None)
-    .returning(outbox.c.defect_id)
+    .returning(outbox.c.defect_id, outbox.c.kind, outbox.c.payload)
 )
 _DEFECT_PROGRESS = sa.select(
     defects.c.state, defects.c.tracker_key, defects.c.occurrences, defects.c.occurrences_reported
@@ -1066,6 +1134,37 @@ _UPDATE_PAYLOAD = (
 )
 
 
+#: Driver errors that say the database is out of reach or busy, not that the data is wrong:
+#: the same work may succeed later, so callers retry it instead of setting mail aside.
+_TRANSIENT = (sa.exc.OperationalError, sa.exc.InterfaceError)
+
+
+@contextmanager
+def _mapped(what: str) -> Iterator[None]:
+    """Database errors as ``StoreError`` (``StoreUnavailable`` when they may pass): the one
+    place driver exceptions are translated, for every read and write."""
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        transient = exc.connection_invalidated or isinstance(exc, _TRANSIENT)
+        error = StoreUnavailable if transient else StoreError
+        raise error(f"store {what} failed: {exc.orig}") from exc
+
+
+def _take_turns(conn: Connection, lock: int) -> None:
+    """PostgreSQL: wait for the transaction-scoped advisory ``lock`` (SQLite: already one
+    writer at a time)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock)))
+
+
+def _conflict_code(exc: StoreError) -> str | None:
+    """The SQLSTATE of a lost race between replicas, or None for any other failure."""
+    cause = exc.__cause__
+    code = getattr(getattr(cause, "orig", None), "sqlstate", None)
+    return code if code in _CONFLICTS else None
+
+
 def _chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
     """Slices small enough for an ``IN (...)`` on every backend's parameter limit."""
     for i in range(0, len(values), IN_CHUNK):
@@ -1073,6 +1172,7 @@ def _chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
 
 
 def _known(conn: Connection, ids: list[str]) -> set[str]:
+    """Which of ``ids`` are recorded (as given: an over-long one is stored cut)."""
     found: set[str] = set()
     for chunk in _chunks(ids):
         found.update(
@@ -1080,15 +1180,9 @@ def _known(conn: Connection, ids: list[str]) -> set[str]:
                 sa.select(messages.c.message_id).where(messages.c.message_id.in_(chunk))
             ).scalars()
         )
-    return found
-
-
-def _defect_of(conn: Connection, key: tuple[str, str]) -> int | None:
-    return conn.execute(
-        sa.select(signatures.c.defect_id).where(
-            signatures.c.signature == key[0], signatures.c.version == key[1]
-        )
-    ).scalar()
+    if not found:
+        return found
+    return {i for i in ids if i[:_MESSAGE_ID_WIDTH] in found}
 
 
 def _by_ids(

@@ -2,8 +2,9 @@
 
 Token places, strongest first: ``In-Reply-To``, ``References``, the plus-address the reply was
 sent to. The ``[triage C-42]`` subject reference is the last resort, for clients that drop
-thread headers and Reply-To; it proves nothing by itself, so then only the sender checks
-decide. A reply acts only when every check passes; the first failing one is the reason.
+thread headers and Reply-To; it proves nothing by itself and ``From:`` is easy to forge, so
+such a reply acts only when a trusted ``Authentication-Results`` stamp shows dkim=pass or
+dmarc=pass. A reply acts only when every check passes; the first failing one is the reason.
 """
 
 from __future__ import annotations
@@ -20,7 +21,15 @@ from triagebot.confirm.tokens import Token
 from triagebot.mail.classify import AddressSet
 from triagebot.mail.report import Report
 
-__all__ = ["MESSAGE_ID_PREFIX", "Gate", "Located", "Verdict", "authentication_problem", "locate"]
+__all__ = [
+    "MESSAGE_ID_PREFIX",
+    "Gate",
+    "Located",
+    "Verdict",
+    "authentication_problem",
+    "locate",
+    "subject_only_problem",
+]
 
 #: Message-IDs of candidate mails: ``<triagebot.c-<token>@domain>``.
 MESSAGE_ID_PREFIX = "triagebot.c-"
@@ -30,6 +39,7 @@ _SUBJECT_REF = re.compile(r"\[triage C-([0-9]{1,12})\]", re.IGNORECASE)
 _ADDRESS_HEADERS = ("to", "cc", "delivered-to", "x-original-to")
 _AUTHSERV = re.compile(r"\s*([^\s;]+)")
 _METHOD = re.compile(r"\b(dkim|dmarc)\s*=\s*([a-z]+)", re.IGNORECASE)
+SUBJECT_ONLY = "no token, subject reference only"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,17 +80,37 @@ def authentication_problem(
     Only the topmost stamp (the receiving server's own) from a trusted ``authserv-id`` counts;
     mail without one (internal mail) passes, as the issue asks.
     """
+    stamp = _trusted_stamp(headers, trusted) if require else None
+    return None if stamp is None else _failed(*stamp)
+
+
+def subject_only_problem(headers: Mapping[str, str], trusted: frozenset[str]) -> str | None:
+    """Why a reply naming its candidate only in the subject may not act: without a token,
+    only a trusted stamp with dkim=pass or dmarc=pass vouches for its ``From:``."""
+    stamp = _trusted_stamp(headers, trusted)
+    if stamp is None:
+        return f"{SUBJECT_ONLY}, and no trusted Authentication-Results stamp vouches for it"
+    return _failed(*stamp)
+
+
+def _trusted_stamp(
+    headers: Mapping[str, str], trusted: frozenset[str]
+) -> tuple[str, dict[str, str]] | None:
+    """The topmost stamp's authserv-id and dkim/dmarc results, when a trusted server wrote it."""
     value = headers.get("authentication-results")
-    if not value or not require:
+    if not value:
         return None
     authserv = _AUTHSERV.match(value)
     if authserv is None or authserv[1].lower() not in trusted:
         return None
-    results = {name.lower(): result.lower() for name, result in _METHOD.findall(value)}
+    return authserv[1], {name.lower(): result.lower() for name, result in _METHOD.findall(value)}
+
+
+def _failed(authserv: str, results: dict[str, str]) -> str | None:
     if "pass" in (results.get("dkim"), results.get("dmarc")):
         return None
     shown = ", ".join(f"{k}={v}" for k, v in sorted(results.items())) or "no dkim or dmarc result"
-    return f"authentication-results from {authserv[1]}: {shown}"
+    return f"authentication-results from {authserv}: {shown}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +150,7 @@ class Gate:
             why = tokens.verify(self._secret, located.token, report.sender, now)
             valid, token_why = why is None, why or "valid, issued to the sender"
         elif located.found_in == "subject":
-            valid, token_why = False, "no token, subject reference only: the sender checks decide"
+            valid, token_why = False, f"{SUBJECT_ONLY}: needs a trusted stamp with dkim/dmarc=pass"
         else:
             valid, token_why = False, "no token and no subject reference"
         reason: str | None
@@ -128,6 +158,8 @@ class Gate:
             reason = token_why
         elif not allowed:
             reason = f"sender {report.sender or '(none)'} is not in [helpdesk].allowed_senders"
+        elif located.token is None:
+            reason = subject_only_problem(report.headers, self._trusted)
         else:
             reason = authentication_problem(report.headers, self._trusted, self._require_dkim)
         return Verdict(located, valid, token_why, allowed, reason)

@@ -4,6 +4,19 @@ The connection is opened lazily and re-opened with capped exponential backoff wh
 every imapclient/socket error is translated in ``map_imap_errors`` only. The high-water mark
 (highest UID handed out) survives a reconnect as long as UIDVALIDITY is unchanged, so a
 dropped connection neither re-delivers nor skips mail; ``open()`` starts afresh.
+
+A ref is ``"<uidvalidity>:<uid>"``: a UID means nothing under another UIDVALIDITY (the folder
+was re-created or restored), so ``move`` acknowledges only refs of the current one and skips
+the others. Their mails are fetched again under the new UIDVALIDITY, and the store's
+Message-ID check makes the second pass harmless. A folder re-created in the instant between
+``move``'s NOOP check and its MOVE still goes unnoticed: the server gives no other sign.
+
+Without MOVE, acknowledging is COPY, ``+FLAGS \\Deleted``, UID EXPUNGE, and may be cut off
+anywhere. Each attempt therefore copies only the UIDs still in the folder and not yet flagged
+``\\Deleted`` (those were copied by an earlier attempt, or by a run that crashed before its
+EXPUNGE), and expunges all of them. What remains: a connection lost after the server carried
+out the COPY but before the flag was set leaves one duplicate in the target folder (nothing in
+plain IMAP tells whether a COPY whose answer was lost took place); no mail is lost either way.
 """
 
 from __future__ import annotations
@@ -20,12 +33,12 @@ from typing import Any, TypeVar
 import structlog
 from imapclient import DELETED, IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
+from imapclient.imapclient import join_message_ids
 
 from triagebot.errors import SourceError, SourceUnavailable
 from triagebot.mail.source import Folder, Incoming
 
 __all__ = [
-    "DEFAULT_BATCH_SIZE",
     "DEFAULT_IDLE_TIMEOUT",
     "DEFAULT_POLL_INTERVAL",
     "Auth",
@@ -39,7 +52,6 @@ log = structlog.get_logger(__name__)
 
 DEFAULT_POLL_INTERVAL = 60.0
 DEFAULT_IDLE_TIMEOUT = 25 * 60.0  # RFC 2177: servers may drop an IDLE after 29 minutes
-DEFAULT_BATCH_SIZE = 500
 DEFAULT_TIMEOUT = 30.0
 _BODY = b"BODY[]"
 _NEW_MAIL = frozenset({b"EXISTS", b"RECENT"})
@@ -64,9 +76,9 @@ class ImapSettings:
 
     ``token_provider`` is called at every login with ``auth=xoauth2``, so a refreshed token is
     picked up on reconnect. ``use_move`` / ``use_idle`` = False force the COPY+EXPUNGE and
-    polling paths on servers that offer MOVE / IDLE but handle them badly. ``batch_size`` is
-    the ``limit`` the daemon passes to ``fetch``. A connection is tried ``reconnect_attempts``
-    times, sleeping ``backoff_initial`` doubled up to ``backoff_max`` in between.
+    polling paths on servers that offer MOVE / IDLE but handle them badly. A connection is
+    tried ``reconnect_attempts`` times, sleeping ``backoff_initial`` doubled up to
+    ``backoff_max`` in between.
     """
 
     host: str
@@ -83,7 +95,6 @@ class ImapSettings:
     poll_interval: float = DEFAULT_POLL_INTERVAL
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     ca_file: str | None = None
-    batch_size: int = DEFAULT_BATCH_SIZE
     timeout: float = DEFAULT_TIMEOUT
     use_move: bool = True
     use_idle: bool = True
@@ -118,7 +129,7 @@ def map_imap_errors(what: str) -> Iterator[None]:
 
 
 class ImapSource:
-    """One IMAP mailbox folder; refs are UIDs (as strings).
+    """One IMAP mailbox folder; refs are ``"<uidvalidity>:<uid>"``.
 
     ``sleep`` waits out the reconnect backoff; the daemon may pass one that returns early on
     shutdown (e.g. ``threading.Event().wait``).
@@ -273,6 +284,7 @@ class ImapSource:
             return []
         uids = self._pending[:limit]
         data: dict[int, dict[bytes, Any]] = client.fetch(uids, ["BODY.PEEK[]"])
+        prefix = f"{self._uidvalidity}:"
         batch = []
         for uid in uids:
             item = data.get(uid)
@@ -283,7 +295,7 @@ class ImapSource:
                 # Hand it out anyway: the pipeline quarantines it instead of it blocking the queue.
                 log.warning("imap.fetch_no_body", uid=uid, folder=self._settings.folder)
                 raw = b""
-            batch.append(Incoming(str(uid), raw))
+            batch.append(Incoming(prefix + str(uid), raw))
         del self._pending[:limit]
         self._high_water = uids[-1]
         return batch
@@ -291,31 +303,56 @@ class ImapSource:
     def _refill(self, client: IMAPClient) -> bool:
         """Make sure ``_pending`` holds the UIDs above the high-water mark; True if any."""
         if not self._pending:
-            # SEARCH sees only what the session knows: NOOP lets new mail in first. An untagged
-            # NO or BYE here means the session lost its folder (e.g. it was deleted and created
-            # again): start a new session, whose SELECT then notices the new UIDVALIDITY.
-            warnings = [r for r in client.noop()[1] if r[0] in _TROUBLE]
-            if warnings:
-                raise SourceUnavailable(f"server warned about {self._settings.folder}: {warnings}")
+            self._check_folder(client)  # its NOOP also lets new mail into SEARCH's view
             high = self._high_water
             # "N:*" always matches the highest UID, even one below N: hence the filter.
             self._pending = sorted(u for u in client.search(["UID", f"{high + 1}:*"]) if u > high)
         return bool(self._pending)
 
+    def _check_folder(self, client: IMAPClient) -> None:
+        """NOOP; an untagged NO or BYE means the session lost its folder: start a new one.
+
+        Dovecot keeps a session on a folder that was deleted and created again, and acts on
+        the new folder's mail under the old UIDs; its only hint is that untagged NO. The new
+        session's SELECT then reports the new UIDVALIDITY.
+        """
+        warnings = [r for r in client.noop()[1] if r[0] in _TROUBLE]
+        if warnings:
+            raise SourceUnavailable(f"server warned about {self._settings.folder}: {warnings}")
+
     def move(self, refs: Sequence[str], folder: Folder) -> None:
         if not refs:
             return
-        uids = [int(ref) for ref in refs]
+        parsed = [_parse_ref(ref) for ref in refs]
         target = self._targets[folder]
-        self._call(f"move to {target}", lambda client: self._move(client, uids, target))
+        self._call(f"move to {target}", lambda client: self._move(client, parsed, target))
 
-    def _move(self, client: IMAPClient, uids: list[int], target: str) -> None:
+    def _move(self, client: IMAPClient, refs: list[tuple[int, int]], target: str) -> None:
+        self._check_folder(client)
+        # Filtered here, not in ``move``: a reconnect inside ``_call`` may bring a new UIDVALIDITY.
+        current = self._uidvalidity
+        uids = [uid for uidvalidity, uid in refs if uidvalidity == current]
+        if len(uids) < len(refs):
+            log.warning(
+                "imap.stale_ref",
+                folder=self._settings.folder,
+                target=target,
+                uidvalidity=current,
+                refs=[f"{v}:{u}" for v, u in refs if v != current],
+            )
+        if not uids:
+            return
         if self._can_move:
             client.move(uids, target)
-        else:
-            client.copy(uids, target)
-            client.add_flags(uids, [DELETED], silent=True)
-            client.uid_expunge(uids)
+            return
+        # Only what is still here and not yet copied: this attempt may follow a cut-off one.
+        to_copy = client.search(["UID", join_message_ids(uids), "UNDELETED"])
+        if to_copy:
+            client.copy(to_copy, target)
+            client.add_flags(to_copy, [DELETED], silent=True)
+        if len(to_copy) < len(uids):
+            log.info("imap.copy_skipped", target=target, skipped=len(uids) - len(to_copy))
+        client.uid_expunge(uids)
 
     def wait(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -357,6 +394,14 @@ class ImapSource:
         except BaseException:
             self._drop()  # the session state (in IDLE or not) is unknown now
             raise
+
+
+def _parse_ref(ref: str) -> tuple[int, int]:
+    """``"<uidvalidity>:<uid>"`` as two ints; anything else was not handed out by this source."""
+    uidvalidity, sep, uid = ref.partition(":")
+    if not sep:
+        raise ValueError(f"not an IMAP ref (uidvalidity:uid): {ref!r}")
+    return int(uidvalidity), int(uid)
 
 
 def _has_new_mail(responses: list[Any]) -> bool:

@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
-from types import MappingProxyType
 
 import structlog
 
+from triagebot.config import DEFAULT_METADATA_HEADERS
 from triagebot.mail.classify import (
     AddressSet,
     auto_reason,
@@ -36,15 +36,6 @@ from triagebot.stack.model import Trace
 __all__ = ["DEFAULT_METADATA_HEADERS", "DEFAULT_SETTINGS", "ParseSettings", "parse_message"]
 
 log = structlog.get_logger(__name__)
-
-DEFAULT_METADATA_HEADERS: Mapping[str, str] = MappingProxyType(
-    {
-        "x-application": "application",
-        "x-app-version": "version",
-        "x-environment": "environment",
-        "x-machine": "machine",
-    }
-)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ from functools import partial
 from importlib import resources
 
 from triagebot.config import SignatureConfig
+from triagebot.errors import ConfigError
 from triagebot.stack import Language
 from triagebot.stack.detect import BY_NAME
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
@@ -41,6 +42,13 @@ class SignatureVersion:
 SIGNATURE_VERSIONS: dict[str, SignatureVersion] = {
     "v1": SignatureVersion(version="v1", library_file="library-frames@2026-11-27.toml"),
 }
+
+
+def older_versions(version: str) -> tuple[str, ...]:
+    """The versions registered before ``version``, oldest first: a report is signed with
+    them too, so the store can link its new signature to the defect an old one filed."""
+    names = list(SIGNATURE_VERSIONS)
+    return tuple(names[: names.index(version)]) if version in SIGNATURE_VERSIONS else ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +231,10 @@ class Signer:
     def __init__(self, config: SignatureConfig | None = None) -> None:
         config = config or SignatureConfig()
         if config.version not in SIGNATURE_VERSIONS:
-            raise KeyError(f"unknown signature version {config.version!r}")
+            raise ConfigError(
+                "[signature].version",
+                f"unknown version {config.version!r} (known: {', '.join(SIGNATURE_VERSIONS)})",
+            )
         self.version = SIGNATURE_VERSIONS[config.version]
         self.classifier = FrameClassifier(self.version, config)
         self._judged: dict[str, dict[Frame, _Judged]] = {}  # per language, bounded caches

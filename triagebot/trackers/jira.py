@@ -4,9 +4,10 @@ The ``jira`` client runs with ``max_retries=0``: its own retries sleep for tens 
 creates and choke on an HTTP-date Retry-After. Here every call goes through ``map_jira_errors()``
 (the one place foreign errors become ``TrackerError``/``TrackerUnavailable``) and ``_call()``,
 which retries 429/503/timeouts with capped exponential backoff honouring Retry-After, under an
-overall deadline. Calls that are not safe to repeat (comment, attachment) are only re-sent when
-Jira said it did not process them (429/503); a create is made safe by looking the signature label
-up before each retry, so a lost response never files twice.
+overall deadline. Calls that are not safe to repeat (create, comment, attachment) are only
+re-sent when Jira said it did not process them (429/503); after a lost create response the
+outbox retries later and looks the signature label up first, so it never files twice.
+Comments are plain text and escaped here, so report values never become markup.
 """
 
 from __future__ import annotations
@@ -347,6 +348,11 @@ class JiraTracker:
         client = self._jira()
         client._session.put(client._get_url(f"issue/{key}"), data=json.dumps(body))
 
+    def _comment(self, key: str, text: str) -> None:
+        """Post plain text as a comment: escaped, so report values cannot inject markup."""
+        body = escape_markup(text)
+        self._call("comment", lambda: self._jira().add_comment(key, body), replay_safe=False)
+
     def label(self, signature: str) -> str:
         return _label(self.settings.label_prefix + signature)
 
@@ -431,20 +437,18 @@ class JiraTracker:
         return self._call("get", lambda: self._issue(self._jira().issue(key, fields="status").raw))
 
     def create(self, draft: DefectDraft) -> TrackerIssue:
+        """File the draft. Only a 429/503 (Jira processed nothing) is retried here; after an
+        ambiguous failure (timeout, lost connection) the issue may exist but Cloud's search is
+        eventually consistent, so ``TrackerUnavailable`` hands the retry to the outbox, whose
+        ``find`` runs a back-off (30 s+) later."""
         description = self._renderer.render(draft)
         fields = self._fields(draft, description.text)
-        attempts = 0
 
         def create_once() -> TrackerIssue:
-            nonlocal attempts
-            attempts += 1
-            if attempts > 1 and (found := self._find_once(draft.signature)) is not None:
-                log.info("jira.create_recovered", key=found.key, signature=draft.signature)
-                return found
             raw = self._jira().create_issue(fields=fields, prefetch=False).raw
             return TrackerIssue(str(raw["key"]), "", False, f"{self._base}/browse/{raw['key']}")
 
-        created = self._call("create", create_once)
+        created = self._call("create", create_once, replay_safe=False)
         log.info("jira.created", key=created.key, signature=draft.signature)
         if description.full_trace is not None:
             self._attach(created.key, description.full_trace)
@@ -488,8 +492,7 @@ class JiraTracker:
         if self.settings.occurrences_field:
             body = {"fields": {self.settings.occurrences_field: update.total}}
             self._call("count", lambda: self._edit(key, body))
-        comment = _occurrence_comment(update)
-        self._call("comment", lambda: self._jira().add_comment(key, comment), replay_safe=False)
+        self._comment(key, _occurrence_comment(update))
         log.info("jira.occurrences", key=key, new=update.new, total=update.total)
 
     def reopen(self, key: str, comment: str) -> TrackerIssue:
@@ -507,7 +510,7 @@ class JiraTracker:
 
         # Safe to repeat: a transition already made is no longer offered and the issue is open.
         self._call("reopen", transition)
-        self._call("comment", lambda: self._jira().add_comment(key, comment), replay_safe=False)
+        self._comment(key, comment)
         log.info("jira.reopened", key=key)
         return self.get(key)
 
@@ -526,4 +529,4 @@ def _occurrence_comment(update: OccurrenceUpdate) -> str:
         parts.append("versions " + ", ".join(update.versions))
     if update.environments:
         parts.append("environments " + ", ".join(update.environments))
-    return escape_markup("; ".join(parts) + ".")
+    return "; ".join(parts) + "."

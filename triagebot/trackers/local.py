@@ -111,8 +111,7 @@ class LocalTracker:
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        with store.write() as conn:
-            _metadata.create_all(conn)
+        store.create_all(_metadata)
 
     def find(self, signature: str) -> TrackerIssue | None:
         with self.store.read() as conn:

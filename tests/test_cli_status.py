@@ -1,0 +1,52 @@
+"""``triagebot status``: what an operator checks first, from a real store after a real run."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from tests.helpers import GARBAGE, Bot, samples, seed_maildir
+from tests.test_store import make_outcome, make_signature
+from triagebot.store import Store
+
+LATER = datetime.now(UTC) + timedelta(days=1)
+REFUSED = "Jira answered 400: project OPS does not exist"
+
+
+def test_status_counts_messages_defects_and_the_outbox(tmp_path: Path) -> None:
+    bot = Bot(tmp_path)
+    seed_maildir(bot.maildir, [*samples(), ("zz-garbage", GARBAGE)])
+    bot.configure({})
+    bot.once()
+    store = Store(f"sqlite:///{bot.db}")
+    store.record([make_outcome("<refused@x>", signature=make_signature("a" * 16))])
+    (refused,) = store.due_effects(LATER, 10)
+    store.fail_effect(refused.id, REFUSED, None)
+    store.record([make_outcome("<waiting@x>", signature=make_signature("b" * 16))])
+    store.close()
+
+    result = bot.run("status", "--json")
+
+    assert result.returncode == 0, result.stderr
+    status = json.loads(result.stdout)
+    mails = len(samples()) + 3
+    assert status["messages"]["total"] == status["messages"]["last_24h"] == mails
+    by_kind = {(m["kind"], m["action"]): m["count"] for m in status["messages"]["by_kind"]}
+    assert by_kind[("invalid", None)] == 1
+    assert by_kind[("error_report", "candidate")] == len(samples())
+    assert by_kind[("error_report", "file")] == 2
+    assert status["defects"] == {"candidate": 5, "filed": 2}
+    outbox = status["outbox"]
+    assert outbox["pending"] == {"create": 1}
+    assert outbox["failed"] == {"create": 1}
+    assert datetime.fromisoformat(outbox["oldest_pending"]) <= datetime.now(UTC)
+    (failed,) = outbox["failed_errors"]
+    assert (failed["kind"], failed["error"]) == ("create", REFUSED)
+    assert status["digests"] == []
+
+    text = bot.run("status")
+    assert text.returncode == 0, text.stderr
+    assert f"messages  {mails} recorded, {mails} in the last 24 h" in text.stdout
+    assert f"failed #{failed['id']} create" in text.stdout
+    assert "digest    no run yet" in text.stdout
