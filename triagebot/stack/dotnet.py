@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 
 from triagebot.stack import Language, NormalizedFrame
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
@@ -325,6 +326,7 @@ def _generated_type(name: str) -> int:
     return dot
 
 
+@lru_cache(maxsize=4096)  # the same frames recur in every report of a bug
 def _split_name(name: str) -> tuple[str, str]:
     """``Acme.X.Load`` → (``Acme.X``, ``Load``); compiler-generated parts stay with the method:
     ``Acme.X.<LoadAsync>d__12.MoveNext`` and ``Acme.X+<LoadAsync>d__12.MoveNext`` →
