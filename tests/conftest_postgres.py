@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.servers.postgres import PostgresServer, find_bindir
+from triagebot.store import Store
 
 BACKENDS = ["sqlite", "postgresql"]
 
@@ -39,3 +40,12 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return f"sqlite:///{tmp_path / 'var' / 'triagebot.db'}"
     url: str = request.getfixturevalue("postgres_url")
     return url
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    """A migrated store on each backend in turn; a test module may define its own instead."""
+    s = Store(store_url)
+    s.migrate()
+    yield s
+    s.close()

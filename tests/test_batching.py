@@ -9,7 +9,6 @@ import shutil
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -53,15 +52,6 @@ description = "Go only."
 language = "go"
 action = "ignore"
 """
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    """The batch paths on SQLite and on PostgreSQL (``store_url``)."""
-    s = Store(store_url)
-    s.migrate()
-    yield s
-    s.close()
 
 
 def rules_folder(tmp_path: Path, *rules: str) -> Path:

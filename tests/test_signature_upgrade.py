@@ -5,8 +5,6 @@ in this test (``v2``: fewer in-app frames count)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.helpers import RULES, samples
@@ -27,14 +25,6 @@ def v2(monkeypatch: pytest.MonkeyPatch) -> str:
         SIGNATURE_VERSIONS, "v2", SignatureVersion("v2", v1.library_file, max_app_frames=1)
     )
     return "v2"
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    s = Store(store_url)
-    s.migrate()
-    yield s
-    s.close()
 
 
 def pipeline(version: str) -> Pipeline:
