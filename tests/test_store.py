@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -128,15 +128,6 @@ def decide(store: Store, defect_id: int, state: DefectState, by: str | None = No
 def resolve(store: Store, key: str, status: str = "Resolved") -> None:
     """What a status sync learns when someone resolved the issue in the tracker."""
     store.record_statuses({key: TrackerIssue(key, status, True)})
-
-
-@pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    """Every test here runs on SQLite and on PostgreSQL (``store_url``)."""
-    s = Store(store_url)
-    s.migrate()
-    yield s
-    s.close()
 
 
 def pending(store: Store, kind: EffectKind) -> int:
