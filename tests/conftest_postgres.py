@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.clocks import ManualClock
 from tests.servers.postgres import PostgresServer, find_bindir
 from triagebot.store import Store
 
@@ -43,9 +44,10 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[Store]:
-    """A migrated store on each backend in turn; a test module may define its own instead."""
-    s = Store(store_url)
+def store(store_url: str, clock: ManualClock) -> Iterator[Store]:
+    """A migrated store on each backend in turn, at each hard date in turn; a test module may
+    define its own instead."""
+    s = Store(store_url, clock=clock)
     s.migrate()
     yield s
     s.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from triagebot.stack.model import Trace
@@ -26,14 +25,3 @@ def must_parse(parse: Parser) -> Callable[[str], Trace]:
         return trace
 
     return parsed
-
-
-def best_time(call: Callable[[], object], rounds: int = 5, number: int = 200) -> float:
-    """Seconds per call: the fastest of ``rounds`` runs of ``number`` calls each."""
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(number):
-            call()
-        best = min(best, (time.perf_counter() - start) / number)
-    return best

@@ -165,12 +165,12 @@ class TestBatch:
         pipeline = pipeline_with(tmp_path, BURST_RULE)
         batches = [mails(60, bugs=3, seed=seed) for seed in (1, 2, 3)]
         handle_batch(pipeline, store, "test", batches[0])
-        run_effects(store, tracker)
+        run_effects(store, tracker, store.clock())
         filed = {d.id for d in store.defects() if d.key is not None}
         assert filed
         for batch in batches[1:]:
             handle_batch(pipeline, store, "test", batch)
-        later = datetime.now(UTC) + timedelta(hours=2)
+        later = store.clock() + timedelta(hours=2)
         updates = store.due_effects(later, 100, [EffectKind.UPDATE])
         assert sorted(e.defect_id for e in updates) == sorted(filed)
         versions = {

@@ -4,11 +4,12 @@ reopened through the workflow, exactly once; the status sync is what tells the s
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
+from tests.clocks import ManualClock
 from tests.fakejira import FakeJira
 from tests.helpers import SAMPLES, Bot, jira_tracker, listing, seed_maildir, write_rules
 from tests.test_store import make_outcome, make_signature
@@ -19,13 +20,13 @@ from triagebot.trackers.base import Tracker
 from triagebot.trackers.jira import JiraTracker
 from triagebot.trackers.local import LocalTracker
 
-LATER = datetime.now(UTC) + timedelta(days=1)
+DAY = timedelta(days=1)  # when everything queued now is due
 RECURRED = "Recurred in version"
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(f"sqlite:///{tmp_path / 'triagebot.db'}")
+def store(tmp_path: Path, clock: ManualClock) -> Store:
+    s = Store(f"sqlite:///{tmp_path / 'triagebot.db'}", clock=clock)
     s.migrate()
     return s
 
@@ -38,7 +39,7 @@ def jira(fake: FakeJira) -> JiraTracker:
 def file_one(store: Store, tracker: Tracker) -> tuple[int, str]:
     """A defect seen in 4.2, filed: its id and tracker key."""
     store.record([make_outcome("<first@x>", version="4.2")])
-    run_effects(store, tracker, LATER)
+    run_effects(store, tracker, store.clock() + DAY)
     [defect] = store.defects()
     assert defect.key is not None
     return defect.id, defect.key
@@ -48,7 +49,7 @@ def recur(store: Store, tracker: Tracker, *versions: str) -> None:
     """One batch per version, then an outbox round."""
     for version in versions:
         store.record([make_outcome(f"<{version}-{len(store.effects())}@x>", version=version)])
-    run_effects(store, tracker, LATER)
+    run_effects(store, tracker, store.clock() + DAY)
 
 
 @pytest.mark.parametrize("fake_jira", ["Cloud", "Server"], indirect=True)
@@ -103,7 +104,7 @@ def test_sync_of_250_tracked_defects_takes_three_searches(
 ) -> None:
     sigs = [make_signature(f"{i:016x}") for i in range(250)]
     store.record([make_outcome(f"<{i}@x>", signature=s) for i, s in enumerate(sigs)])
-    for i, effect in enumerate(store.due_effects(LATER, 1000)):
+    for i, effect in enumerate(store.due_effects(store.clock() + DAY, 1000)):
         key = fake_jira.add_issue(f"bug {i}", (f"errsig-{sigs[i].value}",))
         store.complete_effect(effect.id, EffectResult(tracker_key=key, tracker_status="Open"))
         if i % 10 == 0:
@@ -189,11 +190,11 @@ def test_lost_create_response_files_once_through_the_outbox(
     tracker = jira(fake_jira)
     store.record([make_outcome("<lost@x>", version="4.2")])
     fake_jira.drop_after_create()
-    assert run_effects(store, tracker, LATER) == 0
+    assert run_effects(store, tracker, store.clock() + DAY) == 0
     [(kind, state, attempts)] = store.effects()
     assert (kind, state, attempts) == ("create", "pending", 1)
 
-    assert run_effects(store, tracker, LATER + timedelta(hours=2)) == 1
+    assert run_effects(store, tracker, store.clock() + DAY + timedelta(hours=2)) == 1
     [defect] = store.defects()
     assert list(fake_jira.issues) == [defect.key]
     assert fake_jira.count("POST", "issue") == 1

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests import test_store
-from tests.test_store import T0, make_outcome, make_report, make_signature
+from tests.test_store import make_outcome, make_report, make_signature
 from triagebot.errors import RuleError
 from triagebot.pipeline import Outcome
 from triagebot.rules import (
@@ -178,12 +178,12 @@ class TestOccurrences:
         '[[rule]]\nname = "burst"\noccurrences = { at_least = 5, within = "1h" }\naction = "file"\n'
     )
 
-    def test_window_with_a_real_store(self, tmp_path: Path) -> None:
+    def test_window_with_a_real_store(self, tmp_path: Path, t0: datetime) -> None:
         """Four recorded in the hour plus this one make five; older ones do not count."""
         store = Store(f"sqlite:///{tmp_path / 's.db'}")
         store.migrate()
-        now = T0 + timedelta(hours=3)
-        store.record([make_outcome(f"<old{i}@x>") for i in range(10)], now=T0)
+        now = t0 + timedelta(hours=3)
+        store.record([make_outcome(f"<old{i}@x>") for i in range(10)], now=t0)
         store.record([make_outcome(f"<{i}@x>") for i in range(3)], now=now - timedelta(minutes=1))
         ruleset = rules(self.TEXT)
         report, sig = make_report("<m@x>", at=now), make_signature()

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.parsers import NO_TRACE_BODY, best_time, must_parse
+from tests.parsers import NO_TRACE_BODY, must_parse
 from triagebot.stack.java import LANGUAGE, normalize_frame, parse
 from triagebot.stack.model import Frame, Trace
 
@@ -423,15 +423,3 @@ class TestNormalize:
         assert LANGUAGE.id == "java:v1"
         assert LANGUAGE.parse is parse
         assert LANGUAGE.normalize_frame is normalize_frame
-
-
-class TestSpeed:
-    def test_no_trace_body_is_rejected_in_microseconds(self) -> None:
-        """A 3 KB body without a trace costs one regex search."""
-        body = NO_TRACE_BODY[:3000]
-        assert len(body) == 3000
-        assert best_time(lambda: parse(body)) < 50e-6
-
-    def test_typical_trace_is_fast(self) -> None:
-        """A typical e-mail with a trace parses well under 100 µs."""
-        assert best_time(lambda: parse(EMAIL)) < 100e-6

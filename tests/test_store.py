@@ -29,7 +29,8 @@ from triagebot.store import (
 )
 from triagebot.trackers.base import TrackerIssue
 
-T0 = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+#: A report's own ``Date:``; occurrences count at the store's clock, not at this.
+REPORT_DATE = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 SIG_A = "a" * 16
 SIG_B = "b" * 16
 
@@ -58,7 +59,7 @@ def make_signature(
 def make_report(
     message_id: str,
     *,
-    at: datetime = T0,
+    at: datetime = REPORT_DATE,
     version: str = "4.2.0",
     environment: str = "prod",
     exc_type: str = "System.NullReferenceException",
@@ -120,7 +121,13 @@ def recorded(store: Store, message_ids: Iterable[str]) -> set[str]:
 def decide(store: Store, defect_id: int, state: DefectState, by: str | None = None) -> None:
     """A helpdesk decision, applied as a reply applies it (from any state)."""
     reply = ReplyRecord(
-        f"<{state}-{time.perf_counter_ns()}@helpdesk>", defect_id, "h@x", str(state), {}, T0, "<t>"
+        f"<{state}-{time.perf_counter_ns()}@helpdesk>",
+        defect_id,
+        "h@x",
+        str(state),
+        {},
+        store.clock(),
+        "<t>",
     )
     store.apply_reply(reply, HumanDecision(state, frozenset(DefectState), by=by))
 
@@ -154,16 +161,16 @@ class TestSchema:
 
 
 class TestRecord:
-    def test_counts_one_defect_per_signature(self, store: Store) -> None:
+    def test_counts_one_defect_per_signature(self, store: Store, t0: datetime) -> None:
         """Three mails of one bug and one of another give two defects with the right counts."""
         batch = [make_outcome("<1@x>"), make_outcome("<4@x>", signature=make_signature(SIG_B))]
-        assert store.record(batch, now=T0) == 2
-        assert store.record([make_outcome("<2@x>")], now=T0 + timedelta(minutes=5)) == 1
-        assert store.record([make_outcome("<3@x>")], now=T0 + timedelta(minutes=1)) == 1
+        assert store.record(batch, now=t0) == 2
+        assert store.record([make_outcome("<2@x>")], now=t0 + timedelta(minutes=5)) == 1
+        assert store.record([make_outcome("<3@x>")], now=t0 + timedelta(minutes=1)) == 1
         rows = {d.signatures[0]: d for d in store.defects()}
         assert rows[SIG_A].occurrences == 3
-        assert rows[SIG_A].first_seen == T0
-        assert rows[SIG_A].last_seen == T0 + timedelta(minutes=5)
+        assert rows[SIG_A].first_seen == t0
+        assert rows[SIG_A].last_seen == t0 + timedelta(minutes=5)
         assert rows[SIG_B].occurrences == 1
         assert rows[SIG_A].state == "filed"
         assert recorded(store, ["<1@x>", "<9@x>"]) == {"<1@x>"}
@@ -216,25 +223,27 @@ class TestRecord:
         assert defect.exception_types == ("System.NullReferenceException",)
         assert "CaseViewModel.Load" in defect.sample_trace
 
-    def test_count_window(self, store: Store) -> None:
+    def test_count_window(self, store: Store, t0: datetime) -> None:
         """``count`` sees only occurrences at or after ``since``, across batches."""
         for i in range(10):
-            store.record([make_outcome(f"<{i}@x>")], now=T0 + timedelta(minutes=i))
-        assert store.count(SIG_A, T0) == 10
-        assert store.count(SIG_A, T0 + timedelta(minutes=7)) == 3
-        assert store.count(SIG_B, T0) == 0
+            store.record([make_outcome(f"<{i}@x>")], now=t0 + timedelta(minutes=i))
+        assert store.count(SIG_A, t0) == 10
+        assert store.count(SIG_A, t0 + timedelta(minutes=7)) == 3
+        assert store.count(SIG_B, t0) == 0
 
 
 class TestProcessingTime:
-    def test_occurrences_count_when_processed_not_when_dated(self, store: Store) -> None:
+    def test_occurrences_count_when_processed_not_when_dated(
+        self, store: Store, t0: datetime
+    ) -> None:
         """A future ``Date:`` does not pin ``last_seen``; a backlog dated last year counts in
         today's windows; the report's own date stays on the message row."""
-        future, old = T0 + timedelta(days=3650), T0 - timedelta(days=365)
-        store.record([make_outcome("<future@x>", at=future)], now=T0)
-        store.record([make_outcome("<backlog@x>", at=old)], now=T0 + timedelta(minutes=1))
+        future, old = t0 + timedelta(days=3650), t0 - timedelta(days=365)
+        store.record([make_outcome("<future@x>", at=future)], now=t0)
+        store.record([make_outcome("<backlog@x>", at=old)], now=t0 + timedelta(minutes=1))
         [defect] = store.defects()
-        assert (defect.first_seen, defect.last_seen) == (T0, T0 + timedelta(minutes=1))
-        assert store.count(SIG_A, T0 + timedelta(seconds=30)) == 1
+        assert (defect.first_seen, defect.last_seen) == (t0, t0 + timedelta(minutes=1))
+        assert store.count(SIG_A, t0 + timedelta(seconds=30)) == 1
         with store.read() as conn:
             query = sa.select(messages.c.message_id, messages.c.received_at)
             received = {r.message_id: r.received_at for r in conn.execute(query)}
@@ -259,10 +268,10 @@ class TestWidths:
 
 
 class TestErrorMapping:
-    def test_reads_and_counts_map_database_errors(self, store: Store) -> None:
+    def test_reads_and_counts_map_database_errors(self, store: Store, t0: datetime) -> None:
         """A failing read or count raises ``StoreError``, as a failing write does."""
-        store.record([make_outcome("<1@x>")], now=T0)
-        assert store.count(SIG_A, T0) == 1  # the thread's reader connection is open now
+        store.record([make_outcome("<1@x>")], now=t0)
+        assert store.count(SIG_A, t0) == 1  # the thread's reader connection is open now
         with store.write() as conn:
             conn.execute(sa.text("DROP TABLE replies"))
             conn.execute(sa.text("DROP TABLE notifications"))
@@ -271,9 +280,9 @@ class TestErrorMapping:
         with pytest.raises(StoreError, match="store read failed"):
             store.effects()
         with pytest.raises(StoreError, match="store read failed"):
-            store.count(SIG_A, T0)
+            store.count(SIG_A, t0)
         with pytest.raises(StoreError, match="store read failed"):
-            store.counts([SIG_A], T0)
+            store.counts([SIG_A], t0)
         assert store.defects()[0].occurrences == 1  # the connection is still usable
 
 
@@ -319,20 +328,25 @@ class TestStates:
         """A rule with ``override_rejection`` moves a rejected defect to its state, with the
         usual effect; the same rule without the flag leaves it rejected."""
         store.record([make_outcome("<1@x>", Action.CANDIDATE)])
-        [notify] = store.due_effects(T0 + timedelta(days=1), 10)
+        [notify] = store.due_effects(store.clock() + timedelta(days=1), 10)
         store.complete_effect(notify.id)
         defect_id = store.defects()[0].id
         decide(store, defect_id, DefectState.REJECTED)
         plain = Decision(action, "r", NO_FIELDS)
         store.record([Outcome(make_report("<2@x>"), make_signature(), plain)])
-        assert (store.defects()[0].state, store.due_effects(T0 + timedelta(days=1), 10)) == (
+        assert (
+            store.defects()[0].state,
+            store.due_effects(store.clock() + timedelta(days=1), 10),
+        ) == (
             "rejected",
             [],
         )
         lifting = Decision(action, "r", NO_FIELDS, override_rejection=True)
         store.record([Outcome(make_report(f"<{i}@x>"), make_signature(), lifting) for i in (3, 4)])
         assert store.defects()[0].state == state
-        assert [e.kind for e in store.due_effects(T0 + timedelta(days=1), 10)] == [effect]
+        assert [e.kind for e in store.due_effects(store.clock() + timedelta(days=1), 10)] == [
+            effect
+        ]
         assert store.defects()[0].occurrences == 4
 
     def test_override_rejection_never_touches_duplicates(self, store: Store) -> None:
@@ -357,7 +371,7 @@ class TestStates:
 class TestOutboxRows:
     def file_with_key(self, store: Store) -> int:
         store.record([make_outcome("<0@x>")])
-        [create] = store.due_effects(T0 + timedelta(days=1), 10)
+        [create] = store.due_effects(store.clock() + timedelta(days=1), 10)
         result = EffectResult(tracker_key="LOCAL-1", occurrences_reported=1)
         store.complete_effect(create.id, result)
         return create.defect_id
@@ -372,7 +386,7 @@ class TestOutboxRows:
                     for i in range(25)
                 ]
             )
-        [update] = store.due_effects(T0 + timedelta(days=1), 10)
+        [update] = store.due_effects(store.clock() + timedelta(days=1), 10)
         assert update.kind is EffectKind.UPDATE
         assert update.defect_id == defect_id
         assert update.payload == {
@@ -385,18 +399,18 @@ class TestOutboxRows:
         """Occurrences recorded while an update was in flight are not lost."""
         defect_id = self.file_with_key(store)
         store.record([make_outcome("<1@x>")])
-        [update] = store.due_effects(T0 + timedelta(days=1), 10)
+        [update] = store.due_effects(store.clock() + timedelta(days=1), 10)
         store.record([make_outcome("<2@x>")])  # arrives while the update is being sent
         store.complete_effect(update.id, EffectResult(occurrences_reported=2))
-        [again] = store.due_effects(datetime.now(UTC) + timedelta(seconds=1), 10)
+        [again] = store.due_effects(store.clock() + timedelta(seconds=1), 10)
         assert again.kind is EffectKind.UPDATE
         assert store.defect(defect_id).occurrences == 3
 
     def test_fail_effect_reschedules_or_gives_up(self, store: Store) -> None:
         """A retry waits until ``retry_at``; a final failure is never due again."""
         store.record([make_outcome("<1@x>")])
-        [create] = store.due_effects(T0 + timedelta(days=1), 10)
-        later = datetime.now(UTC) + timedelta(minutes=5)
+        [create] = store.due_effects(store.clock() + timedelta(days=1), 10)
+        later = store.clock() + timedelta(minutes=5)
         store.fail_effect(create.id, "503", later)
         assert store.due_effects(later - timedelta(seconds=1), 10) == []
         [retry] = store.due_effects(later, 10)
@@ -418,7 +432,11 @@ class TestOutboxRows:
             ]
         )
         store.record([make_outcome("<r3@x>", version="4.12")])
-        reopen = [e for e in store.due_effects(T0 + timedelta(days=1), 10) if e.kind == "reopen"]
+        reopen = [
+            e
+            for e in store.due_effects(store.clock() + timedelta(days=1), 10)
+            if e.kind == "reopen"
+        ]
         assert len(reopen) == 1
         assert reopen[0].payload == {"version": "4.10"}
         assert store.defect(defect_id).resolved is False
@@ -444,18 +462,20 @@ class TestOutboxRows:
             4,
         )
         assert new.signatures == ["d" * 16]
-        [link] = [e for e in store.due_effects(T0 + timedelta(days=1), 10) if e.kind == "link"]
+        [link] = [
+            e for e in store.due_effects(store.clock() + timedelta(days=1), 10) if e.kind == "link"
+        ]
         assert (link.defect_id, link.payload) == (defect_id, {"signature": "c" * 16})
 
     def test_merged_while_in_flight_reaches_the_follow_up(self, store: Store) -> None:
         """Versions merged into an update the worker is performing go out with the next one."""
         self.file_with_key(store)
         store.record([make_outcome("<1@x>", version="4.1", environment="prod")])
-        [update] = store.due_effects(T0 + timedelta(days=1), 10)
+        [update] = store.due_effects(store.clock() + timedelta(days=1), 10)
         assert update.payload == {"versions": ["4.1"], "environments": ["prod"]}
         store.record([make_outcome("<2@x>", version="4.5", environment="staging")])
         store.complete_effect(update.id, EffectResult(occurrences_reported=2))
-        [again] = store.due_effects(datetime.now(UTC) + timedelta(seconds=1), 10)
+        [again] = store.due_effects(store.clock() + timedelta(seconds=1), 10)
         assert again.kind is EffectKind.UPDATE
         assert set(again.payload["versions"]) >= {"4.5"}
         assert set(again.payload["environments"]) >= {"staging"}
@@ -467,18 +487,18 @@ class TestStatusSync:
         sigs = [make_signature(f"{i:016x}") for i in range(n)]
         store.record([make_outcome(f"<{i}@x>", signature=sig) for i, sig in enumerate(sigs)])
         ids = []
-        for i, effect in enumerate(store.due_effects(T0 + timedelta(days=1), n), 1):
+        for i, effect in enumerate(store.due_effects(store.clock() + timedelta(days=1), n), 1):
             store.complete_effect(
                 effect.id, EffectResult(tracker_key=f"OPS-{i}", tracker_status="Open")
             )
             ids.append(effect.defect_id)
         return ids
 
-    def test_tracked_keys_are_filed_and_duplicate_defects(self, store: Store) -> None:
+    def test_tracked_keys_are_filed_and_duplicate_defects(self, store: Store, t0: datetime) -> None:
         """Candidates, rejected and keyless defects are not asked about; shared keys once."""
         _first, second, third = self.keyed(store, 3)
         decide(store, second, DefectState.REJECTED)
-        reply = ReplyRecord("<dup@x>", third, "alice@example.com", "duplicate", {}, T0, "<t@x>")
+        reply = ReplyRecord("<dup@x>", third, "alice@example.com", "duplicate", {}, t0, "<t@x>")
         duplicate = HumanDecision(
             DefectState.DUPLICATE, frozenset({DefectState.FILED}), tracker_key="OPS-1"
         )

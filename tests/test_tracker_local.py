@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from tests.test_store import SIG_A, T0, decide, make_outcome, make_signature
+from tests.clocks import ManualClock
+from tests.test_store import SIG_A, decide, make_outcome, make_signature
 from triagebot.errors import TrackerError, TrackerUnavailable
 from triagebot.outbox import BACKOFF_CAP, backoff, run_effects
 from triagebot.rules import Action
@@ -15,12 +16,10 @@ from triagebot.store import DefectState, Store
 from triagebot.trackers.base import DefectDraft, OccurrenceUpdate, TrackerIssue
 from triagebot.trackers.local import LocalTracker, signature_label
 
-LATER = datetime.now(UTC) + timedelta(days=1)
-
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
-    s = Store(f"sqlite:///{tmp_path / 'triagebot.db'}")
+def store(tmp_path: Path, clock: ManualClock) -> Store:
+    s = Store(f"sqlite:///{tmp_path / 'triagebot.db'}", clock=clock)
     s.migrate()
     return s
 
@@ -66,7 +65,7 @@ class TestLocalTracker:
         assert tracker.find("1" * 16) == TrackerIssue("LOCAL-1", "Resolved", True)
         assert tracker.labels(first.key) == [signature_label("1" * 16), "triagebot"]
 
-    def test_reopen_link_and_update(self, tracker: LocalTracker) -> None:
+    def test_reopen_link_and_update(self, tracker: LocalTracker, t0: datetime) -> None:
         """Reopen clears resolved; linking adds a label once; updates set the total."""
         key = tracker.create(draft()).key
         tracker.resolve(key)
@@ -74,7 +73,7 @@ class TestLocalTracker:
         tracker.link_signature(key, "c" * 16)
         tracker.link_signature(key, "c" * 16)
         assert tracker.find("c" * 16) == tracker.get(key)
-        tracker.update_occurrences(key, OccurrenceUpdate(total=7, new=6, last_seen=T0))
+        tracker.update_occurrences(key, OccurrenceUpdate(total=7, new=6, last_seen=t0))
         assert tracker.get(key).status == "Reopened"
 
     def test_statuses_in_one_call(self, tracker: LocalTracker) -> None:
@@ -98,41 +97,41 @@ class TestLocalTracker:
 
 class TestOutboxWorker:
     def test_file_creates_once_and_updates_coalesce(
-        self, store: Store, tracker: LocalTracker
+        self, store: Store, tracker: LocalTracker, later: datetime
     ) -> None:
         """N mails of one bug → one create and then one update carrying the count."""
         store.record([make_outcome("<0@x>")])
-        assert run_effects(store, tracker, LATER) == 1
+        assert run_effects(store, tracker, later) == 1
         [defect] = store.defects()
         assert defect.key == "LOCAL-1"
         for batch in range(5):
             store.record([make_outcome(f"<{batch}-{i}@x>") for i in range(20)])
-        assert run_effects(store, tracker, LATER) == 1  # ONE update for 100 mails
+        assert run_effects(store, tracker, later) == 1  # ONE update for 100 mails
         full = store.defect(defect.id)
         assert full.occurrences_reported == full.occurrences == 101
-        assert run_effects(store, tracker, LATER) == 0
+        assert run_effects(store, tracker, later) == 0
 
     def test_lost_create_response_never_files_twice(
-        self, store: Store, tracker: LocalTracker
+        self, store: Store, tracker: LocalTracker, later: datetime
     ) -> None:
         """The create happened on the tracker but its answer was lost: ``find`` recovers it."""
         store.record([make_outcome("<0@x>"), make_outcome("<1@x>")])
         tracker.create(draft())  # the earlier attempt that reached the tracker
-        assert run_effects(store, tracker, LATER) == 1
+        assert run_effects(store, tracker, later) == 1
         assert store.defects()[0].key == "LOCAL-1"
         assert tracker.find(SIG_A) == TrackerIssue("LOCAL-1", "Open", False)
         with pytest.raises(TrackerError):
             tracker.get("LOCAL-2")
         # what the found issue shows is unknown, so the total is sent right after
-        assert run_effects(store, tracker, LATER) == 1
+        assert run_effects(store, tracker, later) == 1
         assert store.defect(store.defects()[0].id).occurrences_reported == 2
 
-    def test_outage_backs_off_then_recovers(self, store: Store) -> None:
+    def test_outage_backs_off_then_recovers(self, store: Store, t0: datetime) -> None:
         """A retryable error reschedules with growing delays; mail keeps being recorded."""
         flaky = Flaky(store)
         flaky.down = TrackerUnavailable
         store.record([make_outcome("<0@x>")])
-        now = datetime.now(UTC)
+        now = t0
         assert run_effects(store, flaky, now) == 0
         assert run_effects(store, flaky, now + backoff(0) - timedelta(seconds=1)) == 0
         assert run_effects(store, flaky, now + backoff(0)) == 0  # second failure
@@ -144,29 +143,31 @@ class TestOutboxWorker:
         assert backoff(1) == 2 * backoff(0)
         assert backoff(50) == BACKOFF_CAP
 
-    def test_non_retryable_error_fails_the_effect(self, store: Store) -> None:
+    def test_non_retryable_error_fails_the_effect(self, store: Store, later: datetime) -> None:
         """A refusal is parked as ``failed`` and the worker moves on to the next effect."""
         flaky = Flaky(store)
         flaky.down = TrackerError
         store.record([make_outcome("<0@x>")])
-        assert run_effects(store, flaky, LATER) == 0
+        assert run_effects(store, flaky, later) == 0
         assert store.effects() == [("create", "failed", 1)]
-        assert run_effects(store, flaky, LATER) == 0
+        assert run_effects(store, flaky, later) == 0
 
-    def test_regression_reopens_the_issue(self, store: Store, tracker: LocalTracker) -> None:
+    def test_regression_reopens_the_issue(
+        self, store: Store, tracker: LocalTracker, later: datetime
+    ) -> None:
         """A defect resolved in the tracker that recurs in a newer version is reopened."""
         store.record([make_outcome("<0@x>", version="4.9")])
-        run_effects(store, tracker, LATER)
+        run_effects(store, tracker, later)
         [defect] = store.defects()
         assert defect.key is not None
         store.record_statuses({defect.key: tracker.resolve(defect.key)})
         store.record([make_outcome("<1@x>", version="4.10")])
-        assert run_effects(store, tracker, LATER) == 2  # reopen + update
+        assert run_effects(store, tracker, later) == 2  # reopen + update
         assert tracker.get(defect.key) == TrackerIssue(defect.key, "Reopened", False)
         assert store.defect(defect.id).tracker_status == "Reopened"
 
     def test_candidates_wait_and_rejections_do_nothing(
-        self, store: Store, tracker: LocalTracker
+        self, store: Store, tracker: LocalTracker, later: datetime
     ) -> None:
         """Nothing reaches the tracker for a candidate until it is confirmed."""
         store.record(
@@ -175,20 +176,22 @@ class TestOutboxWorker:
                 make_outcome("<1@x>", Action.CANDIDATE, make_signature("b" * 16)),
             ]
         )
-        assert run_effects(store, tracker, LATER) == 0
+        assert run_effects(store, tracker, later) == 0
         first, second = store.defects()
         decide(store, first.id, DefectState.FILED, by="alice@example.com")
         decide(store, second.id, DefectState.FILED)
         decide(store, second.id, DefectState.REJECTED)
-        assert run_effects(store, tracker, LATER) == 2
+        assert run_effects(store, tracker, later) == 2
         assert [d.key for d in store.defects()] == ["LOCAL-1", None]
         assert tracker.find("b" * 16) is None
 
-    def test_linked_signature_gets_its_label(self, store: Store, tracker: LocalTracker) -> None:
+    def test_linked_signature_gets_its_label(
+        self, store: Store, tracker: LocalTracker, later: datetime
+    ) -> None:
         """After an algorithm upgrade the tracker finds the defect by the new signature too."""
         store.record([make_outcome("<0@x>")])
-        run_effects(store, tracker, LATER)
+        run_effects(store, tracker, later)
         v2 = make_signature("c" * 16, version="v2")
         store.record([make_outcome("<1@x>", signature=v2, previous=(make_signature(SIG_A),))])
-        assert run_effects(store, tracker, LATER) == 2  # the link and the occurrence update
+        assert run_effects(store, tracker, later) == 2  # the link and the occurrence update
         assert tracker.find("c" * 16) == tracker.find(SIG_A)

@@ -6,11 +6,12 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 
 import structlog
 
+from triagebot.clock import Clock, system_clock
 from triagebot.config import Config, DigestConfig
 from triagebot.errors import TriagebotError
 from triagebot.mail.imap import ImapSource
@@ -33,7 +34,9 @@ class Check:
     detail: str
 
 
-def run_checks(config: Config, send_test: str | None = None) -> list[Check]:
+def run_checks(
+    config: Config, send_test: str | None = None, clock: Clock = system_clock
+) -> list[Check]:
     store = open_store(config)
     try:
         return [
@@ -43,7 +46,7 @@ def run_checks(config: Config, send_test: str | None = None) -> list[Check]:
             _guard("listener", lambda: _listener(config)),
             _guard("tracker", lambda: _tracker(store, config)),
             smtp := _guard("smtp", lambda: _smtp(config, send_test)),
-            *(_guard("digest", partial(_digest, d, smtp)) for d in config.digests),
+            *(_guard("digest", partial(_digest, d, smtp, clock())) for d in config.digests),
         ]
     finally:
         store.close()
@@ -130,9 +133,9 @@ def _smtp(config: Config, send_test: str | None) -> Check:
     return Check("smtp", "enabled", detail)
 
 
-def _digest(digest: DigestConfig, smtp: Check) -> Check:
+def _digest(digest: DigestConfig, smtp: Check, now: datetime) -> Check:
     """A digest runs when its schedule is valid and mail is enabled; shows its next run."""
-    fire = trigger_for(digest).get_next_fire_time(None, datetime.now(UTC))
+    fire = trigger_for(digest).get_next_fire_time(None, now)
     when = f"next {fire:%Y-%m-%d %H:%M %Z}" if fire is not None else "never fires"
     detail = (
         f"{digest.name} ({digest.audience}, {len(digest.recipients)} recipients): "

@@ -8,13 +8,14 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from triagebot import logs
+from triagebot.clock import system_clock
 from triagebot.config import Config, config_from_dict, load_config
 from triagebot.errors import TriagebotError
 from triagebot.pipeline import Pipeline
@@ -54,7 +55,7 @@ def cmd_explain(args: argparse.Namespace, config: Config) -> int:
     from triagebot.confirm import explain as explain_reply  # noqa: PLC0415 - only explain
 
     pipeline = Pipeline.from_config(config)
-    now = datetime.now(UTC)
+    now = system_clock()
     for name, raw in iter_paths(args.paths):
         outcome = pipeline.process(raw)
         if args.json:
@@ -127,7 +128,7 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     store = open_store(config)
     try:
         store.migrate()
-        status = _status(store, datetime.now(UTC))
+        status = _status(store, system_clock())
     finally:
         store.close()
     print(json.dumps(status, ensure_ascii=False) if args.json else _render_status(status))

@@ -18,7 +18,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
@@ -110,9 +110,10 @@ def handle_batch(
     """Parse and commit one batch; returns where each message goes once acknowledged.
 
     Replies to candidate mails are applied after the commit (``replies``; each at most once).
-    A message the store refuses for good goes to Quarantine; the others are committed.
+    A message the store refuses for good goes to Quarantine; the others are committed. The
+    batch's time is the store's clock: the rules' windows and the recorded occurrences agree.
     """
-    now = datetime.now(UTC)
+    now = store.clock()
     analysed = [pipeline.analyse(incoming.raw) for incoming in batch]
     signatures = {o.signature.value for o in analysed if o.signature is not None}
     counter = BatchCounter(store, signatures, now, pipeline.rules.windows)
@@ -122,7 +123,7 @@ def handle_batch(
         if outcome.signature is not None:
             counter.add(outcome.signature.value)
         outcomes.append(outcome)
-    new, refused = _record(store, source, outcomes, [m.ref for m in batch])
+    new, refused = _record(store, source, outcomes, [m.ref for m in batch], now)
     moves: dict[Folder, list[str]] = defaultdict(list)
     verbose = _stdlib_log.isEnabledFor(logging.INFO)  # build no log fields nobody will see
     for index, (incoming, outcome) in enumerate(zip(batch, outcomes, strict=True)):
@@ -131,7 +132,7 @@ def handle_batch(
         if index in refused:
             folder, reason = Folder.QUARANTINE, refused[index]
         elif outcome.report.kind is Kind.REPLY and replies is not None:
-            folder = replies.handle(outcome.report)
+            folder = replies.handle(outcome.report, now)
         moves[folder].append(incoming.ref)
         if folder is Folder.QUARANTINE:
             log.warning(
@@ -143,7 +144,7 @@ def handle_batch(
 
 
 def _record(
-    store: Store, source: str, outcomes: Sequence[Outcome], refs: Sequence[str]
+    store: Store, source: str, outcomes: Sequence[Outcome], refs: Sequence[str], now: datetime
 ) -> tuple[int, dict[int, str]]:
     """Record the batch in one transaction; returns how many were new, and the messages the
     store refused for good (index → reason).
@@ -154,7 +155,7 @@ def _record(
     are refused.
     """
     try:
-        return store.record(outcomes, refs=refs), {}
+        return store.record(outcomes, refs=refs, now=now), {}
     except RetryableError:
         raise
     except Exception as exc:  # deterministic: find the message(s) to blame
@@ -169,7 +170,7 @@ def _record(
     refused: dict[int, str] = {}
     for index, (outcome, ref) in enumerate(zip(outcomes, refs, strict=True)):
         try:
-            new += store.record([outcome], refs=[ref])
+            new += store.record([outcome], refs=[ref], now=now)
         except RetryableError:
             raise
         except Exception as exc:  # this message is the poison
@@ -394,7 +395,7 @@ class Daemon:
                     run_effects,
                     self.store,
                     self.tracker,
-                    datetime.now(UTC),
+                    self.store.clock(),
                     OUTBOX_LIMIT,
                 )
                 done += await _on(
@@ -402,7 +403,7 @@ class Daemon:
                     run_notifications,
                     self.store,
                     self.notifier,
-                    datetime.now(UTC),
+                    self.store.clock(),
                     OUTBOX_LIMIT,
                 )
             except Exception as exc:  # the outbox outlives any one round

@@ -16,7 +16,7 @@ store which issues were resolved in the tracker, so a recurrence in a newer vers
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import structlog
@@ -55,11 +55,8 @@ def backoff(attempts: int) -> timedelta:
     return min(delay, BACKOFF_CAP)
 
 
-def run_effects(
-    store: Store, tracker: Tracker, now: datetime | None = None, limit: int = 100
-) -> int:
-    """Perform up to ``limit`` due tracker effects; returns how many completed."""
-    now = now or datetime.now(UTC)
+def run_effects(store: Store, tracker: Tracker, now: datetime, limit: int = 100) -> int:
+    """Perform up to ``limit`` tracker effects due at ``now``; returns how many completed."""
     effects = store.due_effects(now, limit, TRACKER_EFFECTS)
     loaded = store.defects_by_id({e.defect_id for e in effects})  # one read for the round
 
@@ -73,11 +70,10 @@ def run_effects(
 
 
 def run_notifications(
-    store: Store, notifier: Notifier | None, now: datetime | None = None, limit: int = 100
+    store: Store, notifier: Notifier | None, now: datetime, limit: int = 100
 ) -> int:
-    """Perform up to ``limit`` due ``notify`` effects, then send due reminders; returns how
-    many effects completed (skipped ones included)."""
-    now = now or datetime.now(UTC)
+    """Perform up to ``limit`` ``notify`` effects due at ``now``, then send due reminders;
+    returns how many effects completed (skipped ones included)."""
     effects = store.due_effects(now, limit, (EffectKind.NOTIFY,))
     if notifier is None:
         for effect in effects:

@@ -19,7 +19,7 @@ import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -232,11 +232,11 @@ class _Facts:
     messages: tuple[str, ...]
     language: str
     count: CountFn | None
-    now: datetime
+    now: datetime | None  # None with ``count``: a dry run
 
 
 def _facts(
-    report: Report, signature: SignatureLike | None, count: CountFn | None, now: datetime
+    report: Report, signature: SignatureLike | None, count: CountFn | None, now: datetime | None
 ) -> _Facts:
     trace = report.trace
     types: list[str] = []
@@ -397,7 +397,7 @@ def _cond_occurrences(key: str, value: object) -> _Condition:
 
     def seen(f: _Facts) -> int:
         # The report being evaluated is not recorded yet: it is the "+ 1".
-        if f.signature is None or f.count is None:
+        if f.signature is None or f.count is None or f.now is None:
             return 1
         return f.count(f.signature.value, f.now - window) + 1
 
@@ -502,9 +502,10 @@ class RuleSet:
 
         ``hits`` lists every matching rule; ``misses`` the first failing condition of each
         rule that did not match, with the report's actual value when ``explain`` is set.
-        ``count`` is None in a dry run: occurrence conditions then see only this report.
+        ``count`` (with ``now``, the batch's time) is None in a dry run: occurrence
+        conditions then see only this report.
         """
-        facts = _facts(report, signature, count, now or datetime.now(UTC))
+        facts = _facts(report, signature, count, now)
         fields = NO_FIELDS
         hits: list[Match] = []
         misses: list[Match] = []

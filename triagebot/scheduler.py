@@ -17,6 +17,7 @@ import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
+from triagebot.clock import Clock, system_clock
 from triagebot.config import Config, DigestConfig
 from triagebot.digest import DigestRunner, Rendered, RunResult, zone_of
 from triagebot.errors import ConfigError, TriagebotError
@@ -40,10 +41,6 @@ RETRY_SWEEP = timedelta(minutes=5)  # how often transiently failed digests are t
 #: How far back ``last_fire`` looks, widening step by step (cron fires at least every 4 years).
 _LOOKBACK = tuple(timedelta(days=d) for d in (1 / 24, 1, 8, 32, 367, 4 * 366 + 1))
 _SECOND = timedelta(seconds=1)
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def trigger_for(digest: DigestConfig) -> CronTrigger:
@@ -75,7 +72,7 @@ class DigestScheduler:
         self,
         runner: DigestRunner,
         *,
-        clock: Callable[[], datetime] = _utcnow,
+        clock: Clock = system_clock,
         grace: timedelta = MISFIRE_GRACE,
     ) -> None:
         self.runner = runner
@@ -199,7 +196,7 @@ def start_digests(config: Config, store: Store, mailer: Mailer | None) -> Digest
     if mailer is None:  # mail_enabled already warned, naming digests among the mail features
         log.info("digest.disabled", digests=names, reason="mail is disabled (see mail.disabled)")
         return None
-    scheduler = DigestScheduler(DigestRunner(config, store, mailer))
+    scheduler = DigestScheduler(DigestRunner(config, store, mailer), clock=store.clock)
     scheduler.start()
     return scheduler
 

@@ -31,6 +31,7 @@ import sqlalchemy as sa
 import structlog
 from sqlalchemy.engine import Connection, Engine
 
+from triagebot.clock import Clock, system_clock
 from triagebot.errors import StoreError, StoreUnavailable
 from triagebot.rules import Action, Fields, parse_version
 
@@ -377,10 +378,6 @@ class _Touched:
     reopen_version: str | None = None
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 def _newer(a: str | None, b: str | None) -> bool:
     """Is version ``a`` strictly newer than ``b``? (unknown ``b``: any known ``a`` is newer)."""
     va = parse_version(a)
@@ -399,9 +396,13 @@ def _pending_key(kind: EffectKind, defect_id: int, extra: str = "") -> str | Non
 class Store:
     """The state database behind one SQLAlchemy engine."""
 
-    def __init__(self, url: str, *, update_delay: timedelta = timedelta(0)) -> None:
-        """``update_delay``: how long occurrence updates coalesce before the tracker hears of
-        them, so a busy signature costs one tracker call per interval, not one per batch."""
+    def __init__(
+        self, url: str, *, clock: Clock = system_clock, update_delay: timedelta = timedelta(0)
+    ) -> None:
+        """``clock`` stamps what is recorded; ``update_delay``: how long occurrence updates
+        coalesce before the tracker hears of them, so a busy signature costs one tracker call
+        per interval, not one per batch."""
+        self.clock = clock
         self.update_delay = update_delay
         parsed = sa.make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
@@ -477,7 +478,7 @@ class Store:
         ``refs`` (parallel to ``outcomes``) are the sources' handles, kept for tracing.
         Returns how many messages were new; the others were recorded before and change nothing.
         """
-        now = now or _now()
+        now = now or self.clock()
         batch: dict[str, tuple[Outcome, str | None]] = {}
         for i, outcome in enumerate(outcomes):
             batch.setdefault(outcome.report.message_id, (outcome, refs[i] if refs else None))
@@ -771,7 +772,7 @@ class Store:
                     EffectKind.UPDATE,
                     done.defect_id,
                     payload,
-                    _now(),
+                    self.clock(),
                     delay=self.update_delay,
                 )
 

@@ -27,6 +27,7 @@ from psycopg import sql
 from tests.servers import HOST, free_port
 
 SUPERUSER = "postgres"
+DATABASE = "postgres"  # every test gets a schema of its own in it (see ``database``)
 _IS_ROOT = os.geteuid() == 0
 # The cluster's files belong to whoever runs the server; as root that must not be root.
 _USER = pwd.getpwnam("postgres" if _IS_ROOT else pwd.getpwuid(os.getuid()).pw_name)
@@ -159,12 +160,12 @@ class PostgresServer:
         return f"postgresql+psycopg://{SUPERUSER}@{HOST}:{self.port}/{database}"
 
     def database(self) -> str:
-        """Create a new empty database; returns its URL."""
+        """A new, empty namespace (a schema first on the search path); returns its URL.
+
+        A schema costs well under a millisecond where ``CREATE DATABASE`` costs 300 ms, and
+        every table, sequence and type the store creates lands in it, unseen by other tests.
+        """
         name = f"t_{secrets.token_hex(6)}"
-        with psycopg.connect(self._dsn("postgres"), autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("CREATE DATABASE {} TEMPLATE template0 STRATEGY file_copy").format(
-                    sql.Identifier(name)
-                )
-            )
-        return self.url(name)
+        with psycopg.connect(self._dsn(DATABASE), autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
+        return f"{self.url(DATABASE)}?options=-csearch_path%3D{name}"

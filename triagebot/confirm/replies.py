@@ -8,7 +8,7 @@ reply does nothing the second time.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -82,9 +82,8 @@ class ReplyHandler:
     def from_config(cls, config: Config, store: Store) -> ReplyHandler | None:
         return cls(config.helpdesk, store) if config.helpdesk is not None else None
 
-    def handle(self, report: Report, now: datetime | None = None) -> Folder:
-        """Apply one reply; returns the folder it is acknowledged into."""
-        now = now or datetime.now(UTC)
+    def handle(self, report: Report, now: datetime) -> Folder:
+        """Apply one reply received at ``now``; returns the folder it is acknowledged into."""
         context = {"message_id": report.message_id, "sender": report.sender}
         verdict = self.gate.check(report, now)
         candidate_id = verdict.located.candidate_id

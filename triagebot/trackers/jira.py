@@ -31,6 +31,7 @@ import structlog
 from jira import JIRA, JIRAError
 
 from triagebot import templates
+from triagebot.clock import Clock, system_clock
 from triagebot.errors import ConfigError, TrackerError, TrackerUnavailable
 from triagebot.trackers.base import DefectDraft, OccurrenceUpdate, TrackerIssue
 
@@ -118,8 +119,9 @@ class JiraHttpUnavailable(TrackerUnavailable):
         self.retry_after = retry_after
 
 
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date (RFC 9110)."""
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date (RFC 9110),
+    which counts from ``now``."""
     if not value:
         return None
     value = value.strip()
@@ -131,15 +133,16 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    return max(0.0, (when - now).total_seconds())
 
 
-def _from_jira_error(exc: JIRAError) -> TrackerError:
+def _from_jira_error(exc: JIRAError, now: datetime) -> TrackerError:
     status = exc.status_code
     text = f"Jira answered {status} for {exc.url}: {exc.text}" if status else f"Jira: {exc.text}"
     if status is not None and (status == 429 or status >= 500):
         headers = exc.response.headers if exc.response is not None else {}
-        return JiraHttpUnavailable(text, status, parse_retry_after(headers.get("Retry-After")))
+        hint = parse_retry_after(headers.get("Retry-After"), now)
+        return JiraHttpUnavailable(text, status, hint)
     return TrackerError(text)
 
 
@@ -154,7 +157,7 @@ _REQUESTS_ERRORS: tuple[tuple[type[Exception], type[TrackerError]], ...] = (
 
 
 @contextmanager
-def map_jira_errors() -> Iterator[None]:
+def map_jira_errors(clock: Clock = system_clock) -> Iterator[None]:
     """Turn ``JIRAError`` and ``requests`` errors into triagebot's tracker errors.
 
     429 and 5xx, timeouts and lost connections are ``TrackerUnavailable`` (retry later); other
@@ -164,7 +167,7 @@ def map_jira_errors() -> Iterator[None]:
     try:
         yield
     except JIRAError as exc:
-        raise _from_jira_error(exc) from exc
+        raise _from_jira_error(exc, clock()) from exc
     except requests.exceptions.RequestException as exc:
         for foreign, ours in _REQUESTS_ERRORS:
             if isinstance(exc, foreign):
@@ -269,10 +272,13 @@ class JiraTracker:
         *,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Clock = system_clock,
     ) -> None:
+        """``clock`` times the retries; ``wall_clock`` reads Retry-After dates."""
         self.settings = settings
         self._sleep = sleep
         self._clock = clock
+        self._wall_clock = wall_clock
         self._renderer = _Renderer(settings.template_dir)
         self._client: JIRA | None = None
         self._client_lock = threading.Lock()
@@ -311,7 +317,7 @@ class JiraTracker:
         attempt = 0
         while True:
             try:
-                with map_jira_errors():
+                with map_jira_errors(self._wall_clock):
                     return fn()
             except TrackerUnavailable as exc:
                 status = exc.status if isinstance(exc, JiraHttpUnavailable) else None

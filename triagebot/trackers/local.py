@@ -9,7 +9,6 @@ the store's defects; this table is what a tracker would show.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -110,6 +109,7 @@ class LocalTracker:
     name = "local"
 
     def __init__(self, store: Store) -> None:
+        """Issues live in ``store``'s database and are stamped by its clock."""
         self.store = store
         store.create_all(_metadata)
 
@@ -120,7 +120,7 @@ class LocalTracker:
 
     def create(self, draft: DefectDraft) -> TrackerIssue:
         """One transaction: the issue row and its labels."""
-        now = datetime.now(UTC)
+        now = self.store.clock()
         labels = dict.fromkeys((signature_label(draft.signature), *draft.labels))
         row = {
             "status": OPEN,
@@ -216,7 +216,7 @@ class LocalTracker:
             conn.execute(
                 sa.update(local_issues)
                 .where(local_issues.c.id == _id(key))
-                .values(**values, updated=datetime.now(UTC))
+                .values(**values, updated=self.store.clock())
             )
 
 
