@@ -3,8 +3,9 @@
 It follows Atlassian's documented behaviour closely enough that the adapter cannot tell it from a
 small Jira: Cloud (``search/jql`` with ``nextPageToken``; the old ``search`` answers 410) or
 Data Center (``search`` with ``startAt``), a small workflow, field limits with Jira's error JSON,
-XSRF-checked attachments, and scripted faults (429/503 with Retry-After, latency, a connection
-dropped after the request was applied). Tests read ``issues`` and ``requests`` directly.
+XSRF-checked attachments, and scripted faults (``tests.fakehttp``: 429/503 with Retry-After,
+latency, a connection dropped after the request was applied). Tests read ``issues`` and
+``requests`` directly.
 """
 
 from __future__ import annotations
@@ -12,18 +13,12 @@ from __future__ import annotations
 import base64
 import email.parser
 import email.policy
-import json
 import re
-import socket
-import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from email.utils import formatdate
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+
+from tests.fakehttp import Call, FakeServer, Fault, Json, Response, Route, Routes
 
 API = "/rest/api/2/"
 SUMMARY_LIMIT = 255
@@ -42,41 +37,9 @@ TRANSITIONS = (
     ("3", "Reopen", DONE, "Reopened"),
 )
 
-Json = dict[str, Any]
-
 
 class JqlError(ValueError):
     """The query uses syntax outside the subset the fake understands."""
-
-
-@dataclass(frozen=True, slots=True)
-class Request:
-    """One request as received (path relative to ``/rest/api/2/``)."""
-
-    method: str
-    path: str
-    at: float
-
-
-@dataclass(slots=True)
-class Fault:
-    """Applies to the next ``times`` requests whose method and API path match."""
-
-    pattern: re.Pattern[str]
-    method: str | None
-    times: int
-    status: int | None = None  # answer this instead of handling the request
-    retry_after: int | None = None
-    retry_after_as_date: bool = False
-    delay: float = 0.0  # sleep before handling
-    drop: bool = False  # handle the request, then close the socket without a response
-
-
-@dataclass(slots=True)
-class Response:
-    status: int
-    body: Any = None
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 def _error(status: int, messages: tuple[str, ...] = (), **errors: str) -> Response:
@@ -188,70 +151,10 @@ def _parse_tokens(tokens: list[str]) -> Query:
 # --- the server -----------------------------------------------------------------------------
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-    fake: FakeJira
-
-    def get_request(self) -> tuple[socket.socket, Any]:
-        sock, addr = super().get_request()
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock, addr
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet
-        pass
-
-    def _serve(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        self.server.fake.handle(self, body)
-
-    do_GET = do_POST = do_PUT = do_DELETE = _serve
-
-    def send(self, response: Response) -> None:
-        payload = b"" if response.body is None else json.dumps(response.body).encode()
-        self.send_response(response.status)
-        for name, val in response.headers.items():
-            self.send_header(name, val)
-        if payload:
-            self.send_header("Content-Type", "application/json;charset=UTF-8")
-        self.send_header("Content-Length", str(len(payload)))
-        try:
-            self.end_headers()
-            self.wfile.write(payload)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the client gave up (timeout tests): nothing left to answer
-
-
-Route = Callable[["FakeJira", "_Call"], Response]
-
-
-@dataclass(slots=True)
-class _Call:
-    method: str
-    path: str
-    match: re.Match[str]
-    query: dict[str, list[str]]
-    body: bytes
-    headers: Any
-
-    def json(self) -> Json:
-        data = json.loads(self.body or b"{}")
-        if not isinstance(data, dict):
-            raise TypeError("expected a JSON object")
-        return data
-
-    def param(self, name: str, default: str = "") -> str:
-        return self.query.get(name, [default])[0]
-
-
-class FakeJira:
+class FakeJira(FakeServer):
     """A small Jira instance on 127.0.0.1 (``deployment``: ``"Cloud"`` or ``"Server"``)."""
+
+    content_type = "application/json;charset=UTF-8"
 
     def __init__(
         self,
@@ -261,6 +164,7 @@ class FakeJira:
         bearer_tokens: frozenset[str] = frozenset({"pat-secret"}),
         projects: dict[str, tuple[str, ...]] | None = None,
     ) -> None:
+        super().__init__(API, _route)
         self.deployment = deployment
         self.users = users if users is not None else {"bot@example.com": "api-token"}
         self.bearer_tokens = bearer_tokens
@@ -268,70 +172,16 @@ class FakeJira:
         self.issues: dict[str, Json] = {}  # by key
         self.attachments: dict[str, list[tuple[str, bytes]]] = {}  # key -> (filename, content)
         self.links: list[Json] = []
-        self.requests: list[Request] = []
         #: Issues per search page at most, below each deployment's own cap (tests of paging).
         self.page_limit: int | None = None
-        self._faults: list[Fault] = []
-        self._lock = threading.RLock()
         self._next_id = 10_000
         self._counters: dict[str, int] = {}
-        self._httpd = _Server(("127.0.0.1", 0), _Handler)
-        self._httpd.fake = self
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}"
-
-    # -- lifecycle --------------------------------------------------------------------------
-    def start(self) -> FakeJira:
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._httpd.shutdown()
-        self._httpd.server_close()
-
-    def __enter__(self) -> FakeJira:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        self.url = self.origin
 
     # -- scripting and inspection -----------------------------------------------------------
-    def fail(
-        self,
-        path: str,
-        status: int = 429,
-        *,
-        times: int = 1,
-        method: str | None = None,
-        retry_after: int | None = None,
-        as_date: bool = False,
-    ) -> None:
-        """The next ``times`` requests matching ``path`` (a regex) answer ``status``."""
-        self._add(Fault(re.compile(path), method, times, status, retry_after, as_date))
-
-    def slow(self, path: str, seconds: float, *, times: int = 1, method: str | None = None) -> None:
-        """The next ``times`` matching requests wait ``seconds`` before being handled."""
-        self._add(Fault(re.compile(path), method, times, delay=seconds))
-
-    def drop(self, path: str, *, times: int = 1, method: str | None = None) -> None:
-        """The next matching requests are applied, then the connection closes unanswered."""
-        self._add(Fault(re.compile(path), method, times, drop=True))
-
     def drop_after_create(self, times: int = 1) -> None:
+        """The next issue creates are applied, then their connections close unanswered."""
         self.drop("issue", method="POST", times=times)
-
-    def count(self, method: str | None = None, path: str | None = None) -> int:
-        """Requests seen so far with this method and API path (a regex matched in full)."""
-        pattern = re.compile(path) if path is not None else None
-        with self._lock:
-            return sum(
-                1
-                for r in self.requests
-                if (method is None or r.method == method)
-                and (pattern is None or pattern.fullmatch(r.path))
-            )
 
     def add_issue(self, summary: str, labels: tuple[str, ...] = (), project: str = "OPS") -> str:
         """Seed an issue directly (as if filed by someone else)."""
@@ -344,69 +194,19 @@ class FakeJira:
         with self._lock:
             self._apply_status(self.issues[key], status)
 
-    def clear_faults(self) -> None:
-        """Jira is healthy again: drop every scripted fault not yet served."""
-        with self._lock:
-            self._faults.clear()
+    # -- Jira's answers ---------------------------------------------------------------------
+    def fault_response(self, fault: Fault) -> Response:
+        return _error(fault.status or 500, (f"Fault {fault.status} injected.",))
 
-    def _add(self, fault: Fault) -> None:
-        with self._lock:
-            self._faults.append(fault)
+    def serve(self, route: Route[Any], call: Call) -> Response:
+        if route.tag != "public" and not self._authorised(call.headers.get("Authorization", "")):
+            return _error(401, ("You are not authenticated. Authentication required.",))
+        return super().serve(route, call)
 
-    def _take_fault(self, method: str, path: str) -> Fault | None:
-        with self._lock:
-            for fault in self._faults:
-                if (fault.method in (None, method)) and fault.pattern.fullmatch(path):
-                    fault.times -= 1
-                    if fault.times <= 0:
-                        self._faults.remove(fault)
-                    return fault
-        return None
+    def bad_request(self, exc: Exception) -> Response:
+        return _error(400, (f"Bad request: {exc}",))
 
-    # -- dispatch ---------------------------------------------------------------------------
-    def handle(self, handler: _Handler, body: bytes) -> None:
-        url = urlsplit(handler.path)
-        path = url.path.removeprefix(API) if url.path.startswith(API) else url.path
-        method = handler.command
-        with self._lock:
-            self.requests.append(Request(method, path, time.monotonic()))
-        fault = self._take_fault(method, path)
-        if fault and fault.delay:
-            time.sleep(fault.delay)
-        if fault and fault.status:
-            headers: dict[str, str] = {}
-            if fault.retry_after is not None:
-                headers["Retry-After"] = (
-                    formatdate(time.time() + fault.retry_after, usegmt=True)
-                    if fault.retry_after_as_date
-                    else str(fault.retry_after)
-                )
-            response = _error(fault.status, (f"Fault {fault.status} injected.",))
-            response.headers.update(headers)
-            handler.send(response)
-            return
-        response = self._route(method, path, parse_qs(url.query), body, handler.headers)
-        if fault and fault.drop:
-            handler.close_connection = True
-            return
-        handler.send(response)
-
-    def _route(
-        self, method: str, path: str, query: dict[str, list[str]], body: bytes, headers: Any
-    ) -> Response:
-        for route_method, pattern, fn, public in _ROUTES:
-            if route_method != method:
-                continue
-            m = pattern.fullmatch(path)
-            if m is None:
-                continue
-            if not public and not self._authorised(headers.get("Authorization", "")):
-                return _error(401, ("You are not authenticated. Authentication required.",))
-            with self._lock:
-                try:
-                    return fn(self, _Call(method, path, m, query, body, headers))
-                except (ValueError, TypeError, KeyError) as exc:
-                    return _error(400, (f"Bad request: {exc}",))
+    def not_found(self, method: str, path: str) -> Response:
         return _error(404, (f"No route for {method} {path}.",))
 
     def _authorised(self, header: str) -> bool:
@@ -532,6 +332,9 @@ class FakeJira:
 
 # --- routes ---------------------------------------------------------------------------------
 
+_ISSUE = r"issue/(?P<ref>[A-Z][A-Z0-9_]*-\d+|\d+)"
+_route: Routes[FakeJira] = Routes()
+
 _SETTABLE = frozenset(
     {
         "project", "issuetype", "summary", "description", "labels", "priority",
@@ -560,12 +363,23 @@ def _view(issue: Json, fields: list[str] | None) -> Json:
     return {**issue, "fields": {k: v for k, v in issue["fields"].items() if k in fields}}
 
 
-def _fields_param(call: _Call) -> list[str] | None:
+def _fields_param(call: Call) -> list[str] | None:
     values = [f for v in call.query.get("fields", []) for f in v.split(",") if f]
     return values or None
 
 
-def _server_info(fake: FakeJira, call: _Call) -> Response:
+def _object(call: Call) -> Json:
+    """The body as a JSON object (empty when there is no body)."""
+    data = call.json()
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise TypeError("expected a JSON object")
+    return data
+
+
+@_route("GET", "serverInfo", "public")
+def _server_info(fake: FakeJira, call: Call) -> Response:
     cloud = fake.deployment == "Cloud"
     version = [1001, 0, 0] if cloud else [9, 12, 2]
     return Response(
@@ -581,7 +395,8 @@ def _server_info(fake: FakeJira, call: _Call) -> Response:
     )
 
 
-def _fields(fake: FakeJira, call: _Call) -> Response:
+@_route("GET", "field")
+def _fields(fake: FakeJira, call: Call) -> Response:
     system = [
         {"id": f, "name": f.title(), "custom": False, "clauseNames": [f]}
         for f in sorted(_SETTABLE | {"status", "resolution", "created", "updated", "comment"})
@@ -593,11 +408,13 @@ def _fields(fake: FakeJira, call: _Call) -> Response:
     return Response(200, system + custom)
 
 
-def _projects(fake: FakeJira, call: _Call) -> Response:
+@_route("GET", "project")
+def _projects(fake: FakeJira, call: Call) -> Response:
     return Response(200, [_project(k, i, fake.url) for i, k in enumerate(fake.projects)])
 
 
-def _project_get(fake: FakeJira, call: _Call) -> Response:
+@_route("GET", r"project/(?P<ref>[^/]+)")
+def _project_get(fake: FakeJira, call: Call) -> Response:
     ref = call.match["ref"]
     for i, (key, components) in enumerate(fake.projects.items()):
         info = _project(key, i, fake.url)
@@ -608,8 +425,9 @@ def _project_get(fake: FakeJira, call: _Call) -> Response:
     return _error(404, (f"No project could be found with key {ref!r}.",))
 
 
-def _issue_create(fake: FakeJira, call: _Call) -> Response:
-    fields = call.json().get("fields") or {}
+@_route("POST", "issue")
+def _issue_create(fake: FakeJira, call: Call) -> Response:
+    fields = _object(call).get("fields") or {}
     errors = fake._validate(fields, creating=True)
     if errors:
         return _error(400, (), **errors)
@@ -617,18 +435,20 @@ def _issue_create(fake: FakeJira, call: _Call) -> Response:
     return Response(201, {"id": issue["id"], "key": issue["key"], "self": issue["self"]})
 
 
-def _issue_get(fake: FakeJira, call: _Call) -> Response:
+@_route("GET", _ISSUE)
+def _issue_get(fake: FakeJira, call: Call) -> Response:
     issue = fake._issue(call.match["ref"])
     if issue is None:
         return _error(404, ("Issue does not exist or you do not have permission to see it.",))
     return Response(200, _view(issue, _fields_param(call)))
 
 
-def _issue_edit(fake: FakeJira, call: _Call) -> Response:
+@_route("PUT", _ISSUE)
+def _issue_edit(fake: FakeJira, call: Call) -> Response:
     issue = fake._issue(call.match["ref"])
     if issue is None:
         return _error(404, ("Issue does not exist or you do not have permission to see it.",))
-    data = call.json()
+    data = _object(call)
     fields = data.get("fields") or {}
     errors = fake._validate({**fields, "project": issue["fields"]["project"]}, creating=False)
     errors.pop("project", None)
@@ -670,11 +490,12 @@ def _add_comment(issue: Json, body: str) -> Json:
     return comment
 
 
-def _comment_add(fake: FakeJira, call: _Call) -> Response:
+@_route("POST", _ISSUE + "/comment")
+def _comment_add(fake: FakeJira, call: Call) -> Response:
     issue = fake._issue(call.match["ref"])
     if issue is None:
         return _error(404, ("Issue does not exist or you do not have permission to see it.",))
-    body = call.json().get("body")
+    body = _object(call).get("body")
     if not isinstance(body, str) or not body.strip():
         return _error(400, (), comment="Comment body can not be empty!")
     if len(body) > TEXT_LIMIT:
@@ -682,14 +503,16 @@ def _comment_add(fake: FakeJira, call: _Call) -> Response:
     return Response(201, _add_comment(issue, body))
 
 
-def _comment_list(fake: FakeJira, call: _Call) -> Response:
+@_route("GET", _ISSUE + "/comment")
+def _comment_list(fake: FakeJira, call: Call) -> Response:
     issue = fake._issue(call.match["ref"])
     if issue is None:
         return _error(404, ("Issue does not exist or you do not have permission to see it.",))
     return Response(200, issue["fields"]["comment"])
 
 
-def _transitions_get(fake: FakeJira, call: _Call) -> Response:
+@_route("GET", _ISSUE + "/transitions")
+def _transitions_get(fake: FakeJira, call: Call) -> Response:
     issue = fake._issue(call.match["ref"])
     if issue is None:
         return _error(404, ("Issue does not exist or you do not have permission to see it.",))
@@ -702,11 +525,12 @@ def _transitions_get(fake: FakeJira, call: _Call) -> Response:
     return Response(200, {"expand": "transitions", "transitions": available})
 
 
-def _transitions_post(fake: FakeJira, call: _Call) -> Response:
+@_route("POST", _ISSUE + "/transitions")
+def _transitions_post(fake: FakeJira, call: Call) -> Response:
     issue = fake._issue(call.match["ref"])
     if issue is None:
         return _error(404, ("Issue does not exist or you do not have permission to see it.",))
-    data = call.json()
+    data = _object(call)
     tid = str((data.get("transition") or {}).get("id"))
     current = issue["fields"]["status"]["name"]
     target = next((to for t, _, src, to in TRANSITIONS if t == tid and current in src), None)
@@ -718,7 +542,8 @@ def _transitions_post(fake: FakeJira, call: _Call) -> Response:
     return Response(204)
 
 
-def _attachments(fake: FakeJira, call: _Call) -> Response:
+@_route("POST", _ISSUE + "/attachments")
+def _attachments(fake: FakeJira, call: Call) -> Response:
     issue = fake._issue(call.match["ref"])
     if issue is None:
         return _error(404, ("Issue does not exist or you do not have permission to see it.",))
@@ -749,8 +574,9 @@ def _attachments(fake: FakeJira, call: _Call) -> Response:
     return Response(200, created)
 
 
-def _issue_link(fake: FakeJira, call: _Call) -> Response:
-    data = call.json()
+@_route("POST", "issueLink")
+def _issue_link(fake: FakeJira, call: Call) -> Response:
+    data = _object(call)
     inward = fake._issue((data.get("inwardIssue") or {}).get("key", ""))
     outward = fake._issue((data.get("outwardIssue") or {}).get("key", ""))
     if inward is None or outward is None:
@@ -762,7 +588,8 @@ def _issue_link(fake: FakeJira, call: _Call) -> Response:
     return Response(201)
 
 
-def _link_types(fake: FakeJira, call: _Call) -> Response:
+@_route("GET", "issueLinkType")
+def _link_types(fake: FakeJira, call: Call) -> Response:
     names = (("Duplicate", "duplicates"), ("Blocks", "blocks"), ("Relates", "relates to"))
     types = [
         {"id": str(10_000 + i), "name": name, "outward": verb, "inward": f"is {verb} by"}
@@ -771,9 +598,9 @@ def _link_types(fake: FakeJira, call: _Call) -> Response:
     return Response(200, {"issueLinkTypes": types})
 
 
-def _search_args(call: _Call) -> tuple[str, list[str] | None, int, str]:
+def _search_args(call: Call) -> tuple[str, list[str] | None, int, str]:
     if call.method == "POST":
-        data = call.json()
+        data = _object(call)
         raw_fields = data.get("fields")
         return (
             str(data.get("jql") or ""),
@@ -789,14 +616,16 @@ def _search_args(call: _Call) -> tuple[str, list[str] | None, int, str]:
     )
 
 
-def _search_dc(fake: FakeJira, call: _Call) -> Response:
+@_route("POST", "search")
+@_route("GET", "search")
+def _search_dc(fake: FakeJira, call: Call) -> Response:
     if fake.deployment == "Cloud":
         return _error(
             410,
             ("The requested API has been removed. Please migrate to the search/jql API.",),
         )
     jql, fields, limit, start = _search_args(call)
-    body = call.json() if call.method == "POST" else {}
+    body = _object(call) if call.method == "POST" else {}
     validate = str(body.get("validateQuery", call.param("validateQuery", "strict"))).lower()
     try:
         hits = fake._search(jql, fields, validate=validate not in ("false", "none", "warn"))
@@ -809,7 +638,9 @@ def _search_dc(fake: FakeJira, call: _Call) -> Response:
     )
 
 
-def _search_cloud(fake: FakeJira, call: _Call) -> Response:
+@_route("POST", "search/jql")
+@_route("GET", "search/jql")
+def _search_cloud(fake: FakeJira, call: Call) -> Response:
     if fake.deployment != "Cloud":
         return _error(404, ("null for uri: search/jql",))
     jql, fields, limit, token = _search_args(call)
@@ -824,32 +655,3 @@ def _search_cloud(fake: FakeJira, call: _Call) -> Response:
     if not body["isLast"]:
         body["nextPageToken"] = base64.urlsafe_b64encode(str(offset + limit).encode()).decode()
     return Response(200, body)
-
-
-def _routes() -> Iterator[tuple[str, re.Pattern[str], Route, bool]]:
-    ref = r"issue/(?P<ref>[A-Z][A-Z0-9_]*-\d+|\d+)"
-    table: tuple[tuple[str, str, Route, bool], ...] = (
-        ("GET", "serverInfo", _server_info, True),
-        ("GET", "field", _fields, False),
-        ("GET", "project", _projects, False),
-        ("GET", r"project/(?P<ref>[^/]+)", _project_get, False),
-        ("POST", "issue", _issue_create, False),
-        ("GET", ref, _issue_get, False),
-        ("PUT", ref, _issue_edit, False),
-        ("POST", ref + "/comment", _comment_add, False),
-        ("GET", ref + "/comment", _comment_list, False),
-        ("GET", ref + "/transitions", _transitions_get, False),
-        ("POST", ref + "/transitions", _transitions_post, False),
-        ("POST", ref + "/attachments", _attachments, False),
-        ("POST", "issueLink", _issue_link, False),
-        ("GET", "issueLinkType", _link_types, False),
-        ("GET", "search", _search_dc, False),
-        ("POST", "search", _search_dc, False),
-        ("GET", "search/jql", _search_cloud, False),
-        ("POST", "search/jql", _search_cloud, False),
-    )
-    for method, pattern, fn, public in table:
-        yield method, re.compile(pattern), fn, public
-
-
-_ROUTES = tuple(_routes())

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from triagebot.config import SmtpConfig
+from triagebot.config import SmtpConfig, TrackerConfig, config_from_dict
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
@@ -31,7 +31,7 @@ T = TypeVar("T")
 
 
 def toml(sections: Sections) -> str:
-    """Render flat TOML sections (strings, numbers, booleans, lists of strings)."""
+    """Render TOML sections (strings, numbers, booleans, lists; nested tables inline)."""
     lines: list[str] = []
     for name, table in sections.items():
         lines += [f"[{name}]", *_pairs(table), ""]
@@ -49,6 +49,8 @@ def _value(value: Any) -> str:
         return repr(value)
     if isinstance(value, list | tuple):
         return "[" + ", ".join(_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(_pairs(value)) + " }"
     return json.dumps(str(value))  # a JSON string is a valid TOML basic string
 
 
@@ -67,14 +69,17 @@ def imap_mailbox(port: int, username: str, password_env: str, **extra: Any) -> d
 
 def jira_tracker(url: str, token_env: str, **extra: Any) -> dict[str, Any]:
     """A ``[tracker]`` section for the fake Jira's account, filing into project OPS."""
-    return {
-        "kind": "jira",
-        "url": url,
-        "username": "bot@example.com",
-        "token_env": token_env,
-        "project": "OPS",
-        **extra,
-    }
+    jira = {"url": url, "username": "bot@example.com", "token_env": token_env, "project": "OPS"}
+    return {"kind": "jira", "jira": {**jira, **extra}}
+
+
+def jira_config(url: str, folder: Path) -> TrackerConfig:
+    """``[tracker]`` for Jira at ``url``, its token in a file under ``folder`` (for code that
+    reads the settings, such as the digest's issue links, without a server)."""
+    token = folder / "jira-token"
+    token.write_text("api-token", encoding="utf-8")
+    table = {"url": url, "username": "bot@example.com", "token_file": str(token), "project": "OPS"}
+    return config_from_dict({"tracker": {"kind": "jira", "jira": table}}).tracker
 
 
 def smtp_starttls(config: SmtpConfig, password_env: str) -> dict[str, Any]:

@@ -97,7 +97,7 @@ class TestCheckConfig:
         assert ok.returncode == 0, ok.stdout
         assert status_lines(ok.stdout)["tracker"] == (
             "enabled",
-            f"jira: {fake_jira.url} (search works)",
+            f"jira: {fake_jira.url} project OPS (search works)",
         )
         assert refused.returncode == 1
         assert status_lines(refused.stdout)["tracker"][0] == "error"
@@ -108,8 +108,8 @@ class TestCheckConfig:
         [
             ({"mailbox": {"hots": "imap.example.com"}}, "[mailbox].hots"),
             ({"mailbox": {"batch_size": "many"}}, "[mailbox].batch_size"),
-            ({"tracker": {"kind": "jira"}}, "[tracker].url"),
-            ({"tracker": {"kind": "jira", "url": "http://jira.example.com"}}, "[tracker].url"),
+            ({"tracker": {"kind": "jira"}}, "[tracker.jira].url"),
+            ({"tracker": {"kind": "jira", "url": "http://jira.example.com"}}, "[tracker.jira].url"),
             ({"mailbox": {"kind": "imap", "host": "h", "username": "u"}}, "[mailbox].password_env"),
         ],
     )

@@ -6,8 +6,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from tests.factories import make_outcome, make_signature
 from tests.helpers import GARBAGE, Bot, samples, seed_maildir
-from tests.test_store import make_outcome, make_signature
 from triagebot.store import Store
 
 LATER = datetime.now(UTC) + timedelta(days=1)

@@ -16,6 +16,7 @@ from triagebot.config import (
     ListenerConfig,
     MailboxConfig,
     Secret,
+    ServiceConfig,
     SmtpConfig,
     StoreConfig,
     TrackerConfig,
@@ -23,6 +24,10 @@ from triagebot.config import (
     load_config,
 )
 from triagebot.errors import ConfigError
+from triagebot.trackers import configured
+from triagebot.trackers.azure_devops import AzureDevOpsSettings
+from triagebot.trackers.github import GitHubSettings
+from triagebot.trackers.jira import JiraSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -46,23 +51,27 @@ class TestExampleConfig:
         ("section", "cls"),
         [
             ("mailbox", MailboxConfig),
+            ("service", ServiceConfig),
             ("listener", ListenerConfig),
             ("tracker", TrackerConfig),
             ("store", StoreConfig),
             ("smtp", SmtpConfig),
             ("helpdesk", HelpdeskConfig),
             ("digest", DigestConfig),
+            ("tracker.jira", JiraSettings),
+            ("tracker.azure_devops", AzureDevOpsSettings),
+            ("tracker.github", GitHubSettings),
         ],
     )
     def test_example_documents_every_key(self, section: str, cls: type) -> None:
         """Each key a section accepts appears in the example (secrets as ``<name>_env``)."""
         text = (ROOT / "config.example.toml").read_text(encoding="utf-8")
-        start = text.index(f"[{section}]")
+        start = text.index(f"[{section}]")  # commented out or not
         block = text[start : text.find("\n\n", start)]
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
-            if f.name == "environment":
-                continue  # set by [smtp.environments.NAME], not written by hand
+            if f.name in ("environment", "tables"):
+                continue  # set by [smtp.environments.NAME] / the [tracker.<kind>] tables
             secret = Secret in typing.get_args(hints[f.name])
             key = f"{f.name}_(env|file)" if secret else f.name  # the header explains both
             assert re.search(rf"^(# ?)?{key} +=", block, re.MULTILINE), f"[{section}] {key}"
@@ -79,7 +88,6 @@ class TestErrors:
     @pytest.mark.parametrize(
         ("text", "message"),
         [
-            ("[tracker]\nkind = 'jira'\nurl = 'nope'\nproject='X'\n", "[tracker].url: not a URL"),
             ("[mailbox]\nkinde = 'imap'\n", "[mailbox].kinde: unknown key"),
             ("[mailbox]\nkind = 'pop3'\n", "[mailbox].kind: 'pop3' is not one of"),
             ("[mailbox]\nbatch_size = '10'\n", "[mailbox].batch_size: must be a whole number"),
@@ -120,16 +128,57 @@ class TestErrors:
         with pytest.raises(ConfigError, match="not valid TOML"):
             load_config(path)
 
-    def test_jira_over_plain_http_is_refused_off_localhost(
-        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    @pytest.mark.parametrize(
+        ("url", "message"),
+        [
+            ("nope", "[tracker.jira].url: not a URL"),
+            ("http://jira.example.com", "[tracker.jira].url: must be https"),
+        ],
+    )
+    def test_tracker_settings_are_read_by_the_same_reader(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, message: str
     ) -> None:
+        """``[tracker.<kind>]`` errors name the kind's table and key like any section."""
         monkeypatch.setenv("JIRA_TOKEN", "t0ken-value")
         text = (
-            "[tracker]\nkind='jira'\nurl='http://jira.example.com'\nproject='OPS'\n"
+            f"[tracker]\nkind='jira'\n[tracker.jira]\nurl='{url}'\nproject='OPS'\n"
             "username='bot@example.com'\ntoken_env='JIRA_TOKEN'\n"
         )
-        with pytest.raises(ConfigError, match=r"\[tracker\].url: must be https"):
+        config = load_config(write(tmp_path, text))
+        with pytest.raises(ConfigError) as info:
+            configured(config.tracker, config.base_dir)
+        assert str(info.value).startswith(message)
+
+    def test_flat_tracker_keys_still_work_with_a_warning(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The first releases' ``[tracker] url = ...`` is read as ``[tracker.jira]``."""
+        monkeypatch.setenv("JIRA_TOKEN", "t0ken-value")
+        text = (
+            "[tracker]\nkind='jira'\nurl='https://jira.example.com'\nproject='OPS'\n"
+            "username='bot@example.com'\ntoken_env='JIRA_TOKEN'\nsync_interval=60\n"
+        )
+        config = load_config(write(tmp_path, text))
+        settings = configured(config.tracker, config.base_dir).settings
+        assert (settings.url, settings.project, settings.secret) == (
+            "https://jira.example.com",
+            "OPS",
+            "t0ken-value",
+        )
+        assert config.tracker.sync_interval == 60.0
+        (warning,) = config.warnings
+        assert "belong in [tracker.jira]" in warning
+        assert "token_env" in warning
+
+    def test_a_key_both_flat_and_in_the_table_is_an_error(self, tmp_path: Path) -> None:
+        text = "[tracker]\nkind='jira'\nproject='A'\n[tracker.jira]\nproject='B'\n"
+        with pytest.raises(ConfigError, match=r"^\[tracker\]\.project: also given"):
             load_config(write(tmp_path, text))
+
+    def test_unknown_tracker_kind_lists_the_known_ones(self, tmp_path: Path) -> None:
+        config = load_config(write(tmp_path, "[tracker]\nkind='bugzilla'\n"))
+        with pytest.raises(ConfigError, match=r"^\[tracker\]\.kind: unknown tracker 'bugzilla'"):
+            configured(config.tracker, config.base_dir)
 
 
 class TestSecrets:

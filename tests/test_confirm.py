@@ -20,6 +20,7 @@ from tests.helpers import RULES, SAMPLES, Bot
 from tests.servers.smtp import SmtpServer
 from triagebot.config import Config, HelpdeskConfig, Secret, SmtpConfig, config_from_dict
 from triagebot.confirm import Notifier, ReplyHandler, Templates, Verb, parse_command, tokens
+from triagebot.confirm.commands import COMMANDS, HELP
 from triagebot.confirm.trust import Gate, authentication_problem, locate
 from triagebot.mail.parse import ParseSettings, parse_message
 from triagebot.mail.report import Kind, Report
@@ -28,6 +29,7 @@ from triagebot.outbox import run_notifications
 from triagebot.pipeline import Pipeline
 from triagebot.smtp import Mailer
 from triagebot.store import DefectState, EffectKind, Store
+from triagebot.trackers import tracker_kind
 
 SECRET = "unit-test-secret-0123456789"
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -143,7 +145,8 @@ class TestCommands:
         [
             ("REJECT known network blip", Verb.REJECT, {"reason": "known network blip"}),
             ("reject", Verb.REJECT, {}),
-            ("Duplicate ops-123.", Verb.DUPLICATE, {"key": "OPS-123"}),
+            ("Duplicate ops-123.", Verb.DUPLICATE, {"key": "ops-123"}),
+            ("duplicate C-41", Verb.UNKNOWN, {"text": "duplicate C-41"}),
             ("duplicate of something", Verb.UNKNOWN, {"text": "duplicate of something"}),
             ("Ignore!", Verb.IGNORE, {}),
             ("help", Verb.HELP, {}),
@@ -155,6 +158,31 @@ class TestCommands:
         command = parse_command(text)
         assert command is not None
         assert (command.verb, command.args()) == (verb, args)
+
+    @pytest.mark.parametrize(
+        ("kind", "text", "key"),
+        [
+            ("jira", "duplicate ops-123.", "OPS-123"),
+            ("jira", "duplicate 123", None),
+            ("jira", "duplicate c-41", None),  # a candidate, not Jira project C
+            ("local", "duplicate LOCAL-7", "LOCAL-7"),
+            ("local", "duplicate OPS-7", None),
+        ],
+    )
+    def test_duplicate_takes_the_configured_trackers_keys(
+        self, kind: str, text: str, key: str | None
+    ) -> None:
+        """Each tracker kind says what its keys look like; anything else is not understood."""
+        command = parse_command(text, tracker_kind(kind).key)
+        assert command is not None
+        expected = (Verb.DUPLICATE, key) if key else (Verb.UNKNOWN, None)
+        assert (command.verb, command.key) == expected
+
+    def test_help_lists_every_registered_command(self) -> None:
+        """The command list in mails is made from the registry the parser uses."""
+        assert [usage.split()[0] for usage, _ in HELP] == list(COMMANDS)
+        rendered = Templates().render("help.txt.j2", line="", reference="C-1")
+        assert all(usage in rendered for usage, _ in HELP)
 
     def test_prose_is_a_comment_and_nothing_is_none(self) -> None:
         command = parse_command("I think this is the same as last week.\nCan someone look?")

@@ -21,41 +21,31 @@ import sqlalchemy as sa
 from structlog.testing import capture_logs
 
 from tests.conftest_smtp import SMTP_PASSWORD
-from tests.helpers import Bot, samples, seed_maildir, smtp_starttls, write_rules
+from tests.factories import (
+    DEV,
+    FILE_RULES,
+    HELPDESK,
+    JIRA,
+    MON_8,
+    by_group,
+    open_store,
+    record,
+    resolve,
+    runs,
+    scheduler_for,
+    status,
+    variant,
+)
+from tests.helpers import Bot, jira_config, samples, seed_maildir, smtp_starttls, write_rules
 from tests.servers.smtp import SmtpServer
-from tests.test_store import resolve
-from triagebot.config import Config, DigestConfig, SmtpConfig, TrackerConfig, config_from_dict
-from triagebot.digest import DigestRunner, RunResult, digest_runs
+from triagebot.config import Config, SmtpConfig, config_from_dict
+from triagebot.digest import DigestRunner
 from triagebot.errors import ConfigError
 from triagebot.outbox import run_effects
-from triagebot.pipeline import Pipeline
 from triagebot.scheduler import DigestScheduler, last_fire, trigger_for
 from triagebot.smtp import Mailer
 from triagebot.store import Store, defects
 from triagebot.trackers.local import LocalTracker
-
-JIRA = "https://jira.example.test"
-DEV = DigestConfig(
-    name="dev-daily", recipients=("dev@example.test",), schedule="0 8 * * *", threshold=3
-)
-HELPDESK = DigestConfig(
-    name="helpdesk-daily",
-    audience="helpdesk",
-    recipients=("helpdesk@example.test",),
-    schedule="0 8 * * *",
-)
-FILE_RULES = [
-    {
-        "name": "file-invoice-totals",
-        "description": "Invoice totals bugs block billing.",
-        "exception_type": ["KeyError", "NullPointerException"],
-        "action": "file",
-    }
-]
-MON_8 = datetime(2030, 1, 7, 8, 0, tzinfo=UTC)  # a Monday; DEV fires daily at 08:00 UTC
-_MESSAGE_ID = re.compile(rb"^Message-ID: .*$", re.MULTILINE)
-_VERSION = re.compile(rb"^Version: .*$", re.MULTILINE)
-
 
 # --- fixtures and helpers -----------------------------------------------------------------
 
@@ -71,7 +61,7 @@ def config(tmp_path: Path, smtp_config: SmtpConfig) -> Config:
         base,
         smtp=smtp_config,
         digests=(DEV, HELPDESK),
-        tracker=TrackerConfig(kind="jira", url=JIRA + "/"),
+        tracker=jira_config(JIRA + "/", tmp_path),
     )
 
 
@@ -80,34 +70,6 @@ def store(config: Config) -> Iterator[Store]:
     store = open_store(config)
     yield store
     store.close()
-
-
-def open_store(config: Config) -> Store:
-    store = Store(config.store.url)
-    store.migrate()
-    return store
-
-
-def scheduler_for(config: Config, store: Store) -> DigestScheduler:
-    assert config.smtp is not None
-    return DigestScheduler(DigestRunner(config, store, Mailer(config.smtp)))
-
-
-def record(config: Config, store: Store, mails: list[tuple[str, bytes]], at: datetime) -> None:
-    pipeline = Pipeline.from_config(config)
-    store.record([pipeline.process(raw, store.count) for _, raw in mails], now=at)
-
-
-def variant(raw: bytes, n: int, version: str | None = None) -> bytes:
-    """The same report again, as a new mail (new Message-ID), optionally from another version."""
-    raw = _MESSAGE_ID.sub(f"Message-ID: <variant-{n}@example.test>".encode(), raw, count=1)
-    if version is not None:
-        raw = _VERSION.sub(f"Version: {version}".encode(), raw, count=1)
-    return raw
-
-
-def by_group(prefix: str) -> list[tuple[str, bytes]]:
-    return [(name, raw) for name, raw in samples() if name.startswith(prefix)]
 
 
 def parts(message: EmailMessage) -> tuple[str, str, list[dict[str, str]]]:
@@ -128,18 +90,6 @@ def parts(message: EmailMessage) -> tuple[str, str, list[dict[str, str]]]:
     assert isinstance(data, bytes)
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig"))))
     return body.get_content().replace("\r\n", "\n"), html.get_content(), rows
-
-
-def status(result: RunResult | None) -> str:
-    return result.status if result is not None else "nothing due"
-
-
-def runs(store: Store) -> list[tuple[str, datetime, datetime, str]]:
-    with store.read() as conn:
-        rows = conn.execute(
-            digest_runs.select().order_by(digest_runs.c.digest, digest_runs.c.period_end)
-        ).all()
-    return [(r.digest, r.period_start, r.period_end, r.state) for r in rows]
 
 
 # --- content and delivery -----------------------------------------------------------------
@@ -365,11 +315,15 @@ def test_apscheduler_jobs_follow_the_cron_triggers(config: Config, store: Store)
     assert "digest:retry" in jobs
 
 
-def test_bad_schedule_or_time_zone_is_a_config_error_naming_the_digest() -> None:
-    with pytest.raises(ConfigError, match=r"dev-daily\.schedule"):
-        trigger_for(replace(DEV, schedule="61 8 * * *"))
-    with pytest.raises(ConfigError, match=r"dev-daily\.timezone"):
-        trigger_for(replace(DEV, timezone="Mars/Olympus"))
+@pytest.mark.parametrize(
+    ("key", "value"), [("schedule", "61 8 * * *"), ("timezone", "Mars/Olympus")]
+)
+def test_bad_schedule_or_time_zone_is_a_config_error_naming_the_digest(
+    key: str, value: str
+) -> None:
+    table = {"name": "dev-daily", "recipients": ["dev@example.test"], key: value}
+    with pytest.raises(ConfigError, match=rf"^\[\[digest\]\] dev-daily\.{key}: "):
+        config_from_dict({"digest": [table]})
 
 
 # --- failures -----------------------------------------------------------------------------

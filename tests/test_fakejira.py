@@ -97,6 +97,7 @@ class TestIssues:
         assert plain.status_code == 403
 
     def test_issue_link(self, fake_jira: FakeJira) -> None:
+        """A link is kept with its inward and outward issue."""
         jira = client(fake_jira)
         first, second = create(jira), create(jira)
         jira.create_issue_link("Duplicate", first, second)
@@ -126,6 +127,7 @@ class TestSearch:
 
     @pytest.mark.parametrize("fake_jira", ["Server"], indirect=True)
     def test_data_center_pages_with_start_at(self, fake_jira: FakeJira) -> None:
+        """Data Center search pages by ``startAt`` with a ``total``; ``search/jql`` is unused."""
         jira = client(fake_jira)
         keys = [create(jira, labels=["l"]) for _ in range(3)]
         page = jira.search_issues("project = OPS AND labels = l", startAt=1, maxResults=1)
@@ -135,6 +137,7 @@ class TestSearch:
         assert fake_jira.count(path="search/jql") == 0
 
     def test_jql_subset(self, fake_jira: FakeJira) -> None:
+        """``=``, ``!=``, ``in``, ``not in`` joined by AND, with ORDER BY; other syntax is 400."""
         jira = client(fake_jira)
         a = create(jira, labels=["x", "y"])
         b = create(jira, labels=["y"])
@@ -155,12 +158,15 @@ class TestSearch:
         "jql", ["labels =", "labels in (a", "foo = 1", "labels = a ORDER created", "key < 3"]
     )
     def test_parser_rejects(self, jql: str) -> None:
+        """JQL outside the subset is an error, never a wider query."""
         with pytest.raises(JqlError):
             parse_jql(jql)
 
 
 class TestFaults:
     def test_429_with_retry_after_seconds_and_date(self, fake_jira: FakeJira) -> None:
+        """Scripted faults answer in Jira's error JSON with Retry-After in seconds or as an
+        HTTP date, in the order scripted, and are used up."""
         jira = client(fake_jira)
         fake_jira.fail("issue/.*", 429, retry_after=7)
         fake_jira.fail("issue/.*", 503, retry_after=30, as_date=True)
@@ -175,6 +181,7 @@ class TestFaults:
         assert err.value.status_code == 404  # faults are used up
 
     def test_drop_after_create_stores_the_issue(self, fake_jira: FakeJira) -> None:
+        """The create is applied, then the connection closes without an answer."""
         jira = client(fake_jira)
         fake_jira.drop_after_create()
         with pytest.raises(requests.exceptions.ConnectionError):
@@ -182,6 +189,7 @@ class TestFaults:
         assert list(fake_jira.issues) == ["OPS-1"]
 
     def test_latency_and_request_log(self, fake_jira: FakeJira) -> None:
+        """A slow fault delays the answer; every request is logged with its time."""
         jira = client(fake_jira)
         fake_jira.slow("serverInfo", 0.2)
         started = time.monotonic()
@@ -189,3 +197,10 @@ class TestFaults:
         assert time.monotonic() - started >= 0.2
         assert fake_jira.count("GET", "serverInfo") == 2  # construction + explicit call
         assert all(r.at <= time.monotonic() for r in fake_jira.requests)
+
+    def test_cleared_faults_are_not_served(self, fake_jira: FakeJira) -> None:
+        """``clear_faults``: Jira is healthy again, whatever was still scripted."""
+        jira = client(fake_jira)
+        fake_jira.fail("serverInfo", 503, times=10)
+        fake_jira.clear_faults()
+        assert jira.server_info()["deploymentType"] == "Cloud"

@@ -10,10 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.clocks import ManualClock
+from tests.factories import FakeTime, jira_settings, make_outcome, make_signature
 from tests.fakejira import FakeJira
 from tests.helpers import SAMPLES, Bot, jira_tracker, listing, seed_maildir, write_rules
-from tests.test_store import make_outcome, make_signature
-from tests.test_tracker_jira import FakeTime, settings
 from triagebot.outbox import run_effects, sync_statuses
 from triagebot.store import EffectResult, Store
 from triagebot.trackers.base import Tracker
@@ -33,7 +32,7 @@ def store(tmp_path: Path, clock: ManualClock) -> Store:
 
 def jira(fake: FakeJira) -> JiraTracker:
     fake_time = FakeTime()
-    return JiraTracker(settings(fake), sleep=fake_time.sleep, clock=fake_time.clock)
+    return JiraTracker(jira_settings(fake), sleep=fake_time.sleep, clock=fake_time.clock)
 
 
 def file_one(store: Store, tracker: Tracker) -> tuple[int, str]:

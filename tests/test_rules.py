@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests import test_store
-from tests.test_store import make_outcome, make_report, make_signature
+from tests import factories
+from tests.factories import make_outcome, make_report, make_signature
 from triagebot.errors import RuleError
 from triagebot.pipeline import Outcome
 from triagebot.rules import (
@@ -284,7 +284,7 @@ class TestOverrideRejection:
         store.migrate()
         store.record([make_outcome("<1@x>", Action.CANDIDATE)])
         defect_id = store.defects()[0].id
-        test_store.decide(store, defect_id, DefectState.REJECTED)
+        factories.decide(store, defect_id, DefectState.REJECTED)
         ruleset = rules(
             '[[rule]]\nname = "new-major"\nversion = ">=5"\naction = "file"\n'
             "override_rejection = true\n"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import pickle
 import subprocess
 import sys
 
 import pytest
 
-from triagebot.config import SignatureConfig
+from triagebot.config import config_from_dict
 from triagebot.errors import ConfigError
+from triagebot.pipeline import Pipeline
+from triagebot.rules import RuleSet
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
 from triagebot.stack.signature import (
     SIGNATURE_VERSIONS,
@@ -103,7 +106,7 @@ class TestSigner:
 
     def test_app_frames_config_wins_over_library_defaults(self) -> None:
         """Declaring app_frames makes only those frames the application's own."""
-        signer = Signer(SignatureConfig(app_frames=("Acme.Cases.*",)))
+        signer = Signer(app_frames=("Acme.Cases.*",))
         sig = signer.sign(trace(("System.Exception", ["Acme.Util.Guard.NotNull", *APP])))
         assert sig.in_app_frames == tuple(APP)
         reasons = {n.key: n.hint for n in sig.notes}
@@ -116,9 +119,23 @@ class TestSigner:
         assert "+ [0] Acme.Cases.CaseViewModel.Load  (in-app: no library pattern matched)" in text
         assert "- [0] System.Windows.Forms.Application.Run  (not in-app: library pattern" in text
 
-    def test_unknown_version_is_an_error(self) -> None:
+    def test_unknown_version_is_an_error_naming_the_key(self) -> None:
+        """The pure signer refuses it; the pipeline says which key of the config it was."""
+        with pytest.raises(ValueError, match=r"^unknown version 'v0'"):
+            Signer("v0")
+        config = config_from_dict({"signature": {"version": "v0"}})
         with pytest.raises(ConfigError, match=r"^\[signature\]\.version: unknown version 'v0'"):
-            Signer(SignatureConfig(version="v0"))
+            Pipeline(config, RuleSet())
+
+    def test_pickles_small_and_equal_without_the_signer(self) -> None:
+        """The analysis process sends signatures back: the value travels, the signer (its
+        caches are megabytes) stays, so the copy explains nothing but equals the original."""
+        sig = SIGNER.sign(trace(APP))
+        assert sig.notes  # explainable here
+        copy = pickle.loads(pickle.dumps(sig))
+        assert copy == sig
+        assert copy.notes == ()
+        assert len(pickle.dumps(sig)) < 2_000
 
     def test_same_signature_in_another_process(self) -> None:
         """No hash randomisation or process state leaks into the value."""
@@ -167,4 +184,4 @@ class TestHelpers:
 
     def test_every_version_has_its_data_file(self) -> None:
         for version in SIGNATURE_VERSIONS:
-            assert Signer(SignatureConfig(version=version)).version.version == version
+            assert Signer(version).version.version == version

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.factories import variant
 from tests.helpers import RULES, samples
-from tests.test_digest import variant
 from triagebot.config import config_from_dict
 from triagebot.daemon import handle_batch
 from triagebot.mail.source import Incoming

@@ -3,18 +3,26 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
 
+from tests.factories import (
+    SIG_A,
+    SIG_B,
+    decide,
+    make_outcome,
+    make_report,
+    make_signature,
+    pending,
+    recorded,
+    resolve,
+)
 from triagebot.errors import StoreError
 from triagebot.mail.report import Kind, Report
 from triagebot.pipeline import Outcome
 from triagebot.rules import NO_FIELDS, Action, Decision, Fields
-from triagebot.stack.model import ExceptionInfo, Frame, Trace
-from triagebot.stack.signature import Signature
 from triagebot.store import (
     DefectState,
     EffectKind,
@@ -29,128 +37,20 @@ from triagebot.store import (
 )
 from triagebot.trackers.base import TrackerIssue
 
-#: A report's own ``Date:``; occurrences count at the store's clock, not at this.
-REPORT_DATE = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
-SIG_A = "a" * 16
-SIG_B = "b" * 16
-
-
-def make_signature(
-    value: str = SIG_A,
-    version: str = "v1",
-    *,
-    untitled: bool = False,
-    frames: tuple[str, ...] = ("Acme.Cases.CaseViewModel.Load", "Acme.Cases.Shell.Open"),
-) -> Signature:
-    """``untitled`` breaks the NOT NULL title column: a failure in the middle of a batch."""
-    title = None if untitled else f"NullReferenceException in CaseViewModel.Load ({value[:4]})"
-    return Signature(
-        value=value,
-        version=version,
-        title=title,  # type: ignore[arg-type]
-        language="dotnet",
-        exception_types=("System.NullReferenceException",),
-        in_app_frames=frames,
-        top_in_app=frames[0],
-        basis="app-frames",
-    )
-
-
-def make_report(
-    message_id: str,
-    *,
-    at: datetime = REPORT_DATE,
-    version: str = "4.2.0",
-    environment: str = "prod",
-    exc_type: str = "System.NullReferenceException",
-    message: str = "Object reference not set to an instance of an object.",
-    frames: tuple[str, ...] = ("Acme.Cases.CaseViewModel.Load",),
-    headers: dict[str, str] | None = None,
-    kind: Kind = Kind.ERROR_REPORT,
-) -> Report:
-    trace = Trace(
-        "dotnet",
-        (
-            ExceptionInfo(
-                exc_type,
-                message,
-                tuple(Frame(f.rsplit(".", 1)[0], f.rsplit(".", 1)[1]) for f in frames),
-            ),
-        ),
-    )
-    return Report(
-        message_id=message_id,
-        kind=kind,
-        subject="Error report",
-        date=at,
-        text=f"{exc_type}: {message}\n   at {frames[0]}()",
-        metadata={
-            "application": "Acme.Cases.Client",
-            "version": version,
-            "environment": environment,
-            "machine": "WS-0042",
-        },
-        headers=headers or {},
-        trace=trace,
-    )
-
-
-def make_outcome(
-    message_id: str,
-    action: Action = Action.FILE,
-    signature: Signature | None = None,
-    previous: tuple[Signature, ...] = (),
-    **report_args: object,
-) -> Outcome:
-    decision = Decision(action, f"test-{action}", Fields(priority="High", labels=("t",)))
-    return Outcome(
-        make_report(message_id, **report_args),  # type: ignore[arg-type]
-        signature or make_signature(),
-        decision,
-        previous,
-    )
-
-
-def recorded(store: Store, message_ids: Iterable[str]) -> set[str]:
-    """Which of these messages the store has recorded."""
-    query = sa.select(messages.c.message_id).where(messages.c.message_id.in_(list(message_ids)))
-    with store.read() as conn:
-        return set(conn.execute(query).scalars())
-
-
-def decide(store: Store, defect_id: int, state: DefectState, by: str | None = None) -> None:
-    """A helpdesk decision, applied as a reply applies it (from any state)."""
-    reply = ReplyRecord(
-        f"<{state}-{time.perf_counter_ns()}@helpdesk>",
-        defect_id,
-        "h@x",
-        str(state),
-        {},
-        store.clock(),
-        "<t>",
-    )
-    store.apply_reply(reply, HumanDecision(state, frozenset(DefectState), by=by))
-
-
-def resolve(store: Store, key: str, status: str = "Resolved") -> None:
-    """What a status sync learns when someone resolved the issue in the tracker."""
-    store.record_statuses({key: TrackerIssue(key, status, True)})
-
-
-def pending(store: Store, kind: EffectKind) -> int:
-    return sum(1 for k, state, _ in store.effects() if k == kind and state == "pending")
-
 
 class TestSchema:
-    def test_sqlite_runs_in_wal_mode_and_migrate_is_repeatable(self, store: Store) -> None:
-        """The file database uses WAL and a second migrate changes nothing."""
+    def test_durable_commits_and_migrate_is_repeatable(self, store: Store) -> None:
+        """SQLite runs in WAL mode with FULL sync; PostgreSQL sessions commit synchronously
+        although the test server's default is off; a second migrate changes nothing."""
         store.migrate()
         with store.read() as conn:
             assert conn.execute(sa.text("SELECT count(*) FROM meta")).scalar() == 1
-        if store.is_sqlite:
-            with store.engine.connect() as conn:
+        with store.engine.connect() as conn:
+            if store.is_sqlite:
                 assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
-                assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 1  # NORMAL
+                assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+            else:
+                assert conn.exec_driver_sql("SHOW synchronous_commit").scalar() == "on"
 
     def test_foreign_schema_version_is_refused(self, store: Store) -> None:
         """A database written by another schema version is not silently reused."""

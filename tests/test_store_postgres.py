@@ -17,23 +17,26 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.helpers import Bot, sample_group, samples, seed_maildir, write_rules
-from tests.servers.smtp import SmtpServer
-from tests.test_digest import (
+from tests.factories import (
     DEV,
     FILE_RULES,
     HELPDESK,
     JIRA,
     MON_8,
+    SIG_A,
+    SIG_B,
     by_group,
+    make_outcome,
+    make_signature,
     open_store,
     record,
     runs,
     scheduler_for,
     status,
 )
-from tests.test_store import SIG_A, SIG_B, make_outcome, make_signature
-from triagebot.config import Config, SmtpConfig, TrackerConfig, config_from_dict
+from tests.helpers import Bot, jira_config, sample_group, samples, seed_maildir, write_rules
+from tests.servers.smtp import SmtpServer
+from triagebot.config import Config, SmtpConfig, config_from_dict
 from triagebot.outbox import run_effects
 from triagebot.pipeline import Outcome
 from triagebot.rules import Action
@@ -202,7 +205,7 @@ def digest_config(tmp_path: Path, smtp_config: SmtpConfig, postgres_url: str) ->
         base,
         smtp=smtp_config,
         digests=(DEV, HELPDESK),
-        tracker=TrackerConfig(kind="jira", url=JIRA + "/"),
+        tracker=jira_config(JIRA + "/", tmp_path),
     )
 
 

@@ -8,13 +8,14 @@ from pathlib import Path
 import pytest
 
 from tests.clocks import ManualClock
-from tests.test_store import SIG_A, decide, make_outcome, make_signature
+from tests.factories import SIG_A, decide, make_outcome, make_signature
+from triagebot.backoff import BACKOFF_CAP, backoff
 from triagebot.errors import TrackerError, TrackerUnavailable
-from triagebot.outbox import BACKOFF_CAP, backoff, run_effects
+from triagebot.outbox import run_effects
 from triagebot.rules import Action
 from triagebot.store import DefectState, Store
-from triagebot.trackers.base import DefectDraft, OccurrenceUpdate, TrackerIssue
-from triagebot.trackers.local import LocalTracker, signature_label
+from triagebot.trackers.base import DefectDraft, OccurrenceUpdate, TrackerIssue, signature_label
+from triagebot.trackers.local import LocalTracker
 
 
 @pytest.fixture

@@ -20,6 +20,8 @@ from triagebot.scheduler import trigger_for
 from triagebot.services import build_mailbox, build_tracker, imap_settings, open_store
 from triagebot.smtp import MAIL_FEATURES, Mailer, static_problems
 from triagebot.store import Store
+from triagebot.tracker_move import kind_warning
+from triagebot.trackers import configured
 
 log = structlog.get_logger(__name__)
 
@@ -101,10 +103,12 @@ def _listener(config: Config) -> Check:
 
 
 def _tracker(store: Store, config: Config) -> Check:
-    tracker = build_tracker(config.tracker, store)
-    tracker.find(PROBE_SIGNATURE)
-    where = "local (store database)" if config.tracker.kind == "local" else config.tracker.url
-    return Check("tracker", "enabled", f"{config.tracker.kind}: {where} (search works)")
+    build_tracker(config, store).find(PROBE_SIGNATURE)
+    where = configured(config.tracker, config.base_dir).describe()
+    mismatch = kind_warning(store, config.tracker.kind)
+    if mismatch is not None:
+        return Check("tracker", "error", f"{where} (search works); {mismatch}")
+    return Check("tracker", "enabled", f"{where} (search works)")
 
 
 def _smtp(config: Config, send_test: str | None) -> Check:

@@ -8,9 +8,8 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 
@@ -22,18 +21,24 @@ from triagebot.pipeline import Pipeline
 from triagebot.replay import iter_paths, replay
 from triagebot.stack.signature import explain as explain_signature
 
-if TYPE_CHECKING:
-    from triagebot.store import Store
-
 log = structlog.get_logger(__name__)
 
-STATUS_FAILED_SHOWN = 10  # the most recent failed effects ``status`` shows with their error
 Command = Callable[[argparse.Namespace, Config], int]
 
 
-def _load(args: argparse.Namespace) -> Config:
+def _load(args: argparse.Namespace) -> tuple[Config, list[str]]:
+    """The config, and its secrets for the log redactor. Commands that talk to the tracker
+    (``tracker=True``) also read its ``[tracker.<kind>]`` settings, so a mistake there is a
+    configuration error naming the key before anything starts."""
     path = args.config or os.environ.get("TRIAGEBOT_CONFIG")
-    return load_config(path) if path else config_from_dict({})
+    config = load_config(path) if path else config_from_dict({})
+    secrets = _secrets(config)
+    if getattr(args, "tracker", False):
+        from triagebot.trackers import configured  # noqa: PLC0415 - dry runs skip trackers
+
+        kind = getattr(args, "to", None)  # ``defects move --to KIND``: that kind's secrets
+        secrets += _secrets(configured(config.tracker, config.base_dir, kind))
+    return config, secrets
 
 
 def cmd_replay(args: argparse.Namespace, config: Config) -> int:
@@ -53,6 +58,9 @@ def cmd_replay(args: argparse.Namespace, config: Config) -> int:
 def cmd_explain(args: argparse.Namespace, config: Config) -> int:
     """Show what the pipeline made of each mail, and why."""
     from triagebot.confirm import explain as explain_reply  # noqa: PLC0415 - only explain
+    from triagebot.trackers import tracker_kind  # noqa: PLC0415 - only explain
+
+    issue_key = tracker_kind(config.tracker.kind).key
 
     pipeline = Pipeline.from_config(config)
     now = system_clock()
@@ -60,7 +68,7 @@ def cmd_explain(args: argparse.Namespace, config: Config) -> int:
         outcome = pipeline.process(raw)
         if args.json:
             record = outcome.as_json()
-            record.update(explain_reply(outcome.report, config.helpdesk, now))
+            record.update(explain_reply(outcome.report, config.helpdesk, now, issue_key))
             if outcome.signature:
                 record["frames_explained"] = [
                     {
@@ -93,9 +101,10 @@ def cmd_explain(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
     """The service: watch the mailbox, record, file; ``--once`` drains and exits."""
-    from triagebot.daemon import Daemon  # noqa: PLC0415 - the dry-run commands skip its imports
+    from triagebot.daemon import STOP_GRACE, Daemon  # noqa: PLC0415 - dry runs skip its imports
 
     daemon = Daemon.from_config(config)
+    daemon.exit_after_signal = STOP_GRACE
     asyncio.run(daemon.run(once=args.once))
     return 0
 
@@ -121,6 +130,34 @@ def cmd_defects(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_defects_move(args: argparse.Namespace, config: Config) -> int:
+    """File the open defects in the tracker ``--to`` names, once (``triagebot.tracker_move``)."""
+    from triagebot.services import open_store  # noqa: PLC0415 - dry-run commands skip its imports
+    from triagebot.tracker_move import move_defects  # noqa: PLC0415
+    from triagebot.trackers import configured  # noqa: PLC0415
+    from triagebot.trackers.base import TrackerContext  # noqa: PLC0415
+
+    target = configured(config.tracker, config.base_dir, args.to)
+    store = open_store(config)
+    try:
+        store.migrate()
+        tracker = target.build(TrackerContext(store=store, clock=store.clock))
+        moves = move_defects(store, tracker, target.name, dry_run=args.dry_run)
+    finally:
+        store.close()
+    for move in moves:
+        if move.new_key is None:
+            outcome = "resolved: not filed again (a regression files it anew)"
+        else:
+            outcome = f"-> {move.new_key}" + (" (created)" if move.created else "")
+        print(f"{move.old_key:<12} {outcome}  {move.title}")
+    verb = "would move" if args.dry_run else "moved"
+    print(f"{verb} {len(moves)} issues to {target.describe()}")
+    if not args.dry_run and config.tracker.kind != target.name:
+        print(f'now set [tracker] kind = "{target.name}" in the config')
+    return 0
+
+
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
     """What an operator checks first: intake, defects, the outbox's backlog and digests."""
     from triagebot.services import open_store  # noqa: PLC0415 - dry-run commands skip its imports
@@ -128,88 +165,11 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     store = open_store(config)
     try:
         store.migrate()
-        status = _status(store, system_clock())
+        status = store.status(system_clock())
     finally:
         store.close()
     print(json.dumps(status, ensure_ascii=False) if args.json else _render_status(status))
     return 0
-
-
-def _status(store: Store, now: datetime) -> dict[str, Any]:
-    """A few grouped queries in one read snapshot (no per-row work: fine on a big store)."""
-    import sqlalchemy as sa  # noqa: PLC0415 - dry-run commands skip its imports
-
-    from triagebot.digest import digest_runs  # noqa: PLC0415
-    from triagebot.store import defects, messages, outbox  # noqa: PLC0415
-
-    recent = sa.func.sum(
-        sa.case((messages.c.processed_at >= now - timedelta(hours=24), 1), else_=0)
-    )
-    mine = sa.select(
-        messages.c.kind, messages.c.action, sa.func.count(), sa.func.coalesce(recent, 0)
-    ).group_by(messages.c.kind, messages.c.action)
-    states = sa.select(defects.c.state, sa.func.count()).group_by(defects.c.state)
-    waiting = (
-        sa.select(outbox.c.state, outbox.c.kind, sa.func.count(), sa.func.min(outbox.c.created_at))
-        .where(outbox.c.state.in_(("pending", "failed")))
-        .group_by(outbox.c.state, outbox.c.kind)
-    )
-    failed = (
-        sa.select(outbox.c.id, outbox.c.kind, outbox.c.defect_id, outbox.c.attempts)
-        .add_columns(outbox.c.last_error)
-        .where(outbox.c.state == "failed")
-        .order_by(outbox.c.id.desc())
-        .limit(STATUS_FAILED_SHOWN)
-    )
-    latest = sa.select(digest_runs.c.digest, sa.func.max(digest_runs.c.period_end).label("end"))
-    latest_runs = latest.group_by(digest_runs.c.digest).subquery()
-    runs = (
-        sa.select(digest_runs.c.digest, digest_runs.c.period_end, digest_runs.c.state)
-        .add_columns(digest_runs.c.error)
-        .join(
-            latest_runs,
-            (latest_runs.c.digest == digest_runs.c.digest)
-            & (latest_runs.c.end == digest_runs.c.period_end),
-        )
-        .order_by(digest_runs.c.digest)
-    )
-    with store.read() as conn:
-        by_kind = [
-            {"kind": k, "action": a, "count": n, "last_24h": int(r)}
-            for k, a, n, r in conn.execute(mine.order_by(messages.c.kind, messages.c.action))
-        ]
-        by_state: dict[str, int] = dict(
-            conn.execute(states.order_by(defects.c.state)).tuples().all()
-        )
-        backlog: dict[str, dict[str, int]] = {"pending": {}, "failed": {}}
-        oldest: datetime | None = None
-        for state, kind, count, first in conn.execute(waiting):
-            backlog[state][kind] = count
-            if state == "pending" and (oldest is None or first < oldest):
-                oldest = first
-        errors = [
-            {"id": i, "kind": k, "defect": d, "attempts": n, "error": e}
-            for i, k, d, n, e in conn.execute(failed)
-        ]
-        has_digests = sa.inspect(conn).has_table(digest_runs.name)
-        digests = [
-            {"digest": d, "period_end": end.isoformat(), "state": st, "error": e}
-            for d, end, st, e in (conn.execute(runs) if has_digests else ())
-        ]
-    return {
-        "messages": {
-            "total": sum(m["count"] for m in by_kind),
-            "last_24h": sum(m["last_24h"] for m in by_kind),
-            "by_kind": by_kind,
-        },
-        "defects": by_state,
-        "outbox": {
-            **backlog,
-            "oldest_pending": oldest.isoformat() if oldest else None,
-            "failed_errors": errors,
-        },
-        "digests": digests,
-    }
 
 
 def _render_status(status: dict[str, Any]) -> str:
@@ -327,11 +287,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="run the service")
     p.add_argument("--once", action="store_true", help="process what is waiting, then exit")
-    p.set_defaults(func=cmd_run)
+    p.set_defaults(func=cmd_run, tracker=True)
 
     p = sub.add_parser("defects", help="list defects and candidates")
     p.add_argument("--json", action="store_true", help="one JSON object per defect")
     p.set_defaults(func=cmd_defects)
+    moving = p.add_subparsers(dest="action")
+    m = moving.add_parser("move", help="file the open defects in another tracker kind, once")
+    m.add_argument("--to", required=True, metavar="KIND", help="a kind with a [tracker.KIND]")
+    m.add_argument("--dry-run", action="store_true", help="list what would move; change nothing")
+    m.set_defaults(func=cmd_defects_move, tracker=True)
 
     p = sub.add_parser("status", help="messages, defects, outbox backlog and digests at a glance")
     p.add_argument("--json", action="store_true", help="one JSON object")
@@ -339,7 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("check-config", help="validate the config and connect to each service")
     p.add_argument("--send-test", metavar="ADDRESS", help="also send one test mail to ADDRESS")
-    p.set_defaults(func=cmd_check_config)
+    p.set_defaults(func=cmd_check_config, tracker=True)
 
     p = sub.add_parser("digest", help="preview a digest, or send it now")
     p.add_argument("name", help="the [[digest]] name")
@@ -348,7 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode.add_argument("--send-now", action="store_true", help="send the period up to now")
     p.add_argument("--out", type=Path, help="preview: write NAME.txt/.html/.csv here")
     p.add_argument("--html", action="store_true", help="preview to stdout: the HTML part")
-    p.set_defaults(func=cmd_digest)
+    p.set_defaults(func=cmd_digest, tracker=True)
 
     rules = sub.add_parser("rules", help="triage rules").add_subparsers(dest="rules", required=True)
     p = rules.add_parser("explain", help="show which rules match mails and why")
@@ -365,13 +330,15 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        config = _load(args)
+        config, secrets = _load(args)
     except TriagebotError as exc:
         logs.configure()
         log.error("config.invalid", error=str(exc))
         print(f"triagebot: configuration error: {exc}", file=sys.stderr)
         return 2
-    logs.configure(config.logging.level, config.logging.format, _secrets(config))
+    logs.configure(config.logging.level, config.logging.format, secrets)
+    for warning in config.warnings:
+        log.warning("config.deprecated", detail=warning)
     func: Command = args.func
     try:
         return func(args, config)
@@ -384,10 +351,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
-def _secrets(config: Config) -> list[str]:
-    """Every configured secret value, so the log redactor can mask it anywhere."""
+def _secrets(config: Any) -> list[str]:
+    """Every secret value in the config's sections (or in one settings object), so the log
+    redactor can mask it anywhere."""
     found: list[str] = []
-    for section in _fields_of(config):
+    for section in [config, *_fields_of(config)]:
         for value in _fields_of(section):
             reveal = getattr(value, "reveal", None)
             if callable(reveal):

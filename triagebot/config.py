@@ -17,24 +17,16 @@ import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 from triagebot.errors import ConfigError
 
 DEFAULT_MAILDIR = Path("var/mail")
 DEFAULT_STORE_URL = "sqlite:///var/triagebot.db"
 DEFAULT_RULES_DIR = Path("rules")
-#: Report header → metadata field; ``[reports] metadata_headers`` replaces it.
-DEFAULT_METADATA_HEADERS: Mapping[str, str] = MappingProxyType(
-    {
-        "x-application": "application",
-        "x-app-version": "version",
-        "x-environment": "environment",
-        "x-machine": "machine",
-    }
-)
+DEFAULT_TRACKER = "local"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,41 +117,26 @@ class ListenerConfig:
 
 @dataclass(frozen=True, slots=True)
 class TrackerConfig:
-    """``[tracker]``: the local SQLite tracker by default, or Jira."""
+    """``[tracker]``: which tracker defects are filed in, and how often it hears of them.
 
-    kind: Literal["local", "jira"] = "local"
-    url: str = ""
-    deployment: Literal["auto", "cloud", "datacenter"] = "auto"
-    auth: Literal["token", "pat"] = "token"  # Cloud: e-mail + API token; Data Center: PAT
-    username: str = ""
-    token: Secret | None = None
-    project: str = ""
-    issue_type: str = "Bug"
-    reopen_transition: str = "Reopen"
-    label_prefix: str = "errsig-"
+    ``kind`` names an entry of the tracker registry (``triagebot.trackers``). Each kind's own
+    keys are in its ``[tracker.<kind>]`` table, kept here as written (``tables``) and read by
+    that kind's settings class with ``read_section``, so adding a tracker never touches this
+    file; tables of other kinds may stay (``triagebot defects move --to KIND`` uses them).
+    """
+
+    kind: str = DEFAULT_TRACKER
     update_interval: float = 900.0  # seconds between occurrence updates of one defect
     sync_interval: float = 600.0  # seconds between status syncs (resolved issues); 0: off
-    occurrences_field: str = ""  # custom field id set to the total count, e.g. customfield_10050
-    timeout: float = 30.0
-    deadline: float = 300.0
-    ca_file: Path | None = None
+    tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def problems(self) -> Iterator[tuple[str, str]]:
-        if self.kind != "jira":
-            return
-        if not _is_url(self.url):
-            yield "url", "not a URL" if self.url else "required when kind = 'jira'"
-        elif urlsplit(self.url).scheme != "https" and urlsplit(self.url).hostname not in (
-            "127.0.0.1",
-            "localhost",
-        ):
-            yield "url", "must be https (TLS) unless the server is on localhost"
-        if not self.project:
-            yield "project", "required when kind = 'jira'"
-        if self.token is None:
-            yield "token_env", "required when kind = 'jira' (or token_file)"
-        if self.auth == "token" and not self.username:
-            yield "username", "required with auth = 'token' (the Atlassian account e-mail)"
+        if not self.kind.isidentifier():
+            yield "kind", f"{self.kind!r} is not a tracker kind name"
+
+    def table(self, kind: str | None = None) -> Mapping[str, Any]:
+        """``[tracker.<kind>]`` as written (empty when absent); the configured kind's by default."""
+        return self.tables.get(kind or self.kind, {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,10 +209,37 @@ class DigestConfig:
             yield "name", "every digest needs a name"
         if not self.recipients:
             yield "recipients", "at least one recipient is needed"
+        try:
+            zone = self.zone
+        except ValueError as exc:
+            yield "timezone", str(exc)
+            return
         # Imported here: only configs with digests pay for APScheduler (replay has none).
-        from triagebot.scheduler import trigger_for  # noqa: PLC0415
+        from apscheduler.triggers.cron import CronTrigger  # noqa: PLC0415
 
-        trigger_for(self)  # a bad schedule or time zone: ConfigError naming the digest's key
+        try:
+            CronTrigger.from_crontab(self.schedule, timezone=zone)
+        except ValueError as exc:
+            yield "schedule", f"not a cron line: {exc}"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The digest's time zone (``ValueError`` naming an unknown one)."""
+        try:
+            return ZoneInfo(self.timezone)
+        except (KeyError, ValueError):
+            raise ValueError(f"unknown time zone {self.timezone!r}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    """``[service]``: how the running service treats each mail."""
+
+    analysis_timeout: float = 5.0  # seconds one mail's analysis may take before it is set aside
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        if self.analysis_timeout <= 0:
+            yield "analysis_timeout", "must be more than 0 seconds"
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,7 +291,8 @@ class ReportsConfig:
     """``[reports]``: how error reports are recognised and where their metadata is."""
 
     senders: tuple[str, ...] = ()  # addresses or domains whose mail is always a report
-    metadata_headers: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_METADATA_HEADERS))
+    #: Report header → metadata field; empty: the parser's own (``X-Application`` ...).
+    metadata_headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +301,7 @@ class Config:
 
     path: Path | None = None
     mailbox: MailboxConfig = field(default_factory=MailboxConfig)
+    service: ServiceConfig = field(default_factory=ServiceConfig)
     listener: ListenerConfig | None = None
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
@@ -304,6 +310,8 @@ class Config:
     signature: SignatureConfig = field(default_factory=SignatureConfig)
     reports: ReportsConfig = field(default_factory=ReportsConfig)
     smtp: SmtpConfig | None = None
+    #: Things that work but should change (deprecated keys), logged once at start.
+    warnings: tuple[str, ...] = ()
     smtp_error: str = ""  # why a present [smtp] section was not usable (mail features off)
     helpdesk: HelpdeskConfig | None = None
     digests: tuple[DigestConfig, ...] = ()
@@ -316,8 +324,8 @@ class Config:
 #: Section → (dataclass, required). An absent optional section disables its feature.
 _SECTIONS: dict[str, tuple[type[Any], bool]] = {
     "mailbox": (MailboxConfig, True),
+    "service": (ServiceConfig, True),
     "listener": (ListenerConfig, False),
-    "tracker": (TrackerConfig, True),
     "store": (StoreConfig, True),
     "rules": (RulesConfig, True),
     "logging": (LoggingConfig, True),
@@ -326,8 +334,9 @@ _SECTIONS: dict[str, tuple[type[Any], bool]] = {
     "helpdesk": (HelpdeskConfig, False),
 }
 #: Sections read by their own rules below: a broken [smtp] disables mail instead of stopping
-#: the service, and [[digest]] is a list of tables.
-_SPECIAL = ("smtp", "digest")
+#: the service, [[digest]] is a list of tables, and [tracker] holds a table per kind.
+_SPECIAL = ("tracker", "smtp", "digest")
+_TRACKER_KEYS = frozenset(f.name for f in fields(TrackerConfig)) - {"tables"}
 ENVIRONMENT_VARIABLE = "TRIAGEBOT_ENV"
 
 
@@ -356,11 +365,12 @@ def config_from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
         table = data.get(name)
         if table is None:
             if required:
-                sections[name] = _section(cls, {}, name, base)
+                sections[name] = read_section(cls, {}, f"[{name}]", base)
             continue
         if not isinstance(table, dict):
             raise ConfigError(f"[{name}]", "must be a table")
-        sections[name] = _section(cls, table, name, base)
+        sections[name] = read_section(cls, table, f"[{name}]", base)
+    sections["tracker"], warnings = _tracker(data.get("tracker", {}), base)
     store: StoreConfig = sections["store"]
     sections["store"] = replace(store, url=_anchor_sqlite(store.url, base))
     if "smtp" in data:
@@ -369,7 +379,36 @@ def config_from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
         except ConfigError as exc:
             sections["smtp_error"] = str(exc)
     sections["digests"] = _digests(data.get("digest", []), base)
-    return Config(path=path, **sections)
+    return Config(path=path, warnings=tuple(warnings), **sections)
+
+
+def _tracker(table: Any, base: Path) -> tuple[TrackerConfig, list[str]]:
+    """``[tracker]`` and its ``[tracker.<kind>]`` tables.
+
+    Keys of the configured kind written straight into ``[tracker]`` (as the first releases
+    had Jira's) are moved into its table, with a warning that says where they belong.
+    """
+    if not isinstance(table, dict):
+        raise ConfigError("[tracker]", "must be a table")
+    kind = table.get("kind", DEFAULT_TRACKER)
+    if not isinstance(kind, str):
+        raise ConfigError("[tracker].kind", "must be a string")
+    own = {k: v for k, v in table.items() if k in _TRACKER_KEYS}
+    tables = {k: dict(v) for k, v in table.items() if isinstance(v, dict)}
+    flat = sorted(set(table) - set(own) - set(tables))
+    warnings = []
+    if flat:
+        mine = tables.setdefault(kind, {})
+        for key in flat:
+            if key in mine:
+                raise ConfigError(f"[tracker].{key}", f"also given in [tracker.{kind}]: keep one")
+            mine[key] = table[key]
+        warnings.append(
+            f"[tracker] keys {', '.join(flat)} belong in [tracker.{kind}]; "
+            "they were read from there (move them: this form will stop working)"
+        )
+    section: TrackerConfig = read_section(TrackerConfig, own, "[tracker]", base)
+    return replace(section, tables=tables), warnings
 
 
 def _smtp(table: Any, base: Path) -> SmtpConfig:
@@ -394,14 +433,17 @@ def _smtp(table: Any, base: Path) -> SmtpConfig:
             raise ConfigError(f"[smtp.environments.{chosen}]", "must be a table")
         table.update(override)
         table["environment"] = chosen
-    section: SmtpConfig = _section(SmtpConfig, table, "smtp", base)
+    section: SmtpConfig = read_section(SmtpConfig, table, "[smtp]", base)
     return section
 
 
 def _digests(tables: Any, base: Path) -> tuple[DigestConfig, ...]:
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise ConfigError("[[digest]]", "must be an array of tables ([[digest]])")
-    digests = tuple(_section(DigestConfig, t, "digest", base) for t in tables)
+    digests = tuple(
+        read_section(DigestConfig, t, f"[[digest]] {t.get('name') or '(no name)'}", base)
+        for t in tables
+    )
     names = [d.name for d in digests]
     for name in names:
         if names.count(name) > 1:
@@ -409,7 +451,10 @@ def _digests(tables: Any, base: Path) -> tuple[DigestConfig, ...]:
     return digests
 
 
-def _section(cls: type[Any], table: dict[str, Any], name: str, base: Path) -> Any:
+def read_section(cls: type[Any], table: Mapping[str, Any], where: str, base: Path) -> Any:
+    """``table`` as an instance of the dataclass ``cls``; every problem is a ``ConfigError``
+    naming ``<where>.key`` (``where``: ``[tracker.jira]``, ``[[digest]] daily``). Adapters
+    read their own sections with it."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in fields(cls)}
     secrets = {n for n in names if _is_secret(hints[n])}
@@ -417,51 +462,49 @@ def _section(cls: type[Any], table: dict[str, Any], name: str, base: Path) -> An
         stem = key.removesuffix("_env").removesuffix("_file")
         if key in secrets:
             raise ConfigError(
-                f"[{name}].{key}", f"secrets are not written inline: use {key}_env or {key}_file"
+                f"{where}.{key}", f"secrets are not written inline: use {key}_env or {key}_file"
             )
         if key not in names and not (stem in secrets and key != stem):
-            raise ConfigError(f"[{name}].{key}", "unknown key")
+            raise ConfigError(f"{where}.{key}", "unknown key")
     values: dict[str, Any] = {}
     for f in fields(cls):
         if f.name in secrets:
-            secret = _secret(table, name, f.name, base)
+            secret = _secret(table, where, f.name, base)
             if secret is not None:
                 values[f.name] = secret
         elif f.name in table:
-            values[f.name] = _coerce(table[f.name], hints[f.name], f"[{name}].{f.name}", base)
+            values[f.name] = _coerce(table[f.name], hints[f.name], f"{where}.{f.name}", base)
     section = cls(**values)
     for key, problem in getattr(section, "problems", lambda: iter(()))():
-        raise ConfigError(f"[{name}].{key}", problem)
+        raise ConfigError(f"{where}.{key}", problem)
     return section
 
 
-def _secret(table: dict[str, Any], section: str, name: str, base: Path) -> Secret | None:
+def _secret(table: Mapping[str, Any], section: str, name: str, base: Path) -> Secret | None:
     env_key, file_key = f"{name}_env", f"{name}_file"
     if env_key in table and file_key in table:
-        raise ConfigError(
-            f"[{section}].{env_key}", f"give either {env_key} or {file_key}, not both"
-        )
+        raise ConfigError(f"{section}.{env_key}", f"give either {env_key} or {file_key}, not both")
     if env_key in table:
         var = table[env_key]
         if not isinstance(var, str) or not var:
-            raise ConfigError(f"[{section}].{env_key}", "must name an environment variable")
+            raise ConfigError(f"{section}.{env_key}", "must name an environment variable")
         value = os.environ.get(var)
         if not value:
-            raise ConfigError(f"[{section}].{env_key}", f"environment variable {var} is not set")
+            raise ConfigError(f"{section}.{env_key}", f"environment variable {var} is not set")
         return Secret(value, f"env:{var}")
     if file_key in table:
         raw = table[file_key]
         if not isinstance(raw, str) or not raw:
-            raise ConfigError(f"[{section}].{file_key}", "must be a file path")
+            raise ConfigError(f"{section}.{file_key}", "must be a file path")
         secret_path = _anchor(Path(raw), base)
         try:
             value = secret_path.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(
-                f"[{section}].{file_key}", f"cannot read {secret_path}: {exc.strerror}"
+                f"{section}.{file_key}", f"cannot read {secret_path}: {exc.strerror}"
             ) from None
         if not value:
-            raise ConfigError(f"[{section}].{file_key}", f"{secret_path} is empty")
+            raise ConfigError(f"{section}.{file_key}", f"{secret_path} is empty")
         return Secret(value, f"file:{secret_path}")
     return None
 

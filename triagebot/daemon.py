@@ -12,7 +12,10 @@ import asyncio
 import contextlib
 import gc
 import logging
+import os
 import signal
+import sys
+import threading
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
@@ -23,6 +26,7 @@ from typing import Any, TypeVar
 
 import structlog
 
+from triagebot.analysis import Analyser, InProcess, WorkerProcess
 from triagebot.config import Config
 from triagebot.confirm import Notifier, ReplyHandler
 from triagebot.errors import RetryableError, TriagebotError
@@ -41,6 +45,8 @@ from triagebot.services import (
 )
 from triagebot.smtp import Mailer, mail_enabled
 from triagebot.store import Store
+from triagebot.tracker_move import kind_warning
+from triagebot.trackers import tracker_kind
 from triagebot.trackers.base import Tracker
 
 log = structlog.get_logger(__name__)
@@ -53,6 +59,7 @@ OUTBOX_LIMIT = 100
 GC_THRESHOLDS = (50_000, 20, 100)  # see ``_batch_friendly_gc``
 RETRY_INITIAL, RETRY_MAX = 1.0, 60.0  # back-off after a source or store failure
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
+STOP_GRACE = 5.0  # seconds an orderly stop may take after a signal (``exit_after_signal``)
 
 FOLDER_OF: dict[Kind, Folder] = {Kind.INVALID: Folder.QUARANTINE}
 
@@ -105,7 +112,9 @@ def handle_batch(
     store: Store,
     source: str,
     batch: Sequence[Incoming],
+    *,
     replies: ReplyHandler | None = None,
+    analyser: Analyser | None = None,
 ) -> Processed:
     """Parse and commit one batch; returns where each message goes once acknowledged.
 
@@ -114,7 +123,7 @@ def handle_batch(
     batch's time is the store's clock: the rules' windows and the recorded occurrences agree.
     """
     now = store.clock()
-    analysed = [pipeline.analyse(incoming.raw) for incoming in batch]
+    analysed = (analyser or InProcess(pipeline)).analyse([incoming.raw for incoming in batch])
     signatures = {o.signature.value for o in analysed if o.signature is not None}
     counter = BatchCounter(store, signatures, now, pipeline.rules.windows)
     outcomes: list[Outcome] = []
@@ -208,8 +217,15 @@ class Daemon:
         sources: Sequence[Source],
         *,
         mailer: Mailer | None = None,
+        analyser: Analyser | None = None,
     ) -> None:
+        """``analyser``: where mails are analysed (default: in this process, no budget)."""
         self.config = config
+        self.analyser = analyser or InProcess(pipeline)
+        #: Seconds after SIGTERM/SIGINT at which the process exits even if a call still hangs
+        #: (a Jira or SMTP request, an IMAP reconnect): everything is committed before it is
+        #: acknowledged, so a hard exit loses nothing. None: no hard exit (tests, embedding).
+        self.exit_after_signal: float | None = None
         self.mailer = mailer  # None: every mail feature is off (mail_enabled said why)
         self.pipeline = pipeline
         self.store = store
@@ -218,7 +234,9 @@ class Daemon:
         self.stopping = asyncio.Event()
         self._effects_due = asyncio.Event()
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="pipeline")
-        self.replies = ReplyHandler.from_config(config, store)
+        self.replies = ReplyHandler.from_config(
+            config, store, tracker_kind(config.tracker.kind).key
+        )
         self.notifier = Notifier.from_config(config, store, mailer)
         # the outbox has its own thread: a slow or unreachable tracker never holds up intake
         self._effects = ThreadPoolExecutor(1, thread_name_prefix="outbox")
@@ -227,18 +245,32 @@ class Daemon:
     def from_config(cls, config: Config) -> Daemon:
         store = open_store(config, timedelta(seconds=config.tracker.update_interval))
         store.migrate()
+        mismatch = kind_warning(store, config.tracker.kind)
+        if mismatch is not None:
+            log.warning("tracker.kind_changed", detail=mismatch)
         return cls(
             config,
             Pipeline.from_config(config),
             store,
-            build_tracker(config.tracker, store),
+            build_tracker(config, store),
             build_sources(config),
             mailer=mail_enabled(config),
+            analyser=WorkerProcess(config, config.service.analysis_timeout),
         )
 
+    def _on_signal(self) -> None:
+        self.stop()
+        grace = self.exit_after_signal
+        if grace is not None:
+            timer = threading.Timer(grace, _exit_now, args=(grace,))
+            timer.daemon = True
+            timer.start()
+
     def stop(self) -> None:
-        """Ask every loop to finish its current step and return (signal-safe)."""
+        """Ask every loop to finish its current step and return (signal-safe); an analysis
+        under way is abandoned (its batch is read again next time)."""
         self.stopping.set()
+        self.analyser.stop()
         self._effects_due.set()
 
     async def run(self, once: bool = False) -> None:
@@ -253,7 +285,7 @@ class Daemon:
         tasks: list[asyncio.Task[None]] = []
         try:  # everything started below is stopped in ``finally``, even if a later start fails
             for sig in SIGNALS:
-                loop.add_signal_handler(sig, self.stop)
+                loop.add_signal_handler(sig, self._on_signal)
             listener = self._start_listener()
             digests = None if once else start_digests(self.config, self.store, self.mailer)
             log.info(
@@ -286,6 +318,7 @@ class Daemon:
             for sig in SIGNALS:
                 loop.remove_signal_handler(sig)
             self._worker.shutdown(wait=True)
+            self.analyser.close()
             self._effects.shutdown(wait=True)
             self.store.close()
             log.info("daemon.stopped")
@@ -325,15 +358,7 @@ class Daemon:
                             pending = _on(io, source.fetch, limit)
                             continue
                         pending = _on(io, source.fetch, limit)  # overlaps with processing
-                        done = await _on(
-                            self._worker,
-                            handle_batch,
-                            self.pipeline,
-                            self.store,
-                            source.name,
-                            batch,
-                            self.replies,
-                        )
+                        done = await _on(self._worker, self._handle, source.name, batch)
                         await acks.replace(_on(io, _acknowledge, source, done.moves))
                         if done.new:
                             self._effects_due.set()
@@ -351,6 +376,16 @@ class Daemon:
         finally:
             await _on(io, source.close)
             io.shutdown(wait=False)
+
+    def _handle(self, source: str, batch: Sequence[Incoming]) -> Processed:
+        return handle_batch(
+            self.pipeline,
+            self.store,
+            source,
+            batch,
+            replies=self.replies,
+            analyser=self.analyser,
+        )
 
     async def _outbox(self) -> None:
         """Perform tracker effects whenever a batch committed, every few seconds, and once
@@ -469,6 +504,13 @@ async def _cancel(tasks: list[asyncio.Task[None]]) -> None:
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _exit_now(grace: float) -> None:
+    """The orderly stop did not finish within ``grace`` seconds: leave now."""
+    log.warning("daemon.stop_forced", after=grace)
+    sys.stderr.flush()
+    os._exit(0)
 
 
 def _acknowledge(source: Source, moves: dict[Folder, list[str]]) -> None:

@@ -8,40 +8,34 @@ claimed does nothing, so two replicas never both send. A transient send failure 
 ``retry`` with a back-off (``retry_due`` sends it later); a permanent one marks it ``failed``
 with the explanation. Periods are counted by when triagebot recorded a mail (``processed_at``),
 not by the mail's own Date, so late or clock-skewed reports still land in the next digest.
+
+The store keeps the rows and answers the queries (``Store.claim_digest`` and friends,
+``Store.period_activity``; see ``triagebot.store.runs`` and ``triagebot.store.queries``);
+this module decides what a digest says and when it is sent.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
-from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 import structlog
-from sqlalchemy.engine import Connection
 
 from triagebot import templates
+from triagebot.backoff import backoff
 from triagebot.config import Config, DigestConfig
-from triagebot.confirm.notify import reference
-from triagebot.errors import ConfigError, NotifyError, NotifyUnavailable, StoreError
-from triagebot.outbox import backoff
+from triagebot.errors import ConfigError, NotifyError, NotifyUnavailable
+from triagebot.identity import reference
 from triagebot.smtp import Mailer
-from triagebot.store import (
-    DefectState,
-    EffectKind,
-    Store,
-    UTCDateTime,
-    defect_summaries,
-    defects,
-    messages,
-    metadata,
-    outbox,
-)
+from triagebot.store import CLAIM_LEASE, DefectState, DefectSummary, Store, digest_runs
+from triagebot.trackers import configured
 
+# ``CLAIM_LEASE`` and ``digest_runs`` live in the store (``triagebot.store.runs``, ``.schema``);
+# they stay importable from here.
 __all__ = [
     "CLAIM_LEASE",
     "TOP_RECURRING",
@@ -54,15 +48,11 @@ __all__ = [
     "build",
     "digest_runs",
     "render",
-    "zone_of",
 ]
 
 log = structlog.get_logger(__name__)
 
 TOP_RECURRING = 10  # defects listed under "top recurring"
-#: A claim older than this whose owner never finished (crash mid-send) may be taken over.
-#: Far above any SMTP timeout, so a slow but live send is never duplicated.
-CLAIM_LEASE = timedelta(minutes=15)
 #: Tracker states that never appear in a developer digest's lists (they stay in the CSV).
 _QUIET = (DefectState.IGNORED, DefectState.REJECTED, DefectState.DUPLICATE)
 CSV_COLUMNS = (
@@ -74,20 +64,6 @@ CSV_COLUMNS = (
     "first_seen",
     "last_seen",
     "signatures",
-)
-
-digest_runs = sa.Table(
-    "digest_runs",
-    metadata,
-    sa.Column("digest", sa.String(200), primary_key=True),
-    sa.Column("period_end", UTCDateTime, primary_key=True),
-    sa.Column("period_start", UTCDateTime, nullable=False),
-    sa.Column("state", sa.String(16), nullable=False),  # claimed, retry, sent, empty, failed
-    sa.Column("claimed_at", UTCDateTime, nullable=False),
-    sa.Column("attempts", sa.Integer, nullable=False, default=0),
-    sa.Column("next_attempt_at", UTCDateTime),
-    sa.Column("message_id", sa.String(998)),
-    sa.Column("error", sa.Text),
 )
 
 Status = Literal["sent", "empty", "covered", "retry", "failed"]
@@ -174,93 +150,35 @@ class RunResult:
 def build(store: Store, config: Config, digest: DigestConfig, period: Period) -> DigestContent:
     """Read the period's defects from the store (one read snapshot)."""
     link = _linker(config)
-    with store.read() as conn:
-        counts = _period_counts(conn, period)
-        if digest.audience == "helpdesk":
-            ids = _candidate_ids(conn)
-            items = _items(conn, ids, counts, link)
-            return DigestContent(digest, period, candidates=[items[i] for i in ids])
-        reopened = _reopened(conn, period)
-        items = _items(conn, sorted(set(counts) | reopened), counts, link)
-        new = _new_ids(conn, period, counts)
+    helpdesk = digest.audience == "helpdesk"
+    activity = store.period_activity(period.start, period.end, candidates=helpdesk)
+    items = _items(activity.defects.values(), activity.counts, link)
+    if helpdesk:
+        return DigestContent(digest, period, candidates=[items[i] for i in activity.candidates])
     loud = [i for i in items.values() if i.state not in _QUIET]
     by_count = sorted(loud, key=lambda i: (-i.in_period, i.id))
     return DigestContent(
         digest,
         period,
-        new=[i for i in sorted(loud, key=lambda i: i.id) if i.id in new],
+        new=[i for i in sorted(loud, key=lambda i: i.id) if i.id in activity.new],
         top=[i for i in by_count if i.in_period > 1][:TOP_RECURRING],
-        regressions=[items[i] for i in sorted(reopened)],
+        regressions=[items[i] for i in sorted(activity.reopened)],
         crossed=[i for i in by_count if i.in_period >= digest.threshold],
         rows=sorted(items.values(), key=lambda i: (-i.in_period, i.id)),
     )
 
 
 def _linker(config: Config) -> Callable[[str], str]:
-    if config.tracker.kind == "jira":
-        base = config.tracker.url.rstrip("/") + "/browse/"
-        return lambda key: base + key
-    return lambda _key: ""  # the local tracker has no web page: the key is shown
-
-
-def _period_counts(conn: Connection, period: Period) -> dict[int, int]:
-    rows = conn.execute(
-        sa.select(messages.c.defect_id, sa.func.count())
-        .where(
-            messages.c.processed_at >= period.start,
-            messages.c.processed_at < period.end,
-            messages.c.defect_id.is_not(None),
-        )
-        .group_by(messages.c.defect_id)
-    )
-    return {row[0]: row[1] for row in rows}
-
-
-def _new_ids(conn: Connection, period: Period, counts: dict[int, int]) -> set[int]:
-    """Defects of the period with no message recorded before it."""
-    in_period = (
-        sa.select(messages.c.defect_id)
-        .where(messages.c.processed_at >= period.start, messages.c.processed_at < period.end)
-        .scalar_subquery()
-    )
-    older = conn.execute(
-        sa.select(messages.c.defect_id)
-        .where(messages.c.processed_at < period.start, messages.c.defect_id.in_(in_period))
-        .distinct()
-    ).scalars()
-    return set(counts) - set(older)
-
-
-def _reopened(conn: Connection, period: Period) -> set[int]:
-    return set(
-        conn.execute(
-            sa.select(outbox.c.defect_id).where(
-                outbox.c.kind == str(EffectKind.REOPEN),
-                outbox.c.created_at >= period.start,
-                outbox.c.created_at < period.end,
-            )
-        ).scalars()
-    )
-
-
-def _candidate_ids(conn: Connection) -> list[int]:
-    """Candidates awaiting confirmation, oldest first."""
-    return list(
-        conn.execute(
-            sa.select(defects.c.id)
-            .where(defects.c.state == str(DefectState.CANDIDATE))
-            .order_by(defects.c.first_seen, defects.c.id)
-        ).scalars()
-    )
+    """The web page of an issue key ("" for a tracker without pages: the key is shown)."""
+    return configured(config.tracker, config.base_dir).url
 
 
 def _items(
-    conn: Connection, ids: Sequence[int], counts: dict[int, int], link: Callable[[str], str]
+    summaries: Iterable[DefectSummary], counts: dict[int, int], link: Callable[[str], str]
 ) -> dict[int, DigestItem]:
-    if not ids:
-        return {}
+    """One line per defect, in the order given (the store's: by id)."""
     items: dict[int, DigestItem] = {}
-    for d in defect_summaries(conn, ids):
+    for d in summaries:
         key = d.key or (reference(d.id) if d.state == DefectState.CANDIDATE else "")
         items[d.id] = DigestItem(
             id=d.id,
@@ -283,7 +201,7 @@ def _items(
 def render(content: DigestContent) -> Rendered:
     """Subject, text and HTML parts, and the CSV attachment."""
     digest, period = content.digest, content.period
-    zone = zone_of(digest)
+    zone = digest.zone
 
     def local(value: datetime) -> str:
         return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
@@ -313,16 +231,6 @@ def render(content: DigestContent) -> Rendered:
         csv_name=f"{digest.name}-{stamp}.csv",
         csv=_csv(content.candidates if digest.audience == "helpdesk" else content.rows),
     )
-
-
-def zone_of(digest: DigestConfig) -> ZoneInfo:
-    """The digest's time zone; an unknown one is a ``ConfigError``."""
-    try:
-        return ZoneInfo(digest.timezone)
-    except (KeyError, ValueError) as exc:
-        raise ConfigError(
-            f"[[digest]] {digest.name}.timezone", f"unknown time zone {digest.timezone!r}"
-        ) from exc
 
 
 def _csv(items: Iterable[DigestItem]) -> bytes:
@@ -367,8 +275,7 @@ class DigestRunner:
 
     def last_end(self, name: str) -> datetime | None:
         """Where the next period of ``name`` starts (None before its first run)."""
-        with self.store.read() as conn:
-            return _last_end(conn, name)
+        return self.store.last_digest_end(name)
 
     def preview(self, name: str, now: datetime, since: datetime) -> Rendered:
         """What a digest sent ``now`` would say; claims nothing."""
@@ -442,58 +349,22 @@ class DigestRunner:
             raise NotifyError("mail is disabled: no usable [smtp] section")
         return self.mailer
 
-    # --- the digest_runs table -------------------------------------------------------------
+    # --- the digest_runs table (kept by the store: ``triagebot.store.runs``) -----------------
 
     def _claim(self, name: str, end: datetime, now: datetime, since: datetime) -> Period | None:
-        try:
-            with self.store.write() as conn:
-                latest = _last_end(conn, name)
-                if latest is not None and latest >= end:
-                    return None
-                period = Period(latest or since, end)
-                conn.execute(
-                    sa.insert(digest_runs).values(
-                        digest=name,
-                        period_end=end,
-                        period_start=period.start,
-                        state="claimed",
-                        claimed_at=now,
-                        attempts=0,
-                    )
-                )
-                return period
-        except StoreError as exc:  # a replica inserted the same period first (PostgreSQL)
-            if isinstance(exc.__cause__, sa.exc.IntegrityError):
-                return None
-            raise
+        start = self.store.claim_digest(name, end, now, since)
+        return None if start is None else Period(start, end)
 
     def _due_retries(self, now: datetime) -> list[tuple[str, Period]]:
-        with self.store.read() as conn:
-            rows = conn.execute(
-                sa.select(
-                    digest_runs.c.digest, digest_runs.c.period_start, digest_runs.c.period_end
-                )
-                .where(_retryable(now), digest_runs.c.digest.in_(list(self.digests)))
-                .order_by(digest_runs.c.period_end)
-            ).all()
-        return [(r.digest, Period(r.period_start, r.period_end)) for r in rows]
+        due = self.store.digest_retries_due(now, list(self.digests))
+        return [(name, Period(start, end)) for name, start, end in due]
 
     def _reclaim(self, name: str, period: Period, now: datetime) -> bool:
         """Take a retryable period over; False when a replica was quicker."""
-        with self.store.write() as conn:
-            done = conn.execute(
-                sa.update(digest_runs)
-                .where(_row(name, period), _retryable(now))
-                .values(state="claimed", claimed_at=now)
-            )
-            return bool(done.rowcount)
+        return self.store.reclaim_digest(name, period.end, now)
 
     def _attempts(self, name: str, period: Period) -> int:
-        with self.store.read() as conn:
-            found: int = conn.execute(
-                sa.select(digest_runs.c.attempts).where(_row(name, period))
-            ).scalar_one()
-            return found
+        return self.store.digest_attempts(name, period.end)
 
     def _finish(
         self,
@@ -505,33 +376,6 @@ class DigestRunner:
         retry_at: datetime | None = None,
         message_id: str | None = None,
     ) -> None:
-        with self.store.write() as conn:
-            conn.execute(
-                sa.update(digest_runs)
-                .where(_row(name, period))
-                .values(
-                    state=state,
-                    attempts=digest_runs.c.attempts + 1,
-                    next_attempt_at=retry_at,
-                    error=error[:2000] if error else None,
-                    message_id=message_id,
-                )
-            )
-
-
-def _last_end(conn: Connection, name: str) -> datetime | None:
-    latest: datetime | None = conn.execute(
-        sa.select(sa.func.max(digest_runs.c.period_end)).where(digest_runs.c.digest == name)
-    ).scalar()
-    return latest
-
-
-def _row(name: str, period: Period) -> sa.ColumnElement[bool]:
-    return sa.and_(digest_runs.c.digest == name, digest_runs.c.period_end == period.end)
-
-
-def _retryable(now: datetime) -> sa.ColumnElement[bool]:
-    return sa.or_(
-        sa.and_(digest_runs.c.state == "retry", digest_runs.c.next_attempt_at <= now),
-        sa.and_(digest_runs.c.state == "claimed", digest_runs.c.claimed_at < now - CLAIM_LEASE),
-    )
+        self.store.finish_digest(
+            name, period.end, state, error=error, retry_at=retry_at, message_id=message_id
+        )

@@ -16,23 +16,22 @@ store which issues were resolved in the tracker, so a recurrence in a newer vers
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import structlog
 
+from triagebot.backoff import backoff
 from triagebot.errors import RetryableError
 from triagebot.store import TRACKED_STATES, Defect, Effect, EffectKind, EffectResult, Store
-from triagebot.trackers.base import DefectDraft, OccurrenceUpdate, Tracker
+from triagebot.trackers.base import DefectDraft, OccurrenceUpdate, Tracker, TrackerIssue
 
 if TYPE_CHECKING:
     from triagebot.confirm.notify import Notifier
 
 __all__ = [
-    "BACKOFF_BASE",
-    "BACKOFF_CAP",
     "TRACKER_EFFECTS",
-    "backoff",
+    "file_defect",
     "run_effects",
     "run_notifications",
     "sync_statuses",
@@ -40,19 +39,11 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-BACKOFF_BASE = timedelta(seconds=30)
-BACKOFF_CAP = timedelta(hours=1)
 TRACKER_EFFECTS = (EffectKind.CREATE, EffectKind.UPDATE, EffectKind.REOPEN, EffectKind.LINK)
 
 
 class _WaitingForCreate(RetryableError):
     """The defect is filed but its tracker key is not known yet; try again after the create."""
-
-
-def backoff(attempts: int) -> timedelta:
-    """30 s, 1 min, 2 min ... capped at one hour."""
-    delay: timedelta = BACKOFF_BASE * (2 ** min(attempts, 16))
-    return min(delay, BACKOFF_CAP)
 
 
 def run_effects(store: Store, tracker: Tracker, now: datetime, limit: int = 100) -> int:
@@ -164,19 +155,27 @@ def _perform(defect: Defect, effect: Effect, tracker: Tracker) -> EffectResult |
     return None
 
 
-def _create(defect: Defect, tracker: Tracker) -> EffectResult:
-    if defect.tracker_key is not None:
-        return EffectResult()
+def file_defect(defect: Defect, tracker: Tracker) -> tuple[TrackerIssue, bool]:
+    """The defect's issue in ``tracker``: found by its signature label, else created (with
+    every occurrence so far), and labelled with its other signatures; True when created."""
     signature = defect.signatures[0]
     issue = tracker.find(signature)
-    reported = None  # found: what it shows is unknown, so the next update sends the total
+    created = issue is None
     if issue is None:
         issue = tracker.create(_draft(defect))
-        reported = defect.occurrences
     else:
         log.info("outbox.create_found", defect=defect.id, key=issue.key, signature=signature)
     for other in defect.signatures[1:]:
         tracker.link_signature(issue.key, other)
+    return issue, created
+
+
+def _create(defect: Defect, tracker: Tracker) -> EffectResult:
+    if defect.tracker_key is not None:
+        return EffectResult()
+    issue, created = file_defect(defect, tracker)
+    # found: what it shows is unknown, so the next update sends the total
+    reported = defect.occurrences if created else None
     return EffectResult(
         tracker_key=issue.key,
         tracker_status=issue.status,

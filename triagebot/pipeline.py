@@ -8,14 +8,16 @@ second. Occurrence counts (for rules with an ``occurrences`` condition) come in 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import structlog
 
-from triagebot.config import Config, config_from_dict
-from triagebot.mail.parse import ParseSettings, parse_message
+from triagebot.config import Config, SignatureConfig, config_from_dict
+from triagebot.errors import ConfigError
+from triagebot.identity import Identity
+from triagebot.mail.parse import DEFAULT_METADATA_HEADERS, ParseSettings, parse_message
 from triagebot.mail.report import Kind, Report
 from triagebot.rules import CountFn, Decision, RuleSet
 from triagebot.stack.signature import Signature, Signer, older_versions
@@ -73,12 +75,11 @@ class Outcome:
         }
 
 
-def _own_addresses(config: Config) -> tuple[str, ...]:
-    """triagebot's own addresses: mail from them is its own, mail to their ``+c-`` tags is a
-    reply to a candidate mail."""
-    found = [config.helpdesk.reply_address if config.helpdesk else ""]
-    found.append(config.smtp.from_address if config.smtp else "")
-    return tuple(a for a in found if a)
+def _signer(settings: SignatureConfig, version: str) -> Signer:
+    try:
+        return Signer(version, settings.app_frames, settings.library_frames)
+    except ValueError as exc:
+        raise ConfigError("[signature].version", str(exc)) from None
 
 
 class Pipeline:
@@ -87,13 +88,13 @@ class Pipeline:
     def __init__(self, config: Config, rules: RuleSet) -> None:
         self.config = config
         self.parse_settings = ParseSettings(
-            metadata_headers=config.reports.metadata_headers,
+            metadata_headers=config.reports.metadata_headers or DEFAULT_METADATA_HEADERS,
             report_senders=config.reports.senders,
-            own_addresses=_own_addresses(config),
+            own_addresses=Identity.from_config(config).addresses,
         )
-        self.signer = Signer(config.signature)
+        self.signer = _signer(config.signature, config.signature.version)
         self.older_signers = tuple(
-            Signer(replace(config.signature, version=version))
+            _signer(config.signature, version)
             for version in older_versions(config.signature.version)
         )
         self.rules = rules

@@ -19,8 +19,8 @@ from apscheduler.triggers.cron import CronTrigger
 
 from triagebot.clock import Clock, system_clock
 from triagebot.config import Config, DigestConfig
-from triagebot.digest import DigestRunner, Rendered, RunResult, zone_of
-from triagebot.errors import ConfigError, TriagebotError
+from triagebot.digest import DigestRunner, Rendered, RunResult
+from triagebot.errors import TriagebotError
 from triagebot.smtp import Mailer
 from triagebot.store import Store
 
@@ -44,11 +44,8 @@ _SECOND = timedelta(seconds=1)
 
 
 def trigger_for(digest: DigestConfig) -> CronTrigger:
-    """The digest's cron schedule in its time zone; a bad one is a ``ConfigError``."""
-    try:
-        return CronTrigger.from_crontab(digest.schedule, timezone=zone_of(digest))
-    except ValueError as exc:
-        raise ConfigError(f"[[digest]] {digest.name}.schedule", f"not a cron line: {exc}") from exc
+    """The digest's cron schedule in its time zone (``config`` checked both)."""
+    return CronTrigger.from_crontab(digest.schedule, timezone=digest.zone)
 
 
 def last_fire(trigger: CronTrigger, now: datetime) -> datetime | None:

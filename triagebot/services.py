@@ -20,7 +20,6 @@ from triagebot.config import (
     MailboxConfig,
     Secret,
     StoreConfig,
-    TrackerConfig,
 )
 from triagebot.errors import SourceUnavailable
 from triagebot.mail.imap import Auth, ImapSettings, ImapSource, Security
@@ -28,9 +27,8 @@ from triagebot.mail.maildir import MaildirSettings, MaildirSource
 from triagebot.mail.smtp_listener import ListenerSettings
 from triagebot.mail.source import Source
 from triagebot.store import Store
-from triagebot.trackers.base import Tracker
-from triagebot.trackers.jira import JiraSettings, JiraTracker
-from triagebot.trackers.local import LocalTracker
+from triagebot.trackers import configured
+from triagebot.trackers.base import Tracker, TrackerContext
 
 TOKEN_COMMAND_TIMEOUT = 30.0
 
@@ -161,24 +159,7 @@ def open_store(config: Config, update_delay: timedelta = timedelta(0)) -> Store:
     return Store(store_url(config.store), update_delay=update_delay)
 
 
-def build_tracker(tracker: TrackerConfig, store: Store) -> Tracker:
-    if tracker.kind == "local":
-        return LocalTracker(store)
-    assert tracker.token is not None  # config validation guarantees it
-    return JiraTracker(
-        JiraSettings(
-            url=tracker.url,
-            project=tracker.project,
-            username=tracker.username,
-            secret=tracker.token.reveal(),
-            auth=tracker.auth,
-            issue_type=tracker.issue_type,
-            deployment=tracker.deployment,
-            reopen_transition=tracker.reopen_transition,
-            label_prefix=tracker.label_prefix,
-            occurrences_field=tracker.occurrences_field or None,
-            request_timeout=tracker.timeout,
-            deadline=tracker.deadline,
-            ca_file=str(tracker.ca_file) if tracker.ca_file else None,
-        )
-    )
+def build_tracker(config: Config, store: Store) -> Tracker:
+    """The configured tracker, its ``[tracker.<kind>]`` read (``ConfigError`` naming a key)."""
+    context = TrackerContext(store=store, clock=store.clock)
+    return configured(config.tracker, config.base_dir).build(context)

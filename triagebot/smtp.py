@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import smtplib
 import socket
 import ssl
@@ -26,6 +25,7 @@ import structlog
 
 from triagebot.config import Config, SmtpConfig
 from triagebot.errors import NotifyError, NotifyUnavailable
+from triagebot.identity import Identity
 
 __all__ = [
     "MAIL_FEATURES",
@@ -139,7 +139,7 @@ def mail_enabled(config: Config) -> Mailer | None:
     else:
         problems = static_problems(smtp)
         if not problems:
-            return Mailer(smtp)
+            return Mailer(smtp, Identity.from_config(config))
         cause, reason = "static problems", "; ".join(map(str, problems))
     log.warning("mail.disabled", features=list(MAIL_FEATURES), cause=cause, reason=reason)
     return None
@@ -151,15 +151,15 @@ class Mailer:
     Only settings without ``static_problems`` make a Mailer, so composing can trust them.
     """
 
-    def __init__(self, config: SmtpConfig) -> None:
+    def __init__(self, config: SmtpConfig, identity: Identity | None = None) -> None:
+        """``identity``: triagebot's own addresses (never mailed) and Message-ID domain."""
         problems = static_problems(config)
         if problems:
             raise NotifyError("; ".join(map(str, problems)))
         self.config = config
+        self.identity = identity or Identity.from_sections(config, None)
         self._from = Address(config.from_name, addr_spec=config.from_address)
-        self._domain = config.from_address.rpartition("@")[2]
-        own = {config.from_address, config.username}
-        self._own = frozenset(_mailbox(a) for a in own if is_address(a))
+        self._own = frozenset(_mailbox(a) for a in self.identity.addresses if is_address(a))
         self._tls: ssl.SSLContext | None = None
 
     def compose(
@@ -184,7 +184,7 @@ class Mailer:
         for address in (*to, *([reply_to] if reply_to else [])):
             if not is_address(address):
                 raise NotifyError(f"{address!r} is not an e-mail address")
-        message_id = message_id or f"<triagebot.{secrets.token_hex(12)}@{self._domain}>"
+        message_id = message_id or self.identity.message_id()
         headers = {
             "From": str(self._from),
             "To": ", ".join(to),

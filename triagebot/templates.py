@@ -5,7 +5,9 @@ hands render alike: undefined names fail loudly (``StrictUndefined``) instead of
 nothing, only ``*.html.j2`` is HTML-escaped (plain-text parts and Jira wiki markup must stay
 literal), and the final newline of a template is kept. Mail templates let block tags take
 their own line with them (``trim_blocks``); markup whose layout is spelled out with ``{%-``
-asks for ``trim_blocks=False``. Environments are cached: templates compile once per process.
+asks for ``trim_blocks=False``. A user's folder (``directory``) overrides shipped templates
+by name, the others still come from the shipped set. Environments are cached: templates
+compile once per process.
 """
 
 from __future__ import annotations
@@ -27,11 +29,13 @@ Filters = tuple[tuple[str, Callable[..., Any]], ...]
 
 @functools.cache
 def environment(
-    directory: Path = TEMPLATE_DIR, *, trim_blocks: bool = True, filters: Filters = ()
+    directory: Path | None = None, *, trim_blocks: bool = True, filters: Filters = ()
 ) -> jinja2.Environment:
-    """The environment for ``directory``; ``trim_blocks`` also sets ``lstrip_blocks``."""
+    """Templates from ``directory`` first, then the shipped ones; ``trim_blocks`` also sets
+    ``lstrip_blocks``."""
+    folders = [TEMPLATE_DIR] if directory is None else [directory, TEMPLATE_DIR]
     env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(directory),
+        loader=jinja2.FileSystemLoader(folders),
         autoescape=jinja2.select_autoescape(enabled_extensions=("html.j2",)),
         undefined=jinja2.StrictUndefined,
         trim_blocks=trim_blocks,

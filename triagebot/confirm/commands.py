@@ -1,22 +1,30 @@
 """Reply commands: the first non-empty lines of a reply's new text, case-insensitive.
 
-``confirm`` (with ``priority``, ``component``, ``assign``, ``label`` on the same line as
-pairs or on the following lines), ``reject [reason]``, ``duplicate <KEY>``, ``ignore`` and
-``help``. A short line that is none of these is ``unknown`` (answered with the list of
-commands); longer prose is no command at all and becomes a comment on the candidate.
+``COMMANDS`` is the registry: each verb's usage, what it means (the help lists in mails are
+made from it) and its parser. ``confirm`` (with ``priority``, ``component``, ``assign``,
+``label`` on the same line as pairs or on the following lines), ``reject [reason]``,
+``duplicate <KEY>`` (a key of the configured tracker, which says what its keys look like),
+``ignore`` and ``help``. A short line that is none of these is ``unknown`` (answered with the
+list of commands); longer prose is no command at all and becomes a comment on the candidate.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-__all__ = ["Command", "Verb", "parse_command"]
+from triagebot.identity import CANDIDATE_REF
+
+__all__ = ["COMMANDS", "HELP", "Command", "KeyParser", "Verb", "any_key", "parse_command"]
+
+#: A tracker's issue key in what someone wrote, or None (``TrackerKind.key``).
+KeyParser = Callable[[str], str | None]
 
 _FIRST = re.compile(r"([^\W\d_]+)\b[ \t]*[.!:,;]*[ \t]*(.*)")
-_ISSUE_KEY = re.compile(r"[A-Z][A-Z0-9_]*-[0-9]+")
+_KEY_SHAPE = re.compile(r"[A-Za-z0-9#][A-Za-z0-9#_.-]*[0-9]")
 _FIELD_LINE = re.compile(
     r"^\s*(priority|component|assign|assignee|label)\b\s*:?\s*(\S.*?)\s*$", re.IGNORECASE
 )
@@ -37,9 +45,6 @@ class Verb(StrEnum):
     HELP = "help"
     UNKNOWN = "unknown"  # looked like a command, is none: answered with the list of commands
     COMMENT = "comment"  # prose without a command: recorded, not answered
-
-
-_VERBS = {v.value: v for v in (Verb.CONFIRM, Verb.REJECT, Verb.DUPLICATE, Verb.IGNORE, Verb.HELP)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +80,16 @@ class Command:
         return {"verb": str(self.verb), "args": self.args()}
 
 
-def parse_command(new_text: str) -> Command | None:
+def any_key(text: str) -> str | None:
+    """A key of no tracker in particular: one token with a digit, never a candidate's ``C-41``
+    (for ``explain`` without a tracker, and tests)."""
+    text = text.strip()
+    if CANDIDATE_REF.fullmatch(text) or not _KEY_SHAPE.fullmatch(text):
+        return None
+    return text
+
+
+def parse_command(new_text: str, issue_key: KeyParser = any_key) -> Command | None:
     """The command of a reply's new text; None when the text is empty."""
     text = new_text.strip()
     if not text:
@@ -83,27 +97,35 @@ def parse_command(new_text: str) -> Command | None:
     line, _, following = text.partition("\n")
     line = line.strip()
     first = _FIRST.match(line)
-    verb = _VERBS.get(first[1].lower()) if first else None
-    rest = first[2].strip() if first else ""
-    if verb is Verb.CONFIRM:
-        return _confirm(rest, following)
-    if verb is Verb.REJECT:
-        return Command(Verb.REJECT, reason=rest[:_REASON_MAX])
-    if verb is Verb.DUPLICATE:
-        key = rest.split(maxsplit=1)[0].upper().rstrip(".,;") if rest else ""
-        if _ISSUE_KEY.fullmatch(key):
-            return Command(Verb.DUPLICATE, key=key)
-        return Command(Verb.UNKNOWN, reason=line)
-    if verb is not None:
-        return Command(verb)
+    spec = COMMANDS.get(first[1].lower()) if first else None
+    if first is not None and spec is not None:
+        return spec.parse(_Words(line, first[2].strip(), following, issue_key))
     if len(line.split()) <= _UNKNOWN_MAX_WORDS and not following.strip():
         return Command(Verb.UNKNOWN, reason=line)
     return Command(Verb.COMMENT, reason=text[:_COMMENT_MAX])
 
 
-def _confirm(rest: str, following: str) -> Command:
-    pairs = [(m[1].lower(), m[2]) for m in _SAME_LINE_PAIR.finditer(rest)]
-    for line in following.splitlines():
+@dataclass(frozen=True, slots=True)
+class _Words:
+    """What a command's parser reads: its line, the rest of it, the lines after it."""
+
+    line: str
+    rest: str
+    following: str
+    issue_key: KeyParser
+
+
+def _duplicate(words: _Words) -> Command:
+    token = words.rest.split(maxsplit=1)[0].rstrip(".,;") if words.rest else ""
+    key = words.issue_key(token) if token else None
+    if key is None:
+        return Command(Verb.UNKNOWN, reason=words.line)
+    return Command(Verb.DUPLICATE, key=key)
+
+
+def _confirm(words: _Words) -> Command:
+    pairs = [(m[1].lower(), m[2]) for m in _SAME_LINE_PAIR.finditer(words.rest)]
+    for line in words.following.splitlines():
         if not line.strip():
             continue
         match = _FIELD_LINE.match(line)
@@ -129,3 +151,45 @@ def _confirm(rest: str, following: str) -> Command:
         labels=tuple(dict.fromkeys(labels)),
         assignee=assignee,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """One reply command: how it is written, what it does, how its line is read."""
+
+    verb: Verb
+    usage: str
+    meaning: str
+    parse: Callable[[_Words], Command]
+
+
+#: The registry, in the order help lists show it.
+COMMANDS: dict[str, Spec] = {
+    spec.verb.value: spec
+    for spec in (
+        Spec(
+            Verb.CONFIRM,
+            "confirm",
+            "file it (add priority <p>, component <c>, assign <user>, label <l>)",
+            _confirm,
+        ),
+        Spec(
+            Verb.REJECT,
+            "reject [reason]",
+            "not a defect: later occurrences are recorded, not proposed again",
+            lambda w: Command(Verb.REJECT, reason=w.rest[:_REASON_MAX]),
+        ),
+        Spec(
+            Verb.DUPLICATE,
+            "duplicate <KEY>",
+            "it is the existing issue KEY: occurrences update that one",
+            _duplicate,
+        ),
+        Spec(
+            Verb.IGNORE, "ignore", "like reject, without a reason", lambda _: Command(Verb.IGNORE)
+        ),
+        Spec(Verb.HELP, "help", "this list", lambda _: Command(Verb.HELP)),
+    )
+}
+#: ``(usage, meaning)`` pairs for the mails' command lists.
+HELP: tuple[tuple[str, str], ...] = tuple((s.usage, s.meaning) for s in COMMANDS.values())

@@ -17,49 +17,35 @@ import structlog
 
 from triagebot.config import Config, HelpdeskConfig
 from triagebot.confirm import tokens
-from triagebot.confirm.commands import Verb
-from triagebot.confirm.trust import MESSAGE_ID_PREFIX
+from triagebot.confirm.commands import HELP, Verb
 from triagebot.errors import NotifyError, RetryableError
+from triagebot.identity import Identity, reference
 from triagebot.mail.classify import AddressSet
 from triagebot.smtp import Mailer
 from triagebot.store import Defect, DefectState, Effect, Store
-from triagebot.templates import TEMPLATE_DIR, environment
+from triagebot.templates import environment
 
-__all__ = ["Notifier", "Templates", "reference"]
+__all__ = ["Notifier", "Templates"]
 
 log = structlog.get_logger(__name__)
-
-COMMANDS: tuple[tuple[str, str], ...] = (
-    ("confirm", "file it (add priority <p>, component <c>, assign <user>, label <l>)"),
-    ("reject [reason]", "not a defect: later occurrences are recorded, not proposed again"),
-    ("duplicate <KEY>", "it is the existing issue KEY: occurrences update that one"),
-    ("ignore", "like reject, without a reason"),
-    ("help", "this list"),
-)
-
-
-def reference(defect_id: int) -> str:
-    """The readable candidate reference in subjects: ``C-42``."""
-    return f"C-{defect_id}"
 
 
 class Templates:
     """The loop's templates (see ``triagebot.templates``); each may list the reply ``commands``."""
 
-    def __init__(self, directory: Path = TEMPLATE_DIR) -> None:
+    def __init__(self, directory: Path | None = None) -> None:
         self._env = environment(directory)
 
     def render(self, name: str, **context: Any) -> str:
-        return self._env.get_template(name).render(commands=COMMANDS, **context)
+        return self._env.get_template(name).render(commands=HELP, **context)
 
 
 @dataclass(frozen=True, slots=True)
 class _Addressing:
-    """Where replies go and which addresses are triagebot's own."""
+    """Where replies go, and which addresses are triagebot's own."""
 
     reply_address: str
     plus: bool
-    domain: str
     own: AddressSet
 
     def reply_to(self, token: tokens.Token) -> str:
@@ -78,7 +64,7 @@ class Notifier:
         helpdesk: HelpdeskConfig,
         store: Store,
         *,
-        own_addresses: tuple[str, ...] = (),
+        identity: Identity | None = None,
         templates: Templates | None = None,
     ) -> None:
         self.mailer = mailer
@@ -87,11 +73,11 @@ class Notifier:
         self.templates = templates or Templates()
         self._secret = helpdesk.token_secret.reveal() if helpdesk.token_secret else ""
         self._ttl = timedelta(days=helpdesk.token_ttl_days)
+        self.identity = identity or Identity.from_sections(None, helpdesk)
         self._addressing = _Addressing(
             helpdesk.reply_address,
             helpdesk.plus_addressing,
-            helpdesk.reply_address.rpartition("@")[2],
-            AddressSet((helpdesk.reply_address, *own_addresses)),
+            AddressSet((helpdesk.reply_address, *self.identity.addresses)),
         )
 
     @classmethod
@@ -103,8 +89,7 @@ class Notifier:
             return None
         if mailer is None:
             return None
-        own = (config.smtp.from_address,) if config.smtp else ()
-        return cls(mailer, config.helpdesk, store, own_addresses=own)
+        return cls(mailer, config.helpdesk, store, identity=Identity.from_config(config))
 
     # --- effects --------------------------------------------------------------------------
 
@@ -157,7 +142,7 @@ class Notifier:
 
     def _send_candidate(self, defect: Defect, recipient: str, kind: str, now: datetime) -> None:
         token = tokens.issue(self._secret, defect.id, recipient, now, self._ttl)
-        message_id = f"<{MESSAGE_ID_PREFIX}{token}@{self._addressing.domain}>"
+        message_id = self.identity.message_id(f"c-{token}")
         context = {
             "defect": defect,
             "reference": reference(defect.id),

@@ -14,10 +14,10 @@ from typing import Any
 import structlog
 
 from triagebot.config import Config, HelpdeskConfig
-from triagebot.confirm.commands import Command, Verb, parse_command
-from triagebot.confirm.notify import reference
+from triagebot.confirm.commands import Command, KeyParser, Verb, any_key, parse_command
 from triagebot.confirm.trust import Gate, Located, locate
 from triagebot.errors import StoreError
+from triagebot.identity import reference
 from triagebot.mail.reply import new_text
 from triagebot.mail.report import Report
 from triagebot.mail.source import Folder
@@ -73,14 +73,20 @@ def _bracketed(message_id: str) -> str:
 class ReplyHandler:
     """The reply side of the loop, configured once from ``[helpdesk]``."""
 
-    def __init__(self, helpdesk: HelpdeskConfig, store: Store) -> None:
+    def __init__(
+        self, helpdesk: HelpdeskConfig, store: Store, issue_key: KeyParser = any_key
+    ) -> None:
+        """``issue_key``: what the configured tracker's keys look like (``duplicate KEY``)."""
         self.store = store
         self.gate = Gate(helpdesk)
+        self.issue_key = issue_key
         self.ack_interval = timedelta(minutes=helpdesk.ack_interval_minutes)
 
     @classmethod
-    def from_config(cls, config: Config, store: Store) -> ReplyHandler | None:
-        return cls(config.helpdesk, store) if config.helpdesk is not None else None
+    def from_config(cls, config: Config, store: Store, issue_key: KeyParser) -> ReplyHandler | None:
+        if config.helpdesk is None:
+            return None
+        return cls(config.helpdesk, store, issue_key)
 
     def handle(self, report: Report, now: datetime) -> Folder:
         """Apply one reply received at ``now``; returns the folder it is acknowledged into."""
@@ -97,7 +103,7 @@ class ReplyHandler:
                 "reply.refused", **context, reason=f"no candidate {reference(candidate_id)}"
             )
             return Folder.REVIEW
-        command = parse_command(new_text(report.body))
+        command = parse_command(new_text(report.body), self.issue_key)
         if command is None:
             log.info("reply.empty", **context, defect=defect.id)
             return Folder.PROCESSED
@@ -141,10 +147,12 @@ class ReplyHandler:
         }
 
 
-def explain(report: Report, helpdesk: HelpdeskConfig | None, now: datetime) -> dict[str, Any]:
+def explain(
+    report: Report, helpdesk: HelpdeskConfig | None, now: datetime, issue_key: KeyParser = any_key
+) -> dict[str, Any]:
     """The reply fields of ``explain --json``: token, sender check, new text and command."""
     text = new_text(report.body)
-    command = parse_command(text)
+    command = parse_command(text, issue_key)
     if helpdesk is None:
         located: Located = locate(report)
         token = {"found_in": located.found_in, "valid": False, "why": "no [helpdesk] section"}

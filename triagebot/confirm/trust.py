@@ -18,11 +18,11 @@ from typing import Any
 from triagebot.config import HelpdeskConfig
 from triagebot.confirm import tokens
 from triagebot.confirm.tokens import Token
+from triagebot.identity import CANDIDATE_ID_PREFIX
 from triagebot.mail.classify import AddressSet
 from triagebot.mail.report import Report
 
 __all__ = [
-    "MESSAGE_ID_PREFIX",
     "Gate",
     "Located",
     "Verdict",
@@ -31,9 +31,8 @@ __all__ = [
     "subject_only_problem",
 ]
 
-#: Message-IDs of candidate mails: ``<triagebot.c-<token>@domain>``.
-MESSAGE_ID_PREFIX = "triagebot.c-"
-_IN_ID = re.compile(re.escape(MESSAGE_ID_PREFIX) + "(" + tokens.TOKEN_PATTERN + ")@")
+#: A candidate mail's Message-ID (``<triagebot.c-<token>@domain>``) as replies quote it.
+_IN_ID = re.compile(re.escape(CANDIDATE_ID_PREFIX) + "(" + tokens.TOKEN_PATTERN + ")@")
 _IN_ADDRESS = re.compile(r"\+c-(" + tokens.TOKEN_PATTERN + ")@")
 _SUBJECT_REF = re.compile(r"\[triage C-([0-9]{1,12})\]", re.IGNORECASE)
 _ADDRESS_HEADERS = ("to", "cc", "delivered-to", "x-original-to")

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
+from types import MappingProxyType
 
 import structlog
 
-from triagebot.config import DEFAULT_METADATA_HEADERS
+from triagebot.identity import MESSAGE_ID_PREFIX
 from triagebot.mail.classify import (
     AddressSet,
     auto_reason,
@@ -37,6 +38,16 @@ __all__ = ["DEFAULT_METADATA_HEADERS", "DEFAULT_SETTINGS", "ParseSettings", "par
 
 log = structlog.get_logger(__name__)
 
+#: Report header → metadata field, unless ``[reports] metadata_headers`` says otherwise.
+DEFAULT_METADATA_HEADERS: Mapping[str, str] = MappingProxyType(
+    {
+        "x-application": "application",
+        "x-app-version": "version",
+        "x-environment": "environment",
+        "x-machine": "machine",
+    }
+)
+
 
 @dataclass(frozen=True, slots=True)
 class ParseSettings:
@@ -48,12 +59,10 @@ class ParseSettings:
     Message-IDs triagebot gives its own mails.
     """
 
-    metadata_headers: Mapping[str, str] = field(
-        default_factory=lambda: dict(DEFAULT_METADATA_HEADERS)
-    )
+    metadata_headers: Mapping[str, str] = field(default_factory=lambda: DEFAULT_METADATA_HEADERS)
     report_senders: tuple[str, ...] = ()
     own_addresses: tuple[str, ...] = ()
-    own_message_id_prefix: str = "triagebot."
+    own_message_id_prefix: str = MESSAGE_ID_PREFIX
     _reporters: AddressSet = field(init=False, repr=False, compare=False)
     _own: AddressSet = field(init=False, repr=False, compare=False)
     _header_keys: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)

@@ -3,44 +3,25 @@ richest trace wins; a bare ``Type: message`` line is the fallback."""
 
 from __future__ import annotations
 
-import importlib
 import re
 
-from triagebot.stack import Language
+from triagebot.stack import Language, dotnet, go, java, js, php, python, ruby
 from triagebot.stack.model import ExceptionInfo, Trace
 
-#: Registered language parsers by id; ``.NET`` first (ties go to the earlier entry).
-LANGUAGE_IDS: tuple[str, ...] = (
-    "dotnet:v1",
-    "java:v1",
-    "python:v1",
-    "javascript:v1",
-    "go:v1",
-    "ruby:v1",
-    "php:v1",
-)
-_MODULES = {
-    "dotnet": "dotnet",
-    "java": "java",
-    "python": "python",
-    "javascript": "js",
-    "go": "go",
-    "ruby": "ruby",
-    "php": "php",
+#: The registry of language parsers, by id, in the order they are tried: ``.NET`` first (ties
+#: go to the earlier entry). A new language or parser version is one line here.
+LANGUAGES: dict[str, Language] = {
+    language.id: language
+    for language in (
+        dotnet.LANGUAGE,
+        java.LANGUAGE,
+        python.LANGUAGE,
+        js.LANGUAGE,
+        go.LANGUAGE,
+        ruby.LANGUAGE,
+        php.LANGUAGE,
+    )
 }
-
-
-def _load(language_id: str) -> Language:
-    name = language_id.partition(":")[0]
-    if name not in _MODULES:
-        raise KeyError(f"unknown stack language id {language_id!r}")
-    language: Language = importlib.import_module(f"triagebot.stack.{_MODULES[name]}").LANGUAGE
-    if language.id != language_id:
-        raise KeyError(f"stack language {language_id!r} is not registered (have {language.id})")
-    return language
-
-
-LANGUAGES: dict[str, Language] = {lid: _load(lid) for lid in LANGUAGE_IDS}
 BY_NAME: dict[str, Language] = {lang.name: lang for lang in LANGUAGES.values()}
 
 # "System.InvalidOperationException: Sequence contains no elements", "Error: ECONNREFUSED",

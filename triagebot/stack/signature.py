@@ -16,12 +16,10 @@ import hashlib
 import re
 import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import partial
 from importlib import resources
 
-from triagebot.config import SignatureConfig
-from triagebot.errors import ConfigError
 from triagebot.stack import Language
 from triagebot.stack.detect import BY_NAME
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
@@ -42,6 +40,9 @@ class SignatureVersion:
 SIGNATURE_VERSIONS: dict[str, SignatureVersion] = {
     "v1": SignatureVersion(version="v1", library_file="library-frames@2026-11-27.toml"),
 }
+
+
+DEFAULT_VERSION = "v1"
 
 
 def older_versions(version: str) -> tuple[str, ...]:
@@ -86,6 +87,12 @@ class Signature:
         """Why each frame did or did not count, in frame order."""
         return self.explained() if self.explained is not None else ()
 
+    def __reduce__(self) -> tuple[type[Signature], tuple[object, ...]]:
+        """Pickled without ``explained``, which holds the signer and all its caches (megabytes):
+        a signature sent back by the analysis process carries what it is, not how to explain it."""
+        kept = (f.name for f in fields(self) if f.name != "explained")
+        return Signature, tuple(getattr(self, name) for name in kept)
+
 
 def glob_regex(patterns: tuple[str, ...] | list[str]) -> re.Pattern[str] | None:
     """One regex for a list of globs where only ``*`` and ``?`` are special (``[`` is literal,
@@ -129,17 +136,22 @@ class FrameClassifier:
 
     CACHE_LIMIT = 4_096  # entries per cache: recurring frames hit, memory stays a few MB
 
-    def __init__(self, version: SignatureVersion, config: SignatureConfig) -> None:
+    def __init__(
+        self,
+        version: SignatureVersion,
+        app_frames: tuple[str, ...] = (),
+        library_frames: tuple[str, ...] = (),
+    ) -> None:
         data = tomllib.loads(
             resources.files("triagebot.data").joinpath(version.library_file).read_text("utf-8")
         )
         self._source = version.library_file
-        self._app = _PatternSet.of(config.app_frames) if config.app_frames else None
+        self._app = _PatternSet.of(app_frames) if app_frames else None
         self._library = {
-            name: _PatternSet.of((*table["patterns"], *config.library_frames))
+            name: _PatternSet.of((*table["patterns"], *library_frames))
             for name, table in data.items()
         }
-        self._extra = _PatternSet.of(config.library_frames)
+        self._extra = _PatternSet.of(library_frames)
         self._cache: dict[tuple[str, str, str], tuple[bool, str]] = {}
 
     def classify(self, language: str, frame: Frame) -> tuple[bool, str]:
@@ -228,15 +240,19 @@ _Judged = tuple[str, bool, bool, str]
 class Signer:
     """Computes signatures for one configured algorithm version (precomputed at start-up)."""
 
-    def __init__(self, config: SignatureConfig | None = None) -> None:
-        config = config or SignatureConfig()
-        if config.version not in SIGNATURE_VERSIONS:
-            raise ConfigError(
-                "[signature].version",
-                f"unknown version {config.version!r} (known: {', '.join(SIGNATURE_VERSIONS)})",
-            )
-        self.version = SIGNATURE_VERSIONS[config.version]
-        self.classifier = FrameClassifier(self.version, config)
+    def __init__(
+        self,
+        version: str = DEFAULT_VERSION,
+        app_frames: tuple[str, ...] = (),
+        library_frames: tuple[str, ...] = (),
+    ) -> None:
+        """``app_frames``/``library_frames``: globs that mark frames in-app or not (see
+        ``FrameClassifier``); an unknown ``version`` is a ``ValueError``."""
+        if version not in SIGNATURE_VERSIONS:
+            known = ", ".join(SIGNATURE_VERSIONS)
+            raise ValueError(f"unknown version {version!r} (known: {known})")
+        self.version = SIGNATURE_VERSIONS[version]
+        self.classifier = FrameClassifier(self.version, app_frames, library_frames)
         self._judged: dict[str, dict[Frame, _Judged]] = {}  # per language, bounded caches
 
     def sign(self, trace: Trace) -> Signature:

@@ -1,16 +1,39 @@
-"""The Tracker protocol and the data that crosses it.
+"""The Tracker protocol, the data that crosses it, and what a tracker kind registers.
 
 The outbox worker is the only caller. Every method must be safe to repeat: ``create`` is always
 preceded by ``find`` on the signature label, so a create whose response was lost is found, not
 filed twice.
+
+A tracker kind is one module under ``triagebot/trackers/`` that exposes ``KIND``, a
+``TrackerKind``: its settings class (read from ``[tracker.<kind>]`` by the config's reader, so
+its ``problems()`` are the static checks), the factory, the shape of its issue keys (what
+``duplicate KEY`` accepts), the web page of an issue, and a one-line description for
+``check-config``. The registry in ``triagebot.trackers`` lists the modules.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+from triagebot.clock import Clock
+from triagebot.config import read_section
+from triagebot.identity import CANDIDATE_REF
+
+if TYPE_CHECKING:
+    from triagebot.store import Store
+
+#: Every signature becomes a label (tag) ``errsig-<signature>`` on its issue: how ``find`` works.
+SIGNATURE_LABEL_PREFIX = "errsig-"
+
+
+def signature_label(signature: str, prefix: str = SIGNATURE_LABEL_PREFIX) -> str:
+    """The label that marks an issue as the defect of ``signature``."""
+    return prefix + signature
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +81,19 @@ class OccurrenceUpdate:
     environments: tuple[str, ...] = ()
 
 
+def occurrence_comment(update: OccurrenceUpdate, escape: Callable[[str], str] = str) -> str:
+    """The one comment an update posts, in plain words (``escape`` guards the report values,
+    versions and environments, against the tracker's markup)."""
+    plural = "s" if update.new != 1 else ""
+    seen = update.last_seen.strftime("%Y-%m-%d %H:%M:%S %Z").strip()
+    parts = [f"{update.new} new occurrence{plural} (total {update.total}), last seen {seen}"]
+    if update.versions:
+        parts.append("versions " + ", ".join(map(escape, update.versions)))
+    if update.environments:
+        parts.append("environments " + ", ".join(map(escape, update.environments)))
+    return "; ".join(parts) + "."
+
+
 class Tracker(Protocol):
     """An issue tracker triagebot files into."""
 
@@ -87,3 +123,45 @@ class Tracker(Protocol):
         The status sync asks this periodically so the store learns which issues were resolved,
         which is what turns a recurrence in a newer version into a reopen.
         """
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerContext:
+    """What an adapter may use besides its own settings: the store's database (the local
+    tracker keeps its issues there), the clock, and the folder of user templates."""
+
+    store: Store
+    clock: Clock
+    template_dir: Path | None = None
+
+
+S = TypeVar("S")
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerKind(Generic[S]):
+    """One tracker kind, as its module registers it (see the module docstring)."""
+
+    name: str
+    settings: type[S]
+    build: Callable[[S, TrackerContext], Tracker]
+    #: An issue key as people write it in a reply (``OPS-123``, ``#123``), whole.
+    key_pattern: str
+    #: The web page of an issue, or "" when the tracker has none.
+    url: Callable[[S, str], str]
+    #: One line for ``check-config``: what it files into.
+    describe: Callable[[S], str]
+    #: How a matching key is written in the tracker (Jira: upper case).
+    normalize: Callable[[str], str] = str.strip
+
+    def key(self, text: str) -> str | None:
+        """``text`` as an issue key of this kind, or None (a candidate's ``C-41`` never is)."""
+        text = text.strip()
+        if CANDIDATE_REF.fullmatch(text) or not re.fullmatch(self.key_pattern, text):
+            return None
+        return self.normalize(text)
+
+    def parse(self, table: Any, where: str, base: Path) -> S:
+        """``[tracker.<name>]`` as this kind's settings (``ConfigError`` naming the key)."""
+        settings: S = read_section(self.settings, table, where, base)
+        return settings

@@ -19,12 +19,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
+from urllib.parse import urlsplit
 
 import requests
 import structlog
@@ -32,17 +32,32 @@ from jira import JIRA, JIRAError
 
 from triagebot import templates
 from triagebot.clock import Clock, system_clock
-from triagebot.errors import ConfigError, TrackerError, TrackerUnavailable
-from triagebot.trackers.base import DefectDraft, OccurrenceUpdate, TrackerIssue
+from triagebot.config import Secret
+from triagebot.errors import TrackerError, TrackerUnavailable
+from triagebot.trackers.base import (
+    SIGNATURE_LABEL_PREFIX,
+    DefectDraft,
+    OccurrenceUpdate,
+    TrackerContext,
+    TrackerIssue,
+    TrackerKind,
+    occurrence_comment,
+    signature_label,
+)
+from triagebot.trackers.http import (
+    HttpUnavailable,
+    Retrier,
+    RetryPolicy,
+    parse_retry_after,
+    requests_error,
+)
 
 __all__ = [
     "DESCRIPTION_LIMIT",
-    "JiraHttpUnavailable",
     "JiraSettings",
     "JiraTracker",
     "escape_markup",
     "map_jira_errors",
-    "parse_retry_after",
 ]
 
 log = structlog.get_logger(__name__)
@@ -68,72 +83,52 @@ _STATUS_FIELDS = ("status", "resolution")
 
 @dataclass(frozen=True, slots=True)
 class JiraSettings:
-    """Connection and filing settings; ``secret`` is never shown in repr or logs.
+    """``[tracker.jira]``; ``token`` comes from ``token_env`` / ``token_file``.
 
     ``auth``: ``token`` = Cloud e-mail + API token (basic), ``pat`` = Data Center personal access
     token (bearer). ``deployment``: ``auto`` asks serverInfo. ``occurrences_field``: a custom
     field id (``customfield_10050``) set to the total count on each update, if given.
     """
 
-    url: str
-    project: str
+    url: str = ""
+    project: str = ""
     username: str = ""
-    secret: str = field(default="", repr=False)
+    token: Secret | None = None
     auth: Literal["token", "pat"] = "token"
     issue_type: str = "Bug"
     deployment: Literal["auto", "cloud", "datacenter"] = "auto"
     reopen_transition: str = "Reopen"
     resolved_statuses: tuple[str, ...] = DEFAULT_RESOLVED_STATUSES
-    label_prefix: str = "errsig-"
-    occurrences_field: str | None = None
-    request_timeout: float = 10.0
-    deadline: float = 60.0
+    label_prefix: str = SIGNATURE_LABEL_PREFIX
+    occurrences_field: str = ""
+    timeout: float = 30.0  # seconds per request
+    deadline: float = 300.0  # seconds for a call with all its retries
     verify: bool = True
-    ca_file: str | None = None
-    template_dir: Path = templates.TEMPLATE_DIR
+    ca_file: Path | None = None
     backoff_base: float = DEFAULT_BACKOFF_BASE
     backoff_cap: float = DEFAULT_BACKOFF_CAP
 
-    def __post_init__(self) -> None:
-        if self.auth not in ("token", "pat"):
-            raise ConfigError("[tracker].auth", f"must be 'token' or 'pat', not {self.auth!r}")
-        if self.deployment not in ("auto", "cloud", "datacenter"):
-            raise ConfigError("[tracker].deployment", "must be 'auto', 'cloud' or 'datacenter'")
+    def problems(self) -> Iterator[tuple[str, str]]:
+        parts = urlsplit(self.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            yield "url", "not a URL" if self.url else "required: the Jira site's address"
+        elif parts.scheme != "https" and parts.hostname not in ("127.0.0.1", "localhost"):
+            yield "url", "must be https (TLS) unless the server is on localhost"
+        if not self.project:
+            yield "project", "required: the key of the project defects are filed in"
+        if self.token is None or not self.token.reveal():
+            yield "token_env", "required: the API token or PAT (or token_file)"
         if self.auth == "token" and not self.username:
-            raise ConfigError("[tracker].username", "required with auth = 'token'")
-        if not self.secret:
-            raise ConfigError("[tracker].password_env", "the Jira token is empty")
-        if self.request_timeout <= 0 or self.deadline <= 0:
-            raise ConfigError("[tracker].deadline", "timeouts must be positive")
+            yield "username", "required with auth = 'token' (the Atlassian account e-mail)"
+        if self.timeout <= 0 or self.deadline <= 0:
+            yield "deadline", "timeouts must be more than 0 seconds"
+
+    @property
+    def secret(self) -> str:
+        return self.token.reveal() if self.token is not None else ""
 
 
 # --- errors ---------------------------------------------------------------------------------
-
-
-class JiraHttpUnavailable(TrackerUnavailable):
-    """Jira answered a retryable status; ``retry_after`` is its hint in seconds, if any."""
-
-    def __init__(self, message: str, status: int, retry_after: float | None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.retry_after = retry_after
-
-
-def parse_retry_after(value: str | None, now: datetime) -> float | None:
-    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date (RFC 9110),
-    which counts from ``now``."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - now).total_seconds())
 
 
 def _from_jira_error(exc: JIRAError, now: datetime) -> TrackerError:
@@ -142,18 +137,8 @@ def _from_jira_error(exc: JIRAError, now: datetime) -> TrackerError:
     if status is not None and (status == 429 or status >= 500):
         headers = exc.response.headers if exc.response is not None else {}
         hint = parse_retry_after(headers.get("Retry-After"), now)
-        return JiraHttpUnavailable(text, status, hint)
+        return HttpUnavailable(text, status, hint)
     return TrackerError(text)
-
-
-# Ordered: the first matching class wins (SSLError is a ConnectionError but is not transient).
-_REQUESTS_ERRORS: tuple[tuple[type[Exception], type[TrackerError]], ...] = (
-    (requests.exceptions.SSLError, TrackerError),
-    (requests.exceptions.Timeout, TrackerUnavailable),
-    (requests.exceptions.ConnectionError, TrackerUnavailable),
-    (requests.exceptions.ChunkedEncodingError, TrackerUnavailable),
-    (requests.exceptions.RequestException, TrackerError),
-)
 
 
 @contextmanager
@@ -169,10 +154,7 @@ def map_jira_errors(clock: Clock = system_clock) -> Iterator[None]:
     except JIRAError as exc:
         raise _from_jira_error(exc, clock()) from exc
     except requests.exceptions.RequestException as exc:
-        for foreign, ours in _REQUESTS_ERRORS:
-            if isinstance(exc, foreign):
-                raise ours(f"Jira request failed: {type(exc).__name__}: {exc}") from exc
-        raise  # unreachable: RequestException is the last row
+        raise requests_error(exc, "Jira") from exc
 
 
 # --- rendering ------------------------------------------------------------------------------
@@ -226,7 +208,7 @@ class _Description:
 class _Renderer:
     """Renders the description template, truncating the trace to fit Jira's limit."""
 
-    def __init__(self, template_dir: Path) -> None:
+    def __init__(self, template_dir: Path | None) -> None:
         # Wiki markup is not HTML: report text is escaped by |jira, and the template spells
         # out its own whitespace, so blocks are not trimmed.
         env = templates.environment(template_dir, trim_blocks=False, filters=_FILTERS)
@@ -270,16 +252,18 @@ class JiraTracker:
         self,
         settings: JiraSettings,
         *,
+        template_dir: Path | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Clock = system_clock,
     ) -> None:
-        """``clock`` times the retries; ``wall_clock`` reads Retry-After dates."""
+        """``template_dir`` overrides shipped templates; ``clock`` times the retries;
+        ``wall_clock`` reads Retry-After dates."""
         self.settings = settings
-        self._sleep = sleep
-        self._clock = clock
-        self._wall_clock = wall_clock
-        self._renderer = _Renderer(settings.template_dir)
+        policy = RetryPolicy(settings.deadline, settings.backoff_base, settings.backoff_cap)
+        errors = partial(map_jira_errors, wall_clock)
+        self._retrier = Retrier("Jira", policy, errors, _RETRY_STATUSES, sleep=sleep, clock=clock)
+        self._renderer = _Renderer(template_dir)
         self._client: JIRA | None = None
         self._client_lock = threading.Lock()
         self._base = settings.url.rstrip("/")
@@ -297,8 +281,8 @@ class JiraTracker:
                 )
                 client = JIRA(
                     s.url,
-                    options={"verify": s.ca_file or s.verify},
-                    timeout=s.request_timeout,
+                    options={"verify": str(s.ca_file) if s.ca_file else s.verify},
+                    timeout=s.timeout,
                     max_retries=0,
                     **auth,
                 )
@@ -312,29 +296,7 @@ class JiraTracker:
         return bool(self._call("connect", lambda: self._jira().deploymentType == "Cloud"))
 
     def _call(self, op: str, fn: Callable[[], T], *, replay_safe: bool = True) -> T:
-        """Run ``fn`` with retries under the deadline; give up with ``TrackerUnavailable``."""
-        deadline = self._clock() + self.settings.deadline
-        attempt = 0
-        while True:
-            try:
-                with map_jira_errors(self._wall_clock):
-                    return fn()
-            except TrackerUnavailable as exc:
-                status = exc.status if isinstance(exc, JiraHttpUnavailable) else None
-                if not replay_safe and status not in _RETRY_STATUSES:
-                    raise
-                hint = exc.retry_after if isinstance(exc, JiraHttpUnavailable) else None
-                backoff = min(self.settings.backoff_cap, self.settings.backoff_base * 2**attempt)
-                delay = backoff if hint is None else hint
-                remaining = deadline - self._clock()
-                if delay >= remaining:
-                    log.warning("jira.gave_up", op=op, attempts=attempt + 1, status=status)
-                    raise TrackerUnavailable(
-                        f"Jira {op}: still failing after {attempt + 1} attempts: {exc}"
-                    ) from exc
-                attempt += 1
-                log.info("jira.retry", op=op, attempt=attempt, delay=round(delay, 3), status=status)
-                self._sleep(delay)
+        return self._retrier.call(op, fn, replay_safe=replay_safe)
 
     def _issue(self, raw: dict[str, Any]) -> TrackerIssue:
         """An issue from its JSON; a resolution (when it was asked for) also means resolved,
@@ -360,7 +322,7 @@ class JiraTracker:
         self._call("comment", lambda: self._jira().add_comment(key, body), replay_safe=False)
 
     def label(self, signature: str) -> str:
-        return _label(self.settings.label_prefix + signature)
+        return _label(signature_label(signature, self.settings.label_prefix))
 
     # -- Tracker protocol -------------------------------------------------------------------
     def find(self, signature: str) -> TrackerIssue | None:
@@ -498,7 +460,7 @@ class JiraTracker:
         if self.settings.occurrences_field:
             body = {"fields": {self.settings.occurrences_field: update.total}}
             self._call("count", lambda: self._edit(key, body))
-        self._comment(key, _occurrence_comment(update))
+        self._comment(key, occurrence_comment(update))
         log.info("jira.occurrences", key=key, new=update.new, total=update.total)
 
     def reopen(self, key: str, comment: str) -> TrackerIssue:
@@ -526,13 +488,16 @@ class JiraTracker:
         log.info("jira.linked", key=key, signature=signature)
 
 
-def _occurrence_comment(update: OccurrenceUpdate) -> str:
-    parts = [
-        f"{update.new} new occurrence{'s' if update.new != 1 else ''} (total {update.total}),"
-        f" last seen {update.last_seen.strftime('%Y-%m-%d %H:%M:%S %Z').strip()}"
-    ]
-    if update.versions:
-        parts.append("versions " + ", ".join(update.versions))
-    if update.environments:
-        parts.append("environments " + ", ".join(update.environments))
-    return "; ".join(parts) + "."
+def _build(settings: JiraSettings, context: TrackerContext) -> JiraTracker:
+    return JiraTracker(settings, template_dir=context.template_dir, wall_clock=context.clock)
+
+
+KIND = TrackerKind(
+    name="jira",
+    settings=JiraSettings,
+    build=_build,
+    key_pattern=r"(?i)[A-Z][A-Z0-9_]+-[0-9]+",
+    normalize=str.upper,
+    url=lambda s, key: f"{s.url.rstrip('/')}/browse/{key}",
+    describe=lambda s: f"jira: {s.url} project {s.project}",
+)

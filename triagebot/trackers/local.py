@@ -9,6 +9,7 @@ the store's defects; this table is what a tracker would show.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -17,14 +18,19 @@ from sqlalchemy.engine import Connection
 
 from triagebot.errors import TrackerError
 from triagebot.store import IN_CHUNK, Store, UTCDateTime
-from triagebot.trackers.base import DefectDraft, OccurrenceUpdate, TrackerIssue
+from triagebot.trackers.base import (
+    DefectDraft,
+    OccurrenceUpdate,
+    TrackerIssue,
+    TrackerKind,
+    signature_label,
+)
 
-__all__ = ["KEY_PREFIX", "LocalTracker", "signature_label"]
+__all__ = ["KEY_PREFIX", "KIND", "LocalSettings", "LocalTracker"]
 
 log = structlog.get_logger(__name__)
 
 KEY_PREFIX = "LOCAL-"
-LABEL_PREFIX = "errsig-"
 OPEN, RESOLVED, REOPENED = "Open", "Resolved", "Reopened"
 
 _metadata = sa.MetaData()
@@ -70,11 +76,6 @@ _FIND = (
 )
 _INSERT_ISSUE = sa.insert(local_issues).returning(local_issues.c.id)
 _INSERT_LABEL = sa.insert(local_labels)
-
-
-def signature_label(signature: str) -> str:
-    """The label that marks a defect as carrying ``signature`` (same scheme as Jira)."""
-    return LABEL_PREFIX + signature
 
 
 def _key(issue_id: int) -> str:
@@ -229,3 +230,18 @@ def _issue(conn: Connection, key: str) -> TrackerIssue:
     if row is None:
         raise TrackerError(f"no such issue {key}")
     return TrackerIssue(key, row.status, row.resolved)
+
+
+@dataclass(frozen=True, slots=True)
+class LocalSettings:
+    """``[tracker.local]`` has no keys: the issues live in the store's database."""
+
+
+KIND = TrackerKind(
+    name="local",
+    settings=LocalSettings,
+    build=lambda _settings, context: LocalTracker(context.store),
+    key_pattern=KEY_PREFIX + "[0-9]+",
+    url=lambda _settings, _key: "",  # no web page: the key is shown
+    describe=lambda _settings: "local: issues in the store's database",
+)

@@ -1,0 +1,102 @@
+"""State: processed messages, signatures, defects, occurrences, the outbox of tracker effects,
+replies and notifications, and digest runs.
+
+Written with SQLAlchemy Core and portable SQL, so PostgreSQL is a URL change; SQLite files run
+in WAL mode with ``synchronous=NORMAL`` and a busy timeout. ``Store.record`` stores a whole
+batch of outcomes and the effects they need in ONE transaction: a message already recorded is
+skipped, so re-processing after a crash never counts twice, and the source acknowledges the
+batch only after the commit. Effects (create/update/reopen/link/notify) wait in ``outbox``
+until the worker (``triagebot.outbox``) performs them; one *pending* ``update`` per defect at
+most, so N mails coalesce into one tracker call. Replicas sharing a PostgreSQL store stay
+exactly-once: they take turns recording batches (an advisory lock, as SQLite's single writer
+does), a batch that still loses a race is retried, and ``due_effects`` leases each effect to
+one worker. Values from outside are cut to their column widths (``Bounded``), occurrences
+count at processing time, and a signature from an upgraded algorithm joins the defect its
+report's older-version signature points to. Driver errors surface as ``StoreError``
+(``StoreUnavailable`` when they may pass).
+
+Nothing outside this package writes SQL against these tables. One module per concern:
+
+- ``schema``: every table in one ``metadata``, the column types and widths;
+- ``db``: error mapping, turns between replicas, ``IN`` chunks, SQLite tuning;
+- ``records``: the values handed out (``Defect``, ``Effect``, ...);
+- ``batch``: the set-based batch writer behind ``Store.record``;
+- ``queue``: the outbox (lease, complete, fail, list, enqueue);
+- ``confirmation``: replies, human decisions and notifications;
+- ``sync``: the tracker status sync;
+- ``queries``: read-only queries (defects, counts, ``status``, digest content);
+- ``runs``: digest-run claims;
+- ``facade``: ``Store``, which opens the transactions and exposes all of the above.
+
+The life cycle's rules (states, transitions, which effects a change causes) are pure and live
+in ``triagebot.lifecycle``; its values are re-exported here.
+"""
+
+from __future__ import annotations
+
+from triagebot.lifecycle import TRACKED_STATES, DefectState, EffectKind, HumanDecision
+from triagebot.store.batch import SAMPLE_TRACE_CHARS
+from triagebot.store.db import IN_CHUNK, SQLITE_BUSY_TIMEOUT_MS
+from triagebot.store.facade import RECORD_ATTEMPTS, Store
+from triagebot.store.queries import (
+    STATUS_FAILED_SHOWN,
+    PeriodActivity,
+    defect_summaries,
+    signatures_of,
+)
+from triagebot.store.queue import EFFECT_LEASE
+from triagebot.store.records import Defect, DefectSummary, Effect, EffectResult, ReplyRecord
+from triagebot.store.runs import CLAIM_LEASE
+from triagebot.store.schema import (
+    MESSAGE_ID_WIDTH,
+    SCHEMA_VERSION,
+    Bounded,
+    UTCDateTime,
+    defects,
+    digest_runs,
+    messages,
+    meta,
+    metadata,
+    notifications,
+    occurrences,
+    outbox,
+    replies,
+    signatures,
+)
+
+__all__ = [
+    "CLAIM_LEASE",
+    "EFFECT_LEASE",
+    "IN_CHUNK",
+    "MESSAGE_ID_WIDTH",
+    "RECORD_ATTEMPTS",
+    "SAMPLE_TRACE_CHARS",
+    "SCHEMA_VERSION",
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "STATUS_FAILED_SHOWN",
+    "TRACKED_STATES",
+    "Bounded",
+    "Defect",
+    "DefectState",
+    "DefectSummary",
+    "Effect",
+    "EffectKind",
+    "EffectResult",
+    "HumanDecision",
+    "PeriodActivity",
+    "ReplyRecord",
+    "Store",
+    "UTCDateTime",
+    "defect_summaries",
+    "defects",
+    "digest_runs",
+    "messages",
+    "meta",
+    "metadata",
+    "notifications",
+    "occurrences",
+    "outbox",
+    "replies",
+    "signatures",
+    "signatures_of",
+]

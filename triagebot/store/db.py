@@ -1,0 +1,123 @@
+"""What every store module needs from the database, whatever it stores: error mapping, turns
+between replicas, ``IN (...)`` chunks and the SQLite tuning.
+
+Kept apart so the modules of one concern each (queue, queries, batch writer, ...) share one
+translation of driver errors and one notion of "take turns", instead of each growing its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from triagebot.errors import StoreError, StoreUnavailable
+
+__all__ = [
+    "IN_CHUNK",
+    "RECORD_LOCK",
+    "SCHEMA_LOCK",
+    "SQLITE_BUSY_TIMEOUT_MS",
+    "by_ids",
+    "chunks",
+    "conflict_code",
+    "mapped",
+    "take_turns",
+    "tune_sqlite",
+]
+
+T = TypeVar("T")
+
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+IN_CHUNK = 500  # values per ``IN (...)``: far below every backend's parameter limit
+_CONFLICTS = frozenset({"23505", "40001", "40P01"})
+# PostgreSQL advisory lock ids (transaction-scoped): replicas take turns creating tables and
+# recording batches, as SQLite's BEGIN IMMEDIATE makes every writer do.
+SCHEMA_LOCK = 0x7472_6961_6765
+RECORD_LOCK = SCHEMA_LOCK + 1
+
+#: Driver errors that say the database is out of reach or busy, not that the data is wrong:
+#: the same work may succeed later, so callers retry it instead of setting mail aside.
+_TRANSIENT = (sa.exc.OperationalError, sa.exc.InterfaceError)
+
+
+@contextmanager
+def mapped(what: str) -> Iterator[None]:
+    """Database errors as ``StoreError`` (``StoreUnavailable`` when they may pass): the one
+    place driver exceptions are translated, for every read and write."""
+    try:
+        yield
+    except sa.exc.DBAPIError as exc:
+        transient = exc.connection_invalidated or isinstance(exc, _TRANSIENT)
+        error = StoreUnavailable if transient else StoreError
+        raise error(f"store {what} failed: {exc.orig}") from exc
+
+
+def take_turns(conn: Connection, lock: int) -> None:
+    """PostgreSQL: wait for the transaction-scoped advisory ``lock`` (SQLite: already one
+    writer at a time)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock)))
+
+
+def conflict_code(exc: StoreError) -> str | None:
+    """The SQLSTATE of a lost race between replicas, or None for any other failure."""
+    cause = exc.__cause__
+    code = getattr(getattr(cause, "orig", None), "sqlstate", None)
+    return code if code in _CONFLICTS else None
+
+
+def chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
+    """Slices small enough for an ``IN (...)`` on every backend's parameter limit."""
+    for i in range(0, len(values), IN_CHUNK):
+        yield values[i : i + IN_CHUNK]
+
+
+def by_ids(
+    query: sa.Select[Any], column: sa.Column[int], ids: Collection[int] | None
+) -> Iterator[sa.Select[Any]]:
+    """``query`` for every row (``ids`` None), or once per chunk of ``ids``."""
+    if ids is None:
+        yield query
+        return
+    for chunk in chunks(sorted(ids)):
+        yield query.where(column.in_(chunk))
+
+
+def tune_sqlite(engine: Engine) -> None:
+    """WAL + FULL sync + busy timeout, and explicit BEGINs so transactions mean what they say.
+
+    ``synchronous=FULL``: in WAL mode NORMAL may lose the last commits on power loss while the
+    rename of the acknowledged mail into ``cur/`` survives; FULL syncs the WAL at each commit,
+    so a mail is acknowledged only after its outcome is on disk."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # the driver must not BEGIN on its own
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @sa.event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("triagebot_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def tune_postgresql(engine: Engine) -> None:
+    """Every session commits durably (``synchronous_commit = on``), whatever the server's
+    default: a server set to ``off`` acknowledges commits it may still lose in a crash, and the
+    mail they recorded is already acknowledged by then."""
+
+    @sa.event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        cursor = dbapi_conn.cursor()
+        cursor.execute("SET synchronous_commit = on")
+        cursor.close()
+        dbapi_conn.commit()

@@ -1,0 +1,389 @@
+"""``Store``: the one object the rest of triagebot holds to reach the state database.
+
+It owns the engine, the transactions and the per-thread reader connections, and exposes each
+concern's operations as methods; the work itself lives in one module per concern (``batch``,
+``queue``, ``queries``, ``confirmation``, ``sync``, ``runs``), each running inside the transaction
+the facade opens. Callers never see SQL: they get the values of ``records`` and
+``triagebot.lifecycle``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+import structlog
+from sqlalchemy.engine import Connection, Engine
+
+from triagebot.clock import Clock, system_clock
+from triagebot.errors import StoreError
+from triagebot.lifecycle import EffectKind, HumanDecision
+from triagebot.store import confirmation, queries, queue, runs, sync
+from triagebot.store.batch import Batch, known
+from triagebot.store.db import (
+    RECORD_LOCK,
+    SCHEMA_LOCK,
+    conflict_code,
+    mapped,
+    take_turns,
+    tune_postgresql,
+    tune_sqlite,
+)
+from triagebot.store.records import Defect, DefectSummary, Effect, EffectResult, ReplyRecord
+from triagebot.store.schema import SCHEMA_VERSION, meta, metadata
+
+if TYPE_CHECKING:
+    from triagebot.pipeline import Outcome
+    from triagebot.trackers.base import TrackerIssue
+
+__all__ = ["RECORD_ATTEMPTS", "Store"]
+
+log = structlog.get_logger(__name__)
+
+#: A batch that still lost a race with another writer (PostgreSQL: unique violation,
+#: serialization failure, deadlock) is retried from the start; the retry sees the winner's rows.
+RECORD_ATTEMPTS = 5
+
+
+class Store:
+    """The state database behind one SQLAlchemy engine."""
+
+    def __init__(
+        self, url: str, *, clock: Clock = system_clock, update_delay: timedelta = timedelta(0)
+    ) -> None:
+        """``clock`` stamps what is recorded; ``update_delay``: how long occurrence updates
+        coalesce before the tracker hears of them, so a busy signature costs one tracker call
+        per interval, not one per batch."""
+        self.clock = clock
+        self.update_delay = update_delay
+        parsed = sa.make_url(url)
+        self.is_sqlite = parsed.get_backend_name() == "sqlite"
+        if self.is_sqlite and parsed.database not in (None, "", ":memory:"):
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        self.engine: Engine = sa.create_engine(url)
+        if self.is_sqlite:
+            tune_sqlite(self.engine)
+        elif parsed.get_backend_name() == "postgresql":
+            tune_postgresql(self.engine)
+        self._local = threading.local()
+        self._held: list[Connection] = []  # per-thread reader connections, closed by close()
+        self._held_lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._held_lock:
+            for conn in self._held:
+                conn.close()
+            self._held.clear()
+        self.engine.dispose()
+
+    # --- schema ---------------------------------------------------------------------------
+
+    def create_all(self, tables: sa.MetaData) -> None:
+        """Create the missing ``tables`` (also for modules with their own, like the local
+        tracker); replicas starting together on PostgreSQL take turns."""
+        with self.write() as conn:
+            take_turns(conn, SCHEMA_LOCK)
+            tables.create_all(conn)
+
+    def migrate(self) -> None:
+        """Create missing tables (every table of ``schema``); refuse a database written by
+        another schema version."""
+        with self.write() as conn:
+            take_turns(conn, SCHEMA_LOCK)
+            metadata.create_all(conn)
+            found = conn.execute(
+                sa.select(meta.c.value).where(meta.c.key == "schema_version")
+            ).scalar()
+            if found is None:
+                conn.execute(sa.insert(meta).values(key="schema_version", value=SCHEMA_VERSION))
+            elif found != SCHEMA_VERSION:
+                raise StoreError(
+                    f"store schema version {found}, this triagebot needs {SCHEMA_VERSION}"
+                )
+        log.info("store.migrated", backend=self.engine.dialect.name, schema=SCHEMA_VERSION)
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction (SQLite: ``BEGIN IMMEDIATE``, so read-then-write never deadlocks).
+
+        Also for modules that keep their own tables in this database (the local tracker).
+        """
+        with mapped("write"), self.engine.connect() as plain:
+            conn = plain.execution_options(triagebot_write=True)
+            with conn.begin():
+                yield conn
+
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read transaction: one consistent snapshot."""
+        with mapped("read"), self.engine.connect() as conn, conn.begin():
+            yield conn
+
+    # --- messages -------------------------------------------------------------------------
+
+    def record(
+        self,
+        outcomes: Sequence[Outcome],
+        *,
+        refs: Sequence[str] | None = None,
+        now: datetime | None = None,
+    ) -> int:
+        """Store a batch of outcomes and their effects in one transaction.
+
+        ``refs`` (parallel to ``outcomes``) are the sources' handles, kept for tracing.
+        Returns how many messages were new; the others were recorded before and change nothing.
+        """
+        now = now or self.clock()
+        batch: dict[str, tuple[Outcome, str | None]] = {}
+        for i, outcome in enumerate(outcomes):
+            batch.setdefault(outcome.report.message_id, (outcome, refs[i] if refs else None))
+        attempt = 1
+        while True:
+            try:
+                new = self._record(dict(batch), now)
+            except StoreError as exc:
+                code = conflict_code(exc)
+                if code is None or attempt == RECORD_ATTEMPTS:
+                    raise
+                log.info("store.record_retry", attempt=attempt, sqlstate=code)
+                attempt += 1
+                continue
+            if new:
+                log.debug("store.recorded", messages=new)
+            return new
+
+    def _record(self, batch: dict[str, tuple[Outcome, str | None]], now: datetime) -> int:
+        """One attempt: skip what is known, record the rest; returns how many were new."""
+        with self.write() as conn:
+            take_turns(conn, RECORD_LOCK)  # so ``known`` cannot miss a replica's batch
+            for message_id in known(conn, list(batch)):
+                del batch[message_id]
+            if batch:
+                Batch(conn, now, self.update_delay).record(batch.values())
+        return len(batch)
+
+    # --- occurrence counts ---------------------------------------------------------------
+
+    def count(self, signature: str, since: datetime) -> int:
+        """Occurrences recorded at or after ``since`` for the defect of ``signature``.
+
+        Rules may call it for every report that reaches an ``occurrences`` condition (the
+        daemon asks ``counts`` once per batch instead), so it reuses one connection per
+        thread: a pool checkout per call would cost 10x the query.
+        """
+        with self._snapshot() as conn:
+            return queries.count(conn, signature, since)
+
+    def counts(self, signatures: Collection[str], since: datetime) -> dict[str, int]:
+        """``count`` for many signatures with one query (signatures without any: absent)."""
+        with self._snapshot() as conn:
+            return queries.counts(conn, signatures, since)
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[Connection]:
+        """This thread's own reader connection, its snapshot ended afterwards so the next
+        call sees new commits."""
+        with mapped("read"):
+            conn: Connection | None = getattr(self._local, "conn", None)
+            if conn is None or conn.closed:
+                conn = self._local.conn = self.engine.connect()
+                with self._held_lock:
+                    self._held.append(conn)
+            try:
+                yield conn
+            finally:
+                conn.rollback()
+
+    # --- defects --------------------------------------------------------------------------
+
+    def defect(self, defect_id: int) -> Defect:
+        found = self.defects_by_id([defect_id])
+        if defect_id not in found:
+            raise StoreError(f"no defect {defect_id}")
+        return found[defect_id]
+
+    def defects_by_id(self, ids: Collection[int]) -> dict[int, Defect]:
+        """The defects with these ids (unknown ids are left out), from one snapshot."""
+        with self.read() as conn:
+            return queries.defects_by_id(conn, ids)
+
+    def defects(self) -> list[DefectSummary]:
+        """Every defect and candidate, oldest first."""
+        with self.read() as conn:
+            return queries.defect_summaries(conn)
+
+    def status(self, now: datetime) -> dict[str, Any]:
+        """``triagebot status``: intake, defects, the outbox's backlog and the digests' latest
+        runs, from one read snapshot (``queries.status``)."""
+        with self.read() as conn:
+            return queries.status(conn, now)
+
+    # --- status sync ----------------------------------------------------------------------
+
+    def tracked_keys(self) -> list[str]:
+        """The tracker keys whose status matters (filed defects and duplicates), each once."""
+        with self.read() as conn:
+            return sync.tracked_keys(conn)
+
+    def record_statuses(self, issues: Mapping[str, TrackerIssue]) -> int:
+        """What the status sync learnt, in one transaction; returns how many defects changed
+        (``sync.record_statuses``)."""
+        with self.write() as conn:
+            return sync.record_statuses(conn, issues)
+
+    def tracker_kind(self) -> str | None:
+        """The tracker kind the stored keys belong to (None: none recorded yet)."""
+        with self.read() as conn:
+            return sync.tracker_kind(conn)
+
+    def set_tracker_kind(self, kind: str) -> None:
+        with self.write() as conn:
+            sync.set_tracker_kind(conn, kind)
+
+    def move_issue(self, old_key: str, issue: TrackerIssue | None) -> int:
+        """The defects on ``old_key`` now update ``issue`` (``sync.move_issue``), or keep no
+        key when it is None (``sync.forget_issue``); returns how many changed."""
+        with self.write() as conn:
+            if issue is None:
+                return sync.forget_issue(conn, old_key)
+            return sync.move_issue(conn, old_key, issue)
+
+    # --- confirmation by reply ------------------------------------------------------------
+
+    def apply_reply(
+        self,
+        reply: ReplyRecord,
+        decision: HumanDecision | None = None,
+        ack: dict[str, Any] | None = None,
+        ack_interval: timedelta = timedelta(0),
+    ) -> bool:
+        """Record a reply and apply its decision in one transaction; False when that
+        Message-ID was applied before (a re-sent or re-delivered reply changes nothing).
+
+        ``ack`` is the payload of a ``notify`` effect answering the reply; it is queued
+        unless the same thread was answered within ``ack_interval``.
+        """
+        with self.write() as conn:
+            acked = confirmation.apply_reply(conn, reply, decision, ack, ack_interval)
+        if acked is None:
+            return False
+        log.info("store.reply_applied", defect=reply.defect_id, verb=reply.verb, acknowledged=acked)
+        return True
+
+    def replies(self, defect_id: int) -> list[ReplyRecord]:
+        """Every reply applied to a defect, oldest first."""
+        with self.read() as conn:
+            return confirmation.replies_of(conn, defect_id)
+
+    def notified(self, defect_id: int, kind: str) -> set[str]:
+        """Recipients a ``kind`` mail about this defect went to already."""
+        with self.read() as conn:
+            return confirmation.notified(conn, defect_id, kind)
+
+    def record_notification(
+        self, defect_id: int, kind: str, recipient: str, message_id: str, at: datetime
+    ) -> None:
+        with self.write() as conn:
+            confirmation.record_notification(
+                conn, defect_id, kind, recipient, message_id=message_id, at=at
+            )
+
+    def reminders_due(self, sent_before: datetime) -> list[tuple[int, str]]:
+        """``(defect, recipient)`` of candidate mails sent before ``sent_before`` that are
+        still unanswered candidates and were not reminded yet."""
+        with self.read() as conn:
+            return confirmation.reminders_due(conn, sent_before)
+
+    # --- outbox ---------------------------------------------------------------------------
+
+    def due_effects(
+        self, now: datetime, limit: int, kinds: Iterable[EffectKind] | None = None
+    ) -> list[Effect]:
+        """Pending effects whose time has come, oldest first (a create before its updates),
+        leased to the caller for ``EFFECT_LEASE``: a concurrent worker (another replica) is
+        not handed them, so no effect is performed twice. ``complete_effect`` or
+        ``fail_effect`` ends the lease."""
+        with self.write() as conn:
+            return queue.lease(conn, now, limit, kinds)
+
+    def complete_effect(self, effect_id: int, result: EffectResult | None = None) -> None:
+        """Mark an effect done and keep what it taught us, in one transaction; occurrences
+        that arrived while it was in flight get a fresh ``update`` (``queue.complete``)."""
+        with self.write() as conn:
+            queue.complete(conn, effect_id, result, self.clock, self.update_delay)
+
+    def fail_effect(self, effect_id: int, error: str, retry_at: datetime | None) -> None:
+        """Reschedule at ``retry_at``, or give up (``failed``) when it is None."""
+        with self.write() as conn:
+            queue.fail(conn, effect_id, error, retry_at)
+
+    def effects(self, defect_id: int | None = None) -> list[tuple[str, str, int]]:
+        """``(kind, state, attempts)`` of every effect, for status output and tests."""
+        with self.read() as conn:
+            return queue.effects(conn, defect_id)
+
+    # --- digests --------------------------------------------------------------------------
+
+    def period_activity(
+        self, start: datetime, end: datetime, *, candidates: bool = False
+    ) -> queries.PeriodActivity:
+        """What a digest of ``[start, end)`` is made of, from one read snapshot
+        (``candidates``: a helpdesk digest's candidates awaiting confirmation)."""
+        with self.read() as conn:
+            return queries.period_activity(conn, start, end, candidates=candidates)
+
+    def last_digest_end(self, name: str) -> datetime | None:
+        """Where the next period of digest ``name`` starts (None before its first run)."""
+        with self.read() as conn:
+            return runs.last_end(conn, name)
+
+    def claim_digest(
+        self, name: str, end: datetime, now: datetime, since: datetime
+    ) -> datetime | None:
+        """Claim the period of ``name`` ending at ``end`` in one write transaction; returns its
+        start, or None when another run (or replica) covers it."""
+        try:
+            with self.write() as conn:
+                return runs.claim(conn, name, end, now, since)
+        except StoreError as exc:  # a replica inserted the same period first (PostgreSQL)
+            if runs.lost_claim(exc):
+                return None
+            raise
+
+    def digest_retries_due(
+        self, now: datetime, names: Collection[str]
+    ) -> list[tuple[str, datetime, datetime]]:
+        """``(digest, start, end)`` of the runs of ``names`` to send again: failed
+        transiently, or left claimed by a crashed owner."""
+        with self.read() as conn:
+            return runs.due_retries(conn, now, names)
+
+    def reclaim_digest(self, name: str, end: datetime, now: datetime) -> bool:
+        """Take a retryable period over; False when a replica was quicker."""
+        with self.write() as conn:
+            return runs.reclaim(conn, name, end, now)
+
+    def digest_attempts(self, name: str, end: datetime) -> int:
+        with self.read() as conn:
+            return runs.attempts(conn, name, end)
+
+    def finish_digest(
+        self,
+        name: str,
+        end: datetime,
+        state: str,
+        *,
+        error: str | None = None,
+        retry_at: datetime | None = None,
+        message_id: str | None = None,
+    ) -> None:
+        """End a run's attempt: ``sent``, ``empty``, ``failed``, or ``retry`` at ``retry_at``."""
+        with self.write() as conn:
+            runs.finish(
+                conn, name, end, state, error=error, retry_at=retry_at, message_id=message_id
+            )

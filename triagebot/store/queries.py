@@ -1,0 +1,346 @@
+"""Read-only queries: defects as the CLI, the outbox worker and the digests see them,
+occurrence counts for the rules, the ``status`` snapshot, and what a digest period holds.
+
+Each function reads through the connection it is given, so the caller (``Store``) decides the
+snapshot: a digest or a status report reads everything it shows from one. Nothing here
+writes; writes live with their concern (``batch``, ``queue``, ``confirmation``, ``sync``, ``runs``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from triagebot.lifecycle import DefectState, EffectKind
+from triagebot.rules import Fields
+from triagebot.store.db import by_ids, chunks
+from triagebot.store.records import Defect, DefectSummary
+from triagebot.store.schema import (
+    UTCDateTime,
+    defects,
+    digest_runs,
+    messages,
+    occurrences,
+    outbox,
+    signatures,
+)
+
+__all__ = [
+    "STATUS_FAILED_SHOWN",
+    "PeriodActivity",
+    "count",
+    "counts",
+    "defect_summaries",
+    "defects_by_id",
+    "period_activity",
+    "signatures_of",
+    "status",
+]
+
+STATUS_FAILED_SHOWN = 10  # the most recent failed effects ``status`` shows with their error
+
+
+# --- defects ------------------------------------------------------------------------------
+
+
+def signatures_of(conn: Connection, ids: Collection[int] | None = None) -> dict[int, list[str]]:
+    """Each defect's signatures by algorithm version (of every defect when ``ids`` is None)."""
+    query = sa.select(signatures.c.defect_id, signatures.c.signature).order_by(
+        signatures.c.defect_id, signatures.c.version
+    )
+    out: dict[int, list[str]] = {}
+    for chunked in by_ids(query, signatures.c.defect_id, ids):
+        for row in conn.execute(chunked):
+            sigs = out.setdefault(row.defect_id, [])
+            if row.signature not in sigs:
+                sigs.append(row.signature)
+    return out
+
+
+_SUMMARY_COLUMNS = (
+    defects.c.id,
+    defects.c.tracker_key,
+    defects.c.state,
+    defects.c.title,
+    defects.c.occurrences,
+    defects.c.first_seen,
+    defects.c.last_seen,
+)
+
+
+def defect_summaries(conn: Connection, ids: Collection[int] | None = None) -> list[DefectSummary]:
+    """The defects with these ids (every defect when None), oldest first, from ``conn``'s
+    snapshot: for ``triagebot defects`` and the digests."""
+    sigs = signatures_of(conn, ids)
+    query = sa.select(*_SUMMARY_COLUMNS).order_by(defects.c.id)
+    # Chunks come in ascending id order, so their rows concatenate in order.
+    rows = [r for q in by_ids(query, defects.c.id, ids) for r in conn.execute(q)]
+    return [
+        DefectSummary(
+            r.id,
+            r.tracker_key,
+            r.state,
+            sigs.get(r.id, []),
+            r.title,
+            r.occurrences,
+            r.first_seen,
+            r.last_seen,
+        )
+        for r in rows
+    ]
+
+
+def defects_by_id(conn: Connection, ids: Collection[int]) -> dict[int, Defect]:
+    """The defects with these ids (unknown ids are left out)."""
+    found: dict[int, Defect] = {}
+    for chunk in chunks(sorted(ids)):
+        rows = conn.execute(sa.select(defects).where(defects.c.id.in_(chunk))).all()
+        sigs = signatures_of(conn, chunk)
+        found.update((row.id, _defect(row, sigs.get(row.id, []))) for row in rows)
+    return found
+
+
+def _defect(row: sa.Row[Any], sigs: list[str]) -> Defect:
+    """A ``defects`` row as a ``Defect``; its creating signature first."""
+    ordered = [row.signature, *(s for s in sigs if s != row.signature)]
+    return Defect(
+        id=row.id,
+        state=DefectState(row.state),
+        signatures=tuple(ordered),
+        tracker_key=row.tracker_key,
+        tracker_status=row.tracker_status,
+        resolved=row.resolved,
+        title=row.title,
+        language=row.language,
+        message=row.message,
+        exception_types=tuple(row.exception_types),
+        top_frames=tuple(row.top_frames),
+        sample_trace=row.sample_trace,
+        metadata=dict(row.metadata),
+        first_seen=row.first_seen,
+        last_seen=row.last_seen,
+        occurrences=row.occurrences,
+        occurrences_reported=row.occurrences_reported,
+        last_version=row.last_version,
+        fields=Fields.from_dict(row.fields),
+        rule=row.rule,
+        confirmed_by=row.confirmed_by,
+    )
+
+
+# --- occurrence counts (the rules' ``occurrences`` conditions) ----------------------------
+
+
+_COUNT = (
+    sa.select(sa.func.count())
+    .select_from(occurrences)
+    .where(
+        occurrences.c.defect_id.in_(
+            sa.select(signatures.c.defect_id).where(signatures.c.signature == sa.bindparam("sig"))
+        ),
+        occurrences.c.at >= sa.bindparam("since", type_=UTCDateTime),
+    )
+)
+
+
+def count(conn: Connection, signature: str, since: datetime) -> int:
+    """Occurrences recorded at or after ``since`` for the defect of ``signature``."""
+    return int(conn.execute(_COUNT, {"sig": signature, "since": since}).scalar_one())
+
+
+def counts(conn: Connection, sigs: Collection[str], since: datetime) -> dict[str, int]:
+    """``count`` for many signatures, one query per chunk (signatures without any: absent)."""
+    found: dict[str, int] = {}
+    for chunk in chunks(sorted(sigs)):
+        found.update((sig, int(n)) for sig, n in conn.execute(_counts_query(chunk, since)))
+    return found
+
+
+def _counts_query(chunk: Sequence[str], since: datetime) -> sa.Select[str, int]:
+    """``_COUNT`` for many signatures: each (signature, defect) pair once, as ``IN`` does."""
+    pairs = (
+        sa.select(signatures.c.signature, signatures.c.defect_id)
+        .where(signatures.c.signature.in_(chunk))
+        .distinct()
+        .subquery()
+    )
+    return (
+        sa.select(pairs.c.signature, sa.func.count())
+        .join_from(pairs, occurrences, occurrences.c.defect_id == pairs.c.defect_id)
+        .where(occurrences.c.at >= since)
+        .group_by(pairs.c.signature)
+    )
+
+
+# --- status -------------------------------------------------------------------------------
+
+
+def status(
+    conn: Connection, now: datetime, failed_shown: int = STATUS_FAILED_SHOWN
+) -> dict[str, Any]:
+    """What ``triagebot status`` shows: intake, defects, the outbox's backlog (with the
+    ``failed_shown`` most recent failures) and each digest's latest run. A few grouped queries
+    (no per-row work: fine on a big store)."""
+    recent = sa.func.sum(
+        sa.case((messages.c.processed_at >= now - timedelta(hours=24), 1), else_=0)
+    )
+    mine = sa.select(
+        messages.c.kind, messages.c.action, sa.func.count(), sa.func.coalesce(recent, 0)
+    ).group_by(messages.c.kind, messages.c.action)
+    states = sa.select(defects.c.state, sa.func.count()).group_by(defects.c.state)
+    waiting = (
+        sa.select(outbox.c.state, outbox.c.kind, sa.func.count(), sa.func.min(outbox.c.created_at))
+        .where(outbox.c.state.in_(("pending", "failed")))
+        .group_by(outbox.c.state, outbox.c.kind)
+    )
+    failed = (
+        sa.select(outbox.c.id, outbox.c.kind, outbox.c.defect_id, outbox.c.attempts)
+        .add_columns(outbox.c.last_error)
+        .where(outbox.c.state == "failed")
+        .order_by(outbox.c.id.desc())
+        .limit(failed_shown)
+    )
+    latest = sa.select(digest_runs.c.digest, sa.func.max(digest_runs.c.period_end).label("end"))
+    latest_runs = latest.group_by(digest_runs.c.digest).subquery()
+    runs = (
+        sa.select(digest_runs.c.digest, digest_runs.c.period_end, digest_runs.c.state)
+        .add_columns(digest_runs.c.error)
+        .join(
+            latest_runs,
+            (latest_runs.c.digest == digest_runs.c.digest)
+            & (latest_runs.c.end == digest_runs.c.period_end),
+        )
+        .order_by(digest_runs.c.digest)
+    )
+    by_kind = [
+        {"kind": k, "action": a, "count": n, "last_24h": int(r)}
+        for k, a, n, r in conn.execute(mine.order_by(messages.c.kind, messages.c.action))
+    ]
+    by_state: dict[str, int] = dict(conn.execute(states.order_by(defects.c.state)).tuples().all())
+    backlog: dict[str, dict[str, int]] = {"pending": {}, "failed": {}}
+    oldest: datetime | None = None
+    for state, kind, n, first in conn.execute(waiting):
+        backlog[state][kind] = n
+        if state == "pending" and (oldest is None or first < oldest):
+            oldest = first
+    errors = [
+        {"id": i, "kind": k, "defect": d, "attempts": n, "error": e}
+        for i, k, d, n, e in conn.execute(failed)
+    ]
+    # ``migrate`` creates it; a store that was never migrated has no digest run to show.
+    has_digests = sa.inspect(conn).has_table(digest_runs.name)
+    digests = [
+        {"digest": d, "period_end": end.isoformat(), "state": st, "error": e}
+        for d, end, st, e in (conn.execute(runs) if has_digests else ())
+    ]
+    return {
+        "messages": {
+            "total": sum(m["count"] for m in by_kind),
+            "last_24h": sum(m["last_24h"] for m in by_kind),
+            "by_kind": by_kind,
+        },
+        "defects": by_state,
+        "outbox": {
+            **backlog,
+            "oldest_pending": oldest.isoformat() if oldest else None,
+            "failed_errors": errors,
+        },
+        "digests": digests,
+    }
+
+
+# --- digest content -----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodActivity:
+    """What a digest of ``[start, end)`` is made of, read from one snapshot.
+
+    Periods count by when triagebot recorded a mail (``processed_at``), not by the mail's own
+    Date, so late or clock-skewed reports still land in the next digest.
+    """
+
+    counts: dict[int, int]  # messages recorded in the period, per defect
+    defects: dict[int, DefectSummary]  # every defect the digest lists, in id order
+    candidates: list[int] = field(default_factory=list)  # helpdesk: awaiting, oldest first
+    reopened: set[int] = field(default_factory=set)  # a ``reopen`` queued in the period
+    new: set[int] = field(default_factory=set)  # no message recorded before the period
+
+
+def period_activity(
+    conn: Connection, start: datetime, end: datetime, *, candidates: bool
+) -> PeriodActivity:
+    """The period's counts and defects; ``candidates``: a helpdesk digest, which lists the
+    candidates awaiting confirmation instead of the period's new, recurring and reopened."""
+    in_period = _period_counts(conn, start, end)
+    if candidates:
+        ids = _candidate_ids(conn)
+        return PeriodActivity(in_period, _summaries(conn, ids), candidates=ids)
+    reopened = _reopened(conn, start, end)
+    listed = _summaries(conn, sorted(set(in_period) | reopened))
+    new = _new_ids(conn, start, end, in_period)
+    return PeriodActivity(in_period, listed, reopened=reopened, new=new)
+
+
+def _summaries(conn: Connection, ids: Sequence[int]) -> dict[int, DefectSummary]:
+    if not ids:
+        return {}
+    return {d.id: d for d in defect_summaries(conn, ids)}
+
+
+def _period_counts(conn: Connection, start: datetime, end: datetime) -> dict[int, int]:
+    rows = conn.execute(
+        sa.select(messages.c.defect_id, sa.func.count())
+        .where(
+            messages.c.processed_at >= start,
+            messages.c.processed_at < end,
+            messages.c.defect_id.is_not(None),
+        )
+        .group_by(messages.c.defect_id)
+    )
+    return {row[0]: row[1] for row in rows}
+
+
+def _new_ids(
+    conn: Connection, start: datetime, end: datetime, in_period: dict[int, int]
+) -> set[int]:
+    """Defects of the period with no message recorded before it."""
+    ids = (
+        sa.select(messages.c.defect_id)
+        .where(messages.c.processed_at >= start, messages.c.processed_at < end)
+        .scalar_subquery()
+    )
+    older = conn.execute(
+        sa.select(messages.c.defect_id)
+        .where(messages.c.processed_at < start, messages.c.defect_id.in_(ids))
+        .distinct()
+    ).scalars()
+    return set(in_period) - set(older)
+
+
+def _reopened(conn: Connection, start: datetime, end: datetime) -> set[int]:
+    return set(
+        conn.execute(
+            sa.select(outbox.c.defect_id).where(
+                outbox.c.kind == str(EffectKind.REOPEN),
+                outbox.c.created_at >= start,
+                outbox.c.created_at < end,
+            )
+        ).scalars()
+    )
+
+
+def _candidate_ids(conn: Connection) -> list[int]:
+    """Candidates awaiting confirmation, oldest first."""
+    return list(
+        conn.execute(
+            sa.select(defects.c.id)
+            .where(defects.c.state == str(DefectState.CANDIDATE))
+            .order_by(defects.c.first_seen, defects.c.id)
+        ).scalars()
+    )

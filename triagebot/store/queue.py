@@ -1,0 +1,209 @@
+"""The outbox: effects (create/update/reopen/link/notify) waiting for the worker
+(``triagebot.outbox``), leased, completed or failed.
+
+One *pending* effect per ``pending_key`` at most (``update:<defect>``; a ``link`` per
+signature), so N mails coalesce into one tracker call; ``notify`` effects are never coalesced.
+``lease`` hands each due effect to one worker for ``EFFECT_LEASE``, so replicas never perform
+one twice. The functions run inside the caller's write transaction (``Store.write``), so an
+effect is queued in the same transaction as the change that causes it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from triagebot import lifecycle
+from triagebot.clock import Clock
+from triagebot.lifecycle import DefectState, EffectKind
+from triagebot.store.db import chunks
+from triagebot.store.records import Effect, EffectResult
+from triagebot.store.schema import defects, outbox
+from triagebot.store.sync import resolved_values
+
+__all__ = [
+    "EFFECT_LEASE",
+    "INSERT_EFFECT",
+    "complete",
+    "effect_row",
+    "effects",
+    "enqueue",
+    "fail",
+    "lease",
+    "pending_effects",
+    "pending_key",
+]
+
+#: How long ``lease`` hands an effect to one worker; a worker that died mid-effect leaves it
+#: due again after this (far above any tracker timeout, so a live worker keeps it).
+EFFECT_LEASE = timedelta(minutes=10)
+
+_b = sa.bindparam
+INSERT_EFFECT = sa.insert(outbox)
+_COMPLETE_EFFECT = (
+    sa.update(outbox)
+    .where(outbox.c.id == _b("b_id"))
+    .values(state="done", pending_key=None, last_error=None)
+    .returning(outbox.c.defect_id, outbox.c.kind, outbox.c.payload)
+)
+_DEFECT_PROGRESS = sa.select(
+    defects.c.state, defects.c.tracker_key, defects.c.occurrences, defects.c.occurrences_reported
+).where(defects.c.id == _b("b_id"))
+
+
+def pending_key(kind: EffectKind, defect_id: int, extra: str = "") -> str | None:
+    """The key that keeps an effect to one pending row (None: never coalesced)."""
+    if kind is EffectKind.NOTIFY:
+        return None
+    return f"{kind}:{defect_id}{':' + extra if extra else ''}"
+
+
+def lease(
+    conn: Connection, now: datetime, limit: int, kinds: Iterable[EffectKind] | None = None
+) -> list[Effect]:
+    """Pending effects whose time has come, oldest first (a create before its updates),
+    leased to the caller for ``EFFECT_LEASE``: a concurrent worker (another replica) is not
+    handed them, so no effect is performed twice. ``complete`` or ``fail`` ends the lease."""
+    query = (
+        sa.select(
+            outbox.c.id, outbox.c.kind, outbox.c.defect_id, outbox.c.payload, outbox.c.attempts
+        )
+        .where(outbox.c.state == "pending", outbox.c.next_attempt_at <= now)
+        .order_by(outbox.c.id)
+        .limit(limit)
+        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite's BEGIN IMMEDIATE serialises
+    )
+    if kinds is not None:
+        query = query.where(outbox.c.kind.in_([str(k) for k in kinds]))
+    rows = conn.execute(query).all()
+    for chunk in chunks([r.id for r in rows]):
+        conn.execute(
+            sa.update(outbox)
+            .where(outbox.c.id.in_(chunk))
+            .values(next_attempt_at=now + EFFECT_LEASE)
+        )
+    return [
+        Effect(r.id, EffectKind(r.kind), r.defect_id, dict(r.payload), r.attempts) for r in rows
+    ]
+
+
+def complete(
+    conn: Connection,
+    effect_id: int,
+    result: EffectResult | None,
+    clock: Clock,
+    update_delay: timedelta,
+) -> None:
+    """Mark an effect done and keep what it taught us.
+
+    When occurrences arrived while a create/update was in flight, a fresh ``update`` is
+    queued (stamped ``clock()``, due after ``update_delay``) so they are not lost. Batches
+    meanwhile merged their versions and environments into the in-flight update's row, after
+    the worker had read it: the fresh update carries that row's payload
+    (``lifecycle.follow_up``).
+    """
+    done = conn.execute(_COMPLETE_EFFECT, {"b_id": effect_id}).one()
+    if result is not None:
+        _apply_result(conn, done.defect_id, result)
+    row = conn.execute(_DEFECT_PROGRESS, {"b_id": done.defect_id}).one()
+    need = lifecycle.follow_up(
+        EffectKind(done.kind),
+        done.payload,
+        state=DefectState(row.state),
+        tracker_key=row.tracker_key,
+        occurrences=row.occurrences,
+        reported=row.occurrences_reported,
+    )
+    if need is not None:  # ``enqueue`` keeps it to one pending update
+        enqueue(conn, need.kind, done.defect_id, need.payload, clock(), delay=update_delay)
+
+
+def fail(conn: Connection, effect_id: int, error: str, retry_at: datetime | None) -> None:
+    """Reschedule at ``retry_at``, or give up (``failed``) when it is None."""
+    values: dict[str, Any] = {"attempts": outbox.c.attempts + 1, "last_error": error[:2000]}
+    if retry_at is None:
+        values.update(state="failed", pending_key=None)
+    else:
+        values["next_attempt_at"] = retry_at
+    conn.execute(sa.update(outbox).where(outbox.c.id == effect_id).values(**values))
+
+
+def effects(conn: Connection, defect_id: int | None = None) -> list[tuple[str, str, int]]:
+    """``(kind, state, attempts)`` of every effect, for status output and tests."""
+    query = sa.select(outbox.c.kind, outbox.c.state, outbox.c.attempts).order_by(outbox.c.id)
+    if defect_id is not None:
+        query = query.where(outbox.c.defect_id == defect_id)
+    return [(r.kind, r.state, r.attempts) for r in conn.execute(query)]
+
+
+def pending_effects(conn: Connection, keys: list[str]) -> dict[str, tuple[int, dict[str, Any]]]:
+    """Pending effects by ``pending_key``: ``(id, payload)``."""
+    found: dict[str, tuple[int, dict[str, Any]]] = {}
+    for chunk in chunks(keys):
+        rows = conn.execute(
+            sa.select(outbox.c.pending_key, outbox.c.id, outbox.c.payload).where(
+                outbox.c.pending_key.in_(chunk)
+            )
+        )
+        found.update((r.pending_key, (r.id, dict(r.payload))) for r in rows)
+    return found
+
+
+def effect_row(
+    kind: EffectKind,
+    defect_id: int,
+    payload: dict[str, Any],
+    now: datetime,
+    *,
+    key: str | None,
+    delay: timedelta,
+) -> dict[str, Any]:
+    return {
+        "kind": str(kind),
+        "defect_id": defect_id,
+        "payload": payload,
+        "state": "pending",
+        "attempts": 0,
+        "next_attempt_at": now + delay,
+        "last_error": None,
+        "created_at": now,
+        "pending_key": key,
+    }
+
+
+def enqueue(
+    conn: Connection,
+    kind: EffectKind,
+    defect_id: int,
+    payload: dict[str, Any],
+    now: datetime,
+    *,
+    extra: str = "",
+    delay: timedelta = timedelta(0),
+) -> None:
+    """Queue an effect (due after ``delay``) unless the same one is already pending."""
+    key = pending_key(kind, defect_id, extra)
+    if (
+        key is not None
+        and conn.execute(sa.select(outbox.c.id).where(outbox.c.pending_key == key)).first()
+    ):
+        return
+    conn.execute(INSERT_EFFECT, [effect_row(kind, defect_id, payload, now, key=key, delay=delay)])
+
+
+def _apply_result(conn: Connection, defect_id: int, result: EffectResult) -> None:
+    values: dict[str, Any] = {}
+    if result.tracker_key is not None:
+        values["tracker_key"] = result.tracker_key
+    if result.tracker_status is not None:
+        values["tracker_status"] = result.tracker_status
+    if result.occurrences_reported is not None:
+        values["occurrences_reported"] = result.occurrences_reported
+    if result.resolved is not None:
+        values.update(resolved_values(result.resolved))
+    if values:
+        conn.execute(sa.update(defects).where(defects.c.id == defect_id).values(**values))
