@@ -14,6 +14,9 @@ is printed as the ceiling IMAP itself sets.
 
     python bench/live.py [-n 10000] [--seed 1] [--skip-imap] [--profile]
 
+``TRIAGEBOT_BENCH_WORKERS=0`` analyses in the daemon's own process (``[service] workers = 0``)
+instead of the analysis worker process, to see what the worker's time budget costs.
+
 ``--profile`` instead runs the same steps (``handle_batch`` + the source loop + the outbox,
 without the daemon's thread overlap) in this process under cProfile and prints where the
 time goes, stage by stage.
@@ -117,6 +120,7 @@ def bench_config(
             "store": {"url": f"sqlite:///{root / 'triagebot.db'}"},
             "rules": {"path": str(rules)},
             "logging": {"level": level, "format": "json"},
+            "service": {"workers": int(os.environ.get("TRIAGEBOT_BENCH_WORKERS", "1"))},
         }
     )
 

@@ -42,15 +42,15 @@ FILE_RULES = [
 def expected_outcomes(
     mails: list[tuple[str, bytes]], rules: Path
 ) -> tuple[set[str], Counter[str], set[str]]:
-    """Message-IDs, mails per signature and the filed signatures, as the pipeline sees them."""
+    """Store keys, mails per signature and the filed signatures, as the pipeline sees them."""
     pipeline = Pipeline.from_config(config_from_dict({"rules": {"path": str(rules)}}))
     message_ids: set[str] = set()
     per_signature: Counter[str] = Counter()
     filed: set[str] = set()
     for _, raw in mails:
         outcome = pipeline.process(raw)
-        assert outcome.report.message_id not in message_ids  # the generator's ids are unique
-        message_ids.add(outcome.report.message_id)
+        assert outcome.store_key not in message_ids  # the generator's mails are all distinct
+        message_ids.add(outcome.store_key)
         if outcome.signature is not None:
             per_signature[outcome.signature.value] += 1
             if outcome.action == "file":

@@ -79,4 +79,4 @@ async def test_poison_message_is_quarantined_and_the_batch_goes_on(
         kept = set(conn.execute(sa.select(messages.c.message_id)).scalars())
     store.close()
     assert len(kept) == len(mails)
-    assert "poison-1@test.example" not in kept
+    assert not any(key.startswith("poison-1@test.example#") for key in kept)

@@ -236,10 +236,13 @@ class ServiceConfig:
     """``[service]``: how the running service treats each mail."""
 
     analysis_timeout: float = 5.0  # seconds one mail's analysis may take before it is set aside
+    workers: int = 1  # analysis processes; 0: in the service's own process, with no time limit
 
     def problems(self) -> Iterator[tuple[str, str]]:
         if self.analysis_timeout <= 0:
             yield "analysis_timeout", "must be more than 0 seconds"
+        if not 0 <= self.workers <= 1:
+            yield "workers", "must be 0 (in process, no time limit) or 1 (one worker process)"
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import structlog
 
-from triagebot.analysis import Analyser, InProcess, WorkerProcess
+from triagebot.analysis import Analyser, AnalysisStopped, InProcess, WorkerProcess
 from triagebot.config import Config
 from triagebot.confirm import Notifier, ReplyHandler
 from triagebot.errors import RetryableError, TriagebotError
@@ -248,14 +248,17 @@ class Daemon:
         mismatch = kind_warning(store, config.tracker.kind)
         if mismatch is not None:
             log.warning("tracker.kind_changed", detail=mismatch)
+        pipeline = Pipeline.from_config(config)
+        service = config.service
+        analyser = WorkerProcess(config, service.analysis_timeout) if service.workers else None
         return cls(
             config,
-            Pipeline.from_config(config),
+            pipeline,
             store,
             build_tracker(config, store),
             build_sources(config),
             mailer=mail_enabled(config),
-            analyser=WorkerProcess(config, config.service.analysis_timeout),
+            analyser=analyser,
         )
 
     def _on_signal(self) -> None:
@@ -365,6 +368,9 @@ class Daemon:
                         delay = RETRY_INITIAL
                     pending.cancel()
                     await acks.settle()
+                except AnalysisStopped:
+                    await acks.settle_quietly(source.name)  # stopping: the batch waits
+                    return
                 except TriagebotError as exc:
                     level = log.warning if isinstance(exc, RetryableError) else log.error
                     level("source.failed", source=source.name, error=str(exc), retry_in=delay)

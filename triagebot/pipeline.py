@@ -8,7 +8,7 @@ second. Occurrence counts (for rules with an ``occurrences`` condition) come in 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +17,7 @@ import structlog
 from triagebot.config import Config, SignatureConfig, config_from_dict
 from triagebot.errors import ConfigError
 from triagebot.identity import Identity
+from triagebot.mail.key import message_key
 from triagebot.mail.parse import DEFAULT_METADATA_HEADERS, ParseSettings, parse_message
 from triagebot.mail.report import Kind, Report
 from triagebot.rules import CountFn, Decision, RuleSet
@@ -47,6 +48,13 @@ class Outcome:
     decision: Decision | None = None
     #: The same trace under the older registered algorithms (the store links upgrades).
     previous: tuple[Signature, ...] = ()
+    #: Identity in the store: Message-ID plus a digest of the content (``mail.key``).
+    key: str = ""
+
+    @property
+    def store_key(self) -> str:
+        """What the store knows this message by (the Message-ID when no key was made)."""
+        return self.key or self.report.message_id
 
     @property
     def action(self) -> str:
@@ -122,11 +130,12 @@ class Pipeline:
         """
         try:
             report = parse_message(raw, self.parse_settings)
+            key = message_key(raw, report.message_id)
             trace = report.trace
             if report.kind is not Kind.ERROR_REPORT or trace is None:
-                return Outcome(report)
+                return Outcome(report, key=key)
             previous = tuple(signer.sign(trace) for signer in self.older_signers)
-            return Outcome(report, self.signer.sign(trace), previous=previous)
+            return Outcome(report, self.signer.sign(trace), previous=previous, key=key)
         except Exception as exc:  # one bad mail must never stop the loop
             return _failed("sha256:" + hashlib.sha256(raw).hexdigest()[:32], exc)
 
@@ -139,8 +148,8 @@ class Pipeline:
         try:
             decision = self.rules.evaluate(outcome.report, outcome.signature, count, now=now)
         except Exception as exc:  # one bad mail must never stop the loop
-            return _failed(outcome.report.message_id, exc)
-        return Outcome(outcome.report, outcome.signature, decision, outcome.previous)
+            return replace(_failed(outcome.report.message_id, exc), key=outcome.key)
+        return replace(outcome, decision=decision)
 
 
 def _failed(message_id: str, exc: Exception) -> Outcome:

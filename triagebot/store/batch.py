@@ -115,11 +115,11 @@ class Batch:
                 if lifecycle.occur(t, wanted, report.metadata, self.now, lift):
                     log.info("store.rejection_lifted", defect=t.id, state=str(wanted))
                 occurrence_rows.append(
-                    _occurrence_row(defect_id, report.message_id, self.now, report.metadata)
+                    _occurrence_row(defect_id, outcome.store_key, self.now, report.metadata)
                 )
             message_rows.append(
                 {
-                    "message_id": report.message_id,
+                    "message_id": outcome.store_key,
                     "kind": str(report.kind),
                     "action": decision.action.value if decision else None,
                     "rule": decision.rule if decision else None,

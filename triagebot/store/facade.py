@@ -141,7 +141,7 @@ class Store:
         now = now or self.clock()
         batch: dict[str, tuple[Outcome, str | None]] = {}
         for i, outcome in enumerate(outcomes):
-            batch.setdefault(outcome.report.message_id, (outcome, refs[i] if refs else None))
+            batch.setdefault(outcome.store_key, (outcome, refs[i] if refs else None))
         attempt = 1
         while True:
             try:
