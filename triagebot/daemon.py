@@ -428,7 +428,11 @@ class Daemon:
             )
 
     async def _run_effects(self) -> None:
-        """Effects due now, ``OUTBOX_LIMIT`` at a time, until none is left or we stop."""
+        """Effects due now, ``OUTBOX_LIMIT`` at a time, until a round finds none or we stop.
+
+        A completed effect may queue another that is due at once (the occurrence update after
+        a create that found its issue): rounds go on until one completes nothing, so
+        ``run --once`` leaves no due update behind."""
         while True:
             try:
                 done = await _on(
@@ -455,7 +459,7 @@ class Daemon:
                     exc_info=not isinstance(exc, TriagebotError),
                 )
                 return
-            if done < OUTBOX_LIMIT or self.stopping.is_set():
+            if done == 0 or self.stopping.is_set():
                 return
 
 
