@@ -162,8 +162,10 @@ class Decision:
 # --- versions and durations --------------------------------------------------------------
 
 _VERSION_NUMBERS = re.compile(r"\d+")
-_VERSION_CLAUSE = re.compile(r"^\s*(>=|<=|==|!=|>|<|=)?\s*(\d+(?:\.\d+)*)\s*$")
-_DURATION = re.compile(r"(\d+)\s*([smhdw])")
+# Blanks read once (possessive), numbers from their first digit: "\s*(op)?\s*" split a long run
+# of spaces every way, and a search from each digit of a long number read the rest of it.
+_VERSION_CLAUSE = re.compile(r"^\s*+(>=|<=|==|!=|>|<|=)?\s*+(\d+(?:\.\d+)*)\s*$")
+_DURATION = re.compile(r"(?<!\d)(\d++)\s*+([smhdw])")
 _DURATION_FULL = re.compile(r"^(?:\s*\d+\s*[smhdw])+\s*$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 

@@ -49,12 +49,13 @@ AUTO_HEADERS = (
 MARKER_HEADER = "X-Triagebot"
 
 # local@domain, e.g. "triagebot@example.com"; no display names, no comments, no spaces.
+# These are used with fullmatch; "^" keeps a search (from every character) linear too.
 _ADDRESS = re.compile(
-    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
 )
 _KIND = re.compile(r"[a-z][a-z0-9-]*")
-_MIME_TYPE = re.compile(r"([a-z0-9][a-z0-9.+-]*)/([a-z0-9][a-z0-9.+-]*)", re.IGNORECASE)
+_MIME_TYPE = re.compile(r"^([a-z0-9][a-z0-9.+-]*)/([a-z0-9][a-z0-9.+-]*)", re.IGNORECASE)
 _LINE_BREAK = re.compile(r"[\r\n\x00]")
 # "550 5.7.1 Unable to relay" (Exchange on-premises), "SendAsDenied" (Microsoft 365).
 _RELAY_DENIED = re.compile(

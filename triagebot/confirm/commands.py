@@ -24,12 +24,16 @@ __all__ = ["COMMANDS", "HELP", "Command", "KeyParser", "Verb", "any_key", "parse
 KeyParser = Callable[[str], str | None]
 
 _FIRST = re.compile(r"([^\W\d_]+)\b[ \t]*[.!:,;]*[ \t]*(.*)")
-_KEY_SHAPE = re.compile(r"[A-Za-z0-9#][A-Za-z0-9#_.-]*[0-9]")
+_KEY_SHAPE = re.compile(r"^[A-Za-z0-9#][A-Za-z0-9#_.-]*[0-9]")  # "^": used with fullmatch
+# "Priority: High", "component   Billing UI  ". Each run of whitespace is read once: the value is
+# what runs to the line's last non-blank ("\S.*?\s*$" read the rest of a run from each blank).
 _FIELD_LINE = re.compile(
-    r"^\s*(priority|component|assign|assignee|label)\b\s*:?\s*(\S.*?)\s*$", re.IGNORECASE
+    r"^\s*+(priority|component|assign|assignee|label)\b\s*+(?::\s*+)?(\S(?:\s*+\S)*+)\s*$",
+    re.IGNORECASE,
 )
+# "priority high", "label: urgent"; "\s*:?\s+" split a long run of blanks every way.
 _SAME_LINE_PAIR = re.compile(
-    r"\b(priority|component|assign|assignee|label)\s*:?\s+(\S+)", re.IGNORECASE
+    r"\b(priority|component|assign|assignee|label)(?:\s*+:\s++|\s++)(\S+)", re.IGNORECASE
 )
 #: A first line of at most this many words that is no command is taken as a mistyped one.
 _UNKNOWN_MAX_WORDS = 3

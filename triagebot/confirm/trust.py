@@ -36,7 +36,7 @@ _IN_ID = re.compile(re.escape(CANDIDATE_ID_PREFIX) + "(" + tokens.TOKEN_PATTERN 
 _IN_ADDRESS = re.compile(r"\+c-(" + tokens.TOKEN_PATTERN + ")@")
 _SUBJECT_REF = re.compile(r"\[triage C-([0-9]{1,12})\]", re.IGNORECASE)
 _ADDRESS_HEADERS = ("to", "cc", "delivered-to", "x-original-to")
-_AUTHSERV = re.compile(r"\s*([^\s;]+)")
+_AUTHSERV = re.compile(r"^\s*+([^\s;]+)")  # "^": used with match
 _METHOD = re.compile(r"\b(dkim|dmarc)\s*=\s*([a-z]+)", re.IGNORECASE)
 SUBJECT_ONLY = "no token, subject reference only"
 

@@ -22,7 +22,7 @@ __all__ = [
 
 # "Out of Office: Weekly digest", "AW: Automatische Antwort: ...", "Réponse automatique : ..."
 _OUT_OF_OFFICE = re.compile(
-    r"^\s*(?:(?:re|aw|wg|fw|fwd|tr|sv|vs|r|rif|antw)\s*:\s*)*(?:"
+    r"^\s*+(?:(?:re|aw|wg|fw|fwd|tr|sv|vs|r|rif|antw)\s*:\s*)*(?:"
     r"out of (?:the )?office|automatic reply|auto[- ]?reply|auto[- ]?response|autorespond"
     r"|vacation reply|away from (?:the )?office|on vacation"
     r"|abwesenheitsnotiz|automatische antwort|abwesend|nicht im b[üu]ro"
@@ -47,7 +47,9 @@ _BOUNCE_SUBJECT = re.compile(
 _DAEMON_LOCAL = frozenset({"mailer-daemon", "postmaster", "mail-daemon", "mailerdaemon"})
 _BULK = frozenset({"bulk", "junk", "list", "auto_reply"})
 _SUBJECT_TOKEN = re.compile(r"\[triage C-[A-Za-z0-9]+\]", re.IGNORECASE)
-_ADDRESS = re.compile(r"[^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+")
+# From the start of a run of address characters only: a later start in the same run ends at the
+# same "@" (or fails the same way), and each read the rest of a long run again.
+_ADDRESS = re.compile(r"(?<![^\s<>\"'(),;:])[^\s<>\"'(),;:]+@[^\s<>\"'(),;:]+")
 _ANGLE_ADDRESS = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
 _MESSAGE_ID = re.compile(r"<([^<>\s]+)>")
 #: Tag of the plus-address triagebot sends from, so answers route back to one candidate.

@@ -14,12 +14,18 @@ import re
 
 __all__ = ["html_to_text"]
 
-_DROP = re.compile(
-    r"<!--.*?-->|<(style|script|head|title|xml)\b[^>]*>.*?</\1\s*>",
-    re.IGNORECASE | re.DOTALL,
-)
-# Alternates text, tag name (with "/" when closing; None for <!...>/<?...>), text, ...
-_TAG = re.compile(r"<(/?[A-Za-z][A-Za-z0-9:]*)[^>]*>|<[!?/][^>]*>")
+# Comments and the elements whose content is not text; each start's end is looked for with
+# ``str.find`` (see ``_drop_hidden``).
+_HIDDEN_START = re.compile(r"<!--|<(style|script|head|title|xml)\b", re.IGNORECASE)
+_HIDDEN_END = {
+    name: re.compile(rf"</{name}\s*>", re.IGNORECASE)
+    for name in ("style", "script", "head", "title", "xml")
+}
+# Alternates text, tag name (with "/" when closing; None for <!...>/<?...>), unclosed tail, text,
+# ... The third group is a tag that runs to the end without its ">" (minus its "<"), which is
+# text: taken whole, as a search from every "<a" of a text without a ">" left would read to the
+# end each time. The common "<" keeps the regex engine's fast scan for it.
+_TAG = re.compile(r"<(?:(/?[A-Za-z][A-Za-z0-9:]*)[^>]*>|[!?/][^>]*>|([!?/A-Za-z][^>]*)\Z)")
 _BLOCKS = frozenset(
     [
         "p",
@@ -69,9 +75,42 @@ def _collapse(piece: str, line_start: bool) -> str:
     return text + " " if piece[-1].isspace() else text
 
 
+def _drop_hidden(markup: str) -> str:
+    """``markup`` without comments and ``style``/``script``/``head``/``title``/``xml`` elements.
+
+    Each start's end is found with ``str.find``; a kind left unclosed once is not looked for
+    again (no later start of it can close either). One regex (``<!--.*?-->|<style...</style>``)
+    read to the end from every start of a comment or element that is never closed.
+    """
+    out: list[str] = []
+    copied = pos = 0
+    unclosed: set[str] = set()
+    while (start := _HIDDEN_START.search(markup, pos)) is not None:
+        kind = (start[1] or "!--").lower()
+        end = -1
+        if kind == "!--" and kind not in unclosed:
+            close = markup.find("-->", start.end())
+            end = close + 3 if close >= 0 else -1
+        elif kind not in unclosed and (tag_end := markup.find(">", start.end())) >= 0:
+            close_tag = _HIDDEN_END[kind].search(markup, tag_end + 1)
+            end = close_tag.end() if close_tag is not None else -1
+        if end < 0:
+            unclosed.add(kind)
+            pos = start.start() + 1
+            continue
+        out.append(markup[copied : start.start()])
+        copied = pos = end
+    out.append(markup[copied:])
+    return "".join(out)
+
+
 def html_to_text(markup: str) -> str:
     """Readable text of an HTML document or fragment; entities unescaped, ``&nbsp;`` as space."""
-    pieces = _TAG.split(_DROP.sub("", markup))
+    pieces = _TAG.split(_drop_hidden(markup))
+    if len(pieces) > 1 and pieces[-2] is not None:  # an unclosed tail joins the text before it
+        pieces[-4] += "<" + pieces[-2]
+        del pieces[-3:]
+    del pieces[2::3]
     out: list[str] = []
     line_start = True
     pre = 0

@@ -20,6 +20,7 @@ from functools import lru_cache
 from triagebot.mail.html import html_to_text
 
 __all__ = [
+    "MAX_PART_CHARS",
     "Content",
     "PartInfo",
     "decode_bytes",
@@ -35,7 +36,9 @@ _AS_CP1252 = frozenset({"ascii", "latin_1", "iso8859-1", "cp1252"})
 _UTF16 = frozenset({"utf-16", "utf-16-le", "utf-16-be"})
 _FOLD = re.compile(r"\r?\n[ \t]*")
 # A header section compat32 would read the same way: "Name: value" lines and continuations.
-_HEAD = re.compile(rb"(?:[!-9;-~]+:[^\n]*(?:\n|\Z)(?:[ \t][^\n]*(?:\n|\Z))*)*")
+# Matched where a line starts only (a search from every character of a long word would read
+# the rest of it for a ":").
+_HEAD = re.compile(rb"(?<![!-9;-~])(?:[!-9;-~]+:[^\n]*(?:\n|\Z)(?:[ \t][^\n]*(?:\n|\Z))*)*")
 _HEADER = re.compile(r"^([!-9;-~]+):[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)", re.MULTILINE)
 _PARAM = re.compile(r';\s*([^\s;=]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
 # format=flowed soft break: a line ending in a space, except the "-- " signature separator.
@@ -49,8 +52,10 @@ _STUB = re.compile(
 _STUB_MAX = 300
 _TEXT_ATTACHMENT = (".txt", ".log", ".err", ".trace", ".stacktrace")
 _HTML_ATTACHMENT = (".html", ".htm")
-#: Attachment text kept per part; logs end with the crash, so the tail is what matters.
-ATTACHMENT_LIMIT = 256 * 1024
+#: Characters of text kept per part (after HTML-to-text): the head of a mail's own text and of
+#: a forwarded mail (the exception and its innermost frames come first), the tail of an attached
+#: log (logs end with the crash).
+MAX_PART_CHARS = 64 * 1024
 #: Parts looked at per message; deeper or wider trees are not real reports.
 _MAX_PARTS = 64
 _MAX_DEPTH = 8
@@ -239,12 +244,30 @@ class Content:
 
     ``body``: inline text parts. ``extra``: text attachments and forwarded messages, appended
     after the body. ``inner``: raw headers of forwarded ``message/rfc822`` messages.
+    ``max_chars``: characters kept per part (``keep``); ``truncated`` says what was cut.
     """
 
     body: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
     inner: list[list[tuple[str, str]]] = field(default_factory=list)
     parts: int = 0
+    max_chars: int = MAX_PART_CHARS
+    truncated: list[str] = field(default_factory=list)
+
+    def keep(self, text: str, what: str, *, tail: bool = False) -> str:
+        """``text`` cut to ``max_chars`` at a line break: its head, or its tail (``tail``)."""
+        limit = self.max_chars
+        if len(text) <= limit:
+            return text
+        if tail:
+            start = text.find("\n", len(text) - limit - 1) + 1
+            kept = text[start:] if 0 < start < len(text) else text[-limit:]
+        else:
+            end = text.rfind("\n", 0, limit + 1)
+            kept = text[:end] if end > 0 else text[:limit]
+        side = "last" if tail else "first"
+        self.truncated.append(f"{what}: {len(text):,} characters, the {side} {len(kept):,} kept")
+        return kept
 
 
 def _attachment_text(info: PartInfo, data: bytes) -> str:
@@ -256,8 +279,7 @@ def _attachment_text(info: PartInfo, data: bytes) -> str:
     named = html or info.filename.endswith(_TEXT_ATTACHMENT)
     if not (named or (info.ctype == "text/plain" and not info.filename)):
         return ""
-    text = _text(PartInfo("text/html" if html else "text/plain", info.params), data)
-    return text[-ATTACHMENT_LIMIT:] if len(text) > ATTACHMENT_LIMIT else text
+    return _text(PartInfo("text/html" if html else "text/plain", info.params), data)
 
 
 def _leaf(info: PartInfo, data: bytes, content: Content) -> None:
@@ -265,11 +287,12 @@ def _leaf(info: PartInfo, data: bytes, content: Content) -> None:
     if info.attachment:
         text = _attachment_text(info, data)
         if text:
-            content.extra.append(text)
+            what = f"attachment {info.filename or info.ctype}"
+            content.extra.append(content.keep(text, what, tail=True))
     elif info.ctype.startswith("text/"):
         text = _text(info, data)
         if text:
-            content.body.append(text)
+            content.body.append(content.keep(text, f"{info.ctype} part"))
 
 
 def _split_multipart(body: bytes, boundary: str) -> list[bytes] | None:
@@ -320,22 +343,24 @@ def _alternative(parts: list[bytes], content: Content, depth: int) -> None:
     stub = not stripped or (len(stripped) < _STUB_MAX and _STUB.search(stripped) is not None)
     if plain is not None and (not stub or (html is None and nested is None)):
         if stripped:
-            content.body.append(plain)
+            content.body.append(content.keep(plain, "text/plain part"))
     elif html is not None:
         info, body, encoding = html
-        content.body.append(_text(info, transfer_decode(body, encoding)))
+        text = _text(info, transfer_decode(body, encoding))
+        content.body.append(content.keep(text, "text/html part"))
     elif nested is not None:
         walk(nested, content, depth + 1)
 
 
 def _forwarded(body: bytes, content: Content, depth: int) -> None:
     """A ``message/rfc822`` part: its text goes after the body, its headers to ``inner``."""
-    sub = Content(parts=content.parts)
+    sub = Content(parts=content.parts, max_chars=content.max_chars)
     pairs = walk(body, sub, depth + 1)
     content.parts = sub.parts
     content.inner.append(pairs)
     content.inner.extend(sub.inner)
     content.extra.append("\n\n".join(sub.body + sub.extra))
+    content.truncated.extend(f"forwarded mail, {note}" for note in sub.truncated)
 
 
 def walk(raw: bytes, content: Content, depth: int = 0) -> list[tuple[str, str]]:

@@ -29,10 +29,11 @@ from triagebot.mail.classify import (
     message_ids,
     reply_reason,
 )
-from triagebot.mail.mime import Content, decode_header_value, walk
+from triagebot.mail.mime import MAX_PART_CHARS, Content, decode_header_value, walk
 from triagebot.mail.report import Kind, Report
 from triagebot.stack.detect import find_trace
 from triagebot.stack.model import Trace
+from triagebot.stack.text import MAX_FRAMES
 
 __all__ = ["DEFAULT_METADATA_HEADERS", "DEFAULT_SETTINGS", "ParseSettings", "parse_message"]
 
@@ -57,17 +58,26 @@ class ParseSettings:
     (wins over the auto-mail filters). ``own_addresses``: triagebot's own From/Reply-To
     addresses (plus-addresses of them count). ``own_message_id_prefix``: start of the
     Message-IDs triagebot gives its own mails.
+
+    Work per message is bounded: ``max_part_chars`` characters of text are searched per mail
+    part (after HTML-to-text; the head of a part, the tail of an attached log), and a trace
+    keeps ``max_frames`` frames (the top of each exception). ``Report.truncated`` says what was
+    cut. Both must be at least 1.
     """
 
     metadata_headers: Mapping[str, str] = field(default_factory=lambda: DEFAULT_METADATA_HEADERS)
     report_senders: tuple[str, ...] = ()
     own_addresses: tuple[str, ...] = ()
     own_message_id_prefix: str = MESSAGE_ID_PREFIX
+    max_part_chars: int = MAX_PART_CHARS
+    max_frames: int = MAX_FRAMES
     _reporters: AddressSet = field(init=False, repr=False, compare=False)
     _own: AddressSet = field(init=False, repr=False, compare=False)
     _header_keys: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if self.max_part_chars < 1 or self.max_frames < 1:
+            raise ValueError("max_part_chars and max_frames must be at least 1")
         object.__setattr__(self, "_reporters", AddressSet(self.report_senders))
         object.__setattr__(self, "_own", AddressSet(self.own_addresses))
         keys = tuple((h.lower(), key) for h, key in self.metadata_headers.items())
@@ -102,8 +112,10 @@ _QUOTE = re.compile(r"^[ \t]*(?:>[ \t]?)+", re.MULTILINE)
 # then jumps from line start to line start instead of trying "^" at every character (3-4x).
 _QUOTED_LINE = re.compile(r"\n[ \t]*>")
 # "Application: Acme Desk", "App Version = 4.2" is not taken: only "Key: value" lines.
+# Blanks are read once (possessive), and the shortest key is the only one tried (atomic): every
+# key ends at the same ":", so "Key<5,000 spaces>:<5,000 spaces>" needs no other split.
 _META_LINE = re.compile(
-    r"\n[ \t]*([^\W\d_][\w\- ]{0,29}?)[ \t]*:[ \t]*(?!//)(\S[^\n]{0,199})$",
+    r"\n[ \t]*+(?>([^\W\d_][\w\- ]{0,29}?)[ \t]*+:)[ \t]*+(?!//)(\S[^\n]{0,199})$",
     re.MULTILINE,
 )
 _KEY_SEP = re.compile(r"[ \-]+")
@@ -251,7 +263,7 @@ def _classify(env: _Envelope, text: str, settings: ParseSettings) -> tuple[Kind,
     if is_own(env.sender, env.message_id, settings._own, prefix):
         return Kind.OTHER, None, "own mail"
     if env.sender in settings._reporters:
-        trace = find_trace(text)
+        trace = find_trace(text, settings.max_frames)
         if trace is not None:
             return Kind.ERROR_REPORT, trace, "report sender"
         return Kind.OTHER, None, "report sender without exception"
@@ -262,13 +274,13 @@ def _classify(env: _Envelope, text: str, settings: ParseSettings) -> tuple[Kind,
     auto = auto_reason(env.headers, env.subject)
     if auto is not None:
         if reply is None:
-            trace = find_trace(text)
+            trace = find_trace(text, settings.max_frames)
             if trace is not None and trace.frame_count:
                 return Kind.ERROR_REPORT, trace, "trace despite " + auto
         return Kind.AUTO_REPLY, None, auto
     if reply is not None:
         return Kind.REPLY, None, reply
-    trace = find_trace(text)
+    trace = find_trace(text, settings.max_frames)
     if trace is not None and trace.frame_count:
         return Kind.ERROR_REPORT, trace, ""
     if trace is not None:
@@ -284,7 +296,7 @@ def _invalid(raw: bytes, reason: str) -> Report:
 def _parse(raw: bytes, settings: ParseSettings) -> Report:
     if not raw.strip():
         return _invalid(raw, "empty input")
-    content = Content()
+    content = Content(max_chars=settings.max_part_chars)
     headers = _headers(walk(raw, content))
     if not (headers.keys() & _MAIL_HEADERS or any(h in headers for h, _ in settings._header_keys)):
         return _invalid(raw, "no mail headers")
@@ -300,6 +312,10 @@ def _parse(raw: bytes, settings: ParseSettings) -> Report:
         text = _QUOTE.sub("", text)
     env = _Envelope(headers, message_id, sender, subject, in_reply_to + references)
     kind, trace, reason = _classify(env, text, settings)
+    truncated = content.truncated
+    if trace is not None and trace.dropped:
+        count = trace.frame_count + trace.dropped
+        truncated.append(f"trace: {count:,} frames, {trace.frame_count:,} kept")
     return Report(
         message_id=message_id or _hash_id(raw),
         kind=kind,
@@ -314,6 +330,7 @@ def _parse(raw: bytes, settings: ParseSettings) -> Report:
         references=references,
         trace=trace,
         reason=reason,
+        truncated=tuple(truncated),
     )
 
 

@@ -28,7 +28,9 @@ class Report:
     ``headers`` maps lower-cased header names to their (decoded, first) value.
     ``text`` is everything searched for a trace (body, attachments, forwarded mails, with
     ``>`` quoting removed); ``body`` is the message's own text as written, quoting kept, which
-    is what reply parsing reads.
+    is what reply parsing reads. ``truncated`` says what was cut to bound the work (a mail
+    part's text over ``max_part_chars``, frames over ``max_frames``), e.g.
+    ``"text/plain part: 1,048,771 characters, the first 65,530 kept"``.
     """
 
     message_id: str
@@ -44,3 +46,4 @@ class Report:
     references: tuple[str, ...] = ()
     trace: Trace | None = None
     reason: str = ""
+    truncated: tuple[str, ...] = ()

@@ -10,10 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
 
-__all__ = ["ExceptionInfo", "Frame", "Language", "NormalizedFrame", "Trace"]
+__all__ = ["ExceptionInfo", "Frame", "Language", "NormalizedFrame", "Trace", "TraceParser"]
+
+
+class TraceParser(Protocol):
+    """A language's ``parse``: the first trace in ``text``, keeping at most ``max_frames``
+    frames per exception (the rest counted in ``Trace.dropped``)."""
+
+    def __call__(self, text: str, max_frames: int = ...) -> Trace | None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +48,7 @@ class Language:
 
     name: str
     version: str
-    parse: Callable[[str], Trace | None]
+    parse: TraceParser
     normalize_frame: Callable[[Frame], NormalizedFrame]
 
     @property

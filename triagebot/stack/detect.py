@@ -4,9 +4,11 @@ richest trace wins; a bare ``Type: message`` line is the fallback."""
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from triagebot.stack import Language, dotnet, go, java, js, php, python, ruby
 from triagebot.stack.model import ExceptionInfo, Trace
+from triagebot.stack.text import MAX_FRAMES
 
 #: The registry of language parsers, by id, in the order they are tried: ``.NET`` first (ties
 #: go to the earlier entry). A new language or parser version is one line here.
@@ -34,11 +36,14 @@ _BARE_EXCEPTION = re.compile(
 )
 
 
-def find_trace(text: str) -> Trace | None:
-    """The best trace in ``text``: most frames wins; ``unknown`` bare exception line otherwise."""
+def find_trace(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
+    """The best trace in ``text``: most frames wins; ``unknown`` bare exception line otherwise.
+
+    At most ``max_frames`` frames are kept (``Trace.dropped`` counts the rest).
+    """
     best: Trace | None = None
     for language in LANGUAGES.values():
-        trace = language.parse(text)
+        trace = language.parse(text, max_frames)
         if (
             trace is not None
             and trace.exceptions
@@ -46,7 +51,7 @@ def find_trace(text: str) -> Trace | None:
         ):
             best = trace
     if best is not None:
-        return best
+        return _keep_top(best, max_frames)
     match = _BARE_EXCEPTION.search(text)
     if match is None:
         return None
@@ -54,3 +59,22 @@ def find_trace(text: str) -> Trace | None:
         language="unknown",
         exceptions=(ExceptionInfo(type=match["type"], message=match["message"].strip()),),
     )
+
+
+def _keep_top(trace: Trace, max_frames: int) -> Trace:
+    """``trace`` with at most ``max_frames`` frames: each exception keeps its top frames (where
+    it was thrown, what the signature reads), as many as it has up to one level shared by all,
+    so a long outer stack cannot crowd out its root cause's frames."""
+    counts = sorted(len(exc.frames) for exc in trace.exceptions)
+    if sum(counts) <= max_frames:
+        return trace
+    level, room = 0, max_frames
+    for index, count in enumerate(counts):
+        share = room // (len(counts) - index)
+        if count > share:
+            level = share
+            break
+        room -= count
+    exceptions = tuple(replace(exc, frames=exc.frames[:level]) for exc in trace.exceptions)
+    kept = sum(len(exc.frames) for exc in exceptions)
+    return replace(trace, exceptions=exceptions, dropped=trace.dropped + sum(counts) - kept)

@@ -30,7 +30,14 @@ from functools import lru_cache
 
 from triagebot.stack import Language, NormalizedFrame
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
-from triagebot.stack.text import first_frame_line, restore_breaks, weave_side_exceptions
+from triagebot.stack.text import (
+    LINE_START,
+    MAX_FRAMES,
+    FrameBudget,
+    first_frame_line,
+    restore_breaks,
+    weave_side_exceptions,
+)
 
 __all__ = ["LANGUAGE", "normalize_frame", "parse"]
 
@@ -46,7 +53,9 @@ _PARAM_BODY = (
     r"(?:<[^()\n]*>)?(?:\[,*\])*[&*]?)?"
 )
 _PARAMS = r"\(" + _PARAM_BODY + r"\)"
-_WRAPPER = r"\(wrapper [^)\n]*\)[ \t]+"  # Mono: "at (wrapper managed-to-native) System.X.Y(...)"
+# Mono: "at (wrapper managed-to-native) System.X.Y(...)". No "(" inside, so a search from each of
+# many "(wrapper " in one line stops at the next one instead of reading to the line's end.
+_WRAPPER = r"\(wrapper [^()\n]*\)[ \t]++"
 
 #: A frame anywhere (collapsed lines included). Searched only just before a parameter list found
 #: by ``_PARAMS_ANY``: that regex starts with a literal, so a body without one costs microseconds.
@@ -55,22 +64,26 @@ _PARAMS_ANY = re.compile(_PARAMS)
 _NAME_WINDOW = 600  # how far before a parameter list the "at Name" part may start
 
 #: Where a collapsed trace gets its line breaks back: before frames, separators, sections.
+#: ``restore_breaks`` runs it over a whole line, so a run of blanks is read once (from its first
+#: blank, or from where a match ending in "--- " left it) and a section label ends at the next
+#: "(" ("---> (" many times, no ")").
 _BREAK = re.compile(
-    r"[ \t]+(?:"
+    r"[ \t](?<!(?<!---)[ \t]{2})[ \t]*+(?:"
     + _AT
-    + r"[ \t]+(?:"
+    + r"[ \t]++(?:"
     + _WRAPPER
-    + r"|[^\s(]+[ \t]?"
+    + r"|[^\s(]++[ \t]?"
     + _PARAMS
-    + r")|--- (?=[^-\n()]{3,160}? ---)|---> \([^)\n]*#\d+\))"
+    + r")|--- (?=[^-\n()]{3,160}? ---)|---> \([^()\n]*#\d+\))"
 )
 
 # "   at Acme.Cases.CaseViewModel.Load(Int32 id) in C:\src\CaseViewModel.cs:line 42"
 # "   bei Acme.X.Load(Int32 id) in C:\src\X.cs:Zeile 42", "   à Acme.X.Load() dans C:\X.cs:ligne 42"
 # "  at Acme.X.Load (System.Int32 id) [0x00012] in /src/X.cs:42" (Mono)
 # "   at Dapper.SqlMapper.QueryImpl[T](IDbConnection cnn)+MoveNext() in /_/SqlMapper.cs:line 1093"
+# Matched against whole lines; LINE_START keeps a search over a run of blanks linear.
 _FRAME = re.compile(
-    r"[ \t]*" + _AT + r"[ \t]+(?P<wrapper>" + _WRAPPER + r")?(?P<name>[^\s(]+)[ \t]?"
+    LINE_START + r"[ \t]*+" + _AT + r"[ \t]+(?P<wrapper>" + _WRAPPER + r")?(?P<name>[^\s(]+)[ \t]?"
     r"\((?(wrapper)[^()\n]*|" + _PARAM_BODY + r")\)"
     r"(?:[ \t]+\[0x[0-9a-fA-F]+\]|[ \t]+<0x[0-9a-fA-F]+ \+ 0x[0-9a-fA-F]+>"
     r"|[ \t]*\+[ \t]*0x[0-9a-fA-F]+|\+[\w.]+\(\))?"
@@ -84,7 +97,7 @@ _FRAME = re.compile(
 # "UnityEngine.Debug:Log (object)", "Game.UI.Menu/<Open>d__4:MoveNext () (at Assets/Menu.cs:9)"
 # "(wrapper managed-to-native) System.Reflection.MonoMethod:InternalInvoke (object,object[])"
 _UNITY_FRAME = re.compile(
-    r"[ \t]*(?:" + _WRAPPER + r")?"
+    LINE_START + r"[ \t]*+(?:" + _WRAPPER + r")?"
     r"(?P<name>(?=[^\s(]*[.:])[A-Za-z_<.][^\s(:]*)(?::(?P<method>[A-Za-z_<.][^\s(:]*))?"
     r"[ \t]?\([^()\n]*\)"
     r"(?:[ \t]+(?:(?P<at>\(at )|\[0x[0-9a-fA-F]+\][ \t]+in[ \t]+)"
@@ -97,28 +110,30 @@ _UNITY_LOCATION = re.compile(r"\)[ \t]+(?:\(at |\[0x)")
 _UNITY_METHOD = re.compile(r":[A-Za-z_<.][^\s(:]*[ \t]?\(")
 #: Where a collapsed Unity trace gets its line breaks back: before "Rethrow as", before a frame
 #: with a location, a ``Type:Method (`` frame or a ``Type.Method (`` right after a ")", but
-#: never inside "(wrapper managed-to-native) Type:Method (".
+#: never inside "(wrapper managed-to-native) Type:Method (". Only from the first blank of a run;
+#: a name is read once (possessive), and "a name with a dot" is a lookahead plus one pass, as
+#: ``[^\s()]*\.[^\s()]*`` tries every dot of "a.a.a.a..." with every split of the rest.
 _UNITY_BREAK = re.compile(
-    r"(?<!-native\))(?<!-method\))(?<!-invoke\))(?<!-managed\))"
-    r"(?:[ \t]+(?=Rethrow as |(?:" + _WRAPPER + r")?(?:[^\s()]+[ \t]?\([^()\n]*\)[ \t]+"
-    r"(?:\(at |\[0x)|[^\s():]+:[A-Za-z_<.][^\s(:]*[ \t]?\())"
-    r"|(?<=\))[ \t]+(?=[^\s()]*\.[^\s()]*[ \t]?\([^()\n]*\)))"
+    r"(?<!-native\))(?<!-method\))(?<!-invoke\))(?<!-managed\))(?<![ \t])"
+    r"(?:[ \t]++(?=Rethrow as |(?:" + _WRAPPER + r")?(?:[^\s()]++[ \t]?\([^()\n]*\)[ \t]+"
+    r"(?:\(at |\[0x)|[^\s():]++:[A-Za-z_<.][^\s(:]*+[ \t]?\())"
+    r"|(?<=\))[ \t]++(?=(?=[^\s()]*\.)[^\s()]*+[ \t]?\([^()\n]*\)))"
 )
 # "Rethrow as TargetInvocationException: Exception has been thrown by the target of ..."
-_RETHROW = re.compile(r"[ \t]*Rethrow as (?P<rest>\S[^\n]*)$")
+_RETHROW = re.compile(LINE_START + r"[ \t]*+Rethrow as (?P<rest>\S[^\n]*)$")
 
 # "   --- End of inner exception stack trace ---",
 # "   --- Ende der internen Ausnahmestapelüberwachung ---",
 # "--- End of stack trace from previous location ---" (a separator inside one stack only).
-_MARKER = re.compile(r"[ \t]*--- (?P<text>[^\n]*?) ---[ \t]*$")
+_MARKER = re.compile(LINE_START + r"[ \t]*+--- (?P<text>[^\n]*?) ---[ \t]*$")
 _INNER_END = re.compile(r"inner|intern|внутрен|内部|wewnętrz", re.IGNORECASE)
 # "---> (Inner Exception #1) System.IO.IOException: Disk full"
-_SECTION = re.compile(r"[ \t]*---> \([^)\n]*#\d+\)[ \t]*(?P<rest>.*)$")
-_ARROW_LINE = re.compile(r"[ \t]*---> ")
+_SECTION = re.compile(LINE_START + r"[ \t]*+---> \([^)\n]*#\d+\)[ \t]*(?P<rest>.*)$")
+_ARROW_LINE = re.compile(LINE_START + r"[ \t]*+---> ")
 # .NET 5+ fatal stack overflow: "Stack overflow." then "Repeat 12053 times:" between dash rules.
 _OVERFLOW_HEAD = re.compile(r"(?:^|(?<=\s))Stack overflow\.(?=\s|$)")
 _OVERFLOW_TYPE = "System.StackOverflowException"
-_REPEAT = re.compile(r"[ \t]*(?:Repeat \d+ times:|-{5,})[ \t]*$")
+_REPEAT = re.compile(LINE_START + r"[ \t]*+(?:Repeat \d+ times:|-{5,})[ \t]*$")
 #: Lines an exception's ``ToString()`` may append after its frames ("ClientConnectionId:...",
 #: "Error Number:2601,State:1,Class:14" of SqlException) before the inner exception ends.
 _MAX_TRAILER_LINES = 4
@@ -135,7 +150,9 @@ _PREFIX = (
     r"|Exception Info|Exception|Error)[ \t]*[.:][ \t]*)?"
 )
 # "Unhandled exception. System.InvalidOperationException: Sequence contains no elements"
-_HEAD = re.compile(r"[ \t]*" + _PREFIX + r"(?P<type>" + _TYPE + r")" + _CODE + _TYPE_END)
+_HEAD = re.compile(
+    LINE_START + r"[ \t]*+" + _PREFIX + r"(?P<type>" + _TYPE + r")" + _CODE + _TYPE_END
+)
 # "2026-11-27 10:00:01 ERROR Load failed System.TimeoutException: The operation timed out"
 _HEAD_EMBEDDED = re.compile(
     r"(?<![\w.`+])(?P<type>(?:[A-Za-z_][\w`]*[.+])+[A-Za-z_]\w*(?:Exception|Fault))" + _CODE + r":"
@@ -161,13 +178,14 @@ _GENERATED = re.compile(r"(?<![\w`])<(?P<name>\.?\w+)>")
 _ARITY = re.compile(r"`\d+")
 _GENERIC_ARGS = re.compile(r"\[[^\[\]]*\]$|(?<=\w)<[^<>]*>$")  # Get[T], Get<T>
 _LAMBDA_METHOD = re.compile(r"lambda_method\d*")  # compiled expression trees
-_WRAPPER_RAW = re.compile(r"(?:\S+[ \t]+)?\(wrapper ")  # Unity prints no "at" before it
+_WRAPPER_RAW = re.compile(r"^(?:\S+[ \t]+)?\(wrapper ")  # Unity prints no "at" before it
 
 
-def parse(text: str) -> Trace | None:
+def parse(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     """The first .NET exception chain in ``text``, or ``None`` when it holds no .NET frame.
 
     The ``at`` layouts are looked for first; Unity's only when the text holds none of them.
+    Each frame block keeps at most ``max_frames`` frames.
     """
     unity = False
     found = _locate(text, _search_frame, _search_frame, _BREAK, _FRAME)
@@ -180,8 +198,9 @@ def parse(text: str) -> Trace | None:
     while body > 0 and _MARKER.match(lines[body - 1]):
         body -= 1
     header = _header(lines, body)
-    reader = _Reader(lines, body, unity)
-    return Trace(language="dotnet", exceptions=reader.chain(header))
+    reader = _Reader(lines, body, FrameBudget(max_frames), unity)
+    exceptions = reader.chain(header)
+    return Trace(language="dotnet", exceptions=exceptions, dropped=reader.budget.dropped)
 
 
 def _locate(
@@ -363,11 +382,14 @@ class _Reader:
     ``unity``: the trace is Unity's, so bare ``Type.Method (params)`` lines are frames too.
     """
 
-    __slots__ = ("lines", "pos", "unity")
+    __slots__ = ("budget", "lines", "pos", "unity")
 
-    def __init__(self, lines: list[str], pos: int, unity: bool = False) -> None:
+    def __init__(
+        self, lines: list[str], pos: int, budget: FrameBudget, unity: bool = False
+    ) -> None:
         self.lines = lines
         self.pos = pos
+        self.budget = budget
         self.unity = unity
 
     def chain(self, header: str, closed: bool = False, depth: int = 0) -> tuple[ExceptionInfo, ...]:
@@ -383,7 +405,8 @@ class _Reader:
             line = lines[self.pos]
             match = _FRAME.match(line)
             if match is not None:
-                blocks[-1].append(_frame(match, line))
+                if self.budget.room(blocks[-1]):
+                    blocks[-1].append(_frame(match, line))
                 self.pos += 1
                 closed = match["close"] is not None
                 continue
@@ -408,7 +431,8 @@ class _Reader:
                 continue
             frame = self._as_unity_frame(line)
             if frame is not None:
-                blocks[-1].append(frame)
+                if self.budget.room(blocks[-1]):
+                    blocks[-1].append(frame)
                 self.pos += 1
                 continue
             match = _RETHROW.match(line)

@@ -21,24 +21,35 @@ import re
 
 from triagebot.stack import Language, NormalizedFrame
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
+from triagebot.stack.text import MAX_FRAMES, FrameBudget
 
 __all__ = ["LANGUAGE", "normalize_frame", "parse"]
 
-# "goroutine 1 [running]:", "goroutine 34 [chan receive, 5 minutes]:"
-_GOROUTINE = re.compile(r"goroutine \d+ \[(?P<state>[^\]\n]*)\]:")
+# "goroutine 1 [running]:", "goroutine 34 [chan receive, 5 minutes]:" (a state ends at the next
+# "[" too: "goroutine 1 [" many times without "]" read on to the line's end from each)
+_GOROUTINE = re.compile(r"goroutine \d+ \[(?P<state>[^\][\n]*)\]:")
 # "panic: ", "\tpanic: ", "fatal error: ", "2026/11/27 10:00:00 http: panic serving 10.0.0.1:5432: "
 # (found with str.rfind: a regex alternation scanning the text above is ten times slower)
 _MARKERS = (("panic: ", "panic"), ("fatal error: ", "fatal error"), ("http: panic serving ", ""))
-_SEGMENT_END = re.compile(r"\s*\n|\s+(?=\[signal |goroutine \d+ \[|panic: )")
-_RECOVERED = re.compile(r"\s*\[recovered(?:, repanicked)?\]$")
+# Where a panic's message ends: at the whitespace before a line break or the next section.
+# Searched in the message's own slice from the start of each run of whitespace only (a match
+# inside a run implies one at its start), so a long run is not read again from each character.
+_SEGMENT_END = re.compile(r"(?<!\s)(?:\s*\n|\s+(?=\[signal |goroutine \d+ \[|panic: ))")
+_RECOVERED = re.compile(r"(?<!\s)\s*+\[recovered(?:, repanicked)?\]$")
 _BLANK = re.compile(r"\n[ \t]*\n")
 # "main.(*Server).handle(0xc000010000, {0x5c2f80, 0xc000120000})\n\t/home/u/app/server.go:42 +0x1d"
 # "created by net/http.(*Server).Serve in goroutine 1\n\t/usr/local/go/src/net/http/server.go:3086"
+# Matched where the previous frame (or the goroutine header) ended: whitespace, then the call.
+# The whitespace is read from its start only, and a call never starts inside a word: a search
+# from every character of a long word read the rest of it for a "(". A call whose location is
+# not found takes the rest of its line as it is, without ``line`` (no frame): a search over many
+# calls on one line reads it once, not once per call.
 _FRAME = re.compile(
-    r"\s*(?:created by (?P<created>\S+)(?: in goroutine \d+)?|(?P<func>[^\s(]\S*?)\([^()\n]*\))"
-    r"\s+(?P<file>\S[^\n]*?\.go|\?\?):(?P<line>\d+)(?:[ \t]+\+0x[0-9a-f]+)?"
+    r"(?<!\s)\s++(?:created by (?P<created>\S+)(?: in goroutine \d+)?"
+    r"|(?P<func>[^\s(]\S*?)\([^()\n]*\))"
+    r"\s+(?:(?P<file>\S[^\n]*?\.go|\?\?):(?P<line>\d+)(?:[ \t]+\+0x[0-9a-f]+)?|[^\n]*)"
 )
-_ELIDED = re.compile(r"\s*\.\.\.additional frames elided\.\.\.")
+_ELIDED = re.compile(r"(?<!\s)\s*+\.\.\.additional frames elided\.\.\.")
 # "(main.T) 0xc000010000"
 _TYPED_VALUE = re.compile(r"\((?P<type>[\w./*\[\]]+)\) ")
 
@@ -53,26 +64,27 @@ def _split(name: str) -> tuple[str, str]:
     return (name[:dot], name[dot + 1 :]) if dot > 0 else ("", name)
 
 
-def _frames(text: str, pos: int, end: int) -> list[Frame]:
+def _frames(text: str, pos: int, end: int, budget: FrameBudget) -> list[Frame]:
     frames: list[Frame] = []
     while True:
         match = _FRAME.match(text, pos, end)
-        if match is None:
+        if match is None or match["line"] is None:
             elided = _ELIDED.match(text, pos, end)
             if elided is None:
                 return frames
             pos = elided.end()
             continue
-        module, function = _split(match["created"] or match["func"])
-        frames.append(
-            Frame(
-                module=module,
-                function=function,
-                file=match["file"],
-                line=int(match["line"]),
-                raw=" ".join(match[0].split()),
+        if budget.room(frames):
+            module, function = _split(match["created"] or match["func"])
+            frames.append(
+                Frame(
+                    module=module,
+                    function=function,
+                    file=match["file"],
+                    line=int(match["line"]),
+                    raw=" ".join(match[0].split()),
+                )
             )
-        )
         pos = match.end()
 
 
@@ -88,13 +100,20 @@ def _exception(kind: str | None, text: str) -> ExceptionInfo:
     return ExceptionInfo(type="panic", message=message)
 
 
-def _last_panic(text: str, end: int) -> tuple[int, str, int] | None:
-    """``(start, kind, message start)`` of the last panic line starting before ``end``."""
+def _last_panic(text: str, end: int, starts: dict[str, int]) -> tuple[int, str, int] | None:
+    """``(start, kind, message start)`` of the last panic line starting before ``end``.
+
+    ``starts`` keeps each marker's last start found (-1: none), for the next call with a lower
+    ``end``: a chain of many panics searches each stretch of text once per marker.
+    """
     best: tuple[int, str, int] | None = None
     for marker, kind in _MARKERS:
-        start = text.rfind(marker, 0, end)
-        while start > 0 and not text[start - 1].isspace():
-            start = text.rfind(marker, 0, start)
+        start = starts.get(marker, end)
+        if start >= end:
+            start = text.rfind(marker, 0, end)
+            while start > 0 and not text[start - 1].isspace():
+                start = text.rfind(marker, 0, start)
+            starts[marker] = start
         if start >= 0 and (best is None or start > best[0]):
             body = start + len(marker)
             if not kind:  # "http: panic serving ADDR: message"
@@ -107,10 +126,12 @@ def _panics(text: str, end: int) -> list[ExceptionInfo]:
     """The panic lines before ``end``, outermost first: the last one and the ``[recovered]``
     ones printed right before it."""
     chain: list[ExceptionInfo] = []
-    while (found := _last_panic(text, end)) is not None:
+    starts: dict[str, int] = {}
+    while (found := _last_panic(text, end, starts)) is not None:
         start, kind, body = found
-        stop = _SEGMENT_END.search(text, body, end)
-        segment = text[body : stop.start() if stop else end]
+        rest = text[body:end]
+        stop = _SEGMENT_END.search(rest)
+        segment = rest[: stop.start()] if stop else rest
         if chain and not _RECOVERED.search(segment.rstrip()):
             break
         exc = _exception(kind, segment)
@@ -120,8 +141,9 @@ def _panics(text: str, end: int) -> list[ExceptionInfo]:
     return chain
 
 
-def parse(text: str) -> Trace | None:
-    """The panicking goroutine's stack and the panic chain above it, or None."""
+def parse(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
+    """The panicking goroutine's stack (at most ``max_frames`` frames) and the panic chain
+    above it, or None."""
     first = _GOROUTINE.search(text)
     if first is None:
         return None
@@ -136,13 +158,14 @@ def parse(text: str) -> Trace | None:
     for stop in (_GOROUTINE.search(text, header.end()), _BLANK.search(text, header.end())):
         if stop is not None:
             end = min(end, stop.start())
-    frames = _frames(text, header.end(), end)
+    budget = FrameBudget(max_frames)
+    frames = _frames(text, header.end(), end, budget)
     if not frames:
         return None
     chain = _panics(text, first.start()) or [ExceptionInfo(type="<unknown>")]
     outer = chain[0]
     chain[0] = ExceptionInfo(type=outer.type, message=outer.message, frames=tuple(frames))
-    return Trace(language="go", exceptions=tuple(chain))
+    return Trace(language="go", exceptions=tuple(chain), dropped=budget.dropped)
 
 
 def normalize_frame(frame: Frame) -> NormalizedFrame:

@@ -15,7 +15,14 @@ from dataclasses import dataclass, field
 
 from triagebot.stack import Language, NormalizedFrame
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
-from triagebot.stack.text import first_frame_line, restore_breaks, weave_side_exceptions
+from triagebot.stack.text import (
+    LINE_START,
+    MAX_FRAMES,
+    FrameBudget,
+    first_frame_line,
+    restore_breaks,
+    weave_side_exceptions,
+)
 
 __all__ = ["LANGUAGE", "normalize_frame", "parse"]
 
@@ -26,9 +33,11 @@ _SOURCE = r"\((?:Native Method|Unknown Source(?::\d+)?|[^\s():]+(?::\d+)?)\)"
 #: One search over the whole text decides whether there is a JVM frame at all.
 _FRAME_ANY = re.compile(r"at[ \t]+[\w$./@<>-]+" + _SOURCE)
 
-#: Where a collapsed trace gets its line breaks back.
+#: Where a collapsed trace gets its line breaks back. A run of blanks is read once, from its
+#: first blank or from where a match ending in "Caused by: " or "Suppressed: " left it.
 _BREAK = re.compile(
-    r"[ \t]+(?:at[ \t]+[\w$./@<>-]+"
+    r"[ \t](?<!(?<!Caused by:)(?<!Suppressed:)[ \t]{2})[ \t]*+"
+    r"(?:at[ \t]++[\w$./@<>-]++"
     + _SOURCE
     + r"|Caused by: |Suppressed: |\.\.\. \d+ (?:more|common frames omitted))"
 )
@@ -37,8 +46,10 @@ _BREAK = re.compile(
 # "\tat app//com.acme.Foo.bar(Foo.java:1)", "\tat com.acme.Foo$$Lambda$123/0x0000000801234.apply(
 # Unknown Source)", "\tat com.acme.Foo.bar(Foo.java:42) ~[acme-core-1.2.jar:1.2]" (logback);
 # text after a frame is allowed: a collapsed trace runs on into the mail's next sentence.
+# Line patterns start at LINE_START, so a search over a run of blanks stays linear.
 _FRAME = re.compile(
-    r"[ \t]*at[ \t]+(?:[\w.$@-]*/(?!(?:0x[0-9a-fA-F]+|\d+)\.)){0,2}"
+    LINE_START + r"[ \t]*+at[ \t]+"
+    r"(?:[\w.$@-]*/(?!(?:0x[0-9a-fA-F]+|\d+)\.)){0,2}"
     r"(?P<cls>[^\s(]+)\.(?P<fn>[^\s.(]+)"
     r"\((?:Native Method|Unknown Source(?::(?P<uline>\d+))?"
     r"|(?P<file>[^\s():]+)(?::(?P<line>\d+))?)\)"
@@ -47,15 +58,17 @@ _FRAME = re.compile(
 _TYPE = r"[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)*"
 # "\tCaused by: java.io.IOException: Broken pipe", "\tSuppressed: java.io.IOException: close"
 _LINK = re.compile(
-    r"(?P<indent>[ \t]*)(?P<kind>Caused by|Suppressed):[ \t]*(?P<type>"
+    LINE_START
+    + r"(?P<indent>[ \t]*+)(?P<kind>Caused by|Suppressed):[ \t]*(?P<type>"
     + _TYPE
     + r")(?::[ \t]?(?P<message>.*))?$"
 )
 # "\t... 12 more", "\t... 3 common frames omitted" (logback)
-_MORE = re.compile(r"[ \t]*\.\.\. \d+ (?:more|common frames omitted)[ \t]*$")
+_MORE = re.compile(LINE_START + r"[ \t]*+\.\.\. \d+ (?:more|common frames omitted)[ \t]*$")
 # 'Exception in thread "main" java.lang.IllegalStateException: Queue full'
 _HEAD = re.compile(
-    r"[ \t]*(?:Exception in thread \"[^\"\n]*\"[ \t]+|(?:Uncaught )?[Ee]xception:[ \t]*)?"
+    LINE_START
+    + r"[ \t]*+(?:Exception in thread \"[^\"\n]*\"[ \t]+|(?:Uncaught )?[Ee]xception:[ \t]*)?"
     r"(?P<type>[A-Za-z_$][\w$]*(?:\.[A-Za-z_$][\w$]*)+)(?::[ \t]?(?P<message>.*))?$"
 )
 # "12:00:01.123 ERROR [main] c.a.Worker - Job failed: java.lang.IllegalStateException: Queue full"
@@ -83,10 +96,10 @@ _ACCESSOR = re.compile(r"(Generated(?:Serialization)?(?:Method|Constructor)Acces
 _ANONFUN_CLASS = re.compile(r"\$\$anonfun\$(?P<name>[^$]+)\$\d+.*$")  # Foo$$anonfun$bar$1 (Scala)
 _ANON = re.compile(r"\$\d+(?=\$|$)")  # Foo$1 (anonymous class)
 # lambda$process$0 (Java), $anonfun$bar$1 / $anonfun$bar$1$adapted (Scala),
-# load$lambda$0 / load$lambda-0 (Kotlin)
+# load$lambda$0 / load$lambda-0 (Kotlin); fullmatch only: "^" keeps a search linear.
 _LAMBDA_FUNCTION = re.compile(
-    r"lambda\$(?P<java>.+?)\$\d+|\$anonfun\$(?P<scala>.+?)\$\d+(?:\$adapted)?"
-    r"|(?P<kotlin>.+?)\$lambda[-$]?\d*"
+    r"^(?:lambda\$(?P<java>.+?)\$\d+|\$anonfun\$(?P<scala>.+?)\$\d+(?:\$adapted)?"
+    r"|(?P<kotlin>.+?)\$lambda[-$]?\d*)"
 )
 _ACCESS = re.compile(r"access\$\d+")  # synthetic accessor before nest-based access (Java 11)
 
@@ -105,8 +118,9 @@ class _Exception:
         )
 
 
-def parse(text: str) -> Trace | None:
-    """The first JVM exception chain in ``text``, or ``None`` when it holds no JVM frame."""
+def parse(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
+    """The first JVM exception chain in ``text``, or ``None`` when it holds no JVM frame; each
+    exception keeps at most ``max_frames`` frames."""
     if _FRAME_ANY.search(text) is None:
         return None
     if "AndroidRuntime" in text:
@@ -117,7 +131,9 @@ def parse(text: str) -> Trace | None:
     if first is None:
         return None
     start, indent, top = _header(lines, first)
-    return Trace(language="java", exceptions=_read(lines, start, indent, top))
+    budget = FrameBudget(max_frames)
+    exceptions = _read(lines, start, indent, top, budget)
+    return Trace(language="java", exceptions=exceptions, dropped=budget.dropped)
 
 
 def _header(lines: list[str], first: int) -> tuple[int, int, _Exception]:
@@ -137,7 +153,9 @@ def _header(lines: list[str], first: int) -> tuple[int, int, _Exception]:
     return first, 0, _Exception("", [])
 
 
-def _read(lines: list[str], start: int, indent: int, top: _Exception) -> tuple[ExceptionInfo, ...]:
+def _read(
+    lines: list[str], start: int, indent: int, top: _Exception, budget: FrameBudget
+) -> tuple[ExceptionInfo, ...]:
     """Read frames and ``Caused by:``/``Suppressed:`` links until the trace ends.
 
     A ``Caused by:`` indented deeper than the top header belongs to a suppressed exception.
@@ -151,7 +169,8 @@ def _read(lines: list[str], start: int, indent: int, top: _Exception) -> tuple[E
         if match is not None:
             current.message.extend(pending)
             pending.clear()
-            current.frames.append(_frame(match, line))
+            if budget.room(current.frames):
+                current.frames.append(_frame(match, line))
             continue
         if _MORE.match(line):
             continue

@@ -14,34 +14,50 @@ import re
 from triagebot.stack import Language, NormalizedFrame
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
 from triagebot.stack.python import source_key
-from triagebot.stack.text import SHORT_COLLAPSED_LINE, restore_breaks
+from triagebot.stack.text import (
+    LINE_START,
+    MAX_FRAMES,
+    SHORT_COLLAPSED_LINE,
+    SPACES,
+    FrameBudget,
+    restore_breaks,
+)
 
 __all__ = ["LANGUAGE", "normalize_frame", "parse"]
 
+# What may end a frame line: blanks, or Node's " {" (error properties follow). Blanks are read
+# once: "[ \t]*\{?[ \t]*" tried every split of a long run of blanks before other text.
+_END = r"[ \t]*+(?:\{[ \t]*+)?$"
 #: Every JavaScript frame ends in "line:col" (optionally ")" and Node's " {"), or names a
 #: builtin location; these literal-prefixed searches decide whether to look further.
-_LINE_COL = re.compile(r":\d+:\d+\)?[ \t]*\{?[ \t]*$", re.M)
+_LINE_COL = re.compile(r":\d+:\d+\)?" + _END, re.M)
 _BUILTIN = re.compile(r"\((?:native|<anonymous>|index \d+)\)")
 #: A frame followed by another on the same line: a trace whose line breaks were lost
 #: ("...(a.js:1:2) at b (...)"; the literal start keeps the search cheap).
 _COLLAPSED = re.compile(r"\) at (?=[^\s()]+ \(|[^\s()]+:\d+:\d+)")
 
-_LOC = r"(?:[^\n]+?:\d+(?::\d+)?|<anonymous>|native|index \d+|unknown location)"
+_FILE_LOC = r"[^\n]+?:\d+(?::\d+)?"
+_BUILTIN_LOC = r"<anonymous>|native|index \d+|unknown location"
+_LOC = r"(?:" + _FILE_LOC + "|" + _BUILTIN_LOC + ")"
 # "    at Object.load (/srv/app/src/cases.js:42:17)", "    at async Promise.all (index 0)",
 # "    at /srv/app/x.js:1:2", "    at node:internal/process/task_queues:95:5 {"
+# The function is what precedes the first " (" whose rest is a location. A file location runs to
+# the line's end, so only the first " (" can start one: it is tried there once, and builtin
+# locations (short) after every " ("; "at a (a (a (..." tried a file location from each.
 _V8 = (
-    r"[ \t]*at (?:(?P<func>[^\n]+?) \((?P<loc>" + _LOC + r")\)|(?P<bare>" + _LOC + r"))"
-    r"[ \t]*\{?[ \t]*$"
+    r"[ \t]*+at (?:(?P<func>(?:[^ \n]| (?!\())++(?= \(" + _FILE_LOC + r"\)" + _END + r")"
+    r"|[^\n]+?(?= \((?:" + _BUILTIN_LOC + r")\)" + _END + r")) \((?P<loc>" + _LOC + r")\)"
+    r"|(?P<bare>" + _LOC + r"))" + _END
 )
 # "load@https://app.example.com/static/js/main.3f9a1c.js:2:1234", "@debugger eval code:1:1",
 # "global code@https://x/y.js:1:1", "async*load@...", "promise callback*f@..."
-_GECKO = r"[ \t]*(?P<gfunc>[^@\s][^@\n]*?)?@(?P<gloc>[^@\n]*?):(?P<gline>\d+):\d+[ \t]*$"
-_FRAME = re.compile(_V8 + "|" + _GECKO)
+_GECKO = r"[ \t]*+(?P<gfunc>[^@\s][^@\n]*?)?@(?P<gloc>[^@\n]*?):(?P<gline>\d+):\d+[ \t]*$"
+_FRAME = re.compile(LINE_START + "(?:" + _V8 + "|" + _GECKO + ")")
 _FIRST = re.compile(r"^(?:" + _V8 + "|" + _GECKO + ")", re.M)
-_LOC_SPLIT = re.compile(r"(?P<file>.+?):(?P<line>\d+)(?::\d+)?$")
+_LOC_SPLIT = re.compile(r"^(?P<file>.+?):(?P<line>\d+)(?::\d+)?$")  # "^": used with match
 # "    ... 7 lines matching cause stack trace ...", "    ... 2 more"
-_ELISION = re.compile(r"[ \t]*\.\.\. \d+ (?:lines matching cause stack trace|more)")
-_CAUSE = re.compile(r"[ \t]*\[cause\]: (?P<head>.*)$")
+_ELISION = re.compile(LINE_START + r"[ \t]*+\.\.\. \d+ (?:lines matching cause stack trace|more)")
+_CAUSE = re.compile(LINE_START + r"[ \t]*+\[cause\]: (?P<head>.*)$")
 # "TypeError: x", "Uncaught (in promise) Error: x", "[ts] ERROR api TypeError: x",
 # "Error [ERR_HTTP_HEADERS_SENT]: Cannot set headers" (Node's error code stays out of the type)
 _HEADER = re.compile(
@@ -49,26 +65,30 @@ _HEADER = re.compile(
     r"(?: \[[A-Z][A-Z0-9_]*\])?(?::[ \t]?(?P<msg>.*))?$"
 )
 _HEADER_PLAIN = re.compile(
-    r"[ \t]*(?:Uncaught (?:\(in promise\) )?)?(?P<type>[A-Za-z_$][\w$.]*): (?P<msg>.*)$"
+    LINE_START
+    + r"[ \t]*+(?:Uncaught (?:\(in promise\) )?)?(?P<type>[A-Za-z_$][\w$.]*): (?P<msg>.*)$"
 )
 #: Lines above the first frame searched for the "Type: message" header.
 _HEADER_LOOKBACK = 5
 #: Characters above the trace split into lines for that search (keeps it O(1)).
 _LOOKBACK_CHARS = 2000
+# Where a collapsed trace gets its line breaks back: a run of whitespace (read once) before a V8
+# frame, "[cause]:" or a Gecko frame. An alias ends at the next "[" ("[as " many times, no "]").
 _BREAKS = re.compile(
-    r"\s+(?=at (?:(?:async|new) )?[^\s()]+(?: \[as [^\]]*\])? \("
-    r"|at (?:async )?[^\s()]+:\d+:\d+|\[cause\]:)"
-    r"|\s+(?=[^\s@]*@[^\s@]+:\d+:\d+(?:\s|$))"
+    SPACES + r"(?=at (?:(?:async|new) )?[^\s()]++(?: \[as [^\][]*\])? \("
+    r"|at (?:async )?[^\s()]+:\d+:\d+|\[cause\]:"
+    r"|[^\s@]*@[^\s@]+:\d+:\d+(?:\s|$))"
 )
 
 # Normalisation. "https://cdn.example.com", "webpack://app-name", "file://"
 _ORIGIN = re.compile(r"^(?:[a-z][\w+.-]*://[^/]*)")
 # "main.3f9a1c.js", "2.3f9a1c22.chunk.js", "index-BqX1a2Zc.js"
 _CONTENT_HASH = re.compile(r"[.-](?=[\w]*\d)(?:[0-9a-f]{6,}|[0-9A-Za-z_]{8})(?=\.)")
-_ROOTS = re.compile(r".*/node_modules/")
-# Firefox nested-function suffixes "load/<", "a/</<", "Foo/this.bar<"
-_GECKO_NESTING = re.compile(r"(?:/<)+$|<$")
-_ALIAS = re.compile(r" \[as [^\]]*\]$")
+_ROOTS = re.compile(r"^.*/node_modules/")  # "^": used with match, and a search stays linear
+# Firefox nested-function suffixes "load/<", "a/</<", "Foo/this.bar<" (a run of "/<" is tried
+# from its start only, and an alias ends at the next "[": each keeps a search over many linear).
+_GECKO_NESTING = re.compile(r"(?<!/<)(?:/<)++$|<$")
+_ALIAS = re.compile(r" \[as [^\][]*\]$")
 _ANONYMOUS = frozenset({"", "<anonymous>", "anonymous", "Object.<anonymous>"})
 
 
@@ -92,7 +112,7 @@ def _frame(match: re.Match[str], raw: str) -> Frame:
     return Frame(module=file, function=func, file=file, line=int(split["line"]), raw=raw)
 
 
-def _frames(lines: list[str], i: int) -> tuple[list[Frame], int, bool]:
+def _frames(lines: list[str], i: int, budget: FrameBudget) -> tuple[list[Frame], int, bool]:
     """Consecutive frame lines from ``i``; also whether the last one opened a ``{`` block."""
     frames: list[Frame] = []
     opened = False
@@ -104,7 +124,8 @@ def _frames(lines: list[str], i: int) -> tuple[list[Frame], int, bool]:
                 i += 1
                 continue
             break
-        frames.append(_frame(match, line.strip()))
+        if budget.room(frames):
+            frames.append(_frame(match, line.strip()))
         opened = line.rstrip().endswith("{")
         i += 1
     return frames, i, opened
@@ -133,17 +154,25 @@ def _candidate(text: str) -> int | None:
     """
     starts: list[int] = []
     for regex in (_LINE_COL, _BUILTIN, _COLLAPSED):
+        line_start = read = 0  # the current line's start; its head was read up to ``read``
         for match in regex.finditer(text):
-            line_start = text.rfind("\n", 0, match.start()) + 1
-            head = text[line_start : match.start()]
+            start = match.start()
+            newline = text.rfind("\n", read, start)
+            if newline >= 0:
+                line_start = read = newline + 1
+            # only the part not read yet (2 back for an "at " across): many matches on one
+            # long line ("(native)" again and again) would read its head again each time
+            head = text[max(line_start, read - 2) : start]
             if "at " in head or "@" in head:
                 starts.append(line_start)
                 break
+            read = start
     return min(starts) if starts else None
 
 
-def parse(text: str) -> Trace | None:
-    """The first JavaScript stack (with Node ``[cause]`` chain) in ``text``, or None."""
+def parse(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
+    """The first JavaScript stack (with Node ``[cause]`` chain) in ``text``, or None; each
+    exception keeps at most ``max_frames`` frames."""
     if _candidate(text) is None:
         return None
     text = restore_breaks(text, _BREAKS, SHORT_COLLAPSED_LINE)
@@ -158,7 +187,8 @@ def parse(text: str) -> Trace | None:
             break
         line_start = above
     lines = text[line_start:].splitlines()
-    frames, i, opened = _frames(lines, 0)
+    budget = FrameBudget(max_frames)
+    frames, i, opened = _frames(lines, 0, budget)
     exc_type, message = _find_header(
         text[max(0, line_start - _LOOKBACK_CHARS) : line_start].splitlines()
     )
@@ -171,11 +201,11 @@ def parse(text: str) -> Trace | None:
             found = _header(cause["head"])
             if found is None:
                 break
-            frames, i, opened = _frames(lines, i)
+            frames, i, opened = _frames(lines, i, budget)
             exceptions.append(ExceptionInfo(type=found[0], message=found[1], frames=tuple(frames)))
         elif not line.strip() or line == "}":
             break
-    return Trace(language="javascript", exceptions=tuple(exceptions))
+    return Trace(language="javascript", exceptions=tuple(exceptions), dropped=budget.dropped)
 
 
 def _path(file: str) -> str:

@@ -55,10 +55,14 @@ class ExceptionInfo:
 @dataclass(frozen=True, slots=True)
 class Trace:
     """A parsed exception chain in one language (``dotnet``, ``java``, ``python``, ``javascript``,
-    ``go``, ``ruby``, ``php``, or ``unknown`` for a bare ``Type: message`` line)."""
+    ``go``, ``ruby``, ``php``, or ``unknown`` for a bare ``Type: message`` line).
+
+    ``dropped``: frames the trace printed beyond the frame cap (``max_frames``), not kept.
+    """
 
     language: str
     exceptions: tuple[ExceptionInfo, ...] = field(default_factory=tuple)
+    dropped: int = 0
 
     @property
     def frame_count(self) -> int:

@@ -19,7 +19,7 @@ import re
 from triagebot.stack import Language, NormalizedFrame
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
 from triagebot.stack.python import source_key
-from triagebot.stack.text import restore_breaks
+from triagebot.stack.text import LINE_START, MAX_FRAMES, SPACES, FrameBudget, restore_breaks
 
 __all__ = ["LANGUAGE", "normalize_frame", "parse"]
 
@@ -29,49 +29,62 @@ _CALL_SITE = re.compile(r"\(\d+\): ")
 _MAIN = re.compile(r"#\d+ \{main\}")
 #: Characters above a candidate where the first frame (maybe "[internal function]") may start.
 _CANDIDATE_SLACK = 512
-_FIRST = re.compile(r"#\d+ (?:\{main\}|\[internal function\]: |\S[^\n(]*?\(\d+\): )")
+# A file ends at its "(", or at the next "#N " ("#1 #1 #1 ..." without "(": each would read on to
+# the line's end).
+_FIRST = re.compile(r"#\d+ (?:\{main\}|\[internal function\]: |\S(?:[^\n(#]|#(?!\d+ ))*+\(\d+\): )")
+#: The rest of a line without its trailing blanks (at least one character): ``.+?[ \t]*$``
+#: read the rest of a run of blanks from each of its blanks.
+_TRIMMED = r"(?:[ \t]*+[^ \t\n])++|[ \t]"
 # "#0 /var/www/html/app/Y.php(5): App\Service->load(Array)", "#1 [internal function]: f()",
 # "#2 {main}"
 _FRAME = re.compile(
-    r"[ \t]*#\d+ (?:\{main\}|\[internal function\]: (?P<icall>.+?)"
-    r"|(?P<file>\S[^\n(]*?)\((?P<line>\d+)\): (?P<call>.+?))[ \t]*$"
+    LINE_START + r"[ \t]*+#\d+ (?:\{main\}|\[internal function\]: (?P<icall>" + _TRIMMED + ")"
+    r"|(?P<file>\S[^\n(]*?)\((?P<line>\d+)\): (?P<call>" + _TRIMMED + r"))[ \t]*$"
 )
 # "App\Service->load", "Illuminate\Pipeline\Pipeline->Illuminate\Pipeline\{closure}",
 # "{closure:App\Foo::bar():12}" (PHP 8.4: no class split inside braces)
 _CALL_NAME = re.compile(r"(?P<name>(?:\{[^{}\n]*\}|[^\s(){}])+)")
-_MEMBER = re.compile(r"(?P<cls>[^\s{}]+?)(?:->|::)(?P<fn>.+)$")
+_MEMBER = re.compile(r"^(?P<cls>[^\s{}]+?)(?:->|::)(?P<fn>.+)$")  # "^": used with match
 _BREAKS = re.compile(
-    r"\s+(?=#\d+ (?:\{main\}|\[internal function\]|\S[^#\n(]*?\(\d+\): )"
+    SPACES + r"(?=#\d+ (?:\{main\}|\[internal function\]|\S[^#\n(]*?\(\d+\): )"
     r"|Stack trace:|\[stacktrace\]|\[previous exception\]|Next [\w\\]+: |Next exception '"
     r"|thrown in )"
 )
+# Headers: where one starts (through its type) is searched for, then the message and location are
+# matched once on the rest of the line. One regex searched from every start ("Next E: " many
+# times) read the rest of the line from each; the rest can only match for the first start if
+# at all (a later one sees less of the same line).
 # "PHP Fatal error:  Uncaught Exception: msg in /x.php:12", "Next RuntimeException: m in /x:3",
 # "Exception: msg in /x.php:12" (echo $e)
 # The thrown form goes first: in a collapsed trace the line starts with other "Key: value" text.
-_HEAD_THROWN = re.compile(
-    r"(?:(?<=Uncaught )|(?<=Next ))(?P<type>[A-Za-z_\\][\w\\]*): (?P<msg>.*) in "
-    r"(?P<file>\S.*?):(?P<line>\d+)[ \t]*$"
-)
-_HEAD = re.compile(
-    r"^[ \t]*(?P<type>[A-Za-z_\\][\w\\]*): (?P<msg>.*) in (?P<file>\S.*?):(?P<line>\d+)[ \t]*$"
-)
+_THROWN_START = re.compile(r"(?:(?<=Uncaught )|(?<=Next ))(?P<type>[A-Za-z_\\][\w\\]*): ")
+_PLAIN_START = re.compile(r"^[ \t]*+(?P<type>[A-Za-z_\\][\w\\]*): ")
+# "msg in /x.php:12": the message runs to the last " in " before a file; checking first that the
+# line ends in ":line" spares trying a file from every " in " of a line that does not.
+_MESSAGE_IN = re.compile(r"^(?=.*:\d+[ \t]*+$)(?P<msg>.*) in (?P<file>\S.*?):(?P<line>\d+)[ \t]*$")
 # PHP 5: "Uncaught exception 'Exception' with message 'msg' in /x.php:12"
-_HEAD_OLD = re.compile(
-    r"(?:Uncaught|Next) exception '(?P<type>[^']+)' with message '(?P<msg>.*)' in (?P<file>\S.*?)"
-    r":(?P<line>\d+)[ \t]*$"
+_OLD_START = re.compile(r"(?:Uncaught|Next) exception '(?P<type>[^']+)' with message '")
+_OLD_MESSAGE = re.compile(
+    r"^(?=.*:\d+[ \t]*+$)(?P<msg>.*)' in (?P<file>\S.*?):(?P<line>\d+)[ \t]*$"
 )
-# Laravel: "[object] (Illuminate\\Database\\QueryException(code: 42S02): msg at /x.php:712)"
-_HEAD_OBJECT = re.compile(
-    r"\[object\] \((?P<type>[\w\\]+)\(code: [^)]*\): (?P<msg>.*) at (?P<file>\S.*?):(?P<line>\d+)"
+# Laravel: "[object] (Illuminate\\Database\\QueryException(code: 42S02): msg at /x.php:712)".
+# The file after the last " at " that has one; it cannot hold another such " at ", so a file
+# tried from each " at " stops at the next.
+_OBJECT_START = re.compile(r"\[object\] \((?P<type>[\w\\]+)\(code: [^()]*\): ")
+_OBJECT_MESSAGE = re.compile(r"^(?P<msg>.*) at (?P<file>\S(?:(?! at (?!:\d)\S).)*?):(?P<line>\d+)")
+_HEADS = (
+    (_OBJECT_START, _OBJECT_MESSAGE),
+    (_THROWN_START, _MESSAGE_IN),
+    (_PLAIN_START, _MESSAGE_IN),
+    (_OLD_START, _OLD_MESSAGE),
 )
-_HEADS = (_HEAD_OBJECT, _HEAD_THROWN, _HEAD, _HEAD_OLD)
 #: Lines searched above a frame block for its header, and after one for the next section.
 _LOOKAROUND = 6
 #: Characters above the trace split into lines for that search (keeps it O(1)).
 _LOOKBACK_CHARS = 2000
 
 # Normalisation
-_ROOTS = re.compile(r".*/vendor/")
+_ROOTS = re.compile(r"^.*/vendor/")  # "^": used with match, and a search stays linear
 _CLOSURE_SITE = re.compile(r"\{closure:(?P<where>[^{}]*?):\d+\}")
 _ANONYMOUS_CLASS = re.compile(r"class@anonymous\S*")
 
@@ -101,21 +114,23 @@ def _frame(match: re.Match[str], raw: str) -> Frame:
 
 def _head(line: str) -> tuple[str, str] | None:
     line = _unescape(line)
-    for pattern in _HEADS:
-        match = pattern.search(line)
-        if match is not None:
-            return match["type"], match["msg"].strip()
+    for start, message in _HEADS:
+        head = start.search(line)
+        rest = None if head is None else message.match(line[head.end() :])
+        if head is not None and rest is not None:
+            return head["type"], rest["msg"].strip()
     return None
 
 
-def _frames(lines: list[str], i: int) -> tuple[tuple[Frame, ...], int]:
+def _frames(lines: list[str], i: int, budget: FrameBudget) -> tuple[tuple[Frame, ...], int]:
     frames: list[Frame] = []
     while i < len(lines):
         line = _unescape(lines[i].strip())
         match = _FRAME.match(line)
         if match is None:
             break
-        frames.append(_frame(match, line))
+        if budget.room(frames):
+            frames.append(_frame(match, line))
         i += 1
     return tuple(frames), i
 
@@ -145,8 +160,9 @@ def _candidate(text: str) -> int | None:
     return max(0, min(found) - _CANDIDATE_SLACK) if found else None
 
 
-def parse(text: str) -> Trace | None:
-    """The first PHP stack trace (with its previous/next chain) in ``text``, or None."""
+def parse(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
+    """The first PHP stack trace (with its previous/next chain) in ``text``, or None; each
+    exception keeps at most ``max_frames`` frames."""
     if _candidate(text) is None:
         return None
     text = restore_breaks(text, _BREAKS)
@@ -158,17 +174,18 @@ def parse(text: str) -> Trace | None:
     before = text[max(0, line_start - _LOOKBACK_CHARS) : line_start].splitlines()[-_LOOKAROUND:]
     head = next(filter(None, map(_head, reversed(before))), ("<unknown>", ""))
     lines = text[line_start:].splitlines()
-    frames, i = _frames(lines, 0)
+    budget = FrameBudget(max_frames)
+    frames, i = _frames(lines, 0, budget)
     exceptions = [ExceptionInfo(type=head[0], message=head[1], frames=frames)]
     innermost_first = False
     while (section := _next_section(lines, i)) is not None:
         exc_type, message, start, is_next = section
         innermost_first = innermost_first or is_next
-        frames, i = _frames(lines, start)
+        frames, i = _frames(lines, start, budget)
         exceptions.append(ExceptionInfo(type=exc_type, message=message, frames=frames))
     if innermost_first:
         exceptions.reverse()
-    return Trace(language="php", exceptions=tuple(exceptions))
+    return Trace(language="php", exceptions=tuple(exceptions), dropped=budget.dropped)
 
 
 def _closure_site(match: re.Match[str]) -> str:

@@ -14,10 +14,17 @@ files (``<frozen importlib._bootstrap>``, ``<string>``) are kept verbatim.
 from __future__ import annotations
 
 import re
+from collections import deque
 
 from triagebot.stack import Language, NormalizedFrame
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
-from triagebot.stack.text import SHORT_COLLAPSED_LINE, restore_breaks
+from triagebot.stack.text import (
+    LINE_START,
+    MAX_FRAMES,
+    SHORT_COLLAPSED_LINE,
+    FrameBudget,
+    restore_breaks,
+)
 
 __all__ = ["LANGUAGE", "normalize_frame", "parse", "source_key"]
 
@@ -25,19 +32,22 @@ _HEADER = re.compile(r"Traceback \(most recent call last\):")
 _FILE = re.compile(r'File "[^"\n]+", line \d+')
 # Before frames and section markers of a trace whose line breaks were lost; never between
 # "Exception Group" and "Traceback", nor between an exception group's "|" and what it prefixes.
+# A run of whitespace is tried from its first character only and read once.
 _BREAKS = re.compile(
-    r'(?<![|+\s])\s+(?=(?:[|+][ \t]*)?File "[^"\n]+", line \d+)'
-    r"|(?<!Group)\s+(?=Traceback \(most recent call last\):)"
+    r"(?<!\s)(?:"
+    r'(?<![|+])\s++(?=(?:[|+][ \t]*)?File "[^"\n]+", line \d+)'
+    r"|(?<!Group)\s++(?=Traceback \(most recent call last\):)"
     r"|(?<=\(most recent call last\):)\s+"
-    r"|\s+(?=During handling of the above exception|The above exception was the direct cause"
-    r"|Exception (?:Type|Value): )"
+    r"|\s++(?=During handling of the above exception|The above exception was the direct cause"
+    r"|Exception (?:Type|Value): ))"
 )
 # '  File "/srv/app/cases/views.py", line 12, in load' (SyntaxError locations have no "in")
 _FRAME = re.compile(
-    r'[ \t]*File "(?P<file>[^"\n]+)", line (?P<line>\d+)(?:, in (?P<func>\S+))?(?P<rest>.*)$'
+    LINE_START
+    + r'[ \t]*+File "(?P<file>[^"\n]+)", line (?P<line>\d+)(?:, in (?P<func>\S+))?(?P<rest>.*)$'
 )
 # "requests.exceptions.ConnectionError: HTTPSConnectionPool(...)", "KeyboardInterrupt"
-_EXCEPTION = re.compile(r"(?P<type>[A-Za-z_][\w.]*)(?::[ \t]?(?P<msg>.*))?$")
+_EXCEPTION = re.compile(LINE_START + r"(?P<type>[A-Za-z_][\w.]*)(?::[ \t]?(?P<msg>.*))?$")
 # A collapsed frame line ends with its source and then the exception:
 # 'raise ValueError("x") ValueError: x'; a bare "raise ValueError" source is not the exception.
 # Qualified names with a message need no telling suffix: "app.models.Plan.DoesNotExist: ...",
@@ -49,11 +59,13 @@ _INLINE_EXCEPTION = re.compile(
 )
 # Django's technical 500 text (its HTML error mail) ends a traceback without the exception line,
 # then says "Exception Type: ZeroDivisionError at /x/" and "Exception Value: division by zero".
-_SUMMARY_TYPE = re.compile(r"[ \t]*Exception Type: (?P<type>[A-Za-z_][\w.]*)(?: at \S*)?[ \t]*$")
-_SUMMARY_VALUE = re.compile(r"[ \t]*Exception Value: ?(?P<msg>.*)$")
+_SUMMARY_TYPE = re.compile(
+    LINE_START + r"[ \t]*+Exception Type: (?P<type>[A-Za-z_][\w.]*)(?: at \S*)?[ \t]*$"
+)
+_SUMMARY_VALUE = re.compile(LINE_START + r"[ \t]*+Exception Value: ?(?P<msg>.*)$")
 _SUMMARY_LOOKAHEAD = 3
 # "  | ValueError: x", "  + Exception Group Traceback ...": exception group indentation.
-_GROUP_PREFIX = re.compile(r"[ \t]*[|+] ?")
+_GROUP_PREFIX = re.compile(LINE_START + r"[ \t]*+[|+] ?")
 _CHAIN_MARKERS = frozenset(
     {
         "During handling of the above exception, another exception occurred:",
@@ -63,9 +75,10 @@ _CHAIN_MARKERS = frozenset(
 #: Lines after an exception line searched for a chain marker (multi-line messages).
 _CHAIN_LOOKAHEAD = 12
 
-# Install roots of libraries: everything up to the last one is machine-specific.
+# Install roots of libraries: everything up to the last one is machine-specific ("^": only
+# ever matched at a path's start, and a search stays linear).
 _ROOTS = re.compile(
-    r".*(?:/(?:site|dist)-packages/|/lib(?:64)?/python\d[\d.]*/|/lib/pypy\d[\d.]*/|/Lib/|\.egg/)"
+    r"^.*(?:/(?:site|dist)-packages/|/lib(?:64)?/python\d[\d.]*/|/lib/pypy\d[\d.]*/|/Lib/|\.egg/)"
 )
 
 
@@ -109,9 +122,13 @@ def _ungroup(line: str) -> str:
     return line[match.end() :] if match else line
 
 
-def _block(lines: list[str], i: int) -> tuple[ExceptionInfo, int]:
-    """One traceback block from line ``i``: frames, then the exception line."""
-    frames: list[Frame] = []
+def _block(lines: list[str], i: int, budget: FrameBudget) -> tuple[ExceptionInfo, int]:
+    """One traceback block from line ``i``: frames, then the exception line.
+
+    The most recent call is printed last, so the last ``budget.limit`` frames are the ones
+    kept; a frame is built only once the block is read.
+    """
+    found: deque[tuple[re.Match[str], str]] = deque(maxlen=budget.limit)
     if i < len(lines) and _HEADER.search(lines[i]):
         i += 1
     while i < len(lines):
@@ -119,10 +136,12 @@ def _block(lines: list[str], i: int) -> tuple[ExceptionInfo, int]:
         i += 1
         match = _FRAME.match(line)
         if match is not None:
-            frames.append(_frame(match, line))
+            if len(found) == budget.limit:
+                budget.dropped += 1  # the oldest call goes
+            found.append((match, line))
             inline = _INLINE_EXCEPTION.search(match["rest"]) if match["rest"].strip() else None
             if inline is not None:
-                return _inline_exception(inline, frames), i
+                return _inline_exception(inline, _frames(found)), i
             continue
         if not line.strip():
             break
@@ -133,10 +152,14 @@ def _block(lines: list[str], i: int) -> tuple[ExceptionInfo, int]:
             break
         exc = _EXCEPTION.match(line.rstrip())
         if exc is not None:
-            return _exception(exc, frames), i
+            return _exception(exc, _frames(found)), i
         break
     exc_type, message = _summary(lines, i)
-    return ExceptionInfo(type=exc_type, message=message, frames=tuple(reversed(frames))), i
+    return ExceptionInfo(type=exc_type, message=message, frames=tuple(reversed(_frames(found)))), i
+
+
+def _frames(found: deque[tuple[re.Match[str], str]]) -> list[Frame]:
+    return [_frame(match, line) for match, line in found]
 
 
 def _summary(lines: list[str], i: int) -> tuple[str, str]:
@@ -186,8 +209,9 @@ def _start(text: str) -> int | None:
     return min(found) if found else None
 
 
-def parse(text: str) -> Trace | None:
-    """The first Python traceback (with its chain) in ``text``, or None."""
+def parse(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
+    """The first Python traceback (with its chain) in ``text``, or None; each exception keeps
+    at most ``max_frames`` frames (the most recent)."""
     if _start(text) is None:
         return None
     text = restore_breaks(text, _BREAKS, SHORT_COLLAPSED_LINE)
@@ -196,15 +220,16 @@ def parse(text: str) -> Trace | None:
         return None
     lines = text[text.rfind("\n", 0, start) + 1 :].splitlines()
     exceptions: list[ExceptionInfo] = []
+    budget = FrameBudget(max_frames)
     i: int | None = 0
     while i is not None:
-        exc, i = _block(lines, i)
+        exc, i = _block(lines, i, budget)
         exceptions.append(exc)
         i = _chained(lines, i)
     if not any(exc.frames for exc in exceptions):
         return None
     exceptions.reverse()
-    return Trace(language="python", exceptions=tuple(exceptions))
+    return Trace(language="python", exceptions=tuple(exceptions), dropped=budget.dropped)
 
 
 def normalize_frame(frame: Frame) -> NormalizedFrame:

@@ -14,7 +14,7 @@ import re
 from triagebot.stack import Language, NormalizedFrame
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
 from triagebot.stack.python import source_key
-from triagebot.stack.text import restore_breaks
+from triagebot.stack.text import LINE_START, MAX_FRAMES, SPACES, FrameBudget, restore_breaks
 
 __all__ = ["LANGUAGE", "normalize_frame", "parse"]
 
@@ -22,22 +22,26 @@ _QUICK = re.compile(r":\d+:in [`']")
 # "/srv/app/models/user.rb:12:in `save': msg (NoMethodError)", "\tfrom x.rb:5:in 'User#save'",
 # "[req-1a2b] app/controllers/x_controller.rb:10:in `show'" (tagged Rails log),
 # "activerecord (7.0.4) lib/active_record/core.rb:284:in `find'" (Rails backtrace cleaner)
+# Whole lines only (LINE_START), and log tags are taken whole (possessive): the file may hold
+# blanks and brackets too, and trying every split of "[a] [a] [a] ..." between tags and file
+# took minutes for a few thousand characters.
 _FRAME = re.compile(
-    r"[ \t]*(?:\[[^\]\n]*\] )*(?:from )?(?P<file>(?:[A-Za-z]:)?[^:\n]+?):(?P<line>\d+)"
-    r":in [`'](?P<label>[^'\n]*)'(?P<rest>.*)$"
+    LINE_START + r"[ \t]*+(?:\[[^\]\n]*\] )*+(?:from )?(?P<file>(?:[A-Za-z]:)?[^:\n]+?)"
+    r":(?P<line>\d+):in [`'](?P<label>[^'\n]*)'(?P<rest>.*)$"
 )
-_FIRST = re.compile(r"^" + _FRAME.pattern, re.M)
+_FIRST = re.compile(_FRAME.pattern, re.M)
 # ": undefined method `x' for nil:NilClass (NoMethodError)"; collapsed, the highlighted code
 # follows on the same line: ": undefined method 'upcase' for nil (NoMethodError) "#{a.upcase}" ^^^"
-_TOP_REST = re.compile(r": (?P<msg>.*) \((?P<type>[A-Z]\w*(?:::[A-Z]\w*)*)\)(?:[ \t][^\n]*)?$")
+_TOP_REST = re.compile(r"^: (?P<msg>.*) \((?P<type>[A-Z]\w*(?:::[A-Z]\w*)*)\)(?:[ \t][^\n]*)?$")
 _TYPE = r"[A-Z]\w*(?:::[A-Z]\w*)*"
 # Headers may follow a log prefix, tags ("[4c2f8a1e-...] ") or, collapsed, other log text.
 _AFTER_PREFIX = r"(?:^|(?<=[\s\]]))"
 # Rails: "NoMethodError (undefined method `name' for nil:NilClass):"; collapsed, ActionView's
 # template excerpt follows on the same line ("...): 12: <nav> 13: <%= link_to ... %>").
-_RAILS_HEADER = re.compile(
-    _AFTER_PREFIX + r"(?P<type>" + _TYPE + r") \((?P<msg>.*)\):(?:[ \t][^\n]*)?$"
-)
+# Where it starts is searched for, the message matched once on the rest of the line: one regex
+# read the rest of the line from every "Type (" in it, and only the first can match if any can.
+_RAILS_START = re.compile(_AFTER_PREFIX + r"(?P<type>" + _TYPE + r") \(")
+_RAILS_MESSAGE = re.compile(r"^(?P<msg>.*)\):(?:[ \t][^\n]*)?$")
 # Loggers: "ActiveRecord::RecordNotFound: Couldn't find User", "ArgumentError: bad value",
 # "2026-11-27T04:00:13.552Z pid=7 tid=2mkv WARN: ActiveRecord::RecordInvalid: Validation failed"
 _PLAIN_HEADER = re.compile(
@@ -50,16 +54,17 @@ _LOOKBACK = 10
 #: Characters above the trace split into lines for that search (keeps it O(1)).
 _LOOKBACK_CHARS = 2000
 # Before "from x.rb:1:in", "actionpack (7.0.8) lib/x.rb:1:in" and "[req-1a2b] x.rb:1:in" (gem
-# and log tags stay with their path).
+# and log tags stay with their path). A run of whitespace is tried from its start only.
 _BREAKS = re.compile(
-    r"(?<!from)(?<!\d\))(?<!\])\s+(?=(?:\[[^\]\s]*\] )*(?:from )?(?:[\w.-]+ \([^()\s]+\) )?"
-    r"[^\s:]+:\d+:in [`'])"
+    r"(?<!from)(?<!\d\))(?<!\])" + SPACES + r"(?=(?:\[[^\]\s]*\] )*+(?:from )?"
+    r"(?:[\w.-]+ \([^()\s]+\) )?[^\s:]+:\d+:in [`'])"
 )
 
-# Normalisation
-_ROOTS = re.compile(r".*(?:/gems/|/lib/ruby/(?:site_ruby/|vendor_ruby/)?\d[\d.]*/)")
-_GEM_PREFIX = re.compile(r"(?P<gem>\S+) \([^)]*\) ")
-_GEM_VERSION = re.compile(r"^(?P<name>[^/]+?)-(?:\d[^/]*|[0-9a-f]{7,})(?=/)")
+# Normalisation ("^": these are used with match, and a search stays linear)
+_ROOTS = re.compile(r"^.*(?:/gems/|/lib/ruby/(?:site_ruby/|vendor_ruby/)?\d[\d.]*/)")
+_GEM_PREFIX = re.compile(r"^(?P<gem>\S+) \([^)]*\) ")
+# The first component must end in "/" (checked once: "a-1-1-1..." without one tried every "-").
+_GEM_VERSION = re.compile(r"^(?=[^/]*/)(?P<name>[^/]+?)-(?:\d[^/]*+|[0-9a-f]{7,})(?=/)")
 _BLOCK_DEPTH = re.compile(r"^block \(\d+ levels\) in ")
 # "_app_views_users_index_html_erb__1144830177236420110_28320"; a negative hash prints "___".
 _TEMPLATE_ID = re.compile(r"__[_-]?\d+_\d+$")
@@ -74,14 +79,18 @@ def _frame(match: re.Match[str], raw: str) -> Frame:
 
 def _header_above(before: list[str]) -> tuple[str, str]:
     for line in reversed(before[-_LOOKBACK:]):
-        match = _RAILS_HEADER.search(line) or _PLAIN_HEADER.search(line)
+        start = _RAILS_START.search(line)
+        rails = None if start is None else _RAILS_MESSAGE.match(line[start.end() :])
+        if start is not None and rails is not None:
+            return start["type"], rails["msg"].strip()
+        match = _PLAIN_HEADER.search(line)
         if match is not None:
             return match["type"], match["msg"].strip()
     return "<unknown>", ""
 
 
 def _section(
-    lines: list[str], i: int, first: re.Match[str], head: tuple[str, str]
+    lines: list[str], i: int, first: re.Match[str], head: tuple[str, str], budget: FrameBudget
 ) -> tuple[ExceptionInfo, int]:
     """Frames from line ``i`` (``first`` is its match) until a non-frame line or a cause."""
     frames = [_frame(first, lines[i])]
@@ -90,18 +99,21 @@ def _section(
         head = (top["type"], top["msg"].strip())
     i += 1
     skipped = 0
+    followed = False  # a "from" line was read
     while i < len(lines):
         match = _FRAME.match(lines[i])
         if match is None:
             # message continuation and highlighted code between a top frame and its "from" lines
-            if top is None or frames[1:] or skipped >= _LOOKBACK or not _frame_follows(lines, i):
+            if top is None or followed or skipped >= _LOOKBACK or not _frame_follows(lines, i):
                 break
             skipped += 1
             i += 1
             continue
         if _TOP_REST.match(match["rest"]):
             break
-        frames.append(_frame(match, lines[i]))
+        followed = True
+        if budget.room(frames):
+            frames.append(_frame(match, lines[i]))
         i += 1
     return ExceptionInfo(type=head[0], message=head[1], frames=tuple(frames)), i
 
@@ -111,8 +123,9 @@ def _frame_follows(lines: list[str], i: int) -> bool:
     return any(_FRAME.match(line) for line in lines[i + 1 : i + _LOOKBACK])
 
 
-def parse(text: str) -> Trace | None:
-    """The first Ruby backtrace (with printed causes) in ``text``, or None."""
+def parse(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
+    """The first Ruby backtrace (with printed causes) in ``text``, or None; each exception keeps
+    at most ``max_frames`` frames."""
     if _QUICK.search(text) is None:
         return None
     text = restore_breaks(text.replace("\r\n", "\n"), _BREAKS)
@@ -123,16 +136,17 @@ def parse(text: str) -> Trace | None:
         return None
     lines = text[first.start() :].splitlines()
     head = _header_above(text[max(0, first.start() - _LOOKBACK_CHARS) : first.start()].splitlines())
-    exc, i = _section(lines, 0, first, head)
+    budget = FrameBudget(max_frames)
+    exc, i = _section(lines, 0, first, head, budget)
     exceptions = [exc]
     # Ruby 3.1+ prints each cause as another "file:line:in 'm': msg (Type)" block.
     while i < len(lines):
         match = _FRAME.match(lines[i])
         if match is None or not _TOP_REST.match(match["rest"]):
             break
-        exc, i = _section(lines, i, match, ("<unknown>", ""))
+        exc, i = _section(lines, i, match, ("<unknown>", ""), budget)
         exceptions.append(exc)
-    return Trace(language="ruby", exceptions=tuple(exceptions))
+    return Trace(language="ruby", exceptions=tuple(exceptions), dropped=budget.dropped)
 
 
 def _path(file: str) -> str:

@@ -94,13 +94,24 @@ class Signature:
         return Signature, tuple(getattr(self, name) for name in kept)
 
 
+def _glob_part(pattern: str) -> str:
+    """One glob as a regex: the text between two stars is found at its first occurrence, once
+    (atomic), so ``*/lib/python*/*`` cannot try every split of a long name between its stars;
+    for a glob the first occurrence is always the one to take."""
+    head, *middle = (re.escape(fixed).replace(r"\?", ".") for fixed in pattern.split("*"))
+    if not middle:
+        return head
+    *middle, tail = middle
+    return head + "".join(f"(?>.*?{fixed})" for fixed in middle) + ".*" + tail
+
+
 def glob_regex(patterns: tuple[str, ...] | list[str]) -> re.Pattern[str] | None:
     """One regex for a list of globs where only ``*`` and ``?`` are special (``[`` is literal,
     so PHP's ``[internal function]`` needs no escaping)."""
     if not patterns:
         return None
-    parts = (re.escape(p).replace(r"\*", ".*").replace(r"\?", ".") for p in patterns if p.strip())
-    return re.compile("(?:" + "|".join(parts) + r")\Z", re.DOTALL)
+    parts = (_glob_part(p) for p in patterns if p.strip())
+    return re.compile(r"\A(?:" + "|".join(parts) + r")\Z", re.DOTALL)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,8 +187,17 @@ class FrameClassifier:
         return True, "no library pattern matched"
 
 
+def _when(group: str, replacement: str) -> Callable[[re.Match[str]], str]:
+    """A replacement for a pattern that also matches text it must keep: ``replacement`` when
+    ``group`` took part in the match, the matched text as it was otherwise."""
+    return lambda match: replacement if match[group] is not None else match[0]
+
+
 # Variable parts of exception messages, most specific first. Examples in comments.
-_MESSAGE_NOISE: tuple[tuple[re.Pattern[str], str], ...] = (
+# A URL's scheme and an address's local part are matched to the end of their run of characters
+# even when no "://" or "@..." follows (then kept by ``_when``): each later start inside the same
+# run fails the same way, and trying them one by one read the run again from each ("a.a.a...").
+_MESSAGE_NOISE: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]], ...] = (
     # 10.0.0.12:1433 (before dates, which would take 0.0.12 for a day)
     (re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b"), "<ip>"),
     # 2026-11-27T03:34:25.123Z, 27.11.2026 03:34, 11/27/2026
@@ -191,8 +211,13 @@ _MESSAGE_NOISE: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\b\d\d:\d\d:\d\d(?:[.,]\d+)?\b"), "<time>"),
     # 3f2504e0-4f89-11d3-9a0c-0305e82c3301
     (re.compile(r"\b[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}\b"), "<guid>"),
-    (re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s'\"<>)]+", re.IGNORECASE), "<url>"),
-    (re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), "<email>"),
+    # https://example.com/x?y=1, jdbc:postgresql://db:5432/app
+    (
+        re.compile(r"\b[a-z][a-z0-9+.-]*(?P<url>://[^\s'\"<>)]+)?", re.IGNORECASE),
+        _when("url", "<url>"),
+    ),
+    # jdoe@example.com
+    (re.compile(r"\b[\w.+-]+(?P<at>@[\w-]+(?:\.[\w-]+)+\b)?"), _when("at", "<email>")),
     # C:\Users\bob\file.txt, \\server\share\x, /var/lib/app/x.db
     (re.compile(r"(?:\b[A-Za-z]:\\|\\\\)[^\s'\"<>|]*|(?<![\w.])/(?:[\w.@-]+/)+[\w.@-]*"), "<path>"),
     (re.compile(r"'[^'\n]{0,200}'|\"[^\"\n]{0,200}\"|‘[^’\n]{0,200}’|“[^”\n]{0,200}”"), "<str>"),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Sequence, Sized
 
 from triagebot.stack.model import ExceptionInfo
 
@@ -12,6 +12,38 @@ COLLAPSED_LINE = 300
 #: For languages whose frames are short: a browser, Node or Python trace of three frames
 #: collapsed into one line is about 200 characters.
 SHORT_COLLAPSED_LINE = 160
+
+# Regex fragments that keep a pattern linear on any text. A pattern that is tried at every
+# position of a long run (search, findall, sub) and reads the rest of the run each time costs
+# time quadratic in the run's length: 20,000 spaces took seconds, 1 MB hours.
+#: Where a line starts (the text's start or just after "\n"): a pattern for whole lines is tried
+#: once per line, never from inside a line ("    at X()": not from each of the four spaces).
+LINE_START = r"(?<![^\n])"
+#: A run of whitespace, matched whole and only from its first character. The lookbehind comes
+#: after that character, so the regex engine still skips to candidates by their first character.
+SPACES = r"\s(?<!\s{2})\s*+"
+
+#: Frames kept per exception while a trace is read, and per trace (``detect.find_trace``).
+MAX_FRAMES = 1000
+
+
+class FrameBudget:
+    """The frames each exception keeps while a trace is read (``limit``, at least 1). The rest
+    are counted in ``dropped`` but never built: a trace of 300,000 frames costs little more than
+    reading its lines."""
+
+    __slots__ = ("dropped", "limit")
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.dropped = 0
+
+    def room(self, frames: Sized) -> bool:
+        """Whether an exception that has ``frames`` keeps one more; counts it as dropped if not."""
+        if len(frames) < self.limit:
+            return True
+        self.dropped += 1
+        return False
 
 
 def restore_breaks(

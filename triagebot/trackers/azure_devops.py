@@ -94,7 +94,7 @@ _RESEND_STATUSES = frozenset({429, 503})  # Azure DevOps did not process the req
 _RETRY_STATUSES = frozenset({412, 429})
 _PATCH_TYPE = "application/json-patch+json"
 _WHITESPACE = re.compile(r"\s+")
-_VERSION = re.compile(r"([0-9]+)\.([0-9]+)")
+_VERSION = re.compile(r"^([0-9]+)\.([0-9]+)")  # "^": used with fullmatch
 _PRIORITY_VALUES = frozenset({"1", "2", "3", "4"})
 _STATE, _TAGS, _PRIORITY = "System.State", "System.Tags", "Microsoft.VSTS.Common.Priority"
 

@@ -106,7 +106,7 @@ _MESSAGE_LIMIT = 4_000  # the exception message in the body; the trace holds the
 #: Statuses of requests GitHub did not process: safe to send again, even a create.
 _UNPROCESSED = frozenset({403, 429, 503})  # 403 only reaches _call as a rate limit
 _KEY = re.compile(r"#?([1-9][0-9]*)")
-_REPOSITORY = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+")
+_REPOSITORY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+")
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _LOCALHOST = ("127.0.0.1", "localhost", "::1")
 _AUTH_REQUIRED = (

@@ -160,7 +160,8 @@ def map_jira_errors(clock: Clock = system_clock) -> Iterator[None]:
 # --- rendering ------------------------------------------------------------------------------
 
 _INLINE = re.compile(r"[\\{}\[\]*_|!^+~?]")
-_LINE_START = re.compile(r"^(\s*)([-#]|h[1-6]\.|bq\.)", re.MULTILINE)
+# Indentation within the line ("\s*" ran over every following blank line from each line start).
+_LINE_START = re.compile(r"^([^\S\n]*)([-#]|h[1-6]\.|bq\.)", re.MULTILINE)
 _NOFORMAT = re.compile(r"\{(noformat)", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
 
