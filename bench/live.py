@@ -14,8 +14,8 @@ is printed as the ceiling IMAP itself sets.
 
     python bench/live.py [-n 10000] [--seed 1] [--skip-imap] [--profile]
 
-``TRIAGEBOT_BENCH_WORKERS=0`` analyses in the daemon's own process (``[service] workers = 0``)
-instead of the analysis worker process, to see what the worker's time budget costs.
+``TRIAGEBOT_BENCH_WORKERS=N`` sets ``[service] workers`` (default: one analysis process per CPU;
+0 analyses in the daemon's own process, to see what the worker processes cost or bring).
 
 ``--profile`` instead runs the same steps (``handle_batch`` + the source loop + the outbox,
 without the daemon's thread overlap) in this process under cProfile and prints where the
@@ -120,9 +120,16 @@ def bench_config(
             "store": {"url": f"sqlite:///{root / 'triagebot.db'}"},
             "rules": {"path": str(rules)},
             "logging": {"level": level, "format": "json"},
-            "service": {"workers": int(os.environ.get("TRIAGEBOT_BENCH_WORKERS", "1"))},
+            "service": service_table(),
         }
     )
+
+
+def service_table() -> dict[str, Any]:
+    """``[service]``: the default (one analysis process per CPU) unless
+    ``TRIAGEBOT_BENCH_WORKERS`` says how many."""
+    workers = os.environ.get("TRIAGEBOT_BENCH_WORKERS")
+    return {} if workers is None else {"workers": int(workers)}
 
 
 def configure_logging(level: str, sink: Any) -> None:

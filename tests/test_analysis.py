@@ -3,6 +3,9 @@ sets a runaway mail aside without stopping the batch, and a stop that does not w
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -11,7 +14,7 @@ import pytest
 
 from tests.fakejira import FakeJira
 from tests.helpers import Bot, jira_tracker, samples, seed_maildir, wait_until
-from triagebot.analysis import AnalysisStopped, InProcess, WorkerProcess
+from triagebot.analysis import AnalysisStopped, InProcess, WorkerPool
 from triagebot.config import Config, config_from_dict
 from triagebot.mail.report import Kind
 from triagebot.pipeline import Pipeline
@@ -38,15 +41,13 @@ def config() -> Config:
 
 
 @pytest.fixture
-def worker(config: Config) -> WorkerProcess:
-    analyser = WorkerProcess(config, budget=30.0)
+def worker(config: Config) -> WorkerPool:
+    analyser = WorkerPool(config, budget=30.0, size=2)
     yield analyser  # type: ignore[misc]
     analyser.close()
 
 
-def test_worker_gives_what_the_pipeline_gives_in_order(
-    config: Config, worker: WorkerProcess
-) -> None:
+def test_worker_gives_what_the_pipeline_gives_in_order(config: Config, worker: WorkerPool) -> None:
     raws = [raw for _, raw in samples()]
     here = InProcess(Pipeline.from_config(config)).analyse(raws)
     there = worker.analyse(raws)
@@ -55,7 +56,49 @@ def test_worker_gives_what_the_pipeline_gives_in_order(
     ]
 
 
-def test_a_mail_over_budget_is_set_aside_and_the_batch_goes_on(worker: WorkerProcess) -> None:
+def test_the_service_gets_traces_without_frames(config: Config, worker: WorkerPool) -> None:
+    """Frames stay in the analysis process (the signature carries what they gave); exception
+    types, messages and the frame count (as ``dropped``) cross over."""
+    raws = [raw for _, raw in samples()]
+    here = InProcess(Pipeline.from_config(config)).analyse(raws)
+    there = worker.analyse(raws)
+    traced = [(h, t) for h, t in zip(here, there, strict=True) if h.report.trace is not None]
+    assert traced
+    for h, t in traced:
+        assert h.report.trace is not None and t.report.trace is not None
+        assert [(e.type, e.message) for e in t.report.trace.exceptions] == [
+            (e.type, e.message) for e in h.report.trace.exceptions
+        ]
+        assert t.report.trace.frame_count == 0
+        assert t.report.trace.dropped == h.report.trace.frame_count + h.report.trace.dropped
+        assert t.key == h.key and t.previous == h.previous
+
+
+def test_a_child_that_dies_costs_one_mail_and_the_batch_goes_on(
+    config: Config, worker: WorkerPool
+) -> None:
+    """A child killed mid-batch (the OOM killer, a crash in a C extension): the mail it was
+    on is set aside as ``analysis crashed``, its other mails go to the other child or a new
+    one, and every other outcome is what the pipeline gives."""
+    raws = [raw for _, raw in samples()] * 40
+    expected = [o.signature for o in InProcess(Pipeline.from_config(config)).analyse(raws)]
+    worker.analyse(raws[:4])  # both children running
+    victim = multiprocessing.active_children()[0].pid
+    assert victim is not None
+    threading.Timer(0.3, os.kill, args=(victim, signal.SIGKILL)).start()
+    out = worker.analyse(raws * 5)
+
+    crashed = [i for i, o in enumerate(out) if o.report.reason == "analysis crashed"]
+    assert len(crashed) <= 1
+    assert len(out) == len(raws) * 5
+    assert [o.signature for i, o in enumerate(out) if i not in crashed] == [
+        s for i, s in enumerate(expected * 5) if i not in crashed
+    ]
+    assert [p.pid for p in multiprocessing.active_children()].count(victim) == 0
+    assert len(multiprocessing.active_children()) == 2  # replaced
+
+
+def test_a_mail_over_budget_is_set_aside_and_the_batch_goes_on(worker: WorkerPool) -> None:
     """The child is killed and replaced; the runaway mail is invalid with the reason."""
     raws = [raw for _, raw in samples()][:2]
     worker.analyse(raws[:1])  # child started and warm
@@ -70,7 +113,7 @@ def test_a_mail_over_budget_is_set_aside_and_the_batch_goes_on(worker: WorkerPro
     assert [o.report.kind for o in after] == [Kind.ERROR_REPORT, Kind.ERROR_REPORT]
 
 
-def test_stop_abandons_the_analysis_at_once(worker: WorkerProcess) -> None:
+def test_stop_abandons_the_analysis_at_once(worker: WorkerPool) -> None:
     """A stop from another thread (the signal handler's) ends a long analysis in well under
     a second; the batch raises ``AnalysisStopped`` (it is read again next time)."""
     worker.analyse([raw for _, raw in samples()][:1])

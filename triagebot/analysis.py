@@ -1,36 +1,45 @@
-"""Analysis in a worker process, under a time budget per mail.
+"""Analysis in worker processes, on every core, under a time budget per mail.
 
-The pure part of the pipeline (parse, classify, sign) runs in a child process with its own
-``Pipeline``. A regular expression cannot be interrupted from another thread, so a mail whose
-analysis outlasts its budget is stopped by killing the child: the mail becomes ``invalid``
-with the reason ``analysis timeout`` (quarantined, recorded, never retried in a loop), a new
-child takes over and the batch goes on. Stopping the service kills the child too, so a long
-analysis never delays a shutdown; the batch is then not recorded and is read again next time.
+The pure part of the pipeline (parse, classify, sign) runs in child processes, each with its
+own ``Pipeline``; the store, the rules' counts and the acknowledgement stay in the service's
+process. Children also bound each mail's cost: a regular expression cannot be interrupted from
+another thread, so a mail whose analysis outlasts its budget is stopped by killing its child.
+The mail becomes ``invalid`` with the reason ``analysis timeout`` (quarantined, recorded, never
+retried in a loop), a new child takes over and the batch goes on; a mail that kills its child
+is set aside the same way (``analysis crashed``). Stopping the service kills the children too,
+so a long analysis never delays a shutdown; the batch is then not recorded and is read again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import pickle
 import threading
+import time
+from collections import deque
 from collections.abc import Sequence
-from multiprocessing.connection import Connection
+from dataclasses import dataclass, field, replace
+from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from typing import Protocol
 
 import structlog
 
+from triagebot.collector import batch_friendly_gc
 from triagebot.config import Config
 from triagebot.errors import RetryableError
 from triagebot.mail.report import Kind, Report
 from triagebot.pipeline import Outcome, Pipeline
+from triagebot.stack.model import ExceptionInfo, Trace
 
-__all__ = ["DEFAULT_BUDGET", "Analyser", "AnalysisStopped", "InProcess", "WorkerProcess"]
+__all__ = ["DEFAULT_BUDGET", "Analyser", "AnalysisStopped", "InProcess", "WorkerPool"]
 
 log = structlog.get_logger(__name__)
 
 DEFAULT_BUDGET = 5.0  # seconds per mail
 _START_TIMEOUT = 60.0  # a child that is not ready by then (a broken installation) is an error
+_CHUNK = 16  # mails handed to a child at once: few enough that the children share a batch
 
 
 class AnalysisStopped(RetryableError):
@@ -71,86 +80,212 @@ def set_aside(raw: bytes, reason: str) -> Outcome:
     return Outcome(Report(message_id=message_id, kind=Kind.INVALID, reason=reason))
 
 
+def without_frames(outcome: Outcome) -> Outcome:
+    """``outcome`` as the service's process needs it: once a trace is signed, nothing there
+    reads its frames (rules read exception types and messages, and the signature's in-app
+    frames), and frames are half the cost of sending an outcome between processes."""
+    trace = outcome.report.trace
+    if trace is None or not trace.frame_count:
+        return outcome
+    exceptions = tuple(ExceptionInfo(exc.type, exc.message) for exc in trace.exceptions)
+    kept = Trace(trace.language, exceptions, trace.dropped + trace.frame_count)
+    return replace(outcome, report=replace(outcome.report, trace=kept))
+
+
 def _serve(conn: Connection, config: Config) -> None:
-    """The child: build the pipeline once, then analyse each mail it is sent."""
+    """The child: build the pipeline once, then answer each chunk it is sent, mail by mail."""
     pipeline = Pipeline.from_config(config)
     conn.send(None)  # ready
-    while True:
+    with batch_friendly_gc():
+        while True:
+            try:
+                raws = conn.recv()
+            except EOFError:
+                return
+            for raw in raws:
+                # plain ``pickle``: ``Connection.send`` pickles through a Python-level
+                # dispatch table, three times slower for an outcome's many small objects
+                outcome = without_frames(pipeline.analyse(raw))
+                conn.send_bytes(pickle.dumps(outcome, pickle.HIGHEST_PROTOCOL))
+
+
+@dataclass(eq=False, slots=True)
+class _Child:
+    """One analysis process, the mails of its chunk it has not answered, and by when the
+    next answer is due."""
+
+    process: BaseProcess
+    conn: Connection
+    pending: deque[int] = field(default_factory=deque)
+    deadline: float = 0.0
+
+    def ready(self) -> None:
+        """Wait for the child's pipeline (a broken installation fails here, not later)."""
         try:
-            raw = conn.recv_bytes()
-        except EOFError:
-            return
-        conn.send(pipeline.analyse(raw))
+            if not self.conn.poll(_START_TIMEOUT):
+                raise EOFError
+            self.conn.recv()
+        except (EOFError, OSError) as exc:
+            self.process.kill()
+            raise RuntimeError(
+                f"the analysis process did not start (exit {self.process.exitcode})"
+            ) from exc
+
+    def hand(self, indices: list[int], raws: list[bytes], budget: float) -> None:
+        self.pending = deque(indices)
+        self.deadline = time.monotonic() + budget
+        self.conn.send(raws)
+
+    def answered(self, budget: float) -> int:
+        """The index of the mail just answered; the next answer is due ``budget`` from now."""
+        self.deadline = time.monotonic() + budget
+        return self.pending.popleft()
 
 
-class WorkerProcess:
-    """One analysis child, replaced whenever a mail outlasts ``budget`` seconds."""
+@dataclass(slots=True)
+class _Batch:
+    """One ``analyse`` call: the mails, their outcomes so far, what is still to hand out and
+    which children are at work on it."""
 
-    def __init__(self, config: Config, budget: float = DEFAULT_BUDGET) -> None:
+    raws: Sequence[bytes]
+    chunk: int
+    out: list[Outcome | None] = field(init=False)
+    todo: deque[int] = field(init=False)
+    busy: dict[Connection, _Child] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.out = [None] * len(self.raws)
+        self.todo = deque(range(len(self.raws)))
+
+    def next_chunk(self) -> list[int]:
+        return [self.todo.popleft() for _ in range(min(self.chunk, len(self.todo)))]
+
+    def set_aside(self, child: _Child, reason: str) -> None:
+        """``child`` is lost: the mail it was on is set aside, the rest of its chunk goes
+        back to be handed out again."""
+        del self.busy[child.conn]
+        index = child.pending.popleft()
+        self.out[index] = set_aside(self.raws[index], reason)
+        self.todo.extendleft(reversed(child.pending))
+
+    def outcomes(self) -> list[Outcome]:
+        done = [outcome for outcome in self.out if outcome is not None]
+        assert len(done) == len(self.raws), "every mail is answered or set aside"
+        return done
+
+
+class WorkerPool:
+    """``size`` analysis children sharing each batch; a child whose mail outlasts ``budget``
+    seconds is killed and replaced, and the mails it had not answered go to the others.
+
+    A batch is cut into chunks handed to whichever child is idle, so a slow mail delays only
+    its own chunk; each child answers mail by mail, and each answer must come within
+    ``budget`` of the previous one (or of the hand-over). Outcomes come back in input order.
+    """
+
+    def __init__(self, config: Config, budget: float = DEFAULT_BUDGET, size: int = 1) -> None:
+        if size < 1:
+            raise ValueError("a worker pool needs at least one process")
         self._config = config
         self.budget = budget
+        self.size = size
         self._context = multiprocessing.get_context("spawn")  # no threads copied mid-state
         self._lock = threading.Lock()
         self._stopped = False
-        self._process: BaseProcess | None = None
-        self._conn: Connection | None = None
-
-    def _start(self) -> Connection:
-        parent, child = self._context.Pipe()
-        process = self._context.Process(
-            target=_serve, args=(child, self._config), name="triagebot-analysis", daemon=True
-        )
-        process.start()
-        child.close()
-        try:
-            if not parent.poll(_START_TIMEOUT):
-                raise EOFError
-            parent.recv()
-        except (EOFError, OSError) as exc:
-            process.kill()
-            raise RuntimeError(
-                f"the analysis process did not start (exit {process.exitcode})"
-            ) from exc
-        with self._lock:
-            self._process, self._conn = process, parent
-        log.debug("analysis.started", pid=process.pid)
-        return parent
-
-    def _kill(self) -> None:
-        with self._lock:
-            process, conn, self._process, self._conn = self._process, self._conn, None, None
-        if process is not None:
-            process.kill()
-            process.join(5)
-        if conn is not None:
-            conn.close()
+        self._children: list[_Child] = []
 
     def analyse(self, raws: Sequence[bytes]) -> list[Outcome]:
-        out: list[Outcome] = []
-        for raw in raws:
-            if self._stopped:
-                raise AnalysisStopped("the service is stopping")
-            conn = self._conn or self._start()
+        batch = _Batch(raws, chunk=max(1, min(_CHUNK, -(-len(raws) // (self.size * 4)))))
+        try:
+            while batch.todo or batch.busy:
+                self._check_stopped()
+                for child in self._idle(batch.busy):
+                    if batch.todo:
+                        self._hand(batch, child)
+                if batch.busy:
+                    self._collect(batch)
+        except AnalysisStopped:
+            self._kill(list(self._children))
+            raise
+        return batch.outcomes()
+
+    def _hand(self, batch: _Batch, child: _Child) -> None:
+        indices = batch.next_chunk()
+        try:
+            child.hand(indices, [batch.raws[i] for i in indices], self.budget)
+        except OSError:  # died while idle: its chunk goes to the next child
+            self._check_stopped()
+            batch.todo.extendleft(reversed(indices))
+            self._kill([child])
+            return
+        batch.busy[child.conn] = child
+
+    def _collect(self, batch: _Batch) -> None:
+        """Take the answers that arrive before the first deadline; drop late children."""
+        due = min(child.deadline for child in batch.busy.values())
+        for conn in wait(list(batch.busy), max(0.0, due - time.monotonic())):
+            child = batch.busy[conn]  # type: ignore[index]
             try:
-                conn.send_bytes(raw)
-                ready = conn.poll(self.budget)
-                outcome: Outcome | None = conn.recv() if ready else None
+                outcome: Outcome = pickle.loads(child.conn.recv_bytes())  # noqa: S301 - our child
             except (EOFError, OSError) as exc:  # killed by ``stop``, or crashed
-                if self._stopped:
-                    raise AnalysisStopped("the service is stopping") from exc
-                log.error("analysis.crashed", error=repr(exc), size=len(raw))
-                self._kill()
-                outcome = set_aside(raw, "analysis crashed")
-            if outcome is None:
-                log.warning("analysis.timeout", budget=self.budget, size=len(raw))
-                self._kill()
-                outcome = set_aside(raw, f"analysis timeout (over {self.budget:g} s)")
-            out.append(outcome)
-        return out
+                self._check_stopped()
+                log.error("analysis.crashed", error=repr(exc), pid=child.process.pid)
+                batch.set_aside(child, "analysis crashed")
+                self._kill([child])
+                continue
+            batch.out[child.answered(self.budget)] = outcome
+            if not child.pending:
+                del batch.busy[child.conn]
+        now = time.monotonic()
+        for child in [c for c in batch.busy.values() if c.deadline <= now]:
+            log.warning("analysis.timeout", budget=self.budget, pid=child.process.pid)
+            batch.set_aside(child, f"analysis timeout (over {self.budget:g} s)")
+            self._kill([child])
+
+    def _check_stopped(self) -> None:
+        if self._stopped:
+            raise AnalysisStopped("the service is stopping")
+
+    def _idle(self, busy: dict[Connection, _Child]) -> list[_Child]:
+        """The children not at work, after starting any that are missing."""
+        missing = self.size - len(self._children)
+        if missing > 0:
+            started = [self._start() for _ in range(missing)]
+            with self._lock:
+                self._children.extend(started)
+            try:
+                for child in started:
+                    child.ready()
+            except RuntimeError:
+                self._check_stopped()  # killed by ``stop`` while starting
+                raise
+        return [child for child in self._children if child.conn not in busy]
+
+    def _start(self) -> _Child:
+        parent, end = self._context.Pipe()
+        process = self._context.Process(
+            target=_serve, args=(end, self._config), name="triagebot-analysis", daemon=True
+        )
+        process.start()
+        end.close()
+        log.debug("analysis.started", pid=process.pid)
+        return _Child(process, parent)
+
+    def _kill(self, children: list[_Child]) -> None:
+        with self._lock:
+            self._children = [c for c in self._children if c not in children]
+        for child in children:
+            child.process.kill()
+            child.process.join(5)
+            child.conn.close()
 
     def stop(self) -> None:
+        """Kill the children (from any thread): an analysis under way ends at once."""
         self._stopped = True
-        self._kill()
+        with self._lock:
+            children = list(self._children)
+        for child in children:
+            child.process.kill()
 
     def close(self) -> None:
-        self._kill()
+        self._kill(list(self._children))

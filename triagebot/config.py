@@ -236,13 +236,21 @@ class ServiceConfig:
     """``[service]``: how the running service treats each mail."""
 
     analysis_timeout: float = 5.0  # seconds one mail's analysis may take before it is set aside
-    workers: int = 1  # analysis processes; 0: in the service's own process, with no time limit
+    #: Analysis processes (default: one per CPU); 0: in the service's own process, no time limit.
+    workers: int | None = None
 
     def problems(self) -> Iterator[tuple[str, str]]:
         if self.analysis_timeout <= 0:
             yield "analysis_timeout", "must be more than 0 seconds"
-        if not 0 <= self.workers <= 1:
-            yield "workers", "must be 0 (in process, no time limit) or 1 (one worker process)"
+        if self.workers is not None and not 0 <= self.workers <= 256:
+            yield "workers", "must be 0 (in process, no time limit) to 256 worker processes"
+
+    @property
+    def processes(self) -> int:
+        """Analysis processes to run: ``workers``, or one per CPU when it is not set."""
+        if self.workers is None:
+            return os.cpu_count() or 1
+        return self.workers
 
 
 @dataclass(frozen=True, slots=True)

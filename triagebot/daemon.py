@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import signal
@@ -18,7 +17,7 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -26,7 +25,8 @@ from typing import Any, TypeVar
 
 import structlog
 
-from triagebot.analysis import Analyser, AnalysisStopped, InProcess, WorkerProcess
+from triagebot.analysis import Analyser, AnalysisStopped, InProcess, WorkerPool
+from triagebot.collector import batch_friendly_gc
 from triagebot.config import Config
 from triagebot.confirm import Notifier, ReplyHandler
 from triagebot.errors import RetryableError, TriagebotError
@@ -56,7 +56,6 @@ T = TypeVar("T")
 WAIT_SLICE = 2.0  # seconds a source waits for mail before checking for shutdown
 OUTBOX_INTERVAL = 10.0  # seconds between outbox rounds when nothing wakes it
 OUTBOX_LIMIT = 100
-GC_THRESHOLDS = (50_000, 20, 100)  # see ``_batch_friendly_gc``
 RETRY_INITIAL, RETRY_MAX = 1.0, 60.0  # back-off after a source or store failure
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 STOP_GRACE = 5.0  # seconds an orderly stop may take after a signal (``exit_after_signal``)
@@ -114,16 +113,19 @@ def handle_batch(
     batch: Sequence[Incoming],
     *,
     replies: ReplyHandler | None = None,
-    analyser: Analyser | None = None,
+    analysed: Sequence[Outcome] | None = None,
 ) -> Processed:
     """Parse and commit one batch; returns where each message goes once acknowledged.
 
-    Replies to candidate mails are applied after the commit (``replies``; each at most once).
-    A message the store refuses for good goes to Quarantine; the others are committed. The
-    batch's time is the store's clock: the rules' windows and the recorded occurrences agree.
+    ``analysed``: the batch's outcomes from the analysis processes, in order (default:
+    analysed here, in this process). Replies to candidate mails are applied after the commit
+    (``replies``; each at most once). A message the store refuses for good goes to
+    Quarantine; the others are committed. The batch's time is the store's clock: the rules'
+    windows and the recorded occurrences agree.
     """
     now = store.clock()
-    analysed = (analyser or InProcess(pipeline)).analyse([incoming.raw for incoming in batch])
+    if analysed is None:
+        analysed = InProcess(pipeline).analyse([incoming.raw for incoming in batch])
     signatures = {o.signature.value for o in analysed if o.signature is not None}
     counter = BatchCounter(store, signatures, now, pipeline.rules.windows)
     outcomes: list[Outcome] = []
@@ -234,6 +236,8 @@ class Daemon:
         self.stopping = asyncio.Event()
         self._effects_due = asyncio.Event()
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="pipeline")
+        # one thread hands batches to the analysis processes, one batch ahead of ``_worker``
+        self._analysis = ThreadPoolExecutor(1, thread_name_prefix="analysis")
         self.replies = ReplyHandler.from_config(
             config, store, tracker_kind(config.tracker.kind).key
         )
@@ -250,7 +254,8 @@ class Daemon:
             log.warning("tracker.kind_changed", detail=mismatch)
         pipeline = Pipeline.from_config(config)
         service = config.service
-        analyser = WorkerProcess(config, service.analysis_timeout) if service.workers else None
+        size = service.processes
+        analyser = WorkerPool(config, service.analysis_timeout, size) if size else None
         return cls(
             config,
             pipeline,
@@ -278,7 +283,7 @@ class Daemon:
 
     async def run(self, once: bool = False) -> None:
         """Serve until ``stop`` (or, with ``once``, until every source is drained)."""
-        with _batch_friendly_gc():
+        with batch_friendly_gc():
             await self._run(once)
 
     async def _run(self, once: bool) -> None:
@@ -321,6 +326,7 @@ class Daemon:
             for sig in SIGNALS:
                 loop.remove_signal_handler(sig)
             self._worker.shutdown(wait=True)
+            self._analysis.shutdown(wait=True)
             self.analyser.close()
             self._effects.shutdown(wait=True)
             self.store.close()
@@ -350,18 +356,18 @@ class Daemon:
             while not self.stopping.is_set():
                 try:
                     await _on(io, source.open)
-                    pending = _on(io, source.fetch, limit)
+                    pending = self._analysed(io, source, limit)
                     while not self.stopping.is_set():
-                        batch = await pending
+                        batch, analysed = await pending
                         if not batch:
                             if once:
                                 await acks.settle()
                                 return
                             await _on(io, source.wait, WAIT_SLICE)
-                            pending = _on(io, source.fetch, limit)
+                            pending = self._analysed(io, source, limit)
                             continue
-                        pending = _on(io, source.fetch, limit)  # overlaps with processing
-                        done = await _on(self._worker, self._handle, source.name, batch)
+                        pending = self._analysed(io, source, limit)  # overlaps with recording
+                        done = await _on(self._worker, self._handle, source.name, batch, analysed)
                         await acks.replace(_on(io, _acknowledge, source, done.moves))
                         if done.new:
                             self._effects_due.set()
@@ -383,14 +389,28 @@ class Daemon:
             await _on(io, source.close)
             io.shutdown(wait=False)
 
-    def _handle(self, source: str, batch: Sequence[Incoming]) -> Processed:
+    def _analysed(
+        self, io: ThreadPoolExecutor, source: Source, limit: int
+    ) -> asyncio.Task[tuple[list[Incoming], list[Outcome]]]:
+        """The next batch and its analysis, under way while the batch before is recorded
+        (the analysis processes are never idle while the store works)."""
+
+        async def fetch_and_analyse() -> tuple[list[Incoming], list[Outcome]]:
+            batch = list(await _on(io, source.fetch, limit))
+            if not batch:
+                return batch, []
+            raws = [incoming.raw for incoming in batch]
+            return batch, await _on(self._analysis, self.analyser.analyse, raws)
+
+        task = asyncio.ensure_future(fetch_and_analyse())
+        task.add_done_callback(_retrieved)  # a batch abandoned at a stop or a failure
+        return task
+
+    def _handle(
+        self, source: str, batch: Sequence[Incoming], analysed: Sequence[Outcome]
+    ) -> Processed:
         return handle_batch(
-            self.pipeline,
-            self.store,
-            source,
-            batch,
-            replies=self.replies,
-            analyser=self.analyser,
+            self.pipeline, self.store, source, batch, replies=self.replies, analysed=analysed
         )
 
     async def _outbox(self) -> None:
@@ -528,24 +548,10 @@ def _acknowledge(source: Source, moves: dict[Folder, list[str]]) -> None:
         source.move(refs, folder)
 
 
-@contextlib.contextmanager
-def _batch_friendly_gc() -> Iterator[None]:
-    """Collector settings for batch processing, restored afterwards.
-
-    A batch keeps about ten container objects per stack frame alive until it is committed;
-    with the default first-generation threshold (700) the collector would scan them dozens of
-    times per batch (about 8 % of the CPU). ``freeze`` also leaves the start-up objects
-    (config, rules, tables) out of every full collection.
-    """
-    previous = gc.get_threshold()
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
-    try:
-        yield
-    finally:
-        gc.set_threshold(*previous)
-        gc.unfreeze()
+def _retrieved(task: asyncio.Task[Any]) -> None:
+    """Mark an abandoned task's outcome as seen (its batch is read again next time)."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _on(executor: ThreadPoolExecutor, func: Callable[..., T], *args: Any) -> asyncio.Future[T]:

@@ -20,6 +20,7 @@ from triagebot.identity import Identity
 from triagebot.mail.key import message_key
 from triagebot.mail.parse import DEFAULT_METADATA_HEADERS, ParseSettings, parse_message
 from triagebot.mail.report import Kind, Report
+from triagebot.picklable import by_fields
 from triagebot.rules import CountFn, Decision, RuleSet
 from triagebot.stack.signature import Signature, Signer, older_versions
 
@@ -39,6 +40,7 @@ def _no_history(_signature: str, _since: datetime) -> int:
     return 0
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Outcome:
     """What the pipeline made of one message."""
@@ -117,12 +119,18 @@ class Pipeline:
         return cls.from_config(config_from_dict({}))
 
     def process(
-        self, raw: bytes, count: CountFn = _no_history, now: datetime | None = None
+        self,
+        raw: bytes,
+        count: CountFn = _no_history,
+        now: datetime | None = None,
+        *,
+        keyed: bool = True,
     ) -> Outcome:
-        """One message through every stage; never raises (an internal failure is ``invalid``)."""
-        return self.decide(self.analyse(raw), count, now)
+        """One message through every stage; never raises (an internal failure is ``invalid``).
+        ``keyed=False``: no store key (a dry run that records nothing)."""
+        return self.decide(self.analyse(raw, keyed=keyed), count, now)
 
-    def analyse(self, raw: bytes) -> Outcome:
+    def analyse(self, raw: bytes, *, keyed: bool = True) -> Outcome:
         """Parse, classify and sign, without the rules (``decision`` stays None).
 
         The daemon analyses a whole batch first, so the occurrence counts the rules need are
@@ -130,7 +138,7 @@ class Pipeline:
         """
         try:
             report = parse_message(raw, self.parse_settings)
-            key = message_key(raw, report.message_id)
+            key = message_key(raw, report.message_id) if keyed else ""
             trace = report.trace
             if report.kind is not Kind.ERROR_REPORT or trace is None:
                 return Outcome(report, key=key)

@@ -103,7 +103,7 @@ def _start_worker(config: Config) -> None:
 
 def _work(chunk: list[bytes]) -> list[Line]:
     pipeline = _WORKER["pipeline"]
-    return [_line(pipeline.process(raw)) for raw in chunk]
+    return [_line(pipeline.process(raw, keyed=False)) for raw in chunk]
 
 
 def _chunks(messages: Iterable[tuple[str, bytes]]) -> Iterator[tuple[list[str], list[bytes]]]:
@@ -135,7 +135,7 @@ def process_all(
     if jobs <= 1 or second is None:
         for names, raws in itertools.chain([first], [second] if second else [], chunks):
             for name, raw in zip(names, raws, strict=True):
-                yield name, _line(pipeline.process(raw))
+                yield name, _line(pipeline.process(raw, keyed=False))
         return
     context = multiprocessing.get_context("fork")
     with ProcessPoolExecutor(

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from triagebot.picklable import by_fields
 from triagebot.stack.model import Trace
 
 
@@ -19,6 +20,7 @@ class Kind(StrEnum):
     INVALID = "invalid"  # could not be understood; ``reason`` says why
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Report:
     """One message: identity, classification, the text searched for a trace, and metadata.

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from triagebot.picklable import by_fields
 
+
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Frame:
     """One stack frame as printed.
@@ -35,6 +38,7 @@ class Frame:
         return f"{self.module}.{self.function}" if self.module else self.function
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class ExceptionInfo:
     """One exception of a chain: its type (fully qualified where printed), message and frames."""
@@ -52,6 +56,7 @@ class ExceptionInfo:
         return self.type
 
 
+@by_fields
 @dataclass(frozen=True, slots=True)
 class Trace:
     """A parsed exception chain in one language (``dotnet``, ``java``, ``python``, ``javascript``,
