@@ -85,7 +85,7 @@ def configure(
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("mail.log", "urllib3", "apscheduler.executors.default"):
+    for noisy in ("mail.log", "urllib3", "apscheduler.executors.default", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     structlog.configure(
         processors=[*shared, *redact, renderer],

@@ -49,7 +49,6 @@ from triagebot.store.records import Defect, DefectSummary, Effect, EffectResult,
 from triagebot.store.runs import CLAIM_LEASE
 from triagebot.store.schema import (
     MESSAGE_ID_WIDTH,
-    SCHEMA_VERSION,
     Bounded,
     UTCDateTime,
     defects,
@@ -71,7 +70,6 @@ __all__ = [
     "MESSAGE_ID_WIDTH",
     "RECORD_ATTEMPTS",
     "SAMPLE_TRACE_CHARS",
-    "SCHEMA_VERSION",
     "SQLITE_BUSY_TIMEOUT_MS",
     "STATUS_FAILED_SHOWN",
     "TRACKED_STATES",

@@ -34,8 +34,8 @@ from triagebot.store.db import (
     tune_postgresql,
     tune_sqlite,
 )
+from triagebot.store.migrate import upgrade
 from triagebot.store.records import Defect, DefectSummary, Effect, EffectResult, ReplyRecord
-from triagebot.store.schema import SCHEMA_VERSION, meta, metadata
 
 if TYPE_CHECKING:
     from triagebot.pipeline import Outcome
@@ -91,21 +91,11 @@ class Store:
             tables.create_all(conn)
 
     def migrate(self) -> None:
-        """Create missing tables (every table of ``schema``); refuse a database written by
-        another schema version."""
+        """Create or upgrade the schema in place (``migrate.upgrade``); replicas starting
+        together on PostgreSQL take turns, and one upgrades while the others wait."""
         with self.write() as conn:
             take_turns(conn, SCHEMA_LOCK)
-            metadata.create_all(conn)
-            found = conn.execute(
-                sa.select(meta.c.value).where(meta.c.key == "schema_version")
-            ).scalar()
-            if found is None:
-                conn.execute(sa.insert(meta).values(key="schema_version", value=SCHEMA_VERSION))
-            elif found != SCHEMA_VERSION:
-                raise StoreError(
-                    f"store schema version {found}, this triagebot needs {SCHEMA_VERSION}"
-                )
-        log.info("store.migrated", backend=self.engine.dialect.name, schema=SCHEMA_VERSION)
+            upgrade(conn)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:

@@ -15,7 +15,6 @@ import sqlalchemy as sa
 
 __all__ = [
     "MESSAGE_ID_WIDTH",
-    "SCHEMA_VERSION",
     "Bounded",
     "UTCDateTime",
     "defects",
@@ -30,7 +29,6 @@ __all__ = [
     "signatures",
 ]
 
-SCHEMA_VERSION = "1"
 MESSAGE_ID_WIDTH = 998  # RFC 5322's line limit; longer ones (folded headers) are cut
 
 
