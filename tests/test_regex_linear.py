@@ -64,12 +64,17 @@ def _patterns_in(label: str, value: object) -> Iterator[tuple[str, Pattern]]:
             yield from _patterns_in(f"{label}[{key!r}]", item)
 
 
+MIGRATIONS = "triagebot.store.migrations."
+
+
 def _collect() -> dict[str, Pattern]:
     """Every compiled pattern of every ``triagebot`` module (module globals and class attributes,
     each once, under the first name found), plus the shipped library-frame globs."""
     found: dict[str, Pattern] = {}
     seen: set[int] = set()
     for info in sorted(pkgutil.walk_packages(triagebot.__path__, "triagebot."), key=str):
+        if info.name.startswith(MIGRATIONS):
+            continue  # Alembic runs these inside a migration; they read no mail
         module = importlib.import_module(info.name)
         owners: list[tuple[str, dict[str, object]]] = [(info.name, vars(module))]
         owners += [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -11,6 +12,10 @@ from hypothesis import strategies as st
 from triagebot.mail.parse import parse_message
 from triagebot.mail.reply import new_text
 from triagebot.mail.report import Kind
+
+#: Raw replies as each mail client writes them, with the new text a person would read in
+#: ``NAME.expected`` (bench/reply_trimming.py scores them against the reference libraries).
+REPLIES = Path(__file__).parent / "mails" / "replies"
 
 CANDIDATE = (
     "A new kind of error was reported 3 times since Monday.\n"
@@ -219,6 +224,75 @@ class TestClients:
         assert new_text(body) == "please look at this one"
 
 
+class TestClientFixtures:
+    """Every raw reply of ``tests/mails/replies`` trims to its expected text."""
+
+    @pytest.mark.parametrize("name", sorted(path.stem for path in REPLIES.glob("*.eml")))
+    def test_fixture(self, name: str) -> None:
+        """The new text matches, blank lines and the spaces around lines aside."""
+        report = parse_message((REPLIES / f"{name}.eml").read_bytes())
+        expected = (REPLIES / f"{name}.expected").read_text(encoding="utf-8")
+        assert _lines(new_text(report.body)) == _lines(expected)
+
+
+def _lines(text: str) -> list[str]:
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+class TestFirstLine:
+    """Replies that used to lose their first line, where the command is read."""
+
+    def test_flowed_quote_never_joins_the_reply(self) -> None:
+        """RFC 3676 4.5: a soft-broken quote line is not joined with the unquoted reply."""
+        body = "On 03.06.24 10:00, triagebot wrote:\n> Answer with: confirm, \n> help \nconfirm\n"
+        assert trimmed_reply(body, "text/plain; format=flowed") == "confirm"
+        report = parse_message(reply_mail("> Hi \n> there\n", "text/plain; format=flowed"))
+        assert report.body == "> Hi there\n"
+
+    def test_attribution_on_the_reply_line(self) -> None:
+        """A reply written on the attribution's own line is kept, the attribution cut off."""
+        body = (
+            f"confirm On Wed, Apr 4, 2012 at 3:59 PM, bob@example.com wrote:\n{quoted(CANDIDATE)}"
+        )
+        assert new_text(body) == "confirm"
+
+    @pytest.mark.parametrize(
+        "attribution",
+        [
+            "On 2024-06-03 10:00, triagebot <triagebot@acme.example> sent:",
+            "---- John Smith wrote ----",
+            "-----On 12/29/1987 17:32 PM, Julius Caesar wrote-----",
+            "Vào Th 2, 3 thg 6, 2024 vào lúc 10:00 triagebot <triagebot@acme.example> đã viết:",
+        ],
+    )
+    def test_attribution_forms(self, attribution: str) -> None:
+        """Less common attribution forms end the new text too."""
+        assert new_text(f"reject\n\n{attribution}\n\n{CANDIDATE}") == "reject"
+
+    def test_two_header_outlook_block(self) -> None:
+        """``From:`` and ``Sent:`` alone make a header block; a lone ``Subject:`` line does not."""
+        block = "From: triagebot [mailto:triagebot@acme.example]\nSent: Monday, June 3, 2024"
+        body = f"ignore\n\n{block}\n\n{CANDIDATE}"
+        assert new_text(body) == "ignore"
+        assert new_text("confirm\nSubject: the nightly import\nTo be checked") == (
+            "confirm\nSubject: the nightly import\nTo be checked"
+        )
+
+    def test_html_blockquote_without_attribution(self) -> None:
+        """An HTML quote without any attribution line is a quote, not new text."""
+        body = "<div>confirm</div><blockquote><div>A new kind of error</div></blockquote>"
+        assert trimmed_reply(body, "text/html") == "confirm"
+
+    def test_prose_that_starts_like_a_device_signature(self) -> None:
+        """A clause after "Sent from my desk," is prose; a device before the comma is not."""
+        prose = "Sent from my desk, the VPN is down so I could not test it."
+        assert new_text(f"confirm\n{prose}") == f"confirm\n{prose}"
+        assert new_text("confirm\n\nSent from my cell, please excuse any typos.") == "confirm"
+        assert new_text("confirm\n\nOutlook für Android herunterladen<https://aka.ms/x>") == (
+            "confirm"
+        )
+
+
 class TestHtmlReplies:
     """HTML-only replies, converted to text by the parser, trim like plain ones."""
 
@@ -387,7 +461,8 @@ class TestProperties:
 
     @given(st.lists(st.one_of(LINE, TRICKY), max_size=40))
     def test_only_removes_lines(self, lines: list[str]) -> None:
-        """Trimming never rewrites a line: the result is a subsequence of the body's lines."""
+        """Trimming never rewrites a line (it only cuts an attribution off a reply's line): the
+        result is a subsequence of the body's lines."""
         remaining = iter(line.rstrip() for line in lines)
         result = new_text("\r\n".join(lines))
         for line in result.split("\n") if result else []:

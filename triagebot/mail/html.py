@@ -4,7 +4,9 @@ One regex split into text and tags plus a single loop (no DOM; mail HTML is tag 
 trace parsers only need lines). Block elements (``p``, ``div``, ``br``, ``tr``, ``li`` ...)
 end a line, ``<pre>`` and ``<textarea>`` keep their own breaks and spacing, other whitespace
 collapses like a browser's. Blank lines between blocks are not kept, so Outlook's
-one-``<p>``-per-line traces come out as consecutive lines.
+one-``<p>``-per-line traces come out as consecutive lines. Lines inside ``<blockquote>`` start
+with one ``>`` per level, as a plain-text client quotes them: an HTML reply's quote without
+an attribution line (Apple Mail, Thunderbird, webmail) is then still a quote to reply trimming.
 """
 
 from __future__ import annotations
@@ -114,18 +116,24 @@ def html_to_text(markup: str) -> str:
     out: list[str] = []
     line_start = True
     pre = 0
+    quote = ""  # "> ", ">> " ... inside blockquotes
     for index, piece in enumerate(pieces):
         if index % 2 == 0:
             if not piece:
                 continue
             text = piece if pre else _collapse(piece, line_start)
             if text:
-                out.append(text)
+                if quote and pre and "\n" in text[:-1]:
+                    text = text[:-1].replace("\n", "\n" + quote) + text[-1]
+                out.append(quote + text if quote and line_start else text)
                 line_start = text.endswith("\n")
             continue
         if piece is None:
             continue
         name = piece.lstrip("/").lower()
+        if name == "blockquote":
+            depth = max(0, quote.count(">") + (-1 if piece.startswith("/") else 1))
+            quote = ">" * depth + " " if depth else ""
         if name == "br":
             out.append("\n")
             line_start = True

@@ -41,9 +41,9 @@ _FOLD = re.compile(r"\r?\n[ \t]*")
 _HEAD = re.compile(rb"(?<![!-9;-~])(?:[!-9;-~]+:[^\n]*(?:\n|\Z)(?:[ \t][^\n]*(?:\n|\Z))*)*")
 _HEADER = re.compile(r"^([!-9;-~]+):[ \t]*([^\n]*(?:\n[ \t][^\n]*)*)", re.MULTILINE)
 _PARAM = re.compile(r';\s*([^\s;=]+)\s*=\s*("(?:[^"\\]|\\.)*"|[^;]*)')
-# format=flowed soft break: a line ending in a space, except the "-- " signature separator.
-_FLOWED_SOFT = re.compile(r"(?<!^--) \n", re.MULTILINE)
-_FLOWED_STUFFED = re.compile(r"^ ", re.MULTILINE)
+# The quote marks of a format=flowed line (">>", and the tolerated "> > ") with the one space
+# that stuffs its text.
+_FLOWED_QUOTE = re.compile(r"(?:>[ ]?)*+")
 # "please view this message in HTML" style placeholders in a text/plain alternative.
 _STUB = re.compile(
     r"html|browser|view (?:this|the) (?:message|e-?mail)|does not support|nicht unterst",
@@ -149,9 +149,28 @@ def decode_header_value(value: str) -> str:
 
 
 def unflow(text: str, delsp: bool) -> str:
-    """Join ``format=flowed`` soft line breaks (RFC 3676) so wrapped trace lines are whole again."""
-    text = _FLOWED_STUFFED.sub("", text)
-    return _FLOWED_SOFT.sub("" if delsp else " ", text)
+    """Join ``format=flowed`` soft line breaks (RFC 3676) so wrapped trace lines are whole again.
+
+    A line ending in a space continues on the next line only when both have the same quote
+    depth (section 4.5): a soft-broken quote above the reply must not swallow the reply, and a
+    continued quote line loses its ``>`` marks. Space-stuffing of unquoted lines is undone.
+    """
+    out: list[str] = []
+    soft_depth = -1  # quote depth of the previous line when it ended in a soft break
+    for line in text.split("\n"):
+        marks = _FLOWED_QUOTE.match(line)
+        prefix = marks.group() if marks else ""
+        depth = prefix.count(">")
+        content = line[len(prefix) :] if depth else line.removeprefix(" ")
+        if depth == soft_depth:
+            out[-1] += content
+        else:
+            out.append(prefix + content if depth else content)
+        soft = line.endswith(" ") and content.rstrip(" ") != "--"
+        soft_depth = depth if soft else -1
+        if soft and delsp:
+            out[-1] = out[-1][:-1]
+    return "\n".join(out)
 
 
 def split_head(raw: bytes) -> tuple[list[tuple[str, str]], bytes]:

@@ -51,34 +51,48 @@ _MARKER = re.compile(
     r"begin doorgestuurd bericht)[ \t]*+:?)[ \t]*+[*_]*+[ \t]*$",
     re.IGNORECASE,
 )
-# Device and app signatures that stand on a line of their own, wherever they appear. Without
-# "my" the line must name a device or mail app before any comma, so prose stays. The opening
-# blanks and brackets are read once (possessive); "(から送信" keeps its match through the last
-# alternative, where ".{1,40}" took the bracket.
+_DEVICES = (
+    r"iphone|ipad|ipod|android|mobile|mail|outlook|airmail|mailbox|blackberry|phone|device|"
+    r"yahoo|aol|gmail|windows|tablet|samsung|galaxy|huawei|smartphone|kindle|cell|verizon|"
+    r"sprint|t-mobile"
+)
+# Device and app signatures that stand on a line of their own, wherever they appear. "Sent
+# from my" is a signature when it names a device, or is short and has no clause after a comma
+# ("Sent from my desk, the VPN is down" is prose); without "my" the line must name a device or
+# mail app before any comma. Outlook's mobile link ("Get Outlook for iOS<https://...>", "Outlook
+# für Android herunterladen") must be the whole line. The opening blanks and brackets are read
+# once (possessive); "(から送信" keeps its match through the last alternative, where ".{1,40}"
+# took the bracket.
 _DEVICE_SIGNATURE = re.compile(
-    r"^[ \t]*+[(<\[]*+[ \t]*+(?:"
+    r"^[ \t]*+[(<\[]*+[ \t]*+(?:(?:"
     r"(?:sent|envoyé|enviado|inviato|verzonden|verstuurd|skickat|sendt|lähetetty|wysłane|"
     r"odesláno|отправлено|надіслано)[ \t]+(?:from|by|via|with|using|on|de|depuis|desde|da|met|"
     r"vanaf|van|från|fra|z|ze|с|из|з)[ \t]+(?:(?:my|mon|ma|mi|mio|il mio|mijn|min|mitt|mój|"
-    r"mého|моего|мого)\b|[^,;!?\n]{0,40}?(?<![^\W\d_])(?:iphone|ipad|ipod|android|mobile|"
-    r"mail|outlook|airmail|mailbox|blackberry|phone|device|yahoo|aol|gmail|windows|tablet|"
-    r"samsung|galaxy|huawei)(?![^\W\d_])[^,;!\n]{0,80}$)"
+    rf"mého|моего|мого)\b(?:[^,;!?\n]{{0,60}}$|[^,;!?\n]{{0,40}}?(?<![^\W\d_])(?:{_DEVICES}))"
+    rf"|[^,;!?\n]{{0,40}}?(?<![^\W\d_])(?:{_DEVICES})(?![^\W\d_])[^,;!\n]{{0,80}}$)"
     r"|von meine[mr]? .{1,60}gesendet"
     r"|diese nachricht wurde von .{1,80}gesendet"
     r"|from my (?:iphone|ipad|ipod|android|mobile|phone|cell|samsung|galaxy|blackberry|device)"
     r"|.{0,30}\bfrom (?:my )?mobile\b"
-    r"|get \[?outlook for"
     r"|(?:寄自|发自|發自|来自|從|从)我的"
     r"|.{1,40}から送信"
     r"|(?<=[ \t(<\[])から送信"
-    r").{0,120}$",
+    r").{0,120}"
+    r"|(?:(?:get|obtenir|obtener|ottieni|scarica|download|descargar|télécharger|baixe)[ \t]+)?"
+    r"\[?outlook (?:for|für|pour|para|per|voor|na|för) (?:ios|android)\]?"
+    r"(?:[ \t]+(?:herunterladen|beziehen|downloaden|ophalen|scaricare))?"
+    r"[ \t]*+(?:[<(]?https?://[^\s<>()]*+[>)]?)?"
+    r")[ \t]*$",
     re.IGNORECASE,
 )
-_HEADER_LINE = re.compile(
-    r"^[ \t]*+\*{0,2}(?:"
-    # from
+_FROM_NAMES = (
     r"from|von|de|da|van|od|от|від|från|fra|frá|lähettäjä|feladó|kimden|από|"
-    r"发件人|發件人|寄件者|差出人|보낸 사람|"
+    r"发件人|發件人|寄件者|差出人|보낸 사람"
+)
+_HEADER_START = r"^[ \t]*+\*{0,2}(?:"
+_HEADER_END = r")[ \t]*+\*{0,2}[ \t]*+[:：]"
+_HEADER_LINE = re.compile(
+    _HEADER_START + _FROM_NAMES + "|"
     # sent / date
     r"sent|date|gesendet|datum|envoyé|enviado|enviada|inviato|data|fecha|verzonden|wysłane|"
     r"wysłano|отправлено|надіслано|дата|skickat|sendt|lähetetty|päivämäärä|elküldve|dátum|"
@@ -89,42 +103,53 @@ _HEADER_LINE = re.compile(
     r"抄送|副本|reply-to|antwort an|répondre à|responder a|rispondi a|antwoord aan|"
     # subject
     r"subject|betreff|objet|asunto|assunto|oggetto|onderwerp|temat|тема|ämne|emne|aihe|"
-    r"tárgy|konu|θέμα|předmět|主题|主旨|件名|제목"
-    r")[ \t]*+\*{0,2}[ \t]*+[:：]",
+    r"tárgy|konu|θέμα|předmět|主题|主旨|件名|제목" + _HEADER_END,
     re.IGNORECASE,
 )
+# A block of only two headers ("From: ...", "Sent: ...") counts when it starts with the sender.
+_FROM_LINE = re.compile(_HEADER_START + _FROM_NAMES + _HEADER_END, re.IGNORECASE)
 # Verbs of "<someone> wrote:"; Latin-script ones must stand as words.
 _WORD_VERBS = (
     r"wrote|writes|schrieb|a écrit|ont écrit|escribió|escribio|ha escrito|"
     r"ha scritto|scrisse|schreef|geschreven|escreveu|skrev|skrevet|kirjoitti|"
     r"napisał\(a\)|napisała|napisał|pisze|napsal\(a\)|napsal|írta|yazdı|пишет|написал\(а\)|"
-    r"написала|написал|пише|написав|έγραψε"
+    r"написала|написал|пише|написав|έγραψε|đã viết"
 )
 _CJK_VERBS = "写道|寫道|書きました|작성"
 _WROTE = rf"(?:(?<![^\W\d_])(?:{_WORD_VERBS})(?![^\W\d_])|{_CJK_VERBS})"
 # One logical attribution line (already unwrapped) ends in a colon: the verb, then at most a
 # short tail ("wrote:", "schrieb am Fr., 28. Apr. 2017 um 11:53 Uhr:", "skrev Name <a@b>:"),
-# or "<address>:" (Gmail's Russian and Japanese forms have no verb); or, without the colon,
-# Zoho's "wrote ----". Searched from every position: a lookahead for the verbs' first letters
-# (and "<") passes over the others at once instead of trying thirty alternatives at each.
+# or "<address>:" and "<address> sent:" (Gmail's Russian and Japanese forms have no verb); or,
+# without the colon, a closing run of dashes ("wrote ----", "wrote-----"). Searched from every
+# position: a lookahead for the verbs' first letters (and "<") passes over the others at once
+# instead of trying thirty alternatives at each.
 _FIRST_LETTERS = "".join(sorted({verb[0] for verb in f"{_WORD_VERBS}|{_CJK_VERBS}|<".split("|")}))
 _ATTRIBUTION_END = re.compile(
-    rf"(?=[{_FIRST_LETTERS}])(?:{_WROTE}(?:.{{0,120}}[:：]|[ \t]+-{{2,}})[ \t]*$"
-    r"|<[^<>\s]+@[^<>\s]+>[ \t]*[:：][ \t]*$)",
+    rf"(?=[{_FIRST_LETTERS}])(?:{_WROTE}(?:.{{0,120}}[:：]|[ \t]*+-{{2,}})[ \t]*$"
+    r"|<[^<>\s]+@[^<>\s]+>(?:[ \t]++sent)?[ \t]*+[:：][ \t]*$)",
     re.IGNORECASE,
 )
 # Gmail's date-first form: "2016-03-03 17:21 GMT+01:00 Name <a@b>", "2016年12月12日 ... <a@b>:".
 _DATE_FIRST = re.compile(
     r"\d{4}(?:[-/.]\d{1,2}[-/.]\d{1,2}|年\d{1,2}月\d{1,2}日).{0,150}?(?:GMT[+-]\d|@)"
 )
-# What makes "<...> wrote:" an attribution rather than prose: an address, a time or a year.
-_EVIDENCE = re.compile(r"@|(?<!\d)(?:\d{1,2}[:.h]\d{2}|(?:19|20)\d{2})(?!\d)")
+# What makes "<...> wrote:" an attribution rather than prose: an address, a time or a year, or
+# a frame of dashes ("---- John Smith wrote ----").
+_EVIDENCE = re.compile(r"@|(?<!\d)(?:\d{1,2}[:.h]\d{2}|(?:19|20)\d{2})(?!\d)|^-{2,}")
+# Words that open an attribution, then a date within a few characters: "On Mon, Jun 3, 2024",
+# "Am 03.06.24", "Le lun. 3 juin", "Vào Th 2, 3 thg 6". Case matters: prose has "on Monday".
+_OPENER = r"(?:On|Am|Le|El|Il giorno|Il|Op|Em|Den|W dniu|Dne|Vào|Na)[ \t]+[^\d\n]{0,16}\d"
+_STARTS_WITH_OPENER = re.compile(_OPENER)  # used with match
+# Where a reply written on the attribution's own line ends ("confirm On Wed, Apr 4, 2012 ...
+# wrote:"): the blanks before an opener, each run tried once from its start.
+_OPENER_INSIDE = re.compile(rf"(?<![ \t])[ \t]++(?={_OPENER})")
 # "name@host> wrote:", "mailto:Name <name@host>": the second line of a wrapped attribution.
 _ADDRESS_TAIL = re.compile(r"^(?:mailto:|[\w.+-]+@)", re.IGNORECASE)  # "^": used with match
 #: Lines an attribution may be wrapped over ("On ..., Name <\nname@host> wrote:").
 _WRAP = 5
 _MAX_ATTRIBUTION = 400
 _MIN_HEADER_BLOCK = 3
+_MIN_FROM_BLOCK = 2
 
 
 def _single_kind(line: str) -> int:
@@ -225,11 +250,12 @@ def _wrapped_start(lines: list[str], kinds: list[int], end: int, last: str) -> i
     return -1
 
 
-def _header_block_end(kinds: list[int], start: int) -> int:
+def _header_block_end(lines: list[str], kinds: list[int], start: int) -> int:
     """Last line of a header block starting at ``start``, or -1 when it is too short.
 
-    Single unknown lines between headers belong to the block (a wrapped ``Subject:``, an
-    unlisted header such as ``Risposta:``).
+    Three headers make a block, or two when the first names the sender (Outlook's
+    ``From:``/``Sent:`` without ``To:`` and ``Subject:``). Single unknown lines between headers
+    belong to the block (a wrapped ``Subject:``, an unlisted header such as ``Risposta:``).
     """
     count = len(kinds)
     headers = 0
@@ -246,7 +272,17 @@ def _header_block_end(kinds: list[int], start: int) -> int:
         ):
             break
         index += 1
-    return last if headers >= _MIN_HEADER_BLOCK else -1
+    minimum = _MIN_FROM_BLOCK if _FROM_LINE.match(lines[start]) else _MIN_HEADER_BLOCK
+    return last if headers >= minimum else -1
+
+
+def _reply_before(line: str) -> str:
+    """Text before an attribution on its own line ("confirm On Wed, ... wrote:"), else ""."""
+    if _STARTS_WITH_OPENER.match(line.lstrip()):
+        return ""
+    found = _OPENER_INSIDE.search(line)
+    reply = line[: found.start()] if found else ""
+    return reply if any(char.isalnum() for char in reply) else ""
 
 
 def _skip(kinds: list[int], index: int, skipped: tuple[int, ...]) -> int:
@@ -256,7 +292,11 @@ def _skip(kinds: list[int], index: int, skipped: tuple[int, ...]) -> int:
 
 
 def _kept(lines: list[str], kinds: list[int], wraps: dict[int, int]) -> tuple[list[int], bool]:
-    """Indices of the lines that stay, and whether any of them is new text (not a quote)."""
+    """Indices of the lines that stay, and whether any of them is new text (not a quote).
+
+    A reply written on its attribution's line stays, cut before the attribution (``lines`` is
+    updated).
+    """
     kept: list[int] = []
     seen_text = False
     count = len(kinds)
@@ -264,7 +304,7 @@ def _kept(lines: list[str], kinds: list[int], wraps: dict[int, int]) -> tuple[li
     while index < count:
         kind = kinds[index]
         if kind == _HEADER:
-            end = _header_block_end(kinds, index)
+            end = _header_block_end(lines, kinds, index)
             if end < 0:
                 kind = _TEXT
             elif seen_text:
@@ -276,6 +316,11 @@ def _kept(lines: list[str], kinds: list[int], wraps: dict[int, int]) -> tuple[li
             if seen_text:
                 break
         elif kind == _ATTRIBUTION:
+            reply = _reply_before(lines[index])
+            if reply:
+                lines[index] = reply
+                kept.append(index)
+                seen_text = True
             after = _skip(kinds, wraps[index] + 1, (_EMPTY,))
             if not seen_text:  # bottom-posting: the quoted mail comes first
                 index = _skip(kinds, after, (_EMPTY, _QUOTE))
