@@ -3,8 +3,8 @@
 PostgreSQL refuses to run as root, so as root ``initdb`` and ``postgres`` run as the
 ``postgres`` user (``setpriv``), with the cluster in a temp folder that user owns. The server
 listens on 127.0.0.1 only, on a free high port, with its Unix socket in the temp folder and
-durability switched off (fsync, synchronous commit, full-page writes): the data is thrown away
-at teardown, when its whole process group is killed.
+durability switched off (fsync, synchronous commit, full-page writes) unless ``durable``: the
+data is thrown away at teardown, when its whole process group is killed.
 """
 
 from __future__ import annotations
@@ -72,15 +72,16 @@ class PostgresServer:
     root: Path
     bindir: Path
     port: int
+    durable: bool = False  # fsync, synchronous commit and full-page writes on, as in production
     _proc: subprocess.Popen[bytes] | None = None
 
     @classmethod
-    def create(cls, bindir: Path) -> PostgresServer:
+    def create(cls, bindir: Path, *, durable: bool = False) -> PostgresServer:
         """``initdb`` a new cluster in a temp folder and start the server on it."""
         root = Path(tempfile.mkdtemp(prefix="postgres-", dir="/tmp"))
         root.chmod(0o755)
         os.chown(root, _USER.pw_uid, _USER.pw_gid)
-        server = cls(root, bindir, free_port())
+        server = cls(root, bindir, free_port(), durable)
         subprocess.run(
             _as_owner(
                 [
@@ -112,6 +113,8 @@ class PostgresServer:
 
     def start(self) -> None:
         settings = {**_SETTINGS, "port": str(self.port), "unix_socket_directories": str(self.root)}
+        if self.durable:
+            settings.update(fsync="on", synchronous_commit="on", full_page_writes="on")
         cmd = [str(self.bindir / "postgres"), "-D", str(self.data)]
         for name, value in settings.items():
             cmd += ["-c", f"{name}={value}"]
