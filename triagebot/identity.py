@@ -20,6 +20,7 @@ __all__ = [
     "CANDIDATE_ID_PREFIX",
     "CANDIDATE_REF",
     "MESSAGE_ID_PREFIX",
+    "SUBJECT_REF",
     "Identity",
     "reference",
 ]
@@ -30,6 +31,8 @@ MESSAGE_ID_PREFIX = "triagebot."
 CANDIDATE_ID_PREFIX = MESSAGE_ID_PREFIX + "c-"
 #: A candidate's reference as people write it (``C-42``); never a tracker key.
 CANDIDATE_REF = re.compile(r"[Cc]-([0-9]{1,12})")
+#: The reference in the subject of every mail about a candidate: ``[triage C-42]``.
+SUBJECT_REF = re.compile(r"\[triage C-([0-9]{1,12})\]", re.IGNORECASE)
 DEFAULT_DOMAIN = "localhost"  # Message-IDs before any address is configured
 
 

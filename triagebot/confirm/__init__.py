@@ -7,7 +7,7 @@ a reply to the store.
 
 from triagebot.confirm.commands import Command, Verb, parse_command
 from triagebot.confirm.notify import Notifier, Templates
-from triagebot.confirm.replies import ReplyHandler, explain
+from triagebot.confirm.replies import ReplyHandler, explain, explain_lines
 from triagebot.confirm.trust import Gate, Verdict
 
 __all__ = [
@@ -19,5 +19,6 @@ __all__ = [
     "Verb",
     "Verdict",
     "explain",
+    "explain_lines",
     "parse_command",
 ]

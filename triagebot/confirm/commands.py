@@ -1,11 +1,13 @@
-"""Reply commands: the first non-empty lines of a reply's new text, case-insensitive.
+"""Reply commands: the first non-empty, unquoted line of a reply's new text, case-insensitive,
+or the words after a subject's ``[triage C-42]``.
 
 ``COMMANDS`` is the registry: each verb's usage, what it means (the help lists in mails are
 made from it) and its parser. ``confirm`` (with ``priority``, ``component``, ``assign``,
 ``label`` on the same line as pairs or on the following lines), ``reject [reason]``,
-``duplicate <KEY>`` (a key of the configured tracker, which says what its keys look like),
-``ignore`` and ``help``. A short line that is none of these is ``unknown`` (answered with the
-list of commands); longer prose is no command at all and becomes a comment on the candidate.
+``duplicate <KEY>`` (a key of the configured tracker, which says what its keys look like, or
+another candidate's ``C-41``), ``ignore`` and ``help``. A short line that is none of these is
+``unknown``; longer prose is no command at all (``comment``). Both are kept as a comment on the
+candidate and answered with the list of commands.
 """
 
 from __future__ import annotations
@@ -16,9 +18,19 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from triagebot.identity import CANDIDATE_REF
+from triagebot.identity import CANDIDATE_REF, SUBJECT_REF, reference
 
-__all__ = ["COMMANDS", "HELP", "Command", "KeyParser", "Verb", "any_key", "parse_command"]
+__all__ = [
+    "COMMANDS",
+    "EXAMPLE",
+    "HELP",
+    "Command",
+    "KeyParser",
+    "Verb",
+    "any_key",
+    "parse_command",
+    "read_command",
+]
 
 #: A tracker's issue key in what someone wrote, or None (``TrackerKind.key``).
 KeyParser = Callable[[str], str | None]
@@ -47,8 +59,8 @@ class Verb(StrEnum):
     DUPLICATE = "duplicate"
     IGNORE = "ignore"
     HELP = "help"
-    UNKNOWN = "unknown"  # looked like a command, is none: answered with the list of commands
-    COMMENT = "comment"  # prose without a command: recorded, not answered
+    UNKNOWN = "unknown"  # looked like a command, is none: kept as a comment, answered
+    COMMENT = "comment"  # prose without a command: kept as a comment, answered
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +74,12 @@ class Command:
     assignee: str | None = None
     reason: str = ""  # reject: why; unknown: the line; comment: the text
     key: str | None = None  # duplicate: the tracker issue
+    duplicate_of: int | None = None  # duplicate: another candidate (``C-41``)
+
+    @property
+    def acts(self) -> bool:
+        """Whether it is a command at all (not prose, not a line triagebot does not know)."""
+        return self.verb not in (Verb.UNKNOWN, Verb.COMMENT)
 
     def args(self) -> dict[str, Any]:
         """The arguments that are set, JSON-ready (``explain --json``)."""
@@ -78,6 +96,8 @@ class Command:
             out["reason" if self.verb is Verb.REJECT else "text"] = self.reason
         if self.key:
             out["key"] = self.key
+        if self.duplicate_of is not None:
+            out["candidate"] = reference(self.duplicate_of)
         return out
 
     def as_json(self) -> dict[str, Any]:
@@ -93,9 +113,17 @@ def any_key(text: str) -> str | None:
     return text
 
 
+def _unquoted(text: str) -> str:
+    """``text`` from its first line that is neither blank nor a ``>`` quote (a quote above the
+    reply that came without an attribution line)."""
+    lines = text.splitlines()
+    start = next((n for n, line in enumerate(lines) if line.strip()[:1] not in ("", ">")), None)
+    return "" if start is None else "\n".join(lines[start:]).strip()
+
+
 def parse_command(new_text: str, issue_key: KeyParser = any_key) -> Command | None:
-    """The command of a reply's new text; None when the text is empty."""
-    text = new_text.strip()
+    """The command of a reply's new text; None when the text is empty (or only quotes)."""
+    text = _unquoted(new_text)
     if not text:
         return None
     line, _, following = text.partition("\n")
@@ -107,6 +135,23 @@ def parse_command(new_text: str, issue_key: KeyParser = any_key) -> Command | No
     if len(line.split()) <= _UNKNOWN_MAX_WORDS and not following.strip():
         return Command(Verb.UNKNOWN, reason=line)
     return Command(Verb.COMMENT, reason=text[:_COMMENT_MAX])
+
+
+def read_command(new_text: str, subject: str, issue_key: KeyParser = any_key) -> Command | None:
+    """A reply's command: the new text's, else one written after the subject's reference
+    (``RE: [triage C-42] confirm``); prose or an unknown line is kept when neither acts.
+
+    The words after the reference are read only when they are a command: the candidate
+    mail's own subject there (a title) never is one.
+    """
+    command = parse_command(new_text, issue_key)
+    if command is not None and command.acts:
+        return command
+    tag = SUBJECT_REF.search(subject)
+    in_subject = parse_command(subject[tag.end() :], issue_key) if tag else None
+    if in_subject is not None and in_subject.acts:
+        return in_subject
+    return command
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +166,9 @@ class _Words:
 
 def _duplicate(words: _Words) -> Command:
     token = words.rest.split(maxsplit=1)[0].rstrip(".,;") if words.rest else ""
+    candidate = CANDIDATE_REF.fullmatch(token)
+    if candidate is not None:
+        return Command(Verb.DUPLICATE, duplicate_of=int(candidate[1]))
     key = words.issue_key(token) if token else None
     if key is None:
         return Command(Verb.UNKNOWN, reason=words.line)
@@ -186,7 +234,7 @@ COMMANDS: dict[str, Spec] = {
         Spec(
             Verb.DUPLICATE,
             "duplicate <KEY>",
-            "it is the existing issue KEY: occurrences update that one",
+            "it is the existing issue KEY (or candidate C-41): occurrences update that one",
             _duplicate,
         ),
         Spec(
@@ -197,3 +245,5 @@ COMMANDS: dict[str, Spec] = {
 }
 #: ``(usage, meaning)`` pairs for the mails' command lists.
 HELP: tuple[tuple[str, str], ...] = tuple((s.usage, s.meaning) for s in COMMANDS.values())
+#: A complete command, as the answers show one.
+EXAMPLE = "confirm priority high"

@@ -1,23 +1,33 @@
-"""Mails of the confirmation loop: candidate mails, one reminder, acknowledgements, help.
+"""Mails of the confirmation loop: candidate mails, one reminder, acknowledgements, help, and
+the one-line answers to refused replies.
 
-Candidate mails and reminders go one per recipient, because each carries that recipient's
-reply token (in its Message-ID and, with plus addressing, its Reply-To). Each mail is recorded
-after it was sent, so a retried effect skips the recipients already served; acknowledgements
-answer in the reply's thread. Nothing is ever sent to triagebot's own addresses.
+Every mail about a defect has one subject (``subject``): ``[triage C-42] <installation> ·
+<application> <version> (<environment>): <title>``; a reminder threads with the candidate mail
+it follows. At most ``max_candidate_mails_per_hour`` candidates get a mail of their own in any
+rolling hour; the others are held, and one summary lists them with ``mailto:`` links that
+carry each one's token.
+
+Candidate mails and reminders carry a reply token (in their Message-ID and, with plus
+addressing, their Reply-To) bound to the candidate and the helpdesk audience, so whoever of
+the helpdesk answers may use it. They go one per recipient and each is recorded after it was
+sent, so a retried effect skips the recipients already served; acknowledgements and refusal
+answers go in the reply's thread. Nothing is ever sent to triagebot's own addresses.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 import structlog
 
 from triagebot.config import Config, HelpdeskConfig
 from triagebot.confirm import tokens
-from triagebot.confirm.commands import HELP, Verb
+from triagebot.confirm.commands import EXAMPLE, HELP, Verb
 from triagebot.errors import NotifyError, RetryableError
 from triagebot.identity import Identity, reference
 from triagebot.mail.classify import AddressSet
@@ -29,6 +39,8 @@ __all__ = ["Notifier", "Templates"]
 
 log = structlog.get_logger(__name__)
 
+_HOUR = timedelta(hours=1)
+
 
 class Templates:
     """The loop's templates (see ``triagebot.templates``); each may list the reply ``commands``."""
@@ -37,7 +49,7 @@ class Templates:
         self._env = environment(directory)
 
     def render(self, name: str, **context: Any) -> str:
-        return self._env.get_template(name).render(commands=HELP, **context)
+        return self._env.get_template(name).render(commands=HELP, example=EXAMPLE, **context)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +78,11 @@ class Notifier:
         *,
         identity: Identity | None = None,
         templates: Templates | None = None,
+        installation: str = "triagebot",
     ) -> None:
+        """``installation``: the ``[service]`` name in every subject."""
         self.mailer = mailer
+        self.installation = installation
         self.helpdesk = helpdesk
         self.store = store
         self.templates = templates or Templates()
@@ -89,7 +104,13 @@ class Notifier:
             return None
         if mailer is None:
             return None
-        return cls(mailer, config.helpdesk, store, identity=Identity.from_config(config))
+        return cls(
+            mailer,
+            config.helpdesk,
+            store,
+            identity=Identity.from_config(config),
+            installation=config.service.installation,
+        )
 
     # --- effects --------------------------------------------------------------------------
 
@@ -103,6 +124,32 @@ class Notifier:
         else:
             raise NotifyError(f"unknown notification {reason!r}")
 
+    def send_due(self, now: datetime) -> None:
+        """What is due besides the queued effects: the summary of held candidates, reminders,
+        answers to refused replies."""
+        self.summarise(now)
+        self.remind(now)
+        self.answer_refusals(now)
+
+    def answer_refusals(self, now: datetime) -> int:
+        """Send the queued one-line answers to refused replies; returns how many went out."""
+        sent = 0
+        for message_id, answer in self.store.refusal_notices_due():
+            to = self._recipients([str(answer["to"])])
+            try:
+                if to:
+                    self.mailer.send(self._reply(to, answer, "refusal", "refusal.txt.j2"))
+            except RetryableError as exc:  # the server is away: the next round tries again
+                log.warning("confirm.refusal_deferred", message_id=message_id, error=str(exc))
+                break
+            except NotifyError as exc:  # refused: kept, tried again next round
+                log.warning("confirm.refusal_refused", message_id=message_id, error=str(exc))
+                continue
+            self.store.refusal_notice_sent(message_id, now)
+            log.info("confirm.refusal_sent", message_id=message_id, to=answer["to"])
+            sent += 1
+        return sent
+
     def remind(self, now: datetime) -> int:
         """Send the one reminder for candidates unanswered after ``reminder_after_hours``."""
         sent = 0
@@ -110,13 +157,9 @@ class Notifier:
         for defect_id, recipient in self.store.reminders_due(cutoff):
             try:
                 self._send_candidate(self.store.defect(defect_id), recipient, "reminder", now)
-            except RetryableError as exc:
+            except NotifyError as exc:  # away or refusing: the next round tries again
                 log.warning("confirm.reminder_deferred", defect=defect_id, error=str(exc))
-                break  # the server is away: the next round tries again
-            except NotifyError as exc:
-                log.error("confirm.reminder_failed", defect=defect_id, error=str(exc))
-                self.store.record_notification(defect_id, "reminder", recipient, "", now)
-                continue
+                break
             sent += 1
         return sent
 
@@ -131,57 +174,167 @@ class Notifier:
                 out.append(address.lower())
         return out
 
+    def subject(self, defect: Defect) -> str:
+        """The one subject of every mail about ``defect``."""
+        meta = defect.metadata
+        application = " ".join(
+            v for v in (meta.get("application"), defect.last_version or meta.get("version")) if v
+        )
+        environment = meta.get("environment")
+        where = self.installation + (f" · {application}" if application else "")
+        where += f" ({environment})" if environment else ""
+        subject = f"[triage {reference(defect.id)}] {where}: {defect.title}"
+        return " ".join(subject.split())[:250]  # report values never break the header
+
+    def _held(self, defect: Defect, now: datetime) -> bool:
+        """Whether the candidate waits for the summary: it was held before, or the hour's
+        candidate mails are used up and none of its own went out yet."""
+        if self.store.notified(defect.id, "held"):
+            return True
+        if self.store.notified(defect.id, "candidate"):
+            return False
+        if self.store.candidates_mailed(now - _HOUR) < self.helpdesk.max_candidate_mails_per_hour:
+            return False
+        self.store.record_notification(defect.id, "held", "", "", now)
+        log.info("confirm.candidate_held", defect=defect.id)
+        return True
+
     def _candidate(self, defect: Defect, kind: str, now: datetime) -> None:
         if defect.state is not DefectState.CANDIDATE:
             log.info("confirm.candidate_skipped", defect=defect.id, state=str(defect.state))
             return
+        if kind == "candidate" and self._held(defect, now):
+            return
         done = self.store.notified(defect.id, kind)
+        refused: list[NotifyError] = []
         for recipient in self._recipients(self.helpdesk.recipients):
-            if recipient not in done:
+            if recipient in done:
+                continue
+            try:
                 self._send_candidate(defect, recipient, kind, now)
+            except RetryableError:
+                raise  # the server is away: the others would wait for it too
+            except NotifyError as exc:  # one refused recipient does not hold up the others
+                log.warning(
+                    "confirm.candidate_refused",
+                    defect=defect.id,
+                    recipient=recipient,
+                    error=str(exc),
+                )
+                refused.append(exc)
+        if refused:  # the effect is tried again for these (those served are recorded)
+            raise refused[0]
 
     def _send_candidate(self, defect: Defect, recipient: str, kind: str, now: datetime) -> None:
-        token = tokens.issue(self._secret, defect.id, recipient, now, self._ttl)
+        token = tokens.issue(self._secret, defect.id, now, self._ttl)
         message_id = self.identity.message_id(f"c-{token}")
         context = {
             "defect": defect,
             "reference": reference(defect.id),
             "reminder": kind == "reminder",
             "expires": token.expires,
+            "seen_on": self.store.seen_on(defect.id),
         }
-        prefix = "Reminder: " if kind == "reminder" else ""
+        original = self.store.notified(defect.id, "candidate").get(recipient, "")
+        thread = [original] if kind == "reminder" and original else []
         message = self.mailer.compose(
             to=[recipient],
-            subject=f"[triage {reference(defect.id)}] {prefix}{defect.title}"[:250],
+            subject=self.subject(defect),
             text=self.templates.render("candidate.txt.j2", **context),
             html=self.templates.render("candidate.html.j2", **context),
             kind=kind,
             message_id=message_id,
+            in_reply_to=thread[0] if thread else None,
+            references=thread,
             reply_to=self._addressing.reply_to(token),
         )
         self.mailer.send(message)
         self.store.record_notification(defect.id, kind, recipient, message_id, now)
         log.info("confirm.candidate_sent", defect=defect.id, kind=kind, recipient=recipient)
 
+    def summarise(self, now: datetime) -> int:
+        """Send each recipient one summary of the held candidates it has not seen; returns
+        how many summaries went out."""
+        sent = 0
+        for recipient in self._recipients(self.helpdesk.recipients):
+            held = [self.store.defect(i) for i in self.store.summaries_due(recipient)]
+            if not held:
+                continue
+            lines = [self._summary_line(defect, now) for defect in held]
+            context = {"lines": lines, "limit": self.helpdesk.max_candidate_mails_per_hour}
+            message = self.mailer.compose(
+                to=[recipient],
+                subject=f"[triage] {self.installation}: {len(held)} more candidates"[:250],
+                text=self.templates.render("summary.txt.j2", **context),
+                html=self.templates.render("summary.html.j2", **context),
+                kind="summary",
+            )
+            try:
+                self.mailer.send(message)
+            except NotifyError as exc:  # away or refusing: the next round tries again
+                log.warning("confirm.summary_deferred", recipient=recipient, error=str(exc))
+                continue
+            for defect in held:
+                message_id = str(message["Message-ID"])
+                self.store.record_notification(defect.id, "summary", recipient, message_id, now)
+            log.info("confirm.summary_sent", recipient=recipient, candidates=len(held))
+            sent += 1
+        return sent
+
+    def _summary_line(self, defect: Defect, now: datetime) -> dict[str, str]:
+        """One held candidate: its subject and a ``mailto:`` link per verb, each carrying a
+        reply token in the address (plus addressing) and in ``In-Reply-To``."""
+        token = tokens.issue(self._secret, defect.id, now, self._ttl)
+        subject = self.subject(defect)
+        address = self._addressing.reply_to(token)
+        thread = self.identity.message_id(f"c-{token}")
+        links = {
+            verb: f"mailto:{quote(address, safe='@+')}?"
+            + urlencode(
+                {
+                    "subject": f"Re: [triage {reference(defect.id)}] {verb}",
+                    "body": verb,
+                    "In-Reply-To": thread,
+                },
+                quote_via=quote,
+            )
+            for verb in ("confirm", "reject")
+        }
+        return {"subject": subject, **links}
+
+    def _reply(
+        self, to: list[str], payload: dict[str, Any], kind: str, template: str, **context: Any
+    ) -> EmailMessage:
+        """A mail answering a reply in its thread (``payload``: ``subject``, ``in_reply_to``,
+        ``references`` and the template's fields)."""
+        subject = str(payload.get("subject") or "triagebot")
+        if not subject.lower().startswith("re:"):
+            subject = "Re: " + subject
+        return self.mailer.compose(
+            to=to,
+            subject=subject[:250],
+            text=self.templates.render(template, **{**payload, **context}),
+            kind=kind,
+            in_reply_to=str(payload["in_reply_to"]),
+            references=[str(r) for r in payload.get("references", ())],
+        )
+
     def _answer(self, defect_id: int, payload: dict[str, Any], now: datetime) -> None:
         to = self._recipients([str(payload["to"])])
         if not to:
             return
-        subject = str(payload.get("subject") or f"[triage {reference(defect_id)}]")
-        if not subject.lower().startswith("re:"):
-            subject = "Re: " + subject
-        template = "help.txt.j2" if payload["reason"] == "help" else "ack.txt.j2"
-        message = self.mailer.compose(
-            to=to,
-            subject=subject[:250],
-            text=self.templates.render(
-                template, reference=reference(defect_id), verbs=Verb, **payload
-            ),
-            kind=str(payload["reason"]),
-            in_reply_to=str(payload["in_reply_to"]),
-            references=[str(r) for r in payload.get("references", ())],
+        reason = str(payload["reason"])
+        payload = {
+            **payload,
+            "subject": payload.get("subject") or f"[triage {reference(defect_id)}]",
+        }
+        message = self._reply(
+            to,
+            {"understood": "", "state": "", **payload},  # answers queued by 0.1.0 lack these
+            reason,
+            "help.txt.j2" if reason == "help" else "ack.txt.j2",
+            reference=reference(defect_id),
+            verbs=Verb,
         )
         self.mailer.send(message)
-        self.store.record_notification(
-            defect_id, str(payload["reason"]), to[0], str(message["Message-ID"]), now
-        )
+        self.store.record_notification(defect_id, reason, to[0], str(message["Message-ID"]), now)

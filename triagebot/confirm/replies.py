@@ -1,9 +1,14 @@
-"""Applying a reply: authorise, read the command from the new text, record it once, answer.
+"""Applying a reply: authorise, read the command, record it once, answer once.
 
 Runs after the reply's batch is committed. A reply that fails authorisation goes to the
-Review folder with the reason logged and changes nothing; everything else is acknowledged
-into Processed. The store applies each reply Message-ID once, so a re-delivered or re-sent
-reply does nothing the second time.
+Review folder with the reason logged and changes nothing; when its author is on the
+allow-list, the author is told why in one line, at most once per hour (a forged From must not
+make triagebot mail staff on demand). Everything else is acknowledged into Processed: a
+command is applied, a reply without one (a question, a comment, a command not understood) is
+kept as a comment and answered with the candidate's state and the commands. Automatic mail
+(RFC 3834 auto-replies, bounces, list traffic, a null ``Return-Path``) is never answered. The
+store applies each reply Message-ID once, so a re-delivered or re-sent reply does nothing the
+second time.
 """
 
 from __future__ import annotations
@@ -14,26 +19,87 @@ from typing import Any
 import structlog
 
 from triagebot.config import Config, HelpdeskConfig
-from triagebot.confirm.commands import Command, KeyParser, Verb, any_key, parse_command
-from triagebot.confirm.trust import Gate, Located, locate
+from triagebot.confirm.commands import Command, KeyParser, Verb, any_key, read_command
+from triagebot.confirm.trust import Gate, Located, Verdict, locate
 from triagebot.errors import StoreError
 from triagebot.identity import reference
+from triagebot.mail.classify import auto_reason, bounce_reason
 from triagebot.mail.reply import new_text
 from triagebot.mail.report import Report
 from triagebot.mail.source import Folder
 from triagebot.rules import Fields
 from triagebot.store import Defect, DefectState, HumanDecision, ReplyRecord, Store
 
-__all__ = ["ReplyHandler", "explain"]
+__all__ = ["REFUSAL_INTERVAL", "ReplyHandler", "automatic", "explain", "explain_lines"]
 
 log = structlog.get_logger(__name__)
 
+#: An allowed sender is told at most once per this interval that a reply was refused.
+REFUSAL_INTERVAL = timedelta(hours=1)
 _OPEN = frozenset({DefectState.CANDIDATE})
 # A confirm or duplicate may overrule an earlier reject (someone changed their mind).
 _REOPENABLE = frozenset({DefectState.CANDIDATE, DefectState.REJECTED, DefectState.IGNORED})
+_STATES = {
+    DefectState.CANDIDATE: "a candidate: it waits for your decision",
+    DefectState.FILED: "filed in the tracker",
+    DefectState.DUPLICATE: "a duplicate of an existing issue",
+    DefectState.REJECTED: "rejected: later occurrences are recorded, not proposed",
+    DefectState.IGNORED: "ignored by a rule: occurrences are recorded, never filed",
+}
 
 
-def _decision(command: Command, sender: str) -> HumanDecision | None:
+def automatic(report: Report) -> str | None:
+    """Why a mail must never be answered (RFC 3834: auto-replies, bounces, list traffic, a
+    null ``Return-Path``), or None."""
+    headers = report.headers
+    if "list-id" in headers:
+        return "list-id"
+    if "".join(headers.get("return-path", "-").split()) in ("<>", ""):
+        return "null return-path"
+    return bounce_reason(headers, report.sender, report.subject) or auto_reason(
+        headers, report.subject
+    )
+
+
+def state_line(defect: Defect) -> str:
+    """The candidate's state in one sentence, as answers show it."""
+    key = f" ({defect.tracker_key})" if defect.tracker_key else ""
+    return f"{reference(defect.id)}{key} is {_STATES[defect.state]}."
+
+
+def _decide(
+    command: Command, sender: str, defect: Defect, target: Defect | None
+) -> tuple[HumanDecision | None, str]:
+    """What a command asks of ``defect`` (``target``: the candidate a ``duplicate C-41``
+    names, when it exists), and what the acknowledgement says happened."""
+    ref = reference(defect.id)
+    if command.duplicate_of is not None:
+        named = reference(command.duplicate_of)
+        if target is None or target.id == defect.id or target.tracker_key is None:
+            why = (
+                f"{named} does not exist"
+                if target is None
+                else "it is this candidate"
+                if target.id == defect.id
+                else f"{named} has no tracker issue yet: confirm it first, then answer again"
+            )
+            return None, f"Nothing changed: {ref} cannot be a duplicate of {named}: {why}."
+    decision = _decision(command, sender, target)
+    if decision is None:
+        return None, ""
+    if defect.state not in decision.from_states:
+        key = f" ({defect.tracker_key})" if defect.tracker_key else ""
+        return decision, f"Nothing changed: {ref} is already {defect.state}{key}."
+    if decision.state is DefectState.FILED:
+        return decision, f"{ref} is being filed in the tracker."
+    if decision.state is DefectState.DUPLICATE:
+        return decision, f"{ref} now updates {decision.tracker_key}."
+    return decision, f"{ref} is rejected: later occurrences are recorded, not proposed."
+
+
+def _decision(command: Command, sender: str, target: Defect | None) -> HumanDecision | None:
+    """The decision of an acting command; ``target``: the candidate a ``duplicate C-41``
+    names, which has a tracker issue."""
     if command.verb is Verb.CONFIRM:
         fields = Fields(
             priority=command.priority,
@@ -47,27 +113,35 @@ def _decision(command: Command, sender: str) -> HumanDecision | None:
         by = f"rejected by {sender} by e-mail"
         return HumanDecision(DefectState.REJECTED, _OPEN, by=by)
     if command.verb is Verb.DUPLICATE:
-        by = f"marked as duplicate of {command.key} by {sender} by e-mail"
-        return HumanDecision(DefectState.DUPLICATE, _REOPENABLE, by=by, tracker_key=command.key)
+        key, of = command.key, command.key
+        if target is not None and target.tracker_key is not None:
+            key, of = target.tracker_key, f"{reference(target.id)} ({target.tracker_key})"
+        by = f"marked as duplicate of {of} by {sender} by e-mail"
+        return HumanDecision(DefectState.DUPLICATE, _REOPENABLE, by=by, tracker_key=key)
     return None
 
 
-def _note(defect: Defect, decision: HumanDecision | None) -> str:
-    """What the acknowledgement says happened."""
-    if decision is None:
-        return ""
-    if defect.state not in decision.from_states:
-        key = f" ({defect.tracker_key})" if defect.tracker_key else ""
-        return f"Nothing changed: {reference(defect.id)} is already {defect.state}{key}."
-    if decision.state is DefectState.FILED:
-        return f"{reference(defect.id)} is being filed in the tracker."
-    if decision.state is DefectState.DUPLICATE:
-        return f"{reference(defect.id)} now updates {decision.tracker_key}."
-    return f"{reference(defect.id)} is rejected: later occurrences are recorded, not proposed."
+def _understood(command: Command | None, ref: str) -> str:
+    """What the answer to a reply without a command says was understood."""
+    if command is None:
+        return f"Your reply to {ref} holds no new text, so no command."
+    if command.verb is Verb.UNKNOWN:
+        return f'"{command.reason}" is not a command triagebot knows; it is kept as a comment.'
+    if command.verb is Verb.COMMENT:
+        return f"Your reply holds no command on its first line; it is kept as a comment on {ref}."
+    return ""
 
 
-def _bracketed(message_id: str) -> str:
-    return f"<{message_id}>"
+def _thread(report: Report) -> dict[str, Any]:
+    """The fields that answer ``report`` in its thread."""
+    thread = [f"<{r}>" for r in report.references]
+    if report.message_id and not report.message_id.startswith("sha256:"):
+        thread.append(f"<{report.message_id}>")
+    return {
+        "subject": report.subject,
+        "in_reply_to": thread[-1] if thread else "",
+        "references": thread,
+    }
 
 
 class ReplyHandler:
@@ -90,79 +164,123 @@ class ReplyHandler:
 
     def handle(self, report: Report, now: datetime) -> Folder:
         """Apply one reply received at ``now``; returns the folder it is acknowledged into."""
-        context = {"message_id": report.message_id, "sender": report.sender}
         verdict = self.gate.check(report, now)
+        sender = verdict.sender.address  # the one From mailbox the checks were made on
+        context = {"message_id": report.message_id, "sender": sender or report.sender}
         candidate_id = verdict.located.candidate_id
         if verdict.reason is not None or candidate_id is None:
-            log.warning("reply.refused", **context, reason=verdict.reason)
-            return Folder.REVIEW
-        try:
-            defect = self.store.defect(candidate_id)
-        except StoreError:
-            log.warning(
-                "reply.refused", **context, reason=f"no candidate {reference(candidate_id)}"
-            )
-            return Folder.REVIEW
-        command = parse_command(new_text(report.body), self.issue_key)
-        if command is None:
-            log.info("reply.empty", **context, defect=defect.id)
-            return Folder.PROCESSED
-        decision = _decision(command, report.sender)
+            return self._refuse(report, verdict, verdict.reason or "no candidate", now)
+        defect = self._defect(candidate_id)
+        if defect is None:
+            return self._refuse(report, verdict, f"no candidate {reference(candidate_id)}", now)
+        command = read_command(new_text(report.body), report.subject, self.issue_key)
+        target = None
+        if command is not None and command.duplicate_of is not None:
+            target = self._defect(command.duplicate_of)
+        decision, note = _decide(command, sender, defect, target) if command else (None, "")
+        acts = command is not None and command.acts
         record = ReplyRecord(
             message_id=report.message_id,
             defect_id=defect.id,
-            sender=report.sender,
-            verb=str(command.verb),
-            args=command.args(),
+            sender=sender,
+            verb=str(command.verb) if command is not None and acts else str(Verb.COMMENT),
+            args=command.args() if command is not None else {},
             at=now,
-            thread=f"{reference(defect.id)}:{report.sender}",
+            thread=f"{reference(defect.id)}:{sender}",
         )
-        applied = self.store.apply_reply(
-            record, decision, self._answer(report, command, defect, decision), self.ack_interval
-        )
+        quiet = automatic(report)
+        answer = None if quiet else self._answer(report, sender, command, defect, note)
+        applied = self.store.apply_reply(record, decision, answer, self.ack_interval)
         event = "reply.applied" if applied else "reply.already_applied"
-        log.info(event, **context, defect=defect.id, verb=str(command.verb))
+        verb = str(command.verb) if command is not None else "none"
+        log.info(event, **context, defect=defect.id, verb=verb, unanswered=quiet)
         return Folder.PROCESSED
+
+    def _defect(self, defect_id: int) -> Defect | None:
+        try:
+            return self.store.defect(defect_id)
+        except StoreError:
+            return None
+
+    def _refuse(self, report: Report, verdict: Verdict, reason: str, now: datetime) -> Folder:
+        """Log a refused reply and queue the one-line answer to an allowed sender (at most one
+        per ``REFUSAL_INTERVAL``; never for automatic mail or anyone else)."""
+        sender = verdict.sender.address
+        context = {"message_id": report.message_id, "sender": sender or report.sender}
+        log.warning("reply.refused", **context, reason=reason)
+        quiet = automatic(report)
+        if verdict.sender_allowed and quiet is None:
+            answer = {"to": sender, "reason": reason, **_thread(report)}
+            queued = self.store.queue_refusal_notice(
+                report.message_id, sender, answer, at=now, per=REFUSAL_INTERVAL
+            )
+            log.info("reply.refusal_answer", **context, queued=queued)
+        elif verdict.sender_allowed:
+            log.info("reply.refusal_unanswered", **context, why=quiet)
+        return Folder.REVIEW
 
     @staticmethod
     def _answer(
-        report: Report, command: Command, defect: Defect, decision: HumanDecision | None
-    ) -> dict[str, Any] | None:
-        """The acknowledgement (or help) payload; comments are recorded without an answer."""
-        if command.verb is Verb.COMMENT:
-            return None
-        thread = [_bracketed(r) for r in report.references]
-        if report.message_id and not report.message_id.startswith("sha256:"):
-            thread.append(_bracketed(report.message_id))
-        helping = command.verb in (Verb.HELP, Verb.UNKNOWN)
+        report: Report, sender: str, command: Command | None, defect: Defect, note: str
+    ) -> dict[str, Any]:
+        """The payload answering a reply: an acknowledgement of a command, else (help, or no
+        command) what was understood, the candidate's state and the commands."""
+        helping = command is None or command.verb is Verb.HELP or not command.acts
         return {
             "reason": "help" if helping else "ack",
-            "to": report.sender,
-            "subject": report.subject,
-            "in_reply_to": thread[-1] if thread else "",
-            "references": thread,
-            "verb": str(command.verb),
-            "line": command.reason if command.verb is Verb.UNKNOWN else "",
-            "note": _note(defect, decision),
+            "to": sender,
+            **_thread(report),
+            "verb": str(command.verb) if command is not None else "",
+            "line": command.reason if command is not None and command.verb is Verb.UNKNOWN else "",
+            "note": note,
+            "understood": _understood(command, reference(defect.id)),
+            "state": state_line(defect),
         }
 
 
 def explain(
     report: Report, helpdesk: HelpdeskConfig | None, now: datetime, issue_key: KeyParser = any_key
 ) -> dict[str, Any]:
-    """The reply fields of ``explain --json``: token, sender check, new text and command."""
+    """The reply fields of ``explain --json``: token, author, each Authentication-Results
+    stamp and which one counted, new text and command."""
     text = new_text(report.body)
-    command = parse_command(text, issue_key)
+    command = read_command(text, report.subject, issue_key)
     if helpdesk is None:
         located: Located = locate(report)
-        token = {"found_in": located.found_in, "valid": False, "why": "no [helpdesk] section"}
-        allowed = False
+        checks: dict[str, Any] = {
+            "token": {"found_in": located.found_in, "valid": False, "why": "no [helpdesk] section"},
+            "sender_allowed": False,
+        }
     else:
-        verdict = Gate(helpdesk).check(report, now)
-        token, allowed = verdict.token_json(), verdict.sender_allowed
-    return {
-        "token": token,
-        "sender_allowed": allowed,
-        "new_text": text,
-        "command": command.as_json() if command else None,
-    }
+        checks = Gate(helpdesk).check(report, now).as_json()
+    return {**checks, "new_text": text, "command": command.as_json() if command else None}
+
+
+def explain_lines(fields: dict[str, Any]) -> list[str]:
+    """``explain``'s text lines for a reply, from the fields ``explain`` returns."""
+    token = fields["token"]
+    lines = [f"token     {token['found_in'] or '(none)'}: {token['why']}"]
+    if "sender" in fields:
+        sender = fields["sender"]
+        allowed = "allowed" if fields["sender_allowed"] else "not allowed"
+        lines.append(
+            f"sender    {sender['address']} ({allowed})"
+            if sender["address"]
+            else f"sender    none: {sender['why']}"
+        )
+        for stamp in fields["authentication_results"]:
+            mark = "counted" if stamp["counted"] else "ignored"
+            lines.append(
+                f"stamp [{stamp['position']}] {stamp['authserv_id'] or '?'}: {mark}, {stamp['why']}"
+            )
+        lines.append(f"stamps    {fields['authentication']['summary']}")
+        lines.append(
+            f"verdict   {'refused: ' + fields['refused'] if fields['refused'] else 'may act'}"
+        )
+    command = fields["command"]
+    lines.append(
+        f"command   {command['verb']} {command['args'] or ''}".rstrip()
+        if command
+        else "command   (none)"
+    )
+    return lines

@@ -1,10 +1,15 @@
-"""Reply tokens: who may answer a candidate mail, verified without a database lookup.
+"""Reply tokens: proof that a reply answers one candidate mail, verified without a database.
 
 A token is ``c<candidate id>-<expiry>-<mac>``, all lowercase so it survives mail clients and
 servers that fold the case of Message-IDs and plus-addresses. ``expiry`` is the Unix time in
-base32; ``mac`` is HMAC-SHA256 over candidate id, recipient address and expiry, truncated to
-80 bits. Only whoever holds ``[helpdesk].token_secret`` can make one, and a token answers for
-one candidate, one recipient and a limited time.
+base32; ``mac`` is HMAC-SHA256 with ``[helpdesk].token_secret``, truncated to 80 bits.
+
+A token is a capability bound to the candidate and its audience, not to one address: only
+the helpdesk received the candidate mail, and staff answer a shared list's mail from their
+own addresses (who may act is ``allowed_senders``' business). The MAC covers a version tag,
+the candidate id, the expiry and the audience. Tokens of the first format had the recipient
+address in the MAC instead; they verify while unexpired when that recipient is one of the
+configured ``recipients``, the same audience.
 """
 
 from __future__ import annotations
@@ -13,13 +18,16 @@ import base64
 import hashlib
 import hmac
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["MAC_BYTES", "TOKEN_PATTERN", "Token", "issue", "parse", "verify"]
+__all__ = ["AUDIENCE", "MAC_BYTES", "TOKEN_PATTERN", "Token", "issue", "parse", "verify"]
 
 MAC_BYTES = 10  # 80 bits
 _EXPIRY_BYTES = 5  # Unix seconds until the year 36812
+#: Whom candidate mails go to; part of every token's MAC.
+AUDIENCE = "helpdesk"
 #: A token inside a longer string (Message-ID, plus-address); group 0 is the token.
 TOKEN_PATTERN = r"c[0-9]{1,12}-[a-z2-7]{8}-[a-z2-7]{16}"  # noqa: S105 - a shape, not a secret
 _TOKEN = re.compile(r"c([0-9]{1,12})-([a-z2-7]{8})-([a-z2-7]{16})")
@@ -45,16 +53,25 @@ def _expiry_bytes(expires: datetime) -> bytes:
     return int(expires.timestamp()).to_bytes(_EXPIRY_BYTES, "big")
 
 
-def _mac(secret: str, candidate_id: int, recipient: str, expires: datetime) -> str:
-    message = f"{candidate_id}\n{recipient.strip().lower()}\n{int(expires.timestamp())}"
+def _mac(secret: str, message: str) -> str:
     digest = hmac.new(secret.encode(), message.encode(), hashlib.sha256).digest()
     return _b32(digest[:MAC_BYTES])
 
 
-def issue(secret: str, candidate_id: int, recipient: str, now: datetime, ttl: timedelta) -> Token:
-    """A token for ``recipient`` to answer candidate ``candidate_id`` until ``now + ttl``."""
+def _audience_mac(secret: str, candidate_id: int, expires: datetime) -> str:
+    # Starts with "v2": never the message of a first-format MAC, which starts with a digit.
+    return _mac(secret, f"v2\n{candidate_id}\n{int(expires.timestamp())}\n{AUDIENCE}")
+
+
+def _recipient_mac(secret: str, candidate_id: int, recipient: str, expires: datetime) -> str:
+    """The first format's MAC, bound to one recipient address."""
+    return _mac(secret, f"{candidate_id}\n{recipient.strip().lower()}\n{int(expires.timestamp())}")
+
+
+def issue(secret: str, candidate_id: int, now: datetime, ttl: timedelta) -> Token:
+    """A token for the helpdesk to answer candidate ``candidate_id`` until ``now + ttl``."""
     expires = datetime.fromtimestamp(int((now + ttl).timestamp()), UTC)
-    return Token(candidate_id, expires, _mac(secret, candidate_id, recipient, expires))
+    return Token(candidate_id, expires, _audience_mac(secret, candidate_id, expires))
 
 
 def parse(text: str) -> Token | None:
@@ -66,11 +83,16 @@ def parse(text: str) -> Token | None:
     return Token(int(match[1]), datetime.fromtimestamp(seconds, UTC), match[3])
 
 
-def verify(secret: str, token: Token, sender: str, now: datetime) -> str | None:
-    """Why ``token`` does not authorise ``sender`` at ``now``; None when it does."""
-    expected = _mac(secret, token.candidate_id, sender, token.expires)
-    if not hmac.compare_digest(expected, token.mac):
-        return "token not issued to this sender (forged, altered or for another recipient)"
+def verify(secret: str, token: Token, now: datetime, recipients: Iterable[str] = ()) -> str | None:
+    """Why ``token`` is no proof at ``now``; None when it is genuine and unexpired.
+
+    ``recipients``: the configured audience, for tokens of the first format.
+    """
+    expected = [_audience_mac(secret, token.candidate_id, token.expires)]
+    expected += [_recipient_mac(secret, token.candidate_id, r, token.expires) for r in recipients]
+    # Every candidate is compared, so the time taken does not tell which one matched.
+    if not sum(hmac.compare_digest(mac, token.mac) for mac in expected):
+        return "token not genuine (forged, altered, or issued to a former recipient)"
     if now >= token.expires:
         return f"token expired {token.expires:%Y-%m-%d %H:%M} UTC"
     return None

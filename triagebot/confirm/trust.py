@@ -1,43 +1,38 @@
-"""Who may act by reply: find the reply token, then check token, sender and DKIM together.
+"""Who may act by reply: find the reply token, then check token, author and stamps together.
 
 Token places, strongest first: ``In-Reply-To``, ``References``, the plus-address the reply was
-sent to. The ``[triage C-42]`` subject reference is the last resort, for clients that drop
-thread headers and Reply-To; it proves nothing by itself and ``From:`` is easy to forge, so
-such a reply acts only when a trusted ``Authentication-Results`` stamp shows dkim=pass or
-dmarc=pass. A reply acts only when every check passes; the first failing one is the reason.
+sent to. A genuine token proves the reply answers a candidate mail only the helpdesk received,
+so a **token reply** acts when its author (``senders.author``: the one ``From:`` mailbox) is
+on ``allowed_senders`` and the counted ``Authentication-Results`` stamp (``stamps``) shows no
+failure for the From domain: internal mail often carries no DKIM or DMARC pass, and a missing
+pass must not refuse staff (unless ``require_dkim``). The ``[triage C-42]`` subject reference
+is the last resort, for clients that drop thread headers and Reply-To; it proves nothing and
+``From:`` is easy to forge, so such a **token-less reply** acts only when the counted stamp
+vouches for the From domain. A reply acts only when every check passes; the first failing
+one is the reason.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from triagebot.config import HelpdeskConfig
 from triagebot.confirm import tokens
+from triagebot.confirm.senders import AllowList, Author, author
+from triagebot.confirm.stamps import Evidence, read
 from triagebot.confirm.tokens import Token
-from triagebot.identity import CANDIDATE_ID_PREFIX
-from triagebot.mail.classify import AddressSet
+from triagebot.identity import CANDIDATE_ID_PREFIX, SUBJECT_REF
 from triagebot.mail.report import Report
 
-__all__ = [
-    "Gate",
-    "Located",
-    "Verdict",
-    "authentication_problem",
-    "locate",
-    "subject_only_problem",
-]
+__all__ = ["SUBJECT_ONLY", "Gate", "Located", "Verdict", "locate"]
 
 #: A candidate mail's Message-ID (``<triagebot.c-<token>@domain>``) as replies quote it.
 _IN_ID = re.compile(re.escape(CANDIDATE_ID_PREFIX) + "(" + tokens.TOKEN_PATTERN + ")@")
 _IN_ADDRESS = re.compile(r"\+c-(" + tokens.TOKEN_PATTERN + ")@")
-_SUBJECT_REF = re.compile(r"\[triage C-([0-9]{1,12})\]", re.IGNORECASE)
 _ADDRESS_HEADERS = ("to", "cc", "delivered-to", "x-original-to")
-_AUTHSERV = re.compile(r"^\s*+([^\s;]+)")  # "^": used with match
-_METHOD = re.compile(r"\b(dkim|dmarc)\s*=\s*([a-z]+)", re.IGNORECASE)
 SUBJECT_ONLY = "no token, subject reference only"
 
 
@@ -65,51 +60,10 @@ def locate(report: Report) -> Located:
         token = tokens.parse(match[1]) if match else None
         if token is not None:
             return Located("plus-address", token.candidate_id, token)
-    subject = _SUBJECT_REF.search(report.subject)
+    subject = SUBJECT_REF.search(report.subject)
     if subject is not None:
         return Located("subject", int(subject[1]))
     return Located(None)
-
-
-def authentication_problem(
-    headers: Mapping[str, str], trusted: frozenset[str], require: bool
-) -> str | None:
-    """Why the receiving server's ``Authentication-Results`` stamp rejects the mail, if it does.
-
-    Only the topmost stamp (the receiving server's own) from a trusted ``authserv-id`` counts;
-    mail without one (internal mail) passes, as the issue asks.
-    """
-    stamp = _trusted_stamp(headers, trusted) if require else None
-    return None if stamp is None else _failed(*stamp)
-
-
-def subject_only_problem(headers: Mapping[str, str], trusted: frozenset[str]) -> str | None:
-    """Why a reply naming its candidate only in the subject may not act: without a token,
-    only a trusted stamp with dkim=pass or dmarc=pass vouches for its ``From:``."""
-    stamp = _trusted_stamp(headers, trusted)
-    if stamp is None:
-        return f"{SUBJECT_ONLY}, and no trusted Authentication-Results stamp vouches for it"
-    return _failed(*stamp)
-
-
-def _trusted_stamp(
-    headers: Mapping[str, str], trusted: frozenset[str]
-) -> tuple[str, dict[str, str]] | None:
-    """The topmost stamp's authserv-id and dkim/dmarc results, when a trusted server wrote it."""
-    value = headers.get("authentication-results")
-    if not value:
-        return None
-    authserv = _AUTHSERV.match(value)
-    if authserv is None or authserv[1].lower() not in trusted:
-        return None
-    return authserv[1], {name.lower(): result.lower() for name, result in _METHOD.findall(value)}
-
-
-def _failed(authserv: str, results: dict[str, str]) -> str | None:
-    if "pass" in (results.get("dkim"), results.get("dmarc")):
-        return None
-    shown = ", ".join(f"{k}={v}" for k, v in sorted(results.items())) or "no dkim or dmarc result"
-    return f"authentication-results from {authserv}: {shown}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,14 +73,28 @@ class Verdict:
     located: Located
     token_valid: bool
     token_why: str
+    sender: Author
     sender_allowed: bool
+    evidence: Evidence
     reason: str | None
 
-    def token_json(self) -> dict[str, Any]:
+    def as_json(self) -> dict[str, Any]:
+        """The checks for ``explain --json``: each stamp found, which one counted and why."""
         return {
-            "found_in": self.located.found_in,
-            "valid": self.token_valid,
-            "why": self.token_why,
+            "token": {
+                "found_in": self.located.found_in,
+                "valid": self.token_valid,
+                "why": self.token_why,
+            },
+            "sender": {"address": self.sender.address, "why": self.sender.why},
+            "sender_allowed": self.sender_allowed,
+            "authentication_results": [note.as_json() for note in self.evidence.notes],
+            "authentication": {
+                "summary": self.evidence.summary,
+                "proof": self.evidence.proof,
+                "failure": self.evidence.failure,
+            },
+            "refused": self.reason,
         }
 
 
@@ -135,30 +103,37 @@ class Gate:
 
     def __init__(self, helpdesk: HelpdeskConfig) -> None:
         self._secret = helpdesk.token_secret.reveal() if helpdesk.token_secret else ""
-        self._allowed = AddressSet(helpdesk.allowed_senders)
+        self._recipients = helpdesk.recipients
+        self._allowed = AllowList(helpdesk.allowed_senders)
         self._trusted = frozenset(i.lower() for i in helpdesk.trusted_authserv_ids)
         self._require_dkim = helpdesk.require_dkim
 
-    def sender_allowed(self, sender: str) -> bool:
-        return sender in self._allowed
-
     def check(self, report: Report, now: datetime) -> Verdict:
         located = locate(report)
-        allowed = self.sender_allowed(report.sender)
+        sender = author(report.auth_headers)
+        stamps = [value for name, value in report.auth_headers if name == "authentication-results"]
+        evidence = read(stamps, self._trusted, sender.domain)
         if located.token is not None:
-            why = tokens.verify(self._secret, located.token, report.sender, now)
-            valid, token_why = why is None, why or "valid, issued to the sender"
+            why = tokens.verify(self._secret, located.token, now, self._recipients)
+            valid, token_why = why is None, why or "valid: answers a candidate mail"
         elif located.found_in == "subject":
-            valid, token_why = False, f"{SUBJECT_ONLY}: needs a trusted stamp with dkim/dmarc=pass"
+            valid, token_why = False, f"{SUBJECT_ONLY}: needs a trusted, aligned dkim/dmarc pass"
         else:
             valid, token_why = False, "no token and no subject reference"
-        reason: str | None
+        allowed = sender.address in self._allowed
+        reason: str | None = None
         if located.found_in is None or (located.token is not None and not valid):
             reason = token_why
+        elif not sender.address:
+            reason = f"no usable From address: {sender.why}"
         elif not allowed:
-            reason = f"sender {report.sender or '(none)'} is not in [helpdesk].allowed_senders"
-        elif located.token is None:
-            reason = subject_only_problem(report.headers, self._trusted)
-        else:
-            reason = authentication_problem(report.headers, self._trusted, self._require_dkim)
-        return Verdict(located, valid, token_why, allowed, reason)
+            reason = f"sender {sender.address} is not in [helpdesk].allowed_senders"
+        elif evidence.failure:
+            reason = f"{evidence.summary}: fails for {sender.domain}"
+        elif not evidence.proof and (located.token is None or self._require_dkim):
+            why = SUBJECT_ONLY if located.token is None else "[helpdesk].require_dkim"
+            reason = (
+                f"{why}, and {evidence.summary} vouches for no {sender.domain}: needs dmarc=pass "
+                f"header.from={sender.domain} or dkim=pass with header.d aligned with it"
+            )
+        return Verdict(located, valid, token_why, sender, allowed, evidence, reason)

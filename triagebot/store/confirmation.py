@@ -1,5 +1,6 @@
 """The confirmation loop's side of the store: replies applied once, the human decisions they
-carry, and the mails sent about a defect (candidates, reminders, acknowledgements).
+carry, the mails sent about a defect (candidates, reminders, acknowledgements), and the
+answers to refused replies.
 
 A reply is applied once by its Message-ID, its decision and its acknowledgement in the same
 transaction; a decision applies only from the states it names (``triagebot.lifecycle``), and
@@ -21,15 +22,21 @@ from triagebot.rules import Fields
 from triagebot.store.queries import signatures_of
 from triagebot.store.queue import enqueue
 from triagebot.store.records import ReplyRecord
-from triagebot.store.schema import defects, notifications, replies
+from triagebot.store.schema import defects, notifications, occurrences, refusal_notices, replies
 
 __all__ = [
     "apply_reply",
+    "candidates_mailed",
     "decide",
     "notified",
+    "queue_refusal_notice",
     "record_notification",
+    "refusal_notice_sent",
+    "refusal_notices_due",
     "reminders_due",
     "replies_of",
+    "seen_on",
+    "summaries_due",
 ]
 
 log = structlog.get_logger(__name__)
@@ -118,12 +125,57 @@ def replies_of(conn: Connection, defect_id: int) -> list[ReplyRecord]:
     ]
 
 
-def notified(conn: Connection, defect_id: int, kind: str) -> set[str]:
-    """Recipients a ``kind`` mail about this defect went to already."""
-    query = sa.select(notifications.c.recipient).where(
+def notified(conn: Connection, defect_id: int, kind: str) -> dict[str, str]:
+    """Recipients a ``kind`` mail about this defect went to already, with its Message-ID."""
+    query = sa.select(notifications.c.recipient, notifications.c.message_id).where(
         notifications.c.defect_id == defect_id, notifications.c.kind == kind
     )
-    return set(conn.execute(query).scalars())
+    return {r.recipient: r.message_id for r in conn.execute(query)}
+
+
+def candidates_mailed(conn: Connection, since: datetime) -> int:
+    """How many candidates got their candidate mail since ``since``."""
+    query = sa.select(sa.func.count(sa.distinct(notifications.c.defect_id))).where(
+        notifications.c.kind == "candidate", notifications.c.sent_at >= since
+    )
+    return int(conn.execute(query).scalar_one())
+
+
+def summaries_due(conn: Connection, recipient: str) -> list[int]:
+    """Candidates held back from their own mail (``held``) that ``recipient`` has not seen in
+    a summary yet, oldest first."""
+    held, summary = notifications.alias("held"), notifications.alias("summary")
+    summarised = sa.select(summary.c.id).where(
+        summary.c.kind == "summary",
+        summary.c.defect_id == held.c.defect_id,
+        summary.c.recipient == recipient,
+    )
+    query = (
+        sa.select(held.c.defect_id)
+        .join(defects, defects.c.id == held.c.defect_id)
+        .where(
+            held.c.kind == "held", defects.c.state == DefectState.CANDIDATE, ~sa.exists(summarised)
+        )
+        .order_by(held.c.defect_id)
+    )
+    return list(conn.execute(query).scalars())
+
+
+def seen_on(conn: Connection, defect_id: int, limit: int) -> dict[str, list[str]]:
+    """The ``machine`` and ``version`` values of a defect's occurrences, most frequent first
+    (at most ``limit`` each)."""
+    out: dict[str, list[str]] = {}
+    for name in ("machine", "version"):
+        column = occurrences.c[name]
+        query = (
+            sa.select(column)
+            .where(occurrences.c.defect_id == defect_id, column.is_not(None))
+            .group_by(column)
+            .order_by(sa.func.count().desc(), column)
+            .limit(limit)
+        )
+        out[name] = [str(v) for v in conn.execute(query).scalars()]
+    return out
 
 
 def record_notification(
@@ -161,3 +213,46 @@ def reminders_due(conn: Connection, sent_before: datetime) -> list[tuple[int, st
         .order_by(sent.c.defect_id, sent.c.recipient)
     )
     return [(r.defect_id, r.recipient) for r in conn.execute(query)]
+
+
+def queue_refusal_notice(
+    conn: Connection,
+    message_id: str,
+    sender: str,
+    answer: dict[str, Any],
+    *,
+    at: datetime,
+    per: timedelta,
+) -> bool:
+    """Queue the answer to a refused reply, unless that reply was answered before or
+    ``sender`` got one within ``per`` of ``at``; returns whether it was queued."""
+    earlier = sa.select(refusal_notices.c.message_id).where(
+        (refusal_notices.c.message_id == message_id)
+        | ((refusal_notices.c.sender == sender) & (refusal_notices.c.at > at - per))
+    )
+    if conn.execute(earlier).first():
+        return False
+    conn.execute(
+        sa.insert(refusal_notices).values(
+            message_id=message_id, sender=sender, answer=answer, at=at
+        )
+    )
+    return True
+
+
+def refusal_notices_due(conn: Connection) -> list[tuple[str, dict[str, Any]]]:
+    """``(message_id, answer)`` of the answers to refused replies not sent yet, oldest first."""
+    query = (
+        sa.select(refusal_notices.c.message_id, refusal_notices.c.answer)
+        .where(refusal_notices.c.sent_at.is_(None))
+        .order_by(refusal_notices.c.at)
+    )
+    return [(r.message_id, dict(r.answer)) for r in conn.execute(query)]
+
+
+def refusal_notice_sent(conn: Connection, message_id: str, at: datetime) -> None:
+    conn.execute(
+        sa.update(refusal_notices)
+        .where(refusal_notices.c.message_id == message_id)
+        .values(sent_at=at)
+    )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from triagebot.identity import reference
 from triagebot.lifecycle import DefectState, EffectKind
 from triagebot.rules import Fields
 
@@ -94,6 +95,7 @@ class DefectSummary:
     def as_json(self) -> dict[str, Any]:
         return {
             "id": self.id,
+            "ref": reference(self.id),  # as the helpdesk's mails name it
             "key": self.key,
             "state": self.state,
             "signatures": self.signatures,
