@@ -16,7 +16,7 @@ from triagebot.config import Config, DigestConfig
 from triagebot.errors import TriagebotError
 from triagebot.mail.imap import ImapSource
 from triagebot.rules import RuleSet
-from triagebot.scheduler import trigger_for
+from triagebot.scheduler import next_fires, trigger_for
 from triagebot.services import build_mailbox, build_tracker, imap_settings, open_store
 from triagebot.smtp import MAIL_FEATURES, Mailer, static_problems
 from triagebot.store import Store
@@ -138,9 +138,11 @@ def _smtp(config: Config, send_test: str | None) -> Check:
 
 
 def _digest(digest: DigestConfig, smtp: Check, now: datetime) -> Check:
-    """A digest runs when its schedule is valid and mail is enabled; shows its next run."""
-    fire = trigger_for(digest).get_next_fire_time(None, now)
-    when = f"next {fire:%Y-%m-%d %H:%M %Z}" if fire is not None else "never fires"
+    """A digest runs when its schedule is valid and mail is enabled; shows its next three
+    runs in its own time zone (so a misread weekday or hour shows at once)."""
+    fires = next_fires(trigger_for(digest), now)
+    local = [f"{fire.astimezone(digest.zone):%a %Y-%m-%d %H:%M %Z}" for fire in fires]
+    when = "next " + ", ".join(local) if local else "never fires"
     detail = (
         f"{digest.name} ({digest.audience}, {len(digest.recipients)} recipients): "
         f"'{digest.schedule}' {digest.timezone}, {when}"

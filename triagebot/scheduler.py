@@ -10,12 +10,15 @@ then take over. Each run claims its period in the database before sending (see
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from itertools import islice
+from zoneinfo import ZoneInfo
 
 import structlog
 from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.base import BaseTrigger
+from cronsim import CronSim, CronSimError
 
 from triagebot.clock import Clock, system_clock
 from triagebot.config import Config, DigestConfig
@@ -27,8 +30,10 @@ from triagebot.store import Store
 __all__ = [
     "MISFIRE_GRACE",
     "RETRY_SWEEP",
+    "CronSchedule",
     "DigestScheduler",
     "last_fire",
+    "next_fires",
     "start_digests",
     "trigger_for",
 ]
@@ -38,28 +43,67 @@ log = structlog.get_logger(__name__)
 #: How late a digest may still go out; a later one rolls into the next period (nothing lost).
 MISFIRE_GRACE = timedelta(hours=6)
 RETRY_SWEEP = timedelta(minutes=5)  # how often transiently failed digests are tried again
-#: How far back ``last_fire`` looks, widening step by step (cron fires at least every 4 years).
-_LOOKBACK = tuple(timedelta(days=d) for d in (1 / 24, 1, 8, 32, 367, 4 * 366 + 1))
 _SECOND = timedelta(seconds=1)
+_TICK = timedelta(microseconds=1)
 
 
-def trigger_for(digest: DigestConfig) -> CronTrigger:
+class CronSchedule(BaseTrigger):  # type: ignore[misc]
+    """A cron line as cron means it, in a time zone, as an APScheduler trigger.
+
+    ``cronsim`` reads the line: day-of-week 0 and 7 are Sunday and 1-5 Monday to Friday
+    (APScheduler's own cron numbers Monday 0), and when both day-of-month and day-of-week are
+    restricted either one matching fires. Times are wall-clock times in ``zone``: one in a
+    spring-forward gap fires when the gap ends, one in the repeated autumn hour fires once.
+    """
+
+    def __init__(self, line: str, zone: ZoneInfo) -> None:
+        """``ValueError`` for a line that is not cron (``config`` refuses it first)."""
+        self.line, self.zone = line, zone
+        try:
+            CronSim(line, datetime(2000, 1, 1, tzinfo=zone))
+        except CronSimError as exc:
+            raise ValueError(f"{line!r} is not a cron line: {exc}") from None
+
+    def fires_after(self, moment: datetime) -> Iterator[datetime]:
+        """Fire times strictly after ``moment``, in UTC. Compared in UTC: inside the repeated
+        autumn hour a wall time names two instants, and the earlier one has passed."""
+        for fire in CronSim(self.line, moment.astimezone(self.zone)):
+            if (utc := fire.astimezone(UTC)) > moment:
+                yield utc
+
+    def last_fire(self, moment: datetime) -> datetime | None:
+        """The latest fire time at or before ``moment``, in UTC."""
+        start = (moment + _TICK).astimezone(self.zone)
+        for fire in CronSim(self.line, start, reverse=True):
+            if (utc := fire.astimezone(UTC)) <= moment:
+                return utc
+        return None
+
+    def get_next_fire_time(
+        self, previous_fire_time: datetime | None, now: datetime
+    ) -> datetime | None:
+        """APScheduler's question: the first fire time at or after ``now`` (and after the
+        previous fire, when there was one)."""
+        start = now if previous_fire_time is None else max(now, previous_fire_time + _TICK)
+        return next(self.fires_after(start - _TICK), None)
+
+    def __str__(self) -> str:
+        return f"cron[{self.line!r} {self.zone.key}]"
+
+
+def trigger_for(digest: DigestConfig) -> CronSchedule:
     """The digest's cron schedule in its time zone (``config`` checked both)."""
-    return CronTrigger.from_crontab(digest.schedule, timezone=digest.zone)
+    return CronSchedule(digest.schedule, digest.zone)
 
 
-def last_fire(trigger: CronTrigger, now: datetime) -> datetime | None:
-    """The latest fire time at or before ``now`` (UTC), or None if there was none recently."""
-    for back in _LOOKBACK:
-        fire = trigger.get_next_fire_time(None, now - back)
-        if fire is None or fire > now:
-            continue
-        while True:
-            following = trigger.get_next_fire_time(fire, fire + _SECOND)
-            if following is None or following > now:
-                return fire.astimezone(UTC)  # type: ignore[no-any-return]
-            fire = following
-    return None
+def last_fire(trigger: CronSchedule, now: datetime) -> datetime | None:
+    """The latest fire time at or before ``now`` (UTC)."""
+    return trigger.last_fire(now)
+
+
+def next_fires(trigger: CronSchedule, now: datetime, count: int = 3) -> list[datetime]:
+    """The next ``count`` fire times after ``now`` (UTC), as ``check-config`` shows them."""
+    return list(islice(trigger.fires_after(now), count))
 
 
 class DigestScheduler:
@@ -88,8 +132,7 @@ class DigestScheduler:
 
     def next_fire(self, name: str, now: datetime | None = None) -> datetime | None:
         now = now or self.clock()
-        fire = self.triggers[name].get_next_fire_time(None, now)
-        return fire.astimezone(UTC) if fire is not None else None
+        return self.triggers[name].get_next_fire_time(None, now)
 
     def fire(self, name: str, now: datetime | None = None) -> RunResult | None:
         """The cron job: send the digest for the latest fire time if nobody has yet."""
