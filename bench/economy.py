@@ -33,7 +33,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # runnable from a checkout without installing
 
 import mailgen  # noqa: E402
-from live import bench_config, configure_logging, rules_dir  # noqa: E402
+from live import bench_config, configure_logging, maildir_table, rules_dir  # noqa: E402
 
 from tests.fakejira import FakeJira  # noqa: E402
 from triagebot.config import Config  # noqa: E402
@@ -85,7 +85,7 @@ def jira_config(root: Path, fake: FakeJira, update_interval: float) -> Config:
         "token_env": TOKEN_ENV,
         "update_interval": update_interval,
     }
-    mailbox = {"kind": "maildir", "path": str(root / "Maildir"), "batch_size": 500}
+    mailbox = maildir_table(root / "Maildir") | {"batch_size": 500}
     return bench_config(root, mailbox, rules_dir(root, shipped=False), tracker=tracker)
 
 

@@ -86,6 +86,12 @@ def rules_dir(root: Path, *, shipped: bool) -> Path:
     return folder
 
 
+def maildir_table(path: Path) -> dict[str, Any]:
+    """The ``[mailbox]`` table for a bench Maildir: its mails are complete before the run
+    starts, so none waits out ``min_age`` (that would time the wait, not the service)."""
+    return {"kind": "maildir", "path": str(path), "min_age": 0}
+
+
 def imap_table(port: int, user: str) -> dict[str, Any]:
     """The ``[mailbox]`` table for a local Dovecot user; the password is in ``PASSWORD_ENV``."""
     return {
@@ -180,7 +186,7 @@ def child(args: argparse.Namespace) -> int:
     """One measured ``run --once`` in this process; prints a ``RunResult`` as JSON."""
     root = Path(args.root)
     mailbox = (
-        {"kind": "maildir", "path": str(root / "Maildir")}
+        maildir_table(root / "Maildir")
         if args.mode == "maildir"
         else imap_table(args.port, args.user)
     )
@@ -201,15 +207,28 @@ def child(args: argparse.Namespace) -> int:
     return 0
 
 
-def spawn(mode: str, root: Path, rules: Path, level: str, box: Mailbox | None = None) -> RunResult:
-    """Run ``child`` in a fresh interpreter and read its result line."""
+def child_command(
+    mode: str, root: Path, rules: Path, level: str, box: Mailbox | None = None
+) -> list[str]:
+    """The command line that runs ``child`` in a fresh interpreter."""
     cmd = [sys.executable, __file__, "--child", mode, "--root", str(root)]
     cmd += ["--rules", str(rules), "--level", level]
     if box is not None:
         os.environ[PASSWORD_ENV] = box.password
         cmd += ["--port", str(box.server.port), "--user", box.username]
+    return cmd
+
+
+def run_result(stdout: str) -> RunResult:
+    """The ``RunResult`` a child printed last."""
+    return RunResult(**json.loads(stdout.splitlines()[-1]))
+
+
+def spawn(mode: str, root: Path, rules: Path, level: str, box: Mailbox | None = None) -> RunResult:
+    """Run ``child`` in a fresh interpreter and read its result line."""
+    cmd = child_command(mode, root, rules, level, box)
     done = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
-    return RunResult(**json.loads(done.stdout.splitlines()[-1]))
+    return run_result(done.stdout)
 
 
 def fresh_maildir(template: Path, root: Path) -> Path:
@@ -277,9 +296,7 @@ def profile(template: Path, work: Path, n: int) -> None:
     """Run ``_drain`` under cProfile and print the stages and the hottest functions."""
     root = work / "profile"
     maildir = fresh_maildir(template, root)
-    config = bench_config(
-        root, {"kind": "maildir", "path": str(maildir)}, rules_dir(work, shipped=True)
-    )
+    config = bench_config(root, maildir_table(maildir), rules_dir(work, shipped=True))
     configure_logging("warning", sys.stderr)
     daemon = Daemon.from_config(config)
     profiler = cProfile.Profile()

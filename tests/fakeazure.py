@@ -6,15 +6,18 @@ the adapter cannot tell it from a small project collection:
 - ``POST {project}/_apis/wit/workitems/${type}``: create from a JSON Patch document
   (``application/json-patch+json``; ``op``/``path``/``value``), answering the work item
   ``{"id", "rev", "fields", "url"}``;
-- ``GET`` / ``PATCH {project}/_apis/wit/workitems/{id}``: read (``fields=``) and update by JSON
-  Patch, ``test /rev`` included (412 when the work item changed since);
+- ``GET`` / ``PATCH {project}/_apis/wit/workitems/{id}``: read (``fields=``, or
+  ``$expand=relations``) and update by JSON Patch, ``test /rev`` included (412 when the work
+  item changed since), links added at ``/relations/-`` and ``System.History`` (a comment in
+  the same revision);
 - ``GET {project}/_apis/wit/workitems?ids=&fields=&errorPolicy=``: at most 200 ids, unknown
   ones ``null`` with ``errorPolicy=omit`` and a 404 otherwise;
 - ``POST {project}/_apis/wit/wiql``: a WIQL subset (clauses joined by AND, ORDER BY, ``$top``)
   answering ``{"workItems": [{"id", "url"}]}``. ``CONTAINS`` on ``System.Tags`` is matched as
   a substring of the tag field, the weaker reading, so a client must check the tag itself;
 - ``POST`` / ``GET {project}/_apis/wit/workItems/{id}/comments``: preview only (an
-  ``api-version`` without ``-preview`` is refused, as Azure DevOps refuses it).
+  ``api-version`` without ``-preview`` is refused, as Azure DevOps refuses it); the list takes
+  ``$top`` and ``order`` (``desc``, newest first, the default, or ``asc``).
 
 Errors use Azure DevOps' JSON (``{"message", "typeKey", ...}``): 400 for an unknown field,
 path, area or iteration, a rule violation or a bad state transition (the Agile Bug workflow:
@@ -72,7 +75,15 @@ STANDARD_FIELDS: dict[str, str] = {
     "System.AssignedTo": "identity",
     "System.State": "state",
     "Microsoft.VSTS.Common.Priority": "priority",
+    "System.History": "history",
 }
+#: Link types a relation may have (the system ones triagebot uses).
+LINK_TYPES = frozenset(
+    {
+        "System.LinkTypes.Duplicate-Forward", "System.LinkTypes.Duplicate-Reverse",
+        "System.LinkTypes.Related",
+    }
+)  # fmt: skip
 READ_ONLY_FIELDS = frozenset(
     {
         "System.Id", "System.Rev", "System.TeamProject", "System.WorkItemType",
@@ -433,6 +444,9 @@ class FakeAzure(FakeServer):
         item["fields"]["System.ChangedDate"] = _now()
         item["rev"] += 1
 
+    def _add_comment(self, item: Json, text: str) -> Json:
+        return _add_comment(self, item, text)
+
     def _item(self, item_id: int) -> Json:
         item = self.work_items.get(item_id)
         if item is None:
@@ -470,6 +484,9 @@ class FakeAzure(FakeServer):
                         "WorkItemRevisionMismatchException",
                     )
                 continue
+            if path == "/relations/-" and op == "add":
+                self._relate(item, operation.get("value"))
+                continue
             if not path.startswith("/fields/") or op not in ("add", "replace", "remove"):
                 raise AzureError(
                     400,
@@ -490,6 +507,19 @@ class FakeAzure(FakeServer):
         for name, value in changes.items():
             changes[name] = self._check(item, name, value, fields)
         return changes
+
+    def _relate(self, item: Json, value: Any) -> None:
+        """A link to another work item, by its API URL (``.../_apis/wit/workItems/{id}``)."""
+        rel = value.get("rel") if isinstance(value, dict) else None
+        if rel not in LINK_TYPES:
+            raise AzureError(400, f"TF201036: Link type {rel} is not valid.", "LinkTypeException")
+        target = re.search(r"/_apis/wit/workItems/(\d+)$", str(value.get("url", "")), re.I)
+        if target is None:
+            raise AzureError(400, "VS402625: The link URL is not valid.", "LinkUrlException")
+        self._item(int(target[1]))
+        relation = {"rel": rel, "url": value["url"], "attributes": {"isLocked": False}}
+        if relation not in item.setdefault("relations", []):
+            item["relations"].append(relation)
 
     def _check(self, item: Json, name: str, value: Any, fields: Json) -> Any:
         """``value`` as stored, or the error Azure DevOps gives for it."""
@@ -563,9 +593,18 @@ def _check_patch_type(method: str, content_type: str) -> None:
         )
 
 
-def _view(item: Json, names: str) -> Json:
+def _view(item: Json, names: str, expand: str = "") -> Json:
+    """The work item with only ``names`` among its fields; relations only when expanded."""
+    if expand.casefold() not in ("relations", "all"):
+        item = {k: v for k, v in item.items() if k != "relations"}
     if not names:
         return item
+    if expand:
+        raise AzureError(
+            400,
+            "The expand parameter can not be used with the fields parameter.",
+            "ConflictingParametersException",
+        )
     wanted = {n.strip().casefold() for n in names.split(",")}
     fields = {k: v for k, v in item["fields"].items() if k.casefold() in wanted}
     return {**item, "fields": fields}
@@ -603,14 +642,18 @@ def _create(fake: FakeAzure, call: Call) -> Response:
 
 @_route("GET", _WIT + r"workitems/(?P<id>\d+)")
 def _get(fake: FakeAzure, call: Call) -> Response:
-    return Response(200, _view(fake._item(int(call.match["id"])), call.param("fields")))
+    item = fake._item(int(call.match["id"]))
+    return Response(200, _view(item, call.param("fields"), call.param("$expand")))
 
 
 @_route("PATCH", _WIT + r"workitems/(?P<id>\d+)")
 def _update(fake: FakeAzure, call: Call) -> Response:
     item = fake._item(int(call.match["id"]))
     changes = fake._apply(item, call.json(), creating=False)
+    history = changes.pop("System.History", None)
     fake._touch(item, changes)
+    if history:
+        fake._add_comment(item, str(history))
     for name in [k for k, v in item["fields"].items() if v is None]:
         del item["fields"][name]
     return Response(200, item)
@@ -671,6 +714,10 @@ def _comment_add(fake: FakeAzure, call: Call) -> Response:
     text = (call.json() or {}).get("text")
     if not isinstance(text, str) or not text.strip():
         raise AzureError(400, "The comment text cannot be empty.", "ArgumentException")
+    return Response(200, fake._add_comment(item, text))
+
+
+def _add_comment(fake: FakeAzure, item: Json, text: str) -> Json:
     comments = fake.comments[item["id"]]
     comment_id = sum(len(c) for c in fake.comments.values()) + 1
     now = _now()
@@ -687,13 +734,17 @@ def _comment_add(fake: FakeAzure, call: Call) -> Response:
     }
     comments.append(comment)
     fake._touch(item, {"System.CommentCount": len(comments)})
-    return Response(200, comment)
+    return comment
 
 
 @_route("GET", _WIT + r"workitems/(?P<id>\d+)/comments", "preview")
 def _comment_list(fake: FakeAzure, call: Call) -> Response:
     item = fake._item(int(call.match["id"]))
-    comments = list(reversed(fake.comments[item["id"]]))
-    return Response(
-        200, {"totalCount": len(comments), "count": len(comments), "comments": comments}
-    )
+    order = call.param("order", "desc").lower()
+    if order not in ("asc", "desc"):
+        raise AzureError(400, f"The order '{order}' is not valid.", "ArgumentException")
+    comments = list(fake.comments[item["id"]])
+    if order == "desc":
+        comments.reverse()
+    page = comments[: int(call.param("$top", "200"))]
+    return Response(200, {"totalCount": len(comments), "count": len(page), "comments": page})

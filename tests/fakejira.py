@@ -3,9 +3,12 @@
 It follows Atlassian's documented behaviour closely enough that the adapter cannot tell it from a
 small Jira: Cloud (``search/jql`` with ``nextPageToken``; the old ``search`` answers 410) or
 Data Center (``search`` with ``startAt``), a small workflow, field limits with Jira's error JSON,
-XSRF-checked attachments, and scripted faults (``tests.fakehttp``: 429/503 with Retry-After,
-latency, a connection dropped after the request was applied). Tests read ``issues`` and
-``requests`` directly.
+XSRF-checked attachments, comments with entity properties (set on create, read with
+``expand=properties``, listed with ``orderBy``), issue links as each issue shows them
+(``inwardIssue``/``outwardIssue``), a search index that can lag behind creates
+(``search_lag``, as on Cloud), and scripted faults (``tests.fakehttp``: 429/503 with
+Retry-After, latency, a connection dropped after the request was applied). Tests read
+``issues`` and ``requests`` directly.
 """
 
 from __future__ import annotations
@@ -174,6 +177,9 @@ class FakeJira(FakeServer):
         self.links: list[Json] = []
         #: Issues per search page at most, below each deployment's own cap (tests of paging).
         self.page_limit: int | None = None
+        #: When set, new issues stay out of search results until ``reindex()``.
+        self.search_lag = False
+        self._unindexed: set[str] = set()
         self._next_id = 10_000
         self._counters: dict[str, int] = {}
         self.url = self.origin
@@ -189,6 +195,16 @@ class FakeJira(FakeServer):
         with self._lock:
             key: str = self._create({**fields, "labels": list(labels)})["key"]
         return key
+
+    def reindex(self) -> None:
+        """The search index catches up with every issue."""
+        with self._lock:
+            self._unindexed.clear()
+
+    def comments(self, key: str) -> list[str]:
+        """The bodies of an issue's comments, oldest first."""
+        with self._lock:
+            return [c["body"] for c in self.issues[key]["fields"]["comment"]["comments"]]
 
     def set_status(self, key: str, status: str) -> None:
         with self._lock:
@@ -306,6 +322,8 @@ class FakeJira(FakeServer):
         }
         self._apply_status(issue, "Open")
         self.issues[key] = issue
+        if self.search_lag:
+            self._unindexed.add(key)
         return issue
 
     def _search(self, jql: str, fields: list[str] | None, validate: bool = True) -> list[Json]:
@@ -320,7 +338,9 @@ class FakeJira(FakeServer):
                     raise JqlError(
                         f"An issue with key '{missing[0].upper()}' does not exist for field 'key'."
                     )
-        hits = [i for i in self.issues.values() if query.matches(i)]
+        hits = [
+            i for i in self.issues.values() if i["key"] not in self._unindexed and query.matches(i)
+        ]
         if query.order_by == "key":
             hits.sort(key=lambda i: int(i["id"]))
         else:
@@ -475,7 +495,7 @@ def _issue_edit(fake: FakeJira, call: Call) -> Response:
     return Response(204)
 
 
-def _add_comment(issue: Json, body: str) -> Json:
+def _add_comment(issue: Json, body: str, properties: list[Json] | None = None) -> Json:
     comments = issue["fields"]["comment"]
     comment = {
         "id": str(10_000 + comments["total"]),
@@ -483,6 +503,7 @@ def _add_comment(issue: Json, body: str) -> Json:
         "author": {"displayName": "triagebot"},
         "created": _now(),
         "self": f"{issue['self']}/comment/{10_000 + comments['total']}",
+        "properties": [{"key": p["key"], "value": p["value"]} for p in properties or ()],
     }
     comments["comments"].append(comment)
     comments["total"] = comments["maxResults"] = len(comments["comments"])
@@ -500,7 +521,15 @@ def _comment_add(fake: FakeJira, call: Call) -> Response:
         return _error(400, (), comment="Comment body can not be empty!")
     if len(body) > TEXT_LIMIT:
         return _error(400, (), comment="The entered text is too long.")
-    return Response(201, _add_comment(issue, body))
+    properties = _object(call).get("properties") or []
+    if not all(isinstance(p, dict) and p.get("key") and "value" in p for p in properties):
+        return _error(400, ("Each property needs a key and a value.",))
+    return Response(201, _comment_view(_add_comment(issue, body, properties), expand=False))
+
+
+def _comment_view(comment: Json, *, expand: bool) -> Json:
+    """A comment as Jira shows it: its properties only with ``expand=properties``."""
+    return comment if expand else {k: v for k, v in comment.items() if k != "properties"}
 
 
 @_route("GET", _ISSUE + "/comment")
@@ -508,7 +537,19 @@ def _comment_list(fake: FakeJira, call: Call) -> Response:
     issue = fake._issue(call.match["ref"])
     if issue is None:
         return _error(404, ("Issue does not exist or you do not have permission to see it.",))
-    return Response(200, issue["fields"]["comment"])
+    order = call.param("orderBy", "created")
+    if order.lstrip("+-") != "created":
+        return _error(400, (f"Cannot order comments by '{order}'.",))
+    comments = list(issue["fields"]["comment"]["comments"])
+    if order.startswith("-"):
+        comments.reverse()
+    start, limit = int(call.param("startAt", "0")), int(call.param("maxResults", "5000"))
+    expand = "properties" in call.param("expand").split(",")
+    page = [_comment_view(c, expand=expand) for c in comments[start : start + limit]]
+    return Response(
+        200,
+        {"comments": page, "startAt": start, "maxResults": limit, "total": len(comments)},
+    )
 
 
 @_route("GET", _ISSUE + "/transitions")
@@ -581,10 +622,15 @@ def _issue_link(fake: FakeJira, call: Call) -> Response:
     outward = fake._issue((data.get("outwardIssue") or {}).get("key", ""))
     if inward is None or outward is None:
         return _error(404, ("Issue does not exist or you do not have permission to see it.",))
-    link = {"type": data.get("type") or {}, "inward": inward["key"], "outward": outward["key"]}
+    kind = data.get("type") or {}
+    link = {"type": kind, "inward": inward["key"], "outward": outward["key"]}
     fake.links.append(link)
-    for issue in (inward, outward):
-        issue["fields"]["issuelinks"].append(link)
+    link_id = str(30_000 + len(fake.links))
+    # The inward issue shows the outward one (A "duplicates" B), and the other way round.
+    for issue, side, other in ((inward, "outwardIssue", outward), (outward, "inwardIssue", inward)):
+        issue["fields"]["issuelinks"].append(
+            {"id": link_id, "type": kind, side: {"key": other["key"], "id": other["id"]}}
+        )
     return Response(201)
 
 

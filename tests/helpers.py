@@ -242,13 +242,20 @@ def wait_until(probe: Callable[[], T | None], timeout: float, step: float = 0.02
         time.sleep(step)
 
 
+#: How far ``seed_maildir`` backdates its files: older than any ``[mailbox].min_age`` in tests.
+SEEDED_AGE = 3600.0
+
+
 def seed_maildir(maildir: Path, mails: Iterable[tuple[str, bytes]]) -> list[str]:
-    """Put named mails into ``maildir/new`` (via ``tmp/``, as a delivery agent would)."""
+    """Put named mails into ``maildir/new`` (via ``tmp/``, as a delivery agent would), dated
+    ``SEEDED_AGE`` ago so the service reads them at once instead of waiting out ``min_age``."""
     for sub in ("tmp", "new", "cur"):
         (maildir / sub).mkdir(parents=True, exist_ok=True)
+    written = time.time() - SEEDED_AGE
     names = []
     for name, raw in mails:
         (maildir / "tmp" / name).write_bytes(raw)
+        os.utime(maildir / "tmp" / name, (written, written))
         os.rename(maildir / "tmp" / name, maildir / "new" / name)
         names.append(name)
     return names

@@ -22,6 +22,7 @@ from structlog.testing import capture_logs
 from bench.mailgen import bug_pool, generate
 from triagebot.config import config_from_dict
 from triagebot.daemon import Daemon, handle_batch
+from triagebot.lifecycle import LISTED, OTHERS
 from triagebot.mail.maildir import MaildirSettings, MaildirSource
 from triagebot.mail.source import Incoming
 from triagebot.outbox import run_effects
@@ -179,7 +180,9 @@ class TestBatch:
             for o in map(pipeline.process, (m.raw for m in batch))
             if o.signature is not None and "version" in o.report.metadata
         }
-        assert set().union(*(e.payload["versions"] for e in updates)) == versions
+        listed = set().union(*(e.payload["versions"] for e in updates)) - {OTHERS}
+        assert listed and listed <= versions  # the most frequent ones, by name
+        assert all(len(e.payload["versions"]) <= LISTED + 1 for e in updates)
         store.close()
 
     def test_defects_by_id_reads_what_defect_reads(self, tmp_path: Path, store: Store) -> None:
@@ -232,7 +235,7 @@ class TestMaildirRead:
     @pytest.mark.parametrize("size", [0, 1, 64 * 1024 - 1, 64 * 1024, 300_000])
     def test_fetch_returns_every_byte(self, tmp_path: Path, size: int) -> None:
         """Mails of any size come back whole (the reader works in chunks)."""
-        source = MaildirSource(MaildirSettings(tmp_path / "Maildir"))
+        source = MaildirSource(MaildirSettings(tmp_path / "Maildir", min_age=0))
         source.open()
         raw = os.urandom(size)
         (tmp_path / "Maildir" / "new" / "1.mail").write_bytes(raw)

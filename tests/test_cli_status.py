@@ -38,7 +38,7 @@ def test_status_counts_messages_defects_and_the_outbox(tmp_path: Path) -> None:
     assert by_kind[("error_report", "file")] == 2
     assert status["defects"] == {"candidate": 5, "filed": 2}
     outbox = status["outbox"]
-    assert outbox["pending"] == {"create": 1}
+    assert outbox["pending"] == {"create": 1}  # no [helpdesk]: no candidate mail waits
     assert outbox["failed"] == {"create": 1}
     assert datetime.fromisoformat(outbox["oldest_pending"]) <= datetime.now(UTC)
     (failed,) = outbox["failed_errors"]
@@ -50,3 +50,27 @@ def test_status_counts_messages_defects_and_the_outbox(tmp_path: Path) -> None:
     assert f"messages  {mails} recorded, {mails} in the last 24 h" in text.stdout
     assert f"failed #{failed['id']} create" in text.stdout
     assert "digest    no run yet" in text.stdout
+    assert "mail      disabled: no [smtp] section (0 mails wait for it)" in text.stdout
+
+
+def test_outbox_retry_queues_failed_effects_again(tmp_path: Path) -> None:
+    """After the cause is fixed (here: Jira's project), the failed create is queued again and
+    no longer shown as failed; ids that are not failed are named, and nothing is done twice."""
+    bot = Bot(tmp_path)
+    bot.configure({})
+    store = Store(f"sqlite:///{bot.db}")
+    store.migrate()
+    store.record([make_outcome("<refused@x>", signature=make_signature("a" * 16))])
+    (refused,) = store.due_effects(LATER, 10)
+    store.fail_effect(refused.id, REFUSED, None)
+    store.close()
+
+    assert bot.run("outbox", "retry").returncode == 2  # neither ids nor --all
+    again = bot.run("outbox", "retry", str(refused.id), "999999")
+    assert again.returncode == 0, again.stderr
+    assert f"queued 1 effects again: {refused.id}" in again.stdout
+    assert "not queued (not failed, or superseded by a pending one): 999999" in again.stdout
+    status = json.loads(bot.run("status", "--json").stdout)
+    assert status["outbox"]["failed"] == {}
+    assert status["outbox"]["pending"] == {"create": 1}
+    assert "queued 0 effects again" in bot.run("outbox", "retry", "--all").stdout

@@ -102,6 +102,8 @@ class TestErrors:
             ("[listener]\nport = 70000\n", "[listener].port: 70000 is not a TCP port"),
             ("mailbox = 3\n", "[mailbox]: must be a table"),
             ("[mailbox]\nbatch_size = 0\n", "[mailbox].batch_size: must be at least 1"),
+            ("[mailbox]\nbatch_bytes = 0\n", "[mailbox].batch_bytes: must be at least 1"),
+            ("[mailbox]\nmin_age = -1\n", "[mailbox].min_age: must not be negative"),
             ("[mailbox]\npoll_interval = 0\n", "[mailbox].poll_interval: must be more than 0"),
             (
                 "[[digest]]\nname = 'daily'\nrecipients = ['a@x.org']\nschedule = '61 8 * * *'\n",

@@ -352,9 +352,11 @@ def test_transient_failure_is_retried_later_not_lost(
     assert scheduler.retry(now=MON_8 + timedelta(hours=1)) == []
 
 
-def test_permanent_failure_is_logged_with_its_explanation(
+def test_a_refused_digest_is_explained_and_sent_once_the_setting_is_fixed(
     config: Config, store: Store, smtp_server: SmtpServer
 ) -> None:
+    """A 5xx (here the relay refusal a From that is not the login's gets) is a setting to
+    fix, not a reason to lose the digest: it waits, and goes out once mail works."""
     assert config.smtp is not None
     mismatch = replace(
         config.smtp, from_address="errors@example.test", allow_from_mismatch="testing"
@@ -366,13 +368,17 @@ def test_permanent_failure_is_logged_with_its_explanation(
         result = scheduler.fire("dev-daily", now=MON_8)
 
     assert result is not None
-    assert result.status == "failed"
+    assert result.status == "retry"
     assert "relay" in result.error
-    (failed,) = [e for e in logs if e["event"] == "digest.failed"]
-    assert failed["log_level"] == "error"
-    assert "from_address" in failed["error"]
+    (refused,) = [e for e in logs if e["event"] == "digest.retry"]
+    assert refused["log_level"] == "error"
+    assert "from_address" in refused["error"]
     assert smtp_server.messages == []
-    assert scheduler.retry(now=MON_8 + timedelta(days=1)) == []
+
+    fixed = DigestScheduler(DigestRunner(config, store, Mailer(config.smtp)))
+    [again] = fixed.retry(now=MON_8 + timedelta(days=1))
+    assert again.status == "sent"
+    assert len(smtp_server.messages) == 1
 
 
 # --- the service and the command line -----------------------------------------------------
@@ -407,7 +413,8 @@ def test_missing_smtp_disables_digests_with_one_warning_and_reports_are_filed(
     check = bot.run("check-config")
     assert check.returncode == 0, check.stdout
     (line,) = [x for x in check.stdout.splitlines() if x.startswith("digest")]
-    assert re.match(r"digest +disabled +dev-daily .*next \d{4}-\d\d-\d\d 08:00 UTC", line)
+    next_three = r"next \w{3} \d{4}-\d\d-\d\d 08:00 UTC, \w{3} "
+    assert re.match(r"digest +disabled +dev-daily .*" + next_three, line)
     assert "smtp is disabled" in line
 
 

@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 
 from triagebot import lifecycle
 from triagebot.lifecycle import (
+    LISTED,
+    OTHERS,
     DefectState,
     EffectKind,
     HumanDecision,
@@ -29,6 +31,7 @@ from triagebot.lifecycle import (
     newer,
     occur,
     promote,
+    tally,
     wanted_state,
 )
 from triagebot.rules import Action
@@ -204,13 +207,14 @@ class TestRegression:
 
     def test_occur_counts_and_collects(self) -> None:
         """Each occurrence counts once; last_seen never goes back; versions and environments
-        are collected; the newest version is kept."""
+        are counted; the newest version is kept."""
         t = touched(S.FILED)
         occur(t, S.FILED, {"version": "2.0", "environment": "prod"}, T0, lift=False)
         earlier = T0 - timedelta(days=1)
         occur(t, S.FILED, {"version": "1.0", "environment": "test"}, earlier, lift=False)
-        assert (t.new, t.last_seen, t.last_version) == (2, T0, "2.0")
-        assert (t.versions, t.environments) == ({"1.0", "2.0"}, {"prod", "test"})
+        occur(t, S.FILED, {"version": "2.0", "environment": "prod"}, earlier, lift=False)
+        assert (t.new, t.last_seen, t.last_version) == (3, T0, "2.0")
+        assert (t.versions, t.environments) == ({"1.0": 1, "2.0": 2}, {"prod": 2, "test": 1})
 
 
 class TestBatchEffects:
@@ -227,10 +231,12 @@ class TestBatchEffects:
 
     @pytest.mark.parametrize("state", [S.FILED, S.DUPLICATE])
     def test_a_tracked_defect_with_an_issue_is_updated(self, state: DefectState) -> None:
-        """The update carries the batch's versions and environments, sorted."""
-        t = touched(state, tracker_key="OPS-1", versions={"2", "1"}, environments={"prod"})
+        """The update carries the batch's versions and environments, counted."""
+        t = touched(state, tracker_key="OPS-1")
+        t.versions.update({"2": 3, "1": 1})
+        t.environments.update({"prod": 4})
         assert batch_effects(t, created=False) == [
-            Need(EffectKind.UPDATE, {"versions": ["1", "2"], "environments": ["prod"]})
+            Need(EffectKind.UPDATE, {"versions": {"2": 3, "1": 1}, "environments": {"prod": 4}})
         ]
 
     def test_a_new_candidate_is_notified_once(self) -> None:
@@ -275,7 +281,7 @@ def after(
 class TestFollowUp:
     def test_occurrences_in_flight_get_a_fresh_update(self) -> None:
         """An update completed while more arrived hands its payload on; a create starts empty."""
-        payload: dict[str, Any] = {"versions": ["1"], "environments": []}
+        payload: dict[str, Any] = {"versions": {"1": 2}, "environments": {}}
         assert after(EffectKind.UPDATE, payload) == Need(EffectKind.UPDATE, payload)
         assert after(EffectKind.CREATE, payload) == Need(EffectKind.UPDATE, {})
 
@@ -284,6 +290,30 @@ class TestFollowUp:
         assert after(EffectKind.UPDATE, {}, seen=3, reported=3) is None
         assert after(EffectKind.CREATE, {}, key=None) is None
         assert after(EffectKind.UPDATE, {}, state=S.REJECTED) is None
+
+
+class TestTally:
+    def test_counts_add_up_and_the_most_frequent_are_listed(self) -> None:
+        assert tally({"4.2": 3, "4.1": 1}, {"4.2": 2, "4.3": 2}) == {"4.2": 5, "4.3": 2, "4.1": 1}
+
+    def test_a_defect_seen_in_thousands_of_versions_keeps_a_small_payload(self) -> None:
+        """However many builds report it, the payload lists ``LISTED`` names and sums the
+        other occurrences: nothing is lost, nothing grows (issue: 133 KB after 100k mails)."""
+        merged: dict[str, int] = {}
+        for build in range(5_000):
+            merged = tally(merged, {f"4.{build}": 1 + (build % 7 == 0)})
+        assert len(merged) == LISTED + 1
+        assert sum(merged.values()) == 5_000 + len(range(0, 5_000, 7))
+        assert all(n == 2 for name, n in merged.items() if name != OTHERS)
+
+    def test_a_comment_stays_small_however_long_the_names(self) -> None:
+        """A version string of 10,000 characters (a build log pasted into the field) is cut,
+        so an occurrence comment stays far below Jira's 32,767 characters."""
+        merged = tally({("v" * 10_000) + str(n): 1 for n in range(100)})
+        assert sum(len(name) for name in merged) <= (LISTED + 1) * 64
+
+    def test_names_queued_by_release_0_1_0_count_once_each(self) -> None:
+        assert tally(["4.1", "4.2"], {"4.2": 2}) == {"4.2": 3, "4.1": 1}
 
 
 class TestHumanDecisions:

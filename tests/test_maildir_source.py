@@ -1,19 +1,25 @@
-"""The Maildir source: delivery order, acknowledgement, sub-folders, crash re-delivery, polling."""
+"""The Maildir source: delivery order, acknowledgement, sub-folders, crash re-delivery, polling,
+deliveries still being written, and batches cut by bytes."""
 
 from __future__ import annotations
 
 import os
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.clocks import ManualClock
 from triagebot.errors import SourceError
 from triagebot.mail.maildir import MaildirSettings, MaildirSource, deliver
 from triagebot.mail.source import Folder
+
+#: The age check has its own tests below; the others read what ``deliver`` wrote at once.
+AT_ONCE = 0.0
 
 
 def mail(i: int) -> bytes:
@@ -27,7 +33,7 @@ def root(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def source(root: Path) -> MaildirSource:
-    source = MaildirSource(MaildirSettings(root, poll_interval=0.02))
+    source = MaildirSource(MaildirSettings(root, poll_interval=0.02, min_age=AT_ONCE))
     source.open()
     return source
 
@@ -67,7 +73,7 @@ def test_crash_between_fetch_and_move_redelivers(root: Path, source: MaildirSour
         deliver(root, mail(i), fsync=False)
     first = source.fetch(10)
     source.move([first[0].ref], Folder.PROCESSED)
-    restarted = MaildirSource(MaildirSettings(root))
+    restarted = MaildirSource(MaildirSettings(root, min_age=AT_ONCE))
     restarted.open()
     assert [m.raw for m in restarted.fetch(10)] == [mail(1), mail(2)]
 
@@ -104,7 +110,7 @@ def test_every_delivered_mail_is_fetched_once(
     tmp_path_factory: pytest.TempPathFactory, bodies: list[bytes], limit: int
 ) -> None:
     root = tmp_path_factory.mktemp("prop")
-    source = MaildirSource(MaildirSettings(root))
+    source = MaildirSource(MaildirSettings(root, min_age=AT_ONCE))
     source.open()
     for body in bodies:
         deliver(root, body, fsync=False)
@@ -113,3 +119,104 @@ def test_every_delivered_mail_is_fetched_once(
         assert len(batch) <= limit
         fetched.extend(batch)
     assert [m.raw for m in fetched] == bodies
+
+
+def write_in_place(root: Path, name: str, raw: bytes, modified: datetime) -> Path:
+    """What ``cp`` into ``new/`` does: the file appears there, dated by its last write."""
+    path = root / "new" / name
+    with path.open("ab") as file:
+        file.write(raw)
+    os.utime(path, (modified.timestamp(), modified.timestamp()))
+    return path
+
+
+class TestDeliveryInProgress:
+    """A file in new/ is read only once it is ``min_age`` old and whole."""
+
+    @pytest.fixture
+    def clock(self) -> ManualClock:
+        return ManualClock(datetime(2026, 3, 29, 1, 30, tzinfo=UTC))
+
+    @pytest.fixture
+    def young(self, root: Path, clock: ManualClock) -> MaildirSource:
+        source = MaildirSource(MaildirSettings(root, poll_interval=0.01, min_age=2.0), clock=clock)
+        source.open()
+        return source
+
+    def test_half_written_file_is_read_whole_once_its_writer_is_done(
+        self, root: Path, clock: ManualClock, young: MaildirSource
+    ) -> None:
+        """A file still growing is left alone; once it stopped changing for min_age, it is
+        read with every byte."""
+        write_in_place(root, "report.eml", mail(0)[:20], clock.now)
+        assert young.fetch(10) == []
+        assert young.delivering() is True
+        clock.advance(timedelta(seconds=1.5))
+        write_in_place(root, "report.eml", mail(0)[20:], clock.now)  # the writer goes on
+        clock.advance(timedelta(seconds=1.0))  # 2.5 s after it started, 1 s after its last write
+        assert young.fetch(10) == []
+        clock.advance(timedelta(seconds=1.0))
+        assert [(m.ref, m.raw) for m in young.fetch(10)] == [("report.eml", mail(0))]
+        assert young.delivering() is False
+
+    def test_old_mail_behind_a_young_file_is_not_held_up(
+        self, root: Path, clock: ManualClock, young: MaildirSource
+    ) -> None:
+        write_in_place(root, "a-young.eml", mail(0), clock.now)
+        write_in_place(root, "b-old.eml", mail(1), clock.now - timedelta(seconds=2))
+        assert [m.ref for m in young.fetch(10)] == ["b-old.eml"]
+        clock.advance(timedelta(seconds=2))
+        assert [m.ref for m in young.fetch(10)] == ["a-young.eml"]
+
+    def test_file_dated_in_the_future_is_read_once_unchanged_for_min_age(
+        self, root: Path, clock: ManualClock, young: MaildirSource
+    ) -> None:
+        """A writer's clock ahead of ours never holds a mail back for longer than min_age."""
+        write_in_place(root, "skewed.eml", mail(0), clock.now + timedelta(days=1))
+        assert young.fetch(10) == []
+        clock.advance(timedelta(seconds=2))
+        assert [m.raw for m in young.fetch(10)] == [mail(0)]
+
+    def test_wait_wakes_when_a_skipped_file_comes_of_age(
+        self, root: Path, clock: ManualClock, young: MaildirSource
+    ) -> None:
+        """No new file arrives to announce it: the clock passing its due time does."""
+        write_in_place(root, "report.eml", mail(0), clock.now)
+        assert young.fetch(10) == []
+        assert young.wait(0.05) is False  # seen and not due: no busy loop
+        clock.advance(timedelta(seconds=2))
+        started = time.monotonic()
+        assert young.wait(5) is True
+        assert time.monotonic() - started < 1.0
+        assert [m.raw for m in young.fetch(10)] == [mail(0)]
+
+    def test_file_gone_while_young_is_forgotten(
+        self, root: Path, clock: ManualClock, young: MaildirSource
+    ) -> None:
+        path = write_in_place(root, "report.eml", mail(0), clock.now)
+        assert young.fetch(10) == []
+        path.unlink()  # the writer gave up, or another reader took it
+        assert young.delivering() is False
+        assert young.wait(0.02) is False
+
+
+class TestByteBudget:
+    """A batch holds at most ``batch_bytes`` of mail; a larger mail comes alone."""
+
+    def test_batches_are_cut_by_bytes_and_a_large_mail_comes_alone(self, root: Path) -> None:
+        sizes = [100, 100, 100, 1000, 100, 100]
+        source = MaildirSource(MaildirSettings(root, min_age=AT_ONCE, batch_bytes=250))
+        source.open()
+        for i, size in enumerate(sizes):
+            deliver(root, bytes([65 + i]) * size, fsync=False)
+        batches = []
+        while batch := source.fetch(10):
+            batches.append([len(m.raw) for m in batch])
+        assert batches == [[100, 100], [100], [1000], [100, 100]]
+
+    def test_count_still_limits_small_mails(self, root: Path) -> None:
+        source = MaildirSource(MaildirSettings(root, min_age=AT_ONCE, batch_bytes=10**6))
+        source.open()
+        for i in range(5):
+            deliver(root, mail(i), fsync=False)
+        assert [len(source.fetch(2)) for _ in range(4)] == [2, 2, 1, 0]

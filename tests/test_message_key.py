@@ -87,3 +87,30 @@ def test_a_reused_message_id_is_a_new_report(pipeline: Pipeline, store: Store) -
     outcomes = [pipeline.process(raw) for raw in (first, reused(first, b"") + b"x", fixed)]
     assert len({o.report.message_id for o in outcomes[:2]}) == 1
     assert store.record(outcomes) == 3
+
+
+def test_a_reused_message_id_is_reported_once_per_sender(tmp_path: Path) -> None:
+    """Through the service: three mails under one Message-ID from one application are three
+    reports, and one warning says its mailer reuses ids; a plain re-delivery says nothing."""
+    from tests.helpers import Bot, parse_events, seed_maildir
+
+    (_, first) = samples()[0]
+    body = first.partition(b"\n\n")[2]
+    copies = [reused(first, body + b"\nMachine: WS-%04d\n" % n) for n in range(3)]
+    bot = Bot(tmp_path)
+    bot.configure({})
+    seed_maildir(bot.maildir, [(f"m{n}", raw) for n, raw in enumerate([*copies, copies[0]])])
+    result = bot.once()
+    warnings = [e for e in parse_events(result.stderr) if e.get("event") == "message.id_reused"]
+    assert len(warnings) == 1
+    assert warnings[0]["sender"] == pipeline_sender(first)
+    (defect,) = bot.defects()
+    assert defect["occurrences"] == 3
+
+
+def pipeline_sender(raw: bytes) -> str:
+    return (
+        Pipeline.from_config(config_from_dict({"rules": {"path": str(RULES)}}))
+        .analyse(raw)
+        .report.sender
+    )

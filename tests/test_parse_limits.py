@@ -8,6 +8,8 @@ what was cut; ordinary mail is never cut.
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import pytest
@@ -41,6 +43,27 @@ def net_trace(frames: int) -> str:
 
 
 class TestPartText:
+    def test_a_part_just_over_the_limit_counts_characters(self) -> None:
+        body = net_trace(5) + "x" * 500 + "\n" + "log line\n" * 100
+        report = parse_message(mail(body), ParseSettings(max_part_chars=1024))
+        assert report.truncated == (
+            f"text/plain part: {len(body):,} characters, the first {len(report.body):,} "
+            "characters kept",
+        )
+
+    @pytest.mark.parametrize("ctype", ["text/plain", "text/html"])
+    def test_a_huge_part_costs_what_a_small_one_does(self, ctype: str) -> None:
+        """30 MB of body: only a slice is decoded and converted, so the time and memory of
+        one mail stay bounded (an HTML body of that size took over 5 s and 600 MB)."""
+        line = "<p>log line with some words</p>\n" if ctype == "text/html" else "log line\n"
+        body = net_trace(5) + line * (30_000_000 // len(line))
+        started = time.perf_counter()
+        report = parse_message(mail(body, ctype))
+        assert time.perf_counter() - started < 5.0  # the analysis budget; about 0.1 s here
+        assert report.trace is not None and report.trace.frame_count == 5
+        (note,) = report.truncated
+        assert note.startswith(f"{ctype} part: {len(body):,} bytes, the first ")
+
     def test_long_body_keeps_its_head(self) -> None:
         """A body over the limit keeps its first lines, so the exception and top frames stay."""
         body = net_trace(5) + "log line\n" * 20_000
@@ -50,8 +73,9 @@ class TestPartText:
         assert report.trace is not None
         assert report.trace.exceptions[0].type == "System.InvalidOperationException"
         assert report.trace.frame_count == 5
+        size = len(body.encode())  # over 4 bytes per character kept: only a slice is decoded
         assert report.truncated == (
-            f"text/plain part: {len(body):,} characters, the first {len(report.body):,} kept",
+            f"text/plain part: {size:,} bytes, the first {len(report.body):,} characters kept",
         )
 
     def test_attached_log_keeps_its_tail(self) -> None:
@@ -67,7 +91,7 @@ class TestPartText:
         assert report.trace is not None
         assert report.trace.frame_count == 3
         (note,) = report.truncated
-        assert note.startswith(f"attachment batch.log: {len(log):,} characters, the last ")
+        assert note.startswith(f"attachment batch.log: {len(log):,} bytes, the last ")
         assert report.text.split("\n\n", 1)[1].startswith("2024-05-16 10:00:00 INFO step\n")
 
     def test_html_is_measured_after_conversion(self) -> None:
@@ -148,3 +172,34 @@ class TestSettings:
         assert paths
         for path in paths:
             assert parse_message(path.read_bytes()).truncated == (), path.name
+
+
+def test_the_caps_are_settings_and_explain_shows_the_cut(tmp_path: Path) -> None:
+    """``[reports] max_frames`` / ``max_part_chars`` reach the parser; ``triagebot explain``
+    prints what was cut, in text and in JSON."""
+    from tests.helpers import Bot
+
+    bot = Bot(tmp_path)
+    bot.configure({"reports": {"max_frames": 50, "max_part_chars": 4096}})
+    path = tmp_path / "long.eml"
+    path.write_bytes(mail(net_trace(400)))
+
+    text = bot.run("explain", str(path))
+    assert text.returncode == 0, text.stderr
+    cuts = [line for line in text.stdout.splitlines() if line.startswith("truncated ")]
+    assert len(cuts) == 2, text.stdout  # the part at 4096 characters, then the trace at 50
+    assert cuts[0].startswith("truncated text/plain part: ")
+    assert cuts[0].endswith(" kept") and cuts[1].endswith("frames, 50 kept")
+    record = json.loads(bot.run("explain", "--json", str(path)).stdout)
+    assert record["truncated"] == [cut.removeprefix("truncated ") for cut in cuts]
+
+
+@pytest.mark.parametrize(
+    ("key", "value"), [("max_frames", 0), ("max_part_chars", 10), ("max_frames", "many")]
+)
+def test_a_bad_cap_names_its_key(key: str, value: object) -> None:
+    from triagebot.config import config_from_dict
+    from triagebot.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=rf"\[reports\]\.{key}"):
+        config_from_dict({"reports": {key: value}})

@@ -63,7 +63,7 @@ def test_accepted_mail_is_in_the_spool_when_250_arrives(
         assert client.sendmail("app@example.com", ["helpdesk@example.com"], REPORT) == {}
         assert spooled(spool) == [REPORT]
     assert os.listdir(spool / "tmp") == []
-    fetched = MaildirSource(MaildirSettings(spool)).fetch(10)
+    fetched = MaildirSource(MaildirSettings(spool, min_age=0)).fetch(10)  # complete: no wait
     assert [m.raw for m in fetched] == [REPORT]
 
 

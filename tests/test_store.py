@@ -283,8 +283,8 @@ class TestOutboxRows:
         assert update.kind is EffectKind.UPDATE
         assert update.defect_id == defect_id
         assert update.payload == {
-            "versions": ["4.0", "4.1", "4.2", "4.3"],
-            "environments": ["e0", "e1"],
+            "versions": {"4.0": 25, "4.1": 25, "4.2": 25, "4.3": 25},
+            "environments": {"e0": 52, "e1": 48},  # 13 and 12 of each batch of 25
         }
         assert store.defect(defect_id).occurrences == 101
 
@@ -365,7 +365,7 @@ class TestOutboxRows:
         self.file_with_key(store)
         store.record([make_outcome("<1@x>", version="4.1", environment="prod")])
         [update] = store.due_effects(store.clock() + timedelta(days=1), 10)
-        assert update.payload == {"versions": ["4.1"], "environments": ["prod"]}
+        assert update.payload == {"versions": {"4.1": 1}, "environments": {"prod": 1}}
         store.record([make_outcome("<2@x>", version="4.5", environment="staging")])
         store.complete_effect(update.id, EffectResult(occurrences_reported=2))
         [again] = store.due_effects(store.clock() + timedelta(seconds=1), 10)

@@ -753,6 +753,7 @@ class TestSettings:
             ({"priorities": {"high": 1}}, "priorities"),
             ({"tag_prefix": "err;sig-"}, "tag_prefix"),
             ({"reopen_state": ""}, "reopen_state"),
+            ({"duplicate_state": ""}, "duplicate_state"),
             ({"deadline": 0}, "deadline"),
             ({"verify": "yes"}, "verify"),
             ({"organisation": "acme"}, "organisation"),

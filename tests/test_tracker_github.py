@@ -577,8 +577,10 @@ class TestOutbox:
         assert fake_github.count("POST", ISSUES) == 1
         assert fake_github.count("POST", rf"{ISSUES}/\d+/comments") == 1
         [comment] = fake_github.bodies(1)
-        assert comment.startswith("100 new occurrences (total 101), last seen ")
-        assert comment.endswith("; versions 4\\.2\\.0; environments prod.")
+        visible, mark = comment.split("\n\n")
+        assert mark == "<!-- triagebot:effect=2 -->"  # hidden: a retry looks for it
+        assert visible.startswith("100 new occurrences (total 101), last seen ")
+        assert visible.endswith("; versions 4\\.2\\.0 \\(100\\); environments prod \\(100\\).")
         assert fake_github.issue(1)["labels"][0]["name"] == "errsig-" + SIG_A
 
     def test_mails_before_the_first_round_ride_on_the_create(
@@ -903,6 +905,7 @@ class TestSettings:
             ({"labels": ["a,b"]}, "labels"),
             ({"labels": ["x" * 51]}, "labels"),
             ({"label_prefix": ""}, "label_prefix"),
+            ({"duplicate_reason": "wontfix"}, "duplicate_reason"),
             ({"timeout": 0}, "timeout"),
             ({"timeout": 2.5}, "timeout"),
             ({"deadline": 0}, "deadline"),

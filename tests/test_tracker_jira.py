@@ -434,6 +434,7 @@ class TestSettings:
             ({"url": "http://jira.example.com"}, "url"),
             ({"project": ""}, "project"),
             ({"deadline": 0}, "deadline"),
+            ({"duplicate_transition": ""}, "duplicate_transition"),
         ],
     )
     def test_invalid_settings_name_the_key(

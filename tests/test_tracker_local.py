@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from tests.clocks import ManualClock
 from tests.factories import SIG_A, decide, make_outcome, make_signature
@@ -14,8 +15,14 @@ from triagebot.errors import TrackerError, TrackerUnavailable
 from triagebot.outbox import run_effects
 from triagebot.rules import Action
 from triagebot.store import DefectState, Store
-from triagebot.trackers.base import DefectDraft, OccurrenceUpdate, TrackerIssue, signature_label
-from triagebot.trackers.local import LocalTracker
+from triagebot.trackers.base import (
+    CommentMark,
+    DefectDraft,
+    OccurrenceUpdate,
+    TrackerIssue,
+    signature_label,
+)
+from triagebot.trackers.local import LocalTracker, local_issues
 
 
 @pytest.fixture
@@ -30,15 +37,24 @@ def tracker(store: Store) -> LocalTracker:
     return LocalTracker(store)
 
 
+def comments(tracker: LocalTracker, key: str) -> int:
+    with tracker.store.read() as conn:
+        return int(
+            conn.execute(
+                sa.select(local_issues.c.comments).where(local_issues.c.id == int(key[6:]))
+            ).scalar_one()
+        )
+
+
 class Flaky(LocalTracker):
     """The real local tracker behind a switchable outage (what a Jira 503 looks like)."""
 
     down: type[Exception] | None = None
 
-    def find(self, signature: str) -> TrackerIssue | None:
+    def find_all(self, signature: str) -> list[TrackerIssue]:
         if self.down is not None:
             raise self.down("tracker is down")
-        return super().find(signature)
+        return super().find_all(signature)
 
 
 def draft(signature: str = SIG_A) -> DefectDraft:
@@ -77,6 +93,28 @@ class TestLocalTracker:
         tracker.update_occurrences(key, OccurrenceUpdate(total=7, new=6, last_seen=t0))
         assert tracker.get(key).status == "Reopened"
 
+    def test_a_repeated_effect_comments_once(self, tracker: LocalTracker, t0: datetime) -> None:
+        """A worker killed after the comment repeats the effect: its mark is there, so the
+        comment count does not grow; another effect's comment counts."""
+        key = tracker.create(draft()).key
+        update = OccurrenceUpdate(total=7, new=6, last_seen=t0)
+        assert tracker.update_occurrences(key, update, CommentMark(5)) is True
+        assert tracker.update_occurrences(key, update, CommentMark(5, retry=True)) is False
+        tracker.reopen(key, "recurred", CommentMark(5))
+        assert comments(tracker, key) == 1
+        assert tracker.update_occurrences(key, update, CommentMark(6)) is True
+        assert comments(tracker, key) == 2
+
+    def test_duplicates_closed_once(self, tracker: LocalTracker) -> None:
+        """A duplicate is resolved with one comment and a label naming the issue kept."""
+        kept, other = tracker.create(draft()).key, tracker.create(draft()).key
+        assert [i.key for i in tracker.find_all(SIG_A)] == [kept, other]
+        tracker.close_duplicate(other, kept)
+        tracker.close_duplicate(other, kept)
+        assert tracker.get(other) == TrackerIssue(other, "Duplicate", True)
+        assert f"duplicate-of-{kept}" in tracker.labels(other)
+        assert comments(tracker, other) == 1
+
     def test_statuses_in_one_call(self, tracker: LocalTracker) -> None:
         """Many keys at once; unknown and foreign keys are left out."""
         keys = [tracker.create(draft(f"{i:016x}")).key for i in range(3)]
@@ -97,6 +135,24 @@ class TestLocalTracker:
 
 
 class TestOutboxWorker:
+    def test_two_issues_for_one_signature_are_reconciled(
+        self, store: Store, tracker: LocalTracker, t0: datetime
+    ) -> None:
+        """Filed twice: the create keeps the oldest, closes the other as its duplicate, and
+        the next update carries the whole total to the one kept."""
+        kept, other = tracker.create(draft()).key, tracker.create(draft()).key
+        store.record([make_outcome(f"<{i}@x>") for i in range(3)])
+        assert run_effects(store, tracker, t0) == 1
+        [defect] = store.defects()
+        assert defect.key == kept
+        assert tracker.get(other).status == "Duplicate"
+        assert run_effects(store, tracker, t0) == 1  # the update the create queued
+        with store.read() as conn:
+            row = conn.execute(
+                sa.select(local_issues.c.occurrences).where(local_issues.c.id == 1)
+            ).one()
+        assert row.occurrences == 3
+
     def test_file_creates_once_and_updates_coalesce(
         self, store: Store, tracker: LocalTracker, later: datetime
     ) -> None:

@@ -12,7 +12,6 @@ so a long analysis never delays a shutdown; the batch is then not recorded and i
 
 from __future__ import annotations
 
-import hashlib
 import multiprocessing
 import pickle
 import threading
@@ -29,11 +28,19 @@ import structlog
 from triagebot.collector import batch_friendly_gc
 from triagebot.config import Config
 from triagebot.errors import RetryableError
+from triagebot.mail.key import raw_id, unread_key
 from triagebot.mail.report import Kind, Report
 from triagebot.pipeline import Outcome, Pipeline
 from triagebot.stack.model import ExceptionInfo, Trace
 
-__all__ = ["DEFAULT_BUDGET", "Analyser", "AnalysisStopped", "InProcess", "WorkerPool"]
+__all__ = [
+    "DEFAULT_BUDGET",
+    "Analyser",
+    "AnalysisStopped",
+    "InProcess",
+    "WorkerPool",
+    "set_aside",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -76,8 +83,8 @@ class InProcess:
 
 def set_aside(raw: bytes, reason: str) -> Outcome:
     """A mail the analysis could not finish: invalid (quarantined), identified by its bytes."""
-    message_id = "sha256:" + hashlib.sha256(raw).hexdigest()[:32]
-    return Outcome(Report(message_id=message_id, kind=Kind.INVALID, reason=reason))
+    report = Report(message_id=raw_id(raw), kind=Kind.INVALID, reason=reason)
+    return Outcome(report, key=unread_key(raw))
 
 
 def without_frames(outcome: Outcome) -> Outcome:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import sys
@@ -16,7 +15,7 @@ import structlog
 from triagebot import logs
 from triagebot.clock import system_clock
 from triagebot.config import Config, config_from_dict, load_config
-from triagebot.errors import TriagebotError
+from triagebot.errors import SourceError, TriagebotError
 from triagebot.pipeline import Pipeline
 from triagebot.replay import iter_paths, replay
 from triagebot.stack.signature import explain as explain_signature
@@ -57,17 +56,28 @@ def cmd_replay(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_explain(args: argparse.Namespace, config: Config) -> int:
     """Show what the pipeline made of each mail, and why."""
+    explain = _explainer(config)
+    for name, raw in iter_paths(args.paths):
+        explain(name, raw, args.json)
+    return 0
+
+
+def _explainer(config: Config) -> Callable[[str, bytes, bool], None]:
+    """Prints what the pipeline made of one mail and why (text, or one JSON line)."""
     from triagebot.confirm import explain as explain_reply  # noqa: PLC0415 - only explain
+    from triagebot.confirm import explain_lines as explain_reply_lines  # noqa: PLC0415
+    from triagebot.mail.report import Kind  # noqa: PLC0415 - only explain
     from triagebot.trackers import tracker_kind  # noqa: PLC0415 - only explain
 
     issue_key = tracker_kind(config.tracker.kind).key
-
     pipeline = Pipeline.from_config(config)
     now = system_clock()
-    for name, raw in iter_paths(args.paths):
+
+    def explain(name: str, raw: bytes, as_json: bool) -> None:
         outcome = pipeline.process(raw)
-        if args.json:
+        if as_json:
             record = outcome.as_json()
+            record["truncated"] = list(outcome.report.truncated)
             record.update(explain_reply(outcome.report, config.helpdesk, now, issue_key))
             if outcome.signature:
                 record["frames_explained"] = [
@@ -81,13 +91,15 @@ def cmd_explain(args: argparse.Namespace, config: Config) -> int:
                     for n in outcome.signature.notes
                 ]
             print(json.dumps(record, ensure_ascii=False))
-            continue
+            return
         report = outcome.report
         print(f"== {name}")
         print(f"message   {report.message_id}")
         print(f"kind      {report.kind}" + (f" ({report.reason})" if report.reason else ""))
         for key, value in sorted(report.metadata.items()):
             print(f"{key:<9} {value}")
+        for cut in report.truncated:
+            print(f"truncated {cut}")
         if report.trace:
             for index, exc in enumerate(report.trace.exceptions):
                 print(f"exception [{index}] {exc.type}: {exc.message[:200]}")
@@ -95,17 +107,101 @@ def cmd_explain(args: argparse.Namespace, config: Config) -> int:
             print(explain_signature(outcome.signature))
         if outcome.decision:
             print(f"rule      {outcome.decision.rule} → {outcome.action}")
+        if report.kind is Kind.REPLY:
+            fields = explain_reply(report, config.helpdesk, now, issue_key)
+            print("\n".join(explain_reply_lines(fields)))
         print()
+
+    return explain
+
+
+def cmd_quarantine(args: argparse.Namespace, config: Config) -> int:
+    """List what was quarantined and why, show one mail's analysis, or put mails back."""
+    from triagebot import quarantine  # noqa: PLC0415 - only this command
+    from triagebot.services import build_mailbox, open_store  # noqa: PLC0415
+
+    if args.action == "retry" and args.all == bool(args.ids):
+        print("quarantine retry: name mail ids (see quarantine list) or --all", file=sys.stderr)
+        return 2
+    source, store = build_mailbox(config.mailbox), open_store(config)
+    pipeline = Pipeline.from_config(config)
+    try:
+        store.migrate()
+        if args.action == "retry":
+            released = quarantine.release(source, store, pipeline, None if args.all else args.ids)
+            print(f"released {len(released)} mails into the inbox")
+            missing = sorted(set(args.ids) - {q.ref for q in released})
+            if missing:
+                print(f"not in quarantine: {', '.join(missing)}")
+            return 0
+        found = quarantine.quarantined(source, store, pipeline)
+    finally:
+        source.close()
+        store.close()
+    if args.action == "list":
+        for q in found:
+            at = q.verdict.processed_at.isoformat(timespec="seconds") if q.verdict else "-"
+            if args.json:
+                record = {"id": q.ref, "recorded_at": at, "reason": q.reason, "subject": q.subject}
+                print(json.dumps(record, ensure_ascii=False))
+            else:
+                print(f"{q.ref}  {at}  {q.reason}  {q.subject[:80]}")
+        if not args.json:
+            print(f"{len(found)} mails in quarantine")
+        return 0
+    shown = next((q for q in found if q.ref == args.id), None)
+    if shown is None:
+        print(f"not in quarantine: {args.id}", file=sys.stderr)
+        return 1
+    print(f"id        {shown.ref}\nreason    {shown.reason}\nsubject   {shown.subject}")
+    if shown.reason.startswith("analysis "):
+        print("(not analysed again here: it outlasted the analysis budget or crashed it)")
+        return 0
+    _explainer(config)(shown.ref, shown.raw, False)
     return 0
 
 
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
     """The service: watch the mailbox, record, file; ``--once`` drains and exits."""
+    import asyncio  # noqa: PLC0415 - only the service needs an event loop
+
     from triagebot.daemon import STOP_GRACE, Daemon  # noqa: PLC0415 - dry runs skip its imports
 
     daemon = Daemon.from_config(config)
     daemon.exit_after_signal = STOP_GRACE
     asyncio.run(daemon.run(once=args.once))
+    return 0
+
+
+def cmd_deliver(args: argparse.Namespace, config: Config) -> int:
+    """Deliver mail files as the Maildir spec asks (write in ``tmp/``, fsync, rename into
+    ``new/``): a file never shows in ``new/`` half-written, as one copied there may."""
+    from triagebot.mail.maildir import deliver, make_maildir  # noqa: PLC0415 - deliver only
+
+    maildir: Path | None = args.maildir
+    if maildir is None:
+        if config.mailbox.kind != "maildir":
+            print(
+                f"triagebot: [mailbox].kind is {config.mailbox.kind!r}, not a Maildir: "
+                "give --maildir PATH",
+                file=sys.stderr,
+            )
+            return 2
+        maildir = config.mailbox.path
+    unreadable = [path for path in args.files if not path.is_file()]
+    if unreadable:  # before anything is delivered: a run is all or nothing for bad paths
+        print(f"triagebot: not a file: {', '.join(map(str, unreadable))}", file=sys.stderr)
+        return 2
+    try:
+        make_maildir(maildir)
+    except OSError as exc:
+        raise SourceError(f"cannot set up Maildir {maildir}: {exc}") from exc
+    for path in args.files:
+        try:
+            name = deliver(maildir, path.read_bytes())
+        except OSError as exc:  # the files before it are delivered (each logged)
+            raise SourceError(f"cannot deliver {path} into {maildir}: {exc}") from exc
+        log.info("mail.delivered", file=str(path), maildir=str(maildir), name=name)
     return 0
 
 
@@ -122,8 +218,8 @@ def cmd_defects(args: argparse.Namespace, config: Config) -> int:
                 print(json.dumps(record, ensure_ascii=False, default=str))
             else:
                 print(
-                    f"{record['key'] or '-':<12} {record['state']:<10} {record['occurrences']:>6}"
-                    f"  {record['last_seen']}  {record['title']}"
+                    f"{record['ref']:<8} {record['key'] or '-':<12} {record['state']:<10}"
+                    f" {record['occurrences']:>6}  {record['last_seen']}  {record['title']}"
                 )
     finally:
         store.close()
@@ -161,6 +257,7 @@ def cmd_defects_move(args: argparse.Namespace, config: Config) -> int:
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
     """What an operator checks first: intake, defects, the outbox's backlog and digests."""
     from triagebot.services import open_store  # noqa: PLC0415 - dry-run commands skip its imports
+    from triagebot.smtp import mail_problem  # noqa: PLC0415
 
     store = open_store(config)
     try:
@@ -168,8 +265,34 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
         status = store.status(system_clock())
     finally:
         store.close()
+    problem = mail_problem(config)
+    status["mail"] = {"enabled": problem is None, "reason": problem[1] if problem else None}
     print(json.dumps(status, ensure_ascii=False) if args.json else _render_status(status))
     return 0
+
+
+def cmd_outbox_retry(args: argparse.Namespace, config: Config) -> int:
+    """Queue failed effects again after the cause was fixed (a tracker field, a mail setting)."""
+    from triagebot.services import open_store  # noqa: PLC0415 - dry-run commands skip its imports
+
+    if args.all == bool(args.ids):
+        print("outbox retry: name effect ids (see triagebot status) or --all", file=sys.stderr)
+        return 2
+    store = open_store(config)
+    try:
+        store.migrate()
+        queued = store.retry_failed(None if args.all else args.ids)
+    finally:
+        store.close()
+    missing = sorted(set(args.ids) - set(queued))
+    print(f"queued {len(queued)} effects again" + (f": {_ids(queued)}" if queued else ""))
+    if missing:
+        print(f"not queued (not failed, or superseded by a pending one): {_ids(missing)}")
+    return 0
+
+
+def _ids(ids: Sequence[int]) -> str:
+    return ", ".join(map(str, ids))
 
 
 def _render_status(status: dict[str, Any]) -> str:
@@ -184,9 +307,20 @@ def _render_status(status: dict[str, Any]) -> str:
     if box["oldest_pending"]:
         lines.append(f"  oldest pending since {box['oldest_pending']}")
     lines += [
+        f"  retrying #{r['id']} {r['kind']} defect {r['defect']} at {r['next']}"
+        f" after {r['attempts']}: {r['error']}"
+        for r in box["retrying"]
+    ]
+    lines += [
         f"  failed #{f['id']} {f['kind']} defect {f['defect']} after {f['attempts']}: {f['error']}"
         for f in box["failed_errors"]
     ]
+    if box["failed_errors"]:
+        lines.append("  (triagebot outbox retry ID... | --all: queue them again once fixed)")
+    mail = status.get("mail")
+    if mail and not mail["enabled"]:
+        waiting = box["pending"].get("notify", 0)
+        lines.append(f"mail      disabled: {mail['reason']} ({waiting} mails wait for it)")
     lines += [
         f"digest    {d['digest']}: {d['state']} up to {d['period_end']}"
         + (f" ({d['error']})" if d["error"] else "")
@@ -289,6 +423,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="process what is waiting, then exit")
     p.set_defaults(func=cmd_run, tracker=True)
 
+    p = sub.add_parser("deliver", help="put mail files into the Maildir inbox safely")
+    p.add_argument("--maildir", type=Path, help="this Maildir (default: [mailbox].path)")
+    p.add_argument("files", nargs="+", type=Path, help="mail files (.eml)")
+    p.set_defaults(func=cmd_deliver)
+
     p = sub.add_parser("defects", help="list defects and candidates")
     p.add_argument("--json", action="store_true", help="one JSON object per defect")
     p.set_defaults(func=cmd_defects)
@@ -301,6 +440,26 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="messages, defects, outbox backlog and digests at a glance")
     p.add_argument("--json", action="store_true", help="one JSON object")
     p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("quarantine", help="mails set aside: list, show one, put back")
+    kept = p.add_subparsers(dest="action", required=True)
+    q = kept.add_parser("list", help="every quarantined mail with its reason")
+    q.add_argument("--json", action="store_true", help="one JSON object per mail")
+    q.set_defaults(func=cmd_quarantine)
+    q = kept.add_parser("show", help="one quarantined mail's reason and analysis")
+    q.add_argument("id", help="its id (quarantine list)")
+    q.set_defaults(func=cmd_quarantine)
+    q = kept.add_parser("retry", help="put mails back into the inbox after a fix")
+    q.add_argument("ids", nargs="*", metavar="ID", help="mail ids (quarantine list)")
+    q.add_argument("--all", action="store_true", help="every quarantined mail")
+    q.set_defaults(func=cmd_quarantine)
+
+    p = sub.add_parser("outbox", help="the effects waiting for the tracker or for mail")
+    boxed = p.add_subparsers(dest="action", required=True)
+    r = boxed.add_parser("retry", help="queue failed effects again once their cause is fixed")
+    r.add_argument("ids", nargs="*", type=int, metavar="ID", help="effect ids (triagebot status)")
+    r.add_argument("--all", action="store_true", help="every failed effect")
+    r.set_defaults(func=cmd_outbox_retry)
 
     p = sub.add_parser("check-config", help="validate the config and connect to each service")
     p.add_argument("--send-test", metavar="ADDRESS", help="also send one test mail to ADDRESS")

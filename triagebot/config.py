@@ -11,11 +11,14 @@ tracker, ...) or is ``None``, which disables the feature it configures.
 from __future__ import annotations
 
 import os
+import re
+import socket
 import tomllib
 import types
 import typing
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
@@ -27,6 +30,9 @@ DEFAULT_MAILDIR = Path("var/mail")
 DEFAULT_STORE_URL = "sqlite:///var/triagebot.db"
 DEFAULT_RULES_DIR = Path("rules")
 DEFAULT_TRACKER = "local"
+# An ``allowed_senders`` entry: ``jane.doe@acme.example``, ``acme.example`` or ``@acme.example``
+# ("^": used with fullmatch).
+_SENDER_ENTRY = re.compile(r"^(?:[^@\s]++@|@)?[A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)++")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +72,15 @@ class MailboxConfig:
     poll_interval: float = 60.0
     idle_timeout: float = 25 * 60.0
     batch_size: int = 500
+    batch_bytes: int = 64 * 1024 * 1024  # a larger mail still comes, alone in its batch
+    min_age: float = 2.0  # Maildir: seconds a file in new/ must be unchanged before it is read
     ca_file: Path | None = None
 
     def problems(self) -> Iterator[tuple[str, str]]:
         if self.batch_size < 1:
             yield "batch_size", "must be at least 1"
+        if self.batch_bytes < 1:
+            yield "batch_bytes", "must be at least 1"
         if self.poll_interval <= 0:
             yield "poll_interval", "must be more than 0 seconds"
         if self.kind != "imap":
@@ -175,15 +185,24 @@ class HelpdeskConfig:
     token_secret: Secret | None = None  # HMAC key for reply tokens (token_secret_env/_file)
     token_ttl_days: float = 30.0
     trusted_authserv_ids: tuple[str, ...] = ()  # Authentication-Results stamped by these count
-    require_dkim: bool = True  # a trusted stamp must show dkim=pass or dmarc=pass
+    # Token replies too need a trusted, aligned dkim/dmarc pass (sites whose staff mail is
+    # always signed); by default a token reply acts unless a trusted stamp shows a failure.
+    require_dkim: bool = False
     reminder_after_hours: float = 72.0  # one reminder for a candidate nobody answered
     ack_interval_minutes: float = 10.0  # at most one acknowledgement per thread per interval
+    # Candidate mails in any rolling hour; the candidates above it go in one summary mail.
+    max_candidate_mails_per_hour: int = 20
 
     def problems(self) -> Iterator[tuple[str, str]]:
         if not self.recipients:
             yield "recipients", "at least one helpdesk address is needed"
         if not self.allowed_senders:
             yield "allowed_senders", "list the addresses or domains whose replies may act"
+        for entry in self.allowed_senders:
+            if not _SENDER_ENTRY.fullmatch(entry.strip()):
+                yield "allowed_senders", f"{entry!r} is neither an address nor a domain"
+        if self.max_candidate_mails_per_hour < 1:
+            yield "max_candidate_mails_per_hour", "must be at least 1"
         if not self.reply_address or "@" not in self.reply_address:
             yield "reply_address", "the address of the mailbox triagebot reads"
         if self.token_secret is None:
@@ -214,13 +233,13 @@ class DigestConfig:
         except ValueError as exc:
             yield "timezone", str(exc)
             return
-        # Imported here: only configs with digests pay for APScheduler (replay has none).
-        from apscheduler.triggers.cron import CronTrigger  # noqa: PLC0415
+        # Imported here: only configs with digests pay for it (replay has none).
+        from cronsim import CronSim, CronSimError  # noqa: PLC0415
 
         try:
-            CronTrigger.from_crontab(self.schedule, timezone=zone)
-        except ValueError as exc:
-            yield "schedule", f"not a cron line: {exc}"
+            CronSim(self.schedule, datetime(2000, 1, 1, tzinfo=zone))
+        except CronSimError as exc:
+            yield "schedule", f"not a cron line (minute hour day month weekday): {exc}"
 
     @property
     def zone(self) -> ZoneInfo:
@@ -238,12 +257,21 @@ class ServiceConfig:
     analysis_timeout: float = 5.0  # seconds one mail's analysis may take before it is set aside
     #: Analysis processes (default: one per CPU); 0: in the service's own process, no time limit.
     workers: int | None = None
+    #: The installation's name in every mail about a defect (default: the host name).
+    name: str = ""
 
     def problems(self) -> Iterator[tuple[str, str]]:
+        if any(c in self.name for c in "\r\n\x00"):
+            yield "name", "must be one line"
         if self.analysis_timeout <= 0:
             yield "analysis_timeout", "must be more than 0 seconds"
         if self.workers is not None and not 0 <= self.workers <= 256:
             yield "workers", "must be 0 (in process, no time limit) to 256 worker processes"
+
+    @property
+    def installation(self) -> str:
+        """``name``, else this host's name, else "triagebot"."""
+        return self.name.strip() or socket.gethostname().partition(".")[0] or "triagebot"
 
     @property
     def processes(self) -> int:
@@ -304,6 +332,16 @@ class ReportsConfig:
     senders: tuple[str, ...] = ()  # addresses or domains whose mail is always a report
     #: Report header → metadata field; empty: the parser's own (``X-Application`` ...).
     metadata_headers: dict[str, str] = field(default_factory=dict)
+    #: Work per mail is bounded: characters of text searched per part, frames kept per trace
+    #: (the same defaults as ``mail.parse.ParseSettings``; what is cut shows in ``explain``).
+    max_part_chars: int = 65_536
+    max_frames: int = 1_000
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        if not 1_024 <= self.max_part_chars <= 16_777_216:
+            yield "max_part_chars", "must be 1024 to 16777216 characters"
+        if not 10 <= self.max_frames <= 100_000:
+            yield "max_frames", "must be 10 to 100000 frames"
 
 
 @dataclass(frozen=True, slots=True)

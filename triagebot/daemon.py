@@ -30,6 +30,7 @@ from triagebot.collector import batch_friendly_gc
 from triagebot.config import Config
 from triagebot.confirm import Notifier, ReplyHandler
 from triagebot.errors import RetryableError, TriagebotError
+from triagebot.mail.key import ReusedIds
 from triagebot.mail.report import Kind
 from triagebot.mail.smtp_listener import start_listener
 from triagebot.mail.source import Folder, Incoming, Source
@@ -56,6 +57,8 @@ T = TypeVar("T")
 WAIT_SLICE = 2.0  # seconds a source waits for mail before checking for shutdown
 OUTBOX_INTERVAL = 10.0  # seconds between outbox rounds when nothing wakes it
 OUTBOX_LIMIT = 100
+TRACKER_LANE, MAIL_LANE = "outbox-tracker", "outbox-mail"
+LANES = (TRACKER_LANE, MAIL_LANE)
 RETRY_INITIAL, RETRY_MAX = 1.0, 60.0  # back-off after a source or store failure
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 STOP_GRACE = 5.0  # seconds an orderly stop may take after a signal (``exit_after_signal``)
@@ -113,44 +116,59 @@ def handle_batch(
     batch: Sequence[Incoming],
     *,
     replies: ReplyHandler | None = None,
-    analysed: Sequence[Outcome] | None = None,
 ) -> Processed:
-    """Parse and commit one batch; returns where each message goes once acknowledged.
+    """Analyse one batch in this process, then ``record_batch`` it (tests and tools)."""
+    analysed = InProcess(pipeline).analyse([incoming.raw for incoming in batch])
+    refs = [incoming.ref for incoming in batch]
+    return record_batch(pipeline, store, source, refs, analysed, replies=replies)
 
-    ``analysed``: the batch's outcomes from the analysis processes, in order (default:
-    analysed here, in this process). Replies to candidate mails are applied after the commit
-    (``replies``; each at most once). A message the store refuses for good goes to
-    Quarantine; the others are committed. The batch's time is the store's clock: the rules'
-    windows and the recorded occurrences agree.
+
+def record_batch(
+    pipeline: Pipeline,
+    store: Store,
+    source: str,
+    refs: Sequence[str],
+    analysed: Sequence[Outcome],
+    *,
+    replies: ReplyHandler | None = None,
+    reused: ReusedIds | None = None,
+) -> Processed:
+    """Decide and commit one analysed batch; returns where each message goes once
+    acknowledged. ``reused`` notices Message-IDs that come back with other content.
+
+    ``analysed``: the outcomes of the mails ``refs`` names, in order; the raw mails are not
+    needed any more, so the service lets them go before the batch is recorded. Replies to
+    candidate mails are applied after the commit (``replies``; each at most once). A message
+    the store refuses for good goes to Quarantine; the others are committed. The batch's time
+    is the store's clock: the rules' windows and the recorded occurrences agree.
     """
     now = store.clock()
-    if analysed is None:
-        analysed = InProcess(pipeline).analyse([incoming.raw for incoming in batch])
     signatures = {o.signature.value for o in analysed if o.signature is not None}
     counter = BatchCounter(store, signatures, now, pipeline.rules.windows)
     outcomes: list[Outcome] = []
     for item in analysed:
+        if reused is not None and item.key:
+            reused.seen(item.report.message_id, item.key, item.report.sender)
         outcome = pipeline.decide(item, counter, now)
         if outcome.signature is not None:
             counter.add(outcome.signature.value)
         outcomes.append(outcome)
-    new, refused = _record(store, source, outcomes, [m.ref for m in batch], now)
+    new, refused = _record(store, source, outcomes, refs, now)
     moves: dict[Folder, list[str]] = defaultdict(list)
     verbose = _stdlib_log.isEnabledFor(logging.INFO)  # build no log fields nobody will see
-    for index, (incoming, outcome) in enumerate(zip(batch, outcomes, strict=True)):
+    for index, (ref, outcome) in enumerate(zip(refs, outcomes, strict=True)):
         folder = FOLDER_OF.get(outcome.report.kind, Folder.PROCESSED)
         reason = outcome.report.reason
         if index in refused:
             folder, reason = Folder.QUARANTINE, refused[index]
+            _record_refused(store, outcome.store_key, ref, reason, now)
         elif outcome.report.kind is Kind.REPLY and replies is not None:
             folder = replies.handle(outcome.report, now)
-        moves[folder].append(incoming.ref)
+        moves[folder].append(ref)
         if folder is Folder.QUARANTINE:
-            log.warning(
-                "message.quarantined", **_log_fields(source, incoming.ref, outcome), reason=reason
-            )
+            log.warning("message.quarantined", **_log_fields(source, ref, outcome), reason=reason)
         elif verbose:
-            log.info("message.processed", **_log_fields(source, incoming.ref, outcome))
+            log.info("message.processed", **_log_fields(source, ref, outcome))
     return Processed(dict(moves), new)
 
 
@@ -187,6 +205,15 @@ def _record(
         except Exception as exc:  # this message is the poison
             refused[index] = f"store refused it: {exc!r}"
     return new, refused
+
+
+def _record_refused(store: Store, key: str, ref: str, reason: str, now: datetime) -> None:
+    """Keep the reason for a mail the store would not take, when it takes that much: a copy
+    delivered again is then recognised (``triagebot quarantine`` shows it)."""
+    try:
+        store.record_refused(key, ref, reason, now)
+    except Exception as exc:  # the reason is logged with the quarantine either way
+        log.warning("store.refused_unrecorded", ref=ref, error=repr(exc))
 
 
 def _log_fields(source: str, ref: str, outcome: Outcome) -> dict[str, Any]:
@@ -234,16 +261,18 @@ class Daemon:
         self.tracker = tracker
         self.sources = list(sources)
         self.stopping = asyncio.Event()
-        self._effects_due = asyncio.Event()
+        # the outbox's two lanes, each on its own thread: a slow or unreachable tracker never
+        # holds up intake or mail, and an SMTP outage never holds up filing
+        self._lanes = {lane: ThreadPoolExecutor(1, thread_name_prefix=lane) for lane in LANES}
+        self._due = {lane: asyncio.Event() for lane in LANES}
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="pipeline")
+        self._reused = ReusedIds()  # read and written on ``_worker`` only
         # one thread hands batches to the analysis processes, one batch ahead of ``_worker``
         self._analysis = ThreadPoolExecutor(1, thread_name_prefix="analysis")
         self.replies = ReplyHandler.from_config(
             config, store, tracker_kind(config.tracker.kind).key
         )
         self.notifier = Notifier.from_config(config, store, mailer)
-        # the outbox has its own thread: a slow or unreachable tracker never holds up intake
-        self._effects = ThreadPoolExecutor(1, thread_name_prefix="outbox")
 
     @classmethod
     def from_config(cls, config: Config) -> Daemon:
@@ -279,7 +308,7 @@ class Daemon:
         under way is abandoned (its batch is read again next time)."""
         self.stopping.set()
         self.analyser.stop()
-        self._effects_due.set()
+        self._wake_outbox()
 
     async def run(self, once: bool = False) -> None:
         """Serve until ``stop`` (or, with ``once``, until every source is drained)."""
@@ -312,10 +341,10 @@ class Daemon:
                 for s in self.sources
             ]
             if not once:
-                tasks.append(asyncio.create_task(self._outbox(), name="outbox"))
+                tasks += [asyncio.create_task(self._outbox(lane), name=lane) for lane in LANES]
             await _until_done_or_crashed(tasks)
             if once:
-                await self._run_effects()
+                await asyncio.gather(*(self._run_effects(lane) for lane in LANES))
         finally:
             self.stop()
             await _cancel(tasks)  # before the store closes under them
@@ -328,7 +357,8 @@ class Daemon:
             self._worker.shutdown(wait=True)
             self._analysis.shutdown(wait=True)
             self.analyser.close()
-            self._effects.shutdown(wait=True)
+            for executor in self._lanes.values():
+                executor.shutdown(wait=True)
             self.store.close()
             log.info("daemon.stopped")
 
@@ -358,19 +388,19 @@ class Daemon:
                     await _on(io, source.open)
                     pending = self._analysed(io, source, limit)
                     while not self.stopping.is_set():
-                        batch, analysed = await pending
-                        if not batch:
-                            if once:
+                        refs, analysed = await pending
+                        if not refs:
+                            if once and not await _on(io, source.delivering):
                                 await acks.settle()
                                 return
                             await _on(io, source.wait, WAIT_SLICE)
                             pending = self._analysed(io, source, limit)
                             continue
                         pending = self._analysed(io, source, limit)  # overlaps with recording
-                        done = await _on(self._worker, self._handle, source.name, batch, analysed)
+                        done = await _on(self._worker, self._handle, source.name, refs, analysed)
                         await acks.replace(_on(io, _acknowledge, source, done.moves))
                         if done.new:
-                            self._effects_due.set()
+                            self._wake_outbox()
                         delay = RETRY_INITIAL
                     pending.cancel()
                     await acks.settle()
@@ -391,42 +421,53 @@ class Daemon:
 
     def _analysed(
         self, io: ThreadPoolExecutor, source: Source, limit: int
-    ) -> asyncio.Task[tuple[list[Incoming], list[Outcome]]]:
-        """The next batch and its analysis, under way while the batch before is recorded
-        (the analysis processes are never idle while the store works)."""
+    ) -> asyncio.Task[tuple[list[str], list[Outcome]]]:
+        """The next batch's refs and analysis, under way while the batch before is recorded
+        (the analysis processes are never idle while the store works). The raw mails are let
+        go once analysed: only the capped outcomes wait for the store."""
 
-        async def fetch_and_analyse() -> tuple[list[Incoming], list[Outcome]]:
-            batch = list(await _on(io, source.fetch, limit))
-            if not batch:
-                return batch, []
+        async def fetch_and_analyse() -> tuple[list[str], list[Outcome]]:
+            batch = await _on(io, source.fetch, limit)
+            refs = [incoming.ref for incoming in batch]
+            if not refs:
+                return refs, []
             raws = [incoming.raw for incoming in batch]
-            return batch, await _on(self._analysis, self.analyser.analyse, raws)
+            return refs, await _on(self._analysis, self.analyser.analyse, raws)
 
         task = asyncio.ensure_future(fetch_and_analyse())
         task.add_done_callback(_retrieved)  # a batch abandoned at a stop or a failure
         return task
 
-    def _handle(
-        self, source: str, batch: Sequence[Incoming], analysed: Sequence[Outcome]
-    ) -> Processed:
-        return handle_batch(
-            self.pipeline, self.store, source, batch, replies=self.replies, analysed=analysed
+    def _handle(self, source: str, refs: Sequence[str], analysed: Sequence[Outcome]) -> Processed:
+        return record_batch(
+            self.pipeline,
+            self.store,
+            source,
+            refs,
+            analysed,
+            replies=self.replies,
+            reused=self._reused,
         )
 
-    async def _outbox(self) -> None:
-        """Perform tracker effects whenever a batch committed, every few seconds, and once
-        more on the way out; sync tracker statuses first when ``sync_interval`` has passed
-        (at start, then on its own clock: never per batch)."""
+    def _wake_outbox(self) -> None:
+        for due in self._due.values():
+            due.set()
+
+    async def _outbox(self, lane: str) -> None:
+        """Perform one lane's effects whenever a batch committed, every few seconds, and once
+        more on the way out; the tracker lane syncs statuses first when ``sync_interval`` has
+        passed (at start, then on its own clock: never per batch)."""
         next_sync = time.monotonic()
+        due = self._due[lane]
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._effects_due.wait(), OUTBOX_INTERVAL)
-            self._effects_due.clear()
+                await asyncio.wait_for(due.wait(), OUTBOX_INTERVAL)
+            due.clear()
             final = self.stopping.is_set()
-            if not final and time.monotonic() >= next_sync:
+            if lane == TRACKER_LANE and not final and time.monotonic() >= next_sync:
                 next_sync = time.monotonic() + self.config.tracker.sync_interval
                 await self._sync_statuses()
-            await self._run_effects()
+            await self._run_effects(lane)
             if final:
                 return
 
@@ -436,7 +477,7 @@ class Daemon:
         if self.config.tracker.sync_interval <= 0:
             return
         try:
-            await _on(self._effects, sync_statuses, self.store, self.tracker)
+            await _on(self._lanes[TRACKER_LANE], sync_statuses, self.store, self.tracker)
         except Exception as exc:  # any failure waits for the next interval
             level = log.warning if isinstance(exc, RetryableError) else log.error
             level(
@@ -447,33 +488,20 @@ class Daemon:
                 exc_info=not isinstance(exc, TriagebotError),
             )
 
-    async def _run_effects(self) -> None:
-        """Effects due now, ``OUTBOX_LIMIT`` at a time, until a round finds none or we stop.
+    async def _run_effects(self, lane: str) -> None:
+        """One lane's effects due now, ``OUTBOX_LIMIT`` at a time, until a round finds none or
+        we stop.
 
         A completed effect may queue another that is due at once (the occurrence update after
         a create that found its issue): rounds go on until one completes nothing, so
         ``run --once`` leaves no due update behind."""
         while True:
             try:
-                done = await _on(
-                    self._effects,
-                    run_effects,
-                    self.store,
-                    self.tracker,
-                    self.store.clock(),
-                    OUTBOX_LIMIT,
-                )
-                done += await _on(
-                    self._effects,
-                    run_notifications,
-                    self.store,
-                    self.notifier,
-                    self.store.clock(),
-                    OUTBOX_LIMIT,
-                )
+                done = await _on(self._lanes[lane], self._round, lane)
             except Exception as exc:  # the outbox outlives any one round
                 log.error(
                     "outbox.round_failed",
+                    lane=lane,
                     error=repr(exc),
                     retry_in=OUTBOX_INTERVAL,
                     exc_info=not isinstance(exc, TriagebotError),
@@ -481,6 +509,18 @@ class Daemon:
                 return
             if done == 0 or self.stopping.is_set():
                 return
+
+    def _round(self, lane: str) -> int:
+        now = self.store.clock()
+        if lane == TRACKER_LANE:
+            return run_effects(self.store, self.tracker, now, OUTBOX_LIMIT)
+        return run_notifications(
+            self.store,
+            self.notifier,
+            now,
+            OUTBOX_LIMIT,
+            helpdesk=self.config.helpdesk is not None,
+        )
 
 
 class _Acknowledgement:

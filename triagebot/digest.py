@@ -4,10 +4,11 @@ Each run covers ``[start, end)``: ``end`` is the scheduled fire time (or "now" f
 send) and ``start`` is the end of the digest's previous run, stored in ``digest_runs``, so
 "since the last digest" survives restarts. A run first *claims* its period with a row whose
 key is ``(digest, period_end)`` in one write transaction; a replica that finds the period
-claimed does nothing, so two replicas never both send. A transient send failure leaves the row
-``retry`` with a back-off (``retry_due`` sends it later); a permanent one marks it ``failed``
-with the explanation. Periods are counted by when triagebot recorded a mail (``processed_at``),
-not by the mail's own Date, so late or clock-skewed reports still land in the next digest.
+claimed does nothing, so two replicas never both send. A send that fails leaves the row
+``retry`` with a back-off and the explanation (``retry_due`` sends it later): a refusal (a 5xx
+after a configuration mistake) is a setting to fix, so the digest waits for the fix too.
+Periods are counted by when triagebot recorded a mail (``processed_at``), not by the mail's
+own Date, so late or clock-skewed reports still land in the next digest.
 
 The store keeps the rows and answers the queries (``Store.claim_digest`` and friends,
 ``Store.period_activity``; see ``triagebot.store.runs`` and ``triagebot.store.queries``);
@@ -66,7 +67,7 @@ CSV_COLUMNS = (
     "signatures",
 )
 
-Status = Literal["sent", "empty", "covered", "retry", "failed"]
+Status = Literal["sent", "empty", "covered", "retry"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,15 +326,12 @@ class DigestRunner:
                 attachments=[(rendered.csv_name, "text/csv", rendered.csv)],
             )
             mailer.send(message)
-        except NotifyUnavailable as exc:
+        except NotifyError as exc:  # away, or refused until a setting is fixed: kept for later
             retry_at = now + backoff(self._attempts(name, period))
             self._finish(name, period, "retry", error=str(exc), retry_at=retry_at)
-            log.warning("digest.retry", **context, error=str(exc), retry_at=retry_at.isoformat())
+            level = log.warning if isinstance(exc, NotifyUnavailable) else log.error
+            level("digest.retry", **context, error=str(exc), retry_at=retry_at.isoformat())
             return RunResult(name, "retry", period, items, str(exc))
-        except NotifyError as exc:
-            self._finish(name, period, "failed", error=str(exc))
-            log.error("digest.failed", **context, error=str(exc))
-            return RunResult(name, "failed", period, items, str(exc))
         self._finish(name, period, "sent", message_id=str(message["Message-ID"]))
         log.info(
             "digest.sent",

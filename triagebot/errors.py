@@ -19,7 +19,15 @@ class TriagebotError(Exception):
 
 
 class RetryableError(TriagebotError):
-    """A failure that is expected to pass (timeouts, 429/503, lost connections)."""
+    """A failure that is expected to pass (timeouts, 429/503, lost connections).
+
+    ``retry_after``: seconds the other side asked us to wait (``Retry-After``), when it said;
+    whoever schedules the next attempt waits at least that long.
+    """
+
+    def __init__(self, *args: object, retry_after: float | None = None) -> None:
+        super().__init__(*args)
+        self.retry_after = retry_after
 
 
 class ConfigError(TriagebotError):

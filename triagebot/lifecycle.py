@@ -18,7 +18,8 @@ must perform, and writes the answers, so the rules can be read (and tested) with
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -27,7 +28,10 @@ from typing import Any
 from triagebot.rules import Action, Fields, parse_version
 
 __all__ = [
+    "ATTEMPT",
     "LIFTS_TO",
+    "LISTED",
+    "OTHERS",
     "RANK",
     "STATE_OF_ACTION",
     "TRACKED_STATES",
@@ -46,6 +50,7 @@ __all__ = [
     "occur",
     "promote",
     "relinks",
+    "tally",
     "wanted_state",
 ]
 
@@ -82,6 +87,9 @@ RANK: Mapping[DefectState, int] = {
 TRACKED_STATES = frozenset({DefectState.FILED, DefectState.DUPLICATE})
 #: States an ``override_rejection`` rule may move a rejected defect to.
 LIFTS_TO = frozenset({DefectState.FILED, DefectState.CANDIDATE})
+#: The payload key of what a failed attempt left for the next attempt of the same effect
+#: (an uncertain create's deadline, the total an update's comment carries); never handed on.
+ATTEMPT = "attempt"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,8 +149,8 @@ class Touched:
     last_seen: datetime
     new: int = 0
     state_changed: bool = False
-    versions: set[str] = field(default_factory=set)
-    environments: set[str] = field(default_factory=set)
+    versions: Counter[str] = field(default_factory=Counter)
+    environments: Counter[str] = field(default_factory=Counter)
     reopen_version: str | None = None
 
 
@@ -161,14 +169,14 @@ def occur(
     t.last_seen = max(t.last_seen, at)
     version = metadata.get("version")
     if version:
-        t.versions.add(version)
+        t.versions[version] += 1
         if newer(version, t.last_version):
             t.last_version = version
         if is_regression(version, resolved=t.resolved, resolved_version=t.resolved_version):
             t.resolved, t.reopen_version = False, version
     environment = metadata.get("environment")
     if environment:
-        t.environments.add(environment)
+        t.environments[environment] += 1
     return lifted
 
 
@@ -186,11 +194,36 @@ def batch_effects(t: Touched, *, created: bool) -> list[Need]:
     ):
         needs.append(Need(EffectKind.CREATE, {}))
     elif t.state in TRACKED_STATES and t.tracker_key is not None:
-        versions, environments = sorted(t.versions), sorted(t.environments)
-        needs.append(Need(EffectKind.UPDATE, {"versions": versions, "environments": environments}))
+        payload = {"versions": tally(t.versions), "environments": tally(t.environments)}
+        needs.append(Need(EffectKind.UPDATE, payload))
     if t.state is DefectState.CANDIDATE and (created or t.state_changed):
         needs.append(Need(EffectKind.NOTIFY, {"reason": "candidate"}))
     return needs
+
+
+#: Names an update's payload lists by count (versions, environments); the occurrences of the
+#: others are summed under ``OTHERS``, so a defect seen in thousands of builds keeps a small
+#: payload and a comment far below any tracker's limit.
+LISTED = 20
+OTHERS = ""
+NAME_CHARS = 64  # a version or environment as the store's columns keep it
+
+
+def tally(
+    counts: Mapping[str, int] | Iterable[str], *more: Mapping[str, int] | Iterable[str]
+) -> dict[str, int]:
+    """``counts`` (plus ``more``) summed, the ``LISTED`` most frequent by name (names cut to
+    ``NAME_CHARS``), the rest's occurrences under ``OTHERS``. Reads what 0.1.0 queued too:
+    a list of names (one each)."""
+    total: Counter[str] = Counter()
+    for part in (counts, *more):
+        for name, n in part.items() if isinstance(part, Mapping) else ((p, 1) for p in part):
+            total[name[:NAME_CHARS]] += n
+    others = total.pop(OTHERS, 0)
+    ranked = sorted(total.items(), key=lambda item: (-item[1], item[0]))
+    kept = dict(ranked[:LISTED])
+    others += sum(n for _, n in ranked[LISTED:])
+    return {**kept, OTHERS: others} if others else kept
 
 
 def link_effect(state: DefectState, signature: str) -> Need | None:
@@ -212,9 +245,11 @@ def follow_up(
 ) -> Need | None:
     """After an effect completed: occurrences that arrived while it was in flight need a
     fresh ``update``. A completed ``update`` hands on its payload (what batches merged into it
-    after the worker read it: a version named twice is harmless, one left out is lost)."""
+    after the worker read it: a version named twice is harmless, one left out is lost), but
+    not what its attempts noted for themselves (``ATTEMPT``)."""
     if state in TRACKED_STATES and tracker_key is not None and occurrences > reported:
-        return Need(EffectKind.UPDATE, dict(payload) if done is EffectKind.UPDATE else {})
+        handed = {k: v for k, v in payload.items() if k != ATTEMPT}
+        return Need(EffectKind.UPDATE, handed if done is EffectKind.UPDATE else {})
     return None
 
 

@@ -5,8 +5,21 @@ response was lost is found rather than filed twice; ``update`` sends the coalesc
 defect as ONE call; ``reopen`` and ``link`` are idempotent on the tracker side. A retryable
 failure (``RetryableError``) reschedules the effect with capped exponential backoff; any other
 failure marks it ``failed`` and logs why. ``notify`` effects (candidate mails, answers to
-replies) go to the confirmation loop's ``Notifier``; without one (no ``[helpdesk]`` or mail
-disabled) they are completed as skipped.
+replies) go to the confirmation loop's ``Notifier`` in a lane of their own (``MAIL_EFFECTS``),
+so an SMTP outage never delays filing and a slow tracker never delays mail. A mail effect is
+never given up: while mail is disabled it waits (without ``[helpdesk]`` it is skipped), and a
+refusal (a 5xx after a configuration mistake) is retried on the back-off schedule, so once
+mail works everything queued goes out; ``triagebot status`` shows what waits and why.
+
+What a tracker may do late is waited out. A create that failed after it was sent (a timeout,
+a lost answer) may still land, or be missing from the search index, until the tracker's
+``settle_time`` has passed: until then the effect only searches, and creates again only when a
+search after that time finds nothing (the time is kept in the payload, ``lifecycle.ATTEMPT``).
+A search that finds several issues for a signature keeps the oldest and closes the others as
+its duplicates; the defect's reported count is reset, so the kept issue's next update carries
+the whole total. Comments carry their effect's id (``CommentMark``) and a retry looks for it
+before posting; an update keeps the total it first tried to post, so a comment found on retry
+is counted as what it said, and the occurrences since go in the next update.
 
 ``sync_statuses`` runs on the same thread, every ``[tracker] sync_interval``: it tells the
 store which issues were resolved in the tracker, so a recurrence in a newer version queues the
@@ -15,21 +28,30 @@ store which issues were resolved in the tracker, so a recurrence in a newer vers
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from triagebot.backoff import backoff
-from triagebot.errors import RetryableError
+from triagebot.clock import Clock
+from triagebot.errors import RetryableError, TrackerUnavailable
+from triagebot.lifecycle import ATTEMPT, OTHERS, tally
 from triagebot.store import TRACKED_STATES, Defect, Effect, EffectKind, EffectResult, Store
-from triagebot.trackers.base import DefectDraft, OccurrenceUpdate, Tracker, TrackerIssue
+from triagebot.trackers.base import (
+    CommentMark,
+    DefectDraft,
+    OccurrenceUpdate,
+    Tracker,
+    TrackerIssue,
+)
 
 if TYPE_CHECKING:
     from triagebot.confirm.notify import Notifier
 
 __all__ = [
+    "MAIL_EFFECTS",
     "TRACKER_EFFECTS",
     "file_defect",
     "run_effects",
@@ -40,10 +62,36 @@ __all__ = [
 log = structlog.get_logger(__name__)
 
 TRACKER_EFFECTS = (EffectKind.CREATE, EffectKind.UPDATE, EffectKind.REOPEN, EffectKind.LINK)
+MAIL_EFFECTS = (EffectKind.NOTIFY,)
+MAX_RETRY_AFTER = timedelta(days=1)  # a server's Retry-After beyond this is a mistake
+
+
+#: ``ATTEMPT`` keys: until when an uncertain create may land; the total an update posts.
+UNCERTAIN_UNTIL, TOTAL = "uncertain_until", "total"
 
 
 class _WaitingForCreate(RetryableError):
     """The defect is filed but its tracker key is not known yet; try again after the create."""
+
+
+class _CreateUncertain(TrackerUnavailable):
+    """A create failed after it was sent: the issue may exist, or appear later."""
+
+
+class _Unsettled(TrackerUnavailable):
+    """Nothing found, but an earlier create may still land: search again, do not create."""
+
+
+class _Retry(RetryableError):
+    """A retryable failure, with what the next attempt must know (``attempt``, kept in the
+    payload) and the time before which trying again is pointless (``not_before``)."""
+
+    def __init__(
+        self, cause: RetryableError, attempt: dict[str, Any], not_before: datetime | None = None
+    ) -> None:
+        super().__init__(str(cause), retry_after=cause.retry_after)
+        self.attempt = attempt
+        self.not_before = not_before
 
 
 def run_effects(store: Store, tracker: Tracker, now: datetime, limit: int = 100) -> int:
@@ -55,29 +103,40 @@ def run_effects(store: Store, tracker: Tracker, now: datetime, limit: int = 100)
         # Each loaded row serves once: a later effect on the same defect (an update after its
         # create) must see what the earlier one changed, so it reads the defect afresh.
         defect = loaded.pop(effect.defect_id, None) or store.defect(effect.defect_id)
-        return _perform(defect, effect, tracker)
+        return _perform(defect, effect, tracker, now, store.clock)
 
     return _run(store, effects, now, perform)
 
 
 def run_notifications(
-    store: Store, notifier: Notifier | None, now: datetime, limit: int = 100
+    store: Store,
+    notifier: Notifier | None,
+    now: datetime,
+    limit: int = 100,
+    *,
+    helpdesk: bool = True,
 ) -> int:
-    """Perform up to ``limit`` ``notify`` effects due at ``now``, then send due reminders;
-    returns how many effects completed (skipped ones included)."""
-    effects = store.due_effects(now, limit, (EffectKind.NOTIFY,))
-    if notifier is None:
+    """Perform up to ``limit`` ``notify`` effects due at ``now``, then send due reminders and
+    answers to refused replies; returns how many effects completed. Without a ``notifier``
+    (mail is off) nothing is touched: the effects wait until mail works. Without a
+    ``helpdesk`` section the loop is not in use at all, and its effects are completed as
+    skipped."""
+    if not helpdesk:
+        effects = store.due_effects(now, limit, MAIL_EFFECTS)
         for effect in effects:
             store.complete_effect(effect.id)
         if effects:
-            log.info("outbox.notify_skipped", effects=len(effects), reason="mail disabled")
+            log.info("outbox.notify_skipped", effects=len(effects), reason="no [helpdesk]")
         return len(effects)
+    if notifier is None:
+        return 0
+    effects = store.due_effects(now, limit, MAIL_EFFECTS)
 
     def perform(effect: Effect) -> None:
         notifier.perform(effect, now)
 
-    completed = _run(store, effects, now, perform)
-    notifier.remind(now)
+    completed = _run(store, effects, now, perform, give_up=False)
+    notifier.send_due(now)
     return completed
 
 
@@ -100,21 +159,29 @@ def _run(
     effects: list[Effect],
     now: datetime,
     perform: Callable[[Effect], EffectResult | None],
+    *,
+    give_up: bool = True,
 ) -> int:
-    """Perform effects one by one: retry the retryable later, park the rest as failed."""
+    """Perform effects one by one: retry the retryable later, and park the rest as failed
+    (``give_up``) or retry them later too (mail: a refusal is a setting to fix)."""
     completed = 0
     for effect in effects:
         context = {"effect": effect.id, "kind": str(effect.kind), "defect": effect.defect_id}
         try:
             result = perform(effect)
-        except RetryableError as exc:
-            retry_at = now + backoff(effect.attempts)
+        except Exception as exc:
+            if give_up and not isinstance(exc, RetryableError):
+                # a refusal or a bug: park it, keep the other effects going
+                log.error("outbox.failed", **context, error=repr(exc), attempts=effect.attempts + 1)
+                store.fail_effect(effect.id, repr(exc), None)
+                continue
+            retry_at = now + _retry_delay(exc, effect.attempts)
+            attempt = None
+            if isinstance(exc, _Retry):
+                attempt = exc.attempt
+                retry_at = max(retry_at, exc.not_before or retry_at)
             log.warning("outbox.retry", **context, error=str(exc), retry_at=retry_at.isoformat())
-            store.fail_effect(effect.id, str(exc), retry_at)
-            continue
-        except Exception as exc:  # a refusal or a bug: park it, keep the other effects going
-            log.error("outbox.failed", **context, error=repr(exc), attempts=effect.attempts + 1)
-            store.fail_effect(effect.id, repr(exc), None)
+            store.fail_effect(effect.id, str(exc), retry_at, attempt)
             continue
         store.complete_effect(effect.id, result)
         completed += 1
@@ -122,65 +189,132 @@ def _run(
     return completed
 
 
-def _perform(defect: Defect, effect: Effect, tracker: Tracker) -> EffectResult | None:
+def _listed(counts: Mapping[str, int] | Sequence[str]) -> tuple[str, ...]:
+    """An update payload's names, most frequent first, as the comment shows them: ``4.2 (12)``,
+    then how many occurrences the other names had (``lifecycle.tally``)."""
+    tallied = tally(counts)
+    others = tallied.pop(OTHERS, 0)
+    shown = tuple(f"{name} ({n})" for name, n in tallied.items())
+    return (*shown, f"{others} more elsewhere") if others else shown
+
+
+def _retry_delay(exc: Exception, attempts: int) -> timedelta:
+    """The back-off schedule, or longer when the server asked for it (a 429's Retry-After),
+    up to ``MAX_RETRY_AFTER``."""
+    delay = backoff(attempts)
+    asked = exc.retry_after if isinstance(exc, RetryableError) else None
+    if asked is not None and asked > 0:
+        delay = max(delay, min(timedelta(seconds=asked), MAX_RETRY_AFTER))
+    return delay
+
+
+def _perform(
+    defect: Defect, effect: Effect, tracker: Tracker, now: datetime, clock: Clock
+) -> EffectResult | None:
     if defect.state not in TRACKED_STATES:
         return None  # rejected meanwhile: nothing to tell the tracker
     if effect.kind is EffectKind.CREATE:
-        return _create(defect, tracker)
+        return _create(defect, effect, tracker, now, clock)
     key = defect.tracker_key
     if key is None:
         raise _WaitingForCreate(f"defect {defect.id} has no tracker key yet")
+    mark = CommentMark(effect.id, retry=effect.attempts > 0)
     if effect.kind is EffectKind.UPDATE:
-        new = defect.occurrences - defect.occurrences_reported
-        if new <= 0:
-            return None
-        update = OccurrenceUpdate(
-            total=defect.occurrences,
-            new=new,
-            last_seen=defect.last_seen,
-            versions=tuple(effect.payload.get("versions", ())),
-            environments=tuple(effect.payload.get("environments", ())),
-        )
-        tracker.update_occurrences(key, update)
-        return EffectResult(occurrences_reported=defect.occurrences)
+        return _update(defect, effect, tracker, key, mark)
     if effect.kind is EffectKind.REOPEN:
         version = effect.payload.get("version", "?")
         comment = (
             f"Recurred in version {version} after it was resolved ({defect.occurrences} "
             f"occurrences in total, last seen {defect.last_seen:%Y-%m-%d %H:%M} UTC)."
         )
-        issue = tracker.reopen(key, comment)
+        issue = tracker.reopen(key, comment, mark)
         return EffectResult(tracker_status=issue.status, resolved=issue.resolved)
     tracker.link_signature(key, str(effect.payload["signature"]))
     return None
 
 
-def file_defect(defect: Defect, tracker: Tracker) -> tuple[TrackerIssue, bool]:
-    """The defect's issue in ``tracker``: found by its signature label, else created (with
-    every occurrence so far), and labelled with its other signatures; True when created."""
+def _update(
+    defect: Defect, effect: Effect, tracker: Tracker, key: str, mark: CommentMark
+) -> EffectResult | None:
+    """One comment with the count. Every attempt of an effect posts the total the first one
+    tried, so a comment an earlier attempt left (found by its mark) says what is reported."""
+    total = int(effect.payload.get(ATTEMPT, {}).get(TOTAL, defect.occurrences))
+    new = total - defect.occurrences_reported
+    if new <= 0:
+        return None
+    update = OccurrenceUpdate(
+        total=total,
+        new=new,
+        last_seen=defect.last_seen,
+        versions=_listed(effect.payload.get("versions", {})),
+        environments=_listed(effect.payload.get("environments", {})),
+    )
+    try:
+        tracker.update_occurrences(key, update, mark)
+    except RetryableError as exc:
+        raise _Retry(exc, {TOTAL: total}) from exc
+    return EffectResult(occurrences_reported=total)
+
+
+def file_defect(
+    defect: Defect, tracker: Tracker, *, may_create: bool = True
+) -> tuple[TrackerIssue, bool]:
+    """The defect's issue in ``tracker``: found by its signature label (the oldest, when a
+    create landed twice: the others are closed as its duplicates), else created (with every
+    occurrence so far), and labelled with its other signatures; True when created.
+    ``may_create`` False: an earlier create may still land, so finding nothing is
+    ``_Unsettled``; a create that fails after it was sent is ``_CreateUncertain``."""
     signature = defect.signatures[0]
-    issue = tracker.find(signature)
-    created = issue is None
-    if issue is None:
-        issue = tracker.create(_draft(defect))
-    else:
+    found = tracker.find_all(signature)
+    if found:
+        issue, *duplicates = found
+        created = False
         log.info("outbox.create_found", defect=defect.id, key=issue.key, signature=signature)
+        for duplicate in duplicates:
+            tracker.close_duplicate(duplicate.key, issue.key)
+            log.warning(
+                "outbox.duplicate_closed",
+                defect=defect.id,
+                key=duplicate.key,
+                kept=issue.key,
+                signature=signature,
+            )
+    elif not may_create:
+        raise _Unsettled(f"no issue for {signature} yet, and an earlier create may still land")
+    else:
+        try:
+            issue = tracker.create(_draft(defect))
+        except RetryableError as exc:
+            raise _CreateUncertain(str(exc), retry_after=exc.retry_after) from exc
+        created = True
     for other in defect.signatures[1:]:
         tracker.link_signature(issue.key, other)
     return issue, created
 
 
-def _create(defect: Defect, tracker: Tracker) -> EffectResult:
+def _create(
+    defect: Defect, effect: Effect, tracker: Tracker, now: datetime, clock: Clock
+) -> EffectResult:
     if defect.tracker_key is not None:
         return EffectResult()
-    issue, created = file_defect(defect, tracker)
-    # found: what it shows is unknown, so the next update sends the total
-    reported = defect.occurrences if created else None
+    noted = effect.payload.get(ATTEMPT, {}).get(UNCERTAIN_UNTIL)
+    until = datetime.fromisoformat(noted) if noted else None
+    try:
+        issue, created = file_defect(defect, tracker, may_create=until is None or now >= until)
+    except _Unsettled as exc:
+        raise _Retry(exc, {UNCERTAIN_UNTIL: noted}, not_before=until) from exc
+    except _CreateUncertain as exc:
+        # It may land up to the call's deadline after the call ended, which is about now.
+        until = max(now, clock()) + tracker.settle_time
+        log.warning("outbox.create_uncertain", defect=defect.id, until=until.isoformat())
+        raise _Retry(exc, {UNCERTAIN_UNTIL: until.isoformat()}) from exc
+    # found: what it shows is unknown (a duplicate closed may have held counts), so the next
+    # update sends the whole total
     return EffectResult(
         tracker_key=issue.key,
         tracker_status=issue.status,
         resolved=issue.resolved,
-        occurrences_reported=reported,
+        occurrences_reported=defect.occurrences if created else 0,
     )
 
 

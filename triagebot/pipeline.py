@@ -7,7 +7,6 @@ second. Occurrence counts (for rules with an ``occurrences`` condition) come in 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -17,7 +16,7 @@ import structlog
 from triagebot.config import Config, SignatureConfig, config_from_dict
 from triagebot.errors import ConfigError
 from triagebot.identity import Identity
-from triagebot.mail.key import message_key
+from triagebot.mail.key import message_key, raw_id
 from triagebot.mail.parse import DEFAULT_METADATA_HEADERS, ParseSettings, parse_message
 from triagebot.mail.report import Kind, Report
 from triagebot.picklable import by_fields
@@ -101,6 +100,8 @@ class Pipeline:
             metadata_headers=config.reports.metadata_headers or DEFAULT_METADATA_HEADERS,
             report_senders=config.reports.senders,
             own_addresses=Identity.from_config(config).addresses,
+            max_part_chars=config.reports.max_part_chars,
+            max_frames=config.reports.max_frames,
         )
         self.signer = _signer(config.signature, config.signature.version)
         self.older_signers = tuple(
@@ -145,7 +146,7 @@ class Pipeline:
             previous = tuple(signer.sign(trace) for signer in self.older_signers)
             return Outcome(report, self.signer.sign(trace), previous=previous, key=key)
         except Exception as exc:  # one bad mail must never stop the loop
-            return _failed("sha256:" + hashlib.sha256(raw).hexdigest()[:32], exc)
+            return _failed(raw_id(raw), exc)
 
     def decide(
         self, outcome: Outcome, count: CountFn = _no_history, now: datetime | None = None

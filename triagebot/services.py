@@ -40,7 +40,9 @@ def build_sources(config: Config) -> list[Source]:
     if spool is not None and not (
         config.mailbox.kind == "maildir" and spool == config.mailbox.path
     ):
-        sources.append(MaildirSource(MaildirSettings(path=spool)))
+        # only the listener writes there, through tmp/: every file in new/ is complete
+        spooled = MaildirSettings(path=spool, min_age=0, batch_bytes=config.mailbox.batch_bytes)
+        sources.append(MaildirSource(spooled))
     return sources
 
 
@@ -51,6 +53,8 @@ def build_mailbox(mailbox: MailboxConfig) -> Source:
                 path=mailbox.path,
                 quarantine_folder=mailbox.quarantine_folder,
                 review_folder=mailbox.review_folder,
+                min_age=mailbox.min_age,
+                batch_bytes=mailbox.batch_bytes,
             )
         )
     return ImapSource(imap_settings(mailbox))
@@ -72,6 +76,7 @@ def imap_settings(mailbox: MailboxConfig) -> ImapSettings:
         poll_interval=mailbox.poll_interval,
         idle_timeout=mailbox.idle_timeout,
         ca_file=str(mailbox.ca_file) if mailbox.ca_file else None,
+        batch_bytes=mailbox.batch_bytes,
     )
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "Mailer",
     "Problem",
     "mail_enabled",
+    "mail_problem",
     "map_smtp_errors",
     "static_problems",
 ]
@@ -130,18 +131,23 @@ def static_problems(config: SmtpConfig) -> list[Problem]:
     return problems
 
 
-def mail_enabled(config: Config) -> Mailer | None:
-    """A ready ``Mailer``, or None after one ``mail.disabled`` warning saying what and why."""
+def mail_problem(config: Config) -> tuple[str, str] | None:
+    """Why mail is off, as ``(cause, reason)``; None when ``[smtp]`` is usable."""
     smtp = config.smtp
     if smtp is None and config.smtp_error:
-        cause, reason = "config error", config.smtp_error
-    elif smtp is None:
-        cause, reason = "section absent", "no [smtp] section"
-    else:
-        problems = static_problems(smtp)
-        if not problems:
-            return Mailer(smtp, Identity.from_config(config))
-        cause, reason = "static problems", "; ".join(map(str, problems))
+        return "config error", config.smtp_error
+    if smtp is None:
+        return "section absent", "no [smtp] section"
+    problems = static_problems(smtp)
+    return ("static problems", "; ".join(map(str, problems))) if problems else None
+
+
+def mail_enabled(config: Config) -> Mailer | None:
+    """A ready ``Mailer``, or None after one ``mail.disabled`` warning saying what and why."""
+    problem = mail_problem(config)
+    if problem is None and config.smtp is not None:
+        return Mailer(config.smtp, Identity.from_config(config))
+    cause, reason = problem or ("section absent", "no [smtp] section")
     log.warning("mail.disabled", features=list(MAIL_FEATURES), cause=cause, reason=reason)
     return None
 

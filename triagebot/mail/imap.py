@@ -1,5 +1,9 @@
 """IMAP source: IDLE push (or NOOP polling), batched ``BODY.PEEK[]`` fetch, MOVE acknowledgement.
 
+imapclient reads a whole FETCH response into memory, so a batch is cut by the sizes the
+server reports (``RFC822.SIZE``, from its index) before any body is fetched: a batch holds at
+most ``batch_bytes`` of mail, or one larger mail alone.
+
 The connection is opened lazily and re-opened with capped exponential backoff when it dies;
 every imapclient/socket error is translated in ``map_imap_errors`` only. The high-water mark
 (highest UID handed out) survives a reconnect as long as UIDVALIDITY is unchanged, so a
@@ -36,7 +40,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from imapclient.imapclient import join_message_ids
 
 from triagebot.errors import SourceError, SourceUnavailable
-from triagebot.mail.source import Folder, Incoming
+from triagebot.mail.source import DEFAULT_BATCH_BYTES, Folder, Incoming
 
 __all__ = [
     "DEFAULT_IDLE_TIMEOUT",
@@ -54,6 +58,7 @@ DEFAULT_POLL_INTERVAL = 60.0
 DEFAULT_IDLE_TIMEOUT = 25 * 60.0  # RFC 2177: servers may drop an IDLE after 29 minutes
 DEFAULT_TIMEOUT = 30.0
 _BODY = b"BODY[]"
+_SIZE = b"RFC822.SIZE"
 _NEW_MAIL = frozenset({b"EXISTS", b"RECENT"})
 _TROUBLE = frozenset({b"NO", b"BYE"})
 T = TypeVar("T")
@@ -78,7 +83,8 @@ class ImapSettings:
     picked up on reconnect. ``use_move`` / ``use_idle`` = False force the COPY+EXPUNGE and
     polling paths on servers that offer MOVE / IDLE but handle them badly. A connection is
     tried ``reconnect_attempts`` times, sleeping ``backoff_initial`` doubled up to
-    ``backoff_max`` in between.
+    ``backoff_max`` in between. A batch holds at most ``batch_bytes`` of mail (a larger
+    mail comes alone).
     """
 
     host: str
@@ -101,6 +107,7 @@ class ImapSettings:
     reconnect_attempts: int = 6
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
+    batch_bytes: int = DEFAULT_BATCH_BYTES
 
     def __post_init__(self) -> None:
         if self.auth is Auth.XOAUTH2 and self.token_provider is None:
@@ -282,7 +289,7 @@ class ImapSource:
     def _fetch(self, client: IMAPClient, limit: int) -> list[Incoming]:
         if not self._refill(client):
             return []
-        uids = self._pending[:limit]
+        uids = self._within_budget(client, self._pending[:limit])
         data: dict[int, dict[bytes, Any]] = client.fetch(uids, ["BODY.PEEK[]"])
         prefix = f"{self._uidvalidity}:"
         batch = []
@@ -296,9 +303,21 @@ class ImapSource:
                 log.warning("imap.fetch_no_body", uid=uid, folder=self._settings.folder)
                 raw = b""
             batch.append(Incoming(prefix + str(uid), raw))
-        del self._pending[:limit]
+        del self._pending[: len(uids)]
         self._high_water = uids[-1]
         return batch
+
+    def _within_budget(self, client: IMAPClient, uids: list[int]) -> list[int]:
+        """The first of ``uids`` whose sizes add up to ``batch_bytes`` at most (the first one
+        whatever its size). A UID expunged meanwhile has no size and costs nothing."""
+        sizes: dict[int, dict[bytes, Any]] = client.fetch(uids, ["RFC822.SIZE"])
+        budget = self._settings.batch_bytes
+        for count, uid in enumerate(uids):
+            size = int(sizes.get(uid, {}).get(_SIZE, 0))
+            if count and size > budget:
+                return uids[:count]
+            budget -= size
+        return uids
 
     def _refill(self, client: IMAPClient) -> bool:
         """Make sure ``_pending`` holds the UIDs above the high-water mark; True if any."""
@@ -328,6 +347,12 @@ class ImapSource:
         self._call(f"move to {target}", lambda client: self._move(client, parsed, target))
 
     def _move(self, client: IMAPClient, refs: list[tuple[int, int]], target: str) -> None:
+        try:
+            self._move_checked(client, refs, target)
+        finally:
+            _forget_untagged(client)
+
+    def _move_checked(self, client: IMAPClient, refs: list[tuple[int, int]], target: str) -> None:
         self._check_folder(client)
         # Filtered here, not in ``move``: a reconnect inside ``_call`` may bring a new UIDVALIDITY.
         current = self._uidvalidity
@@ -353,6 +378,56 @@ class ImapSource:
         if len(to_copy) < len(uids):
             log.info("imap.copy_skipped", target=target, skipped=len(uids) - len(to_copy))
         client.uid_expunge(uids)
+
+    def delivering(self) -> bool:
+        """Never: the server shows a message only once it is complete."""
+        return False
+
+    def quarantined(self) -> list[Incoming]:
+        return self._call("list quarantine", self._quarantined)
+
+    def _quarantined(self, client: IMAPClient) -> list[Incoming]:
+        folder = self._targets[Folder.QUARANTINE]
+        try:
+            selected = client.select_folder(folder, readonly=True)
+            data: dict[int, dict[bytes, Any]] = client.fetch(client.search(), ["BODY.PEEK[]"])
+        finally:
+            self._reselect(client)
+        prefix = f"{int(selected[b'UIDVALIDITY'])}:"
+        return [
+            Incoming(prefix + str(uid), raw)
+            for uid, item in sorted(data.items())
+            if isinstance(raw := item.get(_BODY), bytes)
+        ]
+
+    def release(self, refs: Sequence[str]) -> list[str]:
+        if not refs:
+            return []
+        parsed = [_parse_ref(ref) for ref in refs]
+        return self._call("release quarantine", lambda client: self._release(client, parsed))
+
+    def _release(self, client: IMAPClient, refs: list[tuple[int, int]]) -> list[str]:
+        folder = self._targets[Folder.QUARANTINE]
+        try:
+            selected = client.select_folder(folder)
+            current = int(selected[b"UIDVALIDITY"])
+            there = set(client.search(["UID", join_message_ids([u for _, u in refs])]))
+            uids = [uid for validity, uid in refs if validity == current and uid in there]
+            if uids:
+                if self._can_move:
+                    client.move(uids, self._settings.folder)
+                else:
+                    client.copy(uids, self._settings.folder)
+                    client.add_flags(uids, [DELETED], silent=True)
+                    client.uid_expunge(uids)
+        finally:
+            self._reselect(client)
+            _forget_untagged(client)
+        return [f"{current}:{uid}" for uid in uids]
+
+    def _reselect(self, client: IMAPClient) -> None:
+        """Back on the inbox, where the session's UIDs and high-water mark belong."""
+        client.select_folder(self._settings.folder)
 
     def wait(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
@@ -411,3 +486,11 @@ def _has_new_mail(responses: list[Any]) -> bool:
 def _shutdown(client: IMAPClient) -> None:
     with suppress(OSError):
         client.shutdown()
+
+
+def _forget_untagged(client: IMAPClient) -> None:
+    """Drop the untagged responses nobody reads. imaplib keeps every one on the connection
+    (an ``EXPUNGE``, ``COPYUID`` and ``RECENT`` per moved mail: about 50 MB per million mails
+    over a long-running session); imapclient reads each command's own responses as they
+    arrive, so after a completed MOVE none is still wanted."""
+    client._imap.untagged_responses.clear()

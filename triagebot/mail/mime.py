@@ -56,6 +56,9 @@ _HTML_ATTACHMENT = (".html", ".htm")
 #: a forwarded mail (the exception and its innermost frames come first), the tail of an attached
 #: log (logs end with the crash).
 MAX_PART_CHARS = 64 * 1024
+# Bytes decoded per character kept: UTF-8 takes up to 4; HTML's markup many more.
+_TEXT_BYTES, _HTML_BYTES = 4, 16
+_PLAIN = "text/plain part"
 #: Parts looked at per message; deeper or wider trees are not real reports.
 _MAX_PARTS = 64
 _MAX_DEPTH = 8
@@ -273,45 +276,60 @@ class Content:
     max_chars: int = MAX_PART_CHARS
     truncated: list[str] = field(default_factory=list)
 
-    def keep(self, text: str, what: str, *, tail: bool = False) -> str:
-        """``text`` cut to ``max_chars`` at a line break: its head, or its tail (``tail``)."""
+    def read(self, info: PartInfo, data: bytes, what: str, *, tail: bool = False) -> str:
+        """A leaf part's text, at most ``max_chars`` (``keep``). Only as many bytes are
+        decoded as can make that many characters (HTML: with its markup), so a 30 MB part
+        costs what a megabyte does in time and memory: its head, or its tail (``tail``)."""
+        budget = self.max_chars * (_HTML_BYTES if info.ctype == "text/html" else _TEXT_BYTES)
+        if len(data) <= budget:
+            return self.keep(_text(info, data), what, tail=tail)
+        size = f"{len(data):,} bytes"
+        data = data[-budget:] if tail else data[:budget]
+        return self.keep(_text(info, data), what, tail=tail, size=size)
+
+    def keep(self, text: str, what: str, *, tail: bool = False, size: str = "") -> str:
+        """``text`` cut to ``max_chars`` at a line break: its head, or its tail (``tail``).
+        ``size``: how big the part was when only a slice of it was decoded."""
         limit = self.max_chars
-        if len(text) <= limit:
+        if len(text) <= limit and not size:
             return text
         if tail:
-            start = text.find("\n", len(text) - limit - 1) + 1
+            start = text.find("\n", max(0, len(text) - limit - 1)) + 1
             kept = text[start:] if 0 < start < len(text) else text[-limit:]
         else:
             end = text.rfind("\n", 0, limit + 1)
             kept = text[:end] if end > 0 else text[:limit]
         side = "last" if tail else "first"
-        self.truncated.append(f"{what}: {len(text):,} characters, the {side} {len(kept):,} kept")
+        size = size or f"{len(text):,} characters"
+        self.truncated.append(f"{what}: {size}, the {side} {len(kept):,} characters kept")
         return kept
 
 
-def _attachment_text(info: PartInfo, data: bytes) -> str:
-    """Text of a ``.txt``/``.log``/``.html`` attachment (or an unnamed text part), else ``""``.
+def _attachment_info(info: PartInfo) -> PartInfo | None:
+    """How to read a ``.txt``/``.log``/``.html`` attachment (or an unnamed text part); None
+    for any other attachment.
 
     Web frameworks attach their error page (Django's ``error.html``) with the trace inside.
     """
     html = info.ctype == "text/html" or info.filename.endswith(_HTML_ATTACHMENT)
     named = html or info.filename.endswith(_TEXT_ATTACHMENT)
     if not (named or (info.ctype == "text/plain" and not info.filename)):
-        return ""
-    return _text(PartInfo("text/html" if html else "text/plain", info.params), data)
+        return None
+    return PartInfo("text/html" if html else "text/plain", info.params)
 
 
 def _leaf(info: PartInfo, data: bytes, content: Content) -> None:
     """Add one non-multipart part (already transfer-decoded) to ``content``."""
     if info.attachment:
-        text = _attachment_text(info, data)
+        readable = _attachment_info(info)
+        what = f"attachment {info.filename or info.ctype}"
+        text = content.read(readable, data, what, tail=True) if readable else ""
         if text:
-            what = f"attachment {info.filename or info.ctype}"
-            content.extra.append(content.keep(text, what, tail=True))
+            content.extra.append(text)
     elif info.ctype.startswith("text/"):
-        text = _text(info, data)
+        text = content.read(info, data, f"{info.ctype} part")
         if text:
-            content.body.append(content.keep(text, f"{info.ctype} part"))
+            content.body.append(text)
 
 
 def _split_multipart(body: bytes, boundary: str) -> list[bytes] | None:
@@ -353,7 +371,7 @@ def _alternative(parts: list[bytes], content: Content, depth: int) -> None:
         pairs, body = split_head(raw)
         info = part_info(pairs)
         if info.ctype == "text/plain" and plain is None:
-            plain = _text(info, transfer_decode(body, _header(pairs, _CTE)))
+            plain = content.read(info, transfer_decode(body, _header(pairs, _CTE)), _PLAIN)
         elif info.ctype == "text/html" and html is None:
             html = (info, body, _header(pairs, _CTE))
         elif info.ctype.startswith("multipart/") and nested is None:
@@ -362,11 +380,10 @@ def _alternative(parts: list[bytes], content: Content, depth: int) -> None:
     stub = not stripped or (len(stripped) < _STUB_MAX and _STUB.search(stripped) is not None)
     if plain is not None and (not stub or (html is None and nested is None)):
         if stripped:
-            content.body.append(content.keep(plain, "text/plain part"))
+            content.body.append(plain)
     elif html is not None:
         info, body, encoding = html
-        text = _text(info, transfer_decode(body, encoding))
-        content.body.append(content.keep(text, "text/html part"))
+        content.body.append(content.read(info, transfer_decode(body, encoding), "text/html part"))
     elif nested is not None:
         walk(nested, content, depth + 1)
 

@@ -8,7 +8,6 @@ stops the loop.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -29,13 +28,19 @@ from triagebot.mail.classify import (
     message_ids,
     reply_reason,
 )
+from triagebot.mail.key import raw_id
 from triagebot.mail.mime import MAX_PART_CHARS, Content, decode_header_value, walk
 from triagebot.mail.report import Kind, Report
 from triagebot.stack.detect import find_trace
 from triagebot.stack.model import Trace
 from triagebot.stack.text import MAX_FRAMES
 
-__all__ = ["DEFAULT_METADATA_HEADERS", "DEFAULT_SETTINGS", "ParseSettings", "parse_message"]
+__all__ = [
+    "DEFAULT_METADATA_HEADERS",
+    "DEFAULT_SETTINGS",
+    "ParseSettings",
+    "parse_message",
+]
 
 log = structlog.get_logger(__name__)
 
@@ -174,11 +179,9 @@ _NOT_FIELDS = frozenset(
         "traceback",
     }
 )
+#: The fields a reply's authorisation reads (``Report.auth_headers``).
+_AUTH_HEADERS = frozenset({"from", "authentication-results"})
 _NOT_FIELD_SUFFIXES = ("error", "exception", "warning", "exit", "interrupt", "fault", "panic")
-
-
-def _hash_id(raw: bytes) -> str:
-    return "sha256:" + hashlib.sha256(raw).hexdigest()[:32]
 
 
 def _headers(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -290,14 +293,15 @@ def _classify(env: _Envelope, text: str, settings: ParseSettings) -> tuple[Kind,
 
 def _invalid(raw: bytes, reason: str) -> Report:
     log.info("parse.invalid", reason=reason, size=len(raw))
-    return Report(message_id=_hash_id(raw), kind=Kind.INVALID, reason=reason)
+    return Report(message_id=raw_id(raw), kind=Kind.INVALID, reason=reason)
 
 
 def _parse(raw: bytes, settings: ParseSettings) -> Report:
     if not raw.strip():
         return _invalid(raw, "empty input")
     content = Content(max_chars=settings.max_part_chars)
-    headers = _headers(walk(raw, content))
+    pairs = walk(raw, content)
+    headers = _headers(pairs)
     if not (headers.keys() & _MAIL_HEADERS or any(h in headers for h, _ in settings._header_keys)):
         return _invalid(raw, "no mail headers")
     ids = message_ids(headers.get("message-id", ""))
@@ -313,11 +317,12 @@ def _parse(raw: bytes, settings: ParseSettings) -> Report:
     env = _Envelope(headers, message_id, sender, subject, in_reply_to + references)
     kind, trace, reason = _classify(env, text, settings)
     truncated = content.truncated
+    auth_headers = tuple(p for p in pairs if p[0] in _AUTH_HEADERS) if kind is Kind.REPLY else ()
     if trace is not None and trace.dropped:
         count = trace.frame_count + trace.dropped
         truncated.append(f"trace: {count:,} frames, {trace.frame_count:,} kept")
     return Report(
-        message_id=message_id or _hash_id(raw),
+        message_id=message_id or raw_id(raw),
         kind=kind,
         subject=subject,
         sender=sender,
@@ -331,6 +336,7 @@ def _parse(raw: bytes, settings: ParseSettings) -> Report:
         trace=trace,
         reason=reason,
         truncated=tuple(truncated),
+        auth_headers=auth_headers,
     )
 
 
@@ -341,4 +347,4 @@ def parse_message(raw: bytes, settings: ParseSettings = DEFAULT_SETTINGS) -> Rep
     except Exception as exc:  # last line of defence: one poison mail must not stop the loop
         log.warning("parse.failed", error=type(exc).__name__, detail=str(exc)[:200], size=len(raw))
         reason = f"parser error: {type(exc).__name__}"
-        return Report(message_id=_hash_id(raw), kind=Kind.INVALID, reason=reason)
+        return Report(message_id=raw_id(raw), kind=Kind.INVALID, reason=reason)

@@ -28,6 +28,9 @@ class Report:
     ``metadata`` holds the report fields (``application``, ``version``, ``environment``,
     ``machine``, plus any other ``Key: value`` lines found) from headers and body.
     ``headers`` maps lower-cased header names to their (decoded, first) value.
+    ``auth_headers`` holds, for replies only, the ``From`` and ``Authentication-Results``
+    fields in their order and exactly as received (raw, folded, nothing decoded): who may act
+    by reply is decided on what was sent, never on a decoded or first-only view of it.
     ``text`` is everything searched for a trace (body, attachments, forwarded mails, with
     ``>`` quoting removed); ``body`` is the message's own text as written, quoting kept, which
     is what reply parsing reads. ``truncated`` says what was cut to bound the work (a mail
@@ -49,3 +52,4 @@ class Report:
     trace: Trace | None = None
     reason: str = ""
     truncated: tuple[str, ...] = ()
+    auth_headers: tuple[tuple[str, str], ...] = ()

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
+#: Bytes of mail a batch may hold (a larger mail still comes, alone in its batch): the
+#: service keeps a batch's raw mail only until it is analysed, so this bounds its memory.
+DEFAULT_BATCH_BYTES = 64 * 1024 * 1024
+
 
 class Folder(StrEnum):
     """Where an acknowledged message goes."""
@@ -41,10 +45,23 @@ class Source(Protocol):
         """Release the connection; safe to call twice."""
 
     def fetch(self, limit: int) -> list[Incoming]:
-        """Up to ``limit`` waiting messages not yet handed out on this connection, oldest first."""
+        """Up to ``limit`` waiting messages not yet handed out on this connection, oldest
+        first, and no more bytes than the source's batch budget unless the first is larger."""
 
     def move(self, refs: Sequence[str], folder: Folder) -> None:
         """Acknowledge: take the messages out of the inbox into ``folder``."""
 
     def wait(self, timeout: float) -> bool:
         """Block until new mail may be waiting (IDLE push or poll interval); False on timeout."""
+
+    def delivering(self) -> bool:
+        """True while mail is arriving that ``fetch`` does not hand out yet (a Maildir file
+        still being written): ``run --once`` waits for it."""
+
+    def quarantined(self) -> list[Incoming]:
+        """The mails in the quarantine folder, oldest first; ``ref`` names one for
+        ``release`` (``triagebot quarantine``)."""
+
+    def release(self, refs: Sequence[str]) -> list[str]:
+        """Put quarantined mails back into the inbox, to be read again; returns the refs
+        that were found."""

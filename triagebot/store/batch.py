@@ -306,7 +306,8 @@ class Batch:
                 inserts.append(effect_row(kind, t.id, payload, self.now, key=key, delay=delay))
             elif kind is EffectKind.UPDATE:  # coalesce into the update already waiting
                 effect_id, old = found
-                merged = {k: sorted(set(old.get(k, [])) | set(payload[k])) for k in payload}
+                # what its failed attempts noted (``lifecycle.ATTEMPT``) stays
+                merged = old | {k: lifecycle.tally(old.get(k, {}), payload[k]) for k in payload}
                 if merged != old:
                     merges.append({"b_id": effect_id, "b_payload": merged})
         if inserts:

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from triagebot.clock import Clock, system_clock
 from triagebot.errors import StoreError
 from triagebot.lifecycle import EffectKind, HumanDecision
-from triagebot.store import confirmation, queries, queue, runs, sync
+from triagebot.store import confirmation, quarantine, queries, queue, runs, sync
 from triagebot.store.batch import Batch, known
 from triagebot.store.db import (
     RECORD_LOCK,
@@ -34,7 +34,7 @@ from triagebot.store.db import (
     tune_postgresql,
     tune_sqlite,
 )
-from triagebot.store.migrate import upgrade
+from triagebot.store.migrate import head, upgrade
 from triagebot.store.records import Defect, DefectSummary, Effect, EffectResult, ReplyRecord
 
 if TYPE_CHECKING:
@@ -96,6 +96,7 @@ class Store:
         with self.write() as conn:
             take_turns(conn, SCHEMA_LOCK)
             upgrade(conn)
+        log.info("store.migrated", backend=self.engine.dialect.name, schema=head())
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -270,10 +271,26 @@ class Store:
         with self.read() as conn:
             return confirmation.replies_of(conn, defect_id)
 
-    def notified(self, defect_id: int, kind: str) -> set[str]:
-        """Recipients a ``kind`` mail about this defect went to already."""
+    def notified(self, defect_id: int, kind: str) -> dict[str, str]:
+        """Recipients a ``kind`` mail about this defect went to already, with its Message-ID."""
         with self.read() as conn:
             return confirmation.notified(conn, defect_id, kind)
+
+    def candidates_mailed(self, since: datetime) -> int:
+        """How many candidates got their candidate mail since ``since``."""
+        with self.read() as conn:
+            return confirmation.candidates_mailed(conn, since)
+
+    def summaries_due(self, recipient: str) -> list[int]:
+        """Candidates held back from their own mail that ``recipient`` has not seen in a
+        summary yet."""
+        with self.read() as conn:
+            return confirmation.summaries_due(conn, recipient)
+
+    def seen_on(self, defect_id: int, limit: int = 5) -> dict[str, list[str]]:
+        """A defect's most frequent ``machine`` and ``version`` values."""
+        with self.read() as conn:
+            return confirmation.seen_on(conn, defect_id, limit)
 
     def record_notification(
         self, defect_id: int, kind: str, recipient: str, message_id: str, at: datetime
@@ -288,6 +305,25 @@ class Store:
         still unanswered candidates and were not reminded yet."""
         with self.read() as conn:
             return confirmation.reminders_due(conn, sent_before)
+
+    def queue_refusal_notice(
+        self, message_id: str, sender: str, answer: dict[str, Any], *, at: datetime, per: timedelta
+    ) -> bool:
+        """Queue the answer to a refused reply, unless that reply was answered before or
+        ``sender`` got one within ``per``; returns whether it was queued."""
+        with self.write() as conn:
+            return confirmation.queue_refusal_notice(
+                conn, message_id, sender, answer, at=at, per=per
+            )
+
+    def refusal_notices_due(self) -> list[tuple[str, dict[str, Any]]]:
+        """``(message_id, answer)`` of the answers to refused replies not sent yet."""
+        with self.read() as conn:
+            return confirmation.refusal_notices_due(conn)
+
+    def refusal_notice_sent(self, message_id: str, at: datetime) -> None:
+        with self.write() as conn:
+            confirmation.refusal_notice_sent(conn, message_id, at)
 
     # --- outbox ---------------------------------------------------------------------------
 
@@ -307,10 +343,39 @@ class Store:
         with self.write() as conn:
             queue.complete(conn, effect_id, result, self.clock, self.update_delay)
 
-    def fail_effect(self, effect_id: int, error: str, retry_at: datetime | None) -> None:
-        """Reschedule at ``retry_at``, or give up (``failed``) when it is None."""
+    def fail_effect(
+        self,
+        effect_id: int,
+        error: str,
+        retry_at: datetime | None,
+        attempt: dict[str, Any] | None = None,
+    ) -> None:
+        """Reschedule at ``retry_at``, or give up (``failed``) when it is None; ``attempt``
+        goes in the payload for the next attempt (``queue.fail``)."""
         with self.write() as conn:
-            queue.fail(conn, effect_id, error, retry_at)
+            queue.fail(conn, effect_id, error, retry_at, attempt)
+
+    # --- quarantine -------------------------------------------------------------------------
+
+    def verdicts(self, keys: Collection[str]) -> dict[str, quarantine.Verdict]:
+        """How each of ``keys`` was recorded (absent: never)."""
+        with self.read() as conn:
+            return quarantine.verdicts(conn, keys)
+
+    def forget_invalid(self, keys: Collection[str]) -> int:
+        """Forget the invalid verdicts of ``keys``, so those mails are read afresh."""
+        with self.write() as conn:
+            return quarantine.forget(conn, keys)
+
+    def record_refused(self, key: str, ref: str, reason: str, now: datetime) -> None:
+        """Record a mail the store refused for good as invalid, with the reason."""
+        with self.write() as conn:
+            quarantine.record_refused(conn, key, ref, reason, now)
+
+    def retry_failed(self, ids: Collection[int] | None = None) -> list[int]:
+        """Queue failed effects again (``ids``, or all), due now (``queue.retry_failed``)."""
+        with self.write() as conn:
+            return queue.retry_failed(conn, ids, self.clock())
 
     def effects(self, defect_id: int | None = None) -> list[tuple[str, str, int]]:
         """``(kind, state, attempts)`` of every effect, for status output and tests."""

@@ -198,10 +198,16 @@ def status(
         .where(outbox.c.state.in_(("pending", "failed")))
         .group_by(outbox.c.state, outbox.c.kind)
     )
+    shown = sa.select(outbox.c.id, outbox.c.kind, outbox.c.defect_id, outbox.c.attempts)
     failed = (
-        sa.select(outbox.c.id, outbox.c.kind, outbox.c.defect_id, outbox.c.attempts)
-        .add_columns(outbox.c.last_error)
+        shown.add_columns(outbox.c.last_error)
         .where(outbox.c.state == "failed")
+        .order_by(outbox.c.id.desc())
+        .limit(failed_shown)
+    )
+    retrying = (  # pending after a failure: why, and when the next attempt is
+        shown.add_columns(outbox.c.last_error, outbox.c.next_attempt_at)
+        .where(outbox.c.state == "pending", outbox.c.attempts > 0)
         .order_by(outbox.c.id.desc())
         .limit(failed_shown)
     )
@@ -221,7 +227,9 @@ def status(
         {"kind": k, "action": a, "count": n, "last_24h": int(r)}
         for k, a, n, r in conn.execute(mine.order_by(messages.c.kind, messages.c.action))
     ]
-    by_state: dict[str, int] = dict(conn.execute(states.order_by(defects.c.state)).tuples().all())
+    by_state: dict[str, int] = {
+        row[0]: row[1] for row in conn.execute(states.order_by(defects.c.state))
+    }
     backlog: dict[str, dict[str, int]] = {"pending": {}, "failed": {}}
     oldest: datetime | None = None
     for state, kind, n, first in conn.execute(waiting):
@@ -231,6 +239,10 @@ def status(
     errors = [
         {"id": i, "kind": k, "defect": d, "attempts": n, "error": e}
         for i, k, d, n, e in conn.execute(failed)
+    ]
+    retries = [
+        {"id": i, "kind": k, "defect": d, "attempts": n, "error": e, "next": at.isoformat()}
+        for i, k, d, n, e, at in conn.execute(retrying)
     ]
     # ``migrate`` creates it; a store that was never migrated has no digest run to show.
     has_digests = sa.inspect(conn).has_table(digest_runs.name)
@@ -249,6 +261,7 @@ def status(
             **backlog,
             "oldest_pending": oldest.isoformat() if oldest else None,
             "failed_errors": errors,
+            "retrying": retries,
         },
         "digests": digests,
     }

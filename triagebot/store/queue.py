@@ -10,7 +10,7 @@ effect is queued in the same transaction as the change that causes it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +22,7 @@ from triagebot.clock import Clock
 from triagebot.lifecycle import DefectState, EffectKind
 from triagebot.store.db import chunks
 from triagebot.store.records import Effect, EffectResult
-from triagebot.store.schema import defects, outbox
+from triagebot.store.schema import defects, digest_runs, outbox
 from triagebot.store.sync import resolved_values
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "lease",
     "pending_effects",
     "pending_key",
+    "retry_failed",
 ]
 
 #: How long ``lease`` hands an effect to one worker; a worker that died mid-effect leaves it
@@ -122,14 +123,67 @@ def complete(
         enqueue(conn, need.kind, done.defect_id, need.payload, clock(), delay=update_delay)
 
 
-def fail(conn: Connection, effect_id: int, error: str, retry_at: datetime | None) -> None:
-    """Reschedule at ``retry_at``, or give up (``failed``) when it is None."""
+def fail(
+    conn: Connection,
+    effect_id: int,
+    error: str,
+    retry_at: datetime | None,
+    attempt: dict[str, Any] | None = None,
+) -> None:
+    """Reschedule at ``retry_at``, or give up (``failed``) when it is None. ``attempt`` is
+    what the next attempt must know (``lifecycle.ATTEMPT`` in the payload), set on the row's
+    current payload: batches may have merged versions into it since the worker read it."""
     values: dict[str, Any] = {"attempts": outbox.c.attempts + 1, "last_error": error[:2000]}
+    if attempt is not None:
+        payload = conn.execute(
+            sa.select(outbox.c.payload).where(outbox.c.id == effect_id)
+        ).scalar_one()
+        values["payload"] = {**payload, lifecycle.ATTEMPT: attempt}
     if retry_at is None:
         values.update(state="failed", pending_key=None)
     else:
         values["next_attempt_at"] = retry_at
     conn.execute(sa.update(outbox).where(outbox.c.id == effect_id).values(**values))
+
+
+def retry_failed(conn: Connection, ids: Collection[int] | None, now: datetime) -> list[int]:
+    """Queue failed effects again (``ids``, or every one), due at ``now``; returns those queued.
+
+    A failed effect gave up its ``pending_key``: it takes it back, unless an effect with the
+    same key is pending meanwhile, which then does the work (an ``update`` sends the total
+    anyway) and the failed one is closed as superseded. Digest runs a release before this one
+    left ``failed`` are made due again too.
+    """
+    query = sa.select(outbox.c.id, outbox.c.kind, outbox.c.defect_id, outbox.c.payload).where(
+        outbox.c.state == "failed"
+    )
+    rows = [
+        r
+        for chunk in (chunks(sorted(ids)) if ids is not None else [None])
+        for r in conn.execute(query if chunk is None else query.where(outbox.c.id.in_(chunk)))
+    ]
+    queued: list[int] = []
+    for row in rows:
+        kind = EffectKind(row.kind)
+        extra = str(row.payload.get("signature", "")) if kind is EffectKind.LINK else ""
+        key = pending_key(kind, row.defect_id, extra)
+        taken = (
+            key is not None
+            and conn.execute(sa.select(outbox.c.id).where(outbox.c.pending_key == key)).first()
+        )
+        if taken:
+            values: dict[str, Any] = {"state": "done", "last_error": "superseded by a pending one"}
+        else:
+            values = {"state": "pending", "pending_key": key, "next_attempt_at": now}
+            queued.append(row.id)
+        conn.execute(sa.update(outbox).where(outbox.c.id == row.id).values(**values))
+    if ids is None:
+        conn.execute(
+            sa.update(digest_runs)
+            .where(digest_runs.c.state == "failed")
+            .values(state="retry", next_attempt_at=now)
+        )
+    return queued
 
 
 def effects(conn: Connection, defect_id: int | None = None) -> list[tuple[str, str, int]]:

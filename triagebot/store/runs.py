@@ -111,7 +111,7 @@ def finish(
     retry_at: datetime | None = None,
     message_id: str | None = None,
 ) -> None:
-    """End an attempt: ``sent``, ``empty``, ``failed``, or ``retry`` at ``retry_at``."""
+    """End an attempt: ``sent``, ``empty``, or ``retry`` at ``retry_at``."""
     conn.execute(
         sa.update(digest_runs)
         .where(_row(name, end))

@@ -25,6 +25,7 @@ __all__ = [
     "notifications",
     "occurrences",
     "outbox",
+    "refusal_notices",
     "replies",
     "signatures",
 ]
@@ -185,6 +186,19 @@ notifications = sa.Table(
     sa.Column("message_id", Bounded(MESSAGE_ID_WIDTH), nullable=False),
     sa.Column("sent_at", UTCDateTime, nullable=False),
     sa.Index("ix_notifications_defect_kind", "defect_id", "kind"),
+)
+
+# The one-line answers to refused replies of allowed senders (``answer``: what to send), at
+# most one per sender per hour; a refused reply is answered once by its Message-ID.
+refusal_notices = sa.Table(
+    "refusal_notices",
+    metadata,
+    sa.Column("message_id", Bounded(MESSAGE_ID_WIDTH), primary_key=True),
+    sa.Column("sender", Bounded(320), nullable=False),
+    sa.Column("answer", sa.JSON, nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Index("ix_refusal_notices_sender_at", "sender", "at"),
 )
 
 # One row per digest period, keyed ``(digest, period_end)``: a run claims its period by

@@ -11,7 +11,11 @@ so it never files twice.
 
 Keys are work item numbers as text (``"123"``); what people write (``AB#123``, the GitHub
 integration's form, or ``123``) is normalised by ``work_item_id`` wherever a key comes in.
-Descriptions and comments are HTML: every report value is escaped, never markup. Comments use
+Descriptions and comments are HTML: every report value is escaped, never markup; a comment
+ends with its effect's mark as an HTML comment, which a retry looks for in the work item's
+recent comments before posting again. A duplicate gets a "Duplicate Of" link to the kept work
+item and moves to ``duplicate_state`` with its comment in ``System.History``, all in one
+revision. Comments use
 the comments API, which is still a preview on every version (``-preview.3``, ``-preview.4``
 on 7.1), so it needs Azure DevOps Server 2019 Update 1 (API 5.1) or later.
 """
@@ -25,7 +29,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,18 +45,24 @@ from triagebot.config import Secret
 from triagebot.errors import TrackerError
 from triagebot.trackers.base import (
     SIGNATURE_LABEL_PREFIX,
+    CommentMark,
     DefectDraft,
     OccurrenceUpdate,
     TrackerContext,
     TrackerIssue,
     TrackerKind,
+    duplicate_comment,
     occurrence_comment,
     signature_label,
 )
 from triagebot.trackers.http import (
+    RECENT_COMMENTS,
     HttpUnavailable,
     Retrier,
     RetryPolicy,
+    comment_once,
+    html_mark,
+    html_marks,
     parse_retry_after,
     requests_error,
 )
@@ -97,6 +107,8 @@ _WHITESPACE = re.compile(r"\s+")
 _VERSION = re.compile(r"^([0-9]+)\.([0-9]+)")  # "^": used with fullmatch
 _PRIORITY_VALUES = frozenset({"1", "2", "3", "4"})
 _STATE, _TAGS, _PRIORITY = "System.State", "System.Tags", "Microsoft.VSTS.Common.Priority"
+_HISTORY = "System.History"  # set in an update: a comment in the same revision
+_DUPLICATE_OF = "System.LinkTypes.Duplicate-Reverse"  # "Duplicate Of", seen from the duplicate
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +121,8 @@ class AzureDevOpsSettings:
     strings, as the config reader reads tables of strings). ``occurrences_field``: a custom
     integer field's reference name (``Custom.Occurrences``) set to the total count, if given.
     ``description_field``: Bug forms of the Agile/Scrum/CMMI processes show
-    ``Microsoft.VSTS.TCM.ReproSteps`` rather than ``System.Description``.
+    ``Microsoft.VSTS.TCM.ReproSteps`` rather than ``System.Description``. ``duplicate_state``:
+    where a duplicate goes (Scrum: ``Removed``; Basic: ``Done``).
     """
 
     url: str = ""
@@ -121,6 +134,7 @@ class AzureDevOpsSettings:
     description_field: str = "System.Description"
     api_version: str = "7.1"
     reopen_state: str = "Active"
+    duplicate_state: str = "Closed"
     resolved_states: tuple[str, ...] = DEFAULT_RESOLVED_STATES
     tag_prefix: str = SIGNATURE_LABEL_PREFIX
     priorities: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_PRIORITIES))
@@ -149,6 +163,8 @@ class AzureDevOpsSettings:
             yield "work_item_type", "required: the type filed, e.g. 'Bug'"
         if not self.reopen_state:
             yield "reopen_state", "required: the state a regression moves to, e.g. 'Active'"
+        if not self.duplicate_state:
+            yield "duplicate_state", "required: the state a duplicate moves to, e.g. 'Closed'"
         if not self.tag_prefix or _tag(self.tag_prefix) != self.tag_prefix:
             yield "tag_prefix", "a tag prefix without ';' or ',' or outer spaces"
         for name, value in self.priorities.items():
@@ -299,6 +315,7 @@ class AzureDevOpsTracker:
         """``template_dir`` overrides shipped templates; ``clock`` times the retries;
         ``wall_clock`` reads Retry-After dates."""
         self.settings = settings
+        self.settle_time = timedelta(seconds=settings.deadline)
         self._clock = clock
         policy = RetryPolicy(settings.deadline, settings.backoff_base, settings.backoff_cap)
         self._retrier = Retrier(
@@ -389,16 +406,28 @@ class AzureDevOpsTracker:
         page = self._request("GET", f"{self._project}/_apis/wit/workitems", params=params)
         return [raw for raw in page.get("value") or () if raw]
 
-    def _comment(self, key: str, text: str) -> None:
-        """Post ``text`` as an HTML comment, escaped so report values cannot become markup.
-        Never re-sent after an ambiguous failure: it may have landed."""
+    def _comment(self, key: str, text: str, mark: CommentMark | None) -> bool:
+        """Post ``text`` as an HTML comment, escaped so report values cannot become markup,
+        once per ``mark``. Never re-sent within the call after an ambiguous failure: it may
+        have landed; a retry of the effect looks for the mark."""
         path = f"{self._item_path(key)}/comments"
-        body = {"text": html.escape(text)}
+        body = {"text": html.escape(text) + (html_mark(mark) if mark is not None else "")}
         version = self.settings.comments_api_version
-        self._call(
-            "comment",
-            lambda: self._request("POST", path, body=body, version=version),
-            replay_safe=False,
+        recent = {"$top": str(RECENT_COMMENTS), "order": "desc"}
+
+        def posted() -> set[int]:
+            page = self._request("GET", path, params=recent, version=version)
+            return html_marks(str(c.get("text") or "") for c in page.get("comments") or ())
+
+        return comment_once(
+            "azure_devops",
+            mark,
+            lambda: self._call("comments", posted),
+            lambda: self._call(
+                "comment",
+                lambda: self._request("POST", path, body=body, version=version),
+                replay_safe=False,
+            ),
         )
 
     def tag(self, signature: str) -> str:
@@ -406,13 +435,18 @@ class AzureDevOpsTracker:
 
     # -- Tracker protocol -------------------------------------------------------------------
     def find(self, signature: str) -> TrackerIssue | None:
-        """The oldest work item tagged with the signature: WIQL for candidates, then one read
-        of their tags, since ``CONTAINS`` may also match a longer tag that contains ours."""
+        """The oldest work item tagged with the signature (see ``find_all``)."""
+        found = self.find_all(signature)
+        return found[0] if found else None
+
+    def find_all(self, signature: str) -> list[TrackerIssue]:
+        """The work items tagged with the signature, oldest first: WIQL for candidates, then
+        one read of their tags, since ``CONTAINS`` may also match a longer tag."""
         found = self._call("find", lambda: self._find_once(self.tag(signature)))
-        log.info("azure_devops.found", signature=signature, key=found.key if found else None)
+        log.info("azure_devops.found", signature=signature, keys=[i.key for i in found])
         return found
 
-    def _find_once(self, tag: str) -> TrackerIssue | None:
+    def _find_once(self, tag: str) -> list[TrackerIssue]:
         # WIQL, not SQL: the one value is an escaped string literal.
         query = (
             "SELECT [System.Id] FROM WorkItems WHERE [System.TeamProject] = @project"  # noqa: S608
@@ -426,13 +460,14 @@ class AzureDevOpsTracker:
         )
         ids = [str(item["id"]) for item in result.get("workItems") or ()]
         if not ids:
-            return None
+            return []
         wanted = tag.casefold()
         items = sorted(self._list(ids, _STATE, _TAGS), key=lambda raw: int(raw["id"]))
-        for raw in items:
-            if wanted in (t.casefold() for t in _tags(raw["fields"].get(_TAGS))):
-                return self._issue(raw)
-        return None
+        return [
+            self._issue(raw)
+            for raw in items
+            if wanted in (t.casefold() for t in _tags(raw["fields"].get(_TAGS)))
+        ]
 
     def create(self, draft: DefectDraft) -> TrackerIssue:
         """File the draft in one POST. Only a 429/503 (nothing filed) is retried here; after an
@@ -509,16 +544,21 @@ class AzureDevOpsTracker:
         log.info("azure_devops.statuses", keys=len(ids), found=len(found))
         return found
 
-    def update_occurrences(self, key: str, update: OccurrenceUpdate) -> None:
-        """At most one field edit (the total, if configured) and exactly one comment."""
+    def update_occurrences(
+        self, key: str, update: OccurrenceUpdate, mark: CommentMark | None = None
+    ) -> bool:
+        """At most one field edit (the total, if configured) and one comment per ``mark``."""
         field_name = self.settings.occurrences_field
         if field_name:
             operations = [{"op": "add", "path": f"/fields/{field_name}", "value": update.total}]
             self._call("count", lambda: self._patch(key, operations))
-        self._comment(key, occurrence_comment(update))
-        log.info("azure_devops.occurrences", key=key, new=update.new, total=update.total)
+        posted = self._comment(key, occurrence_comment(update), mark)
+        log.info(
+            "azure_devops.occurrences", key=key, new=update.new, total=update.total, posted=posted
+        )
+        return posted
 
-    def reopen(self, key: str, comment: str) -> TrackerIssue:
+    def reopen(self, key: str, comment: str, mark: CommentMark | None = None) -> TrackerIssue:
         """Move a resolved work item to ``reopen_state``, then comment; an open one only gets
         the comment. Safe to repeat: the state is read before it is set."""
 
@@ -532,9 +572,38 @@ class AzureDevOpsTracker:
             )
 
         issue = self._call("reopen", transition)
-        self._comment(key, comment)
+        self._comment(key, comment, mark)
         log.info("azure_devops.reopened", key=key, state=issue.status)
         return issue
+
+    def close_duplicate(self, key: str, original: str) -> None:
+        """One revision under a ``test /rev``: the "Duplicate Of" link (unless there), and
+        unless resolved already, ``duplicate_state`` with the comment. Read first, so a retry
+        after a lost answer repeats nothing."""
+        number = work_item_id(original)
+
+        def close() -> None:
+            raw = self._request("GET", self._item_path(key), params={"$expand": "relations"})
+            operations: list[dict[str, Any]] = []
+            if not any(
+                r.get("rel") == _DUPLICATE_OF and str(r.get("url", "")).endswith(f"/{number}")
+                for r in raw.get("relations") or ()
+            ):
+                url = f"{self._base}/_apis/wit/workItems/{number}"
+                link = {"rel": _DUPLICATE_OF, "url": url}
+                operations.append({"op": "add", "path": "/relations/-", "value": link})
+            if not self._issue(raw).resolved:
+                comment = html.escape(duplicate_comment(f"#{number}"))
+                state = self.settings.duplicate_state
+                operations += [
+                    {"op": "add", "path": f"/fields/{_STATE}", "value": state},
+                    {"op": "add", "path": f"/fields/{_HISTORY}", "value": comment},
+                ]
+            if operations:
+                self._patch(key, [{"op": "test", "path": "/rev", "value": raw["rev"]}, *operations])
+
+        self._call("duplicate", close)
+        log.info("azure_devops.duplicate_closed", key=key, original=number)
 
     def link_signature(self, key: str, signature: str) -> None:
         """Add the signature's tag once. Tags are one field, so it is read, extended and

@@ -1,8 +1,11 @@
 """The Tracker protocol, the data that crosses it, and what a tracker kind registers.
 
 The outbox worker is the only caller. Every method must be safe to repeat: ``create`` is always
-preceded by ``find`` on the signature label, so a create whose response was lost is found, not
-filed twice.
+preceded by ``find_all`` on the signature label, so a create whose response was lost is found,
+not filed twice; after an uncertain create the outbox only searches until ``settle_time`` has
+passed, and when a search finds several issues it keeps the oldest and closes the others with
+``close_duplicate``. Comments carry a ``CommentMark`` (the effect's id, hidden), and a retry
+looks for it before posting, so a comment whose response was lost is not posted twice.
 
 A tracker kind is one module under ``triagebot/trackers/`` that exposes ``KIND``, a
 ``TrackerKind``: its settings class (read from ``[tracker.<kind>]`` by the config's reader, so
@@ -16,7 +19,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
@@ -81,6 +84,24 @@ class OccurrenceUpdate:
     environments: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class CommentMark:
+    """The effect a comment comes from, hidden in the comment (a comment property, an HTML
+    comment, a row) so that a retry can tell whether an earlier attempt posted it."""
+
+    effect: int
+    retry: bool = False  # an earlier attempt failed: look for the mark before posting
+
+
+def duplicate_comment(original: str) -> str:
+    """What a duplicate closed in favour of ``original`` (as the tracker writes a reference)
+    says."""
+    return (
+        f"Duplicate of {original}: this error signature was filed twice; its occurrences are "
+        "counted there."
+    )
+
+
 def occurrence_comment(update: OccurrenceUpdate, escape: Callable[[str], str] = str) -> str:
     """The one comment an update posts, in plain words (``escape`` guards the report values,
     versions and environments, against the tracker's markup)."""
@@ -98,9 +119,15 @@ class Tracker(Protocol):
     """An issue tracker triagebot files into."""
 
     name: str
+    #: How long a create whose answer was lost may still land and stay out of searches (the
+    #: call's deadline); until then the outbox searches but never creates again.
+    settle_time: timedelta
 
     def find(self, signature: str) -> TrackerIssue | None:
-        """The defect carrying this signature's label, if any (open or closed)."""
+        """The oldest defect carrying this signature's label, if any (open or closed)."""
+
+    def find_all(self, signature: str) -> list[TrackerIssue]:
+        """The defects carrying this signature's label (a few at most), oldest first."""
 
     def create(self, draft: DefectDraft) -> TrackerIssue:
         """File a new defect labelled with the signature."""
@@ -108,11 +135,19 @@ class Tracker(Protocol):
     def get(self, key: str) -> TrackerIssue:
         """Current state of a defect."""
 
-    def update_occurrences(self, key: str, update: OccurrenceUpdate) -> None:
-        """Record counts and last-seen (at most one edit, at most one comment)."""
+    def update_occurrences(
+        self, key: str, update: OccurrenceUpdate, mark: CommentMark | None = None
+    ) -> bool:
+        """Record counts and last-seen (at most one edit, at most one comment); False when
+        the comment was not posted because an earlier attempt's (``mark``) is there."""
 
-    def reopen(self, key: str, comment: str) -> TrackerIssue:
-        """Reopen a resolved defect that recurred (regression), with a comment."""
+    def reopen(self, key: str, comment: str, mark: CommentMark | None = None) -> TrackerIssue:
+        """Reopen a resolved defect that recurred (regression), with a comment (once per
+        ``mark``)."""
+
+    def close_duplicate(self, key: str, original: str) -> None:
+        """Link ``key`` to ``original`` as its duplicate and close it with a comment
+        (``duplicate_comment``); safe to repeat."""
 
     def link_signature(self, key: str, signature: str) -> None:
         """Add another signature label to an existing defect (duplicates, algorithm upgrades)."""

@@ -23,7 +23,10 @@ smallest key, so 100 tracked issues cost one request. Keys it did not meet (some
 the label) are fetched one by one, at most ``STATUS_FALLBACK`` per sync, taking turns.
 
 Report text is escaped here (``escape_markdown``): it never becomes markup, a mention, a
-reference or a link.
+reference or a link. A comment ends with its effect's mark as an HTML comment (GitHub renders
+none), which a retry looks for on the last page of the issue's comments before posting again.
+A duplicate is closed with ``duplicate_reason`` and a "Duplicate of #N" comment, which GitHub
+shows as a link to the kept issue.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -56,15 +59,25 @@ from triagebot.config import Secret
 from triagebot.errors import TrackerError, TrackerUnavailable
 from triagebot.trackers.base import (
     SIGNATURE_LABEL_PREFIX,
+    CommentMark,
     DefectDraft,
     OccurrenceUpdate,
     TrackerContext,
     TrackerIssue,
     TrackerKind,
+    duplicate_comment,
     occurrence_comment,
     signature_label,
 )
-from triagebot.trackers.http import HttpUnavailable, Retrier, RetryPolicy, requests_error
+from triagebot.trackers.http import (
+    HttpUnavailable,
+    Retrier,
+    RetryPolicy,
+    comment_once,
+    html_mark,
+    html_marks,
+    requests_error,
+)
 
 __all__ = [
     "BODY_LIMIT",
@@ -87,6 +100,8 @@ T = TypeVar("T")
 DEFAULT_BASE_URL = "https://api.github.com"
 DEFAULT_LABELS = ("triagebot", "bug")
 DEFAULT_REOPEN_COMMENT = "Reopened by triagebot: the error came back."
+#: ``state_reason`` values a duplicate may be closed with (``duplicate`` is newest).
+DUPLICATE_REASONS = ("duplicate", "not_planned", "completed")
 DEFAULT_TEMPLATE = "defect_description.github.md.j2"
 DEFAULT_BACKOFF_BASE = 0.5
 DEFAULT_BACKOFF_CAP = 30.0
@@ -123,7 +138,8 @@ class GitHubSettings:
     ``base_url`` is the API root: ``https://HOST/api/v3`` on Enterprise Server. ``labels`` go on
     every issue; the first also marks triagebot's issues for the status sync. ``reopen_comment``
     is Markdown written by the operator (it may mention a team) and heads the reopen comment.
-    ``timeout`` is whole seconds: PyGithub takes no fractions.
+    ``timeout`` is whole seconds: PyGithub takes no fractions. ``duplicate_reason``: the
+    ``state_reason`` a duplicate is closed with (``not_planned`` where ``duplicate`` is unknown).
     """
 
     base_url: str = DEFAULT_BASE_URL
@@ -135,6 +151,7 @@ class GitHubSettings:
     labels: tuple[str, ...] = DEFAULT_LABELS
     label_prefix: str = SIGNATURE_LABEL_PREFIX
     reopen_comment: str = DEFAULT_REOPEN_COMMENT
+    duplicate_reason: str = DUPLICATE_REASONS[0]
     timeout: int = 30  # seconds per request
     deadline: float = 300.0  # seconds for a call with all its retries
     verify: bool = True
@@ -155,6 +172,8 @@ class GitHubSettings:
             yield "labels", f"label names must be 1-{LABEL_LIMIT} characters without commas"
         if not self.label_prefix or "," in self.label_prefix or len(self.label_prefix) > 30:
             yield "label_prefix", "must be 1-30 characters without commas"
+        if self.duplicate_reason not in DUPLICATE_REASONS:
+            yield "duplicate_reason", f"one of {', '.join(DUPLICATE_REASONS)}"
         if self.timeout <= 0:
             yield "timeout", "must be at least 1 second"
         if self.deadline <= 0:
@@ -405,6 +424,7 @@ class GitHubTracker:
         """``template_dir`` overrides shipped templates; ``clock`` times the retries;
         ``wall_clock`` reads ``X-RateLimit-Reset``."""
         self.settings = settings
+        self.settle_time = timedelta(seconds=settings.deadline)
         policy = RetryPolicy(settings.deadline, settings.backoff_base, settings.backoff_cap)
         errors = partial(map_github_errors, wall_clock)
         self._retrier = Retrier("GitHub", policy, errors, _UNPROCESSED, sleep=sleep, clock=clock)
@@ -496,13 +516,31 @@ class GitHubTracker:
         if self._call("label", create):
             log.info("github.label_created", label=name)
 
-    def _comment(self, number: int, body: str) -> None:
-        """One comment. Not re-sent after an ambiguous failure: it may have landed."""
-        self._call(
-            "comment",
-            lambda: self._repo.get_issue(number).create_comment(body),
-            replay_safe=False,
+    def _comment(self, number: int, body: str, mark: CommentMark | None = None) -> bool:
+        """One comment per ``mark``. Not re-sent within the call after an ambiguous failure:
+        it may have landed; a retry of the effect looks for the mark."""
+        text = body + (f"\n\n{html_mark(mark)}" if mark is not None else "")
+        return comment_once(
+            "github",
+            mark,
+            lambda: self._call("comments", partial(self._marks, number)),
+            lambda: self._call(
+                "comment",
+                lambda: self._repo.get_issue(number).create_comment(text),
+                replay_safe=False,
+            ),
         )
+
+    def _marks(self, number: int) -> set[int]:
+        """The marks on the last page of the issue's comments (oldest first, so the newest
+        are there): the first page tells where the last one is."""
+        url = f"{self._repo.url}/issues/{number}/comments"
+        headers, page = self._get(url, {"per_page": PAGE_SIZE})
+        links = requests.utils.parse_header_links(str(headers.get("link", "")))
+        last = next((link["url"] for link in links if link.get("rel") == "last"), None)
+        if last is not None:
+            page = self._get(last)[1]
+        return html_marks(str(c.get("body") or "") for c in page if isinstance(c, dict))
 
     def label(self, signature: str) -> str:
         return signature_label(signature, self.settings.label_prefix)
@@ -510,6 +548,12 @@ class GitHubTracker:
     # -- Tracker protocol -------------------------------------------------------------------
     def find(self, signature: str) -> TrackerIssue | None:
         """The oldest issue (not pull request) carrying the signature label, open or closed."""
+        found = self.find_all(signature)
+        return found[0] if found else None
+
+    def find_all(self, signature: str) -> list[TrackerIssue]:
+        """The issues (not pull requests) carrying the signature label, oldest first: the
+        first page that holds any."""
         params = {
             "labels": self.label(signature),
             "state": "all",
@@ -517,10 +561,10 @@ class GitHubTracker:
             "direction": "asc",
         }
         for page in self._pages("find", params):
-            for raw in page:
-                if "pull_request" not in raw:
-                    return self._issue(raw)
-        return None
+            found = [self._issue(raw) for raw in page if "pull_request" not in raw]
+            if found:
+                return found
+        return []
 
     def statuses(self, keys: Sequence[str]) -> dict[str, TrackerIssue]:
         """The repository's issue list, newest first, then the keys it did not show."""
@@ -589,13 +633,18 @@ class GitHubTracker:
         log.info("github.created", key=created.key, signature=draft.signature)
         return created
 
-    def update_occurrences(self, key: str, update: OccurrenceUpdate) -> None:
+    def update_occurrences(
+        self, key: str, update: OccurrenceUpdate, mark: CommentMark | None = None
+    ) -> bool:
         """One comment with the counts: GitHub issues have no fields to set."""
         number = issue_number(key)
-        self._comment(number, occurrence_comment(update, escape_markdown))
-        log.info("github.occurrences", key=number, new=update.new, total=update.total)
+        posted = self._comment(number, occurrence_comment(update, escape_markdown), mark)
+        log.info(
+            "github.occurrences", key=number, new=update.new, total=update.total, posted=posted
+        )
+        return posted
 
-    def reopen(self, key: str, comment: str) -> TrackerIssue:
+    def reopen(self, key: str, comment: str, mark: CommentMark | None = None) -> TrackerIssue:
         """Set the state open (safe to repeat), then one comment: ``reopen_comment`` and the
         outbox's sentence, escaped (it carries a version from a report)."""
         number = issue_number(key)
@@ -609,9 +658,25 @@ class GitHubTracker:
 
         reopened = self._call("reopen", reopen_once)
         heading = f"{self.settings.reopen_comment}\n\n" if self.settings.reopen_comment else ""
-        self._comment(number, heading + escape_markdown(comment))
+        self._comment(number, heading + escape_markdown(comment), mark)
         log.info("github.reopened", key=number)
         return reopened
+
+    def close_duplicate(self, key: str, original: str) -> None:
+        """Close with ``duplicate_reason`` unless closed already (safe to repeat), then, when
+        this call closed it, the "Duplicate of #N" comment."""
+        number, kept = issue_number(key), issue_number(original)
+
+        def close() -> bool:
+            issue = self._repo.get_issue(number)
+            if self._issue(self._get(issue.url)[1]).resolved:
+                return False
+            issue.edit(state="closed", state_reason=self.settings.duplicate_reason)
+            return True
+
+        if self._call("close", close):
+            self._comment(number, duplicate_comment(f"#{kept}"))
+        log.info("github.duplicate_closed", key=number, original=kept)
 
     def link_signature(self, key: str, signature: str) -> None:
         """Add the label (adding one already there changes nothing, so it is safe to repeat)."""

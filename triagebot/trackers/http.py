@@ -6,13 +6,17 @@ become ``HttpUnavailable`` carrying the status and the wait the server asked for
 runs a call with capped exponential backoff honouring that wait, under an overall deadline.
 A call that is not safe to repeat (create, comment) is re-sent only when the server said it
 did not process it (``resend_statuses``, e.g. 429/503); after an uncertain failure the outbox
-retries later and looks the signature up first, so nothing is filed twice.
+retries later and looks the signature up first, so nothing is filed twice. A comment is
+posted once per ``CommentMark``: ``comment_once`` looks for the mark among the issue's recent
+comments when an earlier attempt failed; Azure DevOps and GitHub hide it as an HTML comment
+(``html_mark``), Jira as a comment property.
 """
 
 from __future__ import annotations
 
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Iterable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,12 +27,17 @@ import requests
 import structlog
 
 from triagebot.errors import TrackerError, TrackerUnavailable
+from triagebot.trackers.base import CommentMark
 
 __all__ = [
+    "RECENT_COMMENTS",
     "REQUESTS_ERRORS",
     "HttpUnavailable",
     "Retrier",
     "RetryPolicy",
+    "comment_once",
+    "html_mark",
+    "html_marks",
     "parse_retry_after",
     "requests_error",
 ]
@@ -41,9 +50,8 @@ class HttpUnavailable(TrackerUnavailable):
     """A retryable answer; ``retry_after`` is the server's hint in seconds, if any."""
 
     def __init__(self, message: str, status: int, retry_after: float | None) -> None:
-        super().__init__(message)
+        super().__init__(message, retry_after=retry_after)
         self.status = status
-        self.retry_after = retry_after
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:
@@ -61,6 +69,37 @@ def parse_retry_after(value: str | None, now: datetime) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now).total_seconds())
+
+
+#: Comments a retry reads, newest first, looking for its mark: far more than can arrive
+#: between two attempts.
+RECENT_COMMENTS = 50
+_HTML_MARK = re.compile(r"<!-- triagebot:effect=([0-9]+) -->")
+
+
+def html_mark(mark: CommentMark) -> str:
+    """The mark as an HTML comment: rendered by nobody, kept in the comment's text."""
+    return f"<!-- triagebot:effect={mark.effect} -->"
+
+
+def html_marks(texts: Iterable[str]) -> set[int]:
+    """The effect ids marked in comment texts."""
+    return {int(m[1]) for text in texts for m in _HTML_MARK.finditer(text)}
+
+
+def comment_once(
+    service: str,
+    mark: CommentMark | None,
+    posted: Callable[[], Collection[int]],
+    post: Callable[[], object],
+) -> bool:
+    """Post a comment, unless this is a retry and ``posted()`` (the effect ids marked in the
+    issue's recent comments) shows an earlier attempt's; True when posted now."""
+    if mark is not None and mark.retry and mark.effect in posted():
+        log.info(f"{service}.comment_found", effect=mark.effect)
+        return False
+    post()
+    return True
 
 
 # Ordered: the first matching class wins (SSLError is a ConnectionError but is not transient).
@@ -125,13 +164,14 @@ class Retrier:
                 if not replay_safe and status not in self._resend:
                     log.warning(f"{name}.uncertain", op=op, status=status, error=str(exc))
                     raise
-                hint = exc.retry_after if isinstance(exc, HttpUnavailable) else None
+                hint = exc.retry_after
                 backoff = min(policy.backoff_cap, policy.backoff_base * 2**attempt)
                 delay = backoff if hint is None else hint
                 if delay >= deadline - self._clock():
                     log.warning(f"{name}.gave_up", op=op, attempts=attempt + 1, status=status)
-                    raise TrackerUnavailable(
-                        f"{self.service} {op}: still failing after {attempt + 1} attempts: {exc}"
+                    raise TrackerUnavailable(  # the outbox waits as long as it was asked
+                        f"{self.service} {op}: still failing after {attempt + 1} attempts: {exc}",
+                        retry_after=hint,
                     ) from exc
                 attempt += 1
                 log.info(

@@ -7,7 +7,11 @@ which retries 429/503/timeouts with capped exponential backoff honouring Retry-A
 overall deadline. Calls that are not safe to repeat (create, comment, attachment) are only
 re-sent when Jira said it did not process them (429/503); after a lost create response the
 outbox retries later and looks the signature label up first, so it never files twice.
-Comments are plain text and escaped here, so report values never become markup.
+Comments are plain text and escaped here, so report values never become markup; each one
+carries its effect's id as the comment property ``triagebot`` (set with the comment, in one
+request), which a retry looks for before posting again. A duplicate is linked with the
+``Duplicate`` link type and closed through ``duplicate_transition``, the comment riding on
+the transition.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -36,18 +40,22 @@ from triagebot.config import Secret
 from triagebot.errors import TrackerError, TrackerUnavailable
 from triagebot.trackers.base import (
     SIGNATURE_LABEL_PREFIX,
+    CommentMark,
     DefectDraft,
     OccurrenceUpdate,
     TrackerContext,
     TrackerIssue,
     TrackerKind,
+    duplicate_comment,
     occurrence_comment,
     signature_label,
 )
 from triagebot.trackers.http import (
+    RECENT_COMMENTS,
     HttpUnavailable,
     Retrier,
     RetryPolicy,
+    comment_once,
     parse_retry_after,
     requests_error,
 )
@@ -79,6 +87,11 @@ STATUS_CHUNK = 100
 #: Issues per page: Cloud's ``search/jql`` returns at most 100 when fields are asked for.
 STATUS_PAGE = 100
 _STATUS_FIELDS = ("status", "resolution")
+#: Issues a label search reads: the oldest is kept, the others are closed as duplicates.
+FIND_LIMIT = 10
+DUPLICATE_LINK = "Duplicate"  # a link type every Jira has: "duplicates" / "is duplicated by"
+#: The comment property holding the effect id (``{"effect": 123}``).
+MARK_PROPERTY = "triagebot"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +101,7 @@ class JiraSettings:
     ``auth``: ``token`` = Cloud e-mail + API token (basic), ``pat`` = Data Center personal access
     token (bearer). ``deployment``: ``auto`` asks serverInfo. ``occurrences_field``: a custom
     field id (``customfield_10050``) set to the total count on each update, if given.
+    ``duplicate_transition``: how a duplicate is closed (a Cloud workflow may call it ``Done``).
     """
 
     url: str = ""
@@ -98,6 +112,7 @@ class JiraSettings:
     issue_type: str = "Bug"
     deployment: Literal["auto", "cloud", "datacenter"] = "auto"
     reopen_transition: str = "Reopen"
+    duplicate_transition: str = "Close Issue"
     resolved_statuses: tuple[str, ...] = DEFAULT_RESOLVED_STATUSES
     label_prefix: str = SIGNATURE_LABEL_PREFIX
     occurrences_field: str = ""
@@ -122,6 +137,8 @@ class JiraSettings:
             yield "username", "required with auth = 'token' (the Atlassian account e-mail)"
         if self.timeout <= 0 or self.deadline <= 0:
             yield "deadline", "timeouts must be more than 0 seconds"
+        if not self.duplicate_transition:
+            yield "duplicate_transition", "required: the transition that closes a duplicate"
 
     @property
     def secret(self) -> str:
@@ -268,6 +285,7 @@ class JiraTracker:
         self._client: JIRA | None = None
         self._client_lock = threading.Lock()
         self._base = settings.url.rstrip("/")
+        self.settle_time = timedelta(seconds=settings.deadline)
 
     # -- plumbing ---------------------------------------------------------------------------
     def _jira(self) -> JIRA:
@@ -317,27 +335,71 @@ class JiraTracker:
         client = self._jira()
         client._session.put(client._get_url(f"issue/{key}"), data=json.dumps(body))
 
-    def _comment(self, key: str, text: str) -> None:
-        """Post plain text as a comment: escaped, so report values cannot inject markup."""
-        body = escape_markup(text)
-        self._call("comment", lambda: self._jira().add_comment(key, body), replay_safe=False)
+    def _comment(self, key: str, text: str, mark: CommentMark | None) -> bool:
+        """Post plain text as a comment (escaped, so report values cannot inject markup),
+        once per ``mark``; True when posted now."""
+        body: dict[str, Any] = {"body": escape_markup(text)}
+        if mark is not None:
+            body["properties"] = [{"key": MARK_PROPERTY, "value": {"effect": mark.effect}}]
+
+        def post() -> None:
+            client = self._jira()
+            client._session.post(client._get_url(f"issue/{key}/comment"), data=json.dumps(body))
+
+        return comment_once(
+            "jira",
+            mark,
+            lambda: self._call("comments", partial(self._marks, key)),
+            lambda: self._call("comment", post, replay_safe=False),
+        )
+
+    def _marks(self, key: str) -> set[int]:
+        """The effect ids in the properties of the issue's recent comments."""
+        client = self._jira()
+        page = client._session.get(
+            client._get_url(f"issue/{key}/comment"),
+            params={
+                "orderBy": "-created",
+                "maxResults": str(RECENT_COMMENTS),
+                "expand": "properties",
+            },
+        ).json()
+        return {
+            int(prop["value"]["effect"])
+            for comment in page.get("comments") or ()
+            for prop in comment.get("properties") or ()
+            if prop.get("key") == MARK_PROPERTY and isinstance(prop.get("value"), dict)
+        }
+
+    def _transition(self, key: str, name: str, comment: str | None = None) -> bool:
+        """Make the transition called ``name`` (with a comment, escaped), when offered."""
+        client = self._jira()
+        ids = [t["id"] for t in client.transitions(key) if t["name"].lower() == name.lower()]
+        if not ids:
+            return False
+        body = None if comment is None else escape_markup(comment)
+        client.transition_issue(key, str(ids[0]), comment=body)
+        return True
 
     def label(self, signature: str) -> str:
         return _label(signature_label(signature, self.settings.label_prefix))
 
     # -- Tracker protocol -------------------------------------------------------------------
     def find(self, signature: str) -> TrackerIssue | None:
-        return self._call("find", lambda: self._find_once(signature))
+        found = self._call("find", partial(self._find_once, signature, 1))
+        return found[0] if found else None
 
-    def _find_once(self, signature: str) -> TrackerIssue | None:
+    def find_all(self, signature: str) -> list[TrackerIssue]:
+        return self._call("find", partial(self._find_once, signature, FIND_LIMIT))
+
+    def _find_once(self, signature: str, limit: int) -> list[TrackerIssue]:
         result = self._jira().search_issues(
             f"labels = {_jql_string(self.label(signature))} ORDER BY created ASC",
-            maxResults=1,
-            fields="status",
+            maxResults=limit,
+            fields="status,resolution",
             json_result=True,
         )
-        issues = result.get("issues") or []
-        return self._issue(issues[0]) if issues else None
+        return [self._issue(raw) for raw in result.get("issues") or ()]
 
     def statuses(self, keys: Sequence[str]) -> dict[str, TrackerIssue]:
         """One JQL search (``key in (...)``) per ``STATUS_CHUNK`` keys, paged."""
@@ -457,31 +519,61 @@ class JiraTracker:
         except TrackerError as exc:
             log.warning("jira.attach_failed", key=key, error=str(exc))
 
-    def update_occurrences(self, key: str, update: OccurrenceUpdate) -> None:
+    def update_occurrences(
+        self, key: str, update: OccurrenceUpdate, mark: CommentMark | None = None
+    ) -> bool:
         if self.settings.occurrences_field:
             body = {"fields": {self.settings.occurrences_field: update.total}}
             self._call("count", lambda: self._edit(key, body))
-        self._comment(key, occurrence_comment(update))
-        log.info("jira.occurrences", key=key, new=update.new, total=update.total)
+        posted = self._comment(key, occurrence_comment(update), mark)
+        log.info("jira.occurrences", key=key, new=update.new, total=update.total, posted=posted)
+        return posted
 
-    def reopen(self, key: str, comment: str) -> TrackerIssue:
+    def reopen(self, key: str, comment: str, mark: CommentMark | None = None) -> TrackerIssue:
+        name = self.settings.reopen_transition
+
         def transition() -> None:
-            client = self._jira()
-            wanted = self.settings.reopen_transition.lower()
-            ids = [t["id"] for t in client.transitions(key) if t["name"].lower() == wanted]
-            if ids:
-                client.transition_issue(key, str(ids[0]))
-                return
-            if self._issue(client.issue(key, fields="status").raw).resolved:
-                raise TrackerError(
-                    f"{key}: no transition named {self.settings.reopen_transition!r} available"
-                )
+            if (
+                not self._transition(key, name)
+                and self._issue(self._jira().issue(key, fields="status").raw).resolved
+            ):
+                raise TrackerError(f"{key}: no transition named {name!r} available")
 
         # Safe to repeat: a transition already made is no longer offered and the issue is open.
         self._call("reopen", transition)
-        self._comment(key, comment)
+        self._comment(key, comment, mark)
         log.info("jira.reopened", key=key)
         return self.get(key)
+
+    def close_duplicate(self, key: str, original: str) -> None:
+        """Link (unless linked), then close with the comment (unless resolved): each step
+        reads first, so a retry after a lost answer repeats nothing."""
+        name = self.settings.duplicate_transition
+
+        def link() -> None:
+            client = self._jira()
+            links = client.issue(key, fields="issuelinks").raw["fields"].get("issuelinks") or ()
+            if not any(
+                (lk.get("type") or {}).get("name") == DUPLICATE_LINK
+                and (lk.get("outwardIssue") or {}).get("key") == original
+                for lk in links
+            ):  # the inward issue "duplicates" the outward one
+                body = {
+                    "type": {"name": DUPLICATE_LINK},
+                    "inwardIssue": {"key": key},
+                    "outwardIssue": {"key": original},
+                }
+                client._session.post(client._get_url("issueLink"), data=json.dumps(body))
+
+        def close() -> None:
+            if self._issue(self._jira().issue(key, fields="status,resolution").raw).resolved:
+                return
+            if not self._transition(key, name, duplicate_comment(original)):
+                raise TrackerError(f"{key}: no transition named {name!r} available")
+
+        self._call("duplicate", link)
+        self._call("close", close)
+        log.info("jira.duplicate_closed", key=key, original=original)
 
     def link_signature(self, key: str, signature: str) -> None:
         body = {"update": {"labels": [{"add": self.label(signature)}]}}

@@ -3,13 +3,16 @@
 It behaves like a small Jira so the outbox worker needs no special case: stable keys
 (``LOCAL-<n>``), labels (the signature label ``errsig-<signature>`` is how ``find`` works),
 a status that can be resolved and reopened, and a comment count. ``triagebot defects`` lists
-the store's defects; this table is what a tracker would show.
+the store's defects; this table is what a tracker would show. Its writes are transactions, so
+nothing is ever uncertain, but a worker killed between a comment and the effect's completion
+repeats the effect: each comment's mark is kept (``local_comments``) and counted once.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -19,6 +22,7 @@ from sqlalchemy.engine import Connection
 from triagebot.errors import TrackerError
 from triagebot.store import IN_CHUNK, Store, UTCDateTime
 from triagebot.trackers.base import (
+    CommentMark,
     DefectDraft,
     OccurrenceUpdate,
     TrackerIssue,
@@ -31,7 +35,9 @@ __all__ = ["KEY_PREFIX", "KIND", "LocalSettings", "LocalTracker"]
 log = structlog.get_logger(__name__)
 
 KEY_PREFIX = "LOCAL-"
-OPEN, RESOLVED, REOPENED = "Open", "Resolved", "Reopened"
+OPEN, RESOLVED, REOPENED, DUPLICATE = "Open", "Resolved", "Reopened", "Duplicate"
+#: The label a duplicate gets: ``duplicate-of-LOCAL-1``.
+DUPLICATE_OF = "duplicate-of-"
 
 _metadata = sa.MetaData()
 
@@ -65,6 +71,14 @@ local_labels = sa.Table(
     sa.Index("ix_local_labels_label", "label"),
 )
 
+#: The effect each comment came from: a repeated effect comments once.
+local_comments = sa.Table(
+    "local_comments",
+    _metadata,
+    sa.Column("issue_id", sa.Integer, sa.ForeignKey("local_issues.id"), primary_key=True),
+    sa.Column("effect", sa.Integer, primary_key=True),
+)
+
 
 # Statements of the hot paths (find + create per new defect), built once.
 _FIND = (
@@ -72,7 +86,6 @@ _FIND = (
     .join(local_labels, local_labels.c.issue_id == local_issues.c.id)
     .where(local_labels.c.label == sa.bindparam("label"))
     .order_by(local_issues.c.id)
-    .limit(1)
 )
 _INSERT_ISSUE = sa.insert(local_issues).returning(local_issues.c.id)
 _INSERT_LABEL = sa.insert(local_labels)
@@ -108,6 +121,7 @@ class LocalTracker:
     """``Tracker`` over two tables in the store's database."""
 
     name = "local"
+    settle_time = timedelta(0)  # a transaction: never uncertain
 
     def __init__(self, store: Store) -> None:
         """Issues live in ``store``'s database and are stamped by its clock."""
@@ -115,9 +129,13 @@ class LocalTracker:
         store.create_all(_metadata)
 
     def find(self, signature: str) -> TrackerIssue | None:
+        found = self.find_all(signature)
+        return found[0] if found else None
+
+    def find_all(self, signature: str) -> list[TrackerIssue]:
         with self.store.read() as conn:
-            row = conn.execute(_FIND, {"label": signature_label(signature)}).one_or_none()
-        return TrackerIssue(_key(row.id), row.status, row.resolved) if row else None
+            rows = conn.execute(_FIND, {"label": signature_label(signature)}).all()
+        return [TrackerIssue(_key(row.id), row.status, row.resolved) for row in rows]
 
     def create(self, draft: DefectDraft) -> TrackerIssue:
         """One transaction: the issue row and its labels."""
@@ -162,19 +180,36 @@ class LocalTracker:
             )
             return list(rows.scalars())
 
-    def update_occurrences(self, key: str, update: OccurrenceUpdate) -> None:
-        self._update(
-            key,
-            occurrences=update.total,
-            last_seen=update.last_seen,
-            comments=local_issues.c.comments + 1,  # one summary comment per batch
+    def update_occurrences(
+        self, key: str, update: OccurrenceUpdate, mark: CommentMark | None = None
+    ) -> bool:
+        """The count, and one summary comment per batch (per ``mark``)."""
+        posted = self._update(
+            key, comment=True, mark=mark, occurrences=update.total, last_seen=update.last_seen
         )
-        log.info("tracker.updated", tracker=self.name, key=key, total=update.total, new=update.new)
+        log.info(
+            "tracker.updated",
+            tracker=self.name,
+            key=key,
+            total=update.total,
+            new=update.new,
+            posted=posted,
+        )
+        return posted
 
-    def reopen(self, key: str, comment: str) -> TrackerIssue:
-        self._update(key, status=REOPENED, resolved=False, comments=local_issues.c.comments + 1)
+    def reopen(self, key: str, comment: str, mark: CommentMark | None = None) -> TrackerIssue:
+        self._update(key, comment=True, mark=mark, status=REOPENED, resolved=False)
         log.info("tracker.reopened", tracker=self.name, key=key)
         return TrackerIssue(key, REOPENED, False)
+
+    def close_duplicate(self, key: str, original: str) -> None:
+        """Status ``Duplicate`` (resolved), a comment, and the label
+        ``duplicate-of-<original>``; safe to repeat."""
+        _id(original)
+        if not self.get(key).resolved:
+            self._update(key, comment=True, status=DUPLICATE, resolved=True)
+        self._add_label(key, DUPLICATE_OF + original)
+        log.info("tracker.duplicate_closed", tracker=self.name, key=key, original=original)
 
     def resolve(self, key: str, status: str = RESOLVED) -> TrackerIssue:
         """Close a defect (what a developer does in a real tracker)."""
@@ -199,7 +234,9 @@ class LocalTracker:
         return found
 
     def link_signature(self, key: str, signature: str) -> None:
-        label = signature_label(signature)
+        self._add_label(key, signature_label(signature))
+
+    def _add_label(self, key: str, label: str) -> None:
         with self.store.write() as conn:
             _issue(conn, key)
             exists = conn.execute(
@@ -210,15 +247,31 @@ class LocalTracker:
             if not exists:
                 conn.execute(sa.insert(local_labels).values(issue_id=_id(key), label=label))
 
-    def _update(self, key: str, **values: Any) -> None:
-        """Change an existing issue's row (``TrackerError`` when there is none) and stamp it."""
+    def _update(
+        self, key: str, *, comment: bool = False, mark: CommentMark | None = None, **values: Any
+    ) -> bool:
+        """Change an existing issue's row (``TrackerError`` when there is none) and stamp it;
+        with ``comment``, one comment more, unless ``mark``'s is there: True when commented."""
+        issue_id = _id(key)
         with self.store.write() as conn:
             _issue(conn, key)
+            if comment and mark is not None:
+                seen = local_comments.c.issue_id == issue_id, local_comments.c.effect == mark.effect
+                comment = (
+                    conn.execute(sa.select(local_comments.c.effect).where(*seen)).first() is None
+                )
+                if comment:
+                    conn.execute(
+                        sa.insert(local_comments).values(issue_id=issue_id, effect=mark.effect)
+                    )
+            if comment:
+                values["comments"] = local_issues.c.comments + 1
             conn.execute(
                 sa.update(local_issues)
-                .where(local_issues.c.id == _id(key))
+                .where(local_issues.c.id == issue_id)
                 .values(**values, updated=self.store.clock())
             )
+        return comment
 
 
 def _issue(conn: Connection, key: str) -> TrackerIssue:
