@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -52,6 +53,28 @@ def test_fetches_in_delivery_order_in_batches(root: Path, source: MaildirSource)
     assert [(m.ref, m.raw) for b in batches for m in b] == [
         (name, mail(i)) for i, name in enumerate(names)
     ]
+
+
+def test_a_backlog_is_listed_once_per_drain(
+    root: Path, source: MaildirSource, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """100 waiting mails in batches of 10: new/ is listed once for the ten batches (a listing
+    of 100,000 names for every batch of 500 cost 6 s of a 56 s run), and mail that arrives
+    meanwhile is found by the next listing."""
+    names = [deliver(root, mail(i), fsync=False) for i in range(100)]
+    listings: list[str] = []
+    scandir = os.scandir
+
+    def counting(path: str) -> Iterator[os.DirEntry[str]]:
+        listings.append(str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", counting)
+    fetched = [m.ref for _ in range(10) for m in source.fetch(10)]
+    assert fetched == names
+    assert sum(p.rstrip("/").endswith("new") for p in listings) == 1
+    late = deliver(root, mail(100), fsync=False)
+    assert [m.ref for m in source.fetch(10)] == [late]
 
 
 def test_move_acknowledges_into_each_folder(root: Path, source: MaildirSource) -> None:

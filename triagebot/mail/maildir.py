@@ -19,6 +19,7 @@ import itertools
 import os
 import socket
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -147,6 +148,9 @@ class MaildirSource:
         }
         self._handed_out: set[str] = set()
         self._young: dict[str, _Young] = {}
+        # The last listing of new/, handed out batch by batch: a backlog of 100,000 files is
+        # listed and sorted once per drain, not once per batch.
+        self._listed: deque[str] = deque()
 
     def open(self) -> None:
         settings = self._settings
@@ -158,6 +162,7 @@ class MaildirSource:
             raise SourceError(f"cannot set up Maildir {settings.path}: {exc}") from exc
         self._handed_out.clear()
         self._young.clear()
+        self._listed.clear()
         log.info("maildir.open", path=str(settings.path))
 
     def close(self) -> None:
@@ -186,17 +191,21 @@ class MaildirSource:
         budget = self._settings.batch_bytes
         now = self._clock()
         young = self._young
-        for name in self._waiting():
-            if len(batch) >= limit:
-                break
+        if not self._listed:
+            self._listed.extend(self._waiting())
+        listed = self._listed
+        while listed and len(batch) < limit:
+            name = listed[0]
             seen = young.get(name)
             if seen is not None and seen.due > now:
-                continue  # still young when last looked at: not even a stat until it is due
-            raw = self._take(name, seen, now, budget if batch else None)
-            if raw is None:
+                listed.popleft()  # still young: not even a stat; the next listing offers it
                 continue
+            raw = self._take(name, seen, now, budget if batch else None)
             if isinstance(raw, int):
                 break  # the next mail does not fit the budget: it leads the next batch
+            listed.popleft()
+            if raw is None:
+                continue
             self._handed_out.add(name)
             young.pop(name, None)
             batch.append(Incoming(name, raw))
