@@ -18,6 +18,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
+import sqlalchemy as sa
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -30,11 +31,13 @@ from triagebot.confirm.trust import Gate, locate
 from triagebot.mail.parse import ParseSettings, parse_message
 from triagebot.mail.report import Kind, Report
 from triagebot.mail.source import Folder
-from triagebot.outbox import run_notifications
+from triagebot.outbox import run_effects, run_notifications
 from triagebot.pipeline import Pipeline
 from triagebot.smtp import Mailer
 from triagebot.store import DefectState, EffectKind, EffectResult, Store
 from triagebot.trackers import tracker_kind
+from triagebot.trackers.base import TrackerIssue
+from triagebot.trackers.local import LocalTracker, local_issues
 
 SECRET = "unit-test-secret-0123456789"
 NOW = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
@@ -721,6 +724,160 @@ class TestAnswers:
         assert (
             duplicate.confirmed_by
             == f"marked as duplicate of C-{first} (OPS-5) by {ALICE} by e-mail"
+        )
+
+
+class TestUndo:
+    """``undo`` reverses the sender's own last command within the window, through the real
+    outbox and the local tracker; every undo is recorded and answered."""
+
+    @pytest.fixture
+    def tracker(self, store: Store) -> LocalTracker:
+        return LocalTracker(store)
+
+    def test_undo_before_the_issue_is_filed_cancels_the_create(
+        self, store: Store, tracker: LocalTracker
+    ) -> None:
+        config = config_for(None)
+        defect = add_candidate(store, config)
+        handler = ReplyHandler(config.helpdesk, store)  # type: ignore[arg-type]
+        thread = thread_id(token_for(candidate=defect))
+        handler.handle(reply("confirm priority high", in_reply_to=thread), NOW)
+        undo = reply("undo", in_reply_to=thread)
+        assert handler.handle(undo, NOW + timedelta(minutes=5)) is Folder.PROCESSED
+        assert handler.handle(undo, NOW + timedelta(minutes=6)) is Folder.PROCESSED  # again
+        back = store.defect(defect)
+        assert (back.state, back.fields.priority, back.confirmed_by) == (
+            DefectState.CANDIDATE,
+            None,
+            None,
+        )
+        run_effects(store, tracker, NOW + timedelta(minutes=7))
+        assert tracker.find_all(back.signatures[0]) == []  # the waiting create did nothing
+        assert store.defect(defect).tracker_key is None
+        assert [(r.verb, r.args) for r in store.replies(defect)] == [
+            ("confirm", {"priority": "High"}),
+            ("undo", {"undoes": undo_target(store, defect)}),
+        ]
+        confirm_ack, undo_ack = answers(store)
+        assert (confirm_ack["verb"], undo_ack["verb"]) == ("confirm", "undo")
+        assert f'C-{defect} is back to where it was before your "confirm"' in str(undo_ack["note"])
+
+    def test_undo_after_filing_closes_the_issue_and_a_new_confirm_reopens_it(
+        self, store: Store, tracker: LocalTracker
+    ) -> None:
+        config = config_for(None)
+        defect = add_candidate(store, config)
+        handler = ReplyHandler(config.helpdesk, store)  # type: ignore[arg-type]
+        thread = thread_id(token_for(candidate=defect))
+        handler.handle(reply("confirm", in_reply_to=thread), NOW)
+        run_effects(store, tracker, NOW)
+        key = store.defect(defect).tracker_key
+        assert key is not None and tracker.get(key).status == "Open"
+
+        handler.handle(reply("undo", in_reply_to=thread), NOW + timedelta(minutes=59))
+        assert store.defect(defect).state is DefectState.CANDIDATE
+        run_effects(store, tracker, NOW + timedelta(minutes=59))
+        assert tracker.get(key) == TrackerIssue(key, "Withdrawn", True)
+        assert local_comments(store, key) == 1
+        undone = store.defect(defect)
+        assert (undone.state, undone.tracker_key, undone.resolved) == (
+            DefectState.CANDIDATE,
+            key,
+            True,
+        )
+        (note,) = [a["note"] for a in answers(store) if a["verb"] == "undo"]
+        assert f"Its tracker issue {key} is closed with a comment." in str(note)
+
+        later = NOW + timedelta(hours=3)
+        handler.handle(reply("Confirm", in_reply_to=thread, sender="bob@staff.example.test"), later)
+        run_effects(store, tracker, later)
+        assert [i.key for i in tracker.find_all(undone.signatures[0])] == [key]  # not anew
+        assert tracker.get(key) == TrackerIssue(key, "Reopened", False)
+        refiled = store.defect(defect)
+        assert (refiled.state, refiled.tracker_key, refiled.resolved) == (
+            DefectState.FILED,
+            key,
+            False,
+        )
+        assert refiled.confirmed_by == "confirmed by bob@staff.example.test by e-mail"
+
+    def test_outside_the_window_nothing_changes_and_the_answer_says_why(
+        self, store: Store, tracker: LocalTracker
+    ) -> None:
+        config = config_for(None)
+        defect = add_candidate(store, config)
+        handler = ReplyHandler(config.helpdesk, store)  # type: ignore[arg-type]
+        thread = thread_id(token_for(candidate=defect))
+        handler.handle(reply("confirm", in_reply_to=thread), NOW)
+        run_effects(store, tracker, NOW)
+        handler.handle(reply("undo", in_reply_to=thread), NOW + timedelta(minutes=60))
+        run_effects(store, tracker, NOW + timedelta(minutes=60))
+        filed = store.defect(defect)
+        assert filed.state is DefectState.FILED
+        assert filed.tracker_key is not None and not tracker.get(filed.tracker_key).resolved
+        assert [r.verb for r in store.replies(defect)] == ["confirm", "undo"]
+        (note,) = [a["note"] for a in answers(store) if a["verb"] == "undo"]
+        assert "older than 60 minutes" in str(note) and str(note).startswith("Nothing changed")
+
+    @pytest.mark.parametrize("command", ["reject noise", "ignore", "duplicate OPS-7"])
+    def test_undo_of_a_reject_or_a_duplicate_makes_it_a_candidate_again(
+        self, store: Store, command: str
+    ) -> None:
+        """The defect gets back its state and forgets the other issue; a second undo has
+        nothing left to undo, and nothing goes to the tracker for the pending link."""
+        config = config_for(None)
+        defect = add_candidate(store, config)
+        handler = ReplyHandler(config.helpdesk, store)  # type: ignore[arg-type]
+        thread = thread_id(token_for(candidate=defect))
+        handler.handle(reply(command, in_reply_to=thread), NOW)
+        assert store.defect(defect).state is not DefectState.CANDIDATE
+        handler.handle(reply("undo", in_reply_to=thread), NOW + timedelta(minutes=1))
+        handler.handle(reply("Undo", in_reply_to=thread), NOW + timedelta(minutes=2))
+        back = store.defect(defect)
+        assert (back.state, back.tracker_key, back.confirmed_by) == (
+            DefectState.CANDIDATE,
+            None,
+            None,
+        )
+        assert "close" not in [k for k, _s, _n in store.effects(defect)]
+        notes = [str(a["note"]) for a in answers(store) if a["verb"] == "undo"]
+        assert notes[0].startswith(f"C-{defect} is back to where it was before")
+        assert notes[1] == "Nothing changed: your last command was undone already."
+
+    def test_only_the_author_may_undo_and_a_later_change_wins(self, store: Store) -> None:
+        """Bob cannot undo Alice's reject; once Bob confirmed, Alice's undo of her reject
+        would throw his decision away, so it changes nothing."""
+        config = config_for(None)
+        defect = add_candidate(store, config)
+        handler = ReplyHandler(config.helpdesk, store)  # type: ignore[arg-type]
+        thread = thread_id(token_for(candidate=defect))
+        bob = "bob@staff.example.test"
+        handler.handle(reply("reject", in_reply_to=thread), NOW)
+        handler.handle(reply("undo", in_reply_to=thread, sender=bob), NOW + timedelta(minutes=1))
+        assert store.defect(defect).state is DefectState.REJECTED
+        handler.handle(reply("confirm", in_reply_to=thread, sender=bob), NOW + timedelta(minutes=2))
+        handler.handle(reply("undo", in_reply_to=thread), NOW + timedelta(minutes=3))
+        assert store.defect(defect).state is DefectState.FILED
+        notes = [str(a["note"]) for a in answers(store) if a["verb"] == "undo"]
+        assert notes[0] == f"Nothing changed: you gave no command on C-{defect} to undo."
+        assert notes[1].startswith(f'Nothing changed: C-{defect} changed since your "reject"')
+
+
+def undo_target(store: Store, defect: int) -> str:
+    """The Message-ID of the first reply on ``defect`` (the command an undo reversed)."""
+    return store.replies(defect)[0].message_id
+
+
+def local_comments(store: Store, key: str) -> int:
+    """The comments the local tracker counted on ``key``."""
+    with store.read() as conn:
+        return int(
+            conn.execute(
+                sa.select(local_issues.c.comments).where(
+                    local_issues.c.id == int(key.removeprefix("LOCAL-"))
+                )
+            ).scalar_one()
         )
 
 

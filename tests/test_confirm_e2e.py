@@ -562,3 +562,35 @@ def test_a_command_on_the_subject_line_and_a_duplicate_of_another_candidate(
     acks = [r.message for r in smtp_server.messages if r.message["X-Triagebot"] == "ack"]
     assert len(acks) == 2
     assert f"C-2 now updates {issue_key}." in original_text(acks[1])
+
+
+def test_undo_by_mail_closes_the_filed_issue_and_a_new_confirm_reopens_it(
+    tmp_path: Path, smtp_server: SmtpServer, smtp_config: SmtpConfig, fake_jira: FakeJira
+) -> None:
+    """Through the deployment's Maildir, aiosmtpd and the fake Jira: a confirm files, an
+    ``undo`` closes the issue with a comment and is answered, a new confirm reopens it."""
+    bot = deployment(tmp_path, None, smtp_config, fake_jira)
+    inbox = MaildirInbox(bot.maildir)
+    candidate = candidate_mail(bot, inbox, smtp_server)
+    inbox.append([gmail_en(candidate, "confirm", "confirm-1")])
+    run(bot)
+    (key,) = fake_jira.issues
+
+    inbox.append([gmail_en(candidate, "undo", "undo-1")])
+    result = run(bot)
+    assert [e["refused"] for e in result.named("reply.undo")] == [None]
+    assert fake_jira.issues[key]["fields"]["status"]["name"] == "Closed"
+    assert any("undone by alice@example.test" in c for c in fake_jira.comments(key))
+    (defect,) = bot.defects()
+    assert defect["state"] == "candidate"
+    acks = [r.message for r in smtp_server.messages if r.message["X-Triagebot"] == "ack"]
+    assert len(acks) == 2  # the confirm's and the undo's, though minutes apart
+    assert acks[1]["In-Reply-To"] == "<undo-1@mail.example.test>"
+    assert f"{key} is closed with a comment" in original_text(acks[1])
+
+    inbox.append([gmail_en(candidate, "confirm priority high", "confirm-2")])
+    run(bot)
+    assert list(fake_jira.issues) == [key]  # reopened, never filed twice
+    assert fake_jira.issues[key]["fields"]["status"]["name"] == "Reopened"
+    (defect,) = bot.defects()
+    assert defect["state"] == "filed"

@@ -324,9 +324,14 @@ class TestHumanDecisions:
     def test_a_decision_applies_only_from_its_states(self, state: DefectState) -> None:
         assert decision_applies(self.CONFIRM, state) is (state is S.CANDIDATE)
 
-    def test_confirming_creates_an_issue_unless_there_is_one(self) -> None:
+    def test_confirming_creates_an_issue_or_reopens_the_one_an_undo_closed(self) -> None:
+        """A candidate keeps a key only when an undo closed its issue: confirming it again
+        reopens that issue (saying who) and tells it the occurrences it missed."""
         assert decision_effects(self.CONFIRM, None) == [Need(EffectKind.CREATE, {})]
-        assert decision_effects(self.CONFIRM, "OPS-1") == []
+        assert decision_effects(self.CONFIRM, "OPS-1") == [
+            Need(EffectKind.REOPEN, {"by": "alice@example.com"}),
+            Need(EffectKind.UPDATE, {}),
+        ]
 
     def test_a_duplicate_links_every_signature_then_updates(self) -> None:
         """The existing issue learns each signature's label and hears of the occurrences."""
@@ -337,6 +342,66 @@ class TestHumanDecisions:
             Need(EffectKind.LINK, {"signature": "b"}, "b"),
             Need(EffectKind.UPDATE, {}),
         ]
+
+    CONFIRMED = lifecycle.Before(
+        state=S.CANDIDATE,
+        decided=S.FILED,
+        fields={"priority": "Low"},
+        confirmed_by=None,
+        tracker_key=None,
+        occurrences_reported=0,
+    )
+
+    @pytest.mark.parametrize(
+        ("kwargs", "why"),
+        [
+            ({"last_was_undo": None}, lifecycle.UndoRefusal.NOTHING),
+            ({"last_was_undo": True}, lifecycle.UndoRefusal.UNDONE),
+            ({"before": None}, lifecycle.UndoRefusal.NO_CHANGE),
+            ({"age": timedelta(hours=1)}, lifecycle.UndoRefusal.EXPIRED),
+            ({"changed_since": True}, lifecycle.UndoRefusal.SUPERSEDED),
+            ({"state": S.DUPLICATE}, lifecycle.UndoRefusal.SUPERSEDED),
+            ({}, None),
+        ],
+    )
+    def test_an_undo_applies_only_to_a_recent_command_nothing_followed(
+        self, kwargs: dict[str, Any], why: lifecycle.UndoRefusal | None
+    ) -> None:
+        """The window is measured from the command; at its end the command is final."""
+        given_ = {
+            "last_was_undo": False,
+            "before": self.CONFIRMED,
+            "age": timedelta(minutes=59),
+            "window": timedelta(hours=1),
+            "changed_since": False,
+            "state": S.FILED,
+            **kwargs,
+        }
+        assert lifecycle.undo_refusal(**given_) is why
+
+    def test_an_undone_confirmation_keeps_its_issue_and_closes_it(self) -> None:
+        values = lifecycle.undo_values(self.CONFIRMED, "OPS-1", 5)
+        assert values == {
+            "state": S.CANDIDATE,
+            "fields": {"priority": "Low"},
+            "confirmed_by": None,
+            "tracker_key": "OPS-1",
+            "occurrences_reported": 5,
+        }
+        assert lifecycle.undo_effects(self.CONFIRMED, "bob@x.test") == [
+            Need(EffectKind.CLOSE, {"by": "bob@x.test"})
+        ]
+
+    def test_an_undone_duplicate_forgets_the_other_issue(self) -> None:
+        before = lifecycle.Before(S.CANDIDATE, S.DUPLICATE, {}, None, None, 3)
+        assert lifecycle.Before.from_dict(before.as_dict()) == before
+        values = lifecycle.undo_values(before, "OPS-7", 0)
+        assert (values["state"], values["tracker_key"], values["occurrences_reported"]) == (
+            S.CANDIDATE,
+            None,
+            3,
+        )
+        assert lifecycle.undo_effects(before, "bob@x.test") == []
 
     def test_a_rejection_queues_nothing(self) -> None:
         reject = HumanDecision(S.REJECTED, frozenset({S.CANDIDATE}))

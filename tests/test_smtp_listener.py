@@ -21,6 +21,8 @@ REPORT = (
     b"From: app@example.com\r\nTo: helpdesk@example.com\r\nSubject: crash\r\n"
     b"Message-ID: <crash-1@example.com>\r\n\r\nSystem.InvalidOperationException\r\n"
 )
+#: The listener's own stamp on an unsigned mail (``test_listener_dkim`` tests the rest).
+STAMP = b"Authentication-Results: triagebot-listener; dkim=none\r\n"
 
 
 @pytest.fixture(autouse=True)
@@ -61,10 +63,10 @@ def test_accepted_mail_is_in_the_spool_when_250_arrives(
     settings = listener()
     with smtplib.SMTP(HOST, settings.port, timeout=10) as client:
         assert client.sendmail("app@example.com", ["helpdesk@example.com"], REPORT) == {}
-        assert spooled(spool) == [REPORT]
+        assert spooled(spool) == [STAMP + REPORT]
     assert os.listdir(spool / "tmp") == []
     fetched = MaildirSource(MaildirSettings(spool, min_age=0)).fetch(10)  # complete: no wait
-    assert [m.raw for m in fetched] == [REPORT]
+    assert [m.raw for m in fetched] == [STAMP + REPORT]
 
 
 def test_trace_on_one_long_line_is_accepted(
@@ -78,7 +80,7 @@ def test_trace_on_one_long_line_is_accepted(
     report = REPORT + f"System.InvalidOperationException: boom {frames}\r\n".encode()
     with smtplib.SMTP(HOST, settings.port, timeout=10) as client:
         assert client.sendmail("app@example.com", ["helpdesk@example.com"], report) == {}
-    assert spooled(spool) == [report]
+    assert spooled(spool) == [STAMP + report]
 
 
 def test_oversized_mail_gets_552_and_is_not_spooled(
@@ -110,7 +112,7 @@ def test_client_inside_allow_list_is_accepted(
     settings = listener(allow=["10.0.0.0/8", "127.0.0.0/8"])
     with smtplib.SMTP(HOST, settings.port, timeout=10) as client:
         client.sendmail("app@example.com", ["helpdesk@example.com"], REPORT)
-    assert spooled(spool) == [REPORT]
+    assert spooled(spool) == [STAMP + REPORT]
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
@@ -150,7 +152,7 @@ class TestAuth:
             client.starttls(context=client_context)
             client.login("app", "s3cret")
             client.sendmail("app@example.com", ["helpdesk@example.com"], REPORT)
-        assert spooled(spool) == [REPORT]
+        assert spooled(spool) == [STAMP + REPORT]
 
     def test_auth_over_tls_only_needs_a_certificate(self, spool: Path) -> None:
         with pytest.raises(ValueError, match="tls_cert"):

@@ -754,6 +754,7 @@ class TestSettings:
             ({"tag_prefix": "err;sig-"}, "tag_prefix"),
             ({"reopen_state": ""}, "reopen_state"),
             ({"duplicate_state": ""}, "duplicate_state"),
+            ({"undo_state": ""}, "undo_state"),
             ({"deadline": 0}, "deadline"),
             ({"verify": "yes"}, "verify"),
             ({"organisation": "acme"}, "organisation"),

@@ -906,6 +906,7 @@ class TestSettings:
             ({"labels": ["x" * 51]}, "labels"),
             ({"label_prefix": ""}, "label_prefix"),
             ({"duplicate_reason": "wontfix"}, "duplicate_reason"),
+            ({"undo_reason": "wontfix"}, "undo_reason"),
             ({"timeout": 0}, "timeout"),
             ({"timeout": 2.5}, "timeout"),
             ({"deadline": 0}, "deadline"),

@@ -16,7 +16,13 @@ from tests.fakejira import FakeJira
 from triagebot.config import Secret, config_from_dict
 from triagebot.errors import ConfigError, RetryableError, TrackerError, TrackerUnavailable
 from triagebot.trackers import configured
-from triagebot.trackers.base import DefectDraft, OccurrenceUpdate, Tracker, TrackerIssue
+from triagebot.trackers.base import (
+    DefectDraft,
+    OccurrenceUpdate,
+    Tracker,
+    TrackerIssue,
+    undo_comment,
+)
 from triagebot.trackers.http import HttpUnavailable
 from triagebot.trackers.jira import (
     DESCRIPTION_LIMIT,
@@ -100,6 +106,30 @@ class TestRoundTrip:
         assert not isinstance(err.value, RetryableError)
         assert "NoSuchComponent" in str(err.value)
         assert fake_time.sleeps == []
+
+
+class TestClose:
+    def test_an_undone_issue_is_closed_once_with_its_comment(
+        self, fake_jira: FakeJira, tracker: JiraTracker
+    ) -> None:
+        """``undo_transition`` with the comment riding on it; a repeat (a lost answer) finds
+        the issue resolved and comments nothing more."""
+        key = tracker.create(draft()).key
+        closed = tracker.close(key, undo_comment("bob@example.test"))
+        assert (closed.status, closed.resolved) == ("Closed", True)
+        again = tracker.close(key, undo_comment("bob@example.test"))
+        assert again.resolved
+        (comment,) = fake_jira.comments(key)
+        assert "undone by bob@example.test" in comment
+        reopened = tracker.reopen(key, "Confirmed again.")
+        assert (reopened.status, reopened.resolved) == ("Reopened", False)
+
+    def test_a_missing_transition_is_an_error(self, fake_jira: FakeJira) -> None:
+        tracker = JiraTracker(replace(jira_settings(fake_jira), undo_transition="Withdraw"))
+        key = tracker.create(draft()).key
+        with pytest.raises(TrackerError, match="Withdraw"):
+            tracker.close(key, "undone")
+        assert fake_jira.comments(key) == []
 
 
 class TestDescription:
@@ -435,6 +465,7 @@ class TestSettings:
             ({"project": ""}, "project"),
             ({"deadline": 0}, "deadline"),
             ({"duplicate_transition": ""}, "duplicate_transition"),
+            ({"undo_transition": ""}, "undo_transition"),
         ],
     )
     def test_invalid_settings_name_the_key(

@@ -49,6 +49,11 @@ def run_checks(
             _guard("tracker", lambda: _tracker(store, config)),
             smtp := _guard("smtp", lambda: _smtp(config, send_test)),
             *(_guard("digest", partial(_digest, d, smtp, clock())) for d in config.digests),
+            *(
+                Check(section, "error", f"{error}; this feature is off, the rest runs")
+                for section, error in config.broken
+                if section != "smtp"  # the smtp check says it
+            ),
         ]
     finally:
         store.close()

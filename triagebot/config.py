@@ -30,9 +30,12 @@ DEFAULT_MAILDIR = Path("var/mail")
 DEFAULT_STORE_URL = "sqlite:///var/triagebot.db"
 DEFAULT_RULES_DIR = Path("rules")
 DEFAULT_TRACKER = "local"
+DEFAULT_AUTHSERV_ID = "triagebot-listener"
 # An ``allowed_senders`` entry: ``jane.doe@acme.example``, ``acme.example`` or ``@acme.example``
 # ("^": used with fullmatch).
 _SENDER_ENTRY = re.compile(r"^(?:[^@\s]++@|@)?[A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)++")
+# A host name: letters, digits, hyphens and dots ("^": used with fullmatch).
+_HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,16 +116,31 @@ class ListenerConfig:
     allowed_clients: tuple[str, ...] = ()  # IP networks; empty allows all
     tls_cert: Path | None = None  # STARTTLS; AUTH is only offered after it
     tls_key: Path | None = None
+    # Names the listener in the Authentication-Results it stamps (empty: ``stamp_id``).
+    authserv_id: str = ""
 
     def problems(self) -> Iterator[tuple[str, str]]:
         if not 0 < self.port < 65536:
             yield "port", f"{self.port} is not a TCP port"
+        if self.authserv_id and not _HOST_NAME.fullmatch(self.authserv_id):
+            yield "authserv_id", "must be a host name, such as triagebot.acme.example"
         if bool(self.username) != (self.password is not None):
             yield "username", "AUTH needs both username and password_env / password_file"
         if self.username and self.tls_cert is None:
             yield "tls_cert", "AUTH is only offered over STARTTLS: give tls_cert and tls_key"
         if (self.tls_cert is None) != (self.tls_key is None):
             yield "tls_key", "tls_cert and tls_key go together"
+
+    @property
+    def stamp_id(self) -> str:
+        """``authserv_id``, else this host's name when it is a dotted one (a single label
+        would name many machines), else ``DEFAULT_AUTHSERV_ID``."""
+        if self.authserv_id:
+            return self.authserv_id.lower()
+        host = socket.gethostname().lower()
+        if "." in host and _HOST_NAME.fullmatch(host) and not host.startswith("localhost"):
+            return host
+        return DEFAULT_AUTHSERV_ID
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +208,8 @@ class HelpdeskConfig:
     require_dkim: bool = False
     reminder_after_hours: float = 72.0  # one reminder for a candidate nobody answered
     ack_interval_minutes: float = 10.0  # at most one acknowledgement per thread per interval
+    # ``undo`` reverses the sender's last command on a candidate up to this long after it.
+    undo_window_minutes: float = 60.0
     # Candidate mails in any rolling hour; the candidates above it go in one summary mail.
     max_candidate_mails_per_hour: int = 20
 
@@ -203,6 +223,8 @@ class HelpdeskConfig:
                 yield "allowed_senders", f"{entry!r} is neither an address nor a domain"
         if self.max_candidate_mails_per_hour < 1:
             yield "max_candidate_mails_per_hour", "must be at least 1"
+        if self.undo_window_minutes < 0:
+            yield "undo_window_minutes", "must be 0 (undo is refused) or more minutes"
         if not self.reply_address or "@" not in self.reply_address:
             yield "reply_address", "the address of the mailbox triagebot reads"
         if self.token_secret is None:
@@ -361,16 +383,24 @@ class Config:
     smtp: SmtpConfig | None = None
     #: Things that work but should change (deprecated keys), logged once at start.
     warnings: tuple[str, ...] = ()
-    smtp_error: str = ""  # why a present [smtp] section was not usable (mail features off)
     helpdesk: HelpdeskConfig | None = None
     digests: tuple[DigestConfig, ...] = ()
+    #: Optional sections present but wrong, as (section, error naming the key): each one's
+    #: feature is off (one warning at start), the rest runs, ``check-config`` fails.
+    broken: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def smtp_error(self) -> str:
+        """Why a present ``[smtp]`` section was not usable (mail features off)."""
+        return next((error for section, error in self.broken if section == "smtp"), "")
 
     @property
     def base_dir(self) -> Path:
         return self.path.parent if self.path else Path.cwd()
 
 
-#: Section → (dataclass, required). An absent optional section disables its feature.
+#: Section → (dataclass, required). An absent optional section disables its feature; a
+#: present but wrong one too (``Config.broken``), while a wrong required one is an error.
 _SECTIONS: dict[str, tuple[type[Any], bool]] = {
     "mailbox": (MailboxConfig, True),
     "service": (ServiceConfig, True),
@@ -410,15 +440,21 @@ def config_from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
         known = ", ".join((*_SECTIONS, *_SPECIAL))
         raise ConfigError(f"[{unknown[0]}]", f"unknown section (known: {known})")
     sections: dict[str, Any] = {}
+    broken: list[tuple[str, str]] = []
     for name, (cls, required) in _SECTIONS.items():
         table = data.get(name)
         if table is None:
             if required:
                 sections[name] = read_section(cls, {}, f"[{name}]", base)
             continue
-        if not isinstance(table, dict):
-            raise ConfigError(f"[{name}]", "must be a table")
-        sections[name] = read_section(cls, table, f"[{name}]", base)
+        try:
+            if not isinstance(table, dict):
+                raise ConfigError(f"[{name}]", "must be a table")
+            sections[name] = read_section(cls, table, f"[{name}]", base)
+        except ConfigError as exc:
+            if required:
+                raise
+            broken.append((name, str(exc)))
     sections["tracker"], warnings = _tracker(data.get("tracker", {}), base)
     store: StoreConfig = sections["store"]
     sections["store"] = replace(store, url=_anchor_sqlite(store.url, base))
@@ -426,9 +462,9 @@ def config_from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
         try:
             sections["smtp"] = _smtp(data["smtp"], base)
         except ConfigError as exc:
-            sections["smtp_error"] = str(exc)
-    sections["digests"] = _digests(data.get("digest", []), base)
-    return Config(path=path, warnings=tuple(warnings), **sections)
+            broken.append(("smtp", str(exc)))
+    sections["digests"] = _digests(data.get("digest", []), base, broken)
+    return Config(path=path, warnings=tuple(warnings), broken=tuple(broken), **sections)
 
 
 def _tracker(table: Any, base: Path) -> tuple[TrackerConfig, list[str]]:
@@ -486,18 +522,24 @@ def _smtp(table: Any, base: Path) -> SmtpConfig:
     return section
 
 
-def _digests(tables: Any, base: Path) -> tuple[DigestConfig, ...]:
+def _digests(tables: Any, base: Path, broken: list[tuple[str, str]]) -> tuple[DigestConfig, ...]:
+    """The ``[[digest]]`` tables that are right; each wrong one goes to ``broken`` (that
+    digest is off, the others run)."""
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
-        raise ConfigError("[[digest]]", "must be an array of tables ([[digest]])")
-    digests = tuple(
-        read_section(DigestConfig, t, f"[[digest]] {t.get('name') or '(no name)'}", base)
-        for t in tables
-    )
-    names = [d.name for d in digests]
-    for name in names:
-        if names.count(name) > 1:
-            raise ConfigError("[[digest]].name", f"{name!r} is used twice")
-    return digests
+        broken.append(("digest", str(ConfigError("[[digest]]", "must be an array of tables"))))
+        return ()
+    digests: list[DigestConfig] = []
+    for table in tables:
+        name = table.get("name") or "(no name)"
+        try:
+            digest = read_section(DigestConfig, table, f"[[digest]] {name}", base)
+            if any(d.name == digest.name for d in digests):
+                raise ConfigError(f"[[digest]] {name}.name", f"{name!r} is used twice")
+        except ConfigError as exc:
+            broken.append(("digest", str(exc)))
+            continue
+        digests.append(digest)
+    return tuple(digests)
 
 
 def read_section(cls: type[Any], table: Mapping[str, Any], where: str, base: Path) -> Any:

@@ -281,6 +281,9 @@ class Daemon:
         mismatch = kind_warning(store, config.tracker.kind)
         if mismatch is not None:
             log.warning("tracker.kind_changed", detail=mismatch)
+        for section, error in config.broken:
+            if section != "smtp":  # ``mail_enabled`` says it, naming the mail features
+                log.warning("config.section_disabled", section=section, error=error)
         pipeline = Pipeline.from_config(config)
         service = config.service
         size = service.processes
@@ -519,7 +522,9 @@ class Daemon:
             self.notifier,
             now,
             OUTBOX_LIMIT,
-            helpdesk=self.config.helpdesk is not None,
+            # a broken [helpdesk] is a loop to fix, not one left out: its mails wait
+            helpdesk=self.config.helpdesk is not None
+            or any(section == "helpdesk" for section, _ in self.config.broken),
         )
 
 

@@ -14,6 +14,9 @@ must perform, and writes the answers, so the rules can be read (and tested) with
 - Effects: a defect filed without an issue needs a ``create``; one with an issue needs an
   ``update`` (coalesced by the outbox); a new candidate needs a ``notify``; a signature joining
   a tracked defect needs a ``link``; a regression needs a ``reopen``.
+- An ``undo`` puts back what a human decision changed (``Before``), while the defect is still
+  where that decision left it; an undone confirmation's issue is closed (``close``) and kept,
+  so a later confirmation reopens it instead of filing the signature twice.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -35,11 +38,13 @@ __all__ = [
     "RANK",
     "STATE_OF_ACTION",
     "TRACKED_STATES",
+    "Before",
     "DefectState",
     "EffectKind",
     "HumanDecision",
     "Need",
     "Touched",
+    "UndoRefusal",
     "batch_effects",
     "decision_applies",
     "decision_effects",
@@ -51,6 +56,9 @@ __all__ = [
     "promote",
     "relinks",
     "tally",
+    "undo_effects",
+    "undo_refusal",
+    "undo_values",
     "wanted_state",
 ]
 
@@ -69,6 +77,7 @@ class EffectKind(StrEnum):
     REOPEN = "reopen"
     LINK = "link"
     NOTIFY = "notify"
+    CLOSE = "close"  # an undone confirmation: its issue is closed with a comment
 
 
 #: The state each rule action wants for its defect.
@@ -287,7 +296,107 @@ def decision_effects(
     needs: list[Need] = []
     if decision.state is DefectState.FILED and (decision.tracker_key or tracker_key) is None:
         needs.append(Need(EffectKind.CREATE, {}))
+    elif decision.state is DefectState.FILED:
+        # Its own issue, closed by an undo: reopened, and told of what it missed.
+        needs.append(Need(EffectKind.REOPEN, {"by": decision.by or ""}))
+        needs.append(Need(EffectKind.UPDATE, {}))
     if relinks(decision):
         needs.extend(Need(EffectKind.LINK, {"signature": sig}, extra=sig) for sig in signatures)
         needs.append(Need(EffectKind.UPDATE, {}))
     return needs
+
+
+# --- undo ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Before:
+    """A defect as a human decision found it (what an ``undo`` puts back), and the state the
+    decision moved it to (``decided``: an undo applies only while the defect is still there)."""
+
+    state: DefectState
+    decided: DefectState
+    fields: dict[str, Any]
+    confirmed_by: str | None
+    tracker_key: str | None
+    occurrences_reported: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "state": str(self.state),
+            "decided": str(self.decided),
+            "fields": self.fields,
+            "confirmed_by": self.confirmed_by,
+            "tracker_key": self.tracker_key,
+            "occurrences_reported": self.occurrences_reported,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Before:
+        return cls(
+            state=DefectState(raw["state"]),
+            decided=DefectState(raw["decided"]),
+            fields=dict(raw["fields"]),
+            confirmed_by=raw["confirmed_by"],
+            tracker_key=raw["tracker_key"],
+            occurrences_reported=int(raw["occurrences_reported"]),
+        )
+
+
+class UndoRefusal(StrEnum):
+    """Why an ``undo`` changes nothing."""
+
+    NOTHING = "nothing"  # the sender gave no command on this defect
+    UNDONE = "undone"  # their last command was an undo
+    NO_CHANGE = "no_change"  # their last command changed nothing
+    EXPIRED = "expired"  # their last command is older than the window
+    SUPERSEDED = "superseded"  # the defect changed since (another reply, a rule)
+
+
+def undo_refusal(
+    *,
+    last_was_undo: bool | None,
+    before: Before | None,
+    age: timedelta,
+    window: timedelta,
+    changed_since: bool,
+    state: DefectState,
+) -> UndoRefusal | None:
+    """Whether a sender's last command on a defect (None: there is none) may be undone now:
+    the command is ``age`` old; ``changed_since``: another change was recorded after it."""
+    if last_was_undo is None:
+        return UndoRefusal.NOTHING
+    if last_was_undo:
+        return UndoRefusal.UNDONE
+    if before is None:
+        return UndoRefusal.NO_CHANGE
+    if age >= window:
+        return UndoRefusal.EXPIRED
+    if changed_since or state is not before.decided:
+        return UndoRefusal.SUPERSEDED
+    return None
+
+
+def undo_values(
+    before: Before, tracker_key: str | None, occurrences_reported: int
+) -> dict[str, Any]:
+    """The defect's columns after an undo. An undone confirmation keeps its own issue (closed
+    by the ``close`` effect) and what that issue heard; anything else gets back its former
+    key and count (a duplicate forgets the other issue)."""
+    keeps = before.decided is DefectState.FILED
+    return {
+        "state": before.state,
+        "fields": before.fields,
+        "confirmed_by": before.confirmed_by,
+        "tracker_key": tracker_key if keeps else before.tracker_key,
+        "occurrences_reported": occurrences_reported if keeps else before.occurrences_reported,
+    }
+
+
+def undo_effects(before: Before, by: str) -> list[Need]:
+    """What an undo causes: an undone confirmation's issue is closed with a comment (a create
+    still waiting finds the defect no longer filed and does nothing; one that was in flight
+    leaves its key, which the ``close`` finds)."""
+    if before.decided is DefectState.FILED:
+        return [Need(EffectKind.CLOSE, {"by": by})]
+    return []

@@ -21,6 +21,11 @@ the whole total. Comments carry their effect's id (``CommentMark``) and a retry 
 before posting; an update keeps the total it first tried to post, so a comment found on retry
 is counted as what it said, and the occurrences since go in the next update.
 
+A ``close`` (a confirmation undone) closes the defect's issue with a comment, unless the defect
+was filed again meanwhile; a defect with no key has nothing to close: its ``create``, queued
+before the ``close`` and so performed first, found it no longer filed and did nothing. A
+``reopen`` a new confirmation queued says who confirmed it again.
+
 ``sync_statuses`` runs on the same thread, every ``[tracker] sync_interval``: it tells the
 store which issues were resolved in the tracker, so a recurrence in a newer version queues the
 ``reopen`` (the regression check in ``Store.record``).
@@ -38,13 +43,22 @@ from triagebot.backoff import backoff
 from triagebot.clock import Clock
 from triagebot.errors import RetryableError, TrackerUnavailable
 from triagebot.lifecycle import ATTEMPT, OTHERS, tally
-from triagebot.store import TRACKED_STATES, Defect, Effect, EffectKind, EffectResult, Store
+from triagebot.store import (
+    TRACKED_STATES,
+    Defect,
+    DefectState,
+    Effect,
+    EffectKind,
+    EffectResult,
+    Store,
+)
 from triagebot.trackers.base import (
     CommentMark,
     DefectDraft,
     OccurrenceUpdate,
     Tracker,
     TrackerIssue,
+    undo_comment,
 )
 
 if TYPE_CHECKING:
@@ -61,7 +75,13 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
-TRACKER_EFFECTS = (EffectKind.CREATE, EffectKind.UPDATE, EffectKind.REOPEN, EffectKind.LINK)
+TRACKER_EFFECTS = (
+    EffectKind.CREATE,
+    EffectKind.UPDATE,
+    EffectKind.REOPEN,
+    EffectKind.LINK,
+    EffectKind.CLOSE,
+)
 MAIL_EFFECTS = (EffectKind.NOTIFY,)
 MAX_RETRY_AFTER = timedelta(days=1)  # a server's Retry-After beyond this is a mistake
 
@@ -211,6 +231,8 @@ def _retry_delay(exc: Exception, attempts: int) -> timedelta:
 def _perform(
     defect: Defect, effect: Effect, tracker: Tracker, now: datetime, clock: Clock
 ) -> EffectResult | None:
+    if effect.kind is EffectKind.CLOSE:
+        return _close(defect, effect, tracker)
     if defect.state not in TRACKED_STATES:
         return None  # rejected meanwhile: nothing to tell the tracker
     if effect.kind is EffectKind.CREATE:
@@ -222,15 +244,29 @@ def _perform(
     if effect.kind is EffectKind.UPDATE:
         return _update(defect, effect, tracker, key, mark)
     if effect.kind is EffectKind.REOPEN:
-        version = effect.payload.get("version", "?")
+        seen = (
+            f"{defect.occurrences} occurrences in total, last seen "
+            f"{defect.last_seen:%Y-%m-%d %H:%M} UTC"
+        )
         comment = (
-            f"Recurred in version {version} after it was resolved ({defect.occurrences} "
-            f"occurrences in total, last seen {defect.last_seen:%Y-%m-%d %H:%M} UTC)."
+            f"Confirmed again ({effect.payload['by']}; {seen})."
+            if "by" in effect.payload
+            else f"Recurred in version {effect.payload.get('version', '?')} after it was "
+            f"resolved ({seen})."
         )
         issue = tracker.reopen(key, comment, mark)
         return EffectResult(tracker_status=issue.status, resolved=issue.resolved)
     tracker.link_signature(key, str(effect.payload["signature"]))
     return None
+
+
+def _close(defect: Defect, effect: Effect, tracker: Tracker) -> EffectResult | None:
+    """Close the issue of an undone confirmation, unless the defect was filed again."""
+    if defect.state is DefectState.FILED or defect.tracker_key is None:
+        log.info("outbox.close_skipped", defect=defect.id, state=str(defect.state))
+        return None
+    issue = tracker.close(defect.tracker_key, undo_comment(str(effect.payload.get("by", "?"))))
+    return EffectResult(tracker_status=issue.status, resolved=issue.resolved)
 
 
 def _update(

@@ -148,6 +148,7 @@ def listener_settings(listener: ListenerConfig) -> ListenerSettings:
         users=users,
         tls_cert=listener.tls_cert,
         tls_key=listener.tls_key,
+        authserv_id=listener.stamp_id,
     )
 
 

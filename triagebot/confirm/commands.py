@@ -5,9 +5,10 @@ or the words after a subject's ``[triage C-42]``.
 made from it) and its parser. ``confirm`` (with ``priority``, ``component``, ``assign``,
 ``label`` on the same line as pairs or on the following lines), ``reject [reason]``,
 ``duplicate <KEY>`` (a key of the configured tracker, which says what its keys look like, or
-another candidate's ``C-41``), ``ignore`` and ``help``. A short line that is none of these is
-``unknown``; longer prose is no command at all (``comment``). Both are kept as a comment on the
-candidate and answered with the list of commands.
+another candidate's ``C-41``), ``ignore``, ``undo`` (the sender's last command on the
+candidate, within ``[helpdesk] undo_window_minutes``) and ``help``. A short line that is none of
+these is ``unknown``; longer prose is no command at all (``comment``). Both are kept as a comment
+on the candidate and answered with the list of commands.
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class Verb(StrEnum):
     REJECT = "reject"
     DUPLICATE = "duplicate"
     IGNORE = "ignore"
+    UNDO = "undo"
     HELP = "help"
     UNKNOWN = "unknown"  # looked like a command, is none: kept as a comment, answered
     COMMENT = "comment"  # prose without a command: kept as a comment, answered
@@ -239,6 +241,12 @@ COMMANDS: dict[str, Spec] = {
         ),
         Spec(
             Verb.IGNORE, "ignore", "like reject, without a reason", lambda _: Command(Verb.IGNORE)
+        ),
+        Spec(
+            Verb.UNDO,
+            "undo",
+            "reverse your own last command on it, for a while (a filed issue is closed)",
+            lambda _: Command(Verb.UNDO),
         ),
         Spec(Verb.HELP, "help", "this list", lambda _: Command(Verb.HELP)),
     )

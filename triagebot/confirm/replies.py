@@ -9,6 +9,14 @@ kept as a comment and answered with the candidate's state and the commands. Auto
 (RFC 3834 auto-replies, bounces, list traffic, a null ``Return-Path``) is never answered. The
 store applies each reply Message-ID once, so a re-delivered or re-sent reply does nothing the
 second time.
+
+``undo`` reverses the sender's own last command on the candidate: only its author may, since
+an undo puts back what that command changed and nobody else's decision should vanish without
+a command of their own (another member of staff answers with ``confirm`` or ``reject``). It
+acts within ``[helpdesk] undo_window_minutes`` of the command and only while nothing changed
+the candidate since (another reply, a rule); a confirmation's issue is closed with a comment
+and kept, so a later ``confirm`` reopens it. Every undo is recorded and answered, with why
+when nothing changed.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from triagebot.mail.reply import new_text
 from triagebot.mail.report import Report
 from triagebot.mail.source import Folder
 from triagebot.rules import Fields
-from triagebot.store import Defect, DefectState, HumanDecision, ReplyRecord, Store
+from triagebot.store import Defect, DefectState, HumanDecision, ReplyRecord, Store, UndoRefusal
 
 __all__ = ["REFUSAL_INTERVAL", "ReplyHandler", "automatic", "explain", "explain_lines"]
 
@@ -90,6 +98,8 @@ def _decide(
     if defect.state not in decision.from_states:
         key = f" ({defect.tracker_key})" if defect.tracker_key else ""
         return decision, f"Nothing changed: {ref} is already {defect.state}{key}."
+    if decision.state is DefectState.FILED and defect.tracker_key:
+        return decision, f"{ref} is filed again: {defect.tracker_key} is reopened."
     if decision.state is DefectState.FILED:
         return decision, f"{ref} is being filed in the tracker."
     if decision.state is DefectState.DUPLICATE:
@@ -119,6 +129,35 @@ def _decision(command: Command, sender: str, target: Defect | None) -> HumanDeci
         by = f"marked as duplicate of {of} by {sender} by e-mail"
         return HumanDecision(DefectState.DUPLICATE, _REOPENABLE, by=by, tracker_key=key)
     return None
+
+
+def _undo_note(
+    defect: Defect, last: ReplyRecord | None, why: UndoRefusal | None, window: timedelta
+) -> str:
+    """What the answer to an ``undo`` says happened, or why nothing did."""
+    ref = reference(defect.id)
+    if last is None or why is UndoRefusal.NOTHING:
+        return f"Nothing changed: you gave no command on {ref} to undo."
+    said = f'your "{last.verb}" of {last.at:%Y-%m-%d %H:%M} UTC'
+    if why is None:
+        closed = (
+            f" Its tracker issue {defect.tracker_key} is closed with a comment."
+            if last.verb == "confirm" and defect.tracker_key
+            else ""
+        )
+        return f"{ref} is back to where it was before {said}.{closed}"
+    reasons = {
+        UndoRefusal.UNDONE: "your last command was undone already",
+        UndoRefusal.NO_CHANGE: f"{said} changed nothing",
+        UndoRefusal.EXPIRED: f"{said} is older than {_minutes(window)}, the time it may be undone",
+        UndoRefusal.SUPERSEDED: f"{ref} changed since {said}",
+    }
+    return f"Nothing changed: {reasons[why]}."
+
+
+def _minutes(span: timedelta) -> str:
+    minutes = round(span.total_seconds() / 60)
+    return f"{minutes} minute{'s' if minutes != 1 else ''}"
 
 
 def _understood(command: Command | None, ref: str) -> str:
@@ -155,6 +194,7 @@ class ReplyHandler:
         self.gate = Gate(helpdesk)
         self.issue_key = issue_key
         self.ack_interval = timedelta(minutes=helpdesk.ack_interval_minutes)
+        self.undo_window = timedelta(minutes=helpdesk.undo_window_minutes)
 
     @classmethod
     def from_config(cls, config: Config, store: Store, issue_key: KeyParser) -> ReplyHandler | None:
@@ -189,11 +229,47 @@ class ReplyHandler:
             thread=f"{reference(defect.id)}:{sender}",
         )
         quiet = automatic(report)
+        if command is not None and command.verb is Verb.UNDO:
+            return self._undo(report, record, command, defect, quiet=quiet, context=context)
         answer = None if quiet else self._answer(report, sender, command, defect, note)
         applied = self.store.apply_reply(record, decision, answer, self.ack_interval)
         event = "reply.applied" if applied else "reply.already_applied"
         verb = str(command.verb) if command is not None else "none"
         log.info(event, **context, defect=defect.id, verb=verb, unanswered=quiet)
+        return Folder.PROCESSED
+
+    def _undo(
+        self,
+        report: Report,
+        record: ReplyRecord,
+        command: Command,
+        defect: Defect,
+        *,
+        quiet: str | None,
+        context: dict[str, str],
+    ) -> Folder:
+        """Apply an ``undo``: the store finds the sender's last command and reverses it in
+        the transaction that records the undo and its answer."""
+
+        def answer(last: ReplyRecord | None, why: UndoRefusal | None) -> dict[str, Any] | None:
+            if quiet:
+                return None
+            note = _undo_note(defect, last, why, self.undo_window)
+            return self._answer(report, record.sender, command, defect, note)
+
+        outcome = self.store.apply_undo(record, self.undo_window, answer)
+        if outcome is None:
+            log.info("reply.already_applied", **context, defect=defect.id, verb=str(Verb.UNDO))
+        else:
+            last, why = outcome
+            log.info(
+                "reply.undo",
+                **context,
+                defect=defect.id,
+                undone=last.message_id if last is not None and why is None else None,
+                refused=str(why) if why is not None else None,
+                unanswered=quiet,
+            )
         return Folder.PROCESSED
 
     def _defect(self, defect_id: int) -> Defect | None:

@@ -20,7 +20,16 @@ from typing import Any
 
 import authres
 
-__all__ = ["MAX_STAMPS", "MAX_STAMP_CHARS", "Evidence", "Finding", "StampNote", "aligned", "read"]
+__all__ = [
+    "MAX_STAMPS",
+    "MAX_STAMP_CHARS",
+    "Evidence",
+    "Finding",
+    "StampNote",
+    "aligned",
+    "authserv_id",
+    "read",
+]
 
 #: Stamps looked at, from the top; real mail carries a handful.
 MAX_STAMPS = 32
@@ -96,7 +105,9 @@ def aligned(signer: str, domain: str) -> bool:
     return signer == domain or domain.endswith("." + signer) or signer.endswith("." + domain)
 
 
-def _authserv_id(value: str) -> str:
+def authserv_id(value: str) -> str:
+    """The authserv-id a raw stamp value starts with, lower-cased (``""`` when none); the
+    listener removes incoming stamps by the same reading (``mail.authentication``)."""
     match = _AUTHSERV.match(value)
     return match[1].strip('"').lower() if match else ""
 
@@ -148,7 +159,7 @@ def read(values: Sequence[str], trusted: frozenset[str], domain: str) -> Evidenc
     notes: list[StampNote] = []
     counted: tuple[str, tuple[Finding, ...], str] | None = None
     for position, value in enumerate(values[:MAX_STAMPS], 1):
-        authserv = _authserv_id(value[:MAX_STAMP_CHARS])
+        authserv = authserv_id(value[:MAX_STAMP_CHARS])
         shown = " ".join(value[: _SHOWN_CHARS * 2].split())[:_SHOWN_CHARS]
         if authserv not in trusted:
             why = "authserv-id not in [helpdesk].trusted_authserv_ids"

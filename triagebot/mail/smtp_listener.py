@@ -2,8 +2,9 @@
 
 A mail is answered ``250`` only after it is written, fsynced and renamed into ``new/``, so an
 accepted mail survives a crash; the Maildir source picks it up from there. aiosmtpd answers
-``552`` above ``max_size`` and handles AUTH; this handler only adds the client allow-list and
-the spooling.
+``552`` above ``max_size`` and handles AUTH; this handler adds the client allow-list, the
+receiving server's ``Authentication-Results`` stamp (``mail.authentication``: no other MTA
+stamped a mail that came this way) and the spooling.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import structlog
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
+from triagebot.config import DEFAULT_AUTHSERV_ID
+from triagebot.mail.authentication import Stamper, TxtLookup
 from triagebot.mail.maildir import deliver, make_maildir
 
 __all__ = ["DEFAULT_MAX_SIZE", "ListenerSettings", "SpoolHandler", "start_listener"]
@@ -38,6 +41,8 @@ class ListenerSettings:
 
     ``allow`` lists client networks (``"10.0.0.0/8"``, ``"127.0.0.1"``); empty allows all.
     ``auth_require_tls`` keeps AUTH hidden until STARTTLS, which needs ``tls_cert``/``tls_key``.
+    ``authserv_id`` names the listener in its ``Authentication-Results`` stamps; ``dns``
+    answers DKIM key queries (None: dkimpy's own resolver).
     """
 
     host: str = "127.0.0.1"
@@ -48,13 +53,17 @@ class ListenerSettings:
     auth_require_tls: bool = True
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    authserv_id: str = DEFAULT_AUTHSERV_ID
+    dns: TxtLookup | None = None
 
 
 class SpoolHandler:
-    """aiosmtpd handler: allow-list check at MAIL FROM, durable Maildir delivery at DATA."""
+    """aiosmtpd handler: allow-list check at MAIL FROM; at DATA, the stamp, then durable
+    Maildir delivery."""
 
-    def __init__(self, spool: Path, allow: Sequence[str] = ()) -> None:
+    def __init__(self, spool: Path, stamper: Stamper, allow: Sequence[str] = ()) -> None:
         self._spool = spool
+        self._stamper = stamper
         self._allow: tuple[Network, ...] = tuple(
             ipaddress.ip_network(net, strict=False) for net in allow
         )
@@ -85,14 +94,16 @@ class SpoolHandler:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
-        raw = envelope.original_content or b""
-        name = await asyncio.to_thread(deliver, self._spool, raw)
+        stamped = await asyncio.to_thread(self._stamper, envelope.original_content or b"")
+        name = await asyncio.to_thread(deliver, self._spool, stamped.raw)
         log.info(
             "listener.spooled",
             peer=str(session.peer),
             sender=envelope.mail_from,
-            size=len(raw),
+            size=len(stamped.raw),
             file=name,
+            dkim=[str(result) for result in stamped.results],
+            forged_stamps_removed=stamped.removed,
         )
         return "250 2.0.0 OK queued"
 
@@ -150,7 +161,7 @@ def start_listener(settings: ListenerSettings, spool: Path) -> Controller:
             "auth_require_tls": settings.auth_require_tls,
         }
     controller = _Controller(
-        SpoolHandler(spool, settings.allow),
+        SpoolHandler(spool, Stamper(settings.authserv_id, settings.dns), settings.allow),
         hostname=settings.host,
         port=settings.port,
         data_size_limit=settings.max_size,
@@ -166,5 +177,6 @@ def start_listener(settings: ListenerSettings, spool: Path) -> Controller:
         auth=bool(settings.users),
         tls=tls_context is not None,
         allow=list(settings.allow),
+        authserv_id=settings.authserv_id,
     )
     return controller

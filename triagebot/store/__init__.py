@@ -34,7 +34,13 @@ in ``triagebot.lifecycle``; its values are re-exported here.
 
 from __future__ import annotations
 
-from triagebot.lifecycle import TRACKED_STATES, DefectState, EffectKind, HumanDecision
+from triagebot.lifecycle import (
+    TRACKED_STATES,
+    DefectState,
+    EffectKind,
+    HumanDecision,
+    UndoRefusal,
+)
 from triagebot.store.batch import SAMPLE_TRACE_CHARS
 from triagebot.store.db import IN_CHUNK, SQLITE_BUSY_TIMEOUT_MS
 from triagebot.store.facade import RECORD_ATTEMPTS, Store
@@ -85,6 +91,7 @@ __all__ = [
     "ReplyRecord",
     "Store",
     "UTCDateTime",
+    "UndoRefusal",
     "defect_summaries",
     "defects",
     "digest_runs",

@@ -4,11 +4,13 @@ answers to refused replies.
 
 A reply is applied once by its Message-ID, its decision and its acknowledgement in the same
 transaction; a decision applies only from the states it names (``triagebot.lifecycle``), and
-the effects it causes are queued with it (``triagebot.store.queue``).
+the effects it causes are queued with it (``triagebot.store.queue``). A reply that changed the
+defect keeps what it changed (``previous``), which is what an ``undo`` puts back.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,7 +19,7 @@ import structlog
 from sqlalchemy.engine import Connection
 
 from triagebot import lifecycle
-from triagebot.lifecycle import DefectState, EffectKind, HumanDecision
+from triagebot.lifecycle import Before, DefectState, EffectKind, HumanDecision, UndoRefusal
 from triagebot.rules import Fields
 from triagebot.store.queries import signatures_of
 from triagebot.store.queue import enqueue
@@ -25,7 +27,9 @@ from triagebot.store.records import ReplyRecord
 from triagebot.store.schema import defects, notifications, occurrences, refusal_notices, replies
 
 __all__ = [
+    "UNDO",
     "apply_reply",
+    "apply_undo",
     "candidates_mailed",
     "decide",
     "notified",
@@ -41,6 +45,18 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
+#: The verb an undo is recorded with; the verbs of the commands it may reverse.
+UNDO = "undo"
+_UNDOABLE = ("confirm", "reject", "ignore", "duplicate")
+#: What a decision or an undo reads of a defect first (``lifecycle.Before``).
+_BEFORE = sa.select(
+    defects.c.state,
+    defects.c.tracker_key,
+    defects.c.fields,
+    defects.c.confirmed_by,
+    defects.c.occurrences_reported,
+)
+
 
 def apply_reply(
     conn: Connection,
@@ -55,10 +71,113 @@ def apply_reply(
     ``ack`` is the payload of a ``notify`` effect answering the reply; it is queued unless
     the same thread was answered within ``ack_interval``.
     """
-    if conn.execute(
-        sa.select(replies.c.message_id).where(replies.c.message_id == reply.message_id)
-    ).first():
+    if _applied(conn, reply.message_id):
         return None
+    before = decide(conn, reply.defect_id, decision, reply.at) if decision is not None else None
+    return _record(conn, reply, before, ack, ack_interval)
+
+
+def apply_undo(
+    conn: Connection,
+    reply: ReplyRecord,
+    window: timedelta,
+    answer: Callable[[ReplyRecord | None, UndoRefusal | None], dict[str, Any] | None],
+) -> tuple[ReplyRecord | None, UndoRefusal | None] | None:
+    """Record an ``undo`` and reverse the sender's last command on the defect when it may be
+    (``lifecycle.undo_refusal``); None when that Message-ID was applied before, else the
+    command found (or None) and why nothing changed (None: it was reversed).
+
+    ``answer`` makes the acknowledgement from the outcome; it is always queued (an undo is
+    worth an answer even right after the command's own).
+    """
+    if _applied(conn, reply.message_id):
+        return None
+    mine = conn.execute(
+        sa.select(replies)
+        .where(
+            replies.c.defect_id == reply.defect_id,
+            replies.c.sender == reply.sender,
+            replies.c.verb.in_([*_UNDOABLE, UNDO]),
+        )
+        .order_by(replies.c.at.desc())
+        .limit(1)
+    ).first()
+    row = conn.execute(_BEFORE.where(defects.c.id == reply.defect_id)).one()
+    last = _reply_record(mine) if mine is not None else None
+    before = Before.from_dict(mine.previous) if mine is not None and mine.previous else None
+    changed_since = mine is not None and (
+        conn.execute(
+            sa.select(replies.c.message_id).where(
+                replies.c.defect_id == reply.defect_id,
+                replies.c.at > mine.at,
+                replies.c.previous.is_not(None),
+            )
+        ).first()
+        is not None
+    )
+    why = lifecycle.undo_refusal(
+        last_was_undo=None if mine is None else mine.verb == UNDO,
+        before=before,
+        age=reply.at - mine.at if mine is not None else timedelta(0),
+        window=window,
+        changed_since=changed_since,
+        state=DefectState(row.state),
+    )
+    undone = None
+    if why is None and last is not None and before is not None:
+        undone = Before(
+            state=DefectState(row.state),
+            decided=before.state,
+            fields=dict(row.fields),
+            confirmed_by=row.confirmed_by,
+            tracker_key=row.tracker_key,
+            occurrences_reported=row.occurrences_reported,
+        )
+        values = lifecycle.undo_values(before, row.tracker_key, row.occurrences_reported)
+        conn.execute(sa.update(defects).where(defects.c.id == reply.defect_id).values(**values))
+        for need in lifecycle.undo_effects(before, reply.sender):
+            enqueue(conn, need.kind, reply.defect_id, need.payload, reply.at)
+        log.info(
+            "store.undone",
+            defect=reply.defect_id,
+            undone=last.message_id,
+            verb=last.verb,
+            old=row.state,
+            new=str(before.state),
+        )
+    args = {**reply.args, "undoes": last.message_id} if undone is not None and last else reply.args
+    _record(
+        conn,
+        ReplyRecord(
+            reply.message_id,
+            reply.defect_id,
+            reply.sender,
+            reply.verb,
+            args,
+            reply.at,
+            reply.thread,
+        ),
+        undone,
+        answer(last, why),
+        timedelta(0),
+    )
+    return last, why
+
+
+def _applied(conn: Connection, message_id: str) -> bool:
+    query = sa.select(replies.c.message_id).where(replies.c.message_id == message_id)
+    return conn.execute(query).first() is not None
+
+
+def _record(
+    conn: Connection,
+    reply: ReplyRecord,
+    before: Before | None,
+    ack: dict[str, Any] | None,
+    ack_interval: timedelta,
+) -> bool:
+    """Insert the reply's row (``before``: what it changed) and queue its acknowledgement
+    unless its thread was answered within ``ack_interval``; returns whether it is."""
     acked = (
         ack is not None
         and not conn.execute(
@@ -79,26 +198,23 @@ def apply_reply(
             at=reply.at,
             thread=reply.thread,
             acked=acked,
+            previous=before.as_dict() if before is not None else None,
         )
     )
-    if decision is not None:
-        decide(conn, reply.defect_id, decision, reply.at)
     if acked and ack is not None:
         enqueue(conn, EffectKind.NOTIFY, reply.defect_id, ack, reply.at)
     return acked
 
 
-def decide(conn: Connection, defect_id: int, decision: HumanDecision, now: datetime) -> None:
+def decide(
+    conn: Connection, defect_id: int, decision: HumanDecision, now: datetime
+) -> Before | None:
     """Apply a human decision when the defect is still in one of its ``from_states``, and
-    queue what it causes."""
-    row = conn.execute(
-        sa.select(defects.c.state, defects.c.tracker_key, defects.c.fields).where(
-            defects.c.id == defect_id
-        )
-    ).one()
+    queue what it causes; returns the defect as it found it (None: it did not apply)."""
+    row = conn.execute(_BEFORE.where(defects.c.id == defect_id)).one()
     if not lifecycle.decision_applies(decision, DefectState(row.state)):
         log.info("store.decision_skipped", defect=defect_id, state=row.state)
-        return
+        return None
     values: dict[str, Any] = {"state": decision.state}
     if decision.by:
         values["confirmed_by"] = decision.by
@@ -114,15 +230,26 @@ def decide(conn: Connection, defect_id: int, decision: HumanDecision, now: datet
     for need in lifecycle.decision_effects(decision, row.tracker_key, sigs):
         enqueue(conn, need.kind, defect_id, need.payload, now, extra=need.extra)
     log.info("store.state_changed", defect=defect_id, old=row.state, new=str(decision.state))
+    return Before(
+        state=DefectState(row.state),
+        decided=decision.state,
+        fields=dict(row.fields),
+        confirmed_by=row.confirmed_by,
+        tracker_key=row.tracker_key,
+        occurrences_reported=row.occurrences_reported,
+    )
 
 
 def replies_of(conn: Connection, defect_id: int) -> list[ReplyRecord]:
     """Every reply applied to a defect, oldest first."""
     query = sa.select(replies).where(replies.c.defect_id == defect_id).order_by(replies.c.at)
-    return [
-        ReplyRecord(r.message_id, r.defect_id, r.sender, r.verb, dict(r.args), r.at, r.thread)
-        for r in conn.execute(query)
-    ]
+    return [_reply_record(r) for r in conn.execute(query)]
+
+
+def _reply_record(row: sa.Row[Any]) -> ReplyRecord:
+    return ReplyRecord(
+        row.message_id, row.defect_id, row.sender, row.verb, dict(row.args), row.at, row.thread
+    )
 
 
 def notified(conn: Connection, defect_id: int, kind: str) -> dict[str, str]:

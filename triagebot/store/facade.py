@@ -10,7 +10,7 @@ the facade opens. Callers never see SQL: they get the values of ``records`` and
 from __future__ import annotations
 
 import threading
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -22,7 +22,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from triagebot.clock import Clock, system_clock
 from triagebot.errors import StoreError
-from triagebot.lifecycle import EffectKind, HumanDecision
+from triagebot.lifecycle import EffectKind, HumanDecision, UndoRefusal
 from triagebot.store import confirmation, quarantine, queries, queue, runs, sync
 from triagebot.store.batch import Batch, known
 from triagebot.store.db import (
@@ -265,6 +265,24 @@ class Store:
             return False
         log.info("store.reply_applied", defect=reply.defect_id, verb=reply.verb, acknowledged=acked)
         return True
+
+    def apply_undo(
+        self,
+        reply: ReplyRecord,
+        window: timedelta,
+        answer: Callable[[ReplyRecord | None, UndoRefusal | None], dict[str, Any] | None],
+    ) -> tuple[ReplyRecord | None, UndoRefusal | None] | None:
+        """Record an ``undo`` and reverse the sender's last command on the defect when it is
+        at most ``window`` old and nothing changed the defect since, in one transaction;
+        None when that Message-ID was applied before, else the command found and why nothing
+        changed (None: it was reversed). ``answer`` makes the acknowledgement, always queued.
+        """
+        with self.write() as conn:
+            outcome = confirmation.apply_undo(conn, reply, window, answer)
+        if outcome is not None:
+            refused = str(outcome[1]) if outcome[1] is not None else None
+            log.info("store.undo_applied", defect=reply.defect_id, refused=refused)
+        return outcome
 
     def replies(self, defect_id: int) -> list[ReplyRecord]:
         """Every reply applied to a defect, oldest first."""

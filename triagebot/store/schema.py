@@ -173,6 +173,9 @@ replies = sa.Table(
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Column("thread", Bounded(MESSAGE_ID_WIDTH), nullable=False),
     sa.Column("acked", sa.Boolean, nullable=False, default=False),
+    # What the reply changed (``lifecycle.Before``), which an ``undo`` puts back; NULL when it
+    # changed nothing.
+    sa.Column("previous", sa.JSON),
     sa.Index("ix_replies_thread_at", "thread", "at"),
 )
 

@@ -15,9 +15,9 @@ Descriptions and comments are HTML: every report value is escaped, never markup;
 ends with its effect's mark as an HTML comment, which a retry looks for in the work item's
 recent comments before posting again. A duplicate gets a "Duplicate Of" link to the kept work
 item and moves to ``duplicate_state`` with its comment in ``System.History``, all in one
-revision. Comments use
-the comments API, which is still a preview on every version (``-preview.3``, ``-preview.4``
-on 7.1), so it needs Azure DevOps Server 2019 Update 1 (API 5.1) or later.
+revision; a work item whose confirmation was undone moves to ``undo_state`` the same way.
+Comments use the comments API, which is still a preview on every version (``-preview.3``,
+``-preview.4`` on 7.1), so it needs Azure DevOps Server 2019 Update 1 (API 5.1) or later.
 """
 
 from __future__ import annotations
@@ -122,7 +122,8 @@ class AzureDevOpsSettings:
     integer field's reference name (``Custom.Occurrences``) set to the total count, if given.
     ``description_field``: Bug forms of the Agile/Scrum/CMMI processes show
     ``Microsoft.VSTS.TCM.ReproSteps`` rather than ``System.Description``. ``duplicate_state``:
-    where a duplicate goes (Scrum: ``Removed``; Basic: ``Done``).
+    where a duplicate goes (Scrum: ``Removed``; Basic: ``Done``); ``undo_state``: where a work
+    item whose confirmation was undone goes.
     """
 
     url: str = ""
@@ -135,6 +136,7 @@ class AzureDevOpsSettings:
     api_version: str = "7.1"
     reopen_state: str = "Active"
     duplicate_state: str = "Closed"
+    undo_state: str = "Closed"
     resolved_states: tuple[str, ...] = DEFAULT_RESOLVED_STATES
     tag_prefix: str = SIGNATURE_LABEL_PREFIX
     priorities: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_PRIORITIES))
@@ -165,6 +167,8 @@ class AzureDevOpsSettings:
             yield "reopen_state", "required: the state a regression moves to, e.g. 'Active'"
         if not self.duplicate_state:
             yield "duplicate_state", "required: the state a duplicate moves to, e.g. 'Closed'"
+        if not self.undo_state:
+            yield "undo_state", "required: the state an undone work item moves to, e.g. 'Closed'"
         if not self.tag_prefix or _tag(self.tag_prefix) != self.tag_prefix:
             yield "tag_prefix", "a tag prefix without ';' or ',' or outer spaces"
         for name, value in self.priorities.items():
@@ -394,6 +398,16 @@ class AzureDevOpsTracker:
         )
         return raw
 
+    def _closing(self, raw: dict[str, Any], state: str, comment: str) -> list[dict[str, Any]]:
+        """The operations that move a work item read as ``raw`` to ``state`` with
+        ``comment`` (escaped) in the same revision; none when it is resolved already."""
+        if self._issue(raw).resolved:
+            return []
+        return [
+            {"op": "add", "path": f"/fields/{_STATE}", "value": state},
+            {"op": "add", "path": f"/fields/{_HISTORY}", "value": html.escape(comment)},
+        ]
+
     def _patch(self, key: str, operations: list[dict[str, Any]]) -> dict[str, Any]:
         raw: dict[str, Any] = self._request(
             "PATCH", self._item_path(key), body=operations, content_type=_PATCH_TYPE
@@ -592,18 +606,29 @@ class AzureDevOpsTracker:
                 url = f"{self._base}/_apis/wit/workItems/{number}"
                 link = {"rel": _DUPLICATE_OF, "url": url}
                 operations.append({"op": "add", "path": "/relations/-", "value": link})
-            if not self._issue(raw).resolved:
-                comment = html.escape(duplicate_comment(f"#{number}"))
-                state = self.settings.duplicate_state
-                operations += [
-                    {"op": "add", "path": f"/fields/{_STATE}", "value": state},
-                    {"op": "add", "path": f"/fields/{_HISTORY}", "value": comment},
-                ]
+            comment = duplicate_comment(f"#{number}")
+            operations += self._closing(raw, self.settings.duplicate_state, comment)
             if operations:
                 self._patch(key, [{"op": "test", "path": "/rev", "value": raw["rev"]}, *operations])
 
         self._call("duplicate", close)
         log.info("azure_devops.duplicate_closed", key=key, original=number)
+
+    def close(self, key: str, comment: str) -> TrackerIssue:
+        """``undo_state`` with the comment in one revision under a ``test /rev``, unless
+        resolved already."""
+
+        def close_once() -> TrackerIssue:
+            raw = self._read(key, _STATE)
+            operations = self._closing(raw, self.settings.undo_state, comment)
+            if not operations:
+                return self._issue(raw)
+            test = {"op": "test", "path": "/rev", "value": raw["rev"]}
+            return self._issue(self._patch(key, [test, *operations]))
+
+        issue = self._call("close", close_once)
+        log.info("azure_devops.closed", key=key, state=issue.status)
+        return issue
 
     def link_signature(self, key: str, signature: str) -> None:
         """Add the signature's tag once. Tags are one field, so it is read, extended and

@@ -4,8 +4,9 @@ The outbox worker is the only caller. Every method must be safe to repeat: ``cre
 preceded by ``find_all`` on the signature label, so a create whose response was lost is found,
 not filed twice; after an uncertain create the outbox only searches until ``settle_time`` has
 passed, and when a search finds several issues it keeps the oldest and closes the others with
-``close_duplicate``. Comments carry a ``CommentMark`` (the effect's id, hidden), and a retry
-looks for it before posting, so a comment whose response was lost is not posted twice.
+``close_duplicate``; ``close`` ends an issue whose confirmation was undone. Comments carry a
+``CommentMark`` (the effect's id, hidden), and a retry looks for it before posting, so a comment
+whose response was lost is not posted twice.
 
 A tracker kind is one module under ``triagebot/trackers/`` that exposes ``KIND``, a
 ``TrackerKind``: its settings class (read from ``[tracker.<kind>]`` by the config's reader, so
@@ -102,6 +103,14 @@ def duplicate_comment(original: str) -> str:
     )
 
 
+def undo_comment(by: str) -> str:
+    """What an issue closed because its confirmation was undone (by ``by``) says."""
+    return (
+        f"Withdrawn: the confirmation was undone by {by}; the error is a candidate again in "
+        "triagebot. A new confirmation reopens this issue."
+    )
+
+
 def occurrence_comment(update: OccurrenceUpdate, escape: Callable[[str], str] = str) -> str:
     """The one comment an update posts, in plain words (``escape`` guards the report values,
     versions and environments, against the tracker's markup)."""
@@ -148,6 +157,11 @@ class Tracker(Protocol):
     def close_duplicate(self, key: str, original: str) -> None:
         """Link ``key`` to ``original`` as its duplicate and close it with a comment
         (``duplicate_comment``); safe to repeat."""
+
+    def close(self, key: str, comment: str) -> TrackerIssue:
+        """Close a defect whose confirmation was undone, with ``comment``, the way the
+        adapter's undo setting says; an issue resolved already is left as it is (safe to
+        repeat: no second comment)."""
 
     def link_signature(self, key: str, signature: str) -> None:
         """Add another signature label to an existing defect (duplicates, algorithm upgrades)."""

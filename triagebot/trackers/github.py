@@ -26,7 +26,8 @@ Report text is escaped here (``escape_markdown``): it never becomes markup, a me
 reference or a link. A comment ends with its effect's mark as an HTML comment (GitHub renders
 none), which a retry looks for on the last page of the issue's comments before posting again.
 A duplicate is closed with ``duplicate_reason`` and a "Duplicate of #N" comment, which GitHub
-shows as a link to the kept issue.
+shows as a link to the kept issue; an issue whose confirmation was undone is closed with
+``undo_reason`` and its comment.
 """
 
 from __future__ import annotations
@@ -139,7 +140,8 @@ class GitHubSettings:
     every issue; the first also marks triagebot's issues for the status sync. ``reopen_comment``
     is Markdown written by the operator (it may mention a team) and heads the reopen comment.
     ``timeout`` is whole seconds: PyGithub takes no fractions. ``duplicate_reason``: the
-    ``state_reason`` a duplicate is closed with (``not_planned`` where ``duplicate`` is unknown).
+    ``state_reason`` a duplicate is closed with (``not_planned`` where ``duplicate`` is unknown);
+    ``undo_reason``: the one an issue whose confirmation was undone is closed with.
     """
 
     base_url: str = DEFAULT_BASE_URL
@@ -152,6 +154,7 @@ class GitHubSettings:
     label_prefix: str = SIGNATURE_LABEL_PREFIX
     reopen_comment: str = DEFAULT_REOPEN_COMMENT
     duplicate_reason: str = DUPLICATE_REASONS[0]
+    undo_reason: str = "not_planned"
     timeout: int = 30  # seconds per request
     deadline: float = 300.0  # seconds for a call with all its retries
     verify: bool = True
@@ -174,6 +177,8 @@ class GitHubSettings:
             yield "label_prefix", "must be 1-30 characters without commas"
         if self.duplicate_reason not in DUPLICATE_REASONS:
             yield "duplicate_reason", f"one of {', '.join(DUPLICATE_REASONS)}"
+        if self.undo_reason not in DUPLICATE_REASONS:
+            yield "undo_reason", f"one of {', '.join(DUPLICATE_REASONS)}"
         if self.timeout <= 0:
             yield "timeout", "must be at least 1 second"
         if self.deadline <= 0:
@@ -663,20 +668,35 @@ class GitHubTracker:
         return reopened
 
     def close_duplicate(self, key: str, original: str) -> None:
-        """Close with ``duplicate_reason`` unless closed already (safe to repeat), then, when
-        this call closed it, the "Duplicate of #N" comment."""
+        """Close with ``duplicate_reason`` and the "Duplicate of #N" comment (``_close``)."""
         number, kept = issue_number(key), issue_number(original)
-
-        def close() -> bool:
-            issue = self._repo.get_issue(number)
-            if self._issue(self._get(issue.url)[1]).resolved:
-                return False
-            issue.edit(state="closed", state_reason=self.settings.duplicate_reason)
-            return True
-
-        if self._call("close", close):
-            self._comment(number, duplicate_comment(f"#{kept}"))
+        self._close(number, self.settings.duplicate_reason, duplicate_comment(f"#{kept}"))
         log.info("github.duplicate_closed", key=number, original=kept)
+
+    def close(self, key: str, comment: str) -> TrackerIssue:
+        """Close with ``undo_reason`` and the comment, escaped (``_close``)."""
+        number = issue_number(key)
+        issue = self._close(number, self.settings.undo_reason, escape_markdown(comment))
+        log.info("github.closed", key=number, reason=self.settings.undo_reason)
+        return issue
+
+    def _close(self, number: int, reason: str, comment: str) -> TrackerIssue:
+        """Close with ``reason`` unless closed already (safe to repeat), then, when this call
+        closed it, the comment."""
+
+        def close_once() -> tuple[bool, TrackerIssue]:
+            issue = self._repo.get_issue(number)
+            found = self._issue(self._get(issue.url)[1])
+            if found.resolved:
+                return False, found
+            issue.edit(state="closed", state_reason=reason)  # the answer holds the issue now
+            raw = {"number": issue.number, "state": issue.state, "state_reason": issue.state_reason}
+            return True, self._issue(raw)
+
+        closed, issue = self._call("close", close_once)
+        if closed:
+            self._comment(number, comment)
+        return issue
 
     def link_signature(self, key: str, signature: str) -> None:
         """Add the label (adding one already there changes nothing, so it is safe to repeat)."""

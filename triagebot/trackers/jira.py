@@ -11,7 +11,8 @@ Comments are plain text and escaped here, so report values never become markup; 
 carries its effect's id as the comment property ``triagebot`` (set with the comment, in one
 request), which a retry looks for before posting again. A duplicate is linked with the
 ``Duplicate`` link type and closed through ``duplicate_transition``, the comment riding on
-the transition.
+the transition; an issue whose confirmation was undone is closed the same way through
+``undo_transition``.
 """
 
 from __future__ import annotations
@@ -101,7 +102,8 @@ class JiraSettings:
     ``auth``: ``token`` = Cloud e-mail + API token (basic), ``pat`` = Data Center personal access
     token (bearer). ``deployment``: ``auto`` asks serverInfo. ``occurrences_field``: a custom
     field id (``customfield_10050``) set to the total count on each update, if given.
-    ``duplicate_transition``: how a duplicate is closed (a Cloud workflow may call it ``Done``).
+    ``duplicate_transition``: how a duplicate is closed (a Cloud workflow may call it ``Done``);
+    ``undo_transition``: how an issue whose confirmation was undone is closed.
     """
 
     url: str = ""
@@ -113,6 +115,7 @@ class JiraSettings:
     deployment: Literal["auto", "cloud", "datacenter"] = "auto"
     reopen_transition: str = "Reopen"
     duplicate_transition: str = "Close Issue"
+    undo_transition: str = "Close Issue"
     resolved_statuses: tuple[str, ...] = DEFAULT_RESOLVED_STATUSES
     label_prefix: str = SIGNATURE_LABEL_PREFIX
     occurrences_field: str = ""
@@ -139,6 +142,8 @@ class JiraSettings:
             yield "deadline", "timeouts must be more than 0 seconds"
         if not self.duplicate_transition:
             yield "duplicate_transition", "required: the transition that closes a duplicate"
+        if not self.undo_transition:
+            yield "undo_transition", "required: the transition that closes an undone issue"
 
     @property
     def secret(self) -> str:
@@ -565,15 +570,23 @@ class JiraTracker:
                 }
                 client._session.post(client._get_url("issueLink"), data=json.dumps(body))
 
-        def close() -> None:
-            if self._issue(self._jira().issue(key, fields="status,resolution").raw).resolved:
-                return
-            if not self._transition(key, name, duplicate_comment(original)):
-                raise TrackerError(f"{key}: no transition named {name!r} available")
-
         self._call("duplicate", link)
-        self._call("close", close)
+        self._call("close", partial(self._close, key, name, duplicate_comment(original)))
         log.info("jira.duplicate_closed", key=key, original=original)
+
+    def close(self, key: str, comment: str) -> TrackerIssue:
+        name = self.settings.undo_transition
+        self._call("close", partial(self._close, key, name, comment))
+        log.info("jira.closed", key=key, transition=name)
+        return self.get(key)
+
+    def _close(self, key: str, name: str, comment: str) -> None:
+        """The transition ``name`` with the comment riding on it, unless resolved already
+        (read first, so a retry after a lost answer repeats nothing)."""
+        if self._issue(self._jira().issue(key, fields="status,resolution").raw).resolved:
+            return
+        if not self._transition(key, name, comment):
+            raise TrackerError(f"{key}: no transition named {name!r} available")
 
     def link_signature(self, key: str, signature: str) -> None:
         body = {"update": {"labels": [{"add": self.label(signature)}]}}

@@ -36,6 +36,7 @@ log = structlog.get_logger(__name__)
 
 KEY_PREFIX = "LOCAL-"
 OPEN, RESOLVED, REOPENED, DUPLICATE = "Open", "Resolved", "Reopened", "Duplicate"
+WITHDRAWN = "Withdrawn"  # closed because its confirmation was undone
 #: The label a duplicate gets: ``duplicate-of-LOCAL-1``.
 DUPLICATE_OF = "duplicate-of-"
 
@@ -206,10 +207,23 @@ class LocalTracker:
         """Status ``Duplicate`` (resolved), a comment, and the label
         ``duplicate-of-<original>``; safe to repeat."""
         _id(original)
-        if not self.get(key).resolved:
-            self._update(key, comment=True, status=DUPLICATE, resolved=True)
+        self._close(key, DUPLICATE)
         self._add_label(key, DUPLICATE_OF + original)
         log.info("tracker.duplicate_closed", tracker=self.name, key=key, original=original)
+
+    def close(self, key: str, comment: str) -> TrackerIssue:
+        """Status ``Withdrawn`` (resolved) and a comment (counted: the table keeps no text)."""
+        issue = self._close(key, WITHDRAWN)
+        log.info("tracker.closed", tracker=self.name, key=key, status=issue.status)
+        return issue
+
+    def _close(self, key: str, status: str) -> TrackerIssue:
+        """Resolve with ``status`` and one comment, unless resolved already."""
+        issue = self.get(key)
+        if issue.resolved:
+            return issue
+        self._update(key, comment=True, status=status, resolved=True)
+        return TrackerIssue(key, status, True)
 
     def resolve(self, key: str, status: str = RESOLVED) -> TrackerIssue:
         """Close a defect (what a developer does in a real tracker)."""
