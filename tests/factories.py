@@ -162,13 +162,15 @@ class FakeTime:
     def __init__(self) -> None:
         self.sleeps: list[float] = []
         self._offset = 0.0
+        self._start = time.monotonic()
 
     def sleep(self, seconds: float) -> None:
         self.sleeps.append(seconds)
         self._offset += seconds
 
     def clock(self) -> float:
-        return time.monotonic() + self._offset
+        """Moves only by the sleeps: a deadline counts retries, never how busy the machine is."""
+        return self._start + self._offset
 
 
 # --- trackers ----------------------------------------------------------------------------
