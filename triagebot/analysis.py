@@ -25,7 +25,7 @@ from typing import Protocol
 
 import structlog
 
-from triagebot.collector import batch_friendly_gc
+from triagebot.collector import batch_friendly_gc, return_free_memory
 from triagebot.config import Config
 from triagebot.errors import RetryableError
 from triagebot.mail.key import raw_id, unread_key
@@ -114,6 +114,7 @@ def _serve(conn: Connection, config: Config) -> None:
                 # dispatch table, three times slower for an outcome's many small objects
                 outcome = without_frames(pipeline.analyse(raw))
                 conn.send_bytes(pickle.dumps(outcome, pickle.HIGHEST_PROTOCOL))
+            return_free_memory()
 
 
 @dataclass(eq=False, slots=True)

