@@ -3,13 +3,16 @@
 The traces under ``bench/heldout/traces/<language>/<bug>.txt`` are real-world-style stack traces
 (one bug per file; ``<bug>@<variant>.txt`` files share a bug, e.g. one crash seen in three
 browsers; ``.html`` files are HTML error pages). ``bench/heldout/nonreports/*.txt`` are mails
-that are not error reports (headers, blank line, body). Each trace is perturbed the way builds,
-machines and ids vary, each variant is wrapped in several mail shapes, and every mail is run
-through the real CLI, ``triagebot replay --dry-run --json``. Prints B-cubed precision/recall/F1
-of the grouping, the merged and split bugs, and report-detection precision/recall/F1 with the
-misclassified mails.
+that are not error reports (headers, blank line, body); ``--corpus DIR`` reads ``DIR/traces``
+and ``DIR/nonreports`` instead (``bench/realworld`` holds real traces copied from public issue
+threads), ``--lang`` keeps the traces of one language (non-reports are always included). Each
+trace is perturbed the way builds, machines and ids vary, each variant is wrapped in several mail
+shapes, and every mail is run through the real CLI, ``triagebot replay --dry-run --json``. Prints
+B-cubed precision/recall/F1 of the grouping, the merged and split bugs, and report-detection
+precision/recall/F1 with the misclassified mails.
 
     python bench/heldout.py [--variants 4] [--shapes 3] [--seed 7] [--keep DIR] [--show BUG]
+                            [--corpus DIR] [--lang LANG]
 """
 
 from __future__ import annotations
@@ -409,18 +412,20 @@ def _preamble(rng: random.Random) -> str:
     )
 
 
-def traces() -> Iterator[tuple[str, str, str, bool]]:
-    """(language, bug, file name, is_html) for every held-out trace."""
-    for path in sorted((HERE / "traces").glob("*/*")):
+def traces(root: Path, lang: str | None) -> Iterator[tuple[str, str, str, bool]]:
+    """(language, bug, file name, is_html) for every trace of the corpus under ``root``."""
+    for path in sorted((root / "traces").glob(f"{lang or '*'}/*")):
         yield path.parent.name, path.stem.partition("@")[0], path.name, path.suffix == ".html"
 
 
-def corpus(variants: int, shapes: int, seed: int) -> list[Mail]:
+def corpus(
+    variants: int, shapes: int, seed: int, root: Path = HERE, lang: str | None = None
+) -> list[Mail]:
     rng = random.Random(seed)
     mails: list[Mail] = []
     shape_names = list(SHAPES)
-    for language, bug, name, is_html in traces():
-        original = (HERE / "traces" / language / name).read_text("utf-8")
+    for language, bug, name, is_html in traces(root, lang):
+        original = (root / "traces" / language / name).read_text("utf-8")
         for v in range(variants):
             text = original if v == 0 else perturb(original, rng)
             if not is_html:
@@ -434,7 +439,7 @@ def corpus(variants: int, shapes: int, seed: int) -> list[Mail]:
             for shape in rng.sample(shape_names, shapes):
                 mid = f"{language}.{name}.v{v}.{shape}"
                 mails.append(Mail(mid, f"{language}/{bug}", build(letter, shape, rng, mid)))
-    for path in sorted((HERE / "nonreports").glob("*.txt")):
+    for path in sorted((root / "nonreports").glob("*.txt")):
         head, _, body = path.read_text("utf-8").partition("\n\n")
         headers = tuple(
             (k.strip(), v.strip()) for k, _, v in (row.partition(":") for row in head.splitlines())
@@ -557,8 +562,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", type=Path, help="write the .eml files here and keep them")
     parser.add_argument("--show", help="print every mail of bugs whose id contains this")
+    parser.add_argument(
+        "--corpus", type=Path, default=HERE, help="directory with traces/ and nonreports/"
+    )
+    parser.add_argument("--lang", help="only the traces of this language, e.g. go")
     args = parser.parse_args()
-    mails = corpus(args.variants, args.shapes, args.seed)
+    mails = corpus(args.variants, args.shapes, args.seed, args.corpus, args.lang)
     score(mails, replay(mails, args.keep), args.show)
     return 0
 

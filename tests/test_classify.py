@@ -206,3 +206,26 @@ class TestAddressSet:
         assert "x@notcorp.example" not in entries
         assert "other@acme.example" not in entries
         assert not AddressSet([])
+
+
+class TestAnswersAndAutomatedReports:
+    """RFC 3834: automated reports say ``auto-generated``; answers say ``auto-replied``."""
+
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {"Auto_Submitted": "auto-replied"},
+            {"X_Autoreply": "yes"},
+            {"X_Autorespond": "Vacation"},
+            {"Subject": "Out of Office: Crash in billing"},
+            {"Subject": "Automatische Antwort: Fehlerbericht"},
+        ],
+    )
+    def test_an_answer_repeating_a_trace_is_no_report(self, headers: dict[str, str]) -> None:
+        report = parse_message(mail(TRACE, **headers), SETTINGS)
+        assert report.kind is Kind.AUTO_REPLY
+
+    @pytest.mark.parametrize("value", ["auto-generated", "auto-notified"])
+    def test_an_automated_report_is_a_report(self, value: str) -> None:
+        report = parse_message(mail(TRACE, Auto_Submitted=value), SETTINGS)
+        assert report.kind is Kind.ERROR_REPORT

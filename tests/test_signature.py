@@ -14,6 +14,7 @@ from triagebot.pipeline import Pipeline
 from triagebot.rules import RuleSet
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
 from triagebot.stack.signature import (
+    DEFAULT_VERSION,
     SIGNATURE_VERSIONS,
     Signer,
     explain,
@@ -54,7 +55,7 @@ class TestSigner:
         sig = SIGNER.sign(trace(("System.NullReferenceException", APP + LIB)))
         assert len(sig.value) == 16
         assert int(sig.value, 16) >= 0
-        assert sig.version == "v1"
+        assert sig.version == DEFAULT_VERSION
         assert sig.basis == "app-frames"
         assert sig.title == "NullReferenceException in CaseViewModel.Load"
         assert sig.in_app_frames == tuple(APP)
@@ -90,7 +91,7 @@ class TestSigner:
         b = SIGNER.sign(trace(("System.OutOfMemoryException", LIB[1:])))
         assert a.basis == "library-frames"
         assert a.value != b.value
-        assert a.title == "OutOfMemoryException in Control.OnClick"
+        assert a.title == "OutOfMemoryException in Control.OnClick: msg"  # v2 names the message
         assert a.top_in_app is None
 
     def test_message_fallback_ignores_variable_parts(self) -> None:

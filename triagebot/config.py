@@ -342,7 +342,7 @@ class LoggingConfig:
 class SignatureConfig:
     """``[signature]``: which frames are the application's own (globs on name or file path)."""
 
-    version: str = "v1"
+    version: str = "v2"
     app_frames: tuple[str, ...] = ()
     library_frames: tuple[str, ...] = ()
 

@@ -15,6 +15,7 @@ __all__ = [
     "auto_reason",
     "bounce_reason",
     "first_address",
+    "is_answer",
     "is_own",
     "message_ids",
     "reply_reason",
@@ -120,6 +121,16 @@ def bounce_reason(headers: Mapping[str, str], sender: str, subject: str) -> str 
     if _BOUNCE_SUBJECT.match(subject):
         return "bounce subject"
     return None
+
+
+#: ``auto_reason`` answers that mark an answer to a mail (an auto-reply), not mail a program
+#: sends on its own (an automated report); RFC 3834 section 5.
+_ANSWERS = ("auto-submitted: auto-replied", "x-autoreply", "x-autorespond", "out-of-office subject")
+
+
+def is_answer(reason: str) -> bool:
+    """Whether an ``auto_reason`` says the mail answers another one (never a new report)."""
+    return reason in _ANSWERS
 
 
 def auto_reason(headers: Mapping[str, str], subject: str) -> str | None:

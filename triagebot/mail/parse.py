@@ -24,6 +24,7 @@ from triagebot.mail.classify import (
     auto_reason,
     bounce_reason,
     first_address,
+    is_answer,
     is_own,
     message_ids,
     reply_reason,
@@ -259,8 +260,10 @@ def _classify(env: _Envelope, text: str, settings: ParseSettings) -> tuple[Kind,
     """Decide the kind; the body is searched for a trace only when the headers leave it open.
 
     Order: own mail, report senders (win over auto-mail filters), bounces, auto-replies
-    (a report carrying ``Auto-Submitted``/``Precedence: bulk`` is still a report when it holds
-    a trace with frames), replies to triagebot (even when they quote a trace), traces.
+    (an automated report carries ``Auto-Submitted: auto-generated`` or ``Precedence: bulk``, as
+    RFC 3834 asks, and is still a report when it holds a trace with frames; an out-of-office
+    answer is never one, even when it repeats the report it answers), replies to triagebot
+    (even when they quote a trace), traces.
     """
     prefix = settings.own_message_id_prefix
     if is_own(env.sender, env.message_id, settings._own, prefix):
@@ -276,7 +279,7 @@ def _classify(env: _Envelope, text: str, settings: ParseSettings) -> tuple[Kind,
     reply = reply_reason(env.headers, env.subject, env.reply_ids, settings._own, prefix)
     auto = auto_reason(env.headers, env.subject)
     if auto is not None:
-        if reply is None:
+        if reply is None and not is_answer(auto):
             trace = find_trace(text, settings.max_frames)
             if trace is not None and trace.frame_count:
                 return Kind.ERROR_REPORT, trace, "trace despite " + auto

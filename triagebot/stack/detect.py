@@ -9,6 +9,7 @@ from dataclasses import replace
 from triagebot.stack import Language, dotnet, go, java, js, php, python, ruby
 from triagebot.stack.model import ExceptionInfo, Trace
 from triagebot.stack.text import MAX_FRAMES
+from triagebot.stack.unwrap import unwrap
 
 #: The registry of language parsers, by id, in the order they are tried: ``.NET`` first (ties
 #: go to the earlier entry). A new language or parser version is one line here.
@@ -36,20 +37,25 @@ _BARE_EXCEPTION = re.compile(
 )
 
 
+#: A trace with fewer frames than this gets a second look with its text unwrapped.
+_UNWRAP_BELOW = 3
+
+
 def find_trace(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     """The best trace in ``text``: most frames wins; ``unknown`` bare exception line otherwise.
 
-    At most ``max_frames`` frames are kept (``Trace.dropped`` counts the rest).
+    When few frames or none were found, the text is read again with log prefixes, line numbers
+    and escaped line breaks undone (``unwrap``), and the richer reading wins: a trace the
+    parsers read as it is keeps exactly the signature it had. At most ``max_frames`` frames are
+    kept (``Trace.dropped`` counts the rest).
     """
-    best: Trace | None = None
-    for language in LANGUAGES.values():
-        trace = language.parse(text, max_frames)
-        if (
-            trace is not None
-            and trace.exceptions
-            and (best is None or trace.frame_count > best.frame_count)
-        ):
-            best = trace
+    best = _richest(text, max_frames)
+    if best is None or best.frame_count < _UNWRAP_BELOW:
+        unwrapped = unwrap(text)
+        if unwrapped != text:
+            other = _richest(unwrapped, max_frames)
+            if other is not None and other.frame_count > (best.frame_count if best else 0):
+                best = other
     if best is not None:
         return _keep_top(best, max_frames)
     match = _BARE_EXCEPTION.search(text)
@@ -59,6 +65,20 @@ def find_trace(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
         language="unknown",
         exceptions=(ExceptionInfo(type=match["type"], message=match["message"].strip()),),
     )
+
+
+def _richest(text: str, max_frames: int) -> Trace | None:
+    """The trace with the most frames any parser finds (ties: the earlier parser)."""
+    best: Trace | None = None
+    for language in LANGUAGES.values():
+        trace = language.parse(text, max_frames)
+        if (
+            trace is not None
+            and trace.exceptions
+            and (best is None or trace.frame_count > best.frame_count)
+        ):
+            best = trace
+    return best
 
 
 def _keep_top(trace: Trace, max_frames: int) -> Trace:

@@ -32,6 +32,13 @@ class SignatureVersion:
     version: str
     library_file: str
     max_app_frames: int = 20  # per exception: deeper frames vary with the caller, not the bug
+    #: Entry-point globs per language: a trace whose only in-app frames match them is signed
+    #: with its message and the innermost frames below them too (``None``: no such rule).
+    entry_file: str | None = None
+    #: Whether a chain signed by library frames or entry points alone also hashes its messages
+    #: (and an entry point its source file): "Unable to start activity" from two apps, or two
+    #: programs' ``main.main`` nil dereferences, share every such frame.
+    weak_frames_message: bool = False
     fallback_frames: int = 5  # library frames used when a chain has no in-app frame at all
     max_cycle: int = 8  # longest repeated call cycle folded as recursion
     digest_chars: int = 16  # 64 bits, lowercase hex
@@ -39,10 +46,20 @@ class SignatureVersion:
 
 SIGNATURE_VERSIONS: dict[str, SignatureVersion] = {
     "v1": SignatureVersion(version="v1", library_file="library-frames@2026-11-27.toml"),
+    # Reporters cut long traces and the same failing function is reached from other callers:
+    # the innermost five in-app frames identify the bug. Different bugs whose only in-app frame
+    # is ``main.main`` or ``Program.Main`` are told apart by their messages and library frames.
+    "v2": SignatureVersion(
+        version="v2",
+        library_file="library-frames@2026-11-27.toml",
+        max_app_frames=5,
+        entry_file="entry-points@2026-12-07.toml",
+        weak_frames_message=True,
+    ),
 }
 
 
-DEFAULT_VERSION = "v1"
+DEFAULT_VERSION = "v2"
 
 
 def older_versions(version: str) -> tuple[str, ...]:
@@ -278,6 +295,7 @@ class Signer:
             raise ValueError(f"unknown version {version!r} (known: {known})")
         self.version = SIGNATURE_VERSIONS[version]
         self.classifier = FrameClassifier(self.version, app_frames, library_frames)
+        self._entry_points = _entry_points(self.version.entry_file)
         self._judged: dict[str, dict[Frame, _Judged]] = {}  # per language, bounded caches
 
     def sign(self, trace: Trace) -> Signature:
@@ -305,21 +323,30 @@ class Signer:
             basis = "library-frames"
             per_exception = [keys[: self.version.fallback_frames] for keys in library]
             if notes is not None:
-                notes[:] = [
-                    _promote(n, per_exception)
-                    if not n.in_app and not n.hint.startswith("skip")
-                    else n
-                    for n in notes
-                ]
-        template = ""
+                notes[:] = [_promote(n, per_exception, "no in-app frames") for n in notes]
+        below: list[list[str]] = []
+        if basis == "app-frames" and self._only_entry_points(trace.language, per_exception):
+            basis = "entry-point"
+            below = [keys[: self.version.fallback_frames] for keys in library]
+            if notes is not None:
+                notes[:] = [_promote(n, below, "below an entry point") for n in notes]
         if not any(per_exception):
             basis = "message"
-            template = message_template(chain[-1].message if chain else "")
         lines = [self.version.version, trace.language, *(f"E {t}" for t in types)]
         for index, keys in enumerate(per_exception):
             lines.extend(f"F{index} {k}" for k in keys)
+        for index, keys in enumerate(below):
+            lines.extend(f"L{index} {k}" for k in keys)
+        template = ""
         if basis == "message":
+            template = message_template(chain[-1].message if chain else "")
             lines.append(f"M {template}")
+        elif basis != "app-frames" and self.version.weak_frames_message:
+            templates = [message_template(exc.message) for exc in chain]
+            lines.extend(f"M{index} {t}" for index, t in enumerate(templates))
+            if basis == "entry-point":
+                lines.extend(f"W {where}" for where in self._app_files(trace.language, chain))
+            template = templates[-1] if templates else ""
         digest = hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
         value = digest[: self.version.digest_chars]
         flat = tuple(k for keys in per_exception for k in keys)
@@ -330,12 +357,28 @@ class Signer:
             title=_title(named, top, template),
             language=trace.language,
             exception_types=types,
-            in_app_frames=flat if basis == "app-frames" else (),
-            top_in_app=top if basis == "app-frames" else None,
+            in_app_frames=flat if basis in ("app-frames", "entry-point") else (),
+            top_in_app=top if basis in ("app-frames", "entry-point") else None,
             basis=basis,
             message_template=template,
             explained=partial(self._notes, trace) if notes is None else None,
         )
+
+    def _app_files(self, language: str, chain: tuple[ExceptionInfo, ...]) -> list[str]:
+        """The in-app frames' source files as ``folder/file``: which program's entry point."""
+        judged = self._judged.get(language, {})
+        files = []
+        for exc in chain:
+            for frame in exc.frames:
+                found = judged.get(frame)
+                if frame.file and found is not None and found[1] and not found[2]:
+                    files.append("/".join(frame.file.replace("\\", "/").split("/")[-2:]))
+        return files
+
+    def _only_entry_points(self, language: str, per_exception: list[list[str]]) -> bool:
+        """Whether every in-app key only says where a program or thread starts."""
+        regex = self._entry_points.get(language)
+        return regex is not None and all(regex.match(k) for keys in per_exception for k in keys)
 
     def _frames(
         self,
@@ -406,13 +449,20 @@ def _mark_dropped(
         notes[i] = FrameNote(index, note.raw, note.key, True, False, f"{note.hint}; {reason}")
 
 
-def _promote(note: FrameNote, used: list[list[str]]) -> FrameNote:
-    """With no in-app frame anywhere, the top library frames contribute instead."""
-    if note.key in used[note.exception]:
-        return FrameNote(
-            note.exception, note.raw, note.key, False, True, f"{note.hint}; no in-app frames"
-        )
+def _promote(note: FrameNote, used: list[list[str]], why: str) -> FrameNote:
+    """A library frame that contributes after all (no in-app frames, or only entry points)."""
+    if not note.in_app and not note.hint.startswith("skip") and note.key in used[note.exception]:
+        return FrameNote(note.exception, note.raw, note.key, False, True, f"{note.hint}; {why}")
     return note
+
+
+def _entry_points(data_file: str | None) -> dict[str, re.Pattern[str]]:
+    """The entry-point globs of a version's data file, one regex per language."""
+    if data_file is None:
+        return {}
+    data = tomllib.loads(resources.files("triagebot.data").joinpath(data_file).read_text("utf-8"))
+    compiled = {name: glob_regex(table["patterns"]) for name, table in data.items()}
+    return {name: regex for name, regex in compiled.items() if regex is not None}
 
 
 def _title_source(
@@ -432,10 +482,11 @@ def _title_source(
 def _title(exc: ExceptionInfo | None, top: str | None, template: str) -> str:
     if exc is None:
         return "Unknown error"
-    name = exc.short_type or exc.type
-    if top:
-        return f"{name} in {short_name(top)}"[:255]
+    name = exc.short_type or exc.type or "Unnamed exception"
     first_line = template.splitlines()[0] if template else ""
+    if top:
+        where = f"{name} in {short_name(top)}"
+        return (f"{where}: {first_line}" if first_line else where)[:255]
     return (f"{name}: {first_line}" if first_line else name)[:255]
 
 
