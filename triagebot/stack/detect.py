@@ -45,19 +45,22 @@ def find_trace(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     """The best trace in ``text``: most frames wins; ``unknown`` bare exception line otherwise.
 
     When few frames or none were found, the text is read again with log prefixes, line numbers
-    and escaped line breaks undone (``unwrap``), and the richer reading wins: a trace the
-    parsers read as it is keeps exactly the signature it had. At most ``max_frames`` frames are
-    kept (``Trace.dropped`` counts the rest).
+    and escaped line breaks undone (``unwrap``), and the richer reading wins, keeping the first
+    one as ``Trace.first_reading``. At most ``max_frames`` frames are kept (``Trace.dropped``
+    counts the rest).
     """
-    best = _richest(text, max_frames)
-    if best is None or best.frame_count < _UNWRAP_BELOW:
-        unwrapped = unwrap(text)
-        if unwrapped != text:
-            other = _richest(unwrapped, max_frames)
-            if other is not None and other.frame_count > (best.frame_count if best else 0):
-                best = other
-    if best is not None:
-        return _keep_top(best, max_frames)
+    first = _richest(text, max_frames) or _bare(text)
+    if first is not None and first.frame_count >= _UNWRAP_BELOW:
+        return _keep_top(first, max_frames)
+    unwrapped = unwrap(text)
+    second = _richest(unwrapped, max_frames) if unwrapped != text else None
+    if second is None or second.frame_count <= (first.frame_count if first else 0):
+        return _keep_top(first, max_frames) if first is not None else None
+    return replace(_keep_top(second, max_frames), first_reading=first)
+
+
+def _bare(text: str) -> Trace | None:
+    """A ``Type: message`` line alone, as the ``unknown`` language."""
     match = _BARE_EXCEPTION.search(text)
     if match is None:
         return None

@@ -63,11 +63,15 @@ class Trace:
     ``go``, ``ruby``, ``php``, or ``unknown`` for a bare ``Type: message`` line).
 
     ``dropped``: frames the trace printed beyond the frame cap (``max_frames``), not kept.
+    ``first_reading``: for a trace found only once its text was unwrapped (``stack.unwrap``),
+    what the text gave as it was (signature versions older than unwrapping sign that, so the
+    values they stored never change).
     """
 
     language: str
     exceptions: tuple[ExceptionInfo, ...] = field(default_factory=tuple)
     dropped: int = 0
+    first_reading: Trace | None = None
 
     @property
     def frame_count(self) -> int:

@@ -39,6 +39,8 @@ class SignatureVersion:
     #: (and an entry point its source file): "Unable to start activity" from two apps, or two
     #: programs' ``main.main`` nil dereferences, share every such frame.
     weak_frames_message: bool = False
+    #: Whether traces found only in unwrapped text are signed as found (``Trace.first_reading``).
+    unwrapped: bool = False
     fallback_frames: int = 5  # library frames used when a chain has no in-app frame at all
     max_cycle: int = 8  # longest repeated call cycle folded as recursion
     digest_chars: int = 16  # 64 bits, lowercase hex
@@ -55,6 +57,7 @@ SIGNATURE_VERSIONS: dict[str, SignatureVersion] = {
         max_app_frames=5,
         entry_file="entry-points@2026-12-07.toml",
         weak_frames_message=True,
+        unwrapped=True,
     ),
 }
 
@@ -300,7 +303,13 @@ class Signer:
 
     def sign(self, trace: Trace) -> Signature:
         """The signature of one parsed trace (its frame notes are worked out when read)."""
-        return self._sign(trace, None)
+        return self._sign(self.reading(trace), None)
+
+    def reading(self, trace: Trace) -> Trace:
+        """The reading of the text this version signs: a version older than unwrapping signs
+        what the text gave as it was, when that was a trace at all."""
+        first = trace.first_reading
+        return first if first is not None and not self.version.unwrapped else trace
 
     def _notes(self, trace: Trace) -> tuple[FrameNote, ...]:
         notes: list[FrameNote] = []
