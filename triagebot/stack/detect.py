@@ -7,6 +7,7 @@ import re
 from dataclasses import replace
 
 from triagebot.stack import Language, dotnet, go, java, js, php, python, ruby
+from triagebot.stack.extra import READERS
 from triagebot.stack.model import ExceptionInfo, Trace
 from triagebot.stack.text import MAX_FRAMES
 from triagebot.stack.unwrap import unwrap
@@ -45,18 +46,31 @@ def find_trace(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     """The best trace in ``text``: most frames wins; ``unknown`` bare exception line otherwise.
 
     When few frames or none were found, the text is read again with log prefixes, line numbers
-    and escaped line breaks undone (``unwrap``), and the richer reading wins, keeping the first
+    and escaped line breaks undone (``unwrap``) and by the readers of formats no parser reads
+    (``stack.extra``), and the richer reading wins, keeping the first
     one as ``Trace.first_reading``. At most ``max_frames`` frames are kept (``Trace.dropped``
     counts the rest).
     """
     first = _richest(text, max_frames) or _bare(text)
     if first is not None and first.frame_count >= _UNWRAP_BELOW:
         return _keep_top(first, max_frames)
-    unwrapped = unwrap(text)
-    second = _richest(unwrapped, max_frames) if unwrapped != text else None
+    second = _second_reading(text, max_frames)
     if second is None or second.frame_count <= (first.frame_count if first else 0):
         return _keep_top(first, max_frames) if first is not None else None
     return replace(_keep_top(second, max_frames), first_reading=first)
+
+
+def _second_reading(text: str, max_frames: int) -> Trace | None:
+    """The richest trace of the unwrapped text, by the parsers or the extra readers."""
+    unwrapped = unwrap(text)
+    best = _richest(unwrapped, max_frames) if unwrapped != text else None
+    for read in READERS:
+        trace = read(unwrapped, max_frames)
+        if trace is not None and trace.exceptions and (
+            best is None or trace.frame_count > best.frame_count
+        ):
+            best = trace
+    return best
 
 
 def _bare(text: str) -> Trace | None:
