@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from functools import partial
 from importlib import resources
+from typing import Any
 
 from triagebot.stack import Language
 from triagebot.stack.detect import BY_NAME
@@ -31,6 +32,8 @@ class SignatureVersion:
 
     version: str
     library_file: str
+    #: Library-frame globs added by later versions (each file dated, never changed).
+    more_library_files: tuple[str, ...] = ()
     max_app_frames: int = 20  # per exception: deeper frames vary with the caller, not the bug
     #: Entry-point globs per language: a trace whose only in-app frames match them is signed
     #: with its message and the innermost frames below them too (``None``: no such rule).
@@ -54,6 +57,7 @@ SIGNATURE_VERSIONS: dict[str, SignatureVersion] = {
     "v2": SignatureVersion(
         version="v2",
         library_file="library-frames@2026-11-27.toml",
+        more_library_files=("library-frames@2026-12-07.toml",),
         max_app_frames=5,
         entry_file="entry-points@2026-12-07.toml",
         weak_frames_message=True,
@@ -173,14 +177,15 @@ class FrameClassifier:
         app_frames: tuple[str, ...] = (),
         library_frames: tuple[str, ...] = (),
     ) -> None:
-        data = tomllib.loads(
-            resources.files("triagebot.data").joinpath(version.library_file).read_text("utf-8")
-        )
-        self._source = version.library_file
+        files = (version.library_file, *version.more_library_files)
+        patterns: dict[str, list[str]] = {}
+        for data_file in files:
+            for name, table in _data(data_file).items():
+                patterns.setdefault(name, []).extend(table["patterns"])
+        self._source = " + ".join(files)
         self._app = _PatternSet.of(app_frames) if app_frames else None
         self._library = {
-            name: _PatternSet.of((*table["patterns"], *library_frames))
-            for name, table in data.items()
+            name: _PatternSet.of((*globs, *library_frames)) for name, globs in patterns.items()
         }
         self._extra = _PatternSet.of(library_frames)
         self._cache: dict[tuple[str, str, str], tuple[bool, str]] = {}
@@ -465,12 +470,16 @@ def _promote(note: FrameNote, used: list[list[str]], why: str) -> FrameNote:
     return note
 
 
+def _data(data_file: str) -> dict[str, Any]:
+    """One of the shipped data files (``triagebot/data``), by name."""
+    return tomllib.loads(resources.files("triagebot.data").joinpath(data_file).read_text("utf-8"))
+
+
 def _entry_points(data_file: str | None) -> dict[str, re.Pattern[str]]:
     """The entry-point globs of a version's data file, one regex per language."""
     if data_file is None:
         return {}
-    data = tomllib.loads(resources.files("triagebot.data").joinpath(data_file).read_text("utf-8"))
-    compiled = {name: glob_regex(table["patterns"]) for name, table in data.items()}
+    compiled = {name: glob_regex(table["patterns"]) for name, table in _data(data_file).items()}
     return {name: regex for name, regex in compiled.items() if regex is not None}
 
 
