@@ -169,7 +169,8 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
 
     daemon = Daemon.from_config(config)
     daemon.exit_after_signal = STOP_GRACE
-    asyncio.run(daemon.run(once=args.once))
+    with daemon.serving():
+        asyncio.run(daemon.run(once=args.once))
     return 0
 
 

@@ -81,6 +81,11 @@ class Store:
             self._held.clear()
         self.engine.dispose()
 
+    def ping(self) -> None:
+        """One round trip to the database; raises (``StoreError``) when it does not answer."""
+        with self.read() as conn:
+            conn.execute(sa.select(1))
+
     # --- schema ---------------------------------------------------------------------------
 
     def create_all(self, tables: sa.MetaData) -> None:
@@ -354,6 +359,11 @@ class Store:
         ``fail_effect`` ends the lease."""
         with self.write() as conn:
             return queue.lease(conn, now, limit, kinds)
+
+    def pending_by_kind(self) -> dict[str, int]:
+        """Effects waiting to be performed, by kind (``/metrics``, the ``run --once`` summary)."""
+        with self.read() as conn:
+            return queue.pending_by_kind(conn)
 
     def complete_effect(self, effect_id: int, result: EffectResult | None = None) -> None:
         """Mark an effect done and keep what it taught us, in one transaction; occurrences
