@@ -65,7 +65,8 @@ def _guard(feature: str, check: Callable[[], Check]) -> Check:
         result = check()
     except (TriagebotError, OSError, ValueError) as exc:
         result = Check(feature, "error", str(exc))
-    log.info("check.result", feature=result.feature, status=result.status, detail=result.detail)
+    # debug: check-config prints each result; at info a terminal would show it twice
+    log.debug("check.result", feature=result.feature, status=result.status, detail=result.detail)
     return result
 
 

@@ -493,8 +493,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config, secrets = _load(args)
     except TriagebotError as exc:
         logs.configure()
-        log.error("config.invalid", error=str(exc))
-        print(f"triagebot: configuration error: {exc}", file=sys.stderr)
+        logs.error_once("config.invalid", f"triagebot: configuration error: {exc}", error=str(exc))
         return 2
     logs.configure(config.logging.level, config.logging.format, secrets)
     for warning in config.warnings:
@@ -506,8 +505,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except TriagebotError as exc:
-        log.error("command.failed", command=args.command, error=str(exc))
-        print(f"triagebot: {exc}", file=sys.stderr)
+        logs.error_once("command.failed", f"triagebot: {exc}", command=args.command, error=str(exc))
         return 1
 
 
