@@ -55,6 +55,7 @@ from triagebot.services import (
 )
 from triagebot.smtp import Mailer, mail_enabled
 from triagebot.store import Effect, Store
+from triagebot.systemd import LoopWatch, notify, watchdog_interval
 from triagebot.tracker_move import kind_warning
 from triagebot.trackers import tracker_kind
 from triagebot.trackers.base import Tracker
@@ -276,6 +277,8 @@ class Daemon:
         self.metrics = metrics or Metrics(store.clock)
         self.progress = Progress(store.clock)
         self._tally: Counter[str] = Counter()  # outcome → mails, for the ``run --once`` summary
+        self.watch = LoopWatch()  # what systemd's watchdog is fed by
+        self._open: set[str] = set()  # sources opened at least once (READY=1 when all are)
         self.analyser = analyser or InProcess(pipeline)
         #: Seconds after SIGTERM/SIGINT at which the process exits even if a call still hangs
         #: (a Jira or SMTP request, an IMAP reconnect): everything is committed before it is
@@ -369,6 +372,7 @@ class Daemon:
         listener: Any = None
         digests = None
         tasks: list[asyncio.Task[None]] = []
+        watchdog: asyncio.Task[None] | None = None
         try:  # everything started below is stopped in ``finally``, even if a later start fails
             for sig in SIGNALS:
                 loop.add_signal_handler(sig, self._on_signal)
@@ -390,6 +394,9 @@ class Daemon:
                 asyncio.create_task(self._drain(s, once), name=f"source {s.name}")
                 for s in self.sources
             ]
+            interval = watchdog_interval()
+            if interval is not None:
+                watchdog = asyncio.create_task(self._watchdog(interval), name="watchdog")
             if not once:
                 tasks += [asyncio.create_task(self._outbox(lane), name=lane) for lane in LANES]
             await _until_done_or_crashed(tasks)
@@ -397,8 +404,9 @@ class Daemon:
                 await asyncio.gather(*(self._run_effects(lane) for lane in LANES))
                 await asyncio.to_thread(self._summary, started)
         finally:
+            notify("STOPPING=1")
             self.stop()
-            await _cancel(tasks)  # before the store closes under them
+            await _cancel([*tasks, *([watchdog] if watchdog else [])])  # before the store closes
             if listener is not None:
                 listener.stop()
             if digests is not None:
@@ -433,19 +441,24 @@ class Daemon:
         limit = self.config.mailbox.batch_size
         delay = RETRY_INITIAL
         acks = _Acknowledgement()
+        loop = f"source {source.name}"
         try:
             while not self.stopping.is_set():
                 try:
+                    self.watch.progress(loop)
                     await _on(io, source.open)
                     self.metrics.source_state(source.name, None)
+                    self._opened(source.name)
                     pending = self._analysed(io, source, limit)
                     while not self.stopping.is_set():
+                        self.watch.progress(loop)
                         fetched = await pending
                         refs, analysed = fetched.refs, fetched.analysed
                         if not refs:
                             if once and not await _on(io, source.delivering):
                                 await acks.settle()
                                 return
+                            self.watch.idle(loop)
                             await _on(io, source.wait, WAIT_SLICE)
                             pending = self._analysed(io, source, limit)
                             continue
@@ -470,10 +483,12 @@ class Daemon:
                         self.metrics.source_state(source.name, str(exc))
                     await acks.settle_quietly(source.name)
                     await _on(io, source.close)
+                    self.watch.idle(loop)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.stopping.wait(), delay)
                     delay = min(delay * 2, RETRY_MAX)
         finally:
+            self.watch.idle(loop)
             await _on(io, source.close)
             io.shutdown(wait=False)
 
@@ -546,6 +561,25 @@ class Daemon:
             lane: sum(waiting.get(str(k), 0) for k in kinds) for lane, kinds in LANE_EFFECTS.items()
         }
 
+    def _opened(self, source: str) -> None:
+        """Tell systemd the service is ready once every source has opened (once)."""
+        if source in self._open:
+            return
+        self._open.add(source)
+        if len(self._open) == len(self.sources):
+            notify("READY=1", f"STATUS=reading {', '.join(sorted(self._open))}")
+
+    async def _watchdog(self, interval: float) -> None:
+        """Feed systemd's watchdog twice per ``interval`` while no loop is stuck in a step;
+        a stuck loop starves it, and systemd restarts the service."""
+        while True:
+            stuck = self.watch.stuck(interval)
+            if stuck:
+                log.warning("watchdog.starved", stuck={k: round(v, 1) for k, v in stuck.items()})
+            else:
+                notify("WATCHDOG=1")
+            await asyncio.sleep(interval / 2)
+
     def _wake_outbox(self) -> None:
         for due in self._due.values():
             due.set()
@@ -557,8 +591,10 @@ class Daemon:
         next_sync = time.monotonic()
         due = self._due[lane]
         while True:
+            self.watch.idle(lane)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(due.wait(), OUTBOX_INTERVAL)
+            self.watch.progress(lane)
             due.clear()
             final = self.stopping.is_set()
             if lane == TRACKER_LANE and not final and time.monotonic() >= next_sync:
@@ -594,6 +630,7 @@ class Daemon:
         a create that found its issue): rounds go on until one completes nothing, so
         ``run --once`` leaves no due update behind."""
         while True:
+            self.watch.progress(lane)  # each round is a step of its own
             try:
                 done = await _on(self._lanes[lane], self._round, lane)
             except Exception as exc:  # the outbox outlives any one round
