@@ -227,6 +227,66 @@ def cmd_defects(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_trace(args: argparse.Namespace, config: Config) -> int:
+    """What happened to one mail: given as a file, or by its Message-ID (every content
+    recorded under it)."""
+    from triagebot.services import open_store  # noqa: PLC0415 - dry-run commands skip its imports
+
+    path = Path(args.mail)
+    key = (
+        Pipeline.from_config(config).process(path.read_bytes()).store_key
+        if path.is_file()
+        else None
+    )
+    store = open_store(config)
+    try:
+        store.migrate()
+        found = store.traces(key=key, message_id=None if key else args.mail.strip("<>"))
+    finally:
+        store.close()
+    for trace in found:
+        fields = _trace_fields(trace)
+        if args.json:
+            effects = [dict(zip(EFFECT_FIELDS, e, strict=True)) for e in trace.effects]
+            print(json.dumps({**fields, "effects": effects}, ensure_ascii=False))
+            continue
+        print("\n".join(f"{name:<10} {value}" for name, value in fields.items()))
+        for kind, state, attempts, error in trace.effects:
+            failed = f", {attempts} failed attempts" if attempts else ""
+            print(f"effect     {kind} {state}{failed}" + (f": {error}" if error else ""))
+        print()
+    if not found:
+        print(
+            f"triagebot: no mail {args.mail} recorded in {store.engine.url.render_as_string()}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+EFFECT_FIELDS = ("kind", "state", "attempts", "error")
+
+
+def _trace_fields(trace: Any) -> dict[str, str]:
+    """A ``MessageTrace``'s lines, those it has."""
+    fields = {
+        "mail": trace.key,
+        "read": f"{trace.processed_at:%Y-%m-%d %H:%M:%S} UTC",
+        "ref": trace.source_ref,
+        "sent": trace.received_at and f"{trace.received_at:%Y-%m-%d %H:%M:%S} UTC",
+        "outcome": f"{trace.kind}, {trace.action or '-'}",
+        "reason": trace.reason,
+        "signature": trace.signature,
+        "rule": trace.rule,
+    }
+    defect = trace.defect
+    if defect is not None:
+        key = defect.key or "not filed"
+        fields["defect"] = f"{defect.id} {defect.state} ({key}, {defect.occurrences} mails)"
+        fields["title"] = defect.title
+    return {name: str(value) for name, value in fields.items() if value}
+
+
 def cmd_defects_move(args: argparse.Namespace, config: Config) -> int:
     """File the open defects in the tracker ``--to`` names, once (``triagebot.tracker_move``)."""
     from triagebot.services import open_store  # noqa: PLC0415 - dry-run commands skip its imports
@@ -423,6 +483,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="run the service")
     p.add_argument("--once", action="store_true", help="process what is waiting, then exit")
     p.set_defaults(func=cmd_run, tracker=True)
+
+    p = sub.add_parser("trace", help="what happened to one mail")
+    p.add_argument("mail", help="the mail's Message-ID, or the mail as a file")
+    p.add_argument("--json", action="store_true", help="one JSON object per recorded mail")
+    p.set_defaults(func=cmd_trace)
 
     p = sub.add_parser("deliver", help="put mail files into the Maildir inbox safely")
     p.add_argument("--maildir", type=Path, help="this Maildir (default: [mailbox].path)")

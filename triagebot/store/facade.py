@@ -213,6 +213,14 @@ class Store:
         with self.read() as conn:
             return queries.defect_summaries(conn)
 
+    def traces(
+        self, *, key: str | None = None, message_id: str | None = None
+    ) -> list[queries.MessageTrace]:
+        """``triagebot trace``: the mail recorded under store ``key``, or every mail recorded
+        with ``message_id`` (one Message-ID may carry several contents)."""
+        with self.read() as conn:
+            return queries.message_traces(conn, key, message_id)
+
     def status(self, now: datetime) -> dict[str, Any]:
         """``triagebot status``: intake, defects, the outbox's backlog and the digests' latest
         runs, from one read snapshot (``queries.status``)."""
