@@ -24,8 +24,8 @@ from tests.helpers import (
 from tests.servers import free_port
 from tests.servers.dovecot import Mailbox
 
-FEATURES = ["store", "rules", "mailbox", "listener", "tracker", "smtp"]
-DISABLED_BY_DEFAULT = {"listener", "smtp"}
+FEATURES = ["store", "rules", "mailbox", "listener", "metrics", "tracker", "smtp"]
+DISABLED_BY_DEFAULT = {"listener", "metrics", "smtp"}
 REPLAY_KEYS = {
     "message_id", "kind", "signature", "title", "exception_type", "language", "frames",
     "rule", "action",

@@ -42,6 +42,8 @@ FILE_RULES = [
 ]
 FILED_GROUPS = {"invoice-totals-keyerror", "invoice-totals-npe"}
 JIRA_TOKEN = "api-token"  # the fake Jira's test account
+#: ``message.processed`` (one line per mail) is a debug line.
+PER_MAIL_LINES = {"logging": {"format": "json", "level": "debug"}}
 
 
 def signature_by_group(processed: list[dict[str, Any]]) -> dict[str, str]:
@@ -86,7 +88,7 @@ class TestRunOnceMaildir:
     def test_every_mail_acknowledged_and_grouped(self, bot: Bot) -> None:
         """Each sample lands in cur/, the garbage in .Quarantine with its reason logged, and
         ``defects --json`` holds one defect per bug with the right count."""
-        bot.configure({"mailbox": {"batch_size": 5}})
+        bot.configure({"mailbox": {"batch_size": 5}, **PER_MAIL_LINES})
         result = bot.once()
 
         assert listing(bot.maildir / "new") == []
@@ -107,7 +109,7 @@ class TestRunOnceMaildir:
         assert {d["state"] for d in defects} == {"candidate"}  # the shipped rules filed nothing
 
     def test_second_run_changes_nothing(self, bot: Bot) -> None:
-        bot.configure({})
+        bot.configure(PER_MAIL_LINES)
         bot.once()
         before, cur = bot.defects(), listing(bot.maildir / "cur")
 
@@ -136,7 +138,7 @@ class TestRunOnceMaildir:
 class TestFiling:
     def test_local_tracker_keys_filed_defects(self, bot: Bot) -> None:
         rules = write_rules(bot.home / "rules", FILE_RULES)
-        bot.configure({"rules": {"path": str(rules)}})
+        bot.configure({"rules": {"path": str(rules)}, **PER_MAIL_LINES})
         result = bot.once()
 
         by_group = signature_by_group(result.named("message.processed"))
@@ -221,6 +223,7 @@ class TestFiling:
                 "mailbox": {"batch_size": batch_size},
                 "rules": {"path": str(rules)},
                 "tracker": jira_tracker(fake.url, "TB_JIRA_TOKEN", timeout=5, deadline=0.5),
+                **PER_MAIL_LINES,
             }
         )
 
@@ -298,6 +301,7 @@ class TestListener:
                 "mailbox": {"kind": "maildir", "path": str(bot.maildir)},
                 "listener": {"host": "127.0.0.1", "port": port},
                 "store": {"url": f"sqlite:///{bot.db}"},
+                **PER_MAIL_LINES,
             }
         )
         daemon = bot.start(tmp_path / "daemon.log")

@@ -46,6 +46,7 @@ def run_checks(
             _guard("rules", lambda: _rules(config)),
             _guard("mailbox", lambda: _mailbox(config)),
             _guard("listener", lambda: _listener(config)),
+            _guard("metrics", lambda: _metrics(config)),
             _guard("tracker", lambda: _tracker(store, config)),
             smtp := _guard("smtp", lambda: _smtp(config, send_test)),
             *(_guard("digest", partial(_digest, d, smtp, clock())) for d in config.digests),
@@ -64,7 +65,8 @@ def _guard(feature: str, check: Callable[[], Check]) -> Check:
         result = check()
     except (TriagebotError, OSError, ValueError) as exc:
         result = Check(feature, "error", str(exc))
-    log.info("check.result", feature=result.feature, status=result.status, detail=result.detail)
+    # debug: check-config prints each result; at info a terminal would show it twice
+    log.debug("check.result", feature=result.feature, status=result.status, detail=result.detail)
     return result
 
 
@@ -100,11 +102,24 @@ def _listener(config: Config) -> Check:
     listener = config.listener
     if listener is None:
         return Check("listener", "disabled", "no [listener] section")
-    with socket.socket(socket.AF_INET6 if ":" in listener.host else socket.AF_INET) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        probe.bind((listener.host, listener.port))
+    _bind(listener.host, listener.port)
     auth = "AUTH" if listener.username else "no AUTH"
     return Check("listener", "enabled", f"smtp {listener.host}:{listener.port} free ({auth})")
+
+
+def _metrics(config: Config) -> Check:
+    if config.metrics is None:  # like [listener]: a wrong section has its own error line
+        return Check("metrics", "disabled", "no [metrics] section")
+    host, port = config.metrics.address
+    _bind(host or "::", port)
+    return Check("metrics", "enabled", f"http://{config.metrics.listen}/metrics free")
+
+
+def _bind(host: str, port: int) -> None:
+    """Raises ``OSError`` unless the service could listen on ``host``:``port`` now."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
 
 
 def _tracker(store: Store, config: Config) -> Check:

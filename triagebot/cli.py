@@ -169,7 +169,8 @@ def cmd_run(args: argparse.Namespace, config: Config) -> int:
 
     daemon = Daemon.from_config(config)
     daemon.exit_after_signal = STOP_GRACE
-    asyncio.run(daemon.run(once=args.once))
+    with daemon.serving():
+        asyncio.run(daemon.run(once=args.once))
     return 0
 
 
@@ -224,6 +225,66 @@ def cmd_defects(args: argparse.Namespace, config: Config) -> int:
     finally:
         store.close()
     return 0
+
+
+def cmd_trace(args: argparse.Namespace, config: Config) -> int:
+    """What happened to one mail: given as a file, or by its Message-ID (every content
+    recorded under it)."""
+    from triagebot.services import open_store  # noqa: PLC0415 - dry-run commands skip its imports
+
+    path = Path(args.mail)
+    key = (
+        Pipeline.from_config(config).process(path.read_bytes()).store_key
+        if path.is_file()
+        else None
+    )
+    store = open_store(config)
+    try:
+        store.migrate()
+        found = store.traces(key=key, message_id=None if key else args.mail.strip("<>"))
+    finally:
+        store.close()
+    for trace in found:
+        fields = _trace_fields(trace)
+        if args.json:
+            effects = [dict(zip(EFFECT_FIELDS, e, strict=True)) for e in trace.effects]
+            print(json.dumps({**fields, "effects": effects}, ensure_ascii=False))
+            continue
+        print("\n".join(f"{name:<10} {value}" for name, value in fields.items()))
+        for kind, state, attempts, error in trace.effects:
+            failed = f", {attempts} failed attempts" if attempts else ""
+            print(f"effect     {kind} {state}{failed}" + (f": {error}" if error else ""))
+        print()
+    if not found:
+        print(
+            f"triagebot: no mail {args.mail} recorded in {store.engine.url.render_as_string()}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+EFFECT_FIELDS = ("kind", "state", "attempts", "error")
+
+
+def _trace_fields(trace: Any) -> dict[str, str]:
+    """A ``MessageTrace``'s lines, those it has."""
+    fields = {
+        "mail": trace.key,
+        "read": f"{trace.processed_at:%Y-%m-%d %H:%M:%S} UTC",
+        "ref": trace.source_ref,
+        "sent": trace.received_at and f"{trace.received_at:%Y-%m-%d %H:%M:%S} UTC",
+        "outcome": f"{trace.kind}, {trace.action or '-'}",
+        "reason": trace.reason,
+        "signature": trace.signature,
+        "rule": trace.rule,
+    }
+    defect = trace.defect
+    if defect is not None:
+        key = defect.key or "not filed"
+        fields["defect"] = f"{defect.id} {defect.state} ({key}, {defect.occurrences} mails)"
+        fields["title"] = defect.title
+    return {name: str(value) for name, value in fields.items() if value}
 
 
 def cmd_defects_move(args: argparse.Namespace, config: Config) -> int:
@@ -423,6 +484,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="process what is waiting, then exit")
     p.set_defaults(func=cmd_run, tracker=True)
 
+    p = sub.add_parser("trace", help="what happened to one mail")
+    p.add_argument("mail", help="the mail's Message-ID, or the mail as a file")
+    p.add_argument("--json", action="store_true", help="one JSON object per recorded mail")
+    p.set_defaults(func=cmd_trace)
+
     p = sub.add_parser("deliver", help="put mail files into the Maildir inbox safely")
     p.add_argument("--maildir", type=Path, help="this Maildir (default: [mailbox].path)")
     p.add_argument("files", nargs="+", type=Path, help="mail files (.eml)")
@@ -492,8 +558,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config, secrets = _load(args)
     except TriagebotError as exc:
         logs.configure()
-        log.error("config.invalid", error=str(exc))
-        print(f"triagebot: configuration error: {exc}", file=sys.stderr)
+        logs.error_once("config.invalid", f"triagebot: configuration error: {exc}", error=str(exc))
         return 2
     logs.configure(config.logging.level, config.logging.format, secrets)
     for warning in config.warnings:
@@ -505,8 +570,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except TriagebotError as exc:
-        log.error("command.failed", command=args.command, error=str(exc))
-        print(f"triagebot: {exc}", file=sys.stderr)
+        logs.error_once("command.failed", f"triagebot: {exc}", command=args.command, error=str(exc))
         return 1
 
 

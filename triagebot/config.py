@@ -10,6 +10,7 @@ tracker, ...) or is ``None``, which disables the feature it configures.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import socket
@@ -31,6 +32,7 @@ DEFAULT_STORE_URL = "sqlite:///var/triagebot.db"
 DEFAULT_RULES_DIR = Path("rules")
 DEFAULT_TRACKER = "local"
 DEFAULT_AUTHSERV_ID = "triagebot-listener"
+DEFAULT_METRICS_LISTEN = "127.0.0.1:9464"
 # An ``allowed_senders`` entry: ``jane.doe@acme.example``, ``acme.example`` or ``@acme.example``
 # ("^": used with fullmatch).
 _SENDER_ENTRY = re.compile(r"^(?:[^@\s]++@|@)?[A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)++")
@@ -141,6 +143,35 @@ class ListenerConfig:
         if "." in host and _HOST_NAME.fullmatch(host) and not host.startswith("localhost"):
             return host
         return DEFAULT_AUTHSERV_ID
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    """``[metrics]``: where Prometheus metrics (``/metrics``) and ``/healthz`` are served."""
+
+    listen: str = DEFAULT_METRICS_LISTEN
+
+    def problems(self) -> Iterator[tuple[str, str]]:
+        try:
+            listen_address(self.listen)
+        except ValueError as exc:
+            yield "listen", str(exc)
+
+    @property
+    def address(self) -> tuple[str, int]:
+        return listen_address(self.listen)
+
+
+def listen_address(listen: str) -> tuple[str, int]:
+    """``listen`` as (host, port): ``127.0.0.1:9464``, ``[::1]:9464`` or ``:9464`` (every
+    interface); ``ValueError`` says what is wrong."""
+    host, colon, port = listen.rpartition(":")
+    if not colon or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{listen!r} is not HOST:PORT (such as {DEFAULT_METRICS_LISTEN})")
+    host = host.removeprefix("[").removesuffix("]")
+    if host and not (_HOST_NAME.fullmatch(host) or _is_ip(host)):
+        raise ValueError(f"{host!r} is not a host name or IP address")
+    return host, int(port)
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,6 +405,7 @@ class Config:
     mailbox: MailboxConfig = field(default_factory=MailboxConfig)
     service: ServiceConfig = field(default_factory=ServiceConfig)
     listener: ListenerConfig | None = None
+    metrics: MetricsConfig | None = None
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     rules: RulesConfig = field(default_factory=RulesConfig)
@@ -405,6 +437,7 @@ _SECTIONS: dict[str, tuple[type[Any], bool]] = {
     "mailbox": (MailboxConfig, True),
     "service": (ServiceConfig, True),
     "listener": (ListenerConfig, False),
+    "metrics": (MetricsConfig, False),
     "store": (StoreConfig, True),
     "rules": (RulesConfig, True),
     "logging": (LoggingConfig, True),
@@ -658,6 +691,14 @@ def _anchor_sqlite(url: str, base: Path) -> str:
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
         return prefix + str(_anchor(Path(url.removeprefix(prefix)), base))
     return url
+
+
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_url(value: str) -> bool:

@@ -19,23 +19,32 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import structlog
 
 from triagebot.analysis import Analyser, AnalysisStopped, InProcess, WorkerPool
+from triagebot.clock import Clock, system_clock
 from triagebot.collector import batch_friendly_gc, return_free_memory
 from triagebot.config import Config
 from triagebot.confirm import Notifier, ReplyHandler
-from triagebot.errors import RetryableError, TriagebotError
+from triagebot.errors import RetryableError, StoreError, TriagebotError
 from triagebot.mail.key import ReusedIds
 from triagebot.mail.report import Kind
 from triagebot.mail.smtp_listener import start_listener
 from triagebot.mail.source import Folder, Incoming, Source
-from triagebot.outbox import run_effects, run_notifications, sync_statuses
+from triagebot.metrics import Metrics, serve
+from triagebot.outbox import (
+    MAIL_EFFECTS,
+    TRACKER_EFFECTS,
+    run_effects,
+    run_notifications,
+    sync_statuses,
+)
 from triagebot.pipeline import Outcome, Pipeline
+from triagebot.progress import Progress
 from triagebot.scheduler import start_digests
 from triagebot.services import (
     build_sources,
@@ -45,7 +54,8 @@ from triagebot.services import (
     open_store,
 )
 from triagebot.smtp import Mailer, mail_enabled
-from triagebot.store import Store
+from triagebot.store import Effect, Store
+from triagebot.systemd import LoopWatch, notify, watchdog_interval
 from triagebot.tracker_move import kind_warning
 from triagebot.trackers import tracker_kind
 from triagebot.trackers.base import Tracker
@@ -58,12 +68,17 @@ WAIT_SLICE = 2.0  # seconds a source waits for mail before checking for shutdown
 OUTBOX_INTERVAL = 10.0  # seconds between outbox rounds when nothing wakes it
 OUTBOX_LIMIT = 100
 TRACKER_LANE, MAIL_LANE = "outbox-tracker", "outbox-mail"
-LANES = (TRACKER_LANE, MAIL_LANE)
+LANE_EFFECTS = {TRACKER_LANE: TRACKER_EFFECTS, MAIL_LANE: MAIL_EFFECTS}
+LANES = tuple(LANE_EFFECTS)
+_INSTANT = timedelta(microseconds=1)  # ``[start, now]`` as the half-open ``[start, now + 1µs)``
 RETRY_INITIAL, RETRY_MAX = 1.0, 60.0  # back-off after a source or store failure
 SIGNALS = (signal.SIGTERM, signal.SIGINT)
 STOP_GRACE = 5.0  # seconds an orderly stop may take after a signal (``exit_after_signal``)
 
 FOLDER_OF: dict[Kind, Folder] = {Kind.INVALID: Folder.QUARANTINE}
+#: A message's outcome in metrics and summaries: its folder when it was set aside, else the
+#: action taken (``file``, ``candidate``, ``ignore``, ...).
+_OUTCOME_OF = {Folder.QUARANTINE: "quarantined", Folder.REVIEW: "review"}
 
 
 class DaemonCrashed(TriagebotError):
@@ -72,10 +87,13 @@ class DaemonCrashed(TriagebotError):
 
 @dataclass(frozen=True, slots=True)
 class Processed:
-    """A committed batch: which refs go to which folder."""
+    """A committed batch: which refs go to which folder; how many mails were new; how many
+    of each (kind, outcome); the reasons of those quarantined."""
 
     moves: dict[Folder, list[str]]
     new: int
+    outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
+    quarantined: tuple[str, ...] = ()
 
 
 class BatchCounter:
@@ -155,7 +173,9 @@ def record_batch(
         outcomes.append(outcome)
     new, refused = _record(store, source, outcomes, refs, now)
     moves: dict[Folder, list[str]] = defaultdict(list)
-    verbose = _stdlib_log.isEnabledFor(logging.INFO)  # build no log fields nobody will see
+    tally: Counter[tuple[str, str]] = Counter()
+    quarantined: list[str] = []
+    verbose = _stdlib_log.isEnabledFor(logging.DEBUG)  # build no log fields nobody will see
     for index, (ref, outcome) in enumerate(zip(refs, outcomes, strict=True)):
         folder = FOLDER_OF.get(outcome.report.kind, Folder.PROCESSED)
         reason = outcome.report.reason
@@ -165,11 +185,13 @@ def record_batch(
         elif outcome.report.kind is Kind.REPLY and replies is not None:
             folder = replies.handle(outcome.report, now)
         moves[folder].append(ref)
+        tally[str(outcome.report.kind), _OUTCOME_OF.get(folder, outcome.action)] += 1
         if folder is Folder.QUARANTINE:
+            quarantined.append(reason)
             log.warning("message.quarantined", **_log_fields(source, ref, outcome), reason=reason)
         elif verbose:
-            log.info("message.processed", **_log_fields(source, ref, outcome))
-    return Processed(dict(moves), new)
+            log.debug("message.processed", **_log_fields(source, ref, outcome))
+    return Processed(dict(moves), new, tally, tuple(quarantined))
 
 
 def _record(
@@ -247,9 +269,16 @@ class Daemon:
         *,
         mailer: Mailer | None = None,
         analyser: Analyser | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
-        """``analyser``: where mails are analysed (default: in this process, no budget)."""
+        """``analyser``: where mails are analysed (default: in this process, no budget);
+        ``metrics``: what ``/metrics`` serves (``from_config`` counts the tracker's calls)."""
         self.config = config
+        self.metrics = metrics or Metrics(store.clock)
+        self.progress = Progress(store.clock)
+        self._tally: Counter[str] = Counter()  # outcome → mails, for the ``run --once`` summary
+        self.watch = LoopWatch()  # what systemd's watchdog is fed by
+        self._open: set[str] = set()  # sources opened at least once (READY=1 when all are)
         self.analyser = analyser or InProcess(pipeline)
         #: Seconds after SIGTERM/SIGINT at which the process exits even if a call still hangs
         #: (a Jira or SMTP request, an IMAP reconnect): everything is committed before it is
@@ -275,8 +304,9 @@ class Daemon:
         self.notifier = Notifier.from_config(config, store, mailer)
 
     @classmethod
-    def from_config(cls, config: Config) -> Daemon:
-        store = open_store(config, timedelta(seconds=config.tracker.update_interval))
+    def from_config(cls, config: Config, clock: Clock = system_clock) -> Daemon:
+        """The service ``config`` describes; ``clock`` is its time (tests fix it)."""
+        store = open_store(config, timedelta(seconds=config.tracker.update_interval), clock)
         store.migrate()
         mismatch = kind_warning(store, config.tracker.kind)
         if mismatch is not None:
@@ -288,15 +318,34 @@ class Daemon:
         service = config.service
         size = service.processes
         analyser = WorkerPool(config, service.analysis_timeout, size) if size else None
+        metrics = Metrics(store.clock)
         return cls(
             config,
             pipeline,
             store,
-            build_tracker(config, store),
+            metrics.count_requests(build_tracker(config, store)),
             build_sources(config),
             mailer=mail_enabled(config),
             analyser=analyser,
+            metrics=metrics,
         )
+
+    def serving(self) -> contextlib.AbstractContextManager[None]:
+        """Serve ``/metrics`` and ``/healthz`` while the block runs (``[metrics]``; off
+        without it)."""
+        if self.config.metrics is None:
+            return contextlib.nullcontext()
+        return serve(self.config.metrics.address, self.metrics, self.problems)
+
+    def problems(self) -> list[tuple[str, str]]:
+        """What ``/healthz`` reports: each source whose last attempt failed, and the store
+        when it does not answer now."""
+        found = self.metrics.source_problems()
+        try:
+            self.store.ping()
+        except Exception as exc:  # any failure is the store's problem to report
+            found.append(("store", str(exc)))
+        return found
 
     def _on_signal(self) -> None:
         self.stop()
@@ -323,6 +372,7 @@ class Daemon:
         listener: Any = None
         digests = None
         tasks: list[asyncio.Task[None]] = []
+        watchdog: asyncio.Task[None] | None = None
         try:  # everything started below is stopped in ``finally``, even if a later start fails
             for sig in SIGNALS:
                 loop.add_signal_handler(sig, self._on_signal)
@@ -334,6 +384,7 @@ class Daemon:
                 once=once,
                 tracker=self.tracker.name,
             )
+            started = self.store.clock()
             if once:
                 # Effects wait until every batch is recorded: one tracker call per defect and
                 # run, so updates need no coalescing delay (and retries keep their schedule).
@@ -343,14 +394,19 @@ class Daemon:
                 asyncio.create_task(self._drain(s, once), name=f"source {s.name}")
                 for s in self.sources
             ]
+            interval = watchdog_interval()
+            if interval is not None:
+                watchdog = asyncio.create_task(self._watchdog(interval), name="watchdog")
             if not once:
                 tasks += [asyncio.create_task(self._outbox(lane), name=lane) for lane in LANES]
             await _until_done_or_crashed(tasks)
             if once:
                 await asyncio.gather(*(self._run_effects(lane) for lane in LANES))
+                await asyncio.to_thread(self._summary, started)
         finally:
+            notify("STOPPING=1")
             self.stop()
-            await _cancel(tasks)  # before the store closes under them
+            await _cancel([*tasks, *([watchdog] if watchdog else [])])  # before the store closes
             if listener is not None:
                 listener.stop()
             if digests is not None:
@@ -385,22 +441,32 @@ class Daemon:
         limit = self.config.mailbox.batch_size
         delay = RETRY_INITIAL
         acks = _Acknowledgement()
+        loop = f"source {source.name}"
         try:
             while not self.stopping.is_set():
                 try:
+                    self.watch.progress(loop)
                     await _on(io, source.open)
+                    self.metrics.source_state(source.name, None)
+                    self._opened(source.name)
                     pending = self._analysed(io, source, limit)
                     while not self.stopping.is_set():
-                        refs, analysed = await pending
+                        self.watch.progress(loop)
+                        fetched = await pending
+                        refs, analysed = fetched.refs, fetched.analysed
                         if not refs:
                             if once and not await _on(io, source.delivering):
                                 await acks.settle()
                                 return
+                            self.watch.idle(loop)
                             await _on(io, source.wait, WAIT_SLICE)
                             pending = self._analysed(io, source, limit)
                             continue
                         pending = self._analysed(io, source, limit)  # overlaps with recording
+                        started = time.monotonic()
                         done = await _on(self._worker, self._handle, source.name, refs, analysed)
+                        fetched.seconds += time.monotonic() - started
+                        self._recorded(source.name, done, fetched)
                         await acks.replace(_on(io, _acknowledge, source, done.moves))
                         if done.new:
                             self._wake_outbox()
@@ -413,29 +479,36 @@ class Daemon:
                 except TriagebotError as exc:
                     level = log.warning if isinstance(exc, RetryableError) else log.error
                     level("source.failed", source=source.name, error=str(exc), retry_in=delay)
+                    if not isinstance(exc, StoreError):  # the store's health is its own
+                        self.metrics.source_state(source.name, str(exc))
                     await acks.settle_quietly(source.name)
                     await _on(io, source.close)
+                    self.watch.idle(loop)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self.stopping.wait(), delay)
                     delay = min(delay * 2, RETRY_MAX)
         finally:
+            self.watch.idle(loop)
             await _on(io, source.close)
             io.shutdown(wait=False)
 
     def _analysed(
         self, io: ThreadPoolExecutor, source: Source, limit: int
-    ) -> asyncio.Task[tuple[list[str], list[Outcome]]]:
-        """The next batch's refs and analysis, under way while the batch before is recorded
-        (the analysis processes are never idle while the store works). The raw mails are let
-        go once analysed: only the capped outcomes wait for the store."""
+    ) -> asyncio.Task[_Fetched]:
+        """The next batch, analysed, under way while the batch before is recorded (the
+        analysis processes are never idle while the store works). The raw mails are let go
+        once analysed: only the capped outcomes wait for the store."""
 
-        async def fetch_and_analyse() -> tuple[list[str], list[Outcome]]:
+        async def fetch_and_analyse() -> _Fetched:
             batch = await _on(io, source.fetch, limit)
             refs = [incoming.ref for incoming in batch]
+            behind = source.backlog()  # read now: the batch fetched next is still waiting
             if not refs:
-                return refs, []
+                return _Fetched(refs, [], behind)
             raws = [incoming.raw for incoming in batch]
-            return refs, await _on(self._analysis, self.analyser.analyse, raws)
+            started = time.monotonic()
+            analysed = await _on(self._analysis, self.analyser.analyse, raws)
+            return _Fetched(refs, analysed, behind, time.monotonic() - started)
 
         task = asyncio.ensure_future(fetch_and_analyse())
         task.add_done_callback(_retrieved)  # a batch abandoned at a stop or a failure
@@ -454,6 +527,59 @@ class Daemon:
         return_free_memory()
         return done
 
+    def _recorded(self, source: str, done: Processed, fetched: _Fetched) -> None:
+        """A batch is committed: metrics, progress through a backlog, the batch's line."""
+        remaining = fetched.behind
+        self.metrics.recorded(done.outcomes, done.quarantined, fetched.seconds)
+        self.metrics.backlog.labels(source).set(remaining)
+        outcomes = Counter[str]()
+        for (_, outcome), count in done.outcomes.items():
+            outcomes[outcome] += count
+        self._tally.update(outcomes)
+        messages = outcomes.total()
+        backlog = self.progress.advance(source, messages, remaining)
+        level = log.debug if backlog else log.info
+        level("batch.recorded", source=source, messages=messages, new=done.new, **outcomes)
+
+    def _summary(self, started: datetime) -> None:
+        """``run --once``'s last word: mails by outcome, defects new and updated, and the
+        effects still waiting (a tracker that is away, mail that is off)."""
+        activity = self.store.period_activity(started, self.store.clock() + _INSTANT)
+        pending = self._pending_by_lane()
+        log.info(
+            "run.summary",
+            messages=sum(self._tally.values()),
+            outcomes=dict(self._tally),
+            defects_new=len(activity.new),
+            defects_updated=len(activity.counts.keys() - activity.new),
+            effects_pending=pending,
+        )
+
+    def _pending_by_lane(self) -> dict[str, int]:
+        waiting = self.store.pending_by_kind()
+        return {
+            lane: sum(waiting.get(str(k), 0) for k in kinds) for lane, kinds in LANE_EFFECTS.items()
+        }
+
+    def _opened(self, source: str) -> None:
+        """Tell systemd the service is ready once every source has opened (once)."""
+        if source in self._open:
+            return
+        self._open.add(source)
+        if len(self._open) == len(self.sources):
+            notify("READY=1", f"STATUS=reading {', '.join(sorted(self._open))}")
+
+    async def _watchdog(self, interval: float) -> None:
+        """Feed systemd's watchdog twice per ``interval`` while no loop is stuck in a step;
+        a stuck loop starves it, and systemd restarts the service."""
+        while True:
+            stuck = self.watch.stuck(interval)
+            if stuck:
+                log.warning("watchdog.starved", stuck={k: round(v, 1) for k, v in stuck.items()})
+            else:
+                notify("WATCHDOG=1")
+            await asyncio.sleep(interval / 2)
+
     def _wake_outbox(self) -> None:
         for due in self._due.values():
             due.set()
@@ -465,8 +591,10 @@ class Daemon:
         next_sync = time.monotonic()
         due = self._due[lane]
         while True:
+            self.watch.idle(lane)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(due.wait(), OUTBOX_INTERVAL)
+            self.watch.progress(lane)
             due.clear()
             final = self.stopping.is_set()
             if lane == TRACKER_LANE and not final and time.monotonic() >= next_sync:
@@ -483,6 +611,7 @@ class Daemon:
             return
         try:
             await _on(self._lanes[TRACKER_LANE], sync_statuses, self.store, self.tracker)
+            self.metrics.succeeded("sync")
         except Exception as exc:  # any failure waits for the next interval
             level = log.warning if isinstance(exc, RetryableError) else log.error
             level(
@@ -501,6 +630,7 @@ class Daemon:
         a create that found its issue): rounds go on until one completes nothing, so
         ``run --once`` leaves no due update behind."""
         while True:
+            self.watch.progress(lane)  # each round is a step of its own
             try:
                 done = await _on(self._lanes[lane], self._round, lane)
             except Exception as exc:  # the outbox outlives any one round
@@ -517,17 +647,33 @@ class Daemon:
 
     def _round(self, lane: str) -> int:
         now = self.store.clock()
+        failed: list[Effect] = []
         if lane == TRACKER_LANE:
-            return run_effects(self.store, self.tracker, now, OUTBOX_LIMIT)
-        return run_notifications(
-            self.store,
-            self.notifier,
-            now,
-            OUTBOX_LIMIT,
-            # a broken [helpdesk] is a loop to fix, not one left out: its mails wait
-            helpdesk=self.config.helpdesk is not None
-            or any(section == "helpdesk" for section, _ in self.config.broken),
-        )
+            done = run_effects(self.store, self.tracker, now, OUTBOX_LIMIT, failed=failed.append)
+        else:
+            done = run_notifications(
+                self.store,
+                self.notifier,
+                now,
+                OUTBOX_LIMIT,
+                # a broken [helpdesk] is a loop to fix, not one left out: its mails wait
+                helpdesk=self.config.helpdesk is not None
+                or any(section == "helpdesk" for section, _ in self.config.broken),
+                failed=failed.append,
+            )
+        self.metrics.outbox_round(lane, len(failed), self._pending_by_lane()[lane])
+        return done
+
+
+@dataclass(slots=True)
+class _Fetched:
+    """A batch fetched and analysed: its refs and outcomes, how many mails waited behind it
+    when it was fetched, and the seconds spent on it (analysis, then recording)."""
+
+    refs: list[str]
+    analysed: list[Outcome]
+    behind: int
+    seconds: float = 0.0
 
 
 class _Acknowledgement:

@@ -114,8 +114,16 @@ class _Retry(RetryableError):
         self.not_before = not_before
 
 
-def run_effects(store: Store, tracker: Tracker, now: datetime, limit: int = 100) -> int:
-    """Perform up to ``limit`` tracker effects due at ``now``; returns how many completed."""
+def run_effects(
+    store: Store,
+    tracker: Tracker,
+    now: datetime,
+    limit: int = 100,
+    *,
+    failed: Callable[[Effect], object] = lambda _: None,
+) -> int:
+    """Perform up to ``limit`` tracker effects due at ``now``; returns how many completed.
+    ``failed`` hears of each attempt that failed (to be retried or parked)."""
     effects = store.due_effects(now, limit, TRACKER_EFFECTS)
     loaded = store.defects_by_id({e.defect_id for e in effects})  # one read for the round
 
@@ -125,7 +133,7 @@ def run_effects(store: Store, tracker: Tracker, now: datetime, limit: int = 100)
         defect = loaded.pop(effect.defect_id, None) or store.defect(effect.defect_id)
         return _perform(defect, effect, tracker, now, store.clock)
 
-    return _run(store, effects, now, perform)
+    return _run(store, effects, now, perform, failed=failed)
 
 
 def run_notifications(
@@ -135,6 +143,7 @@ def run_notifications(
     limit: int = 100,
     *,
     helpdesk: bool = True,
+    failed: Callable[[Effect], object] = lambda _: None,
 ) -> int:
     """Perform up to ``limit`` ``notify`` effects due at ``now``, then send due reminders and
     answers to refused replies; returns how many effects completed. Without a ``notifier``
@@ -155,7 +164,7 @@ def run_notifications(
     def perform(effect: Effect) -> None:
         notifier.perform(effect, now)
 
-    completed = _run(store, effects, now, perform, give_up=False)
+    completed = _run(store, effects, now, perform, give_up=False, failed=failed)
     notifier.send_due(now)
     return completed
 
@@ -181,6 +190,7 @@ def _run(
     perform: Callable[[Effect], EffectResult | None],
     *,
     give_up: bool = True,
+    failed: Callable[[Effect], object],
 ) -> int:
     """Perform effects one by one: retry the retryable later, and park the rest as failed
     (``give_up``) or retry them later too (mail: a refusal is a setting to fix)."""
@@ -190,6 +200,7 @@ def _run(
         try:
             result = perform(effect)
         except Exception as exc:
+            failed(effect)
             if give_up and not isinstance(exc, RetryableError):
                 # a refusal or a bug: park it, keep the other effects going
                 log.error("outbox.failed", **context, error=repr(exc), attempts=effect.attempts + 1)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from triagebot.clock import Clock, system_clock
 from triagebot.config import (
     Config,
     ListenerConfig,
@@ -160,9 +161,11 @@ def store_url(store: StoreConfig) -> str:
     return url.render_as_string(hide_password=False)
 
 
-def open_store(config: Config, update_delay: timedelta = timedelta(0)) -> Store:
-    """The configured store (not yet migrated)."""
-    return Store(store_url(config.store), update_delay=update_delay)
+def open_store(
+    config: Config, update_delay: timedelta = timedelta(0), clock: Clock = system_clock
+) -> Store:
+    """The configured store (not yet migrated); ``clock`` stamps what it records."""
+    return Store(store_url(config.store), clock=clock, update_delay=update_delay)
 
 
 def build_tracker(config: Config, store: Store) -> Tracker:

@@ -383,6 +383,9 @@ class ImapSource:
         """Never: the server shows a message only once it is complete."""
         return False
 
+    def backlog(self) -> int:
+        return len(self._pending)
+
     def quarantined(self) -> list[Incoming]:
         return self._call("list quarantine", self._quarantined)
 

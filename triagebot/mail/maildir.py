@@ -253,6 +253,9 @@ class MaildirSource:
             self._waiting()  # forgets the young files that left new/
         return bool(self._young)
 
+    def backlog(self) -> int:
+        return len(self._listed)
+
     def quarantined(self) -> list[Incoming]:
         """Quarantined files in delivery order: ``new/`` (as moved there) and ``cur/`` (a
         mail client may have opened them); the ref is the file name."""

@@ -58,6 +58,10 @@ class Source(Protocol):
         """True while mail is arriving that ``fetch`` does not hand out yet (a Maildir file
         still being written): ``run --once`` waits for it."""
 
+    def backlog(self) -> int:
+        """Messages known to wait behind the last batch, as of the last listing (no I/O): the
+        service's progress and ``triagebot_backlog_messages``."""
+
     def quarantined(self) -> list[Incoming]:
         """The mails in the quarantine folder, oldest first; ``ref`` names one for
         ``release`` (``triagebot quarantine``)."""

@@ -81,6 +81,11 @@ class Store:
             self._held.clear()
         self.engine.dispose()
 
+    def ping(self) -> None:
+        """One round trip to the database; raises (``StoreError``) when it does not answer."""
+        with self.read() as conn:
+            conn.execute(sa.select(1))
+
     # --- schema ---------------------------------------------------------------------------
 
     def create_all(self, tables: sa.MetaData) -> None:
@@ -207,6 +212,14 @@ class Store:
         """Every defect and candidate, oldest first."""
         with self.read() as conn:
             return queries.defect_summaries(conn)
+
+    def traces(
+        self, *, key: str | None = None, message_id: str | None = None
+    ) -> list[queries.MessageTrace]:
+        """``triagebot trace``: the mail recorded under store ``key``, or every mail recorded
+        with ``message_id`` (one Message-ID may carry several contents)."""
+        with self.read() as conn:
+            return queries.message_traces(conn, key, message_id)
 
     def status(self, now: datetime) -> dict[str, Any]:
         """``triagebot status``: intake, defects, the outbox's backlog and the digests' latest
@@ -354,6 +367,11 @@ class Store:
         ``fail_effect`` ends the lease."""
         with self.write() as conn:
             return queue.lease(conn, now, limit, kinds)
+
+    def pending_by_kind(self) -> dict[str, int]:
+        """Effects waiting to be performed, by kind (``/metrics``, the ``run --once`` summary)."""
+        with self.read() as conn:
+            return queue.pending_by_kind(conn)
 
     def complete_effect(self, effect_id: int, result: EffectResult | None = None) -> None:
         """Mark an effect done and keep what it taught us, in one transaction; occurrences

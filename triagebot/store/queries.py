@@ -32,11 +32,13 @@ from triagebot.store.schema import (
 
 __all__ = [
     "STATUS_FAILED_SHOWN",
+    "MessageTrace",
     "PeriodActivity",
     "count",
     "counts",
     "defect_summaries",
     "defects_by_id",
+    "message_traces",
     "period_activity",
     "signatures_of",
     "status",
@@ -357,3 +359,58 @@ def _candidate_ids(conn: Connection) -> list[int]:
             .order_by(defects.c.first_seen, defects.c.id)
         ).scalars()
     )
+
+
+@dataclass(frozen=True, slots=True)
+class MessageTrace:
+    """What happened to one recorded mail (``triagebot trace``): when it was read, what it
+    was, which rule decided, the defect it counted for and that defect's effects as
+    (kind, state, attempts, last error), oldest first."""
+
+    key: str
+    processed_at: datetime
+    received_at: datetime | None
+    source_ref: str | None
+    kind: str
+    action: str | None
+    rule: str | None
+    signature: str | None
+    reason: str | None
+    defect: DefectSummary | None
+    effects: list[tuple[str, str, int, str | None]]
+
+
+def message_traces(conn: Connection, key: str | None, message_id: str | None) -> list[MessageTrace]:
+    """The recorded mails with store ``key``, or with ``message_id`` (any content), in the
+    order they were recorded."""
+    query = sa.select(messages).order_by(messages.c.processed_at)
+    if key is not None:
+        query = query.where(messages.c.message_id == key)
+    else:
+        query = query.where(messages.c.message_id.startswith(f"{message_id}#", autoescape=True))
+    rows = conn.execute(query).all()
+    ids = {r.defect_id for r in rows if r.defect_id is not None}
+    summaries = {d.id: d for d in defect_summaries(conn, ids)} if ids else {}
+    effects: dict[int, list[tuple[str, str, int, str | None]]] = {i: [] for i in ids}
+    if ids:
+        done = sa.select(outbox.c.defect_id, outbox.c.kind, outbox.c.state, outbox.c.attempts)
+        done = done.add_columns(outbox.c.last_error).order_by(outbox.c.id)
+        for q in by_ids(done, outbox.c.defect_id, ids):
+            for e in conn.execute(q):
+                effects[e.defect_id].append((e.kind, e.state, e.attempts, e.last_error))
+    return [
+        MessageTrace(
+            r.message_id,
+            r.processed_at,
+            r.received_at,
+            r.source_ref,
+            r.kind,
+            r.action,
+            r.rule,
+            r.signature,
+            r.reason,
+            summaries.get(r.defect_id) if r.defect_id is not None else None,
+            effects.get(r.defect_id, []) if r.defect_id is not None else [],
+        )
+        for r in rows
+    ]

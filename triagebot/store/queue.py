@@ -34,6 +34,7 @@ __all__ = [
     "enqueue",
     "fail",
     "lease",
+    "pending_by_kind",
     "pending_effects",
     "pending_key",
     "retry_failed",
@@ -192,6 +193,16 @@ def effects(conn: Connection, defect_id: int | None = None) -> list[tuple[str, s
     if defect_id is not None:
         query = query.where(outbox.c.defect_id == defect_id)
     return [(r.kind, r.state, r.attempts) for r in conn.execute(query)]
+
+
+def pending_by_kind(conn: Connection) -> dict[str, int]:
+    """How many effects wait to be performed, by kind (failed ones wait for an operator)."""
+    rows = conn.execute(
+        sa.select(outbox.c.kind, sa.func.count())
+        .where(outbox.c.state == "pending")
+        .group_by(outbox.c.kind)
+    )
+    return {str(kind): count for kind, count in rows}
 
 
 def pending_effects(conn: Connection, keys: list[str]) -> dict[str, tuple[int, dict[str, Any]]]:
