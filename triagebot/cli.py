@@ -67,6 +67,7 @@ def _explainer(config: Config) -> Callable[[str, bytes, bool], None]:
     from triagebot.confirm import explain as explain_reply  # noqa: PLC0415 - only explain
     from triagebot.confirm import explain_lines as explain_reply_lines  # noqa: PLC0415
     from triagebot.mail.report import Kind  # noqa: PLC0415 - only explain
+    from triagebot.stack.diagnose import no_trace_reason  # noqa: PLC0415 - only explain
     from triagebot.trackers import tracker_kind  # noqa: PLC0415 - only explain
 
     issue_key = tracker_kind(config.tracker.kind).key
@@ -75,8 +76,11 @@ def _explainer(config: Config) -> Callable[[str, bytes, bool], None]:
 
     def explain(name: str, raw: bytes, as_json: bool) -> None:
         outcome = pipeline.process(raw)
+        trace = outcome.report.trace
+        miss = None if trace and trace.frame_count else no_trace_reason(outcome.report.text)
         if as_json:
             record = outcome.as_json()
+            record["no_trace"] = miss
             record["truncated"] = list(outcome.report.truncated)
             record.update(explain_reply(outcome.report, config.helpdesk, now, issue_key))
             if outcome.signature:
@@ -103,6 +107,8 @@ def _explainer(config: Config) -> Callable[[str, bytes, bool], None]:
         if report.trace:
             for index, exc in enumerate(report.trace.exceptions):
                 print(f"exception [{index}] {exc.type}: {exc.message[:200]}")
+        if miss is not None:
+            print(f"no trace  {miss}")
         if outcome.signature:
             print(explain_signature(outcome.signature))
         if outcome.decision:
