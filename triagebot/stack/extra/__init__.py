@@ -8,6 +8,7 @@ a new one is one line in ``READERS``.
 from __future__ import annotations
 
 from triagebot.stack import TraceParser
+from triagebot.stack.extra import appcenter
 
 #: The extra readers, tried in order on the unwrapped text (the richest trace wins).
-READERS: tuple[TraceParser, ...] = ()
+READERS: tuple[TraceParser, ...] = (appcenter.read,)
