@@ -8,7 +8,7 @@ a new one is one line in ``READERS``.
 from __future__ import annotations
 
 from triagebot.stack import TraceParser
-from triagebot.stack.extra import appcenter
+from triagebot.stack.extra import appcenter, bugsnag
 
 #: The extra readers, tried in order on the unwrapped text (the richest trace wins).
-READERS: tuple[TraceParser, ...] = (appcenter.read,)
+READERS: tuple[TraceParser, ...] = (appcenter.read, bugsnag.read)

@@ -1,0 +1,145 @@
+"""Bugsnag's Markdown reports are read as JVM and .NET traces (``triagebot.stack.extra.bugsnag``):
+``**Type** in **context**``, the message, then ``location - name`` frames."""
+
+from __future__ import annotations
+
+from triagebot.stack.detect import find_trace
+from triagebot.stack.extra import bugsnag
+from triagebot.stack.model import Trace
+from triagebot.stack.signature import Signer
+
+SIGNER = Signer()
+
+# bench/realworld/traces/java/autoaccounting-datafragment-loadmoredata-npe.txt
+LOAD_MORE = """## Error in 自动记账
+
+**java.lang.NullPointerException** in **MainActivity**
+Attempt to invoke virtual method 'java.lang.String net.ankio.auto.database.table.AppData.hash()' on a null object reference
+
+[View on Bugsnag](https://app.bugsnag.com/auto/zi-dong-ji-zhang/errors/663ef0afae33270007f4ecbe?event_id=663ef0ae00e6d65550bb0000&i=gh&m=ci)
+
+## Stacktrace
+
+    DataFragment.kt:177 - net.ankio.auto.ui.fragment.DataFragment$loadMoreData$1$1.invokeSuspend
+
+[View full stacktrace](https://app.bugsnag.com/auto/zi-dong-ji-zhang/errors/663ef0afae33270007f4ecbe?event_id=663ef0ae00e6d65550bb0000&i=gh&m=ci)
+
+*Created automatically via Bugsnag*
+"""  # noqa: E501
+
+# bench/realworld/traces/java/autoaccounting-datafragment-loadmoredata-npe@980.txt (stack part)
+LOAD_MORE_980 = """**java.lang.NullPointerException** in **MainActivity**
+Attempt to invoke virtual method 'java.lang.String net.ankio.auto.database.table.AppData.hash()' on a null object reference
+
+[View on Bugsnag](https://app.bugsnag.com/auto/zi-dong-ji-zhang/errors/679da3f8efe4771e137d3324?event_id=679da3f70112532ac13d0000&i=gh&m=ci)
+
+## Stacktrace
+
+    DataFragment.kt:226 - net.ankio.auto.ui.fragment.DataFragment$loadMoreData$1$1.invokeSuspend
+"""  # noqa: E501
+
+# bench/realworld/traces/dotnet/inkycal-sqlinternalconnection-onerror-timeout@fetchdata.txt
+SQL_TIMEOUT = """## Error in InkyCal
+
+**Microsoft.Data.SqlClient.SqlException** in **/fetchdata**
+Connection Timeout Expired.  The timeout period elapsed during the post-login phase.  The connection could have timed out while waiting for server to complete the login process and respond; Or it could have timed out while attempting to create multiple active connections.  The duration spent while attempting to connect to this server was - [Pre-Login] initialization=412; handshake=12929; [Login] initialization=0; authentication=0; [Post-Login] complete=1328; 
+
+[View on Bugsnag](https://app.bugsnag.com/noyb-1/inkycal/errors/5f790358aec1710017493acb?event_id=5f79035800614b0f84100000&i=gh&m=ci)
+
+## Stacktrace
+
+    :0 - Microsoft.Data.SqlClient.SqlInternalConnection.OnError(SqlException exception, bool breakConnection, Action<T> wrapCloseInAction)
+
+[View full stacktrace](https://app.bugsnag.com/noyb-1/inkycal/errors/5f790358aec1710017493acb?event_id=5f79035800614b0f84100000&i=gh&m=ci)
+"""  # noqa: E501, W291
+
+# bench/realworld/traces/java/frost-jobcancellation-unknown-method.txt (stack part)
+UNKNOWN_ONLY = """**kotlinx.coroutines.JobCancellationException** in **unknown method:0**
+Job was cancelled
+
+## Stacktrace
+
+    unknown file:0 - unknown method
+"""
+
+# bench/realworld/traces/php/faveo-location-getuserlocations-undefined.txt: PHP frames are not
+# this reader's (first frame)
+PHP = """**ErrorException** in **GET /location**
+Undefined variable: data
+
+## Stacktrace
+
+    \\app\\Http\\Controllers\\Agent\\helpdesk\\LocationController.php:41 - App\\Http\\Controllers\\Agent\\helpdesk\\LocationController::getUserLocations
+"""  # noqa: E501
+
+
+def _found(text: str) -> Trace:
+    trace = find_trace(text)
+    assert trace is not None
+    return trace
+
+
+def test_jvm_report_is_read_as_a_java_trace() -> None:
+    trace = _found(LOAD_MORE)
+    assert (trace.language, trace.frame_count) == ("java", 1)
+    assert trace.root is not None and trace.root.type == "java.lang.NullPointerException"
+    assert trace.root.message.startswith("Attempt to invoke virtual method")
+    top = trace.root.frames[0]
+    assert (top.module, top.function, top.file, top.line) == (
+        "net.ankio.auto.ui.fragment.DataFragment$loadMoreData$1$1",
+        "invokeSuspend",
+        "DataFragment.kt",
+        177,
+    )
+
+
+def test_another_build_is_the_same_bug() -> None:
+    assert SIGNER.sign(_found(LOAD_MORE_980)).value == SIGNER.sign(_found(LOAD_MORE)).value
+
+
+def test_report_and_stack_trace_of_one_crash_are_the_same_bug() -> None:
+    """The frames are the JVM parser's own: the crash mailed as ``printStackTrace`` groups."""
+    printed = (
+        "java.lang.NullPointerException: Attempt to invoke virtual method 'java.lang.String "
+        "net.ankio.auto.database.table.AppData.hash()' on a null object reference\n"
+        "\tat net.ankio.auto.ui.fragment.DataFragment$loadMoreData$1$1.invokeSuspend"
+        "(DataFragment.kt:177)\n"
+    )
+    assert SIGNER.sign(_found(printed)).value == SIGNER.sign(_found(LOAD_MORE)).value
+
+
+def test_lookalike_crash_is_another_bug() -> None:
+    """Same exception and message, another failing function."""
+    other = LOAD_MORE.replace("$loadMoreData$1$1.invokeSuspend", "$refresh$1$1.invokeSuspend")
+    assert SIGNER.sign(_found(other)).value != SIGNER.sign(_found(LOAD_MORE)).value
+
+
+def test_report_that_lost_its_line_breaks_is_the_same_bug() -> None:
+    joined = " ".join(line.strip() for line in LOAD_MORE.split("\n") if line.strip())
+    assert SIGNER.sign(_found(joined)).value == SIGNER.sign(_found(LOAD_MORE)).value
+
+
+def test_dotnet_report_is_read_as_a_dotnet_trace() -> None:
+    trace = _found(SQL_TIMEOUT)
+    assert (trace.language, trace.frame_count) == ("dotnet", 1)
+    assert trace.root is not None and trace.root.type == "Microsoft.Data.SqlClient.SqlException"
+    top = trace.root.frames[0]
+    assert (top.module, top.function, top.file) == (
+        "Microsoft.Data.SqlClient.SqlInternalConnection",
+        "OnError",
+        None,
+    )
+
+
+def test_dotnet_report_with_other_timings_is_the_same_bug() -> None:
+    """The driver's message carries per-connection timings; they do not split the bug."""
+    other = SQL_TIMEOUT.replace(
+        "initialization=412; handshake=12929", "initialization=50; handshake=13283"
+    )
+    assert SIGNER.sign(_found(other)).value == SIGNER.sign(_found(SQL_TIMEOUT)).value
+
+
+def test_reports_without_a_frame_of_its_languages_are_not_read() -> None:
+    assert bugsnag.read(UNKNOWN_ONLY) is None
+    assert bugsnag.read(PHP) is None
+    assert bugsnag.read("## Stacktrace\n\n    Foo.java:1 - a.b.C.d\n") is None  # no exception

@@ -1,0 +1,130 @@
+"""Bugsnag error reports as its GitHub integration files them (Markdown), for .NET and the JVM.
+
+The exception comes first, in bold, with what it happened in, then its message; the frames
+follow under a heading, innermost first, each as ``location - name``::
+
+    **java.lang.NullPointerException** in **MainActivity**
+    Attempt to invoke virtual method 'java.lang.String AppData.hash()' on a null object reference
+
+    [View on Bugsnag](https://app.bugsnag.com/...)
+
+    ## Stacktrace
+
+        DataFragment.kt:177 - net.ankio.auto.ui.fragment.DataFragment$loadMoreData$1$1.invokeSuspend
+
+A .NET frame's location is its file and line or just ``:0``, its name the method with its
+parameters (``:0 - Microsoft.Data.SqlClient.SqlInternalConnection.OnError(SqlException e)``).
+The frames are handed to the language's parser as the trace it would have read, so a crash
+reported both ways gets the same frames and the same signature. Frames Bugsnag could not
+resolve (``unknown file:0 - unknown method``) are left out.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from triagebot.stack import dotnet, java
+from triagebot.stack.model import Trace
+from triagebot.stack.text import LINE_START, MAX_FRAMES
+
+__all__ = ["read"]
+
+_STACKTRACE = "## Stacktrace"
+# "**java.lang.IllegalStateException** in **MainActivity**", "**System.X** in **/panel/1**"
+_HEADER = re.compile(r"\*\*(?P<type>[A-Za-z_][\w.$+`]*+)\*\* in \*\*[^*\n]*+\*\*")
+#: Where the message ends: the tracker's link, the stack heading, or a blank line.
+_MESSAGE_ENDS = ("[View on Bugsnag", _STACKTRACE, "\n\n", "\n \n")
+#: How far before the stack heading the exception line is looked for.
+_HEADER_WINDOW = 4000
+_JVM_FILES = (".java", ".kt", ".kts", ".scala", ".groovy")
+# Names, matched whole (LINE_START: never tried from inside one).
+# "net.acme.DataFragment$loadMoreData$1$1.invokeSuspend", "android.app.Activity.recreate"
+_JVM_NAME = re.compile(LINE_START + r"[A-Za-z_$][\w$]*+(?:\.[\w$<>-]++)++")
+# "Microsoft.EntityFrameworkCore.Update.ReaderModificationCommandBatch+<ExecuteAsync>d__29.Move("
+_DOTNET_NAME = re.compile(LINE_START + r"[A-Za-z_][\w`]*+(?:[.+][\w`<>|$]++)++\(")
+
+
+def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
+    """The error of a Bugsnag report in ``text``, or ``None`` when there is none."""
+    start = text.find(_STACKTRACE)
+    if start < 0:
+        return None
+    # the last exception line before the stack is its own
+    header = max(
+        _HEADER.finditer(text, max(0, start - _HEADER_WINDOW), start),
+        default=None,
+        key=lambda match: match.start(),
+    )
+    if header is None:
+        return None
+    frames = _frames(text[start + len(_STACKTRACE) :])
+    for language, (build, parse) in _LANGUAGES.items():
+        lines = [line for location, name in frames if (line := build(location, name))]
+        if lines:
+            head = _head(header["type"], _message(text[header.end() : start]))
+            trace = parse("\n".join([head, *lines]), max_frames)
+            if trace is not None and trace.language == language and trace.frame_count:
+                return trace
+    return None
+
+
+def _message(text: str) -> str:
+    """The message lines that follow the exception line."""
+    end = min((i for i in map(text.find, _MESSAGE_ENDS) if i >= 0), default=len(text))
+    return text[:end].strip()
+
+
+def _head(type_: str, message: str) -> str:
+    return f"{type_}: {message}" if message else type_
+
+
+def _frames(section: str) -> list[tuple[str, str]]:
+    """``(location, name)`` of each ``location - name`` frame, up to the first other line.
+
+    Read word by word, so a report whose line breaks were lost reads the same.
+    """
+    found: list[tuple[str, str]] = []
+    for line in section.split("\n"):
+        words = line.split()
+        marks = [i for i in range(len(words) - 2) if words[i + 1] == "-" and _is_location(words[i])]
+        if not marks:
+            if found and words:
+                break
+            continue
+        for mark, end in zip(marks, [*marks[1:], len(words)], strict=True):
+            found.append((words[mark], " ".join(words[mark + 2 : end])))
+    return found
+
+
+def _is_location(word: str) -> bool:
+    """``File.java:42``, ``\\app\\Http\\X.php:320``, ``:0``."""
+    _, colon, line = word.rpartition(":")
+    return bool(colon) and line.isdigit()
+
+
+def _jvm_line(location: str, name: str) -> str:
+    """``DataFragment.kt:177`` and ``a.b.C.m`` as ``\\tat a.b.C.m(DataFragment.kt:177)``."""
+    file, _, line = location.rpartition(":")
+    words = name.split(None, 1)
+    if not file.endswith(_JVM_FILES) or not words or not _JVM_NAME.fullmatch(words[0]):
+        return ""
+    return f"\tat {words[0]}({file}:{line})"
+
+
+def _dotnet_line(location: str, name: str) -> str:
+    """``:0`` and ``A.B.M(int x)`` as ``   at A.B.M(int x)``; a file gets its ``:line N``."""
+    file, _, line = location.rpartition(":")
+    close = name.find(")")
+    if close < 0 or not _DOTNET_NAME.match(name):
+        return ""
+    where = f" in {file}:line {line}" if file else ""
+    return f"   at {name[: close + 1]}{where}"
+
+
+_Parse = Callable[[str, int], Trace | None]
+#: Per language: a frame as its parser's frame line ("" when it is not one), and that parser.
+_LANGUAGES: dict[str, tuple[Callable[[str, str], str], _Parse]] = {
+    "java": (_jvm_line, java.parse),
+    "dotnet": (_dotnet_line, dotnet.parse),
+}
