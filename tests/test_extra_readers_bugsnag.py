@@ -1,10 +1,11 @@
-"""Bugsnag's Markdown reports are read as JVM and .NET traces (``triagebot.stack.extra.bugsnag``):
-``**Type** in **context**``, the message, then ``location - name`` frames."""
+"""Bugsnag's Markdown reports (``**Type** in **context**``, the message, ``location - name``
+frames) and its notifiers' JSON payloads are read as JVM and .NET traces
+(``triagebot.stack.extra.bugsnag``, ``bugsnag_payload``)."""
 
 from __future__ import annotations
 
 from triagebot.stack.detect import find_trace
-from triagebot.stack.extra import bugsnag
+from triagebot.stack.extra import bugsnag, bugsnag_payload
 from triagebot.stack.model import Trace
 from triagebot.stack.signature import Signer
 
@@ -143,3 +144,85 @@ def test_reports_without_a_frame_of_its_languages_are_not_read() -> None:
     assert bugsnag.read(UNKNOWN_ONLY) is None
     assert bugsnag.read(PHP) is None
     assert bugsnag.read("## Stacktrace\n\n    Foo.java:1 - a.b.C.d\n") is None  # no exception
+
+
+# bench/realworld/traces/java/glpi-httpinventory-run-npe@json.txt (the exception object)
+PAYLOAD = """```JSON
+{
+  "events": [
+    {
+      "exceptions": [
+        {
+          "errorClass": "java.lang.NullPointerException",
+          "message": "Attempt to invoke virtual method 'java.lang.String java.net.URL.toExternalForm()' on a null object reference",
+          "stacktrace": [
+            {
+              "method": "org.flyve.inventory.agent.utils.HttpInventory$1.run",
+              "file": "HttpInventory.java",
+              "lineNumber": 160,
+              "inProject": true
+            },
+            {
+              "method": "java.lang.Thread.run",
+              "file": "Thread.java",
+              "lineNumber": 818
+            }
+          ]
+        }
+      ],
+"""  # noqa: E501
+
+
+def test_payload_is_read_as_a_java_trace() -> None:
+    trace = _found(PAYLOAD)
+    assert (trace.language, trace.frame_count) == ("java", 2)
+    assert trace.root is not None and trace.root.type == "java.lang.NullPointerException"
+    assert trace.root.message.startswith("Attempt to invoke virtual method 'java.lang.String")
+    assert [(f.module, f.function, f.line) for f in trace.root.frames] == [
+        ("org.flyve.inventory.agent.utils.HttpInventory$1", "run", 160),
+        ("java.lang.Thread", "run", 818),
+    ]
+
+
+def test_payload_and_stack_trace_of_one_crash_are_the_same_bug() -> None:
+    printed = (
+        "java.lang.NullPointerException: Attempt to invoke virtual method 'java.lang.String "
+        "java.net.URL.toExternalForm()' on a null object reference\n"
+        "\tat org.flyve.inventory.agent.utils.HttpInventory$1.run(HttpInventory.java:160)\n"
+        "\tat java.lang.Thread.run(Thread.java:818)\n"
+    )
+    assert SIGNER.sign(_found(printed)).value == SIGNER.sign(_found(PAYLOAD)).value
+
+
+def test_payload_cut_inside_a_frame_keeps_the_frames_before() -> None:
+    cut = PAYLOAD[: PAYLOAD.index('"file": "Thread.java"')]
+    trace = _found(cut)
+    assert trace.frame_count == 1
+    assert SIGNER.sign(trace).value != SIGNER.sign(_found(PAYLOAD)).value  # one frame less
+    other_build = PAYLOAD.replace('"lineNumber": 160', '"lineNumber": 171')
+    assert SIGNER.sign(_found(other_build)).value == SIGNER.sign(_found(PAYLOAD)).value
+
+
+def test_payload_lookalike_is_another_bug() -> None:
+    other = PAYLOAD.replace("HttpInventory$1.run", "HttpInventory$1.send")
+    assert SIGNER.sign(_found(other)).value != SIGNER.sign(_found(PAYLOAD)).value
+
+
+def test_payload_causes_are_read_as_the_chain() -> None:
+    cause = PAYLOAD.replace(
+        "          ]\n        }\n      ],",
+        '          ]\n        },\n        {\n          "errorClass": "java.io.IOException",\n'
+        '          "message": "closed",\n          "stacktrace": [\n            {"method": '
+        '"org.flyve.inventory.agent.utils.Http.open", "file": "Http.java", "lineNumber": 9}\n'
+        "          ]\n        }\n      ],",
+    )
+    trace = _found(cause)
+    assert [exc.type for exc in trace.exceptions] == [
+        "java.lang.NullPointerException",
+        "java.io.IOException",
+    ]
+    assert trace.root is not None and trace.root.frames[0].function == "open"
+
+
+def test_text_without_a_payload_is_not_read() -> None:
+    assert bugsnag_payload.read('{"errorClass": "java.lang.Error", "message": "x"}') is None

@@ -22,13 +22,14 @@ resolve (``unknown file:0 - unknown method``) are left out.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from triagebot.stack import dotnet, java
 from triagebot.stack.model import Trace
 from triagebot.stack.text import LINE_START, MAX_FRAMES
 
-__all__ = ["read"]
+__all__ = ["Error", "build", "read"]
 
 _STACKTRACE = "## Stacktrace"
 # "**java.lang.IllegalStateException** in **MainActivity**", "**System.X** in **/panel/1**"
@@ -59,13 +60,34 @@ def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     if header is None:
         return None
     frames = _frames(text[start + len(_STACKTRACE) :])
-    for language, (build, parse) in _LANGUAGES.items():
-        lines = [line for location, name in frames if (line := build(location, name))]
-        if lines:
-            head = _head(header["type"], _message(text[header.end() : start]))
-            trace = parse("\n".join([head, *lines]), max_frames)
-            if trace is not None and trace.language == language and trace.frame_count:
-                return trace
+    message = _message(text[header.end() : start])
+    return build([Error(header["type"], message, frames)], max_frames)
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    """One exception as Bugsnag gives it: ``frames`` are ``(location, name)``, innermost first
+    (``location`` is ``File.java:42`` or ``:0``)."""
+
+    type: str
+    message: str
+    frames: Sequence[tuple[str, str]]
+
+
+def build(errors: Sequence[Error], max_frames: int = MAX_FRAMES) -> Trace | None:
+    """The trace of Bugsnag's exceptions (the reported one first, then its causes), read by
+    the parser of the language of the first one's frames; ``None`` when no parser reads them."""
+    for language, (frame_line, parse, caused_by) in _LANGUAGES.items():
+        if not any(frame_line(location, name) for location, name in errors[0].frames):
+            continue
+        lines: list[str] = []
+        for index, error in enumerate(errors if caused_by else errors[:1]):
+            head = f"{error.type}: {error.message}" if error.message else error.type
+            lines.append(f"{caused_by}{head}" if index else head)
+            lines.extend(line for where, name in error.frames if (line := frame_line(where, name)))
+        trace = parse("\n".join(lines), max_frames)
+        if trace is not None and trace.language == language and trace.frame_count:
+            return trace
     return None
 
 
@@ -73,10 +95,6 @@ def _message(text: str) -> str:
     """The message lines that follow the exception line."""
     end = min((i for i in map(text.find, _MESSAGE_ENDS) if i >= 0), default=len(text))
     return text[:end].strip()
-
-
-def _head(type_: str, message: str) -> str:
-    return f"{type_}: {message}" if message else type_
 
 
 def _frames(section: str) -> list[tuple[str, str]]:
@@ -123,8 +141,9 @@ def _dotnet_line(location: str, name: str) -> str:
 
 
 _Parse = Callable[[str, int], Trace | None]
-#: Per language: a frame as its parser's frame line ("" when it is not one), and that parser.
-_LANGUAGES: dict[str, tuple[Callable[[str, str], str], _Parse]] = {
-    "java": (_jvm_line, java.parse),
-    "dotnet": (_dotnet_line, dotnet.parse),
+#: Per language: a frame as its parser's frame line ("" when it is not one), that parser, and
+#: how it introduces a cause ("": only the reported exception is read).
+_LANGUAGES: dict[str, tuple[Callable[[str, str], str], _Parse, str]] = {
+    "java": (_jvm_line, java.parse, "Caused by: "),
+    "dotnet": (_dotnet_line, dotnet.parse, ""),
 }
