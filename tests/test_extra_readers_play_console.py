@@ -92,3 +92,10 @@ def test_prose_with_a_parenthesised_file_is_not_read() -> None:
         "com.instabug.bug.view.e.h (e.java:303)\nandroid.os.Looper.loop (Looper.java:1)\n"
     )
     assert play_console.read(no_exception) is None
+
+
+def test_copy_that_lost_its_line_breaks_is_the_same_bug() -> None:
+    joined = " ".join(line.strip() for line in INSTABUG.split("\n") if line.strip())
+    trace = _found(f"Error report\n\n{joined}\n")
+    assert trace.frame_count == 5
+    assert SIGNER.sign(trace).value == SIGNER.sign(_found(INSTABUG)).value

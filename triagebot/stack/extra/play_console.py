@@ -12,7 +12,8 @@ location at all::
       at com.google.firebase.FirebaseApp.getInstance
       at org.cocos2dx.cpp.AppActivity.onCreate (AppActivity.java:135)
 
-Each frame is rewritten as ``printStackTrace`` prints it (a frame without location as ``(Unknown
+A copy that lost its line breaks gets them back before each located frame. Each frame is
+rewritten as ``printStackTrace`` prints it (a frame without location as ``(Unknown
 Source)``) and the text is handed to the JVM parser, so the frames are that parser's own.
 """
 
@@ -22,7 +23,7 @@ import re
 
 from triagebot.stack import java
 from triagebot.stack.model import Trace
-from triagebot.stack.text import LINE_START, MAX_FRAMES
+from triagebot.stack.text import LINE_START, MAX_FRAMES, restore_breaks
 
 __all__ = ["read"]
 
@@ -37,13 +38,19 @@ _LOCATED = re.compile(
 )
 # "  at com.google.firebase.FirebaseApp.getInstance"
 _BARE = re.compile(LINE_START + r"[ \t]*+at[ \t]++" + _NAME + r"[ \t]*+$")
+#: Where a page copied without its line breaks gets them back: before a located frame or a
+#: cause, read from the first blank of a run.
+_BREAK = re.compile(
+    r"[ \t](?<![ \t]{2})[ \t]*+(?:(?:at[ \t]++)?[A-Za-z_$][\w$]*+(?:\.[\w$<>-]++)++[ \t]++\("
+    r"(?:Native Method|[\w$-]++\.(?:java|kt)(?::\d++)?)\)|Caused by: )"
+)
 
 
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     """The crash of a Play Console or Crashlytics page in ``text``, or ``None``."""
     if _LOCATED_ANY.search(text) is None:
         return None
-    lines = text.split("\n")
+    lines = restore_breaks(text, _BREAK).split("\n")
     located = 0
     for index, line in enumerate(lines):
         if "(" in line and (match := _LOCATED.match(line)) is not None:
