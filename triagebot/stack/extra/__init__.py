@@ -8,12 +8,13 @@ a new one is one line in ``READERS``.
 from __future__ import annotations
 
 from triagebot.stack import TraceParser
-from triagebot.stack.extra import appcenter, bugsnag, bugsnag_payload, play_console
+from triagebot.stack.extra import appcenter, bugsnag, bugsnag_payload, heap_dump, play_console
 
 #: The extra readers, tried in order on the unwrapped text (the richest trace wins).
 READERS: tuple[TraceParser, ...] = (
     appcenter.read,
     bugsnag.read,
     bugsnag_payload.read,
+    heap_dump.read,
     play_console.read,
 )
