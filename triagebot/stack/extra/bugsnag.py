@@ -77,6 +77,8 @@ class Error:
 def build(errors: Sequence[Error], max_frames: int = MAX_FRAMES) -> Trace | None:
     """The trace of Bugsnag's exceptions (the reported one first, then its causes), read by
     the parser of the language of the first one's frames; ``None`` when no parser reads them."""
+    if not errors:
+        return None
     for language, (frame_line, parse, caused_by) in _LANGUAGES.items():
         if not any(frame_line(location, name) for location, name in errors[0].frames):
             continue
