@@ -2,21 +2,26 @@
 
 ``smtp_server`` is fresh for every test; ``smtp_config`` is a good ``[smtp]`` for it (From is the
 logged-in mailbox, the test CA trusted), to ``dataclasses.replace`` into a bad one.
+``exchange_server``, ``port25_server`` and ``relay_connector_server`` are the three receive
+connectors of an Exchange server for ``EXCHANGE_DOMAIN``, refusing to relay at RCPT TO.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 import trustme
 
+from tests.servers import HOST
 from tests.servers.smtp import SmtpServer
 from triagebot.config import Secret, SmtpConfig
 
 SMTP_USER = "triagebot@example.test"
 SMTP_PASSWORD = "smtp-secret-9f2c"
+EXCHANGE_DOMAIN = "example.test"
 
 
 @pytest.fixture(scope="session")
@@ -52,6 +57,43 @@ def smtp_tls_server(smtp_cert: trustme.LeafCert) -> Iterator[SmtpServer]:
     server.start()
     yield server
     server.stop()
+
+
+@contextmanager
+def running(server: SmtpServer) -> Iterator[SmtpServer]:
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def exchange_server(smtp_cert: trustme.LeafCert) -> Iterator[SmtpServer]:
+    """The submission port (587): STARTTLS, AUTH required; MAIL FROM is accepted whoever
+    logged in, but a recipient outside ``EXCHANGE_DOMAIN`` gets ``550 5.7.1 Unable to relay``
+    at RCPT TO unless MAIL FROM is the login (Send As not granted)."""
+    users = {SMTP_USER: SMTP_PASSWORD}
+    with running(SmtpServer(users=users, tls=smtp_cert, domain=EXCHANGE_DOMAIN)) as server:
+        yield server
+
+
+@pytest.fixture
+def port25_server(smtp_cert: trustme.LeafCert) -> Iterator[SmtpServer]:
+    """The anonymous port 25: STARTTLS but no AUTH mechanism; mail only to its own domain."""
+    server = SmtpServer(tls=smtp_cert, offer_auth=False, domain=EXCHANGE_DOMAIN)
+    with running(server):
+        yield server
+
+
+@pytest.fixture
+def relay_connector_server(smtp_cert: trustme.LeafCert) -> Iterator[SmtpServer]:
+    """An IP-restricted relay connector: no AUTH, relays anywhere for 127.0.0.1."""
+    server = SmtpServer(
+        tls=smtp_cert, offer_auth=False, domain=EXCHANGE_DOMAIN, relay_clients=(HOST,)
+    )
+    with running(server):
+        yield server
 
 
 @pytest.fixture

@@ -3,6 +3,11 @@
 AUTH LOGIN and PLAIN (only after STARTTLS, or on an implicit-TLS port), a ``550 5.7.1 Unable to
 relay`` when MAIL FROM is not the logged-in mailbox, and injectable transient failures
 (``fail_next``) for the retry paths. Every accepted mail is kept in ``messages``, parsed.
+
+With ``domain`` it refuses as Exchange does, at RCPT TO: a recipient outside ``domain`` gets
+``550 5.7.1 Unable to relay`` unless MAIL FROM is the login (Send As not granted) or the client's
+address is in ``relay_clients`` (an IP-restricted relay connector). ``offer_auth=False`` is a
+port-25-like receive connector that advertises no AUTH at all.
 """
 
 from __future__ import annotations
@@ -47,6 +52,9 @@ class SmtpServer:
     users: dict[str, str] = field(default_factory=dict)
     tls: trustme.LeafCert | None = None
     implicit_tls: bool = False
+    domain: str = ""
+    offer_auth: bool = True
+    relay_clients: tuple[str, ...] = ()
     port: int = field(default_factory=free_port)
     host: str = HOST
     messages: list[Received] = field(default_factory=list)
@@ -110,6 +118,14 @@ class SmtpServer:
         # handled=False on failure: aiosmtpd then answers 535 itself (True means "already did").
         return AuthResult(success=ok, handled=ok, auth_data=login if ok else None)
 
+    async def handle_EHLO(
+        self, server: Any, session: Session, envelope: Envelope, hostname: str, responses: list[str]
+    ) -> list[str]:
+        session.host_name = hostname
+        if self.offer_auth:
+            return responses
+        return [r for r in responses if not r[4:].upper().startswith("AUTH")]
+
     async def handle_MAIL(
         self, server: Any, session: Session, envelope: Envelope, address: str, options: list[str]
     ) -> str:
@@ -119,7 +135,7 @@ class SmtpServer:
         login = session.auth_data
         if self.users and login is None:  # checked here, not by aiosmtpd's auth_required,
             return "530 5.7.0 Authentication required"  # which warns on implicit TLS
-        if self.users and address.lower() != str(login).lower():
+        if self.users and not self.domain and address.lower() != str(login).lower():
             return "550 5.7.1 Unable to relay"
         envelope.mail_from = address
         envelope.mail_options.extend(options)
@@ -131,9 +147,21 @@ class SmtpServer:
         failure = self._failure("RCPT")
         if failure:
             return failure
+        if self.domain and not self._relays(session, envelope, address):
+            return "550 5.7.1 Unable to relay"
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(options)
         return "250 OK"
+
+    def _relays(self, session: Session, envelope: Envelope, address: str) -> bool:
+        """Exchange's rule: its own domain always; elsewhere only for the login's own
+        mailbox or for a client the relay connector trusts by address."""
+        if address.rpartition("@")[2].lower() == self.domain.lower():
+            return True
+        login = session.auth_data
+        if login is not None and str(envelope.mail_from).lower() == str(login).lower():
+            return True
+        return bool(session.peer) and session.peer[0] in self.relay_clients
 
     async def handle_DATA(self, server: Any, session: Session, envelope: Envelope) -> str:
         failure = self._failure("DATA")
