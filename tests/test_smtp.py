@@ -21,7 +21,6 @@ from triagebot.config import Config, Secret, SmtpConfig, config_from_dict
 from triagebot.errors import NotifyError, NotifyUnavailable
 from triagebot.smtp import (
     MAIL_FEATURES,
-    RELAY_EXPLANATION,
     Mailer,
     mail_enabled,
     map_smtp_errors,
@@ -160,17 +159,25 @@ class TestStaticProblems:
         assert static_problems(replace(smtp_config, from_address=SMTP_USER.upper())) == []
 
     def test_username_that_is_not_an_address(self, smtp_config: SmtpConfig) -> None:
-        config = replace(smtp_config, username="CORP\\svc-triage")
+        """A logon name: ask for the mailbox's SMTP address, not for the bypass."""
+        config = replace(smtp_config, username="ACME\\triagebot")
         [problem] = static_problems(config)
         assert problem.key == "[smtp].username"
-        assert "allow_from_mismatch" in problem.message
+        assert "ask the customer's IT for the SMTP address of this mailbox" in problem.message
+        assert "allow_from_mismatch" not in problem.message
         assert static_problems(replace(config, allow_from_mismatch="relay connector")) == []
 
     def test_missing_keys(self) -> None:
-        assert keys(SmtpConfig()) == [
+        """No username is a relay connector (one warning, see test_smtp_live_check)."""
+        assert keys(SmtpConfig()) == ["[smtp].host", "[smtp].from_address"]
+        assert keys(SmtpConfig(username=SMTP_USER)) == [
+            "[smtp].host",
+            "[smtp].password_env",
+            "[smtp].from_address",
+        ]
+        assert keys(SmtpConfig(password=Secret("x", "test"))) == [
             "[smtp].host",
             "[smtp].username",
-            "[smtp].password_env",
             "[smtp].from_address",
         ]
 
@@ -210,7 +217,9 @@ class TestStaticProblems:
             send_simple(mailer)
         assert not isinstance(caught.value, NotifyUnavailable)
         assert "550" in str(caught.value)
-        assert RELAY_EXPLANATION in str(caught.value)
+        assert "grant Send As to triagebot@example.test for helpdesk-bot@example.test" in str(
+            caught.value
+        )
         with pytest.raises(NotifyError, match="relay"):
             mailer.live_check()
         assert smtp_server.messages == []

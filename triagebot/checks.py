@@ -18,7 +18,7 @@ from triagebot.mail.imap import ImapSource
 from triagebot.rules import RuleSet
 from triagebot.scheduler import next_fires, trigger_for
 from triagebot.services import build_mailbox, build_tracker, imap_settings, open_store
-from triagebot.smtp import MAIL_FEATURES, Mailer, static_problems
+from triagebot.smtp import MAIL_FEATURES, NO_LOGIN, Mailer, static_problems
 from triagebot.store import Store
 from triagebot.tracker_move import kind_warning
 from triagebot.trackers import configured
@@ -132,7 +132,8 @@ def _tracker(store: Store, config: Config) -> Check:
 
 
 def _smtp(config: Config, send_test: str | None) -> Check:
-    """Mail is off without [smtp], an error when [smtp] is present but cannot work."""
+    """Mail is off without [smtp], an error when [smtp] is present but cannot work or when the
+    server refuses a configured recipient (Exchange says so only at RCPT TO)."""
     smtp = config.smtp
     if smtp is None:
         if config.smtp_error:
@@ -143,11 +144,23 @@ def _smtp(config: Config, send_test: str | None) -> Check:
     if problems:
         return Check("smtp", "error", "; ".join(map(str, problems)))
     mailer = Mailer(smtp)
-    mailer.live_check()
+    recipients = _recipients(config)
+    refused = mailer.live_check(list(recipients))
     detail = (
         f"{smtp.host}:{smtp.effective_port} {smtp.security}, login {smtp.username or '(none)'}, "
-        f"from {smtp.from_address} (live check passed)"
+        f"from {smtp.from_address}"
     )
+    if smtp.relay_by_address:
+        detail += f" (warning: {NO_LOGIN})"
+    if refused:
+        which = "; ".join(
+            f"{r.address} in {', '.join(recipients[r.address])} refused: "
+            f"{r.code} {r.reply}; {r.advice}"
+            for r in refused
+        )
+        skipped = f"; test mail to {send_test} not sent" if send_test else ""
+        return Check("smtp", "error", f"{detail}: {which}{skipped}")
+    detail += f" (live check passed, {len(recipients)} recipients accepted)"
     if send_test:
         text = "This is a test mail from triagebot check-config: outgoing mail works.\n"
         mailer.send(
@@ -155,6 +168,17 @@ def _smtp(config: Config, send_test: str | None) -> Check:
         )
         detail += f", test mail sent to {send_test}"
     return Check("smtp", "enabled", detail)
+
+
+def _recipients(config: Config) -> dict[str, list[str]]:
+    """Every configured recipient → the keys that name it (``[helpdesk].recipients`` ...)."""
+    sources = [("[helpdesk].recipients", config.helpdesk.recipients if config.helpdesk else ())]
+    sources += [(f"[[digest]] {d.name}.recipients", d.recipients) for d in config.digests]
+    recipients: dict[str, list[str]] = {}
+    for key, addresses in sources:
+        for address in addresses:
+            recipients.setdefault(address, []).append(key)
+    return recipients
 
 
 def _digest(digest: DigestConfig, smtp: Check, now: datetime) -> Check:

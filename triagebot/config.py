@@ -38,6 +38,15 @@ DEFAULT_METRICS_LISTEN = "127.0.0.1:9464"
 _SENDER_ENTRY = re.compile(r"^(?:[^@\s]++@|@)?[A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)++")
 # A host name: letters, digits, hyphens and dots ("^": used with fullmatch).
 _HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}")
+# local@domain, e.g. "triagebot@example.com"; no display names, no comments, no spaces.
+# These are used with fullmatch; "^" keeps a search (from every character) linear too.
+_ADDRESS = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
+)
+# "smtp.acme.example:587" or "[2001:db8::1]:587": a port written into a host key.
+_HOST_WITH_PORT = re.compile(r"^(?:\[([0-9A-Fa-f:.]+)\]|([^:\[\]]+)):([0-9]{1,5})")
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,6 +213,8 @@ class SmtpConfig:
 
     ``allow_from_mismatch`` is the *reason* why ``from_address`` may differ from the login
     (e.g. "Send As permission granted on the shared mailbox"); empty means it may not.
+    Without ``username`` triagebot does not log in: a relay connector that accepts this host
+    by its address (IP-restricted, no AUTH) must take the mail.
     """
 
     host: str = ""
@@ -221,6 +232,75 @@ class SmtpConfig:
     @property
     def effective_port(self) -> int:
         return self.port or {"tls": 465, "starttls": 587, "none": 25}[self.security]
+
+    @property
+    def relay_by_address(self) -> bool:
+        """No login where one is usually needed (anything but a local clear-text MTA): only a
+        connector that trusts this host's address relays."""
+        local_mta = self.security == "none" and self.host in LOCAL_HOSTS
+        return not self.username and self.password is None and not local_mta
+
+    def mail_problems(self) -> Iterator[tuple[str, str]]:
+        """Why these settings cannot send mail, seen without connecting.
+
+        Not ``problems()``: a section with these still loads, so its addresses stay known as
+        triagebot's own (never a report, never mailed) while mail is off.
+        """
+        local = self.host in LOCAL_HOSTS
+        yield from self._host_problems()
+        if self.security == "none" and self.host and not local:
+            yield "security", "'none' sends mail and password in clear; only allowed for localhost"
+        if not 0 < self.effective_port < 65536:
+            yield "port", f"{self.port} is not a TCP port"
+        if self.timeout <= 0:
+            yield "timeout", "must be more than 0 seconds"
+        if self.password is not None and not self.username:
+            yield "username", "required with a password: the mailbox triagebot logs in as"
+        if self.username and self.password is None:
+            yield "password_env", "required (or password_file): the password of username"
+        if any(c in self.from_name for c in "\r\n\x00"):
+            yield "from_name", "must be a single line"
+        if not self.from_address:
+            yield "from_address", "required: the address triagebot's mails come from"
+        elif not is_address(self.from_address):
+            yield "from_address", f"{self.from_address!r} is not an e-mail address"
+        elif self.username and not self.allow_from_mismatch:
+            if not is_address(self.username):
+                yield (
+                    "username",
+                    f"{self.username!r} is a logon name, not an e-mail address: ask the "
+                    "customer's IT for the SMTP address of this mailbox (Exchange and "
+                    "Microsoft 365 accept it as the login) and use it as username and "
+                    "from_address",
+                )
+            elif self.username.lower() != self.from_address.lower():
+                yield (
+                    "from_address",
+                    f"{self.from_address!r} is not the authenticated mailbox "
+                    f"{self.username!r}: Exchange and Microsoft 365 refuse to relay such mail; "
+                    "use the same address, or grant Send As and set allow_from_mismatch to why",
+                )
+        if self.ca_file is not None and not (
+            self.ca_file.is_file() and os.access(self.ca_file, os.R_OK)
+        ):
+            yield "ca_file", f"{self.ca_file} is not a readable file"
+
+    def _host_problems(self) -> Iterator[tuple[str, str]]:
+        if not self.host:
+            yield "host", "required: the SMTP server to send through"
+            return
+        with_port = _HOST_WITH_PORT.fullmatch(self.host)
+        if with_port and not _is_ip(self.host):
+            name = with_port[1] or with_port[2]
+            yield (
+                "host",
+                (
+                    f"{self.host!r} carries a port: write host = {name!r} and "
+                    f"port = {int(with_port[3])}"
+                ),
+            )
+        elif not (_HOST_NAME.fullmatch(self.host) or _is_ip(self.host)):
+            yield "host", f"{self.host!r} is not a host name or IP address"
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +327,7 @@ class HelpdeskConfig:
     def problems(self) -> Iterator[tuple[str, str]]:
         if not self.recipients:
             yield "recipients", "at least one helpdesk address is needed"
+        yield from _address_problems("recipients", self.recipients)
         if not self.allowed_senders:
             yield "allowed_senders", "list the addresses or domains whose replies may act"
         for entry in self.allowed_senders:
@@ -281,6 +362,7 @@ class DigestConfig:
             yield "name", "every digest needs a name"
         if not self.recipients:
             yield "recipients", "at least one recipient is needed"
+        yield from _address_problems("recipients", self.recipients)
         try:
             zone = self.zone
         except ValueError as exc:
@@ -496,7 +578,8 @@ def config_from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
             sections["smtp"] = _smtp(data["smtp"], base)
         except ConfigError as exc:
             broken.append(("smtp", str(exc)))
-    sections["digests"] = _digests(data.get("digest", []), base, broken)
+    own = _own_addresses(sections.get("smtp"), sections.get("helpdesk"))
+    sections["digests"] = _digests(data.get("digest", []), base, own, broken)
     return Config(path=path, warnings=tuple(warnings), broken=tuple(broken), **sections)
 
 
@@ -555,9 +638,22 @@ def _smtp(table: Any, base: Path) -> SmtpConfig:
     return section
 
 
-def _digests(tables: Any, base: Path, broken: list[tuple[str, str]]) -> tuple[DigestConfig, ...]:
+def _own_addresses(smtp: SmtpConfig | None, helpdesk: HelpdeskConfig | None) -> dict[str, str]:
+    """triagebot's own mailboxes (``mailbox_of``) → the key that names each."""
+    keys = {
+        "[smtp].from_address": smtp.from_address if smtp else "",
+        "[smtp].username": smtp.username if smtp else "",
+        "[helpdesk].reply_address": helpdesk.reply_address if helpdesk else "",
+    }
+    return {mailbox_of(a): key for key, a in reversed(keys.items()) if is_address(a.strip())}
+
+
+def _digests(
+    tables: Any, base: Path, own: Mapping[str, str], broken: list[tuple[str, str]]
+) -> tuple[DigestConfig, ...]:
     """The ``[[digest]]`` tables that are right; each wrong one goes to ``broken`` (that
-    digest is off, the others run)."""
+    digest is off, the others run). A digest to triagebot's own address is wrong: triagebot
+    would read it back as incoming mail."""
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         broken.append(("digest", str(ConfigError("[[digest]]", "must be an array of tables"))))
         return ()
@@ -568,6 +664,13 @@ def _digests(tables: Any, base: Path, broken: list[tuple[str, str]]) -> tuple[Di
             digest = read_section(DigestConfig, table, f"[[digest]] {name}", base)
             if any(d.name == digest.name for d in digests):
                 raise ConfigError(f"[[digest]] {name}.name", f"{name!r} is used twice")
+            for address in digest.recipients:
+                if mailbox_of(address) in own:
+                    raise ConfigError(
+                        f"[[digest]] {name}.recipients",
+                        f"{address!r} is triagebot's own address ({own[mailbox_of(address)]}): "
+                        "it would read the digest back as incoming mail; send it to people",
+                    )
         except ConfigError as exc:
             broken.append(("digest", str(exc)))
             continue
@@ -691,6 +794,23 @@ def _anchor_sqlite(url: str, base: Path) -> str:
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
         return prefix + str(_anchor(Path(url.removeprefix(prefix)), base))
     return url
+
+
+def is_address(value: str) -> bool:
+    """A bare ``local@domain`` address (no display name)."""
+    return _ADDRESS.fullmatch(value) is not None
+
+
+def mailbox_of(address: str) -> str:
+    """The mailbox an address delivers to: lower case, without a ``+tag``."""
+    local, _, domain = address.strip().lower().rpartition("@")
+    return f"{local.partition('+')[0]}@{domain}"
+
+
+def _address_problems(key: str, addresses: tuple[str, ...]) -> Iterator[tuple[str, str]]:
+    for address in addresses:
+        if not is_address(address):
+            yield key, f"{address!r} is not an e-mail address (write local@domain, no name)"
 
 
 def _is_ip(value: str) -> bool:

@@ -1,15 +1,16 @@
-"""Outgoing mail: the ``[smtp]`` settings check, composing triagebot's mails, sending them.
+"""Outgoing mail: the ``[smtp]`` live check, composing triagebot's mails, sending them.
 
 Exchange and Microsoft 365 refuse to relay a mail whose From is not the authenticated mailbox,
-so the static check insists on ``from_address == username`` unless the operator states why a
-mismatch is fine (``allow_from_mismatch``). Every smtplib / ssl / socket error is mapped at one
-boundary, ``map_smtp_errors()``, to ``NotifyUnavailable`` (retry later, nothing is lost) or
-``NotifyError`` (permanent), each with an explanation an operator can act on.
+so the static check (``SmtpConfig.mail_problems``) insists on ``from_address == username``
+unless the operator states why a mismatch is fine (``allow_from_mismatch``); the live check
+then asks the server about every configured recipient, because Exchange refuses only at
+RCPT TO. Every smtplib / ssl / socket error is mapped at one boundary, ``map_smtp_errors()``,
+to ``NotifyUnavailable`` (retry later, nothing is lost) or ``NotifyError`` (permanent), each
+with what the person who must ask the customer's IT should ask for.
 """
 
 from __future__ import annotations
 
-import os
 import re
 import smtplib
 import socket
@@ -23,7 +24,7 @@ from email.utils import formatdate, getaddresses
 
 import structlog
 
-from triagebot.config import Config, SmtpConfig
+from triagebot.config import Config, SmtpConfig, is_address, mailbox_of
 from triagebot.errors import NotifyError, NotifyUnavailable
 from triagebot.identity import Identity
 
@@ -31,6 +32,7 @@ __all__ = [
     "MAIL_FEATURES",
     "Mailer",
     "Problem",
+    "Refusal",
     "mail_enabled",
     "mail_problem",
     "map_smtp_errors",
@@ -41,7 +43,6 @@ log = structlog.get_logger(__name__)
 
 #: Every feature that goes quiet when mail is disabled; named in the one ``mail.disabled`` line.
 MAIL_FEATURES = ("candidate mails", "reminders", "acknowledgements", "digests")
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 AUTO_HEADERS = (
     ("Auto-Submitted", "auto-generated"),  # RFC 3834: no auto-replies, no loops
     ("X-Auto-Response-Suppress", "All"),  # Exchange: no out-of-office, no read receipts
@@ -49,12 +50,6 @@ AUTO_HEADERS = (
 )
 MARKER_HEADER = "X-Triagebot"
 
-# local@domain, e.g. "triagebot@example.com"; no display names, no comments, no spaces.
-# These are used with fullmatch; "^" keeps a search (from every character) linear too.
-_ADDRESS = re.compile(
-    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-    r"@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*"
-)
 _KIND = re.compile(r"[a-z][a-z0-9-]*")
 _MIME_TYPE = re.compile(r"^([a-z0-9][a-z0-9.+-]*)/([a-z0-9][a-z0-9.+-]*)", re.IGNORECASE)
 _LINE_BREAK = re.compile(r"[\r\n\x00]")
@@ -64,6 +59,12 @@ _RELAY_DENIED = re.compile(
     r"client does not have permissions to send as this sender",
     re.IGNORECASE,
 )
+# "550 5.1.1 User unknown", "550 5.1.10 RESOLVER.ADR.RecipientNotFound".
+_NO_MAILBOX = re.compile(r"\b5\.1\.1\d?\b|user unknown|recipientnotfound", re.IGNORECASE)
+# AUTH mechanisms smtplib can log in with.
+_LOGIN_MECHANISMS = frozenset({"PLAIN", "LOGIN", "CRAM-MD5"})
+# OpenSSL's X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH.
+_NAME_MISMATCH = frozenset({62, 64})
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,58 +78,19 @@ class Problem:
         return f"{self.key}: {self.message}"
 
 
-def is_address(value: str) -> bool:
-    """A bare ``local@domain`` address (no display name)."""
-    return _ADDRESS.fullmatch(value) is not None
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A recipient the server will not take, with what to ask the customer's IT for."""
+
+    address: str
+    code: int
+    reply: str
+    advice: str
 
 
 def static_problems(config: SmtpConfig) -> list[Problem]:
     """Everything wrong with the settings that can be seen without connecting."""
-    problems: list[Problem] = []
-
-    def add(key: str, message: str) -> None:
-        problems.append(Problem(f"[smtp].{key}", message))
-
-    local = config.host in LOCAL_HOSTS
-    if not config.host:
-        add("host", "required: the SMTP server to send through")
-    if config.security == "none" and config.host and not local:
-        add("security", "'none' sends mail and password in clear; only allowed for localhost")
-    if not 0 < config.effective_port < 65536:
-        add("port", f"{config.port} is not a TCP port")
-    if config.timeout <= 0:
-        add("timeout", "must be more than 0 seconds")
-    needs_auth = not (config.security == "none" and local)
-    if (needs_auth or config.password is not None) and not config.username:
-        add("username", "required: the mailbox triagebot logs in as")
-    if (needs_auth or config.username) and config.password is None:
-        add("password_env", "required (or password_file): the password of username")
-    if _LINE_BREAK.search(config.from_name):
-        add("from_name", "must be a single line")
-    if not config.from_address:
-        add("from_address", "required: the address triagebot's mails come from")
-    elif not is_address(config.from_address):
-        add("from_address", f"{config.from_address!r} is not an e-mail address")
-    elif config.username and not config.allow_from_mismatch:
-        if not is_address(config.username):
-            add(
-                "username",
-                f"{config.username!r} is not an e-mail address, so from_address cannot be "
-                "checked to be the same mailbox; set allow_from_mismatch to the reason the "
-                "server lets this login send as from_address",
-            )
-        elif config.username.lower() != config.from_address.lower():
-            add(
-                "from_address",
-                f"{config.from_address!r} is not the authenticated mailbox "
-                f"{config.username!r}: Exchange and Microsoft 365 refuse to relay such mail; "
-                "use the same address, or grant Send As and set allow_from_mismatch to why",
-            )
-    if config.ca_file is not None and not (
-        config.ca_file.is_file() and os.access(config.ca_file, os.R_OK)
-    ):
-        add("ca_file", f"{config.ca_file} is not a readable file")
-    return problems
+    return [Problem(f"[smtp].{key}", message) for key, message in config.mail_problems()]
 
 
 def mail_problem(config: Config) -> tuple[str, str] | None:
@@ -142,10 +104,19 @@ def mail_problem(config: Config) -> tuple[str, str] | None:
     return ("static problems", "; ".join(map(str, problems))) if problems else None
 
 
+#: Said once when [smtp] has no username: it works only through a relay connector.
+NO_LOGIN = (
+    "no [smtp].username: triagebot does not log in, so only a relay connector that accepts "
+    "this host by its address will take the mail"
+)
+
+
 def mail_enabled(config: Config) -> Mailer | None:
     """A ready ``Mailer``, or None after one ``mail.disabled`` warning saying what and why."""
     problem = mail_problem(config)
     if problem is None and config.smtp is not None:
+        if config.smtp.relay_by_address:
+            log.warning("mail.no_login", host=config.smtp.host, reason=NO_LOGIN)
         return Mailer(config.smtp, Identity.from_config(config))
     cause, reason = problem or ("section absent", "no [smtp] section")
     log.warning("mail.disabled", features=list(MAIL_FEATURES), cause=cause, reason=reason)
@@ -166,7 +137,7 @@ class Mailer:
         self.config = config
         self.identity = identity or Identity.from_sections(config, None)
         self._from = Address(config.from_name, addr_spec=config.from_address)
-        self._own = frozenset(_mailbox(a) for a in self.identity.addresses if is_address(a))
+        self._own = frozenset(mailbox_of(a) for a in self.identity.addresses if is_address(a))
         self._tls: ssl.SSLContext | None = None
 
     def compose(
@@ -232,7 +203,7 @@ class Mailer:
         if not recipients:
             raise NotifyError("the mail has no recipients")
         for address in recipients:
-            if _mailbox(address) in self._own:
+            if mailbox_of(address) in self._own:
                 raise NotifyError(
                     f"refusing to mail {address}: it is triagebot's own address "
                     "(it would read its own mail and loop)"
@@ -253,19 +224,32 @@ class Mailer:
             message_id=message_id,
         )
 
-    def live_check(self) -> None:
-        """EHLO, STARTTLS, AUTH and MAIL FROM, then RSET: proves the settings, sends nothing."""
+    def live_check(self, recipients: Sequence[str] = ()) -> list[Refusal]:
+        """EHLO, STARTTLS, AUTH, MAIL FROM and RCPT TO each of ``recipients``, then RSET:
+        proves that these recipients would get a mail, sends nothing. Returns the refused."""
+        unique = list(dict.fromkeys(recipients))
+        refused: list[Refusal] = []
         with map_smtp_errors(self.config), self._session() as client:
             code, reply = client.mail(self.config.from_address)
             if code != 250:
                 raise smtplib.SMTPSenderRefused(code, reply, self.config.from_address)
+            for address in unique:
+                code, raw = client.rcpt(address)
+                if code not in (250, 251):
+                    text = raw.decode(errors="replace")
+                    refused.append(
+                        Refusal(address, code, text, recipient_advice(code, text, self.config))
+                    )
             client.rset()
         log.info(
             "smtp.live_check",
             host=self.config.host,
             port=self.config.effective_port,
             security=self.config.security,
+            recipients=len(unique),
+            refused=[r.address for r in refused],
         )
+        return refused
 
     @contextmanager
     def _session(self) -> Iterator[smtplib.SMTP]:
@@ -285,6 +269,7 @@ class Mailer:
                 client.starttls(context=self._tls_context())
                 client.ehlo()
             if config.username and config.password is not None:
+                _require_login_mechanism(client, config)
                 client.login(config.username, config.password.reveal())
             yield client
         finally:
@@ -309,17 +294,53 @@ class Mailer:
         return self._tls
 
 
-def _mailbox(address: str) -> str:
-    """The mailbox an address delivers to: lower case, without a ``+tag``."""
-    local, _, domain = address.lower().rpartition("@")
-    return f"{local.partition('+')[0]}@{domain}"
+def _require_login_mechanism(client: smtplib.SMTP, config: SmtpConfig) -> None:
+    """A server that offers no way to log in is a relay port, not the submission port."""
+    offered = client.esmtp_features.get("auth", "").upper().split()
+    if _LOGIN_MECHANISMS.intersection(offered):
+        return
+    what = f"only AUTH {' '.join(offered)}" if offered else "no AUTH mechanism"
+    raise NotifyError(
+        f"{_where(config)} offers {what}, but [smtp].username is set: this is a relay port "
+        '(like 25), not a submission port; use port 587 with security = "starttls", or ask '
+        "the customer's IT for an authenticated connector (for a relay connector that accepts "
+        "this host by its address, remove username and password_env instead)"
+    )
 
 
-RELAY_EXPLANATION = (
-    "the server refuses to relay for this From address: from_address must be the "
-    "authenticated mailbox (Exchange / Microsoft 365), or grant Send As / a relay connector "
-    "and set allow_from_mismatch"
-)
+def recipient_advice(code: int, reply: str, config: SmtpConfig) -> str:
+    """What to ask for when the server refuses a recipient (``reply`` without the code)."""
+    if 400 <= code < 500:
+        return "refused for now; if it lasts, ask the customer's IT why"
+    if _RELAY_DENIED.search(reply):
+        return relay_advice(config)
+    if _NO_MAILBOX.search(reply):
+        return "the server knows no such mailbox: check the address with the customer"
+    return "ask the customer's IT why the server refuses this recipient"
+
+
+def relay_advice(config: SmtpConfig) -> str:
+    """What to ask the customer's IT for when the server refuses to relay."""
+    login, sender = config.username, config.from_address
+    if not login:
+        return (
+            "the server does not relay for a client that does not log in: ask the customer's "
+            "IT to add this host's address to a relay connector, or for a mailbox to log in as "
+            "(username and password_env, port 587)"
+        )
+    if login.lower() != sender.lower():
+        return (
+            f"the server does not relay for {sender} sent by {login}: ask the customer's IT to "
+            f'grant Send As to {login} for {sender}, or set from_address = "{login}"'
+        )
+    return (
+        f"the server does not relay for {login}: ask the customer's IT to let this mailbox "
+        "send to addresses outside its own domain"
+    )
+
+
+def _where(config: SmtpConfig) -> str:
+    return f"{config.host}:{config.effective_port}"
 
 
 @contextmanager
@@ -332,20 +353,28 @@ def map_smtp_errors(config: SmtpConfig) -> Iterator[None]:
 
 
 def _explain(exc: smtplib.SMTPException | OSError, config: SmtpConfig) -> NotifyError:
-    where = f"{config.host}:{config.effective_port}"
+    where = _where(config)
     if isinstance(exc, smtplib.SMTPServerDisconnected) and isinstance(
         exc.__context__, TimeoutError
     ):
         exc = exc.__context__  # smtplib reports a read timeout as a lost connection
     if isinstance(exc, smtplib.SMTPRecipientsRefused):
         refused = {a: (c, m.decode(errors="replace")) for a, (c, m) in exc.recipients.items()}
-        which = ", ".join(f"{a} ({c} {m})" for a, (c, m) in refused.items())
         if all(400 <= c < 500 for c, _ in refused.values()):
+            which = ", ".join(f"{a} ({c} {m})" for a, (c, m) in refused.items())
             return NotifyUnavailable(f"{where} deferred every recipient for now: {which}")
-        relay = any(_RELAY_DENIED.search(f"{c} {m}") for c, m in refused.values())
+        which = "; ".join(
+            f"{a} ({c} {m}): {recipient_advice(c, m, config)}" for a, (c, m) in refused.items()
+        )
+        return NotifyError(f"{where} refused every recipient: {which}")
+    if (
+        isinstance(exc, TimeoutError | smtplib.SMTPServerDisconnected)
+        and config.security == "starttls"
+        and config.effective_port == 465
+    ):
         return NotifyError(
-            f"{where} refused every recipient: {which}"
-            + (f"; {RELAY_EXPLANATION}" if relay else "")
+            f"{where} did not speak SMTP in clear ({exc}): port 465 speaks TLS from the first "
+            'byte (implicit TLS), so security = "starttls" cannot work; set security = "tls"'
         )
     if isinstance(exc, smtplib.SMTPResponseException):
         return _explain_reply(exc.smtp_code, exc.smtp_error, config, where)
@@ -358,6 +387,12 @@ def _explain(exc: smtplib.SMTPException | OSError, config: SmtpConfig) -> Notify
         return NotifyUnavailable(f"{where} closed the connection ({exc}); will retry")
     if isinstance(exc, smtplib.SMTPException):
         return NotifyError(f"SMTP with {where} failed: {exc}")
+    if isinstance(exc, ssl.SSLCertVerificationError) and exc.verify_code in _NAME_MISMATCH:
+        return NotifyError(
+            f"TLS: the certificate of {where} is trusted but not issued for {config.host!r} "
+            f"({exc.verify_message}): set [smtp].host to a name the certificate carries (ask "
+            "the customer's IT which; an IP address or an alias does not match)"
+        )
     if isinstance(exc, ssl.SSLCertVerificationError):
         trust = (
             f"[smtp].ca_file {config.ca_file} is not the CA that signed it"
@@ -374,8 +409,14 @@ def _explain(exc: smtplib.SMTPException | OSError, config: SmtpConfig) -> Notify
             f"port 465; starttls, usually 587) and [smtp].ca_file ({config.ca_file or 'unset'})"
         )
     if isinstance(exc, TimeoutError):
+        implicit = (
+            "; if this port speaks TLS from the first byte (implicit TLS, like 465), "
+            'set security = "tls"'
+            if config.security == "starttls"
+            else ""
+        )
         return NotifyUnavailable(
-            f"{where} did not answer within {config.timeout:g} s (timeout); will retry"
+            f"{where} did not answer within {config.timeout:g} s (timeout); will retry{implicit}"
         )
     if isinstance(exc, socket.gaierror):
         return NotifyUnavailable(f"cannot resolve [smtp].host {config.host!r} ({exc}); will retry")
@@ -398,7 +439,7 @@ def _explain_reply(code: int, raw: bytes | str, config: SmtpConfig, where: str) 
     if 400 <= code < 500:
         return NotifyUnavailable(f"{said}: a temporary failure; will retry")
     if _RELAY_DENIED.search(reply):
-        return NotifyError(f"{said}: {RELAY_EXPLANATION}")
+        return NotifyError(f"{said}: {relay_advice(config)}")
     if code == 530:
         return NotifyError(f"{said}: the server wants a login; set username and password_env")
     return NotifyError(f"{said}: the server refused the mail")
