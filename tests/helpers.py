@@ -150,7 +150,9 @@ class Bot:
         return self.home / "var" / "triagebot.db"
 
     def configure(self, sections: Sections) -> Path:
-        """Write the config; JSON logs and the shipped rules unless ``sections`` says otherwise."""
+        """Write the config; JSON logs and the shipped rules unless ``sections`` says otherwise.
+        The default Maildir is made too, as an installation has it (``check-config`` only
+        looks at it)."""
         merged: dict[str, dict[str, Any]] = {
             "logging": {"format": "json", "level": "info"},
             "rules": {"path": str(RULES)},
@@ -158,6 +160,7 @@ class Bot:
         for name, table in sections.items():
             merged.setdefault(name, {}).update(table)
         self.config.write_text(toml(merged), encoding="utf-8")
+        seed_maildir(self.maildir, [])
         return self.config
 
     def _argv(self, args: Iterable[str]) -> list[str]:

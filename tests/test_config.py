@@ -24,6 +24,8 @@ from triagebot.config import (
     load_config,
 )
 from triagebot.errors import ConfigError
+from triagebot.rules import load_rules
+from triagebot.shipped import RULES_DIR, rules_folder
 from triagebot.trackers import configured
 from triagebot.trackers.azure_devops import AzureDevOpsSettings
 from triagebot.trackers.github import GitHubSettings
@@ -242,6 +244,15 @@ class TestPaths:
         assert config.mailbox.path == tmp_path / "inbox"
         assert config.rules.path == tmp_path / "r"
         assert config.store.url == f"sqlite:///{tmp_path / 'var' / 'triagebot.db'}"
+
+    def test_default_paths_follow_the_config_file_too(self, tmp_path: Path) -> None:
+        """Sections left out take their paths beside the config, not in the working folder;
+        without a rules folder the shipped rules apply."""
+        config = load_config(write(tmp_path, "[logging]\nlevel = 'info'\n"))
+        assert config.mailbox.path == tmp_path / "var" / "mail"
+        assert config.rules.path is None
+        assert rules_folder(config.rules.path) == RULES_DIR
+        assert len(load_rules(RULES_DIR).rules) > 0
 
     def test_absolute_and_server_urls_are_kept(self, tmp_path: Path) -> None:
         text = "[store]\nurl = 'postgresql+psycopg://triage@db/triage'\n"

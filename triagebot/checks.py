@@ -18,6 +18,7 @@ from triagebot.mail.imap import ImapSource
 from triagebot.rules import RuleSet
 from triagebot.scheduler import next_fires, trigger_for
 from triagebot.services import build_mailbox, build_tracker, imap_settings, open_store
+from triagebot.shipped import rules_folder
 from triagebot.smtp import MAIL_FEATURES, NO_LOGIN, Mailer, static_problems
 from triagebot.store import Store
 from triagebot.tracker_move import kind_warning
@@ -76,12 +77,21 @@ def _store(store: Store, config: Config) -> Check:
 
 
 def _rules(config: Config) -> Check:
-    rules = RuleSet.load(config.rules.path)
-    return Check("rules", "enabled", f"{len(rules.rules)} rules from {config.rules.path}")
+    """A folder the config names must exist: the service would make every report a candidate."""
+    folder = rules_folder(config.rules.path)
+    if not folder.is_dir():
+        return Check("rules", "error", f"[rules].path: folder {folder} does not exist")
+    rules = RuleSet.load(folder)
+    where = folder if config.rules.path else f"{folder} (shipped defaults)"
+    return Check("rules", "enabled", f"{len(rules.rules)} rules from {where}")
 
 
 def _mailbox(config: Config) -> Check:
     mailbox = config.mailbox
+    if mailbox.kind == "maildir" and not mailbox.path.is_dir():  # looked at, never created
+        return Check(
+            "mailbox", "error", f"[mailbox].path: Maildir {mailbox.path} does not exist"
+        )
     # One connection attempt: an unreachable server is reported now, not after the back-off.
     source = (
         ImapSource(replace(imap_settings(mailbox), reconnect_attempts=1))

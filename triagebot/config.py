@@ -2,8 +2,9 @@
 
 One generic reader walks each section's dataclass fields, so every section gets the same
 guarantees for free: unknown keys are errors, every error names its key path
-(``[tracker].url: not a URL``), relative paths are relative to the config file, and secrets
-come only from ``<name>_env`` / ``<name>_file`` keys and are masked in every repr.
+(``[tracker].url: not a URL``), relative paths (written or default) are relative to the
+config file, and secrets come only from ``<name>_env`` / ``<name>_file`` keys and are masked
+in every repr.
 A section that is absent from the file either takes its embedded default (mailbox, store,
 tracker, ...) or is ``None``, which disables the feature it configures.
 """
@@ -29,7 +30,6 @@ from triagebot.errors import ConfigError
 
 DEFAULT_MAILDIR = Path("var/mail")
 DEFAULT_STORE_URL = "sqlite:///var/triagebot.db"
-DEFAULT_RULES_DIR = Path("rules")
 DEFAULT_TRACKER = "local"
 DEFAULT_AUTHSERV_ID = "triagebot-listener"
 DEFAULT_METRICS_LISTEN = "127.0.0.1:9464"
@@ -438,9 +438,10 @@ class StoreConfig:
 
 @dataclass(frozen=True, slots=True)
 class RulesConfig:
-    """``[rules]``: the folder of ``*.toml`` triage rules."""
+    """``[rules]``: the folder of ``*.toml`` triage rules; without one, the shipped defaults
+    (``triagebot.shipped``), so an installation from the wheel has rules wherever it runs."""
 
-    path: Path = DEFAULT_RULES_DIR
+    path: Path | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -701,6 +702,8 @@ def read_section(cls: type[Any], table: Mapping[str, Any], where: str, base: Pat
                 values[f.name] = secret
         elif f.name in table:
             values[f.name] = _coerce(table[f.name], hints[f.name], f"{where}.{f.name}", base)
+        elif isinstance(f.default, Path):  # a default path, like a written one, is anchored
+            values[f.name] = _anchor(f.default, base)
     section = cls(**values)
     for key, problem in getattr(section, "problems", lambda: iter(()))():
         raise ConfigError(f"{where}.{key}", problem)

@@ -21,6 +21,7 @@ from triagebot.mail.parse import DEFAULT_METADATA_HEADERS, ParseSettings, parse_
 from triagebot.mail.report import Kind, Report
 from triagebot.picklable import by_fields
 from triagebot.rules import CountFn, Decision, RuleSet
+from triagebot.shipped import rules_folder
 from triagebot.stack.signature import Signature, Signer, older_versions
 
 log = structlog.get_logger(__name__)
@@ -112,11 +113,11 @@ class Pipeline:
 
     @classmethod
     def from_config(cls, config: Config) -> Pipeline:
-        return cls(config, RuleSet.load(config.rules.path))
+        return cls(config, RuleSet.load(rules_folder(config.rules.path)))
 
     @classmethod
     def default(cls) -> Pipeline:
-        """Embedded defaults, rules from ``./rules`` (for replay without a config file)."""
+        """Embedded defaults and the shipped rules (for replay without a config file)."""
         return cls.from_config(config_from_dict({}))
 
     def process(

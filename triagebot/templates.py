@@ -19,9 +19,9 @@ from typing import Any
 
 import jinja2
 
-__all__ = ["TEMPLATE_DIR", "Filters", "environment", "render"]
+from triagebot.shipped import TEMPLATE_DIR
 
-TEMPLATE_DIR = Path(__file__).resolve().parents[1] / "templates"
+__all__ = ["TEMPLATE_DIR", "Filters", "environment", "render"]
 
 #: Extra filters as ``(name, function)`` pairs: a tuple, so environments can be cached by it.
 Filters = tuple[tuple[str, Callable[..., Any]], ...]
