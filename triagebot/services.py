@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 from triagebot.clock import Clock, system_clock
 from triagebot.config import (
@@ -22,7 +23,7 @@ from triagebot.config import (
     Secret,
     StoreConfig,
 )
-from triagebot.errors import SourceUnavailable
+from triagebot.errors import ConfigError, SourceUnavailable
 from triagebot.mail.imap import Auth, ImapSettings, ImapSource, Security
 from triagebot.mail.maildir import MaildirSettings, MaildirSource
 from triagebot.mail.smtp_listener import ListenerSettings
@@ -161,11 +162,30 @@ def store_url(store: StoreConfig) -> str:
     return url.render_as_string(hide_password=False)
 
 
+#: Database kind → how to install the driver triagebot is tested with.
+DRIVER_HINTS = {
+    "postgresql": "pip install 'triagebot[postgres]' and write postgresql+psycopg://...",
+}
+
+
 def open_store(
     config: Config, update_delay: timedelta = timedelta(0), clock: Clock = system_clock
 ) -> Store:
-    """The configured store (not yet migrated); ``clock`` stamps what it records."""
-    return Store(store_url(config.store), clock=clock, update_delay=update_delay)
+    """The configured store (not yet migrated); ``clock`` stamps what it records. A URL
+    whose database driver is not installed is a configuration error that says how to
+    install it, not an import traceback."""
+    try:
+        return Store(store_url(config.store), clock=clock, update_delay=update_delay)
+    except ImportError as exc:
+        backend = make_url(config.store.url).get_backend_name()
+        hint = DRIVER_HINTS.get(backend, "install it into triagebot's Python environment")
+        raise ConfigError(
+            "[store].url",
+            f"{config.store.url.split(':', 1)[0]} needs the Python module {exc.name!r}, "
+            f"which is not installed: {hint}",
+        ) from None
+    except ArgumentError as exc:  # not a URL, or a database kind SQLAlchemy does not know
+        raise ConfigError("[store].url", str(exc)) from None
 
 
 def build_tracker(config: Config, store: Store) -> Tracker:
