@@ -5,6 +5,7 @@ clock. Each adapter's own module proves it wires these to its client against its
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
@@ -13,6 +14,7 @@ from email.utils import format_datetime
 import pytest
 import requests
 from structlog.testing import capture_logs
+from urllib3.exceptions import MaxRetryError, NameResolutionError
 
 from tests.clocks import ManualClock
 from tests.factories import FakeTime
@@ -21,6 +23,7 @@ from triagebot.trackers.azure_devops import map_azure_devops_errors
 from triagebot.trackers.github import map_github_errors
 from triagebot.trackers.http import (
     REQUESTS_ERRORS,
+    HostNotFound,
     HttpUnavailable,
     Retrier,
     RetryPolicy,
@@ -228,6 +231,24 @@ class TestRetrier:
         assert fake_time.sleeps == [0.5, 1.0]
         with pytest.raises(TrackerError, match="SSLError"):
             retrier(fake_time).call("find", Script(requests.exceptions.SSLError()))
+
+    def test_unknown_host_is_not_retried(self, fake_time: FakeTime) -> None:
+        """A name that does not resolve fails the call at once, still as ``TrackerUnavailable``
+        (the outbox tries again later); a refused connection is retried as before."""
+        unresolved = requests.exceptions.ConnectionError(
+            MaxRetryError(None, "/rest", NameResolutionError("jira.invalid", None, OSError()))
+        )
+        call = Script(unresolved)
+        with pytest.raises(HostNotFound, match="ConnectionError"):
+            retrier(fake_time).call("find", call)
+        assert fake_time.sleeps == []
+        assert call.calls == 1
+        gaierror = requests.exceptions.ConnectionError()
+        gaierror.__context__ = socket.gaierror(-2, "Name or service not known")
+        with pytest.raises(HostNotFound):
+            retrier(fake_time).call("find", Script(gaierror))
+        refused = Script(requests.exceptions.ConnectionError(ConnectionRefusedError()))
+        assert retrier(fake_time).call("find", refused) == "done"
 
     @pytest.mark.parametrize("status", sorted(RESEND))
     def test_unsafe_call_is_resent_when_the_server_processed_nothing(

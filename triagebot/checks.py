@@ -17,17 +17,21 @@ from triagebot.errors import TriagebotError
 from triagebot.mail.imap import ImapSource
 from triagebot.rules import RuleSet
 from triagebot.scheduler import next_fires, trigger_for
-from triagebot.services import build_mailbox, build_tracker, imap_settings, open_store
+from triagebot.services import build_mailbox, imap_settings, open_store
 from triagebot.shipped import rules_folder
 from triagebot.smtp import MAIL_FEATURES, NO_LOGIN, Mailer, static_problems
 from triagebot.store import Store
 from triagebot.tracker_move import kind_warning
 from triagebot.trackers import configured
+from triagebot.trackers.base import TrackerContext
 
 log = structlog.get_logger(__name__)
 
 #: A signature no defect carries: searching for it proves login and search permission.
 PROBE_SIGNATURE = "0" * 16
+#: Seconds the tracker probe waits per request, and for one call with its retries.
+PROBE_TIMEOUT = 4
+PROBE_DEADLINE = 6.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +137,12 @@ def _bind(host: str, port: int) -> None:
 
 
 def _tracker(store: Store, config: Config) -> Check:
-    build_tracker(config, store).find(PROBE_SIGNATURE)
-    where = configured(config.tracker, config.base_dir).describe()
+    """One search, answered within ``PROBE_TIMEOUT`` + ``PROBE_DEADLINE`` seconds even when
+    the tracker is down (the service itself waits far longer before giving up a call)."""
+    target = configured(config.tracker, config.base_dir)
+    probe = target.impatient(PROBE_TIMEOUT, PROBE_DEADLINE)
+    probe.build(TrackerContext(store=store, clock=store.clock)).find(PROBE_SIGNATURE)
+    where = target.describe()
     mismatch = kind_warning(store, config.tracker.kind)
     if mismatch is not None:
         return Check("tracker", "error", f"{where} (search works); {mismatch}")

@@ -7,7 +7,7 @@ when its kind is configured, so an installation filing into Jira never loads Git
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,6 +48,15 @@ class ConfiguredTracker:
 
     def build(self, context: TrackerContext) -> Tracker:
         return self.kind.build(self.settings, context)
+
+    def impatient(self, timeout: float, deadline: float) -> ConfiguredTracker:
+        """The same tracker waiting at most ``timeout`` per request and ``deadline`` per call
+        with its retries (kinds without those settings are kept as they are): for a probe
+        that must answer soon even when the server is down."""
+        names = {f.name for f in fields(self.settings)}
+        limits = {"timeout": timeout, "deadline": deadline}
+        shorter = {k: min(getattr(self.settings, k), v) for k, v in limits.items() if k in names}
+        return ConfiguredTracker(self.kind, replace(self.settings, **shorter))
 
     def url(self, key: str) -> str:
         """The issue's web page ("" when the tracker has none)."""

@@ -4,6 +4,8 @@ the map of ``requests`` failures, and one retry loop.
 Every adapter maps its client's errors in its own ``map_*_errors()``; retryable answers
 become ``HttpUnavailable`` carrying the status and the wait the server asked for. ``Retrier``
 runs a call with capped exponential backoff honouring that wait, under an overall deadline.
+A host name that does not resolve (``HostNotFound``) is not retried within the call: a DNS
+answer does not change in seconds, and the outbox tries again on its own schedule.
 A call that is not safe to repeat (create, comment) is re-sent only when the server said it
 did not process it (``resend_statuses``, e.g. 429/503); after an uncertain failure the outbox
 retries later and looks the signature up first, so nothing is filed twice. A comment is
@@ -15,6 +17,7 @@ comments when an earlier attempt failed; Azure DevOps and GitHub hide it as an H
 from __future__ import annotations
 
 import re
+import socket
 import time
 from collections.abc import Callable, Collection, Iterable
 from contextlib import AbstractContextManager
@@ -25,6 +28,7 @@ from typing import TypeVar
 
 import requests
 import structlog
+from urllib3.exceptions import NameResolutionError
 
 from triagebot.errors import TrackerError, TrackerUnavailable
 from triagebot.trackers.base import CommentMark
@@ -32,6 +36,7 @@ from triagebot.trackers.base import CommentMark
 __all__ = [
     "RECENT_COMMENTS",
     "REQUESTS_ERRORS",
+    "HostNotFound",
     "HttpUnavailable",
     "Retrier",
     "RetryPolicy",
@@ -44,6 +49,10 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
+
+
+class HostNotFound(TrackerUnavailable):
+    """The tracker's host name did not resolve; the outbox retries later, a call does not."""
 
 
 class HttpUnavailable(TrackerUnavailable):
@@ -115,7 +124,25 @@ REQUESTS_ERRORS: tuple[tuple[type[Exception], type[TrackerError]], ...] = (
 def requests_error(exc: requests.exceptions.RequestException, service: str) -> TrackerError:
     """A failure below HTTP (TLS, timeout, lost connection, bad URL) as a tracker error."""
     ours = next(mapped for foreign, mapped in REQUESTS_ERRORS if isinstance(exc, foreign))
+    if ours is TrackerUnavailable and _unresolved(exc):
+        ours = HostNotFound
     return ours(f"{service} request failed: {type(exc).__name__}: {exc}")
+
+
+def _unresolved(exc: BaseException) -> bool:
+    """Whether a DNS failure is among the causes (requests wraps urllib3's in ``args``)."""
+    todo: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while todo:
+        cause = todo.pop()
+        if id(cause) in seen:
+            continue
+        seen.add(id(cause))
+        if isinstance(cause, NameResolutionError | socket.gaierror):
+            return True
+        nested = [getattr(cause, "reason", None), cause.__cause__, cause.__context__, *cause.args]
+        todo += [n for n in nested if isinstance(n, BaseException)]
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +186,9 @@ class Retrier:
             try:
                 with self._map_errors():
                     return fn()
+            except HostNotFound as exc:
+                log.warning(f"{name}.host_not_found", op=op, error=str(exc))
+                raise
             except TrackerUnavailable as exc:
                 status = exc.status if isinstance(exc, HttpUnavailable) else None
                 if not replay_safe and status not in self._resend:
