@@ -339,9 +339,9 @@ class TestShippedRules:
             "<m@x>",
             exc_type="System.Data.SqlClient.SqlException",
             message="Transaction (Process ID 71) was deadlocked ... chosen as the deadlock victim.",
-            frames=("Acme.Cases.Server.CaseRepository.Save",),
+            frames=("Acme.Desk.AppServer.CaseRepository.Save",),
         )
-        sig = make_signature(frames=("Acme.Cases.Server.CaseRepository.Save",))
+        sig = make_signature(frames=("Acme.Desk.AppServer.CaseRepository.Save",))
         decision = shipped.evaluate(report, sig)
         assert (decision.action, decision.rule) == (
             Action.FILE,
