@@ -161,3 +161,60 @@ def test_defects_on_a_fresh_store_lists_nothing(tmp_path: Path) -> None:
     bot = Bot(tmp_path)
     bot.configure({})
     assert bot.defects() == []
+
+
+class TestDefectsListing:
+    @pytest.fixture(scope="class")
+    def bot(self, tmp_path_factory: pytest.TempPathFactory) -> Bot:
+        """The samples processed once: five candidates in the local store."""
+        bot = Bot(tmp_path_factory.mktemp("defects"))
+        bot.configure({})
+        seed_maildir(bot.maildir, samples())
+        bot.once()
+        return bot
+
+    def test_columns_have_headers(self, bot: Bot) -> None:
+        result = bot.run("defects")
+
+        header, *rows = result.stdout.splitlines()
+        assert header.split() == ["REF", "KEY", "STATE", "COUNT", "LAST", "SEEN", "(UTC)", "TITLE"]
+        assert len(rows) == 5
+        assert all(row.split()[2] == "candidate" for row in rows)
+        assert sum(int(row.split()[3]) for row in rows) == len(samples())
+
+    def test_filters_by_state_and_since(self, bot: Bot) -> None:
+        candidates = bot.run("defects", "--json", "--state", "candidate", "--since", "2000-01-01")
+        filed = bot.run("defects", "--state", "filed", "--state", "rejected")
+        future = bot.run("defects", "--since", "2999-01-01T00:00")
+
+        assert len(candidates.stdout.splitlines()) == 5
+        assert filed.stdout == future.stdout
+        assert filed.stdout == f"no defects matching the filters in sqlite:///{bot.db}\n"
+
+    def test_bad_filter_is_a_usage_error(self, bot: Bot) -> None:
+        result = bot.run("defects", "--since", "last tuesday")
+        assert result.returncode == 2
+        assert "'last tuesday' is not a date" in result.stderr
+
+
+def test_empty_store_says_which_store_it_read(tmp_path: Path) -> None:
+    bot = Bot(tmp_path)
+    bot.configure({})
+
+    result = bot.run("defects")
+
+    assert result.returncode == 0
+    assert result.stdout == f"no defects in sqlite:///{bot.db}\n"
+
+
+def test_shipped_rules_are_at_work_on_the_shipped_samples(tmp_path: Path) -> None:
+    """``rules explain samples/*.eml``: every sample matches at least one shipped rule."""
+    paths = [str(p) for p in sorted(SAMPLES.glob("*.eml"))]
+
+    result = Bot(tmp_path).run("rules", "explain", *paths)
+
+    assert result.returncode == 0, result.stderr
+    sections = result.stdout.split("== ")[1:]
+    assert len(sections) == len(paths)
+    unmatched = [s.splitlines()[0] for s in sections if "\n  match    " not in s]
+    assert unmatched == []

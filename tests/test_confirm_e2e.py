@@ -556,7 +556,7 @@ def test_a_command_on_the_subject_line_and_a_duplicate_of_another_candidate(
     assert [e["verb"] for e in result.named("reply.applied")] == ["duplicate"]
     states = {d["ref"]: (d["state"], d["key"]) for d in bot.defects()}
     assert states == {"C-1": ("filed", issue_key), "C-2": ("duplicate", issue_key)}
-    listed = bot.run("defects").stdout.splitlines()
+    listed = bot.run("defects").stdout.splitlines()[1:]  # under the column headers
     assert [line.split()[:2] for line in listed] == [["C-1", issue_key], ["C-2", issue_key]]
     assert fake_jira.count("POST", "issue") == 1
     acks = [r.message for r in smtp_server.messages if r.message["X-Triagebot"] == "ack"]

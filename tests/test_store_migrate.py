@@ -14,6 +14,7 @@ from alembic.migration import MigrationContext
 
 from tests.clocks import ManualClock
 from tests.factories import make_outcome
+from tests.helpers import Bot
 from triagebot.errors import StoreError
 from triagebot.lifecycle import EffectKind
 from triagebot.store import Store, metadata
@@ -138,3 +139,43 @@ def test_a_database_without_history_and_a_foreign_version_is_refused(store_url: 
             store.migrate()
     finally:
         store.close()
+
+
+def test_migrate_command_lists_then_applies_without_the_service(
+    store_url: str, tmp_path: Path
+) -> None:
+    """``migrate --dry-run`` lists 0.1.0's way to the current schema and changes nothing;
+    ``migrate`` applies it; a second ``migrate`` has nothing to do."""
+    load_release(store_url)
+    bot = Bot(tmp_path)
+    bot.configure({"store": {"url": store_url}})
+    expected = [r for r in revisions() if r > "0001"]
+
+    listed = bot.run("migrate", "--dry-run")
+    probe = Store(store_url)
+    try:
+        with probe.read() as conn:
+            untouched = not sa.inspect(conn).has_table("alembic_version")
+    finally:
+        probe.close()
+    applied = bot.run("migrate")
+    again = bot.run("migrate")
+
+    assert listed.returncode == applied.returncode == again.returncode == 0, applied.stderr
+    assert [line.split()[0] for line in listed.stdout.splitlines()[:-1]] == expected
+    assert listed.stdout.splitlines()[-1].endswith("nothing changed")
+    assert untouched
+    assert [line.split()[0] for line in applied.stdout.splitlines()[:-1]] == expected
+    assert again.stdout.endswith(f"schema is up to date ({head()})\n")
+    store = Store(store_url)
+    try:
+        assert drift(store) == []
+        assert marker(store) == (head(), head())
+    finally:
+        store.close()
+
+
+def revisions() -> list[str]:
+    """Every revision of the shipped history, oldest first."""
+    versions = Path(__file__).parents[1] / "triagebot" / "store" / "migrations" / "versions"
+    return sorted(p.name.split("_", 1)[0] for p in versions.glob("0*.py"))

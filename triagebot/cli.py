@@ -7,15 +7,17 @@ import json
 import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import structlog
 
-from triagebot import logs
+from triagebot import __version__, logs
 from triagebot.clock import system_clock
 from triagebot.config import Config, config_from_dict, load_config
 from triagebot.errors import SourceError, TriagebotError
+from triagebot.lifecycle import DefectState
 from triagebot.pipeline import Pipeline
 from triagebot.replay import iter_paths, replay
 from triagebot.stack.signature import explain as explain_signature
@@ -28,11 +30,12 @@ Command = Callable[[argparse.Namespace, Config], int]
 def _load(args: argparse.Namespace) -> tuple[Config, list[str]]:
     """The config, and its secrets for the log redactor. Commands that talk to the tracker
     (``tracker=True``) also read its ``[tracker.<kind>]`` settings, so a mistake there is a
-    configuration error naming the key before anything starts."""
+    configuration error naming the key before anything starts; read-only commands
+    (``secrets=False``) run without the service's secrets (its Jira token, IMAP password)."""
     path = args.config or os.environ.get("TRIAGEBOT_CONFIG")
-    config = load_config(path) if path else config_from_dict({})
+    config = load_config(path, secrets=args.secrets) if path else config_from_dict({})
     secrets = _secrets(config)
-    if getattr(args, "tracker", False):
+    if args.tracker:
         from triagebot.trackers import configured  # noqa: PLC0415 - dry runs skip trackers
 
         kind = getattr(args, "to", None)  # ``defects move --to KIND``: that kind's secrets
@@ -213,23 +216,31 @@ def cmd_deliver(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_defects(args: argparse.Namespace, config: Config) -> int:
-    """Every defect and candidate the store knows."""
+    """Every defect and candidate the store knows (``--state``, ``--since`` narrow it down)."""
     from triagebot.services import open_store  # noqa: PLC0415 - dry-run commands skip its imports
 
     store = open_store(config)
     try:
         store.migrate()
-        for defect in store.defects():
-            record = defect.as_json()
-            if args.json:
-                print(json.dumps(record, ensure_ascii=False, default=str))
-            else:
-                print(
-                    f"{record['ref']:<8} {record['key'] or '-':<12} {record['state']:<10}"
-                    f" {record['occurrences']:>6}  {record['last_seen']}  {record['title']}"
-                )
+        found = store.defects(states=args.state or (), since=args.since)
+        where = store.engine.url.render_as_string(hide_password=True)
     finally:
         store.close()
+    if args.json:
+        for defect in found:
+            print(json.dumps(defect.as_json(), ensure_ascii=False, default=str))
+        return 0
+    if not found:
+        narrowed = " matching the filters" if args.state or args.since else ""
+        print(f"no defects{narrowed} in {where}")
+        return 0
+    print(f"{'REF':<8} {'KEY':<12} {'STATE':<10} {'COUNT':>6}  {'LAST SEEN (UTC)':<16}  TITLE")
+    for defect in found:
+        record = defect.as_json()
+        print(
+            f"{record['ref']:<8} {record['key'] or '-':<12} {record['state']:<10}"
+            f" {record['occurrences']:>6}  {defect.last_seen:%Y-%m-%d %H:%M}  {record['title']}"
+        )
     return 0
 
 
@@ -293,6 +304,17 @@ def _trace_fields(trace: Any) -> dict[str, str]:
     return {name: str(value) for name, value in fields.items() if value}
 
 
+def _since(value: str) -> datetime:
+    """``--since``: an ISO date or date and time; without a zone, UTC."""
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not a date (2026-12-01) or date and time (2026-12-01T08:00)"
+        ) from None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 def cmd_defects_move(args: argparse.Namespace, config: Config) -> int:
     """File the open defects in the tracker ``--to`` names, once (``triagebot.tracker_move``)."""
     from triagebot.services import open_store  # noqa: PLC0415 - dry-run commands skip its imports
@@ -335,6 +357,31 @@ def cmd_status(args: argparse.Namespace, config: Config) -> int:
     problem = mail_problem(config)
     status["mail"] = {"enabled": problem is None, "reason": problem[1] if problem else None}
     print(json.dumps(status, ensure_ascii=False) if args.json else _render_status(status))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace, config: Config) -> int:
+    """Bring the store's schema up to this release's (``--dry-run``: list what that takes),
+    without starting the service: an upgrade can be done, and checked, before it."""
+    from triagebot.services import open_store  # noqa: PLC0415 - dry-run commands skip its imports
+    from triagebot.store.migrate import head  # noqa: PLC0415
+
+    store = open_store(config)
+    try:
+        todo = store.pending_migrations()
+        if todo and not args.dry_run:
+            store.migrate()
+        where = store.engine.url.render_as_string(hide_password=True)
+    finally:
+        store.close()
+    for migration in todo:
+        print(f"{migration.revision}  {migration.description}")
+    if not todo:
+        print(f"{where}: schema is up to date ({head()})")
+    elif args.dry_run:
+        print(f"{where}: {len(todo)} migrations to apply (to {head()}); nothing changed")
+    else:
+        print(f"{where}: applied {len(todo)} migrations; schema now {head()}")
     return 0
 
 
@@ -465,14 +512,24 @@ def cmd_digest(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+CONFIG_HELP = "config file (default: $TRIAGEBOT_CONFIG, else the embedded defaults)"
+
+
+class _CommandParser(argparse.ArgumentParser):
+    """A sub-command's parser (nested ones too): ``-c`` may also follow the sub-command
+    (``triagebot run --once -c prod.toml``); not given there, the one before it stays."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_argument("-c", "--config", default=argparse.SUPPRESS, help=CONFIG_HELP)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="triagebot", description=__doc__)
-    parser.add_argument(
-        "-c",
-        "--config",
-        help="config file (default: $TRIAGEBOT_CONFIG, else the embedded defaults)",
-    )
-    sub = parser.add_subparsers(dest="command", required=True)
+    parser.add_argument("-c", "--config", help=CONFIG_HELP)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.set_defaults(tracker=False, secrets=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_CommandParser)
 
     p = sub.add_parser("replay", help="dry-run mails through the pipeline")
     p.add_argument("--dry-run", action="store_true", help="write nothing (required)")
@@ -484,7 +541,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker processes for large inputs (default: one per CPU)",
     )
     p.add_argument("paths", nargs="+", help=".eml files, Maildir folders, mbox files")
-    p.set_defaults(func=cmd_replay)
+    p.set_defaults(func=cmd_replay, secrets=False)
 
     p = sub.add_parser("run", help="run the service")
     p.add_argument("--once", action="store_true", help="process what is waiting, then exit")
@@ -493,7 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("trace", help="what happened to one mail")
     p.add_argument("mail", help="the mail's Message-ID, or the mail as a file")
     p.add_argument("--json", action="store_true", help="one JSON object per recorded mail")
-    p.set_defaults(func=cmd_trace)
+    p.set_defaults(func=cmd_trace, secrets=False)
 
     p = sub.add_parser("deliver", help="put mail files into the Maildir inbox safely")
     p.add_argument("--maildir", type=Path, help="this Maildir (default: [mailbox].path)")
@@ -502,16 +559,27 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("defects", help="list defects and candidates")
     p.add_argument("--json", action="store_true", help="one JSON object per defect")
-    p.set_defaults(func=cmd_defects)
+    p.add_argument(
+        "--state",
+        action="append",
+        choices=[state.value for state in DefectState],
+        help="only defects in this state (repeat for several)",
+    )
+    p.add_argument("--since", type=_since, help="only defects seen since DATE[THH:MM] (UTC)")
+    p.set_defaults(func=cmd_defects, secrets=False)
     moving = p.add_subparsers(dest="action")
     m = moving.add_parser("move", help="file the open defects in another tracker kind, once")
     m.add_argument("--to", required=True, metavar="KIND", help="a kind with a [tracker.KIND]")
     m.add_argument("--dry-run", action="store_true", help="list what would move; change nothing")
-    m.set_defaults(func=cmd_defects_move, tracker=True)
+    m.set_defaults(func=cmd_defects_move, tracker=True, secrets=True)
 
     p = sub.add_parser("status", help="messages, defects, outbox backlog and digests at a glance")
     p.add_argument("--json", action="store_true", help="one JSON object")
-    p.set_defaults(func=cmd_status)
+    p.set_defaults(func=cmd_status, secrets=False)
+
+    p = sub.add_parser("migrate", help="upgrade the store's schema without starting the service")
+    p.add_argument("--dry-run", action="store_true", help="list the migrations; change nothing")
+    p.set_defaults(func=cmd_migrate, secrets=False)
 
     p = sub.add_parser("quarantine", help="mails set aside: list, show one, put back")
     kept = p.add_subparsers(dest="action", required=True)
@@ -549,12 +617,12 @@ def build_parser() -> argparse.ArgumentParser:
     rules = sub.add_parser("rules", help="triage rules").add_subparsers(dest="rules", required=True)
     p = rules.add_parser("explain", help="show which rules match mails and why")
     p.add_argument("paths", nargs="+")
-    p.set_defaults(func=cmd_rules_explain)
+    p.set_defaults(func=cmd_rules_explain, secrets=False)
 
     p = sub.add_parser("explain", help="explain classification and signature of mails")
     p.add_argument("--json", action="store_true", help="one JSON object per message")
     p.add_argument("paths", nargs="+")
-    p.set_defaults(func=cmd_explain)
+    p.set_defaults(func=cmd_explain, secrets=False)
     return parser
 
 
@@ -569,6 +637,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.configure(config.logging.level, config.logging.format, secrets)
     for warning in config.warnings:
         log.warning("config.deprecated", detail=warning)
+    missing = [path for path in getattr(args, "paths", ()) if not os.path.exists(path)]
+    if missing:  # replay, explain, rules explain: before any output, not mid-way
+        text = f"triagebot: no such file or folder: {', '.join(missing)}"
+        logs.error_once("input.missing", text, error=text.removeprefix("triagebot: "))
+        return 2
     func: Command = args.func
     try:
         return func(args, config)

@@ -535,21 +535,42 @@ _TRACKER_KEYS = frozenset(f.name for f in fields(TrackerConfig)) - {"tables"}
 ENVIRONMENT_VARIABLE = "TRIAGEBOT_ENV"
 
 
-def load_config(path: Path | str) -> Config:
-    """Read and validate a TOML file; raises ``ConfigError`` naming the first bad key."""
+def load_config(path: Path | str, *, secrets: bool = True) -> Config:
+    """Read and validate a TOML file; raises ``ConfigError`` naming the file, or the first bad
+    key. ``secrets=False`` (commands that only read the store or mail files) leaves a secret
+    whose variable or file is missing empty instead of failing."""
     path = Path(path).resolve()
     try:
-        with path.open("rb") as fh:
-            data = tomllib.load(fh)
+        data = tomllib.loads(_text(path.read_bytes()))
     except FileNotFoundError:
         raise ConfigError(str(path), "file not found") from None
+    except IsADirectoryError:
+        raise ConfigError(str(path), "is a folder, not a config file") from None
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read it: {exc.strerror or exc}") from None
+    except UnicodeError as exc:
+        raise ConfigError(str(path), f"{exc}: save it as UTF-8") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), f"not valid TOML: {exc}") from None
-    return config_from_dict(data, path)
+    return config_from_dict(data, path, secrets=secrets)
 
 
-def config_from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
-    """Build a ``Config`` from parsed TOML (``path`` anchors relative paths)."""
+def _text(raw: bytes) -> str:
+    """The file as text: UTF-8, with or without the byte-order mark Notepad writes. UTF-16
+    (PowerShell's ``>``, Notepad's "Unicode") is named as such, not as a TOML syntax error."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in raw[:64]:
+        raise UnicodeError("written in UTF-16")
+    try:
+        return raw.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError as exc:
+        raise UnicodeError(f"not UTF-8 text (byte {exc.start})") from None
+
+
+def config_from_dict(
+    data: dict[str, Any], path: Path | None = None, *, secrets: bool = True
+) -> Config:
+    """Build a ``Config`` from parsed TOML (``path`` anchors relative paths; ``secrets`` as
+    in ``load_config``)."""
     base = path.parent if path else Path.cwd()
     unknown = sorted(set(data) - set(_SECTIONS) - set(_SPECIAL))
     if unknown:
@@ -566,7 +587,9 @@ def config_from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
         try:
             if not isinstance(table, dict):
                 raise ConfigError(f"[{name}]", "must be a table")
-            sections[name] = read_section(cls, table, f"[{name}]", base)
+            # every command reading the store needs its password
+            needed = secrets or name == "store"
+            sections[name] = read_section(cls, table, f"[{name}]", base, secrets=needed)
         except ConfigError as exc:
             if required:
                 raise
@@ -576,7 +599,7 @@ def config_from_dict(data: dict[str, Any], path: Path | None = None) -> Config:
     sections["store"] = replace(store, url=_anchor_sqlite(store.url, base))
     if "smtp" in data:
         try:
-            sections["smtp"] = _smtp(data["smtp"], base)
+            sections["smtp"] = _smtp(data["smtp"], base, secrets)
         except ConfigError as exc:
             broken.append(("smtp", str(exc)))
     own = _own_addresses(sections.get("smtp"), sections.get("helpdesk"))
@@ -613,7 +636,7 @@ def _tracker(table: Any, base: Path) -> tuple[TrackerConfig, list[str]]:
     return replace(section, tables=tables), warnings
 
 
-def _smtp(table: Any, base: Path) -> SmtpConfig:
+def _smtp(table: Any, base: Path, secrets: bool) -> SmtpConfig:
     """``[smtp]``, with ``[smtp.environments.NAME]`` applied when one is selected.
 
     One file may carry the settings of several customer environments; ``environment`` in
@@ -635,7 +658,7 @@ def _smtp(table: Any, base: Path) -> SmtpConfig:
             raise ConfigError(f"[smtp.environments.{chosen}]", "must be a table")
         table.update(override)
         table["environment"] = chosen
-    section: SmtpConfig = read_section(SmtpConfig, table, "[smtp]", base)
+    section: SmtpConfig = read_section(SmtpConfig, table, "[smtp]", base, secrets=secrets)
     return section
 
 
@@ -679,25 +702,32 @@ def _digests(
     return tuple(digests)
 
 
-def read_section(cls: type[Any], table: Mapping[str, Any], where: str, base: Path) -> Any:
+def read_section(
+    cls: type[Any], table: Mapping[str, Any], where: str, base: Path, *, secrets: bool = True
+) -> Any:
     """``table`` as an instance of the dataclass ``cls``; every problem is a ``ConfigError``
     naming ``<where>.key`` (``where``: ``[tracker.jira]``, ``[[digest]] daily``). Adapters
-    read their own sections with it."""
+    read their own sections with it. ``secrets=False``: an unset secret is left empty."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in fields(cls)}
-    secrets = {n for n in names if _is_secret(hints[n])}
+    secret_names = {n for n in names if _is_secret(hints[n])}
     for key in table:
         stem = key.removesuffix("_env").removesuffix("_file")
-        if key in secrets:
+        if key in secret_names:
             raise ConfigError(
                 f"{where}.{key}", f"secrets are not written inline: use {key}_env or {key}_file"
             )
-        if key not in names and not (stem in secrets and key != stem):
+        if key not in names and not (stem in secret_names and key != stem):
             raise ConfigError(f"{where}.{key}", "unknown key")
     values: dict[str, Any] = {}
     for f in fields(cls):
-        if f.name in secrets:
-            secret = _secret(table, where, f.name, base)
+        if f.name in secret_names:
+            try:
+                secret = _secret(table, where, f.name, base)
+            except ConfigError:
+                if secrets:
+                    raise
+                secret = Secret("", "not read")
             if secret is not None:
                 values[f.name] = secret
         elif f.name in table:

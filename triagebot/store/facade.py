@@ -34,7 +34,7 @@ from triagebot.store.db import (
     tune_postgresql,
     tune_sqlite,
 )
-from triagebot.store.migrate import head, upgrade
+from triagebot.store.migrate import Migration, head, pending, upgrade
 from triagebot.store.records import Defect, DefectSummary, Effect, EffectResult, ReplyRecord
 
 if TYPE_CHECKING:
@@ -102,6 +102,11 @@ class Store:
             take_turns(conn, SCHEMA_LOCK)
             upgrade(conn)
         log.info("store.migrated", backend=self.engine.dialect.name, schema=head())
+
+    def pending_migrations(self) -> list[Migration]:
+        """What ``migrate`` would apply, oldest first; changes nothing."""
+        with self.read() as conn:
+            return pending(conn)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -208,10 +213,13 @@ class Store:
         with self.read() as conn:
             return queries.defects_by_id(conn, ids)
 
-    def defects(self) -> list[DefectSummary]:
-        """Every defect and candidate, oldest first."""
+    def defects(
+        self, states: Collection[str] = (), since: datetime | None = None
+    ) -> list[DefectSummary]:
+        """Every defect and candidate, oldest first; only those in ``states`` and last seen
+        at or after ``since`` when given."""
         with self.read() as conn:
-            return queries.defect_summaries(conn)
+            return queries.defect_summaries(conn, states=states, since=since)
 
     def traces(
         self, *, key: str | None = None, message_id: str | None = None

@@ -5,11 +5,13 @@ runs them all; one made by release 0.1.0 (``meta.schema_version = "1"``, from be
 history was kept) is stamped at ``0001`` first. Each upgrade also writes the revision into
 ``meta.schema_version``, so a 0.1.0 binary pointed at an upgraded database refuses it instead
 of writing rows it does not understand. A database at a revision this triagebot does not know
-(a newer release wrote it) is refused with that explanation, never touched.
+(a newer release wrote it) is refused with that explanation, never touched. ``pending``
+lists what an upgrade would apply without changing anything (``triagebot migrate --dry-run``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import cache
 from importlib.resources import files
 
@@ -25,7 +27,7 @@ from sqlalchemy.engine import Connection
 from triagebot.errors import StoreError
 from triagebot.store.schema import meta
 
-__all__ = ["LEGACY_SCHEMA_VERSION", "head", "upgrade"]
+__all__ = ["LEGACY_SCHEMA_VERSION", "Migration", "head", "pending", "upgrade"]
 
 log = structlog.get_logger(__name__)
 
@@ -53,20 +55,36 @@ def head() -> str:
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class Migration:
+    """One schema revision: its number and what it changes (the revision's docstring)."""
+
+    revision: str
+    description: str
+
+
+def pending(conn: Connection) -> list[Migration]:
+    """The revisions ``upgrade`` would apply to the database behind ``conn``, oldest first;
+    reads only. A revision this triagebot does not know is refused, as by ``upgrade``."""
+    current = _current(conn)
+    _check_known(current)
+    if current == head():
+        return []
+    lower = "base" if current == "none" else current
+    found = _scripts().iterate_revisions(head(), lower)
+    return [Migration(s.revision, " ".join((s.doc or "").split())) for s in reversed(list(found))]
+
+
 def upgrade(conn: Connection) -> str:
     """Upgrade the database behind ``conn`` (inside its transaction) to ``head()``; returns
     the revision it was at (``"none"`` for a new database)."""
-    current = MigrationContext.configure(conn).get_current_revision()
-    if current is None:
-        current = _stamp_legacy(conn)
+    current = _current(conn)
+    if current == _LEGACY_REVISION and _revision(conn) is None:
+        MigrationContext.configure(conn).stamp(_scripts(), _LEGACY_REVISION)
     target = head()
     if current == target:
         return current
-    if current != "none" and not _known(current):
-        raise StoreError(
-            f"the store's schema is at revision {current}, which this triagebot "
-            f"(at {target}) does not know: a newer release wrote it; run that release"
-        )
+    _check_known(current)
     config = _config()
     config.attributes["connection"] = conn
     try:
@@ -78,24 +96,38 @@ def upgrade(conn: Connection) -> str:
     return current
 
 
-def _known(revision: str) -> bool:
+def _check_known(current: str) -> None:
+    if current == "none":
+        return
     try:
-        return _scripts().get_revision(revision) is not None
+        known = _scripts().get_revision(current) is not None
     except CommandError:
-        return False
+        known = False
+    if not known:
+        raise StoreError(
+            f"the store's schema is at revision {current}, which this triagebot "
+            f"(at {head()}) does not know: a newer release wrote it; run that release"
+        )
 
 
-def _stamp_legacy(conn: Connection) -> str:
-    """A database without revision history: new (``"none"``), or release 0.1.0's (stamped)."""
+def _revision(conn: Connection) -> str | None:
+    return MigrationContext.configure(conn).get_current_revision()
+
+
+def _current(conn: Connection) -> str:
+    """The database's revision: ``"none"`` when new, ``0001`` for release 0.1.0's database
+    without revision history (``upgrade`` stamps it so)."""
+    found = _revision(conn)
+    if found is not None:
+        return found
     if not sa.inspect(conn).has_table(meta.name):
         return "none"
-    found = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
-    if found != LEGACY_SCHEMA_VERSION:
+    marker = conn.execute(sa.select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+    if marker != LEGACY_SCHEMA_VERSION:
         raise StoreError(
-            f"the store's schema version is {found!r} without a revision history: "
+            f"the store's schema version is {marker!r} without a revision history: "
             "it was not made by triagebot, or it was damaged"
         )
-    MigrationContext.configure(conn).stamp(_scripts(), _LEGACY_REVISION)
     return _LEGACY_REVISION
 
 

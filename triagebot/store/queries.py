@@ -75,13 +75,24 @@ _SUMMARY_COLUMNS = (
 )
 
 
-def defect_summaries(conn: Connection, ids: Collection[int] | None = None) -> list[DefectSummary]:
+def defect_summaries(
+    conn: Connection,
+    ids: Collection[int] | None = None,
+    *,
+    states: Collection[str] = (),
+    since: datetime | None = None,
+) -> list[DefectSummary]:
     """The defects with these ids (every defect when None), oldest first, from ``conn``'s
-    snapshot: for ``triagebot defects`` and the digests."""
-    sigs = signatures_of(conn, ids)
+    snapshot: for ``triagebot defects`` and the digests. ``states`` and ``since`` (last
+    seen at or after it) narrow them down."""
     query = sa.select(*_SUMMARY_COLUMNS).order_by(defects.c.id)
+    if states:
+        query = query.where(defects.c.state.in_(sorted(states)))
+    if since is not None:
+        query = query.where(defects.c.last_seen >= since)
     # Chunks come in ascending id order, so their rows concatenate in order.
     rows = [r for q in by_ids(query, defects.c.id, ids) for r in conn.execute(q)]
+    sigs = signatures_of(conn, [r.id for r in rows] if states or since else ids)
     return [
         DefectSummary(
             r.id,
