@@ -19,6 +19,11 @@ from triagebot.config import SmtpConfig
 
 REPORT = SAMPLES / "client-case-load-nullref-01.eml"
 HELPDESK = "alice@example.test"
+#: Prints where the package, its templates and its rules are imported from.
+PROBE = (
+    "import json, triagebot, triagebot.shipped as s;"
+    "print(json.dumps([triagebot.__file__, str(s.TEMPLATE_DIR), str(s.RULES_DIR)]))"
+)
 
 
 def _run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
@@ -51,11 +56,7 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 def test_the_installed_package_is_the_wheel(venv: Path, tmp_path: Path) -> None:
     """The venv imports triagebot, its templates and its rules from its own site-packages."""
-    probe = (
-        "import json, triagebot, triagebot.shipped as s;"
-        "print(json.dumps([triagebot.__file__, str(s.TEMPLATE_DIR), str(s.RULES_DIR)]))"
-    )
-    out = _run([str(venv / "bin" / "python"), "-c", probe], cwd=tmp_path, env=clean_env())
+    out = _run([str(venv / "bin" / "python"), "-c", PROBE], cwd=tmp_path, env=clean_env())
 
     for path in json.loads(out):
         assert Path(path).is_relative_to(venv), path
@@ -111,3 +112,16 @@ def test_service_from_an_empty_folder_mails_a_candidate(
     assert "NullReferenceException" in str(sent.message["Subject"])
     assert (home / "var" / "triagebot.db").is_file()
     assert list(cwd.iterdir()) == []
+
+
+def test_an_editable_install_finds_the_checkout_folders(tmp_path: Path) -> None:
+    """``pip install -e .``: the package runs from the checkout, and so do its templates and
+    rules (the top-level folders, which the wheel copies)."""
+    venv = tmp_path / "venv"
+    _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], cwd=tmp_path)
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps"]
+    _run([*pip, "--no-build-isolation", "--no-index", "-e", str(REPO)], cwd=tmp_path)
+
+    out = _run([str(venv / "bin" / "python"), "-c", PROBE], cwd=tmp_path, env=clean_env())
+
+    assert json.loads(out)[1:] == [str(REPO / "templates"), str(REPO / "rules")]
