@@ -30,6 +30,8 @@ from triagebot.errors import ConfigError
 
 DEFAULT_MAILDIR = Path("var/mail")
 DEFAULT_STORE_URL = "sqlite:///var/triagebot.db"
+DEFAULT_RETENTION_DAYS = 400
+MIN_RETENTION_DAYS = 30
 DEFAULT_TRACKER = "local"
 DEFAULT_AUTHSERV_ID = "triagebot-listener"
 DEFAULT_METRICS_LISTEN = "127.0.0.1:9464"
@@ -426,8 +428,16 @@ class StoreConfig:
 
     url: str = DEFAULT_STORE_URL
     password: Secret | None = None
+    #: Days occurrences and processed-mail records are kept one by one; older occurrences
+    #: are folded into per-day counts (defects' totals stay), older mail records deleted.
+    retention_days: int = DEFAULT_RETENTION_DAYS
 
     def problems(self) -> Iterator[tuple[str, str]]:
+        if self.retention_days < MIN_RETENTION_DAYS:
+            yield "retention_days", (
+                f"must be at least {MIN_RETENTION_DAYS} days (rules and digests count "
+                "recent occurrences one by one)"
+            )
         try:
             inline = urlsplit(self.url).password
         except ValueError:

@@ -31,6 +31,7 @@ from triagebot.collector import batch_friendly_gc, return_free_memory
 from triagebot.config import Config
 from triagebot.confirm import Notifier, ReplyHandler
 from triagebot.errors import RetryableError, StoreError, TriagebotError
+from triagebot.housekeeping import retention_loop
 from triagebot.mail.key import ReusedIds
 from triagebot.mail.report import Kind
 from triagebot.mail.smtp_listener import start_listener
@@ -399,6 +400,9 @@ class Daemon:
                 watchdog = asyncio.create_task(self._watchdog(interval), name="watchdog")
             if not once:
                 tasks += [asyncio.create_task(self._outbox(lane), name=lane) for lane in LANES]
+                days = self.config.store.retention_days
+                retention = retention_loop(self.store, days, self.stopping)
+                tasks.append(asyncio.create_task(retention, name="retention"))
             await _until_done_or_crashed(tasks)
             if once:
                 await asyncio.gather(*(self._run_effects(lane) for lane in LANES))

@@ -24,7 +24,14 @@ from triagebot.rules import Fields
 from triagebot.store.queries import signatures_of
 from triagebot.store.queue import enqueue
 from triagebot.store.records import ReplyRecord
-from triagebot.store.schema import defects, notifications, occurrences, refusal_notices, replies
+from triagebot.store.schema import (
+    defects,
+    notifications,
+    occurrence_days,
+    occurrences,
+    refusal_notices,
+    replies,
+)
 
 __all__ = [
     "UNDO",
@@ -290,15 +297,22 @@ def summaries_due(conn: Connection, recipient: str) -> list[int]:
 
 def seen_on(conn: Connection, defect_id: int, limit: int) -> dict[str, list[str]]:
     """The ``machine`` and ``version`` values of a defect's occurrences, most frequent first
-    (at most ``limit`` each)."""
+    (at most ``limit`` each), counting those folded into per-day rows by retention."""
     out: dict[str, list[str]] = {}
     for name in ("machine", "version"):
-        column = occurrences.c[name]
+        live, folded = occurrences.c[name], occurrence_days.c[name]
+        seen = sa.union_all(
+            sa.select(live.label("value"), sa.literal(1).label("n")).where(
+                occurrences.c.defect_id == defect_id, live.is_not(None)
+            ),
+            sa.select(folded.label("value"), occurrence_days.c.count.label("n")).where(
+                occurrence_days.c.defect_id == defect_id, folded.is_not(None)
+            ),
+        ).subquery()
         query = (
-            sa.select(column)
-            .where(occurrences.c.defect_id == defect_id, column.is_not(None))
-            .group_by(column)
-            .order_by(sa.func.count().desc(), column)
+            sa.select(seen.c.value)
+            .group_by(seen.c.value)
+            .order_by(sa.func.sum(seen.c.n).desc(), seen.c.value)
             .limit(limit)
         )
         out[name] = [str(v) for v in conn.execute(query).scalars()]

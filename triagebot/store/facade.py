@@ -36,6 +36,7 @@ from triagebot.store.db import (
 )
 from triagebot.store.migrate import Migration, head, pending, upgrade
 from triagebot.store.records import Defect, DefectSummary, Effect, EffectResult, ReplyRecord
+from triagebot.store.retention import Retained, cutoff, fold_occurrences, prune_messages
 
 if TYPE_CHECKING:
     from triagebot.pipeline import Outcome
@@ -48,6 +49,8 @@ log = structlog.get_logger(__name__)
 #: A batch that still lost a race with another writer (PostgreSQL: unique violation,
 #: serialization failure, deadlock) is retried from the start; the retry sees the winner's rows.
 RECORD_ATTEMPTS = 5
+#: Rows a retention run folds or deletes per transaction.
+RETENTION_CHUNK = 5_000
 
 
 class Store:
@@ -124,6 +127,28 @@ class Store:
         """A read transaction: one consistent snapshot."""
         with mapped("read"), self.engine.connect() as conn, conn.begin():
             yield conn
+
+    # --- retention ------------------------------------------------------------------------
+
+    def apply_retention(self, days: int, limit: int = RETENTION_CHUNK) -> Retained:
+        """Fold occurrences and delete message records older than ``days`` (``retention``),
+        ``limit`` rows per transaction; defects' totals do not change."""
+        before = cutoff(self.clock(), days)
+        folded = self._in_chunks(fold_occurrences, before, limit)
+        pruned = self._in_chunks(prune_messages, before, limit)
+        return Retained(before, folded, pruned)
+
+    def _in_chunks(
+        self, step: Callable[[Connection, datetime, int], int], before: datetime, limit: int
+    ) -> int:
+        """Run ``step`` one write transaction at a time until it does less than ``limit``."""
+        total = 0
+        while True:
+            with self.write() as conn:
+                done = step(conn, before, limit)
+            total += done
+            if done < limit:
+                return total
 
     # --- messages -------------------------------------------------------------------------
 

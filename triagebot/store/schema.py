@@ -23,6 +23,7 @@ __all__ = [
     "meta",
     "metadata",
     "notifications",
+    "occurrence_days",
     "occurrences",
     "outbox",
     "refusal_notices",
@@ -84,6 +85,7 @@ messages = sa.Table(
     sa.Column("processed_at", UTCDateTime, nullable=False),
     sa.Column("source_ref", Bounded(200)),
     sa.Column("reason", sa.Text),
+    sa.Index("ix_messages_processed_at", "processed_at"),
 )
 
 defects = sa.Table(
@@ -133,6 +135,23 @@ occurrences = sa.Table(
     sa.Column("environment", Bounded(64)),
     sa.Column("machine", Bounded(200)),
     sa.Index("ix_occurrences_defect_at", "defect_id", "at"),
+)
+
+#: Occurrences past ``[store] retention_days``, folded into one row per defect, UTC day and
+#: report origin: what digests and candidate mails tell of old reports stays, the per-mail
+#: rows go (``store.retention``).
+occurrence_days = sa.Table(
+    "occurrence_days",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("defect_id", sa.Integer, sa.ForeignKey("defects.id"), nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("application", Bounded(200)),
+    sa.Column("version", Bounded(64)),
+    sa.Column("environment", Bounded(64)),
+    sa.Column("machine", Bounded(200)),
+    sa.Column("count", sa.Integer, nullable=False),
+    sa.Index("ix_occurrence_days_defect_day", "defect_id", "day"),
 )
 
 outbox = sa.Table(
