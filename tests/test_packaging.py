@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,20 @@ PROBE = (
 )
 
 
+def _venv(path: Path) -> Path:
+    """A fresh virtual environment that sees the dependencies this test runs with: the system's
+    site-packages, and those of the environment running the tests (``make test`` uses its own
+    ``.venv``) as plain path entries, so their ``.pth`` files (an editable install of this
+    checkout) are not read."""
+    _run([sys.executable, "-m", "venv", "--system-site-packages", str(path)], cwd=path.parent)
+    inner = Path(
+        sysconfig.get_paths(vars={"base": str(path), "platbase": str(path)})["purelib"]
+    )
+    outer = {sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]}
+    (inner / "outer-environment.pth").write_text("".join(f"{d}\n" for d in sorted(outer)))
+    return path
+
+
 def _run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
     done = subprocess.run(
         argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=120, check=False
@@ -42,7 +57,7 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation"]
     _run([*build, "--no-index", "-w", str(work / "dist"), str(REPO)], cwd=work)
     (wheel,) = (work / "dist").glob("triagebot-*.whl")
-    _run([sys.executable, "-m", "venv", "--system-site-packages", str(work / "venv")], cwd=work)
+    _venv(work / "venv")
     pip = [str(work / "venv" / "bin" / "python"), "-m", "pip", "install", "-q"]
     _run([*pip, "--no-deps", "--no-index", str(wheel)], cwd=work)
     return work / "venv"
@@ -117,8 +132,7 @@ def test_service_from_an_empty_folder_mails_a_candidate(
 def test_an_editable_install_finds_the_checkout_folders(tmp_path: Path) -> None:
     """``pip install -e .``: the package runs from the checkout, and so do its templates and
     rules (the top-level folders, which the wheel copies)."""
-    venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], cwd=tmp_path)
+    venv = _venv(tmp_path / "venv")
     pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--no-deps"]
     _run([*pip, "--no-build-isolation", "--no-index", "-e", str(REPO)], cwd=tmp_path)
 
