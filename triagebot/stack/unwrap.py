@@ -25,8 +25,9 @@ _MARKER = re.compile(
     r"|goroutine \d+ \[|(?<=\t)/)"
 )
 #: A literal line break as a log or JSON encoder writes it; several on one line are a trace
-#: whose breaks were escaped.
-_ESCAPED_BREAK = re.compile(r"\\r\\n|\\n")
+#: whose breaks were escaped. Not a Windows folder that starts with "n" ("C:\\Program Files
+#: (x86)\\nodejs\\node_modules\\npm\\lib"): a name then a backslash.
+_ESCAPED_BREAK = re.compile(r"\\r\\n|\\n(?![\w.-]++\\)")
 _ESCAPES = {"\\t": "\t", '\\"': '"', "\\/": "/", "\\\\": "\\"}
 _ESCAPE = re.compile(r"\\[t\"/\\]")
 _DIGITS = re.compile(r"\d+")
@@ -46,7 +47,7 @@ def _unescape(text: str) -> str:
     lines = text.split("\n")
     changed = False
     for index, line in enumerate(lines):
-        if line.count("\\n") >= 2:
+        if line.count("\\n") >= 2 and len(_ESCAPED_BREAK.findall(line)) >= 2:
             broken = _ESCAPED_BREAK.sub("\n", line)
             lines[index] = _ESCAPE.sub(lambda m: _ESCAPES[m[0]], broken)
             changed = True
