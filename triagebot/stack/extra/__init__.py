@@ -13,6 +13,7 @@ from triagebot.stack.extra import (
     bugsnag,
     bugsnag_payload,
     heap_dump,
+    js_console,
     play_console,
     ruby_trackers,
 )
@@ -25,4 +26,5 @@ READERS: tuple[TraceParser, ...] = (
     heap_dump.read,
     play_console.read,
     ruby_trackers.read,
+    js_console.read,
 )
