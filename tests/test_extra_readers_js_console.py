@@ -80,10 +80,14 @@ def test_zone_long_stack_reads_the_value_after_the_zone_summary() -> None:
     assert trace.exceptions[0].frames[-1].file == "dom_renderer.ts"
 
 
-def test_a_bare_exception_line_above_is_left_to_the_first_reading() -> None:
-    """``TypeError: x`` alone on its line was read (and signed) as a bare exception before."""
+def test_a_text_that_gave_a_trace_keeps_it() -> None:
+    """``TypeError: x`` alone on its line was read, and signed, as a bare exception line: the
+    reader does not replace that reading (signature v2 stored its value)."""
     text = "TypeError: Cannot read property 'update' of undefined\n    at e.update (m.js:5)\n"
-    assert js_console.read(text) is None
+    assert js_console.read(text) is not None
+    trace = find_trace(text)
+    assert trace is not None
+    assert (trace.language, trace.frame_count) == ("unknown", 0)
 
 
 def test_located_columns_prose_and_other_languages_are_left_alone() -> None:

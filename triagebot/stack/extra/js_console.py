@@ -52,10 +52,7 @@ def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
             frames.append(frame)
     if not any(_SCRIPT.search(f.file or "") for f in frames):
         return None
-    header = _header(lines[max(0, first - _HEADER_LOOKBACK) : first])
-    if header is None:
-        return None
-    exc_type, message = header
+    exc_type, message = _header(lines[max(0, first - _HEADER_LOOKBACK) : first])
     exception = ExceptionInfo(type=exc_type, message=message, frames=tuple(frames))
     return Trace(language="javascript", exceptions=(exception,), dropped=budget.dropped)
 
@@ -72,14 +69,10 @@ def _frame(match: re.Match[str], raw: str) -> Frame | None:
     return Frame(module=file, function=func, file=file, line=int(line), raw=raw)
 
 
-def _header(above: list[str]) -> tuple[str, str] | None:
-    """Type and message from the nearest ``Type: message`` line above the frames; None when
-    that line starts with them: the first reading took it as a bare exception line, and
-    signature v2 stored that reading's value."""
+def _header(above: list[str]) -> tuple[str, str]:
+    """Type and message from the nearest ``Type: message`` line above the frames."""
     for line in reversed(above):
         match = _HEADER.search(line)
         if match is not None:
-            if not line[: match.start()].strip():
-                return None
             return match["type"], match["msg"].strip()
     return "<unknown>", ""
