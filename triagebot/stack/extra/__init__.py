@@ -14,6 +14,7 @@ from triagebot.stack.extra import (
     bugsnag_payload,
     heap_dump,
     js_console,
+    jupyter,
     play_console,
     ruby_trackers,
 )
@@ -27,4 +28,5 @@ READERS: tuple[TraceParser, ...] = (
     play_console.read,
     ruby_trackers.read,
     js_console.read,
+    jupyter.read,
 )
