@@ -83,3 +83,22 @@ def test_windows_folders_starting_with_n_are_not_escaped_breaks() -> None:
     assert (
         unwrap(escaped) == "Error: x\n    at a (C:\\app\\nightly\\a.js:1:2)\n    at b (b.js:3:4)\n"
     )
+
+
+def test_ruby_frames_after_a_log_prefix_are_found() -> None:
+    """bench/realworld/traces/ruby/chaskiq-messenger-data-app-nil.txt: Heroku's and Rails' tagged
+    logger prefixes on every line, frames that start with a bare path."""
+    prefix = "2020-07-26T10:16:07.791097+00:00 app[web.1]: [acf816f5-3ffa-4d18-abde-717fd8c03d3a] "
+    text = (
+        f"{prefix}NoMethodError (undefined method `app' for nil:NilClass):\n"
+        f"{prefix}app/controllers/articles_controller.rb:15:in `messenger_data'\n"
+        f"{prefix}app/controllers/articles_controller.rb:7:in `show'\n"
+    )
+    assert unwrap(text).startswith("NoMethodError (undefined method")
+    trace = find_trace(text)
+    assert trace is not None
+    assert (trace.language, trace.frame_count) == ("ruby", 2)
+    assert trace.exceptions[0].type == "NoMethodError"
+    plain = find_trace(unwrap(text))
+    assert plain is not None
+    assert SIGNER.sign(plain).value == SIGNER.sign(trace).value
