@@ -15,6 +15,7 @@ from triagebot.stack.extra import (
     heap_dump,
     js_console,
     jupyter,
+    lambda_json,
     play_console,
     ruby_trackers,
 )
@@ -29,4 +30,5 @@ READERS: tuple[TraceParser, ...] = (
     ruby_trackers.read,
     js_console.read,
     jupyter.read,
+    lambda_json.read,
 )
