@@ -14,6 +14,7 @@ from triagebot.stack.extra import (
     bugsnag_payload,
     heap_dump,
     js_console,
+    js_pretty,
     jupyter,
     lambda_json,
     play_console,
@@ -29,6 +30,7 @@ READERS: tuple[TraceParser, ...] = (
     play_console.read,
     ruby_trackers.read,
     js_console.read,
+    js_pretty.read,
     jupyter.read,
     lambda_json.read,
 )
