@@ -18,6 +18,7 @@ from triagebot.stack.extra import (
     jupyter,
     lambda_json,
     play_console,
+    python_oneline,
     ruby_trackers,
 )
 
@@ -33,4 +34,5 @@ READERS: tuple[TraceParser, ...] = (
     js_pretty.read,
     jupyter.read,
     lambda_json.read,
+    python_oneline.read,
 )
