@@ -19,6 +19,7 @@ from triagebot.stack.extra import (
     lambda_json,
     play_console,
     python_oneline,
+    rails_template,
     ruby_trackers,
 )
 
@@ -30,6 +31,7 @@ READERS: tuple[TraceParser, ...] = (
     heap_dump.read,
     play_console.read,
     ruby_trackers.read,
+    rails_template.read,
     js_console.read,
     js_pretty.read,
     jupyter.read,
