@@ -17,16 +17,18 @@ __all__ = ["unwrap"]
 #: Lines longer than this are looked at only this far for a frame marker (a prefix is short).
 _HEAD = 240
 #: Where a frame starts inside a prefixed line: Java/.NET/JS ``at``, Python ``File "``, PHP and
-#: Ruby ``#N``, Ruby ``from``, Java's ``... N more``, Go's goroutine header and tab-indented file
-#: line. The indentation before the marker stays with the frame; a run of blanks is entered
-#: only at its first character (linear on any line).
+#: Ruby ``#N``, Ruby ``from`` or a path after a blank (``... ERROR: app/x.rb:7:in``), Java's
+#: ``... N more``, Go's goroutine header and tab-indented file line. The indentation before the
+#: marker stays with the frame; a run of blanks is entered only at its first character, a path
+#: only at its start (linear on any line).
 _MARKER = re.compile(
     r"(?<![ \t])[ \t]*+(?:at [\w$<\[]|File \"|#\d+ |from /|\.\.\. \d+ more"
-    r"|goroutine \d+ \[|(?<=\t)/)"
+    r"|goroutine \d+ \[|(?<=\t)/|(?<=[ \t])[^\s:]++(?<=\.rb):\d++:in )"
 )
 #: A literal line break as a log or JSON encoder writes it; several on one line are a trace
-#: whose breaks were escaped.
-_ESCAPED_BREAK = re.compile(r"\\r\\n|\\n")
+#: whose breaks were escaped. Not a Windows folder that starts with "n" ("C:\\Program Files
+#: (x86)\\nodejs\\node_modules\\npm\\lib"): a name then a backslash.
+_ESCAPED_BREAK = re.compile(r"\\r\\n|\\n(?![\w.-]++\\)")
 _ESCAPES = {"\\t": "\t", '\\"': '"', "\\/": "/", "\\\\": "\\"}
 _ESCAPE = re.compile(r"\\[t\"/\\]")
 _DIGITS = re.compile(r"\d+")
@@ -46,7 +48,7 @@ def _unescape(text: str) -> str:
     lines = text.split("\n")
     changed = False
     for index, line in enumerate(lines):
-        if line.count("\\n") >= 2:
+        if line.count("\\n") >= 2 and len(_ESCAPED_BREAK.findall(line)) >= 2:
             broken = _ESCAPED_BREAK.sub("\n", line)
             lines[index] = _ESCAPE.sub(lambda m: _ESCAPES[m[0]], broken)
             changed = True

@@ -8,7 +8,20 @@ a new one is one line in ``READERS``.
 from __future__ import annotations
 
 from triagebot.stack import TraceParser
-from triagebot.stack.extra import appcenter, bugsnag, bugsnag_payload, heap_dump, play_console
+from triagebot.stack.extra import (
+    appcenter,
+    bugsnag,
+    bugsnag_payload,
+    heap_dump,
+    js_console,
+    js_pretty,
+    jupyter,
+    lambda_json,
+    play_console,
+    python_oneline,
+    rails_template,
+    ruby_trackers,
+)
 
 #: The extra readers, tried in order on the unwrapped text (the richest trace wins).
 READERS: tuple[TraceParser, ...] = (
@@ -17,4 +30,11 @@ READERS: tuple[TraceParser, ...] = (
     bugsnag_payload.read,
     heap_dump.read,
     play_console.read,
+    ruby_trackers.read,
+    rails_template.read,
+    js_console.read,
+    js_pretty.read,
+    jupyter.read,
+    lambda_json.read,
+    python_oneline.read,
 )
