@@ -17,6 +17,7 @@ from triagebot.stack.extra import (
     js_pretty,
     jupyter,
     lambda_json,
+    php_error_line,
     play_console,
     python_oneline,
     rails_template,
@@ -37,4 +38,5 @@ READERS: tuple[TraceParser, ...] = (
     jupyter.read,
     lambda_json.read,
     python_oneline.read,
+    php_error_line.read,
 )

@@ -1,0 +1,89 @@
+"""PHP errors logged as one line with a location and no stack: what ``error_log``,
+``display_errors`` and framework loggers print for warnings, notices and fatal errors.
+
+    PHP Fatal error:  Uncaught Error: Call to a member function prepare() on null in /x.php:9
+    PHP Notice:  Undefined index: user_id in /var/www/api/responder.php on line 86, referer: ...
+    Fatal error: Can't use function return value in write context in /x/features.php on line 45
+    |ERROR| PHP Uncaught PHP Exception Exception: "boo" at /src/HelloController.php line 15
+    main.CRITICAL: ... {"exception":"[object] (Exception(code: 0): Item ... at /x/Data.php:404)"}
+
+The only place such a line names is the file it was raised in. Its one frame is that file's code
+as a whole, ``<file>::{main}`` (the file as ``php`` frames name it without install prefix), an
+entry point to the signature: the file alone does not tell two errors of one file apart, so the
+signature adds the normalised message. A text holding a PHP stack (``Stack trace:``) is left to
+the parser, which reads the same header with its frames.
+"""
+
+from __future__ import annotations
+
+import re
+
+from triagebot.stack.model import ExceptionInfo, Frame, Trace
+from triagebot.stack.php import _ROOTS
+from triagebot.stack.python import source_key
+from triagebot.stack.text import MAX_FRAMES
+
+__all__ = ["read"]
+
+# Where an error starts, through its type when it names one:
+# "PHP Fatal error:  Uncaught TypeError: ", "Warning: ", "Uncaught PHP Exception Exception: ",
+# "[object] (ErrorException(code: 0): ",
+# "PHP Fatal error:  Uncaught exception 'Exception' with message '" (PHP 5)
+_HEAD = re.compile(
+    r"\[object\] \((?P<object>[A-Za-z_\\][\w\\]*+)\(code: [^()\n]*+\): "
+    r"|Uncaught PHP Exception (?P<symfony>[A-Za-z_\\][\w\\]*+): "
+    r"|\b(?P<level>(?:Catchable |Recoverable )?[Ff]atal error|Parse error|Warning|Notice"
+    r"|Deprecated|Strict Standards):[ \t]++(?:Uncaught (?:(?P<uncaught>[A-Za-z_\\][\w\\]*+): "
+    r"|exception '(?P<old>[^'\n]++)' with message '))?"
+)
+_KINDS = ("object", "symfony", "old", "level")
+# The location that ends the message: " in /x.php on line 12", " in /x.php:12", " at /x.php
+# line 15" (Symfony), " at /x.php:404" (Laravel). A file is one word ending in a PHP extension,
+# tried from each " in "/" at " to the end of its word only.
+_LOCATION = re.compile(
+    r" (?:in|at) (?P<file>[^\s\"'`]+?\.(?:php\d?|phtml|inc))(?: on line | line |:)(?P<line>\d+)"
+)
+#: A text with a PHP stack is the parser's.
+_STACK = "Stack trace:"
+
+
+def _message(text: str, kind: str) -> str:
+    """The message as logged, its JSON escapes and the quotes a logger put around it undone."""
+    if "\\" in text:
+        text = text.replace('\\"', '"').replace("\\\\", "\\")
+    text = text.strip()
+    if kind == "old":  # "with message 'msg' in": the opening quote was the head's
+        return text.removesuffix("'")
+    if kind == "symfony" and len(text) >= 2 and text[0] == text[-1] == '"':
+        return text[1:-1]
+    return text
+
+
+def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
+    """The first one-line PHP error with a location in ``text``, or None."""
+    if _STACK in text or max_frames < 1:
+        return None
+    pos = 0
+    while (head := _HEAD.search(text, pos)) is not None:
+        line_end = text.find("\n", head.end())
+        line_end = len(text) if line_end < 0 else line_end
+        where = _LOCATION.search(text, head.end(), line_end)
+        if where is None:  # a later head on this line would search the same rest of it
+            pos = line_end + 1
+            continue
+        kind = next(name for name in _KINDS if head[name] is not None)
+        exc_type = head["uncaught"] or head[kind]
+        file = where["file"]
+        frame = Frame(
+            module=source_key(file, _ROOTS),
+            function="{main}",
+            file=file,
+            line=int(where["line"]),
+            raw=where[0].strip(),
+        )
+        message = _message(text[head.end() : where.start()], kind)
+        return Trace(
+            language="php",
+            exceptions=(ExceptionInfo(type=exc_type, message=message, frames=(frame,)),),
+        )
+    return None
