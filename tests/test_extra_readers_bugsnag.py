@@ -1,8 +1,11 @@
 """Bugsnag's Markdown reports (``**Type** in **context**``, the message, ``location - name``
 frames) and its notifiers' JSON payloads are read as JVM and .NET traces
-(``triagebot.stack.extra.bugsnag``, ``bugsnag_payload``)."""
+(``triagebot.stack.extra.bugsnag``, ``bugsnag_payload``); the Markdown reports also as PHP and Go
+traces."""
 
 from __future__ import annotations
+
+import pytest
 
 from triagebot.stack.detect import find_trace
 from triagebot.stack.extra import bugsnag, bugsnag_payload
@@ -142,7 +145,9 @@ def test_dotnet_report_with_other_timings_is_the_same_bug() -> None:
 
 def test_reports_without_a_frame_of_its_languages_are_not_read() -> None:
     assert bugsnag.read(UNKNOWN_ONLY) is None
-    assert bugsnag.read(PHP) is None
+    assert (
+        bugsnag.read(PHP.replace("LocationController.php:41", "location_controller.rb:41")) is None
+    )
     assert bugsnag.read("## Stacktrace\n\n    Foo.java:1 - a.b.C.d\n") is None  # no exception
 
 
@@ -226,3 +231,107 @@ def test_payload_causes_are_read_as_the_chain() -> None:
 
 def test_text_without_a_payload_is_not_read() -> None:
     assert bugsnag_payload.read('{"errorClass": "java.lang.Error", "message": "x"}') is None
+
+
+# bench/realworld/traces/php/faveo-location-getuserlocations-undefined.txt (links cut)
+LOCATION = """## Error in Faveo Community
+
+**Symfony\\Component\\Debug\\Exception\\FatalThrowableError** in **GET /unittest/location**
+Call to undefined function App\\Model\\helpdesk\\AMS\\int()
+
+[View on Bugsnag](https://app.bugsnag.com/ladybird-web-solution-pvt-ltd/faveo-community/errors)
+
+## Stacktrace
+
+    \\app\\Model\\helpdesk\\AMS\\location.php:19 - App\\Model\\helpdesk\\AMS\\Location::getUserLocations
+    \\app\\Http\\Controllers\\LocationController.php:36 - App\\Http\\Controllers\\LocationController::getlocations
+    \\app\\Http\\Middleware\\LanguageMiddleware.php:33 - App\\Http\\Middleware\\LanguageMiddleware::handle
+    \\app\\Http\\Middleware\\VerifyCsrfToken.php:33 - App\\Http\\Middleware\\VerifyCsrfToken::handle
+
+[View full stacktrace](https://app.bugsnag.com/ladybird-web-solution-pvt-ltd/faveo-community/errors)
+"""  # noqa: E501
+# bench/realworld/traces/php/faveo-location-getuserlocations-undefined@6040.txt: the same bug
+LOCATION_6040 = LOCATION.replace("AMS\\int()", "AMS\\get()").replace(
+    "location.php:19", "location.php:20"
+)
+# bench/realworld/traces/php/faveo-dashboard-index-undefined-index.txt (links cut)
+DASHBOARD = """**ErrorException** in **GET /faveo-helpdesk-master/public/index.php/dashboard**
+Undefined index: USER
+
+## Stacktrace
+
+    \\app\\Http\\Controllers\\Agent\\helpdesk\\DashboardController.php:47 - Illuminate\\Foundation\\Bootstrap\\HandleExceptions::handleError
+    \\app\\Http\\Controllers\\Agent\\helpdesk\\DashboardController.php:47 - App\\Http\\Controllers\\Agent\\helpdesk\\DashboardController::index
+    \\app\\Http\\Middleware\\CheckRoleAgent.php:25 - App\\Http\\Middleware\\CheckRoleAgent::handle
+"""  # noqa: E501
+# bench/realworld/traces/php/faveo-welcomepage-index-undefined-index.txt: the look-alike, same
+# message and handler, another controller
+WELCOME = DASHBOARD.replace("Agent\\helpdesk\\DashboardController", "WelcomepageController")
+# bench/realworld/traces/go/eris-main-panic-bugsnag.txt (link cut)
+ERIS = """**panic** in **main.go:8**
+whatever
+
+## Stacktrace
+
+    main.go:8 - main
+"""
+
+
+def test_php_export_is_a_php_trace_named_like_the_parser_names_it() -> None:
+    trace = find_trace(LOCATION)
+    assert trace is not None
+    assert (trace.language, trace.frame_count) == ("php", 4)
+    root = trace.exceptions[0]
+    assert root.type == "Symfony\\Component\\Debug\\Exception\\FatalThrowableError"
+    assert root.message == "Call to undefined function App\\Model\\helpdesk\\AMS\\int()"
+    signature = SIGNER.sign(trace)
+    assert signature.in_app_frames[:2] == (
+        "App\\Model\\helpdesk\\AMS\\Location::getUserLocations",
+        "App\\Http\\Controllers\\LocationController::getlocations",
+    )
+
+
+def test_framework_frame_on_top_is_a_library_frame() -> None:
+    trace = find_trace(DASHBOARD)
+    assert trace is not None
+    assert SIGNER.sign(trace).title == "ErrorException in DashboardController.index"
+
+
+def test_same_bug_filed_twice_is_one_signature_and_look_alike_another() -> None:
+    assert _value(LOCATION) == _value(LOCATION_6040)
+    assert _value(DASHBOARD) != _value(WELCOME)
+
+
+def test_export_that_lost_its_line_breaks_is_read_the_same() -> None:
+    joined = " ".join(line.strip() for line in LOCATION.split("\n") if line.strip())
+    assert _value(joined) == _value(LOCATION)
+
+
+def test_go_export_names_the_package_by_the_file_folder() -> None:
+    trace = find_trace(ERIS)
+    assert trace is not None
+    assert (trace.language, trace.frame_count) == ("go", 1)
+    assert (trace.exceptions[0].type, trace.exceptions[0].message) == ("panic", "whatever")
+    signature = SIGNER.sign(trace)
+    assert signature.in_app_frames == ("main.main",)
+    nested = ERIS.replace("main.go:8 - main", "github.com/eris-ltd/eris/perform/chain.go:12 - Boot")
+    trace = find_trace(nested)
+    assert trace is not None
+    assert SIGNER.sign(trace).in_app_frames == ("github.com/eris-ltd/eris/perform.Boot",)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        LOCATION.replace("## Stacktrace", "## Breadcrumbs"),
+        LOCATION.replace("**Symfony", "Symfony").replace("Error** in **GET", "Error in GET"),
+        # frames of a language this reader does not name
+        ERIS.replace("main.go:8 - main", "app/models/user.rb:8 - save"),
+    ],
+)
+def test_text_without_a_bugsnag_export_is_not_read(text: str) -> None:
+    assert bugsnag.read(text) is None
+
+
+def _value(text: str) -> str:
+    return SIGNER.sign(_found(text)).value

@@ -1,4 +1,5 @@
-"""Bugsnag error reports as its GitHub integration files them (Markdown), for .NET and the JVM.
+"""Bugsnag error reports as its GitHub integration files them (Markdown), for .NET, the JVM,
+PHP and Go.
 
 The exception comes first, in bold, with what it happened in, then its message; the frames
 follow under a heading, innermost first, each as ``location - name``::
@@ -14,6 +15,10 @@ follow under a heading, innermost first, each as ``location - name``::
 
 A .NET frame's location is its file and line or just ``:0``, its name the method with its
 parameters (``:0 - Microsoft.Data.SqlClient.SqlInternalConnection.OnError(SqlException e)``).
+A PHP frame names the function running at its location (``\\app\\Http\\X.php:47 -
+App\\Http\\X::index``), the function a PHP trace names in its frame. A Go frame names its
+function without the package (``main.go:8 - main``): the package is the file's folder (an
+import path, as Bugsnag trims files to), ``main`` for a file at the project's root.
 The frames are handed to the language's parser as the trace it would have read, so a crash
 reported both ways gets the same frames and the same signature. Frames Bugsnag could not
 resolve (``unknown file:0 - unknown method``) are left out.
@@ -25,15 +30,16 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from triagebot.stack import dotnet, java
+from triagebot.stack import dotnet, go, java, php
 from triagebot.stack.model import Trace
 from triagebot.stack.text import LINE_START, MAX_FRAMES
 
 __all__ = ["Error", "build", "read"]
 
 _STACKTRACE = "## Stacktrace"
-# "**java.lang.IllegalStateException** in **MainActivity**", "**System.X** in **/panel/1**"
-_HEADER = re.compile(r"\*\*(?P<type>[A-Za-z_][\w.$+`]*+)\*\* in \*\*[^*\n]*+\*\*")
+# "**java.lang.IllegalStateException** in **MainActivity**", "**System.X** in **/panel/1**",
+# "**Symfony\Component\Debug\Exception\FatalThrowableError** in **GET /location**"
+_HEADER = re.compile(r"\*\*(?P<type>[A-Za-z_][\w.$+`\\]*+)\*\* in \*\*[^*\n]*+\*\*")
 #: Where the message ends: the tracker's link, the stack heading, or a blank line.
 _MESSAGE_ENDS = ("[View on Bugsnag", _STACKTRACE, "\n\n", "\n \n")
 #: How far before the stack heading the exception line is looked for.
@@ -44,6 +50,10 @@ _JVM_FILES = (".java", ".kt", ".kts", ".scala", ".groovy")
 _JVM_NAME = re.compile(LINE_START + r"[A-Za-z_$][\w$]*+(?:\.[\w$<>-]++)++")
 # "Microsoft.EntityFrameworkCore.Update.ReaderModificationCommandBatch+<ExecuteAsync>d__29.Move("
 _DOTNET_NAME = re.compile(LINE_START + r"[A-Za-z_][\w`]*+(?:[.+][\w`<>|$]++)++\(")
+# "App\Http\Controllers\LocationController::getlocations", "App\X->{closure}", "helper"
+_PHP_NAME = re.compile(r"[A-Za-z_\\][\w\\]*+(?:(?:::|->)(?:\{closure\}|[A-Za-z_]\w*+))?")
+# "main", "(*Peer).UpdateDeltaTables", "glob..func6", "NewServer.func1.2"
+_GO_NAME = re.compile(r"(?:\(\*?[\w]++\)\.)?[\w.]++")
 
 
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
@@ -79,12 +89,12 @@ def build(errors: Sequence[Error], max_frames: int = MAX_FRAMES) -> Trace | None
     the parser of the language of the first one's frames; ``None`` when no parser reads them."""
     if not errors:
         return None
-    for language, (frame_line, parse, caused_by) in _LANGUAGES.items():
+    for language, (frame_line, parse, caused_by, heading) in _LANGUAGES.items():
         if not any(frame_line(location, name) for location, name in errors[0].frames):
             continue
         lines: list[str] = []
         for index, error in enumerate(errors if caused_by else errors[:1]):
-            head = f"{error.type}: {error.message}" if error.message else error.type
+            head = heading(error)
             lines.append(f"{caused_by}{head}" if index else head)
             lines.extend(line for where, name in error.frames if (line := frame_line(where, name)))
         trace = parse("\n".join(lines), max_frames)
@@ -142,10 +152,49 @@ def _dotnet_line(location: str, name: str) -> str:
     return f"   at {name[: close + 1]}{where}"
 
 
+def _php_line(location: str, name: str) -> str:
+    """``\\app\\X.php:47`` and ``App\\X::index`` as ``#0 \\app\\X.php(47): App\\X::index()``."""
+    file, _, line = location.rpartition(":")
+    name = next(iter(name.split()), "")  # a report without line breaks runs on after it
+    if not file.endswith(".php") or not _PHP_NAME.fullmatch(name):
+        return ""
+    return f"#0 {file}({line}): {name}()"
+
+
+def _go_line(location: str, name: str) -> str:
+    """``lib/x.go:8`` and ``(*T).M`` as ``lib.(*T).M()`` over a tab-indented ``lib/x.go:8``."""
+    file, _, line = location.rpartition(":")
+    name = next(iter(name.split()), "")
+    if not file.endswith(".go") or not _GO_NAME.fullmatch(name):
+        return ""
+    package = file.replace("\\", "/").rpartition("/")[0] or "main"
+    return f"{package}.{name}()\n\t{file}:{line}"
+
+
+def _plain_heading(error: Error) -> str:
+    """``Type: message``, as .NET and the JVM print an exception."""
+    return f"{error.type}: {error.message}" if error.message else error.type
+
+
+def _php_heading(error: Error) -> str:
+    """``Type: message in file:line``, as PHP prints an exception (at its first frame)."""
+    file, _, line = error.frames[0][0].rpartition(":") if error.frames else ("", "", "")
+    return f"{error.type}: {' '.join(error.message.split())} in {file}:{line}"
+
+
+def _go_heading(error: Error) -> str:
+    """``panic: message`` above the goroutine's header; an error class other than ``panic``
+    as the panic's value type, ``panic: (main.ConfigError) message``."""
+    value = error.message if error.type == "panic" else f"({error.type}) {error.message}"
+    return f"panic: {value}\n\ngoroutine 1 [running]:"
+
+
 _Parse = Callable[[str, int], Trace | None]
-#: Per language: a frame as its parser's frame line ("" when it is not one), that parser, and
-#: how it introduces a cause ("": only the reported exception is read).
-_LANGUAGES: dict[str, tuple[Callable[[str, str], str], _Parse, str]] = {
-    "java": (_jvm_line, java.parse, "Caused by: "),
-    "dotnet": (_dotnet_line, dotnet.parse, ""),
+#: Per language: a frame as its parser's frame line ("" when it is not one), that parser, how
+#: it introduces a cause ("": only the reported exception is read), and its exception line.
+_LANGUAGES: dict[str, tuple[Callable[[str, str], str], _Parse, str, Callable[[Error], str]]] = {
+    "java": (_jvm_line, java.parse, "Caused by: ", _plain_heading),
+    "dotnet": (_dotnet_line, dotnet.parse, "", _plain_heading),
+    "php": (_php_line, php.parse, "", _php_heading),
+    "go": (_go_line, go.parse, "", _go_heading),
 }
