@@ -12,6 +12,7 @@ from triagebot.stack.extra import (
     appcenter,
     bugsnag,
     bugsnag_payload,
+    go_c_frames,
     heap_dump,
     js_console,
     js_pretty,
@@ -39,4 +40,5 @@ READERS: tuple[TraceParser, ...] = (
     lambda_json.read,
     python_oneline.read,
     php_error_line.read,
+    go_c_frames.read,
 )
