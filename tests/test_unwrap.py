@@ -24,6 +24,8 @@ EXPECTED = {
     "syslog_go": ("go", 2, "Error in (*Router).Route"),
     "json": ("javascript", 2, "TypeError in CartService.total"),
     "docker_py": ("python", 2, "KeyError in invoice.finalize"),
+    # bench/realworld/traces/go/postfix-exporter-file-start-nil.txt: file lines space-indented
+    "compose_go": ("go", 2, "Error in start.func"),
 }
 
 

@@ -18,12 +18,12 @@ __all__ = ["unwrap"]
 _HEAD = 240
 #: Where a frame starts inside a prefixed line: Java/.NET/JS ``at``, Python ``File "``, PHP and
 #: Ruby ``#N``, Ruby ``from`` or a path after a blank (``... ERROR: app/x.rb:7:in``), Java's
-#: ``... N more``, Go's goroutine header and tab-indented file line. The indentation before the
-#: marker stays with the frame; a run of blanks is entered only at its first character, a path
-#: only at its start (linear on any line).
+#: ``... N more``, Go's goroutine header and file line (an absolute path indented by a tab or
+#: by spaces). The indentation before the marker stays with the frame; a run of blanks is
+#: entered only at its first character, a path only at its start (linear on any line).
 _MARKER = re.compile(
     r"(?<![ \t])[ \t]*+(?:at [\w$<\[]|File \"|#\d+ |from /|\.\.\. \d+ more"
-    r"|goroutine \d+ \[|(?<=\t)/|(?<=[ \t])[^\s:]++(?<=\.rb):\d++:in )"
+    r"|goroutine \d+ \[|(?<=\t)/|(?<=  )/|(?<=[ \t])[^\s:]++(?<=\.rb):\d++:in )"
 )
 #: A literal line break as a log or JSON encoder writes it; several on one line are a trace
 #: whose breaks were escaped. Not a Windows folder that starts with "n" ("C:\\Program Files
