@@ -12,6 +12,7 @@ from triagebot.stack.extra import (
     appcenter,
     bugsnag,
     bugsnag_payload,
+    delve,
     go_c_frames,
     heap_dump,
     js_console,
@@ -41,4 +42,5 @@ READERS: tuple[TraceParser, ...] = (
     python_oneline.read,
     php_error_line.read,
     go_c_frames.read,
+    delve.read,
 )
