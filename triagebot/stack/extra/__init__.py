@@ -14,6 +14,7 @@ from triagebot.stack.extra import (
     bugsnag_payload,
     delve,
     go_c_frames,
+    go_debug_stack,
     heap_dump,
     js_console,
     js_pretty,
@@ -43,4 +44,5 @@ READERS: tuple[TraceParser, ...] = (
     php_error_line.read,
     go_c_frames.read,
     delve.read,
+    go_debug_stack.read,
 )
