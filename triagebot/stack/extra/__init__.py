@@ -21,6 +21,7 @@ from triagebot.stack.extra import (
     jupyter,
     lambda_json,
     php_error_line,
+    php_json,
     play_console,
     python_oneline,
     rails_template,
@@ -45,4 +46,5 @@ READERS: tuple[TraceParser, ...] = (
     go_c_frames.read,
     delve.read,
     go_debug_stack.read,
+    php_json.read,
 )

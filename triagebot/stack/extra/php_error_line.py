@@ -23,7 +23,7 @@ from triagebot.stack.php import _ROOTS
 from triagebot.stack.python import source_key
 from triagebot.stack.text import MAX_FRAMES
 
-__all__ = ["read"]
+__all__ = ["location_frame", "read"]
 
 # Where an error starts, through its type when it names one:
 # "PHP Fatal error:  Uncaught TypeError: ", "Warning: ", "Uncaught PHP Exception Exception: ",
@@ -59,6 +59,11 @@ def _message(text: str, kind: str) -> str:
     return text
 
 
+def location_frame(file: str, line: int, raw: str) -> Frame:
+    """The one frame of an error that names only its file: ``<file>::{main}``."""
+    return Frame(module=source_key(file, _ROOTS), function="{main}", file=file, line=line, raw=raw)
+
+
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     """The first one-line PHP error with a location in ``text``, or None."""
     if _STACK in text or max_frames < 1:
@@ -73,14 +78,7 @@ def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
             continue
         kind = next(name for name in _KINDS if head[name] is not None)
         exc_type = head["uncaught"] or head[kind]
-        file = where["file"]
-        frame = Frame(
-            module=source_key(file, _ROOTS),
-            function="{main}",
-            file=file,
-            line=int(where["line"]),
-            raw=where[0].strip(),
-        )
+        frame = location_frame(where["file"], int(where["line"]), where[0].strip())
         message = _message(text[head.end() : where.start()], kind)
         return Trace(
             language="php",
