@@ -26,6 +26,7 @@ from triagebot.stack.extra import (
     python_oneline,
     rails_template,
     ruby_trackers,
+    simplesamlphp,
 )
 
 #: The extra readers, tried in order on the unwrapped text (the richest trace wins).
@@ -47,4 +48,5 @@ READERS: tuple[TraceParser, ...] = (
     delve.read,
     go_debug_stack.read,
     php_json.read,
+    simplesamlphp.read,
 )

@@ -1,0 +1,70 @@
+"""SimpleSAMLphp's logged backtraces, usually under a syslog prefix on every line.
+
+    ... idp[39313]: 3 [6810ea4612] SimpleSAML\\Error\\Error: UNHANDLEDEXCEPTION
+    ... idp[39313]: 3 [6810ea4612] Backtrace:
+    ... idp[39313]: 3 [6810ea4612] 2 /www/_include.php:20 (SimpleSAML_exception_handler)
+    ... idp[39313]: 3 [6810ea4612] 0 [builtin] (N/A)
+    ... idp[39313]: 3 [6810ea4612] Caused by: Symfony\\...\\UndefinedFunctionError: ...
+    ... idp[39313]: 3 [6810ea4612] Backtrace:
+    ... idp[39313]: 3 [6810ea4612] 5 /lib/Controller/Config.php:114 (Config::main)
+
+Each ``Backtrace:`` follows its exception's line, the wrapper first and each ``Caused by:``
+after it (outermost first). A frame is ``depth file:line (function)``, innermost first, the
+function being ``getTrace()``'s (``Class::method``), so it gets the PHP parser's key; the last,
+``[builtin] (N/A)``, names none and ends the frames.
+"""
+
+from __future__ import annotations
+
+import re
+
+from triagebot.stack.model import ExceptionInfo, Frame, Trace
+from triagebot.stack.php import _MEMBER
+from triagebot.stack.text import MAX_FRAMES, FrameBudget
+
+__all__ = ["read"]
+
+#: Literal mark of a backtrace, searched before any pattern runs.
+_BACKTRACE = "Backtrace:"
+# "SimpleSAML\Error\Error: UNHANDLEDEXCEPTION", "Caused by: Symfony\...\UndefinedFunctionError: m"
+_EXCEPTION = re.compile(
+    r"(?<![\w\\])(?P<type>[A-Za-z_][\w\\]*?(?:Exception|Error)): (?P<message>.*)"
+)
+# "2 /apps/simplesamlphp/www/_include.php:20 (SimpleSAML_exception_handler)"
+_FRAME = re.compile(
+    r"(?<!\S)\d++ (?P<file>\S+?):(?P<line>\d++) \((?P<function>[^()\s]++)\)[ \t]*+$"
+)
+
+
+def _frame(match: re.Match[str]) -> Frame:
+    function = match["function"]
+    member = _MEMBER.match(function)
+    module, name = (member["cls"], member["fn"]) if member else ("", function)
+    return Frame(module, name, file=match["file"], line=int(match["line"]), raw=match[0])
+
+
+def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
+    """The SimpleSAMLphp exception chain of ``text`` with its backtraces, or None."""
+    if _BACKTRACE not in text:
+        return None
+    lines = text.split("\n")
+    budget = FrameBudget(max_frames)
+    chain: list[ExceptionInfo] = []
+    for index in range(1, len(lines)):
+        if not lines[index].rstrip().endswith(_BACKTRACE):
+            continue
+        head = _EXCEPTION.search(lines[index - 1])
+        if head is None:
+            continue
+        frames: list[Frame] = []
+        for line in lines[index + 1 :]:
+            match = _FRAME.search(line)
+            if match is None:
+                break
+            if budget.room(frames):
+                frames.append(_frame(match))
+        message = head["message"].strip()
+        chain.append(ExceptionInfo(type=head["type"], message=message, frames=tuple(frames)))
+    if not any(exc.frames for exc in chain):
+        return None
+    return Trace(language="php", exceptions=tuple(chain), dropped=budget.dropped)
