@@ -27,6 +27,7 @@ from triagebot.stack.extra import (
     rails_template,
     ruby_trackers,
     simplesamlphp,
+    xdebug,
 )
 
 #: The extra readers, tried in order on the unwrapped text (the richest trace wins).
@@ -49,4 +50,5 @@ READERS: tuple[TraceParser, ...] = (
     go_debug_stack.read,
     php_json.read,
     simplesamlphp.read,
+    xdebug.read,
 )

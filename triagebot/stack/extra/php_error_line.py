@@ -23,7 +23,7 @@ from triagebot.stack.php import _ROOTS
 from triagebot.stack.python import source_key
 from triagebot.stack.text import MAX_FRAMES
 
-__all__ = ["location_frame", "read"]
+__all__ = ["find_error", "location_frame", "read"]
 
 # Where an error starts, through its type when it names one:
 # "PHP Fatal error:  Uncaught TypeError: ", "Warning: ", "Uncaught PHP Exception Exception: ",
@@ -64,10 +64,9 @@ def location_frame(file: str, line: int, raw: str) -> Frame:
     return Frame(module=source_key(file, _ROOTS), function="{main}", file=file, line=line, raw=raw)
 
 
-def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
-    """The first one-line PHP error with a location in ``text``, or None."""
-    if _STACK in text or max_frames < 1:
-        return None
+def find_error(text: str) -> ExceptionInfo | None:
+    """The first one-line PHP error with a location in ``text``, its one frame where it was
+    raised, or None."""
     pos = 0
     while (head := _HEAD.search(text, pos)) is not None:
         line_end = text.find("\n", head.end())
@@ -77,11 +76,15 @@ def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
             pos = line_end + 1
             continue
         kind = next(name for name in _KINDS if head[name] is not None)
-        exc_type = head["uncaught"] or head[kind]
         frame = location_frame(where["file"], int(where["line"]), where[0].strip())
         message = _message(text[head.end() : where.start()], kind)
-        return Trace(
-            language="php",
-            exceptions=(ExceptionInfo(type=exc_type, message=message, frames=(frame,)),),
-        )
+        return ExceptionInfo(type=head["uncaught"] or head[kind], message=message, frames=(frame,))
     return None
+
+
+def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
+    """The first one-line PHP error with a location in ``text``, or None."""
+    if _STACK in text or max_frames < 1:
+        return None
+    error = find_error(text)
+    return Trace(language="php", exceptions=(error,)) if error is not None else None

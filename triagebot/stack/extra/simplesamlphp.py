@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import re
 
+from triagebot.stack.extra._php import named_frame
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
-from triagebot.stack.php import _MEMBER
 from triagebot.stack.text import MAX_FRAMES, FrameBudget
 
 __all__ = ["read"]
@@ -34,13 +34,6 @@ _EXCEPTION = re.compile(
 _FRAME = re.compile(
     r"(?<!\S)\d++ (?P<file>\S+?):(?P<line>\d++) \((?P<function>[^()\s]++)\)[ \t]*+$"
 )
-
-
-def _frame(match: re.Match[str]) -> Frame:
-    function = match["function"]
-    member = _MEMBER.match(function)
-    module, name = (member["cls"], member["fn"]) if member else ("", function)
-    return Frame(module, name, file=match["file"], line=int(match["line"]), raw=match[0])
 
 
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
@@ -62,7 +55,9 @@ def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
             if match is None:
                 break
             if budget.room(frames):
-                frames.append(_frame(match))
+                frames.append(
+                    named_frame(match["function"], match["file"], int(match["line"]), match[0])
+                )
         message = head["message"].strip()
         chain.append(ExceptionInfo(type=head["type"], message=message, frames=tuple(frames)))
     if not any(exc.frames for exc in chain):
