@@ -50,14 +50,13 @@ def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
         if head is None:
             continue
         frames: list[Frame] = []
-        for line in lines[index + 1 :]:
-            match = _FRAME.search(line)
-            if match is None:
-                break
+        following = index + 1
+        while following < len(lines) and (match := _FRAME.search(lines[following])) is not None:
             if budget.room(frames):
                 frames.append(
                     named_frame(match["function"], match["file"], int(match["line"]), match[0])
                 )
+            following += 1
         message = head["message"].strip()
         chain.append(ExceptionInfo(type=head["type"], message=message, frames=tuple(frames)))
     if not any(exc.frames for exc in chain):
