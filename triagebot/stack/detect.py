@@ -54,22 +54,21 @@ def find_trace(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     first = _richest(text, max_frames) or _bare(text)
     if first is not None and first.frame_count >= _UNWRAP_BELOW:
         return _keep_top(first, max_frames)
-    second = _second_reading(text, max_frames, first)
+    second = _second_reading(text, max_frames)
     if second is None or second.frame_count <= (first.frame_count if first else 0):
         return _keep_top(first, max_frames) if first is not None else None
     return replace(_keep_top(second, max_frames), first_reading=first)
 
 
-def _second_reading(text: str, max_frames: int, first: Trace | None) -> Trace | None:
-    """The richest trace of the unwrapped text, by the parsers or else the extra readers.
+def _second_reading(text: str, max_frames: int) -> Trace | None:
+    """The richest trace of the unwrapped text, by the parsers or the extra readers.
 
-    The readers read only text in which the parsers found nothing, not even a bare exception
-    line: a trace found before a reader was registered keeps the signature every version gave it.
+    Signature versions from v2 on sign it; older ones sign the first reading
+    (``Trace.first_reading``), so what they stored never changes. A reader added later
+    belongs to a new signature version in the same way.
     """
     unwrapped = unwrap(text)
     best = _richest(unwrapped, max_frames) if unwrapped != text else None
-    if first is not None or best is not None:
-        return best
     for read in READERS:
         trace = read(unwrapped, max_frames)
         if trace is not None and trace.exceptions and (

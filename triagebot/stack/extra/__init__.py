@@ -1,8 +1,9 @@
 """Readers for trace formats no language parser reads: error-tracker exports, crash-reporter
 layouts, one-line error logs. They run only on the second reading (``detect.find_trace``),
-when the parsers found no trace or almost none, so a trace the parsers read keeps exactly the
-signature it had. Each reader is ``read(text, max_frames) -> Trace | None`` in its own module;
-a new one is one line in ``READERS``.
+when the parsers found no trace or almost none; signature versions older than v2 sign the
+first reading, so what they stored never changes (a reader added later needs a new signature
+version the same way). Each reader is ``read(text, max_frames) -> Trace | None`` in its own
+module; a new one is one line in ``READERS``.
 """
 
 from __future__ import annotations
