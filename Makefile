@@ -1,19 +1,36 @@
-# `make test` installs everything the tests need (Debian: dovecot-imapd, postgresql; Python: the
-# test extra), then runs the linters and the test suite. `.ci/run` runs exactly this.
+# `make run` and `make test` work on a fresh Debian 12: they install the Debian packages they
+# need, create `.venv` on first use (pip refuses to install into Debian's own Python) and keep
+# it up to date with pyproject.toml. `.ci/run` runs exactly `make test`.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-PYTHON ?= python3
+APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
 
-.PHONY: test deps lint
+.PHONY: run test deps lint system
+
+run: $(VENV)/.installed
+	$(VENV)/bin/triagebot -c config.example.toml run
 
 test: deps lint
 	$(PYTHON) -m pytest -q
 
-deps:
-	command -v dovecot >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
-		{ $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
-		$(SUDO) apt-get install -y -qq dovecot-imapd postgresql >/dev/null; }
-	$(PYTHON) -m pip install -q -e '.[test]'
+deps: system $(VENV)/.installed
 
-lint:
+# Dovecot and PostgreSQL for the IMAP and store tests (each test starts its own server).
+system:
+	command -v dovecot >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update -qq && $(APT) dovecot-imapd postgresql >/dev/null; }
+
+$(PYTHON):
+	python3 -m venv $(VENV) 2>/dev/null || \
+		{ rm -rf $(VENV); $(SUDO) apt-get update -qq && $(APT) python3-venv >/dev/null && \
+		python3 -m venv $(VENV); }
+
+$(VENV)/.installed: pyproject.toml | $(PYTHON)
+	$(PYTHON) -m pip install -q --upgrade pip
+	$(PYTHON) -m pip install -q -e '.[test]'
+	touch $@
+
+lint: $(VENV)/.installed
 	$(PYTHON) -m ruff check .
 	$(PYTHON) -m mypy
