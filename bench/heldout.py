@@ -536,6 +536,14 @@ def score(mails: list[Mail], results: dict[str, dict[str, object]], show: str | 
     print(
         f"detection precision {dp:.4f}  recall {dr:.4f}  F1 {df:.4f}  (tp {tp}, fp {fp}, fn {fn})"
     )
+    for language in sorted({bug.partition("/")[0] for bug in truth.values()}):
+        mine = {item: bug for item, bug in truth.items() if bug.startswith(language + "/")}
+        lf = bcubed(mine, {item: pred[item] for item in mine})[2]
+        found = sum(not pred[item].startswith("none:") for item in mine)
+        print(
+            f"  {language:<11} B-cubed F1 {lf:.4f}  detection recall {found / len(mine):.4f}"
+            f"  ({len(mine)} reports)"
+        )
     members: dict[str, Counter[str]] = defaultdict(Counter)
     for item, label in pred.items():
         members[label][truth[item]] += 1

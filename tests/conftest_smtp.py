@@ -110,3 +110,18 @@ def smtp_config(smtp_server: SmtpServer, smtp_ca_file: Path) -> SmtpConfig:
         timeout=5.0,
         ca_file=smtp_ca_file,
     )
+
+
+def smtp_section(server: SmtpServer, ca_file: Path, **overrides: object) -> dict[str, object]:
+    """The ``[smtp]`` table of a deployment that logs in to ``server`` as ``SMTP_USER``."""
+    section: dict[str, object] = {
+        "host": server.host,
+        "port": server.port,
+        "username": SMTP_USER,
+        "password_env": "TB_SMTP_PASSWORD",
+        "from_address": SMTP_USER,
+        "ca_file": str(ca_file),
+        "timeout": 5,
+    }
+    section.update(overrides)
+    return section

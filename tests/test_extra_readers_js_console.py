@@ -80,14 +80,17 @@ def test_zone_long_stack_reads_the_value_after_the_zone_summary() -> None:
     assert trace.exceptions[0].frames[-1].file == "dom_renderer.ts"
 
 
-def test_a_text_that_gave_a_trace_keeps_it() -> None:
-    """``TypeError: x`` alone on its line was read, and signed, as a bare exception line: the
-    reader does not replace that reading (signature v2 stored its value)."""
+def test_a_text_that_gave_a_bare_reading_keeps_it_for_v1() -> None:
+    """``TypeError: x`` alone on its line was read, and signed, as a bare exception line: v2
+    signs the reader's frames, v1 that first reading."""
     text = "TypeError: Cannot read property 'update' of undefined\n    at e.update (m.js:5)\n"
     assert js_console.read(text) is not None
     trace = find_trace(text)
     assert trace is not None
-    assert (trace.language, trace.frame_count) == ("unknown", 0)
+    assert (trace.language, trace.frame_count) == ("javascript", 1)
+    first = trace.first_reading
+    assert first is not None and (first.language, first.frame_count) == ("unknown", 0)
+    assert Signer("v1").sign(trace).value == Signer("v1").sign(first).value
 
 
 def test_located_columns_prose_and_other_languages_are_left_alone() -> None:

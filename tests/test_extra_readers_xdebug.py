@@ -80,13 +80,17 @@ def test_text_layouts_give_the_same_frames() -> None:
     assert from_log.exceptions[0].type == "Warning"
 
 
-def test_stack_under_php_own_trace_is_left_to_the_parser() -> None:
-    """A trace the parser reads keeps the signature it had before Xdebug's stack was read."""
+def test_stack_under_php_own_trace_keeps_v1() -> None:
+    """PHP's own one-frame trace above Xdebug's stack: v2 reads the richer stack, v1 keeps
+    signing what the parser read before the Xdebug reader existed."""
     own = "PHP Fatal error:  Uncaught Exception: Queue is full in /srv/app/src/Queue.php:31\n"
     own += "Stack trace:\n#0 {main}\n  thrown in /srv/app/src/Queue.php on line 31\n"
     trace = find_trace(own + ERROR_LOG.partition("\n")[2])
     assert trace is not None
-    assert (trace.frame_count, trace.exceptions[0].type) == (1, "Exception")
+    assert (trace.frame_count, trace.exceptions[0].type) == (3, "Exception")
+    first = trace.first_reading
+    assert first is not None and (first.frame_count, first.exceptions[0].type) == (1, "Exception")
+    assert Signer("v1").sign(trace).value == Signer("v1").sign(first).value
 
 
 def test_call_stack_mentioned_in_prose_is_not_read() -> None:

@@ -13,7 +13,7 @@ import pytest
 import trustme
 from structlog.testing import capture_logs
 
-from tests.conftest_smtp import SMTP_PASSWORD, SMTP_USER
+from tests.conftest_smtp import SMTP_PASSWORD, SMTP_USER, smtp_section
 from tests.helpers import Bot
 from tests.servers import HOST, free_port
 from tests.servers.smtp import SmtpServer
@@ -496,19 +496,6 @@ class TestCheckConfig:
         bot.configure({"smtp": smtp} if smtp is not None else {})
         return bot
 
-    @staticmethod
-    def section(server: SmtpServer, ca_file: Path, **overrides: object) -> dict[str, object]:
-        section: dict[str, object] = {
-            "host": server.host,
-            "port": server.port,
-            "username": SMTP_USER,
-            "password_env": "TB_SMTP_PASSWORD",
-            "from_address": SMTP_USER,
-            "ca_file": str(ca_file),
-            "timeout": 5,
-        }
-        section.update(overrides)
-        return section
 
     def test_absent_section_is_disabled_and_exits_zero(self, tmp_path: Path) -> None:
         result = self.bot(tmp_path, None).run("check-config")
@@ -520,7 +507,7 @@ class TestCheckConfig:
     def test_good_section_is_enabled_and_sends_nothing(
         self, tmp_path: Path, smtp_server: SmtpServer, smtp_ca_file: Path
     ) -> None:
-        bot = self.bot(tmp_path, self.section(smtp_server, smtp_ca_file))
+        bot = self.bot(tmp_path, smtp_section(smtp_server, smtp_ca_file))
         result = bot.run("check-config")
         assert result.returncode == 0, result.stdout + result.stderr
         assert self.smtp_line(result.stdout)[0] == "enabled"
@@ -530,7 +517,7 @@ class TestCheckConfig:
     def test_mismatch_is_an_error(
         self, tmp_path: Path, smtp_server: SmtpServer, smtp_ca_file: Path
     ) -> None:
-        section = self.section(smtp_server, smtp_ca_file, from_address="other@example.test")
+        section = smtp_section(smtp_server, smtp_ca_file, from_address="other@example.test")
         result = self.bot(tmp_path, section).run("check-config")
         assert result.returncode == 1
         status, detail = self.smtp_line(result.stdout)
@@ -547,7 +534,7 @@ class TestCheckConfig:
     def test_send_test_delivers_one_mail(
         self, tmp_path: Path, smtp_server: SmtpServer, smtp_ca_file: Path
     ) -> None:
-        bot = self.bot(tmp_path, self.section(smtp_server, smtp_ca_file))
+        bot = self.bot(tmp_path, smtp_section(smtp_server, smtp_ca_file))
         result = bot.run("check-config", "--send-test", HELPDESK)
         assert result.returncode == 0, result.stdout + result.stderr
         assert f"test mail sent to {HELPDESK}" in self.smtp_line(result.stdout)[1]

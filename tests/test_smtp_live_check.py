@@ -14,7 +14,7 @@ import pytest
 import trustme
 from structlog.testing import capture_logs
 
-from tests.conftest_smtp import SMTP_PASSWORD, SMTP_USER, running
+from tests.conftest_smtp import SMTP_PASSWORD, SMTP_USER, running, smtp_section
 from tests.helpers import Bot
 from tests.servers.smtp import SmtpServer
 from triagebot.config import Config, SmtpConfig, config_from_dict
@@ -250,24 +250,11 @@ class TestCheckConfig:
         assert SMTP_PASSWORD not in result.stdout + result.stderr
         return result.returncode, line.split(maxsplit=1)[1]
 
-    @staticmethod
-    def section(server: SmtpServer, ca_file: Path, **overrides: object) -> dict[str, Any]:
-        section: dict[str, Any] = {
-            "host": server.host,
-            "port": server.port,
-            "username": SMTP_USER,
-            "password_env": "TB_SMTP_PASSWORD",
-            "from_address": SMTP_USER,
-            "ca_file": str(ca_file),
-            "timeout": 5,
-        }
-        section.update(overrides)
-        return section
 
     def test_a_refused_digest_recipient_fails_the_check_and_the_test_mail(
         self, tmp_path: Path, exchange_server: SmtpServer, smtp_ca_file: Path
     ) -> None:
-        smtp = self.section(
+        smtp = smtp_section(
             exchange_server,
             smtp_ca_file,
             from_address=SHARED,
@@ -287,7 +274,7 @@ class TestCheckConfig:
     def test_every_recipient_accepted(
         self, tmp_path: Path, exchange_server: SmtpServer, smtp_ca_file: Path
     ) -> None:
-        code, line = self.run(tmp_path, self.section(exchange_server, smtp_ca_file))
+        code, line = self.run(tmp_path, smtp_section(exchange_server, smtp_ca_file))
         assert code == 0, line
         assert "live check passed, 2 recipients accepted" in line
         assert exchange_server.messages == []
@@ -295,7 +282,7 @@ class TestCheckConfig:
     def test_relay_connector_is_enabled_with_a_warning(
         self, tmp_path: Path, relay_connector_server: SmtpServer, smtp_ca_file: Path
     ) -> None:
-        smtp = self.section(relay_connector_server, smtp_ca_file)
+        smtp = smtp_section(relay_connector_server, smtp_ca_file)
         del smtp["username"], smtp["password_env"]
         code, line = self.run(tmp_path, smtp)
         assert code == 0, line

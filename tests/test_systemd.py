@@ -40,18 +40,11 @@ class NotifySocket:
 
     def messages(self, timeout: float) -> list[str]:
         """Every datagram that arrives within ``timeout`` seconds."""
-        found: list[str] = []
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0:
-            self.sock.settimeout(left)
-            try:
-                found.append(self.sock.recv(4096).decode())
-            except TimeoutError:
-                break
-        return found
+        return self.until(None, timeout)
 
-    def until(self, wanted: str, timeout: float) -> list[str]:
-        """Datagrams up to and including the first holding the line ``wanted``."""
+    def until(self, wanted: str | None, timeout: float) -> list[str]:
+        """Datagrams up to and including the first holding the line ``wanted`` (None: all
+        that arrive within ``timeout``)."""
         found: list[str] = []
         deadline = time.monotonic() + timeout
         while (left := deadline - time.monotonic()) > 0:
@@ -60,8 +53,10 @@ class NotifySocket:
                 found.append(self.sock.recv(4096).decode())
             except TimeoutError:
                 break
-            if wanted in found[-1].splitlines():
+            if wanted is not None and wanted in found[-1].splitlines():
                 return found
+        if wanted is None:
+            return found
         raise AssertionError(f"no {wanted} within {timeout}s; got {found}")
 
     def close(self) -> None:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence, Sized
+from collections.abc import Callable, Iterable, Sequence, Sized
 
-from triagebot.stack.model import ExceptionInfo
+from triagebot.stack.model import ExceptionInfo, Frame
 
 #: Lines longer than this that hold several frame markers had their line breaks lost.
 COLLAPSED_LINE = 300
@@ -44,6 +44,21 @@ class FrameBudget:
             return True
         self.dropped += 1
         return False
+
+
+def frames_while(
+    lines: Iterable[str], frame_of: Callable[[str], Frame | None], budget: FrameBudget
+) -> list[Frame]:
+    """The frames of consecutive lines up to the first that is not one (``frame_of`` says),
+    as many as ``budget`` keeps (the rest counted as dropped)."""
+    frames: list[Frame] = []
+    for line in lines:
+        frame = frame_of(line)
+        if frame is None:
+            break
+        if budget.room(frames):
+            frames.append(frame)
+    return frames
 
 
 def restore_breaks(

@@ -11,7 +11,13 @@ from __future__ import annotations
 import re
 
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
-from triagebot.stack.text import LINE_START, MAX_FRAMES, FrameBudget, first_frame_line
+from triagebot.stack.text import (
+    LINE_START,
+    MAX_FRAMES,
+    FrameBudget,
+    first_frame_line,
+    frames_while,
+)
 
 __all__ = ["read"]
 
@@ -42,14 +48,7 @@ def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     if first is None:
         return None
     budget = FrameBudget(max_frames)
-    frames: list[Frame] = []
-    for line in lines[first:]:
-        match = _FRAME.match(line)
-        frame = None if match is None else _frame(match, line.strip())
-        if frame is None:
-            break
-        if budget.room(frames):
-            frames.append(frame)
+    frames = frames_while(lines[first:], _frame_line, budget)
     if not any(_SCRIPT.search(f.file or "") for f in frames):
         return None
     exc_type, message = _header(lines[max(0, first - _HEADER_LOOKBACK) : first])
@@ -76,3 +75,8 @@ def _header(above: list[str]) -> tuple[str, str]:
         if match is not None:
             return match["type"], match["msg"].strip()
     return "<unknown>", ""
+
+
+def _frame_line(line: str) -> Frame | None:
+    match = _FRAME.match(line)
+    return None if match is None else _frame(match, line.strip())

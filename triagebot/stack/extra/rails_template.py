@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
-from triagebot.stack.text import LINE_START, MAX_FRAMES, FrameBudget
+from triagebot.stack.text import LINE_START, MAX_FRAMES, FrameBudget, frames_while
 
 __all__ = ["read"]
 
@@ -41,21 +41,21 @@ def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     if first is None:
         return None
     budget = FrameBudget(max_frames)
-    frames: list[Frame] = []
-    for line in lines[first:]:
-        match = _FRAME.match(line)
-        if match is None:
-            break
-        if budget.room(frames):
-            file = match["file"]
-            frames.append(
-                Frame(
-                    module=file,
-                    function=match["label"] or "",
-                    file=file,
-                    line=int(match["line"]),
-                    raw=line.strip(),
-                )
-            )
+    frames = frames_while(lines[first:], _frame, budget)
     exception = ExceptionInfo(type=header["type"], message=header["msg"], frames=tuple(frames))
     return Trace(language="ruby", exceptions=(exception,), dropped=budget.dropped)
+
+
+def _frame(line: str) -> Frame | None:
+    """A ``path:line`` frame line (its label, when there is one, names the function)."""
+    match = _FRAME.match(line)
+    if match is None:
+        return None
+    file = match["file"]
+    return Frame(
+        module=file,
+        function=match["label"] or "",
+        file=file,
+        line=int(match["line"]),
+        raw=line.strip(),
+    )

@@ -14,7 +14,7 @@ import html
 import re
 
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
-from triagebot.stack.text import LINE_START, MAX_FRAMES, FrameBudget
+from triagebot.stack.text import LINE_START, MAX_FRAMES, FrameBudget, frames_while
 
 __all__ = ["read"]
 
@@ -64,13 +64,7 @@ def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
         return None
     lines = text[start:].split("\n")
     budget = FrameBudget(max_frames)
-    frames: list[Frame] = []
-    for line in lines:
-        frame = _frame(line)
-        if frame is None:
-            break
-        if budget.room(frames):
-            frames.append(frame)
+    frames = frames_while(lines, _frame, budget)
     if not any(_RUBY_FILE.search(f.file or "") for f in frames):
         return None
     exc_type, message = _header(text[max(0, start - _LOOKBACK_CHARS) : start])
