@@ -130,6 +130,11 @@ class TestErrors:
                 "[store]\nurl = 'postgresql+psycopg://bot:hunter2@db.example.com/triage'\n",
                 "[store].url: a password in the URL is a secret written inline",
             ),
+            ("[store]\nlock_timeout = 0\n", "[store].lock_timeout: must be from 0.001"),
+            (
+                "[store]\nidle_in_transaction_timeout = 100000\n",
+                "[store].idle_in_transaction_timeout: must be from 0.001 to 86400 seconds",
+            ),
         ],
     )
     def test_error_names_key_and_problem(self, tmp_path: Path, text: str, message: str) -> None:

@@ -32,6 +32,12 @@ DEFAULT_MAILDIR = Path("var/mail")
 DEFAULT_STORE_URL = "sqlite:///var/triagebot.db"
 DEFAULT_RETENTION_DAYS = 400
 MIN_RETENTION_DAYS = 30
+#: PostgreSQL session limits (seconds): a replica frozen while it holds a lock or an open
+#: transaction holds the others up for at most this long (PostgreSQL's own default: forever).
+DEFAULT_LOCK_TIMEOUT = 10.0
+DEFAULT_STATEMENT_TIMEOUT = 60.0
+DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT = 60.0
+DEFAULT_RULES_DIR = Path("rules")
 DEFAULT_TRACKER = "local"
 DEFAULT_AUTHSERV_ID = "triagebot-listener"
 DEFAULT_METRICS_LISTEN = "127.0.0.1:9464"
@@ -431,6 +437,11 @@ class StoreConfig:
     #: Days occurrences and processed-mail records are kept one by one; older occurrences
     #: are folded into per-day counts (defects' totals stay), older mail records deleted.
     retention_days: int = DEFAULT_RETENTION_DAYS
+    #: PostgreSQL: seconds a statement waits for a lock, runs at all, and a transaction may
+    #: sit idle before the server ends its session (SQLite ignores them).
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT
+    idle_in_transaction_timeout: float = DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT
 
     def problems(self) -> Iterator[tuple[str, str]]:
         if self.retention_days < MIN_RETENTION_DAYS:
@@ -444,6 +455,9 @@ class StoreConfig:
             inline = None  # SQLAlchemy judges the URL itself when the store opens
         if inline:
             yield "url", "a password in the URL is a secret written inline: use password_env"
+        for key in ("lock_timeout", "statement_timeout", "idle_in_transaction_timeout"):
+            if not 0.001 <= getattr(self, key) <= 86_400:
+                yield key, "must be from 0.001 to 86400 seconds (0 would wait forever)"
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ from triagebot.mail.imap import Auth, ImapSettings, ImapSource, Security
 from triagebot.mail.maildir import MaildirSettings, MaildirSource
 from triagebot.mail.smtp_listener import ListenerSettings
 from triagebot.mail.source import Source
-from triagebot.store import Store
+from triagebot.store import SessionLimits, Store
 from triagebot.trackers import configured
 from triagebot.trackers.base import Tracker, TrackerContext
 
@@ -174,8 +174,12 @@ def open_store(
     """The configured store (not yet migrated); ``clock`` stamps what it records. A URL
     whose database driver is not installed is a configuration error that says how to
     install it, not an import traceback."""
+    store = config.store
+    limits = SessionLimits(
+        store.lock_timeout, store.statement_timeout, store.idle_in_transaction_timeout
+    )
     try:
-        return Store(store_url(config.store), clock=clock, update_delay=update_delay)
+        return Store(store_url(store), clock=clock, update_delay=update_delay, limits=limits)
     except ImportError as exc:
         backend = make_url(config.store.url).get_backend_name()
         hint = DRIVER_HINTS.get(backend, "install it into triagebot's Python environment")

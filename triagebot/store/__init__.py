@@ -42,7 +42,7 @@ from triagebot.lifecycle import (
     UndoRefusal,
 )
 from triagebot.store.batch import SAMPLE_TRACE_CHARS
-from triagebot.store.db import IN_CHUNK, SQLITE_BUSY_TIMEOUT_MS
+from triagebot.store.db import IN_CHUNK, SQLITE_BUSY_TIMEOUT_MS, SessionLimits
 from triagebot.store.facade import RECORD_ATTEMPTS, Store
 from triagebot.store.queries import (
     STATUS_FAILED_SHOWN,
@@ -89,6 +89,7 @@ __all__ = [
     "HumanDecision",
     "PeriodActivity",
     "ReplyRecord",
+    "SessionLimits",
     "Store",
     "UTCDateTime",
     "UndoRefusal",

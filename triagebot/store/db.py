@@ -9,11 +9,17 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from triagebot.config import (
+    DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT,
+    DEFAULT_LOCK_TIMEOUT,
+    DEFAULT_STATEMENT_TIMEOUT,
+)
 from triagebot.errors import StoreError, StoreUnavailable
 
 __all__ = [
@@ -21,6 +27,7 @@ __all__ = [
     "RECORD_LOCK",
     "SCHEMA_LOCK",
     "SQLITE_BUSY_TIMEOUT_MS",
+    "SessionLimits",
     "by_ids",
     "chunks",
     "conflict_code",
@@ -34,6 +41,9 @@ T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_MS = 10_000
 IN_CHUNK = 500  # values per ``IN (...)``: far below every backend's parameter limit
 _CONFLICTS = frozenset({"23505", "40001", "40P01"})
+#: A lost race that only the transaction saw (serialization failure, deadlock) or a lock
+#: wait cut short by ``lock_timeout``: the same transaction, run again, may well succeed.
+RETRY_AGAIN = frozenset({"40001", "40P01", "55P03"})
 # PostgreSQL advisory lock ids (transaction-scoped): replicas take turns creating tables and
 # recording batches, as SQLite's BEGIN IMMEDIATE makes every writer do.
 SCHEMA_LOCK = 0x7472_6961_6765
@@ -63,10 +73,15 @@ def take_turns(conn: Connection, lock: int) -> None:
         conn.execute(sa.select(sa.func.pg_advisory_xact_lock(lock)))
 
 
+def sqlstate(exc: StoreError) -> str | None:
+    """The PostgreSQL SQLSTATE behind ``exc`` (None: another backend or no database error)."""
+    code = getattr(getattr(exc.__cause__, "orig", None), "sqlstate", None)
+    return code if isinstance(code, str) else None
+
+
 def conflict_code(exc: StoreError) -> str | None:
     """The SQLSTATE of a lost race between replicas, or None for any other failure."""
-    cause = exc.__cause__
-    code = getattr(getattr(cause, "orig", None), "sqlstate", None)
+    code = sqlstate(exc)
     return code if code in _CONFLICTS else None
 
 
@@ -110,14 +125,42 @@ def tune_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def tune_postgresql(engine: Engine) -> None:
+@dataclass(frozen=True, slots=True)
+class SessionLimits:
+    """How long (seconds) a PostgreSQL session waits for a lock, lets one statement run, and
+    lets a transaction sit idle before the server ends the session.
+
+    PostgreSQL's defaults are 0, wait forever: a replica frozen (SIGSTOP, a long pause, a
+    frozen VM) while it holds the batch lock or an open transaction would hold every other
+    replica up for as long as it is frozen. With these, the server cuts it off and the others
+    carry on; the frozen one finds its session gone when it wakes and retries."""
+
+    lock_timeout: float = DEFAULT_LOCK_TIMEOUT
+    statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT
+    idle_in_transaction_timeout: float = DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT
+
+    def statements(self) -> list[str]:
+        return [
+            f"SET lock_timeout = {_ms(self.lock_timeout)}",
+            f"SET statement_timeout = {_ms(self.statement_timeout)}",
+            f"SET idle_in_transaction_session_timeout = {_ms(self.idle_in_transaction_timeout)}",
+        ]
+
+
+def _ms(seconds: float) -> int:
+    return max(1, round(seconds * 1000))
+
+
+def tune_postgresql(engine: Engine, limits: SessionLimits) -> None:
     """Every session commits durably (``synchronous_commit = on``), whatever the server's
     default: a server set to ``off`` acknowledges commits it may still lose in a crash, and the
-    mail they recorded is already acknowledged by then."""
+    mail they recorded is already acknowledged by then. Every session has ``limits``."""
 
     @sa.event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         cursor = dbapi_conn.cursor()
         cursor.execute("SET synchronous_commit = on")
+        for statement in limits.statements():
+            cursor.execute(statement)
         cursor.close()
         dbapi_conn.commit()

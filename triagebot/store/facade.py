@@ -14,7 +14,7 @@ from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, S
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 import structlog
@@ -27,9 +27,12 @@ from triagebot.store import confirmation, quarantine, queries, queue, runs, sync
 from triagebot.store.batch import Batch, known
 from triagebot.store.db import (
     RECORD_LOCK,
+    RETRY_AGAIN,
     SCHEMA_LOCK,
+    SessionLimits,
     conflict_code,
     mapped,
+    sqlstate,
     take_turns,
     tune_postgresql,
     tune_sqlite,
@@ -45,9 +48,11 @@ if TYPE_CHECKING:
 __all__ = ["RECORD_ATTEMPTS", "Store"]
 
 log = structlog.get_logger(__name__)
+T = TypeVar("T")
 
 #: A batch that still lost a race with another writer (PostgreSQL: unique violation,
-#: serialization failure, deadlock) is retried from the start; the retry sees the winner's rows.
+#: serialization failure, deadlock, a lock wait cut short) is retried from the start; the
+#: retry sees the winner's rows. Other writes retry the same way, except a unique violation.
 RECORD_ATTEMPTS = 5
 #: Rows a retention run folds or deletes per transaction.
 RETENTION_CHUNK = 5_000
@@ -57,22 +62,30 @@ class Store:
     """The state database behind one SQLAlchemy engine."""
 
     def __init__(
-        self, url: str, *, clock: Clock = system_clock, update_delay: timedelta = timedelta(0)
+        self,
+        url: str,
+        *,
+        clock: Clock = system_clock,
+        update_delay: timedelta = timedelta(0),
+        limits: SessionLimits | None = None,
     ) -> None:
         """``clock`` stamps what is recorded; ``update_delay``: how long occurrence updates
         coalesce before the tracker hears of them, so a busy signature costs one tracker call
-        per interval, not one per batch."""
+        per interval, not one per batch; ``limits``: every PostgreSQL session's timeouts."""
         self.clock = clock
         self.update_delay = update_delay
         parsed = sa.make_url(url)
         self.is_sqlite = parsed.get_backend_name() == "sqlite"
         if self.is_sqlite and parsed.database not in (None, "", ":memory:"):
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-        self.engine: Engine = sa.create_engine(url)
+        postgresql = parsed.get_backend_name() == "postgresql"
+        # PostgreSQL: a pooled session the server ended (a restart, a timeout) is replaced
+        # before use instead of failing the next transaction
+        self.engine: Engine = sa.create_engine(url, pool_pre_ping=postgresql)
         if self.is_sqlite:
             tune_sqlite(self.engine)
-        elif parsed.get_backend_name() == "postgresql":
-            tune_postgresql(self.engine)
+        elif postgresql:
+            tune_postgresql(self.engine, limits or SessionLimits())
         self._local = threading.local()
         self._held: list[Connection] = []  # per-thread reader connections, closed by close()
         self._held_lock = threading.Lock()
@@ -168,30 +181,39 @@ class Store:
         batch: dict[str, tuple[Outcome, str | None]] = {}
         for i, outcome in enumerate(outcomes):
             batch.setdefault(outcome.store_key, (outcome, refs[i] if refs else None))
+        new = self._retried(lambda conn: self._record(conn, dict(batch), now), unique=True)
+        if new:
+            log.debug("store.recorded", messages=new)
+        return new
+
+    def _record(
+        self, conn: Connection, batch: dict[str, tuple[Outcome, str | None]], now: datetime
+    ) -> int:
+        """One attempt: skip what is known, record the rest; returns how many were new."""
+        take_turns(conn, RECORD_LOCK)  # so ``known`` cannot miss a replica's batch
+        for message_id in known(conn, list(batch)):
+            del batch[message_id]
+        if batch:
+            Batch(conn, now, self.update_delay).record(batch.values())
+        return len(batch)
+
+    def _retried(self, work: Callable[[Connection], T], *, unique: bool = False) -> T:
+        """``work`` in a write transaction, run again (up to ``RECORD_ATTEMPTS`` times) when
+        PostgreSQL aborted it for a lost race: a serialization failure, a deadlock, a lock
+        wait cut short by ``lock_timeout``, and with ``unique`` a unique violation. Only the
+        transaction is repeated: what the caller did before (a tracker call) is not."""
         attempt = 1
         while True:
             try:
-                new = self._record(dict(batch), now)
+                with self.write() as conn:
+                    return work(conn)
             except StoreError as exc:
-                code = conflict_code(exc)
+                code = conflict_code(exc) if unique else None
+                code = code or (found if (found := sqlstate(exc)) in RETRY_AGAIN else None)
                 if code is None or attempt == RECORD_ATTEMPTS:
                     raise
-                log.info("store.record_retry", attempt=attempt, sqlstate=code)
+                log.info("store.write_retry", attempt=attempt, sqlstate=code)
                 attempt += 1
-                continue
-            if new:
-                log.debug("store.recorded", messages=new)
-            return new
-
-    def _record(self, batch: dict[str, tuple[Outcome, str | None]], now: datetime) -> int:
-        """One attempt: skip what is known, record the rest; returns how many were new."""
-        with self.write() as conn:
-            take_turns(conn, RECORD_LOCK)  # so ``known`` cannot miss a replica's batch
-            for message_id in known(conn, list(batch)):
-                del batch[message_id]
-            if batch:
-                Batch(conn, now, self.update_delay).record(batch.values())
-        return len(batch)
 
     # --- occurrence counts ---------------------------------------------------------------
 
