@@ -22,7 +22,7 @@ def test_status_counts_messages_defects_and_the_outbox(tmp_path: Path) -> None:
     store = Store(f"sqlite:///{bot.db}")
     store.record([make_outcome("<refused@x>", signature=make_signature("a" * 16))])
     (refused,) = store.due_effects(LATER, 10)
-    store.fail_effect(refused.id, REFUSED, None)
+    store.fail_effect(refused, REFUSED, None)
     store.record([make_outcome("<waiting@x>", signature=make_signature("b" * 16))])
     store.close()
 
@@ -62,7 +62,7 @@ def test_outbox_retry_queues_failed_effects_again(tmp_path: Path) -> None:
     store.migrate()
     store.record([make_outcome("<refused@x>", signature=make_signature("a" * 16))])
     (refused,) = store.due_effects(LATER, 10)
-    store.fail_effect(refused.id, REFUSED, None)
+    store.fail_effect(refused, REFUSED, None)
     store.close()
 
     assert bot.run("outbox", "retry").returncode == 2  # neither ids nor --all

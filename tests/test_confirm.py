@@ -716,7 +716,7 @@ class TestAnswers:
 
         handler.handle(reply("confirm", in_reply_to=thread_id(token_for(first))), NOW)
         (create,) = store.due_effects(NOW, 10, (EffectKind.CREATE,))
-        store.complete_effect(create.id, EffectResult(tracker_key="OPS-5"))
+        store.complete_effect(create, EffectResult(tracker_key="OPS-5"))
         later = reply(f"Duplicate c-{first}.", in_reply_to=thread_id(token_for(second)))
         handler.handle(later, NOW + timedelta(hours=1))
         duplicate = store.defect(second)

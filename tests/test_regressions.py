@@ -105,7 +105,7 @@ def test_sync_of_250_tracked_defects_takes_three_searches(
     store.record([make_outcome(f"<{i}@x>", signature=s) for i, s in enumerate(sigs)])
     for i, effect in enumerate(store.due_effects(store.clock() + DAY, 1000)):
         key = fake_jira.add_issue(f"bug {i}", (f"errsig-{sigs[i].value}",))
-        store.complete_effect(effect.id, EffectResult(tracker_key=key, tracker_status="Open"))
+        store.complete_effect(effect, EffectResult(tracker_key=key, tracker_status="Open"))
         if i % 10 == 0:
             fake_jira.set_status(key, "Closed")
     tracker = jira(fake_jira)

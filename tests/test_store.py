@@ -222,7 +222,7 @@ class TestStates:
         usual effect; the same rule without the flag leaves it rejected."""
         store.record([make_outcome("<1@x>", Action.CANDIDATE)])
         [notify] = store.due_effects(store.clock() + timedelta(days=1), 10)
-        store.complete_effect(notify.id)
+        store.complete_effect(notify)
         defect_id = store.defects()[0].id
         decide(store, defect_id, DefectState.REJECTED)
         plain = Decision(action, "r", NO_FIELDS)
@@ -266,7 +266,7 @@ class TestOutboxRows:
         store.record([make_outcome("<0@x>")])
         [create] = store.due_effects(store.clock() + timedelta(days=1), 10)
         result = EffectResult(tracker_key="LOCAL-1", occurrences_reported=1)
-        store.complete_effect(create.id, result)
+        store.complete_effect(create, result)
         return create.defect_id
 
     def test_updates_coalesce(self, store: Store) -> None:
@@ -294,7 +294,7 @@ class TestOutboxRows:
         store.record([make_outcome("<1@x>")])
         [update] = store.due_effects(store.clock() + timedelta(days=1), 10)
         store.record([make_outcome("<2@x>")])  # arrives while the update is being sent
-        store.complete_effect(update.id, EffectResult(occurrences_reported=2))
+        store.complete_effect(update, EffectResult(occurrences_reported=2))
         [again] = store.due_effects(store.clock() + timedelta(seconds=1), 10)
         assert again.kind is EffectKind.UPDATE
         assert store.defect(defect_id).occurrences == 3
@@ -304,11 +304,11 @@ class TestOutboxRows:
         store.record([make_outcome("<1@x>")])
         [create] = store.due_effects(store.clock() + timedelta(days=1), 10)
         later = store.clock() + timedelta(minutes=5)
-        store.fail_effect(create.id, "503", later)
+        store.fail_effect(create, "503", later)
         assert store.due_effects(later - timedelta(seconds=1), 10) == []
         [retry] = store.due_effects(later, 10)
         assert retry.attempts == 1
-        store.fail_effect(retry.id, "400 bad field", None)
+        store.fail_effect(retry, "400 bad field", None)
         assert store.due_effects(later + timedelta(days=1), 10) == []
         assert store.effects() == [("create", "failed", 2)]
 
@@ -367,7 +367,7 @@ class TestOutboxRows:
         [update] = store.due_effects(store.clock() + timedelta(days=1), 10)
         assert update.payload == {"versions": {"4.1": 1}, "environments": {"prod": 1}}
         store.record([make_outcome("<2@x>", version="4.5", environment="staging")])
-        store.complete_effect(update.id, EffectResult(occurrences_reported=2))
+        store.complete_effect(update, EffectResult(occurrences_reported=2))
         [again] = store.due_effects(store.clock() + timedelta(seconds=1), 10)
         assert again.kind is EffectKind.UPDATE
         assert set(again.payload["versions"]) >= {"4.5"}
@@ -382,7 +382,7 @@ class TestStatusSync:
         ids = []
         for i, effect in enumerate(store.due_effects(store.clock() + timedelta(days=1), n), 1):
             store.complete_effect(
-                effect.id, EffectResult(tracker_key=f"OPS-{i}", tracker_status="Open")
+                effect, EffectResult(tracker_key=f"OPS-{i}", tracker_status="Open")
             )
             ids.append(effect.defect_id)
         return ids

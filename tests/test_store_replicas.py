@@ -9,23 +9,34 @@ import contextlib
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlalchemy as sa
+from structlog.testing import capture_logs
 
+from tests.clocks import ManualClock
 from tests.factories import make_outcome
 from triagebot.errors import StoreError
-from triagebot.store import SessionLimits, Store
+from triagebot.outbox import heartbeat
+from triagebot.store import EFFECT_LEASE, EffectResult, SessionLimits, Store
 from triagebot.store.db import RECORD_LOCK, take_turns
 
 #: Short enough for a test: a frozen replica is cut off after a second.
 LIMITS = SessionLimits(lock_timeout=0.5, statement_timeout=5.0, idle_in_transaction_timeout=1.0)
+START = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def pair(postgres_url: str) -> Iterator[tuple[Store, Store]]:
+def clock() -> ManualClock:
+    """One clock for both replicas, as their hosts' synchronised clocks would be."""
+    return ManualClock(START)
+
+
+@pytest.fixture
+def pair(postgres_url: str, clock: ManualClock) -> Iterator[tuple[Store, Store]]:
     """Two replicas' stores on one fresh, migrated database."""
-    first, second = (Store(postgres_url, limits=LIMITS) for _ in range(2))
+    first, second = (Store(postgres_url, limits=LIMITS, clock=clock) for _ in range(2))
     first.migrate()
     yield first, second
     first.close()
@@ -70,3 +81,53 @@ def test_a_replica_frozen_inside_the_batch_lock_holds_the_others_only_until_cut_
     recorder.join(10)
     assert waited < 5, f"the batch waited {waited:.1f} s for the frozen replica"
     assert [d.occurrences for d in live.defects()] == [1]
+
+
+# --- effect leases ------------------------------------------------------------------------
+
+
+def test_a_replica_that_wakes_after_its_lease_ran_out_completes_nothing(
+    pair: tuple[Store, Store], clock: ManualClock
+) -> None:
+    """Replica A leases a create and freezes; a minute later B takes it over under a newer
+    token and completes it. A wakes up: its completion and its failure are refused (logged as
+    ``outbox.lease_lost``) and change nothing B wrote."""
+    a, b = pair
+    a.record([make_outcome("<m1@x>")])
+    [stale] = a.due_effects(clock(), 10)
+    assert b.due_effects(clock() + EFFECT_LEASE / 2, 10) == []  # held
+    clock.advance(timedelta(seconds=61))
+    [fresh] = b.due_effects(clock(), 10)
+    assert (fresh.id, fresh.token > stale.token) == (stale.id, True)
+    assert b.complete_effect(fresh, EffectResult(tracker_key="LOCAL-2", occurrences_reported=1))
+    with capture_logs() as events:
+        late = a.complete_effect(stale, EffectResult(tracker_key="LOCAL-1", occurrences_reported=1))
+        failed = a.fail_effect(stale, "too late", None)
+        renewed = a.renew_effect(stale)
+    assert (late, failed, renewed) == (False, False, False)
+    assert [e["doing"] for e in events if e["event"] == "outbox.lease_lost"] == [
+        "complete",
+        "fail",
+        "renew",
+    ]
+    [defect] = b.defects()
+    assert defect.key == "LOCAL-2"
+    assert b.effects() == [("create", "done", 0)]
+
+
+def test_a_worker_keeps_the_lease_of_the_effect_it_performs_by_heartbeat(
+    pair: tuple[Store, Store], clock: ManualClock
+) -> None:
+    """While A performs an effect its heartbeat renews the lease, however long the call
+    takes; once A stops beating (it died), B takes the effect over after ``EFFECT_LEASE``."""
+    a, b = pair
+    a.record([make_outcome("<m1@x>")])
+    [effect] = a.due_effects(clock(), 10)
+    with heartbeat(a, effect, 0.02):
+        for _ in range(3):  # three minutes of a slow tracker call
+            clock.advance(timedelta(seconds=59))
+            time.sleep(0.2)  # a few beats
+            assert b.due_effects(clock(), 10) == []
+    clock.advance(EFFECT_LEASE + timedelta(seconds=1))
+    [taken] = b.due_effects(clock(), 10)
+    assert taken.token == effect.token + 1

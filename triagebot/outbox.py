@@ -26,6 +26,11 @@ was filed again meanwhile; a defect with no key has nothing to close: its ``crea
 before the ``close`` and so performed first, found it no longer filed and did nothing. A
 ``reopen`` a new confirmation queued says who confirmed it again.
 
+Each effect is leased (``Store.due_effects``) under a fencing token: just before performing it
+the worker renews the lease, skipping an effect another replica took over while this one was
+paused, and a heartbeat renews it every ``EFFECT_HEARTBEAT`` while the call runs, so a dead
+worker's effects are taken over within ``EFFECT_LEASE`` and a live one's never are.
+
 ``sync_statuses`` runs on the same thread, every ``[tracker] sync_interval``: it tells the
 store which issues were resolved in the tracker, so a recurrence in a newer version queues the
 ``reopen`` (the regression check in ``Store.record``).
@@ -33,7 +38,9 @@ store which issues were resolved in the tracker, so a recurrence in a newer vers
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -41,9 +48,10 @@ import structlog
 
 from triagebot.backoff import backoff
 from triagebot.clock import Clock
-from triagebot.errors import RetryableError, TrackerUnavailable
+from triagebot.errors import RetryableError, StoreError, TrackerUnavailable
 from triagebot.lifecycle import ATTEMPT, OTHERS, tally
 from triagebot.store import (
+    EFFECT_HEARTBEAT,
     TRACKED_STATES,
     Defect,
     DefectState,
@@ -68,6 +76,7 @@ __all__ = [
     "MAIL_EFFECTS",
     "TRACKER_EFFECTS",
     "file_defect",
+    "heartbeat",
     "run_effects",
     "run_notifications",
     "sync_statuses",
@@ -153,7 +162,7 @@ def run_notifications(
     if not helpdesk:
         effects = store.due_effects(now, limit, MAIL_EFFECTS)
         for effect in effects:
-            store.complete_effect(effect.id)
+            store.complete_effect(effect)
         if effects:
             log.info("outbox.notify_skipped", effects=len(effects), reason="no [helpdesk]")
         return len(effects)
@@ -197,14 +206,17 @@ def _run(
     completed = 0
     for effect in effects:
         context = {"effect": effect.id, "kind": str(effect.kind), "defect": effect.defect_id}
+        if not store.renew_effect(effect):
+            continue  # taken over while this worker was paused: the new holder performs it
         try:
-            result = perform(effect)
+            with heartbeat(store, effect, EFFECT_HEARTBEAT.total_seconds()):
+                result = perform(effect)
         except Exception as exc:
             failed(effect)
             if give_up and not isinstance(exc, RetryableError):
                 # a refusal or a bug: park it, keep the other effects going
                 log.error("outbox.failed", **context, error=repr(exc), attempts=effect.attempts + 1)
-                store.fail_effect(effect.id, repr(exc), None)
+                store.fail_effect(effect, repr(exc), None)
                 continue
             retry_at = now + _retry_delay(exc, effect.attempts)
             attempt = None
@@ -212,12 +224,36 @@ def _run(
                 attempt = exc.attempt
                 retry_at = max(retry_at, exc.not_before or retry_at)
             log.warning("outbox.retry", **context, error=str(exc), retry_at=retry_at.isoformat())
-            store.fail_effect(effect.id, str(exc), retry_at, attempt)
+            store.fail_effect(effect, str(exc), retry_at, attempt)
             continue
-        store.complete_effect(effect.id, result)
-        completed += 1
-        log.info("outbox.done", **context)
+        if store.complete_effect(effect, result):
+            completed += 1
+            log.info("outbox.done", **context)
     return completed
+
+
+@contextmanager
+def heartbeat(store: Store, effect: Effect, every: float) -> Iterator[None]:
+    """Renew ``effect``'s lease every ``every`` seconds while the body performs it, so a long
+    call (a tracker's retries) keeps it and only a dead or frozen worker loses it. A beat the
+    store misses is logged and tried again at the next one; a lost lease ends the beats."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        while not stop.wait(every):
+            try:
+                if not store.renew_effect(effect):
+                    return
+            except StoreError as exc:
+                log.warning("outbox.heartbeat_failed", effect=effect.id, error=str(exc))
+
+    thread = threading.Thread(target=beat, name=f"lease-{effect.id}", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
 
 
 def _listed(counts: Mapping[str, int] | Sequence[str]) -> tuple[str, ...]:

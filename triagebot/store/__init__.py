@@ -10,10 +10,11 @@ until the worker (``triagebot.outbox``) performs them; one *pending* ``update`` 
 most, so N mails coalesce into one tracker call. Replicas sharing a PostgreSQL store stay
 exactly-once: they take turns recording batches (an advisory lock, as SQLite's single writer
 does), a batch that still loses a race is retried, and ``due_effects`` leases each effect to
-one worker. Values from outside are cut to their column widths (``Bounded``), occurrences
-count at processing time, and a signature from an upgraded algorithm joins the defect its
-report's older-version signature points to. Driver errors surface as ``StoreError``
-(``StoreUnavailable`` when they may pass).
+one worker under a fencing token, which the worker's heartbeat renews and without which
+nothing completes it. Values from outside are cut to their column widths (``Bounded``),
+occurrences count at processing time, and a signature from an upgraded algorithm joins the
+defect its report's older-version signature points to. Driver errors surface as
+``StoreError`` (``StoreUnavailable`` when they may pass).
 
 Nothing outside this package writes SQL against these tables. One module per concern:
 
@@ -50,7 +51,7 @@ from triagebot.store.queries import (
     defect_summaries,
     signatures_of,
 )
-from triagebot.store.queue import EFFECT_LEASE
+from triagebot.store.queue import EFFECT_HEARTBEAT, EFFECT_LEASE
 from triagebot.store.records import Defect, DefectSummary, Effect, EffectResult, ReplyRecord
 from triagebot.store.runs import CLAIM_LEASE
 from triagebot.store.schema import (
@@ -71,6 +72,7 @@ from triagebot.store.schema import (
 
 __all__ = [
     "CLAIM_LEASE",
+    "EFFECT_HEARTBEAT",
     "EFFECT_LEASE",
     "IN_CHUNK",
     "MESSAGE_ID_WIDTH",

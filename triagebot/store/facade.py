@@ -417,9 +417,9 @@ class Store:
         self, now: datetime, limit: int, kinds: Iterable[EffectKind] | None = None
     ) -> list[Effect]:
         """Pending effects whose time has come, oldest first (a create before its updates),
-        leased to the caller for ``EFFECT_LEASE``: a concurrent worker (another replica) is
-        not handed them, so no effect is performed twice. ``complete_effect`` or
-        ``fail_effect`` ends the lease."""
+        leased to the caller for ``EFFECT_LEASE`` under a new fencing token: a concurrent
+        worker (another replica) is not handed them, so no effect is performed twice.
+        ``complete_effect`` or ``fail_effect`` ends the lease, ``renew_effect`` extends it."""
         with self.write() as conn:
             return queue.lease(conn, now, limit, kinds)
 
@@ -428,23 +428,31 @@ class Store:
         with self.read() as conn:
             return queue.pending_by_kind(conn)
 
-    def complete_effect(self, effect_id: int, result: EffectResult | None = None) -> None:
+    def renew_effect(self, effect: Effect) -> bool:
+        """Extend ``effect``'s lease to ``EFFECT_LEASE`` from now (the heartbeat of the worker
+        performing it); False when another worker took it over meanwhile."""
+        until = self.clock() + queue.EFFECT_LEASE
+        return self._retried(lambda conn: queue.renew(conn, effect, until))
+
+    def complete_effect(self, effect: Effect, result: EffectResult | None = None) -> bool:
         """Mark an effect done and keep what it taught us, in one transaction; occurrences
-        that arrived while it was in flight get a fresh ``update`` (``queue.complete``)."""
-        with self.write() as conn:
-            queue.complete(conn, effect_id, result, self.clock, self.update_delay)
+        that arrived while it was in flight get a fresh ``update`` (``queue.complete``).
+        False: the lease was lost (another worker took the effect over), nothing written."""
+        return self._retried(
+            lambda conn: queue.complete(conn, effect, result, self.clock, self.update_delay)
+        )
 
     def fail_effect(
         self,
-        effect_id: int,
+        effect: Effect,
         error: str,
         retry_at: datetime | None,
         attempt: dict[str, Any] | None = None,
-    ) -> None:
+    ) -> bool:
         """Reschedule at ``retry_at``, or give up (``failed``) when it is None; ``attempt``
-        goes in the payload for the next attempt (``queue.fail``)."""
-        with self.write() as conn:
-            queue.fail(conn, effect_id, error, retry_at, attempt)
+        goes in the payload for the next attempt (``queue.fail``). False: the lease was lost,
+        nothing written."""
+        return self._retried(lambda conn: queue.fail(conn, effect, error, retry_at, attempt))
 
     # --- quarantine -------------------------------------------------------------------------
 

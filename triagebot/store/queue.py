@@ -4,7 +4,10 @@
 One *pending* effect per ``pending_key`` at most (``update:<defect>``; a ``link`` per
 signature), so N mails coalesce into one tracker call; ``notify`` effects are never coalesced.
 ``lease`` hands each due effect to one worker for ``EFFECT_LEASE``, so replicas never perform
-one twice. The functions run inside the caller's write transaction (``Store.write``), so an
+one twice. Each lease raises the row's ``lease_token`` (a fencing token): ``renew``,
+``complete`` and ``fail`` act only for the holder of the current token, so a worker that wakes
+up after its lease ran out (a paused replica) can do nothing with the effect another worker
+took over. The functions run inside the caller's write transaction (``Store.write``), so an
 effect is queued in the same transaction as the change that causes it.
 """
 
@@ -15,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+import structlog
 from sqlalchemy.engine import Connection
 
 from triagebot import lifecycle
@@ -26,6 +30,7 @@ from triagebot.store.schema import defects, digest_runs, outbox
 from triagebot.store.sync import resolved_values
 
 __all__ = [
+    "EFFECT_HEARTBEAT",
     "EFFECT_LEASE",
     "INSERT_EFFECT",
     "complete",
@@ -37,21 +42,21 @@ __all__ = [
     "pending_by_kind",
     "pending_effects",
     "pending_key",
+    "renew",
     "retry_failed",
 ]
 
-#: How long ``lease`` hands an effect to one worker; a worker that died mid-effect leaves it
-#: due again after this (far above any tracker timeout, so a live worker keeps it).
-EFFECT_LEASE = timedelta(minutes=10)
+log = structlog.get_logger(__name__)
+
+#: How long ``lease`` hands an effect to one worker; the worker renews it every
+#: ``EFFECT_HEARTBEAT`` while it performs the effect, so one that died or froze mid-effect
+#: leaves it to another worker within a minute.
+EFFECT_LEASE = timedelta(seconds=60)
+EFFECT_HEARTBEAT = EFFECT_LEASE / 3  # two beats may be late before the lease runs out
 
 _b = sa.bindparam
 INSERT_EFFECT = sa.insert(outbox)
-_COMPLETE_EFFECT = (
-    sa.update(outbox)
-    .where(outbox.c.id == _b("b_id"))
-    .values(state="done", pending_key=None, last_error=None)
-    .returning(outbox.c.defect_id, outbox.c.kind, outbox.c.payload)
-)
+_COMPLETE_EFFECT = sa.update(outbox).values(state="done", pending_key=None, last_error=None)
 _DEFECT_PROGRESS = sa.select(
     defects.c.state, defects.c.tracker_key, defects.c.occurrences, defects.c.occurrences_reported
 ).where(defects.c.id == _b("b_id"))
@@ -82,25 +87,59 @@ def lease(
     if kinds is not None:
         query = query.where(outbox.c.kind.in_([str(k) for k in kinds]))
     rows = conn.execute(query).all()
+    tokens: dict[int, int] = {}
     for chunk in chunks([r.id for r in rows]):
-        conn.execute(
-            sa.update(outbox)
-            .where(outbox.c.id.in_(chunk))
-            .values(next_attempt_at=now + EFFECT_LEASE)
+        tokens.update(
+            conn.execute(
+                sa.update(outbox)
+                .where(outbox.c.id.in_(chunk))
+                .values(next_attempt_at=now + EFFECT_LEASE, lease_token=outbox.c.lease_token + 1)
+                .returning(outbox.c.id, outbox.c.lease_token)
+            ).all()
         )
     return [
-        Effect(r.id, EffectKind(r.kind), r.defect_id, dict(r.payload), r.attempts) for r in rows
+        Effect(r.id, EffectKind(r.kind), r.defect_id, dict(r.payload), r.attempts, tokens[r.id])
+        for r in rows
     ]
+
+
+def _held(effect: Effect) -> sa.ColumnElement[bool]:
+    """The effect's row, while ``effect``'s lease is the current one."""
+    return sa.and_(
+        outbox.c.id == effect.id,
+        outbox.c.lease_token == effect.token,
+        outbox.c.state == "pending",
+    )
+
+
+def _lost(effect: Effect, doing: str) -> None:
+    log.warning(
+        "outbox.lease_lost",
+        effect=effect.id,
+        kind=str(effect.kind),
+        token=effect.token,
+        doing=doing,
+    )
+
+
+def renew(conn: Connection, effect: Effect, until: datetime) -> bool:
+    """Extend ``effect``'s lease to ``until``; False (logged) when it is no longer held: the
+    lease ran out and another worker took the effect over, or finished it."""
+    if conn.execute(sa.update(outbox).where(_held(effect)).values(next_attempt_at=until)).rowcount:
+        return True
+    _lost(effect, "renew")
+    return False
 
 
 def complete(
     conn: Connection,
-    effect_id: int,
+    effect: Effect,
     result: EffectResult | None,
     clock: Clock,
     update_delay: timedelta,
-) -> None:
-    """Mark an effect done and keep what it taught us.
+) -> bool:
+    """Mark an effect done and keep what it taught us; False (logged, nothing written) when
+    ``effect``'s lease is no longer the current one: another worker took it over.
 
     When occurrences arrived while a create/update was in flight, a fresh ``update`` is
     queued (stamped ``clock()``, due after ``update_delay``) so they are not lost. Batches
@@ -108,7 +147,14 @@ def complete(
     the worker had read it: the fresh update carries that row's payload
     (``lifecycle.follow_up``).
     """
-    done = conn.execute(_COMPLETE_EFFECT, {"b_id": effect_id}).one()
+    done = conn.execute(
+        _COMPLETE_EFFECT.where(_held(effect)).returning(
+            outbox.c.defect_id, outbox.c.kind, outbox.c.payload
+        )
+    ).one_or_none()
+    if done is None:
+        _lost(effect, "complete")
+        return False
     if result is not None:
         _apply_result(conn, done.defect_id, result)
     row = conn.execute(_DEFECT_PROGRESS, {"b_id": done.defect_id}).one()
@@ -122,29 +168,35 @@ def complete(
     )
     if need is not None:  # ``enqueue`` keeps it to one pending update
         enqueue(conn, need.kind, done.defect_id, need.payload, clock(), delay=update_delay)
+    return True
 
 
 def fail(
     conn: Connection,
-    effect_id: int,
+    effect: Effect,
     error: str,
     retry_at: datetime | None,
     attempt: dict[str, Any] | None = None,
-) -> None:
-    """Reschedule at ``retry_at``, or give up (``failed``) when it is None. ``attempt`` is
+) -> bool:
+    """Reschedule at ``retry_at``, or give up (``failed``) when it is None; False (logged,
+    nothing written) when ``effect``'s lease is no longer the current one. ``attempt`` is
     what the next attempt must know (``lifecycle.ATTEMPT`` in the payload), set on the row's
     current payload: batches may have merged versions into it since the worker read it."""
     values: dict[str, Any] = {"attempts": outbox.c.attempts + 1, "last_error": error[:2000]}
     if attempt is not None:
-        payload = conn.execute(
-            sa.select(outbox.c.payload).where(outbox.c.id == effect_id)
-        ).scalar_one()
+        payload = conn.execute(sa.select(outbox.c.payload).where(_held(effect))).scalar()
+        if payload is None:
+            _lost(effect, "fail")
+            return False
         values["payload"] = {**payload, lifecycle.ATTEMPT: attempt}
     if retry_at is None:
         values.update(state="failed", pending_key=None)
     else:
         values["next_attempt_at"] = retry_at
-    conn.execute(sa.update(outbox).where(outbox.c.id == effect_id).values(**values))
+    if conn.execute(sa.update(outbox).where(_held(effect)).values(**values)).rowcount:
+        return True
+    _lost(effect, "fail")
+    return False
 
 
 def retry_failed(conn: Connection, ids: Collection[int] | None, now: datetime) -> list[int]:
@@ -237,6 +289,7 @@ def effect_row(
         "last_error": None,
         "created_at": now,
         "pending_key": key,
+        "lease_token": 0,
     }
 
 

@@ -33,13 +33,15 @@ class ReplyRecord:
 
 @dataclass(frozen=True, slots=True)
 class Effect:
-    """One outbox row the worker must perform."""
+    """One outbox row the worker must perform, under the lease ``token`` (its fencing token:
+    only the current one may renew, complete or fail it)."""
 
     id: int
     kind: EffectKind
     defect_id: int
     payload: dict[str, Any]
     attempts: int
+    token: int
 
 
 @dataclass(frozen=True, slots=True)

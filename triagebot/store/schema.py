@@ -169,6 +169,8 @@ outbox = sa.Table(
     # Set while pending, NULL after: the unique constraint allows one pending effect per key
     # (``update:<defect>``) and any number of finished ones (NULLs never collide).
     sa.Column("pending_key", Bounded(200), unique=True),
+    # Raised by each lease: only the worker holding the current one completes the effect.
+    sa.Column("lease_token", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.Index("ix_outbox_due", "state", "next_attempt_at"),
 )
 
