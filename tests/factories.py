@@ -259,3 +259,18 @@ def runs(store: Store) -> list[tuple[str, datetime, datetime, str]]:
             digest_runs.select().order_by(digest_runs.c.digest, digest_runs.c.period_end)
         ).all()
     return [(r.digest, r.period_start, r.period_end, r.state) for r in rows]
+
+
+def wait_for_a_lock_wait(store: Store) -> None:
+    """Until some session of ``store``'s database waits for a lock (another replica's)."""
+    query = sa.text(
+        "SELECT count(*) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with store.engine.connect() as conn:
+            if conn.execute(query).scalar():
+                return
+        time.sleep(0.01)
+    raise AssertionError("no session of the database waited for a lock")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -33,6 +32,7 @@ from tests.factories import (
     runs,
     scheduler_for,
     status,
+    wait_for_a_lock_wait,
 )
 from tests.helpers import Bot, jira_config, sample_group, samples, seed_maildir, write_rules
 from tests.servers.smtp import SmtpServer
@@ -148,21 +148,6 @@ def test_a_batch_that_loses_a_race_is_retried(replicas: list[Store]) -> None:
     recorder.join(30)
     [defect] = replicas[1].defects()
     assert (defect.id, defect.occurrences, defect.signatures) == (old.id, 2, [SIG_A, SIG_B])
-
-
-def wait_for_a_lock_wait(store: Store) -> None:
-    """Until some session of this database waits for a lock (the other replica's insert)."""
-    query = sa.text(
-        "SELECT count(*) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND wait_event_type = 'Lock'"
-    )
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        with store.engine.connect() as conn:
-            if conn.execute(query).scalar():
-                return
-        time.sleep(0.01)
-    raise AssertionError("the batch never waited for the uncommitted signature")
 
 
 def test_two_outbox_workers_never_perform_an_effect_twice(replicas: list[Store]) -> None:

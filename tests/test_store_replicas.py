@@ -16,11 +16,20 @@ import sqlalchemy as sa
 from structlog.testing import capture_logs
 
 from tests.clocks import ManualClock
-from tests.factories import make_outcome
+from tests.factories import make_outcome, wait_for_a_lock_wait
 from triagebot.errors import StoreError
 from triagebot.outbox import heartbeat
-from triagebot.store import EFFECT_LEASE, EffectResult, SessionLimits, Store
-from triagebot.store.db import RECORD_LOCK, take_turns
+from triagebot.store import (
+    EFFECT_LEASE,
+    Effect,
+    EffectKind,
+    EffectResult,
+    SessionLimits,
+    Store,
+    defects,
+    outbox,
+)
+from triagebot.store.db import RECORD_LOCK, lock_defects, take_turns
 
 #: Short enough for a test: a frozen replica is cut off after a second.
 LIMITS = SessionLimits(lock_timeout=0.5, statement_timeout=5.0, idle_in_transaction_timeout=1.0)
@@ -131,3 +140,76 @@ def test_a_worker_keeps_the_lease_of_the_effect_it_performs_by_heartbeat(
     clock.advance(EFFECT_LEASE + timedelta(seconds=1))
     [taken] = b.due_effects(clock(), 10)
     assert taken.token == effect.token + 1
+
+
+# --- one lock order -----------------------------------------------------------------------
+
+
+def leased_update(store: Store, clock: ManualClock) -> Effect:
+    """A filed defect with two occurrences, one reported, and its pending update leased."""
+    store.record([make_outcome("<m1@x>")])
+    [create] = store.due_effects(clock(), 10)
+    store.complete_effect(create, EffectResult(tracker_key="LOCAL-1", occurrences_reported=1))
+    store.record([make_outcome("<m2@x>")])
+    [update] = store.due_effects(clock(), 10)
+    assert update.kind is EffectKind.UPDATE
+    return update
+
+
+def complete_in_background(store: Store, effect: Effect, done: list[bool]) -> threading.Thread:
+    result = EffectResult(occurrences_reported=2)
+    thread = threading.Thread(target=lambda: done.append(store.complete_effect(effect, result)))
+    thread.start()
+    return thread
+
+
+def test_a_batch_and_an_effects_completion_on_one_defect_never_deadlock(
+    pair: tuple[Store, Store], clock: ManualClock
+) -> None:
+    """A batch locks the defect, then merges versions into its pending update's payload,
+    while a worker completes that update (after the tracker call): the completion locks the
+    defect first too, so it waits for the batch instead of deadlocking with it."""
+    a, b = pair
+    update = leased_update(a, clock)
+    done: list[bool] = []
+    with capture_logs() as events:
+        with b.write() as conn:  # the batch's order (``Batch._load``, then ``_effects``)
+            lock_defects(conn, defects.c.id == update.defect_id)
+            completer = complete_in_background(a, update, done)
+            wait_for_a_lock_wait(b)
+            conn.execute(
+                sa.update(outbox)
+                .where(outbox.c.id == update.id)
+                .values(payload={**update.payload, "versions": {"4.2": 2}})
+            )
+        completer.join(30)
+    assert done == [True]
+    assert [e for e in events if e["event"] == "store.write_retry"] == []
+    assert a.defect(update.defect_id).occurrences_reported == 2
+
+
+def test_a_completion_that_loses_a_deadlock_is_retried_by_the_store_alone(
+    clock: ManualClock, postgres_url: str
+) -> None:
+    """A writer that takes the locks in the other order (the outbox row, then the defect)
+    deadlocks with a completion; PostgreSQL aborts the completion, and the store runs only
+    its transaction again: ``complete_effect`` returns once, with the effect done."""
+    # both wait for locks longer than PostgreSQL takes to detect a deadlock (1 s)
+    a, b = (Store(postgres_url, clock=clock) for _ in range(2))
+    a.migrate()
+    update = leased_update(a, clock)
+    done: list[bool] = []
+    with capture_logs() as events:
+        with b.write() as conn:
+            conn.execute(sa.update(outbox).where(outbox.c.id == update.id).values(last_error="x"))
+            completer = complete_in_background(a, update, done)
+            wait_for_a_lock_wait(b)
+            lock_defects(conn, defects.c.id == update.defect_id)  # PostgreSQL detects it here
+        completer.join(30)
+    assert done == [True]
+    retries = [e["sqlstate"] for e in events if e["event"] == "store.write_retry"]
+    assert retries == ["40P01"]
+    assert a.defect(update.defect_id).occurrences_reported == 2
+    assert a.effects() == [("create", "done", 0), ("update", "done", 0)]
+    a.close()
+    b.close()

@@ -21,6 +21,7 @@ from triagebot.config import (
     DEFAULT_STATEMENT_TIMEOUT,
 )
 from triagebot.errors import StoreError, StoreUnavailable
+from triagebot.store.schema import defects
 
 __all__ = [
     "IN_CHUNK",
@@ -31,6 +32,7 @@ __all__ = [
     "by_ids",
     "chunks",
     "conflict_code",
+    "lock_defects",
     "mapped",
     "take_turns",
     "tune_sqlite",
@@ -77,6 +79,16 @@ def sqlstate(exc: StoreError) -> str | None:
     """The PostgreSQL SQLSTATE behind ``exc`` (None: another backend or no database error)."""
     code = getattr(getattr(exc.__cause__, "orig", None), "sqlstate", None)
     return code if isinstance(code, str) else None
+
+
+def lock_defects(conn: Connection, condition: sa.ColumnElement[bool]) -> None:
+    """Lock the defects matching ``condition``, in id order (PostgreSQL; SQLite has one writer
+    anyway). The one lock order of the store: a write that touches defects and their outbox
+    rows locks the defects first, in id order, as ``Batch`` does, so two writers (a batch and
+    an effect's completion) never wait for each other in a circle."""
+    conn.execute(
+        sa.select(defects.c.id).where(condition).order_by(defects.c.id).with_for_update()
+    ).all()
 
 
 def conflict_code(exc: StoreError) -> str | None:

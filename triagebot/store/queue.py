@@ -24,7 +24,7 @@ from sqlalchemy.engine import Connection
 from triagebot import lifecycle
 from triagebot.clock import Clock
 from triagebot.lifecycle import DefectState, EffectKind
-from triagebot.store.db import chunks
+from triagebot.store.db import chunks, lock_defects
 from triagebot.store.records import Effect, EffectResult
 from triagebot.store.schema import defects, digest_runs, outbox
 from triagebot.store.sync import resolved_values
@@ -147,6 +147,7 @@ def complete(
     the worker had read it: the fresh update carries that row's payload
     (``lifecycle.follow_up``).
     """
+    lock_defects(conn, defects.c.id == effect.defect_id)  # before its outbox row, as batches do
     done = conn.execute(
         _COMPLETE_EFFECT.where(_held(effect)).returning(
             outbox.c.defect_id, outbox.c.kind, outbox.c.payload

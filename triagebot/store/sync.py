@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from triagebot.lifecycle import TRACKED_STATES, EffectKind
-from triagebot.store.db import chunks
+from triagebot.store.db import chunks, lock_defects
 from triagebot.store.schema import defects, meta, outbox
 
 if TYPE_CHECKING:
@@ -71,6 +71,15 @@ def record_statuses(conn: Connection, issues: Mapping[str, TrackerIssue]) -> int
     groups: defaultdict[tuple[str, bool], list[str]] = defaultdict(list)
     for key, issue in issues.items():
         groups[issue.status, issue.resolved].append(key)
+    ids = [
+        found
+        for chunk in chunks(sorted(issues))
+        for found in conn.execute(
+            sa.select(defects.c.id).where(defects.c.tracker_key.in_(chunk))
+        ).scalars()
+    ]
+    for chunk in chunks(sorted(ids)):  # the store's one lock order, before any update
+        lock_defects(conn, defects.c.id.in_(chunk))
     changed = 0
     for (status, resolved), keys in groups.items():
         values = {"tracker_status": status, **resolved_values(resolved)}
@@ -121,6 +130,7 @@ def set_tracker_kind(conn: Connection, kind: str) -> None:
 def move_issue(conn: Connection, old_key: str, issue: TrackerIssue) -> int:
     """Every tracked defect on ``old_key`` (its own and its duplicates) now updates ``issue``,
     which was filed with every occurrence so far; returns how many defects moved."""
+    lock_defects(conn, defects.c.tracker_key == old_key)
     query = (
         sa.update(defects)
         .where(defects.c.tracker_key == old_key, defects.c.state.in_(_TRACKED_NAMES))
@@ -136,6 +146,7 @@ def move_issue(conn: Connection, old_key: str, issue: TrackerIssue) -> int:
 
 def forget_issue(conn: Connection, old_key: str) -> int:
     """The defects on a resolved ``old_key`` keep no key: a regression files them anew."""
+    lock_defects(conn, defects.c.tracker_key == old_key)
     query = (
         sa.update(defects)
         .where(defects.c.tracker_key == old_key)
