@@ -16,9 +16,10 @@ import sqlalchemy as sa
 from structlog.testing import capture_logs
 
 from tests.clocks import ManualClock
-from tests.factories import make_outcome, wait_for_a_lock_wait
+from tests.factories import make_outcome, make_signature, wait_for_a_lock_wait
 from triagebot.errors import StoreError
 from triagebot.outbox import heartbeat
+from triagebot.rules import Action
 from triagebot.store import (
     EFFECT_LEASE,
     Effect,
@@ -34,6 +35,7 @@ from triagebot.store.db import RECORD_LOCK, lock_defects, take_turns
 #: Short enough for a test: a frozen replica is cut off after a second.
 LIMITS = SessionLimits(lock_timeout=0.5, statement_timeout=5.0, idle_in_transaction_timeout=1.0)
 START = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+DAY = timedelta(days=1)
 
 
 @pytest.fixture
@@ -213,3 +215,61 @@ def test_a_completion_that_loses_a_deadlock_is_retried_by_the_store_alone(
     assert a.effects() == [("create", "done", 0), ("update", "done", 0)]
     a.close()
     b.close()
+
+
+# --- reminders ----------------------------------------------------------------------------
+
+CANDIDATES = 20
+HELPDESK_STAFF = "helpdesk@acme.example"
+
+
+def unanswered_candidates(store: Store, clock: ManualClock) -> list[int]:
+    """Candidates whose candidate mail went out two days ago and is still unanswered."""
+    store.record(
+        [
+            make_outcome(f"<c{i}@x>", Action.CANDIDATE, signature=make_signature(f"{i:016x}"))
+            for i in range(CANDIDATES)
+        ]
+    )
+    ids = [d.id for d in store.defects()]
+    for defect_id in ids:
+        store.record_notification(
+            defect_id, "candidate", HELPDESK_STAFF, f"<cand{defect_id}@x>", clock() - DAY * 2
+        )
+    return ids
+
+
+def test_replicas_asking_for_reminders_at_once_get_disjoint_sets(
+    pair: tuple[Store, Store], clock: ManualClock
+) -> None:
+    """Both replicas ask at the same moment: every due reminder is claimed by exactly one."""
+    ids = unanswered_candidates(pair[0], clock)
+    start = threading.Barrier(2)
+    claimed: list[list[tuple[int, str]]] = [[], []]
+
+    def claim(index: int) -> None:
+        start.wait()
+        claimed[index] = pair[index].claim_reminders(clock() - DAY)
+
+    threads = [threading.Thread(target=claim, args=(i,)) for i in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    first, second = ({d for d, _ in c} for c in claimed)
+    assert first.isdisjoint(second)
+    assert sorted(first | second) == ids
+
+
+def test_a_claimed_reminder_comes_due_again_only_after_its_lease(
+    pair: tuple[Store, Store], clock: ManualClock
+) -> None:
+    """A replica claims the reminders and dies before sending one: the other gets them once
+    the lease has run out; one that was sent is never due again."""
+    a, b = pair
+    ids = unanswered_candidates(a, clock)
+    assert [d for d, _ in a.claim_reminders(clock() - DAY)] == ids
+    assert b.claim_reminders(clock() - DAY) == []
+    a.record_notification(ids[0], "reminder", HELPDESK_STAFF, "<r@x>", clock())
+    clock.advance(EFFECT_LEASE + timedelta(seconds=1))
+    assert [d for d, _ in b.claim_reminders(clock() - DAY)] == ids[1:]

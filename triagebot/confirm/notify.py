@@ -151,10 +151,11 @@ class Notifier:
         return sent
 
     def remind(self, now: datetime) -> int:
-        """Send the one reminder for candidates unanswered after ``reminder_after_hours``."""
+        """Send the one reminder for candidates unanswered after ``reminder_after_hours``;
+        each is claimed first, so replicas never send the same one."""
         sent = 0
         cutoff = now - timedelta(hours=self.helpdesk.reminder_after_hours)
-        for defect_id, recipient in self.store.reminders_due(cutoff):
+        for defect_id, recipient in self.store.claim_reminders(cutoff):
             try:
                 self._send_candidate(self.store.defect(defect_id), recipient, "reminder", now)
             except NotifyError as exc:  # away or refusing: the next round tries again

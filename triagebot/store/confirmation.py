@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 from triagebot import lifecycle
 from triagebot.lifecycle import Before, DefectState, EffectKind, HumanDecision, UndoRefusal
 from triagebot.rules import Fields
+from triagebot.store.db import chunks
 from triagebot.store.queries import signatures_of
 from triagebot.store.queue import enqueue
 from triagebot.store.records import ReplyRecord
@@ -38,13 +39,13 @@ __all__ = [
     "apply_reply",
     "apply_undo",
     "candidates_mailed",
+    "claim_reminders",
     "decide",
     "notified",
     "queue_refusal_notice",
     "record_notification",
     "refusal_notice_sent",
     "refusal_notices_due",
-    "reminders_due",
     "replies_of",
     "seen_on",
     "summaries_due",
@@ -333,9 +334,14 @@ def record_notification(
     )
 
 
-def reminders_due(conn: Connection, sent_before: datetime) -> list[tuple[int, str]]:
+def claim_reminders(
+    conn: Connection, sent_before: datetime, now: datetime, until: datetime
+) -> list[tuple[int, str]]:
     """``(defect, recipient)`` of candidate mails sent before ``sent_before`` that are still
-    unanswered candidates and were not reminded yet."""
+    unanswered candidates, were not reminded yet, and no one else claimed (until a claim's
+    ``leased_until`` has passed); claimed for the caller until ``until``. Replicas asking at
+    once skip each other's rows (PostgreSQL: ``SKIP LOCKED``), so their sets are disjoint and
+    each reminder goes out once; a claimer that died leaves its reminders to the next one."""
     sent, reminder = notifications.alias("sent"), notifications.alias("reminder")
     reminded = sa.select(reminder.c.id).where(
         reminder.c.kind == "reminder",
@@ -343,17 +349,24 @@ def reminders_due(conn: Connection, sent_before: datetime) -> list[tuple[int, st
         reminder.c.recipient == sent.c.recipient,
     )
     query = (
-        sa.select(sent.c.defect_id, sent.c.recipient)
+        sa.select(sent.c.id, sent.c.defect_id, sent.c.recipient)
         .join(defects, defects.c.id == sent.c.defect_id)
         .where(
             sent.c.kind == "candidate",
             sent.c.sent_at <= sent_before,
             defects.c.state == DefectState.CANDIDATE,
+            sa.or_(sent.c.leased_until.is_(None), sent.c.leased_until <= now),
             ~sa.exists(reminded),
         )
         .order_by(sent.c.defect_id, sent.c.recipient)
+        .with_for_update(of=sent, skip_locked=True)
     )
-    return [(r.defect_id, r.recipient) for r in conn.execute(query)]
+    rows = conn.execute(query).all()
+    for chunk in chunks([r.id for r in rows]):
+        conn.execute(
+            sa.update(notifications).where(notifications.c.id.in_(chunk)).values(leased_until=until)
+        )
+    return [(r.defect_id, r.recipient) for r in rows]
 
 
 def queue_refusal_notice(

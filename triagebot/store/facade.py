@@ -386,11 +386,16 @@ class Store:
                 conn, defect_id, kind, recipient, message_id=message_id, at=at
             )
 
-    def reminders_due(self, sent_before: datetime) -> list[tuple[int, str]]:
+    def claim_reminders(self, sent_before: datetime) -> list[tuple[int, str]]:
         """``(defect, recipient)`` of candidate mails sent before ``sent_before`` that are
-        still unanswered candidates and were not reminded yet."""
-        with self.read() as conn:
-            return confirmation.reminders_due(conn, sent_before)
+        still unanswered candidates and were not reminded yet, claimed for ``EFFECT_LEASE``
+        like effects: a replica asking at the same time gets the others
+        (``confirmation.claim_reminders``)."""
+        now = self.clock()
+        until = now + queue.EFFECT_LEASE
+        return self._retried(
+            lambda conn: confirmation.claim_reminders(conn, sent_before, now, until)
+        )
 
     def queue_refusal_notice(
         self, message_id: str, sender: str, answer: dict[str, Any], *, at: datetime, per: timedelta

@@ -209,6 +209,8 @@ notifications = sa.Table(
     sa.Column("recipient", Bounded(320), nullable=False),
     sa.Column("message_id", Bounded(MESSAGE_ID_WIDTH), nullable=False),
     sa.Column("sent_at", UTCDateTime, nullable=False),
+    # A candidate mail's reminder is claimed by one replica until then (``claim_reminders``).
+    sa.Column("leased_until", UTCDateTime),
     sa.Index("ix_notifications_defect_kind", "defect_id", "kind"),
 )
 
