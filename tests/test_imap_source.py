@@ -511,3 +511,42 @@ def test_every_library_error_is_mapped(error: type[BaseException]) -> None:
     """Nothing from imapclient, imaplib or the socket layer escapes untranslated."""
     with pytest.raises(SourceError), map_imap_errors("test"):
         raise error("boom")
+
+
+class _MovedUnderneath(ImapSource):
+    """An IMAP source whose mails another session (another replica's) moves to ``Processed``
+    in the one window that matters: after this session chose the batch by its sizes, before
+    it fetches the bodies."""
+
+    def __init__(self, box: Mailbox, uids: list[int]) -> None:
+        super().__init__(settings(box))
+        self.box, self.uids = box, uids
+
+    def _within_budget(self, client: IMAPClient, uids: list[int]) -> list[int]:
+        chosen = super()._within_budget(client, uids)
+        with self.box.client() as other:
+            other.select_folder("INBOX")
+            other.move(self.uids, "Processed")
+        self.uids = []
+        return chosen
+
+
+class TestAnotherSession:
+    def test_a_mail_another_session_just_moved_is_skipped_not_handed_out_empty(
+        self, mailbox: Mailbox
+    ) -> None:
+        """Dovecot answers the FETCH of a mail another session moved meanwhile without a
+        body: it is skipped (no empty input to quarantine, no warning), the rest of the batch
+        is handed out, and nothing is handed out twice."""
+        mailbox.append(mail(i) for i in range(4))
+        source = _MovedUnderneath(mailbox, [2, 3])
+        source.open()
+        try:
+            with capture_logs() as logs:
+                batch = source.fetch(10)
+            assert [m.raw for m in batch] == [mail(0), mail(3)]
+            assert [e["event"] for e in logs if e["log_level"] == "warning"] == []
+            assert source.fetch(10) == []
+        finally:
+            source.close()
+        assert raws(mailbox, "Processed") == [mail(1), mail(2)]

@@ -292,10 +292,13 @@ class ImapSource:
         uids = self._within_budget(client, self._pending[:limit])
         data: dict[int, dict[bytes, Any]] = client.fetch(uids, ["BODY.PEEK[]"])
         prefix = f"{self._uidvalidity}:"
+        gone = _vanished(
+            client, [u for u in uids if not isinstance(data.get(u, {}).get(_BODY), bytes)]
+        )
         batch = []
         for uid in uids:
             item = data.get(uid)
-            if item is None:  # expunged by someone else since the SEARCH
+            if item is None or uid in gone:  # expunged by someone else since the SEARCH
                 continue
             raw = item.get(_BODY)
             if not isinstance(raw, bytes):
@@ -484,6 +487,22 @@ def _parse_ref(ref: str) -> tuple[int, int]:
 
 def _has_new_mail(responses: list[Any]) -> bool:
     return any(len(r) > 1 and r[1] in _NEW_MAIL for r in responses)
+
+
+def _vanished(client: IMAPClient, uids: list[int]) -> set[int]:
+    """Which of ``uids`` (answered without a body) another session expunged meanwhile.
+
+    Another replica's session moved them after this one's SEARCH listed them: Dovecot then
+    answers their FETCH with no body (``NO [EXPUNGEISSUED]``). They are skipped, not handed out
+    as empty mails to quarantine; one that is still there has no body for another reason and
+    is handed out, so the pipeline sets it aside instead of it blocking the queue."""
+    if not uids:
+        return set()
+    present = set(client.search(["UID", join_message_ids(uids)]))
+    gone = set(uids) - present
+    if gone:
+        log.info("imap.fetch_vanished", uids=len(gone))
+    return gone
 
 
 def _shutdown(client: IMAPClient) -> None:
