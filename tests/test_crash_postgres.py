@@ -10,12 +10,13 @@ import random
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
 from bench.mailgen import bug_pool, generate
-from tests.helpers import Bot, listing, seed_maildir, wait_until
+from tests.helpers import Bot, Daemon, listing, seed_maildir, wait_until
 from tests.servers.postgres import PostgresServer, find_bindir
 
 SEED = int(os.environ.get("TRIAGEBOT_CRASH_SEED", "20261207"))
@@ -107,3 +108,52 @@ def test_postgresql_stopped_under_a_running_service_loses_nothing(
         assert daemon.terminate(timeout=15) == 0
     assert listing(bot.maildir / "new") == []
     assert sorted(recorded(durable, url)) == sorted(name for name, _ in everything)
+
+
+def waits(daemon: Daemon) -> list[dict[str, Any]]:
+    return [e for e in daemon.events() if e.get("event") == "store.waiting"]
+
+
+def test_a_service_started_while_postgresql_is_down_waits_for_it(
+    tmp_path: Path, durable: PostgresServer
+) -> None:
+    """Started while the database is stopped, the service waits (one warning per attempt,
+    backing off) instead of exiting, and serves once the database is up again."""
+    url = durable.database()
+    bot = deployment(tmp_path, url)
+    everything = mails(20)
+    seed_maildir(bot.maildir, everything)
+    durable.stop()
+    try:
+        daemon = bot.start(tmp_path / "run.log")
+        daemon.wait_for_event("store.waiting", timeout=30)
+        assert wait_until(lambda: len(waits(daemon)) >= 2, 30)
+        assert daemon.proc.poll() is None  # waiting, not exited
+    finally:
+        durable.start()
+    try:
+        daemon.wait_for_event("daemon.started", timeout=60)
+        assert wait_until(lambda: not listing(bot.maildir / "new"), 60)
+    finally:
+        assert daemon.terminate(timeout=15) == 0
+    logged = waits(daemon)
+    assert [w["attempt"] for w in logged] == list(range(1, len(logged) + 1))
+    assert [w["retry_in"] for w in logged[:2]] == [1.0, 2.0]
+    assert {w["level"] for w in logged} == {"warning"}
+    assert sorted(recorded(durable, url)) == sorted(name for name, _ in everything)
+
+
+def test_a_service_waiting_for_postgresql_stops_on_sigterm(
+    tmp_path: Path, durable: PostgresServer
+) -> None:
+    """SIGTERM while it waits for the database ends the service at once, as an orderly stop."""
+    bot = deployment(tmp_path, durable.database())
+    durable.stop()
+    try:
+        daemon = bot.start(tmp_path / "run.log")
+        daemon.wait_for_event("store.waiting", timeout=30)
+        started = time.monotonic()
+        assert daemon.terminate(timeout=15) == 0
+        assert time.monotonic() - started < 5
+    finally:
+        durable.start()

@@ -173,10 +173,21 @@ def cmd_quarantine(args: argparse.Namespace, config: Config) -> int:
 def cmd_run(args: argparse.Namespace, config: Config) -> int:
     """The service: watch the mailbox, record, file; ``--once`` drains and exits."""
     import asyncio  # noqa: PLC0415 - only the service needs an event loop
+    import threading  # noqa: PLC0415
 
-    from triagebot.daemon import STOP_GRACE, Daemon  # noqa: PLC0415 - dry runs skip its imports
+    from triagebot.daemon import (  # noqa: PLC0415 - dry runs skip its imports
+        STOP_GRACE,
+        Daemon,
+        DaemonStopped,
+        stop_on_signals,
+    )
 
-    daemon = Daemon.from_config(config)
+    stop = threading.Event()
+    try:
+        with stop_on_signals(stop):  # a stop while it waits for the store is an orderly one
+            daemon = Daemon.from_config(config, stop=stop)
+    except DaemonStopped:
+        return 0
     daemon.exit_after_signal = STOP_GRACE
     with daemon.serving():
         asyncio.run(daemon.run(once=args.once))

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,7 +30,7 @@ from triagebot.clock import Clock, system_clock
 from triagebot.collector import batch_friendly_gc, return_free_memory
 from triagebot.config import Config
 from triagebot.confirm import Notifier, ReplyHandler
-from triagebot.errors import RetryableError, StoreError, TriagebotError
+from triagebot.errors import RetryableError, StoreError, StoreUnavailable, TriagebotError
 from triagebot.housekeeping import retention_loop
 from triagebot.mail.key import ReusedIds
 from triagebot.mail.report import Kind
@@ -84,6 +84,45 @@ _OUTCOME_OF = {Folder.QUARANTINE: "quarantined", Folder.REVIEW: "review"}
 
 class DaemonCrashed(TriagebotError):
     """A source's loop or the outbox died of an unexpected error; the daemon stopped."""
+
+
+class DaemonStopped(TriagebotError):
+    """Asked to stop (SIGTERM/SIGINT) before the service was up, while it waited for the store."""
+
+
+def wait_for_store(store: Store, stop: threading.Event) -> None:
+    """Migrate the store, waiting with back-off while it is out of reach.
+
+    A replica started while PostgreSQL is down, restarting or failing over waits for it (one
+    warning per attempt) instead of exiting: its supervisor would only restart it into the
+    same wait. Raises ``DaemonStopped`` when ``stop`` is set meanwhile; any other store error
+    (a schema from a newer release, a wrong password) is raised at once."""
+    delay, attempt = RETRY_INITIAL, 1
+    while True:
+        try:
+            store.migrate()
+            return
+        except StoreUnavailable as exc:
+            log.warning("store.waiting", attempt=attempt, error=str(exc), retry_in=delay)
+        if stop.wait(delay):
+            log.info("store.wait_stopped", attempts=attempt)
+            raise DaemonStopped("stopped while waiting for the store")
+        delay, attempt = min(delay * 2, RETRY_MAX), attempt + 1
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: threading.Event) -> Iterator[None]:
+    """SIGTERM and SIGINT set ``stop`` while the body runs: the service's start-up, before its
+    event loop takes the signals over (main thread only; elsewhere signals are not ours)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 @dataclass(frozen=True, slots=True)
@@ -305,10 +344,17 @@ class Daemon:
         self.notifier = Notifier.from_config(config, store, mailer)
 
     @classmethod
-    def from_config(cls, config: Config, clock: Clock = system_clock) -> Daemon:
-        """The service ``config`` describes; ``clock`` is its time (tests fix it)."""
+    def from_config(
+        cls, config: Config, clock: Clock = system_clock, *, stop: threading.Event | None = None
+    ) -> Daemon:
+        """The service ``config`` describes, once its store answers (``wait_for_store``;
+        ``stop`` ends the wait with ``DaemonStopped``); ``clock`` is its time (tests fix it)."""
         store = open_store(config, timedelta(seconds=config.tracker.update_interval), clock)
-        store.migrate()
+        try:
+            wait_for_store(store, stop or threading.Event())
+        except BaseException:
+            store.close()
+            raise
         mismatch = kind_warning(store, config.tracker.kind)
         if mismatch is not None:
             log.warning("tracker.kind_changed", detail=mismatch)

@@ -71,8 +71,10 @@ def _second_reading(text: str, max_frames: int) -> Trace | None:
     best = _richest(unwrapped, max_frames) if unwrapped != text else None
     for read in READERS:
         trace = read(unwrapped, max_frames)
-        if trace is not None and trace.exceptions and (
-            best is None or trace.frame_count > best.frame_count
+        if (
+            trace is not None
+            and trace.exceptions
+            and (best is None or trace.frame_count > best.frame_count)
         ):
             best = trace
     return best
