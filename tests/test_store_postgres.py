@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -34,7 +35,16 @@ from tests.factories import (
     status,
     wait_for_a_lock_wait,
 )
-from tests.helpers import Bot, jira_config, sample_group, samples, seed_maildir, write_rules
+from tests.helpers import (
+    Bot,
+    jira_config,
+    listing,
+    sample_group,
+    samples,
+    seed_maildir,
+    wait_until,
+    write_rules,
+)
 from tests.servers.smtp import SmtpServer
 from triagebot.config import Config, SmtpConfig, config_from_dict
 from triagebot.outbox import run_effects
@@ -234,3 +244,41 @@ def test_run_once_on_a_postgresql_store(tmp_path: Path, postgres_url: str) -> No
     expected = Counter(sample_group(name) for name, _ in samples())
     found = bot.defects()
     assert sorted(d["occurrences"] for d in found) == sorted(expected.values())
+
+
+def test_replicas_read_one_mailbox_one_at_a_time_and_take_over_from_a_killed_one(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Two ``triagebot run`` processes on one Maildir and one PostgreSQL store: the first
+    reads, the second stands by and reads nothing; SIGKILL the first, and the second leads
+    at its next attempt and reads the rest. Every mail is recorded and moved once."""
+    bot = Bot(tmp_path)
+    bot.configure({"store": {"url": postgres_url}, "service": {"failover": 5}})
+    mails = samples()
+    half = len(mails) // 2
+    first = bot.start(tmp_path / "first.log")
+    second = None
+    try:
+        first.wait_for_event("intake.leading", timeout=30)
+        second = bot.start(tmp_path / "second.log")
+        second.wait_for_event("intake.standby", timeout=30)
+        seed_maildir(bot.maildir, mails[:half])
+        assert wait_until(lambda: not listing(bot.maildir / "new"), 30)
+        first.kill()
+        killed = time.monotonic()
+        second.wait_for_event("intake.leading", timeout=10)
+        took = time.monotonic() - killed
+        seed_maildir(bot.maildir, mails[half:])
+        assert wait_until(lambda: not listing(bot.maildir / "new"), 30)
+    finally:
+        first.kill()
+        if second is not None:
+            assert second.terminate(timeout=15) == 0
+    assert took < 2  # a tenth of the failover time, plus the start of a poll
+    processed = [e for e in second.events() if e.get("event") == "message.processed"]
+    assert len(processed) == len(mails) - half  # the standby read nothing meanwhile
+    assert sorted(n.split(":")[0] for n in listing(bot.maildir / "cur")) == sorted(
+        name for name, _ in mails
+    )
+    expected = Counter(sample_group(name) for name, _ in mails)
+    assert sorted(d["occurrences"] for d in bot.defects()) == sorted(expected.values())

@@ -446,6 +446,17 @@ def _render_status(status: dict[str, Any]) -> str:
     if mail and not mail["enabled"]:
         waiting = box["pending"].get("notify", 0)
         lines.append(f"mail      disabled: {mail['reason']} ({waiting} mails wait for it)")
+    intake = status.get("intake")
+    if intake:
+        lines.append(
+            f"intake    led by {intake['leader']} (token {intake['token']}) since"
+            f" {intake['since']}, renewed {intake['renewed']}"
+        )
+    lines += [
+        f"  replica {r['holder']}{' (leads)' if r['leads'] else ''}: started {r['started']},"
+        f" seen {r['seen']}"
+        for r in status.get("replicas", [])
+    ]
     lines += [
         f"digest    {d['digest']}: {d['state']} up to {d['period_end']}"
         + (f" ({d['error']})" if d["error"] else "")

@@ -35,6 +35,7 @@ MIN_RETENTION_DAYS = 30
 #: PostgreSQL session limits (seconds): a replica frozen while it holds a lock or an open
 #: transaction holds the others up for at most this long (PostgreSQL's own default: forever).
 DEFAULT_LOCK_TIMEOUT = 10.0
+DEFAULT_FAILOVER = 30.0
 DEFAULT_STATEMENT_TIMEOUT = 60.0
 DEFAULT_IDLE_IN_TRANSACTION_TIMEOUT = 60.0
 DEFAULT_RULES_DIR = Path("rules")
@@ -402,10 +403,15 @@ class ServiceConfig:
     workers: int | None = None
     #: The installation's name in every mail about a defect (default: the host name).
     name: str = ""
+    #: Replicas sharing a PostgreSQL store: seconds after which a standby reads the mailbox
+    #: when the replica reading it froze (one that stops or dies hands over at once).
+    failover: float = DEFAULT_FAILOVER
 
     def problems(self) -> Iterator[tuple[str, str]]:
         if any(c in self.name for c in "\r\n\x00"):
             yield "name", "must be one line"
+        if not 1 <= self.failover <= 3600:
+            yield "failover", "must be from 1 to 3600 seconds"
         if self.analysis_timeout <= 0:
             yield "analysis_timeout", "must be more than 0 seconds"
         if self.workers is not None and not 0 <= self.workers <= 256:

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -30,7 +31,13 @@ from triagebot.clock import Clock, system_clock
 from triagebot.collector import batch_friendly_gc, return_free_memory
 from triagebot.config import Config
 from triagebot.confirm import Notifier, ReplyHandler
-from triagebot.errors import RetryableError, StoreError, StoreUnavailable, TriagebotError
+from triagebot.errors import (
+    LeadershipLost,
+    RetryableError,
+    StoreError,
+    StoreUnavailable,
+    TriagebotError,
+)
 from triagebot.housekeeping import retention_loop
 from triagebot.mail.key import ReusedIds
 from triagebot.mail.report import Kind
@@ -55,7 +62,7 @@ from triagebot.services import (
     open_store,
 )
 from triagebot.smtp import Mailer, mail_enabled
-from triagebot.store import Effect, Store
+from triagebot.store import Effect, Leadership, Store
 from triagebot.systemd import LoopWatch, notify, watchdog_interval
 from triagebot.tracker_move import kind_warning
 from triagebot.trackers import tracker_kind
@@ -190,9 +197,11 @@ def record_batch(
     *,
     replies: ReplyHandler | None = None,
     reused: ReusedIds | None = None,
+    lead: int | None = None,
 ) -> Processed:
     """Decide and commit one analysed batch; returns where each message goes once
-    acknowledged. ``reused`` notices Message-IDs that come back with other content.
+    acknowledged. ``reused`` notices Message-IDs that come back with other content;
+    ``lead``: the intake's fencing token the batch was read under (``Store.record``).
 
     ``analysed``: the outcomes of the mails ``refs`` names, in order; the raw mails are not
     needed any more, so the service lets them go before the batch is recorded. Replies to
@@ -211,7 +220,7 @@ def record_batch(
         if outcome.signature is not None:
             counter.add(outcome.signature.value)
         outcomes.append(outcome)
-    new, refused = _record(store, source, outcomes, refs, now)
+    new, refused = _record(store, source, outcomes, refs, now, lead=lead)
     moves: dict[Folder, list[str]] = defaultdict(list)
     tally: Counter[tuple[str, str]] = Counter()
     quarantined: list[str] = []
@@ -235,7 +244,13 @@ def record_batch(
 
 
 def _record(
-    store: Store, source: str, outcomes: Sequence[Outcome], refs: Sequence[str], now: datetime
+    store: Store,
+    source: str,
+    outcomes: Sequence[Outcome],
+    refs: Sequence[str],
+    now: datetime,
+    *,
+    lead: int | None,
 ) -> tuple[int, dict[int, str]]:
     """Record the batch in one transaction; returns how many were new, and the messages the
     store refused for good (index → reason).
@@ -246,7 +261,7 @@ def _record(
     are refused.
     """
     try:
-        return store.record(outcomes, refs=refs, now=now), {}
+        return store.record(outcomes, refs=refs, now=now, lead=lead), {}
     except RetryableError:
         raise
     except Exception as exc:  # deterministic: find the message(s) to blame
@@ -261,7 +276,7 @@ def _record(
     refused: dict[int, str] = {}
     for index, (outcome, ref) in enumerate(zip(outcomes, refs, strict=True)):
         try:
-            new += store.record([outcome], refs=[ref], now=now)
+            new += store.record([outcome], refs=[ref], now=now, lead=lead)
         except RetryableError:
             raise
         except Exception as exc:  # this message is the poison
@@ -310,9 +325,12 @@ class Daemon:
         mailer: Mailer | None = None,
         analyser: Analyser | None = None,
         metrics: Metrics | None = None,
+        leadership: Leadership | None = None,
     ) -> None:
         """``analyser``: where mails are analysed (default: in this process, no budget);
-        ``metrics``: what ``/metrics`` serves (``from_config`` counts the tracker's calls)."""
+        ``metrics``: what ``/metrics`` serves (``from_config`` counts the tracker's calls);
+        ``leadership``: the election among replicas for reading the mailbox (the first
+        source; a listener's spool is this replica's own), None: read it without one."""
         self.config = config
         self.metrics = metrics or Metrics(store.clock)
         self.progress = Progress(store.clock)
@@ -329,6 +347,7 @@ class Daemon:
         self.store = store
         self.tracker = tracker
         self.sources = list(sources)
+        self.leadership = leadership
         self.stopping = asyncio.Event()
         # the outbox's two lanes, each on its own thread: a slow or unreachable tracker never
         # holds up intake or mail, and an SMTP outage never holds up filing
@@ -375,6 +394,9 @@ class Daemon:
             mailer=mail_enabled(config),
             analyser=analyser,
             metrics=metrics,
+            leadership=store.leadership(
+                f"{socket.gethostname()}:{os.getpid()}", timedelta(seconds=service.failover)
+            ),
         )
 
     def serving(self) -> contextlib.AbstractContextManager[None]:
@@ -468,6 +490,8 @@ class Daemon:
             self.analyser.close()
             for executor in self._lanes.values():
                 executor.shutdown(wait=True)
+            if self.leadership is not None:
+                self.leadership.release()
             self.store.close()
             log.info("daemon.stopped")
 
@@ -492,8 +516,11 @@ class Daemon:
         delay = RETRY_INITIAL
         acks = _Acknowledgement()
         loop = f"source {source.name}"
+        led = self.leadership if source is self.sources[0] else None
         try:
             while not self.stopping.is_set():
+                if led is not None and not await self._lead(io, led, source.name, once):
+                    return
                 try:
                     self.watch.progress(loop)
                     await _on(io, source.open)
@@ -502,6 +529,9 @@ class Daemon:
                     pending = self._analysed(io, source, limit)
                     while not self.stopping.is_set():
                         self.watch.progress(loop)
+                        lead = None if led is None else await _on(io, led.hold)
+                        if led is not None and lead is None:
+                            raise LeadershipLost("another replica reads the mailbox now")
                         fetched = await pending
                         refs, analysed = fetched.refs, fetched.analysed
                         if not refs:
@@ -514,7 +544,9 @@ class Daemon:
                             continue
                         pending = self._analysed(io, source, limit)  # overlaps with recording
                         started = time.monotonic()
-                        done = await _on(self._worker, self._handle, source.name, refs, analysed)
+                        done = await _on(
+                            self._worker, self._handle, source.name, refs, analysed, lead
+                        )
                         fetched.seconds += time.monotonic() - started
                         self._recorded(source.name, done, fetched)
                         await acks.replace(_on(io, _acknowledge, source, done.moves))
@@ -542,6 +574,24 @@ class Daemon:
             await _on(io, source.close)
             io.shutdown(wait=False)
 
+    async def _lead(self, io: ThreadPoolExecutor, led: Leadership, loop: str, once: bool) -> bool:
+        """Stand by until this replica leads the intake; False when stopping (``once``: when
+        another replica leads, as it reads the mail). Standing by is waiting, not being stuck
+        (the watchdog's ``loop`` is idle meanwhile)."""
+        announced = False
+        while not self.stopping.is_set():
+            if await _on(io, led.hold) is not None:
+                return True
+            self.watch.idle(loop)
+            if once or not announced:
+                log.info("intake.standby", holder=led.holder, once=once)
+                announced = True
+            if once:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), led.poll)
+        return False
+
     def _analysed(
         self, io: ThreadPoolExecutor, source: Source, limit: int
     ) -> asyncio.Task[_Fetched]:
@@ -564,7 +614,9 @@ class Daemon:
         task.add_done_callback(_retrieved)  # a batch abandoned at a stop or a failure
         return task
 
-    def _handle(self, source: str, refs: Sequence[str], analysed: Sequence[Outcome]) -> Processed:
+    def _handle(
+        self, source: str, refs: Sequence[str], analysed: Sequence[Outcome], lead: int | None
+    ) -> Processed:
         done = record_batch(
             self.pipeline,
             self.store,
@@ -573,6 +625,7 @@ class Daemon:
             analysed,
             replies=self.replies,
             reused=self._reused,
+            lead=lead,
         )
         return_free_memory()
         return done

@@ -6,6 +6,7 @@ TriagebotError
 ├── SourceError            mailbox could not be read or acknowledged
 ├── StoreError             the state database failed
 │   └── StoreUnavailable   out of reach or busy for now; also a RetryableError
+│       └── LeadershipLost another replica leads the intake now: this one stands by
 ├── TrackerError           the issue tracker refused or failed
 ├── NotifyError            mail could not be sent
 └── RetryableError         mixin: the operation may succeed later (outbox retries it)
@@ -57,6 +58,12 @@ class StoreError(TriagebotError):
 
 class StoreUnavailable(StoreError, RetryableError):
     """The state database is unreachable or busy; the same work may succeed later."""
+
+
+class LeadershipLost(StoreUnavailable):
+    """A batch came under a fencing token that is no longer the current one: another replica
+    took the intake over (this one froze or lost its session). Nothing was recorded; the
+    mail stays where it is for the new leader."""
 
 
 class TrackerError(TriagebotError):

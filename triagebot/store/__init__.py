@@ -27,6 +27,7 @@ Nothing outside this package writes SQL against these tables. One module per con
 - ``sync``: the tracker status sync;
 - ``queries``: read-only queries (defects, counts, ``status``, digest content);
 - ``runs``: digest-run claims;
+- ``leader``: which replica reads the shared mailbox, under which fencing token;
 - ``facade``: ``Store``, which opens the transactions and exposes all of the above.
 
 The life cycle's rules (states, transitions, which effects a change causes) are pure and live
@@ -45,6 +46,7 @@ from triagebot.lifecycle import (
 from triagebot.store.batch import SAMPLE_TRACE_CHARS
 from triagebot.store.db import IN_CHUNK, SQLITE_BUSY_TIMEOUT_MS, SessionLimits
 from triagebot.store.facade import RECORD_ATTEMPTS, Store
+from triagebot.store.leader import Leadership
 from triagebot.store.queries import (
     STATUS_FAILED_SHOWN,
     PeriodActivity,
@@ -60,6 +62,7 @@ from triagebot.store.schema import (
     UTCDateTime,
     defects,
     digest_runs,
+    leases,
     messages,
     meta,
     metadata,
@@ -89,6 +92,7 @@ __all__ = [
     "EffectKind",
     "EffectResult",
     "HumanDecision",
+    "Leadership",
     "PeriodActivity",
     "ReplyRecord",
     "SessionLimits",
@@ -98,6 +102,7 @@ __all__ = [
     "defect_summaries",
     "defects",
     "digest_runs",
+    "leases",
     "messages",
     "meta",
     "metadata",

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from triagebot.clock import Clock, system_clock
 from triagebot.errors import StoreError
 from triagebot.lifecycle import EffectKind, HumanDecision, UndoRefusal
-from triagebot.store import confirmation, quarantine, queries, queue, runs, sync
+from triagebot.store import confirmation, leader, quarantine, queries, queue, runs, sync
 from triagebot.store.batch import Batch, known
 from triagebot.store.db import (
     RECORD_LOCK,
@@ -171,26 +171,35 @@ class Store:
         *,
         refs: Sequence[str] | None = None,
         now: datetime | None = None,
+        lead: int | None = None,
     ) -> int:
         """Store a batch of outcomes and their effects in one transaction.
 
         ``refs`` (parallel to ``outcomes``) are the sources' handles, kept for tracing.
+        ``lead``: the intake's fencing token the batch was read under (``leadership``); a
+        newer one refuses it (``LeadershipLost``), as another replica reads the mail now.
         Returns how many messages were new; the others were recorded before and change nothing.
         """
         now = now or self.clock()
         batch: dict[str, tuple[Outcome, str | None]] = {}
         for i, outcome in enumerate(outcomes):
             batch.setdefault(outcome.store_key, (outcome, refs[i] if refs else None))
-        new = self._retried(lambda conn: self._record(conn, dict(batch), now), unique=True)
+        new = self._retried(lambda conn: self._record(conn, dict(batch), now, lead), unique=True)
         if new:
             log.debug("store.recorded", messages=new)
         return new
 
     def _record(
-        self, conn: Connection, batch: dict[str, tuple[Outcome, str | None]], now: datetime
+        self,
+        conn: Connection,
+        batch: dict[str, tuple[Outcome, str | None]],
+        now: datetime,
+        lead: int | None,
     ) -> int:
         """One attempt: skip what is known, record the rest; returns how many were new."""
         take_turns(conn, RECORD_LOCK)  # so ``known`` cannot miss a replica's batch
+        if lead is not None:
+            leader.check(conn, leader.INTAKE, lead)
         for message_id in known(conn, list(batch)):
             del batch[message_id]
         if batch:
@@ -214,6 +223,11 @@ class Store:
                     raise
                 log.info("store.write_retry", attempt=attempt, sqlstate=code)
                 attempt += 1
+
+    def leadership(self, holder: str, failover: timedelta) -> leader.Leadership:
+        """This replica's claim to lead the intake (``store.leader``); ``holder`` names the
+        replica, ``failover``: how soon a standby takes over from a leader that froze."""
+        return leader.Leadership(self.engine, self.clock, holder, failover)
 
     # --- occurrence counts ---------------------------------------------------------------
 

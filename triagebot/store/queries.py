@@ -19,11 +19,13 @@ from sqlalchemy.engine import Connection
 from triagebot.lifecycle import DefectState, EffectKind
 from triagebot.rules import Fields
 from triagebot.store.db import by_ids, chunks
+from triagebot.store.leader import INTAKE
 from triagebot.store.records import Defect, DefectSummary
 from triagebot.store.schema import (
     UTCDateTime,
     defects,
     digest_runs,
+    leases,
     messages,
     occurrences,
     outbox,
@@ -277,6 +279,38 @@ def status(
             "retrying": retries,
         },
         "digests": digests,
+        **replicas(conn, now),
+    }
+
+
+def replicas(conn: Connection, now: datetime) -> dict[str, Any]:
+    """Who reads the mailbox (``intake``: holder, fencing token, since, last renewal) and the
+    replicas seen in the last day, newest first (``store.leader``)."""
+    rows = conn.execute(
+        sa.select(leases).where(
+            sa.or_(leases.c.name == INTAKE, leases.c.renewed_at >= now - timedelta(days=1))
+        )
+    ).all()
+    intake = next((r for r in rows if r.name == INTAKE), None)
+    seen = sorted((r for r in rows if r.name != INTAKE), key=lambda r: r.renewed_at)
+    return {
+        "intake": None
+        if intake is None
+        else {
+            "leader": intake.holder,
+            "token": intake.token,
+            "since": intake.acquired_at.isoformat(),
+            "renewed": intake.renewed_at.isoformat(),
+        },
+        "replicas": [
+            {
+                "holder": r.holder,
+                "leads": intake is not None and r.holder == intake.holder,
+                "started": r.acquired_at.isoformat(),
+                "seen": r.renewed_at.isoformat(),
+            }
+            for r in reversed(seen)
+        ],
     }
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "UTCDateTime",
     "defects",
     "digest_runs",
+    "leases",
     "messages",
     "meta",
     "metadata",
@@ -241,4 +242,16 @@ digest_runs = sa.Table(
     sa.Column("next_attempt_at", UTCDateTime),
     sa.Column("message_id", sa.String(998)),
     sa.Column("error", sa.Text),
+)
+
+# Who leads a shared job (``intake``: reading the mailbox) under which fencing token, and each
+# replica seen (``replica:<holder>``, token 0), for ``triagebot status`` (``store.leader``).
+leases = sa.Table(
+    "leases",
+    metadata,
+    sa.Column("name", Bounded(250), primary_key=True),
+    sa.Column("holder", Bounded(200), nullable=False),
+    sa.Column("token", sa.Integer, nullable=False, default=0),
+    sa.Column("acquired_at", UTCDateTime, nullable=False),
+    sa.Column("renewed_at", UTCDateTime, nullable=False),
 )
