@@ -107,7 +107,7 @@ class Deployment:
         sections = {
             "mailbox": {**imap_table(dovecot.port, self.box.username), "batch_size": 100},
             "store": {"url": self.url},
-            "tracker": {"kind": "local"},
+            "tracker": {"kind": "local", "update_interval": 1.0},  # updates within the drill
             "rules": {"path": str(rules_dir(root, shipped=True))},
             "logging": {"level": "info", "format": "json"},
             "service": {"failover": failover, "workers": 1},
