@@ -64,7 +64,8 @@ def main() -> None:
                 del kept[gone]
         SNAPSHOT.write_text(json.dumps(stored, indent=1, sort_keys=True) + "\n", "utf-8")
     changed = sum(
-        stored.get(v, {}).get(p, value) != value for v, values in current.items()
+        stored.get(v, {}).get(p, value) != value
+        for v, values in current.items()
         for p, value in values.items()
     )
     print(f"{sum(map(len, current.values()))} values, {changed} differ from {SNAPSHOT.name}")

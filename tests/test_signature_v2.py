@@ -97,9 +97,11 @@ def test_a_title_always_names_what_is_known() -> None:
 
 
 ANDROID = (
-    "java.lang.RuntimeException: Unable to start activity"
-    " ComponentInfo{{{app}/{app}.MainActivity}}: java.lang.NullPointerException\n"
-) + """\tat android.app.ActivityThread.performLaunchActivity(ActivityThread.java:{line})
+    (
+        "java.lang.RuntimeException: Unable to start activity"
+        " ComponentInfo{{{app}/{app}.MainActivity}}: java.lang.NullPointerException\n"
+    )
+    + """\tat android.app.ActivityThread.performLaunchActivity(ActivityThread.java:{line})
 \tat android.app.ActivityThread.handleLaunchActivity(ActivityThread.java:2476)
 \tat android.os.Handler.dispatchMessage(Handler.java:102)
 \tat android.os.Looper.loop(Looper.java:154)
@@ -108,6 +110,7 @@ Caused by: java.lang.NullPointerException
 \tat android.app.Activity.findViewById(Activity.java:2323)
 \tat android.app.Instrumentation.callActivityOnCreate(Instrumentation.java:1119)
 """
+)
 
 
 def test_framework_only_traces_of_two_apps_differ() -> None:
