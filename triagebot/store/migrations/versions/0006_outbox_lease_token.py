@@ -1,4 +1,4 @@
-"""``notifications.leased_until``: a candidate mail's reminder is claimed by one replica."""
+"""``outbox.lease_token``: the fencing token each lease of an effect raises."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column("notifications", sa.Column("leased_until", sa.DateTime))
+    op.add_column(
+        "outbox", sa.Column("lease_token", sa.Integer, nullable=False, server_default="0")
+    )
 
 
 def downgrade() -> None:

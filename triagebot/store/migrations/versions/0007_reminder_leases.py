@@ -1,20 +1,18 @@
-"""``outbox.lease_token``: the fencing token each lease of an effect raises."""
+"""``notifications.leased_until``: a candidate mail's reminder is claimed by one replica."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0004"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
 
 def upgrade() -> None:
-    op.add_column(
-        "outbox", sa.Column("lease_token", sa.Integer, nullable=False, server_default="0")
-    )
+    op.add_column("notifications", sa.Column("leased_until", sa.DateTime))
 
 
 def downgrade() -> None:
