@@ -4,6 +4,7 @@ richest trace wins; a bare ``Type: message`` line is the fallback."""
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import replace
 
 from triagebot.stack import Language, dotnet, go, java, js, php, python, ruby
@@ -68,16 +69,8 @@ def _second_reading(text: str, max_frames: int) -> Trace | None:
     belongs to a new signature version in the same way.
     """
     unwrapped = unwrap(text)
-    best = _richest(unwrapped, max_frames) if unwrapped != text else None
-    for read in READERS:
-        trace = read(unwrapped, max_frames)
-        if (
-            trace is not None
-            and trace.exceptions
-            and (best is None or trace.frame_count > best.frame_count)
-        ):
-            best = trace
-    return best
+    parsed = _richest(unwrapped, max_frames) if unwrapped != text else None
+    return _most_frames([parsed, *(read(unwrapped, max_frames) for read in READERS)])
 
 
 def _bare(text: str) -> Trace | None:
@@ -93,9 +86,13 @@ def _bare(text: str) -> Trace | None:
 
 def _richest(text: str, max_frames: int) -> Trace | None:
     """The trace with the most frames any parser finds (ties: the earlier parser)."""
+    return _most_frames(language.parse(text, max_frames) for language in LANGUAGES.values())
+
+
+def _most_frames(traces: Iterable[Trace | None]) -> Trace | None:
+    """The trace with the most frames that names an exception (ties: the earlier one)."""
     best: Trace | None = None
-    for language in LANGUAGES.values():
-        trace = language.parse(text, max_frames)
+    for trace in traces:
         if (
             trace is not None
             and trace.exceptions
