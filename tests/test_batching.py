@@ -80,10 +80,12 @@ class Statements:
     def __init__(self, engine: sa.Engine) -> None:
         self.all = 0
         self.counting = 0
+        self.texts: set[str] = set()
         sa.event.listen(engine, "before_cursor_execute", self._seen)
 
     def _seen(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         self.all += 1
+        self.texts.add(statement)
         if statement.lstrip().upper().startswith("SELECT") and "occurrences" in statement:
             self.counting += 1
 
@@ -116,6 +118,20 @@ class TestStoreCounts:
         found = store.counts([*unknown, *known], since)
         assert set(found) == known
         assert sum(found.values()) == 20
+
+    def test_lists_of_any_length_share_a_few_statements(self, store: Store) -> None:
+        """``IN`` lists are padded to a power of two: lists of 1 to 600 values make ten
+        statements, not 600. Each is prepared and kept per connection (SQLite keeps 128, one
+        of 500 values ~50 KB), so lengths that change from batch to batch kept the caches of
+        a long-running service filling and churning."""
+        since = datetime(2000, 1, 1, tzinfo=UTC)
+        statements = Statements(store.engine)
+        lengths = range(1, 601, 13)
+        for length in lengths:
+            assert store.counts([f"{i:016x}" for i in range(length)], since) == {}
+        assert statements.all >= len(lengths)
+        shapes = {text for text in statements.texts if " IN (" in text}
+        assert 1 <= len(shapes) <= 10, len(shapes)
 
 
 class TestBatch:

@@ -44,7 +44,7 @@ from triagebot.lifecycle import (
     UndoRefusal,
 )
 from triagebot.store.batch import SAMPLE_TRACE_CHARS
-from triagebot.store.db import IN_CHUNK, SQLITE_BUSY_TIMEOUT_MS, SessionLimits
+from triagebot.store.db import IN_CHUNK, SQLITE_BUSY_TIMEOUT_MS, SessionLimits, chunks
 from triagebot.store.facade import RECORD_ATTEMPTS, Store
 from triagebot.store.leader import Leadership
 from triagebot.store.queries import (
@@ -99,6 +99,7 @@ __all__ = [
     "Store",
     "UTCDateTime",
     "UndoRefusal",
+    "chunks",
     "defect_summaries",
     "defects",
     "digest_runs",

@@ -41,7 +41,7 @@ __all__ = [
 T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 10_000
-IN_CHUNK = 500  # values per ``IN (...)``: far below every backend's parameter limit
+IN_CHUNK = 512  # values per ``IN (...)``: far below every backend's parameter limit
 _CONFLICTS = frozenset({"23505", "40001", "40P01"})
 #: A lost race that only the transaction saw (serialization failure, deadlock) or a lock
 #: wait cut short by ``lock_timeout``: the same transaction, run again, may well succeed.
@@ -98,9 +98,18 @@ def conflict_code(exc: StoreError) -> str | None:
 
 
 def chunks(values: Sequence[T]) -> Iterator[Sequence[T]]:
-    """Slices small enough for an ``IN (...)`` on every backend's parameter limit."""
+    """Slices small enough for an ``IN (...)`` on every backend's parameter limit, each padded
+    to a power of two values by repeating its last one (an ``IN`` means the same).
+
+    An ``IN`` renders one placeholder per value, so each length is a statement of its own, and
+    SQLite keeps up to 128 prepared statements per connection (one of 500 values takes about
+    50 KB). With lengths that change from batch to batch, a long-running service prepared new
+    statements in every batch and its caches kept filling and churning; padded, a query has
+    at most ten shapes, all prepared within the first batches.
+    """
     for i in range(0, len(values), IN_CHUNK):
-        yield values[i : i + IN_CHUNK]
+        chunk = list(values[i : i + IN_CHUNK])
+        yield chunk + chunk[-1:] * ((1 << (len(chunk) - 1).bit_length()) - len(chunk))
 
 
 def by_ids(

@@ -20,7 +20,7 @@ import structlog
 from sqlalchemy.engine import Connection
 
 from triagebot.errors import TrackerError
-from triagebot.store import IN_CHUNK, Store, UTCDateTime
+from triagebot.store import Store, UTCDateTime, chunks
 from triagebot.trackers.base import (
     CommentMark,
     DefectDraft,
@@ -231,16 +231,17 @@ class LocalTracker:
         return TrackerIssue(key, status, True)
 
     def statuses(self, keys: Sequence[str]) -> dict[str, TrackerIssue]:
-        """One query per ``IN_CHUNK`` keys; keys that are not local ones are left out."""
+        """One query per chunk of keys (``chunks``); keys that are not local ones are left
+        out."""
         numbers = (k.removeprefix(KEY_PREFIX) for k in keys if k.startswith(KEY_PREFIX))
         ids = sorted({int(n) for n in numbers if n.isdigit()})
         found: dict[str, TrackerIssue] = {}
         with self.store.read() as conn:
-            for i in range(0, len(ids), IN_CHUNK):
+            for chunk in chunks(ids):
                 rows = conn.execute(
                     sa.select(
                         local_issues.c.id, local_issues.c.status, local_issues.c.resolved
-                    ).where(local_issues.c.id.in_(ids[i : i + IN_CHUNK]))
+                    ).where(local_issues.c.id.in_(chunk))
                 )
                 for row in rows:
                     key = _key(row.id)
