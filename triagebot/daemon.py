@@ -28,7 +28,7 @@ import structlog
 
 from triagebot.analysis import Analyser, AnalysisStopped, InProcess, WorkerPool
 from triagebot.clock import Clock, system_clock
-from triagebot.collector import batch_friendly_gc, return_free_memory
+from triagebot.collector import batch_friendly_gc, release_batch
 from triagebot.config import Config
 from triagebot.confirm import Notifier, ReplyHandler
 from triagebot.errors import (
@@ -627,7 +627,7 @@ class Daemon:
             reused=self._reused,
             lead=lead,
         )
-        return_free_memory()
+        release_batch()
         return done
 
     def _recorded(self, source: str, done: Processed, fetched: _Fetched) -> None:
