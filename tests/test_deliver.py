@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 from tests.helpers import Bot, imap_mailbox, listing, samples
+from triagebot.mail.maildir import deliver, make_maildir
 
 
 def sample_files(tmp_path: Path, count: int) -> list[Path]:
@@ -65,3 +67,12 @@ def test_missing_file_delivers_nothing(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "missing.eml" in result.stderr
     assert listing(bot.maildir / "new") == []
+
+
+def test_file_names_carry_the_injected_clocks_time(tmp_path: Path) -> None:
+    """Names start with the delivery time, from the clock the caller gives (sorting = order)."""
+    make_maildir(tmp_path)
+    at = datetime(2038, 1, 19, 3, 14, 8, 250_000, tzinfo=UTC)
+    name = deliver(tmp_path, b"Subject: x\r\n\r\nbody\r\n", fsync=False, clock=lambda: at)
+    assert name.startswith("2147483648.M250000P")
+    assert (tmp_path / "new" / name).read_bytes().startswith(b"Subject: x")

@@ -72,14 +72,14 @@ def make_maildir(path: Path, *, subfolder: bool = False) -> None:
         (path / "maildirfolder").touch()
 
 
-def deliver(maildir: Path, raw: bytes, *, fsync: bool = True) -> str:
+def deliver(maildir: Path, raw: bytes, *, fsync: bool = True, clock: Clock = system_clock) -> str:
     """Write one mail into ``maildir/new`` via ``tmp/`` and return its file name.
 
     With ``fsync`` the file and then ``new/`` are synced, so once this returns the mail
     survives a power cut (the SMTP listener answers 250 only after that). Names start with the
-    time, so sorting them gives delivery order.
+    time (``clock``), so sorting them gives delivery order.
     """
-    now = time.time()
+    now = clock().timestamp()
     seconds = int(now)
     name = f"{seconds}.M{int((now - seconds) * 1e6):06d}P{os.getpid()}Q{next(_counter):06d}.{_HOST}"
     tmp = maildir / "tmp" / name
