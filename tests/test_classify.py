@@ -183,6 +183,44 @@ class TestAutoReplies:
         assert kind(mail(TRACE, Subject="Undeliverable: New defect")) is Kind.AUTO_REPLY
 
 
+class TestQuotedTraces:
+    """A trace only quoted in a reply belongs to the earlier mail; quoted in a new mail it is
+    still a report (a customer pasting the error as a quote)."""
+
+    QUOTED = "".join("> " + line + "\n" for line in TRACE.splitlines())
+    ANSWER = "Thanks, raising the limit fixed it. No action needed.\n\nOn Wed, Tom wrote:\n"
+
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            {"Subject": "Re: Unhandled exception in Portal"},
+            {"Subject": "AW: [ERROR] Shop on WEB-03"},
+            {"Subject": "SV: Crash"},
+            {"Subject": "RE[2]: Crash"},
+            {"Subject": "Problem", "In_Reply_To": "<earlier@client.example>"},
+            {"Subject": "Problem", "References": "<a@client.example> <b@client.example>"},
+        ],
+    )
+    def test_reply_quoting_a_trace_is_not_a_report(self, headers: dict[str, str]) -> None:
+        report = parse_message(mail(self.ANSWER + self.QUOTED, **headers), SETTINGS)
+        assert (report.kind, report.reason) == (Kind.OTHER, "trace only quoted in a reply")
+
+    def test_nested_quote_in_html_reply(self) -> None:
+        quote = f"<blockquote><blockquote><pre>{TRACE}</pre></blockquote></blockquote>"
+        html = "<p>Agreed, closing.</p>" + quote
+        raw = mail(html, Subject="Re: Re: Crash", Content_Type="text/html; charset=utf-8")
+        assert kind(raw) is Kind.OTHER
+
+    @pytest.mark.parametrize("subject", ["Crash report Acme Desk", "Fwd: Crash", "WG: Fehler"])
+    def test_quoted_trace_in_a_new_mail_is_a_report(self, subject: str) -> None:
+        body = "Hi, this still happens with the latest build.\n\nOn Wed, Tom wrote:\n"
+        assert kind(mail(body + self.QUOTED, Subject=subject)) is Kind.ERROR_REPORT
+
+    def test_reply_with_its_own_trace_is_a_report(self) -> None:
+        body = "Now it fails differently:\n" + TRACE.replace("142", "150") + "\n" + self.QUOTED
+        assert kind(mail(body, Subject="Re: Crash")) is Kind.ERROR_REPORT
+
+
 class TestOwnAndOther:
     def test_own_mail_coming_back(self) -> None:
         """triagebot's own candidate mail (quoting a trace) delivered to the watched box."""

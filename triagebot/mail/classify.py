@@ -17,13 +17,19 @@ __all__ = [
     "first_address",
     "is_answer",
     "is_own",
+    "is_thread_reply",
     "message_ids",
     "reply_reason",
 ]
 
+# Reply prefixes mail clients put before a subject ("Re:", German "AW:", Nordic "SV:", Dutch
+# "Antw:", Italian "R:"/"Rif:", Polish "Odp:", Turkish "Ynt:"), then forward prefixes.
+_REPLY = r"(?:re|aw|sv|vs|r|rif|antw|odp|ynt)\s*+(?:\[\d+\])?:"
+_PREFIX = rf"(?:{_REPLY}|(?:wg|fw|fwd|tr)\s*+:)\s*+"
+_REPLY_SUBJECT = re.compile(rf"^\s*+{_REPLY}", re.IGNORECASE)
 # "Out of Office: Weekly digest", "AW: Automatische Antwort: ...", "Réponse automatique : ..."
 _OUT_OF_OFFICE = re.compile(
-    r"^\s*+(?:(?:re|aw|wg|fw|fwd|tr|sv|vs|r|rif|antw)\s*:\s*)*(?:"
+    rf"^\s*+(?:{_PREFIX})*(?:"
     r"out of (?:the )?office|automatic reply|auto[- ]?reply|auto[- ]?response|autorespond"
     r"|vacation reply|away from (?:the )?office|on vacation"
     r"|abwesenheitsnotiz|automatische antwort|abwesend|nicht im b[üu]ro"
@@ -126,6 +132,11 @@ def bounce_reason(headers: Mapping[str, str], sender: str, subject: str) -> str 
 #: ``auto_reason`` answers that mark an answer to a mail (an auto-reply), not mail a program
 #: sends on its own (an automated report); RFC 3834 section 5.
 _ANSWERS = ("auto-submitted: auto-replied", "x-autoreply", "x-autorespond", "out-of-office subject")
+
+
+def is_thread_reply(subject: str, reply_ids: Iterable[str]) -> bool:
+    """A mail that answers an earlier one: a trace it only quotes belongs to that earlier mail."""
+    return bool(_REPLY_SUBJECT.match(subject)) or any(True for _ in reply_ids)
 
 
 def is_answer(reason: str) -> bool:

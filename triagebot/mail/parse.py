@@ -26,6 +26,7 @@ from triagebot.mail.classify import (
     first_address,
     is_answer,
     is_own,
+    is_thread_reply,
     message_ids,
     reply_reason,
 )
@@ -117,6 +118,7 @@ _QUOTE = re.compile(r"^[ \t]*(?:>[ \t]?)+", re.MULTILINE)
 # The line scans below start with a literal "\n" and run over "\n" + text: the regex engine
 # then jumps from line start to line start instead of trying "^" at every character (3-4x).
 _QUOTED_LINE = re.compile(r"\n[ \t]*>")
+_QUOTED_LINES = re.compile(r"^[ \t]*+>[^\n]*+\n?", re.MULTILINE)
 # "Application: Acme Desk", "App Version = 4.2" is not taken: only "Key: value" lines.
 # Blanks are read once (possessive), and the shortest key is the only one tried (atomic): every
 # key ends at the same ":", so "Key<5,000 spaces>:<5,000 spaces>" needs no other split.
@@ -256,14 +258,18 @@ class _Envelope:
     reply_ids: tuple[str, ...]
 
 
-def _classify(env: _Envelope, text: str, settings: ParseSettings) -> tuple[Kind, Trace | None, str]:
+def _classify(
+    env: _Envelope, text: str, unquoted: str | None, settings: ParseSettings
+) -> tuple[Kind, Trace | None, str]:
     """Decide the kind; the body is searched for a trace only when the headers leave it open.
 
     Order: own mail, report senders (win over auto-mail filters), bounces, auto-replies
     (an automated report carries ``Auto-Submitted: auto-generated`` or ``Precedence: bulk``, as
     RFC 3834 asks, and is still a report when it holds a trace with frames; an out-of-office
     answer is never one, even when it repeats the report it answers), replies to triagebot
-    (even when they quote a trace), traces.
+    (even when they quote a trace), traces. ``unquoted`` is the text without its quoted lines
+    (``None`` when it has none): a reply whose trace is only quoted answers an earlier report
+    and is not a new one (a customer saying "fixed, thanks" under the error).
     """
     prefix = settings.own_message_id_prefix
     if is_own(env.sender, env.message_id, settings._own, prefix):
@@ -288,6 +294,10 @@ def _classify(env: _Envelope, text: str, settings: ParseSettings) -> tuple[Kind,
         return Kind.REPLY, None, reply
     trace = find_trace(text, settings.max_frames)
     if trace is not None and trace.frame_count:
+        if unquoted is not None and is_thread_reply(env.subject, env.reply_ids):
+            own = find_trace(unquoted, settings.max_frames)
+            if own is None or not own.frame_count:
+                return Kind.OTHER, None, "trace only quoted in a reply"
         return Kind.ERROR_REPORT, trace, ""
     if trace is not None:
         return Kind.OTHER, trace, "exception line without frames"
@@ -315,10 +325,12 @@ def _parse(raw: bytes, settings: ParseSettings) -> Report:
     sender = first_address(headers.get("from", ""))
     body = "\n\n".join(content.body)
     text = "\n\n".join([body, *content.extra]) if content.extra else body
+    unquoted = None
     if ">" in text and _QUOTED_LINE.search("\n" + text):
+        unquoted = _QUOTED_LINES.sub("", text)
         text = _QUOTE.sub("", text)
     env = _Envelope(headers, message_id, sender, subject, in_reply_to + references)
-    kind, trace, reason = _classify(env, text, settings)
+    kind, trace, reason = _classify(env, text, unquoted, settings)
     truncated = content.truncated
     auth_headers = tuple(p for p in pairs if p[0] in _AUTH_HEADERS) if kind is Kind.REPLY else ()
     if trace is not None and trace.dropped:
