@@ -129,6 +129,21 @@ class TestParse:
         )
         assert parse(text).exceptions[0].message == "Case 42 not found"
 
+    def test_top_level_fatal_keeps_its_throw_site(self) -> None:
+        """"#0 {main}" alone: the error came from a script's top level; the header's location is
+        the one frame, so the report is not taken for a bare exception line."""
+        text = (
+            "PHP Fatal error:  Uncaught Error: Call to a member function run() on null in /var/www/html/pub/index.php:11\n"
+            "Stack trace:\n#0 {main}\n  thrown in /var/www/html/pub/index.php on line 11\n"
+        )
+        trace = parse(text)
+        (site, main) = trace.exceptions[0].frames
+        assert (site.function, site.file, site.line) == ("{main}", "/var/www/html/pub/index.php", 11)
+        assert main.file is None
+        assert trace.frame_count == 2
+        assert "index.php" in php.normalize_frame(site).hint
+        assert php.normalize_frame(site).skip  # the signature is the one it always was
+
     def test_no_trace(self) -> None:
         assert php.parse("Ticket #12 is closed.") is None
 

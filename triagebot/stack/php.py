@@ -19,7 +19,13 @@ import re
 from triagebot.stack import Language, NormalizedFrame
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
 from triagebot.stack.python import source_key
-from triagebot.stack.text import LINE_START, MAX_FRAMES, SPACES, FrameBudget, restore_breaks
+from triagebot.stack.text import (
+    LINE_START,
+    MAX_FRAMES,
+    SPACES,
+    FrameBudget,
+    restore_breaks,
+)
 
 __all__ = ["LANGUAGE", "normalize_frame", "parse"]
 
@@ -112,14 +118,24 @@ def _frame(match: re.Match[str], raw: str) -> Frame:
     )
 
 
-def _head(line: str) -> tuple[str, str] | None:
+def _head(line: str) -> tuple[str, str, Frame] | None:
+    """Type, message and throw site (``in /x.php:12``) of a header line."""
     line = _unescape(line)
     for start, message in _HEADS:
         head = start.search(line)
         rest = None if head is None else message.match(line[head.end() :])
         if head is not None and rest is not None:
-            return head["type"], rest["msg"].strip()
+            site = Frame(module="", function="{main}", file=rest["file"], line=int(rest["line"]))
+            return head["type"], rest["msg"].strip(), site
     return None
+
+
+def _with_site(frames: tuple[Frame, ...], site: Frame | None) -> tuple[Frame, ...]:
+    """A trace that names no file below its header ("#0 {main}" only, or no frame: the fatal
+    error came from a script's top level) keeps the header's throw site as its one frame."""
+    if site is None or any(frame.file for frame in frames):
+        return frames
+    return (site, *frames)
 
 
 def _frames(lines: list[str], i: int, budget: FrameBudget) -> tuple[tuple[Frame, ...], int]:
@@ -172,10 +188,11 @@ def parse(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
         return None
     line_start = text.rfind("\n", 0, first.start()) + 1
     before = text[max(0, line_start - _LOOKBACK_CHARS) : line_start].splitlines()[-_LOOKAROUND:]
-    head = next(filter(None, map(_head, reversed(before))), ("<unknown>", ""))
+    head = next(filter(None, map(_head, reversed(before))), ("<unknown>", "", None))
     lines = text[line_start:].splitlines()
     budget = FrameBudget(max_frames)
     frames, i = _frames(lines, 0, budget)
+    frames = _with_site(frames, head[2])
     exceptions = [ExceptionInfo(type=head[0], message=head[1], frames=frames)]
     innermost_first = False
     while (section := _next_section(lines, i)) is not None:
@@ -198,7 +215,8 @@ def _closure_site(match: re.Match[str]) -> str:
 def normalize_frame(frame: Frame) -> NormalizedFrame:
     """``Class::method`` or ``function``; closure sites and anonymous class paths folded."""
     if frame.function == "{main}" and not frame.module:
-        return NormalizedFrame(key="{main}", hint="script entry point", skip=True)
+        where = f"script entry point ({frame.file})" if frame.file else "script entry point"
+        return NormalizedFrame(key="{main}", hint=where, skip=True)
     function = _CLOSURE_SITE.sub(_closure_site, frame.function)
     module = _ANONYMOUS_CLASS.sub("class@anonymous", frame.module)
     hint = "call-site file and line dropped"
