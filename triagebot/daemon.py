@@ -28,7 +28,7 @@ import structlog
 
 from triagebot.analysis import Analyser, AnalysisStopped, InProcess, WorkerPool
 from triagebot.clock import Clock, system_clock
-from triagebot.collector import batch_friendly_gc, release_batch
+from triagebot.collector import batch_friendly_gc, few_arenas, release_batch
 from triagebot.config import Config
 from triagebot.confirm import Notifier, ReplyHandler
 from triagebot.errors import (
@@ -433,6 +433,7 @@ class Daemon:
 
     async def run(self, once: bool = False) -> None:
         """Serve until ``stop`` (or, with ``once``, until every source is drained)."""
+        few_arenas()
         with batch_friendly_gc():
             await self._run(once)
 
