@@ -352,12 +352,13 @@ class TestShippedRules:
         assert decision.fields.labels == ("data-loss", "production")
 
     def test_evaluation_is_fast(self, shipped: RuleSet) -> None:
-        """The shipped rules evaluate well above the pipeline's 5,000 msg/s budget."""
+        """The shipped rules evaluate well above the pipeline's 5,000 msg/s budget (per CPU
+        second: the machine's other work does not count)."""
         report, sig = make_report("<m@x>"), make_signature()
-        start = time.perf_counter()
+        start = time.process_time()
         for _ in range(5000):
             shipped.evaluate(report, sig)
-        rate = 5000 / (time.perf_counter() - start)
+        rate = 5000 / (time.process_time() - start)
         print(f"rules.evaluate: {rate:,.0f} msg/s")
         assert rate > 20_000
 
