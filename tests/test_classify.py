@@ -52,6 +52,17 @@ class TestErrorReports:
         assert kind(reporter) is Kind.ERROR_REPORT
         assert kind(mail(BARE, From="errors@sub.acme-desk.example.com")) is Kind.ERROR_REPORT
 
+    def test_bare_exception_line_in_a_report_block(self) -> None:
+        """An application's report whose trace was cut: the fields make it a report."""
+        fields = "Application: Acme Desk\nVersion: 4.2.1\nMachine: WS-0142\n\n"
+        report = parse_message(mail(fields + BARE), SETTINGS)
+        assert report.kind is Kind.ERROR_REPORT
+        assert report.reason == "exception line with report fields"
+        one_field = parse_message(mail("Version: 4.2.1\n\n" + BARE), SETTINGS)
+        assert one_field.kind is Kind.OTHER
+        no_exception = "Application: Acme Desk\nVersion: 4.2.1\n\nsomething failed\n"
+        assert kind(mail(no_exception)) is Kind.OTHER
+
     def test_report_sender_wins_over_auto_filters(self) -> None:
         raw = mail(
             BARE,

@@ -34,7 +34,7 @@ from triagebot.mail.key import raw_id
 from triagebot.mail.mime import MAX_PART_CHARS, Content, decode_header_value, walk
 from triagebot.mail.report import Kind, Report
 from triagebot.stack.detect import find_trace
-from triagebot.stack.model import Trace
+from triagebot.stack.model import UNKNOWN_TYPE, Trace
 from triagebot.stack.text import MAX_FRAMES
 
 __all__ = [
@@ -182,6 +182,9 @@ _NOT_FIELDS = frozenset(
         "traceback",
     }
 )
+#: Fields that make a frameless exception line a report when two of them come with it.
+_REPORT_FIELDS = ("application", "version", "machine", "environment")
+_MIN_REPORT_FIELDS = 2
 #: The fields a reply's authorisation reads (``Report.auth_headers``).
 _AUTH_HEADERS = frozenset({"from", "authentication-results"})
 _NOT_FIELD_SUFFIXES = ("error", "exception", "warning", "exit", "interrupt", "fault", "panic")
@@ -259,7 +262,11 @@ class _Envelope:
 
 
 def _classify(
-    env: _Envelope, text: str, unquoted: str | None, settings: ParseSettings
+    env: _Envelope,
+    text: str,
+    unquoted: str | None,
+    metadata: Mapping[str, str],
+    settings: ParseSettings,
 ) -> tuple[Kind, Trace | None, str]:
     """Decide the kind; the body is searched for a trace only when the headers leave it open.
 
@@ -269,7 +276,9 @@ def _classify(
     answer is never one, even when it repeats the report it answers), replies to triagebot
     (even when they quote a trace), traces. ``unquoted`` is the text without its quoted lines
     (``None`` when it has none): a reply whose trace is only quoted answers an earlier report
-    and is not a new one (a customer saying "fixed, thanks" under the error).
+    and is not a new one (a customer saying "fixed, thanks" under the error). An exception line
+    without frames is a report when the mail also carries a report's fields (an application's
+    report whose trace was cut or never captured); alone it is a mention.
     """
     prefix = settings.own_message_id_prefix
     if is_own(env.sender, env.message_id, settings._own, prefix):
@@ -300,8 +309,17 @@ def _classify(
                 return Kind.OTHER, None, "trace only quoted in a reply"
         return Kind.ERROR_REPORT, trace, ""
     if trace is not None:
+        if _is_report_block(trace, metadata):
+            return Kind.ERROR_REPORT, trace, "exception line with report fields"
         return Kind.OTHER, trace, "exception line without frames"
     return Kind.OTHER, None, ""
+
+
+def _is_report_block(trace: Trace, metadata: Mapping[str, str]) -> bool:
+    """A named exception next to at least two of a report's fields (application, version,
+    machine, environment)."""
+    named = trace.exceptions[0].type not in ("", UNKNOWN_TYPE)
+    return named and sum(key in metadata for key in _REPORT_FIELDS) >= _MIN_REPORT_FIELDS
 
 
 def _invalid(raw: bytes, reason: str) -> Report:
@@ -330,7 +348,8 @@ def _parse(raw: bytes, settings: ParseSettings) -> Report:
         unquoted = _QUOTED_LINES.sub("", text)
         text = _QUOTE.sub("", text)
     env = _Envelope(headers, message_id, sender, subject, in_reply_to + references)
-    kind, trace, reason = _classify(env, text, unquoted, settings)
+    metadata = _metadata(headers, content.inner, text, settings)
+    kind, trace, reason = _classify(env, text, unquoted, metadata, settings)
     truncated = content.truncated
     auth_headers = tuple(p for p in pairs if p[0] in _AUTH_HEADERS) if kind is Kind.REPLY else ()
     if trace is not None and trace.dropped:
@@ -344,7 +363,7 @@ def _parse(raw: bytes, settings: ParseSettings) -> Report:
         date=_date(headers.get("date")),
         text=text,
         body=body,
-        metadata=_metadata(headers, content.inner, text, settings),
+        metadata=metadata,
         headers=headers,
         in_reply_to=in_reply_to[0] if in_reply_to else "",
         references=references,

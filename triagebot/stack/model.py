@@ -38,6 +38,10 @@ class Frame:
         return f"{self.module}.{self.function}" if self.module else self.function
 
 
+#: The type of an exception whose type line was not read (a trace that starts with its frames).
+UNKNOWN_TYPE = "<unknown>"
+
+
 @by_fields
 @dataclass(frozen=True, slots=True)
 class ExceptionInfo:
