@@ -964,7 +964,7 @@ class TestNotifier:
         )
         bare = dataclasses.replace(defect, metadata={}, last_version=None, title="KeyError: 'x'")
         assert notifier.subject(bare) == f"[triage C-{defect.id}] acme-prod: KeyError: 'x'"
-        assert config_from_dict({}).service.installation  # the host name, or "triagebot"
+        assert config_from_dict({}).installation  # the host name, or "triagebot"
 
     def test_candidate_mails_are_capped_per_hour_and_the_rest_summarised(
         self, store: Store, smtp_server: SmtpServer, smtp_config: SmtpConfig
