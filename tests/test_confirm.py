@@ -28,6 +28,7 @@ from triagebot.config import Config, HelpdeskConfig, Secret, SmtpConfig, config_
 from triagebot.confirm import Notifier, ReplyHandler, Templates, Verb, parse_command, tokens
 from triagebot.confirm.commands import COMMANDS, EXAMPLE, HELP, read_command
 from triagebot.confirm.trust import Gate, locate
+from triagebot.identity import answer_subject
 from triagebot.mail.parse import ParseSettings, parse_message
 from triagebot.mail.report import Kind, Report
 from triagebot.mail.source import Folder
@@ -944,6 +945,27 @@ class TestNotifier:
         for reminder in reminders:  # each threads with the mail it follows, same subject
             assert reminder["In-Reply-To"] == originals[reminder["To"]]
             assert reminder["Subject"] == mails[0]["Subject"]
+
+    @pytest.mark.parametrize(
+        ("reply", "answer"),
+        [
+            (
+                "RE: [triage C-42] acme-prod · Acme Desk 4.6 (Production): KeyError",
+                "Re: [triage C-42] acme-prod · Acme Desk 4.6 (Production): KeyError",
+            ),
+            ("AW: Re: [triage c-42] confirm", "Re: [triage C-42] acme-prod: confirm"),
+            ("SV: [triage C-42] acme-prod: reject", "Re: [triage C-42] acme-prod: reject"),
+            ("[triage C-42] acme-production: x", "Re: [triage C-42] acme-prod: acme-production: x"),
+            ("Is this Bob's crash?", "Re: [triage] acme-prod: Is this Bob's crash?"),
+            ("", "Re: [triage] acme-prod"),
+        ],
+    )
+    def test_an_answer_keeps_the_thread_and_names_the_installation(
+        self, reply: str, answer: str
+    ) -> None:
+        """Answers to replies say "Re:" once, keep a subject that already names this
+        installation (clients thread on it), and put the name back where a reply lost it."""
+        assert answer_subject("acme-prod", reply) == answer
 
     def test_one_subject_format_names_installation_application_version_environment(
         self, store: Store, smtp_config: SmtpConfig
