@@ -513,6 +513,13 @@ class TestEnvironments:
             ("", "", "nope", "TRIAGEBOT_ENV: the file has no [environments.nope] (defined: none)"),
             (
                 "",
+                "[smtp.environments.customer-b]\nport = 25\n",
+                "nope",
+                "TRIAGEBOT_ENV: the file has no [environments.nope] or [smtp.environments.nope] "
+                "(defined: customer-b)",
+            ),
+            (
+                "",
                 "[environments.a.tracker]\nkind = 'jira'\n",
                 "",
                 "[environments.a].tracker: unknown: an environment overrides keys of its smtp, "

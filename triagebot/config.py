@@ -719,7 +719,7 @@ def _environment(data: Mapping[str, Any]) -> tuple[Environment | None, tuple[str
     if not name:
         return None, defined, {}
     if name not in defined:
-        where = f"[environments.{name}]" + (" or [smtp.environments.{name}]" if older else "")
+        where = f"[environments.{name}]" + (f" or [smtp.environments.{name}]" if older else "")
         known = ", ".join(defined) or "none"
         raise ConfigError(key, f"the file has no {where} (defined: {known})")
     table = general.get(name, {})
