@@ -24,8 +24,8 @@ from tests.helpers import (
 from tests.servers import free_port
 from tests.servers.dovecot import Mailbox
 
-FEATURES = ["store", "rules", "mailbox", "listener", "metrics", "tracker", "smtp"]
-DISABLED_BY_DEFAULT = {"listener", "metrics", "smtp"}
+FEATURES = ["environment", "store", "rules", "mailbox", "listener", "metrics", "tracker", "smtp"]
+DISABLED_BY_DEFAULT = {"environment", "listener", "metrics", "smtp"}
 REPLAY_KEYS = {
     "message_id", "kind", "signature", "title", "exception_type", "language", "frames",
     "rule", "action",
@@ -59,6 +59,7 @@ class TestCheckConfig:
         assert lines["mailbox"][1].startswith("maildir:")
         assert lines["tracker"][1].startswith("local:")
         assert int(lines["rules"][1].split()[0]) > 0
+        assert lines["environment"][1].startswith("none applied: neither TRIAGEBOT_ENV nor")
         assert len(listing(bot.maildir / "new")) == 1  # looked at, nothing moved
         assert bot.db.exists()
 

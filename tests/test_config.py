@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from triagebot.config import (
+    ENVIRONMENT_VARIABLE,
     Config,
     DigestConfig,
     HelpdeskConfig,
@@ -26,6 +27,7 @@ from triagebot.config import (
 from triagebot.errors import ConfigError
 from triagebot.rules import load_rules
 from triagebot.shipped import RULES_DIR, rules_folder
+from triagebot.smtp import mail_problem
 from triagebot.trackers import configured
 from triagebot.trackers.azure_devops import AzureDevOpsSettings
 from triagebot.trackers.github import GitHubSettings
@@ -83,8 +85,8 @@ class TestExampleConfig:
         block = text[start : text.find("\n\n", start)]
         hints = typing.get_type_hints(cls)
         for f in dataclasses.fields(cls):
-            if f.name in ("environment", "tables"):
-                continue  # set by [smtp.environments.NAME] / the [tracker.<kind>] tables
+            if f.name == "tables":
+                continue  # the [tracker.<kind>] tables
             secret = Secret in typing.get_args(hints[f.name])
             key = f"{f.name}_(env|file)" if secret else f.name  # the header explains both
             assert re.search(rf"^(# ?)?{key} +=", block, re.MULTILINE), f"[{section}] {key}"
@@ -262,3 +264,368 @@ class TestPaths:
     def test_absolute_and_server_urls_are_kept(self, tmp_path: Path) -> None:
         text = "[store]\nurl = 'postgresql+psycopg://triage@db/triage'\n"
         assert load_config(write(tmp_path, text)).store.url.startswith("postgresql+psycopg://")
+
+
+ENV_BASE = """
+[smtp]
+host = "smtp.acme.example"
+username = "triagebot@acme.example"
+password_env = "TB_TEST_SMTP"
+from_address = "triagebot@acme.example"
+
+[helpdesk]
+recipients = ["helpdesk@acme.example"]
+allowed_senders = ["acme.example"]
+reply_address = "triagebot@acme.example"
+token_secret_env = "TB_TEST_TOKEN"
+
+[[digest]]
+name = "daily"
+recipients = ["dev@acme.example"]
+
+[[digest]]
+name = "weekly"
+recipients = ["leads@acme.example"]
+"""
+
+CUSTOMER_A = """
+[environments.customer-a-prod.smtp]
+host = "mail.customer-a.example"
+username = "triagebot@customer-a.example"
+from_address = "triagebot@customer-a.example"
+
+[environments.customer-a-prod.helpdesk]
+reply_address = "triagebot@customer-a.example"
+
+[environments.customer-a-prod.digest.daily]
+recipients = ["dev@customer-a.example"]
+
+[environments.customer-a-test.helpdesk]
+recipients = ["qa@customer-a.example"]
+"""
+
+
+class TestEnvironments:
+    """``[environments.NAME]`` (and the older ``[smtp.environments.NAME]``) over the base
+    tables, chosen by ``TRIAGEBOT_ENV`` or ``environment =``."""
+
+    @pytest.fixture(autouse=True)
+    def secrets(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch.delenv(ENVIRONMENT_VARIABLE, raising=False)
+        monkeypatch.setenv("TB_TEST_SMTP", "smtp-password")
+        monkeypatch.setenv("TB_TEST_TOKEN", "a-token-secret-of-32-characters!")
+
+    @staticmethod
+    def load(tmp_path: Path, text: str, environment: str | None = None) -> Config:
+        top = f"environment = {environment!r}\n" if environment else ""
+        return load_config(write(tmp_path, top + ENV_BASE + text))
+
+    def test_environment_in_the_file_overrides_smtp_helpdesk_and_one_digest(
+        self, tmp_path: Path
+    ) -> None:
+        """Only the keys the environment gives change; errors and check-config can tell which
+        table each key came from."""
+        config = self.load(tmp_path, CUSTOMER_A, "customer-a-prod")
+        assert config.smtp is not None and config.helpdesk is not None
+        assert (config.smtp.host, config.smtp.username) == (
+            "mail.customer-a.example",
+            "triagebot@customer-a.example",
+        )
+        assert config.smtp.password is not None  # the base's, kept
+        assert config.smtp.password.reveal() == "smtp-password"
+        assert config.helpdesk.reply_address == "triagebot@customer-a.example"
+        assert config.helpdesk.recipients == ("helpdesk@acme.example",)
+        assert {d.name: d.recipients for d in config.digests} == {
+            "daily": ("dev@customer-a.example",),
+            "weekly": ("leads@acme.example",),
+        }
+        assert config.broken == ()
+        assert config.environment is not None
+        assert config.environment.name == "customer-a-prod"
+        assert config.environment.source == "environment = 'customer-a-prod' in the file"
+        assert config.environment.tables == (
+            "[environments.customer-a-prod.smtp]",
+            "[environments.customer-a-prod.helpdesk]",
+            "[environments.customer-a-prod.digest.daily]",
+        )
+        assert config.environments == ("customer-a-prod", "customer-a-test")
+        assert config.key("smtp", "host") == "[environments.customer-a-prod.smtp].host"
+        assert config.key("smtp", "password_env") == "[smtp].password_env"
+        assert config.key("digest.daily", "recipients") == (
+            "[environments.customer-a-prod.digest.daily].recipients"
+        )
+        assert config.key("digest.weekly", "recipients") == "[[digest]] weekly.recipients"
+        assert config.installation == "customer-a-prod"  # no [service] name: the environment's
+
+    def test_variable_wins_over_the_file_and_says_so(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv(ENVIRONMENT_VARIABLE, "customer-a-test")
+        config = self.load(tmp_path, CUSTOMER_A, "customer-a-prod")
+        assert config.environment is not None
+        assert config.environment.name == "customer-a-test"
+        assert config.environment.source == (
+            "the TRIAGEBOT_ENV variable, over environment = 'customer-a-prod' in the file"
+        )
+        assert config.helpdesk is not None and config.smtp is not None
+        assert config.helpdesk.recipients == ("qa@customer-a.example",)
+        assert config.smtp.host == "smtp.acme.example"  # customer-a-test keeps the base's
+
+    def test_without_a_choice_the_base_applies(self, tmp_path: Path) -> None:
+        config = self.load(tmp_path, CUSTOMER_A)
+        assert config.environment is None
+        assert config.environments == ("customer-a-prod", "customer-a-test")
+        assert config.smtp is not None and config.smtp.host == "smtp.acme.example"
+        assert config.key("smtp", "host") == "[smtp].host"
+
+    def test_the_older_smtp_environments_form_keeps_working(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        older = (
+            ENV_BASE.replace("[smtp]\n", '[smtp]\nenvironment = "customer-b"\n')
+            + '[smtp.environments.customer-b]\nhost = "mail.customer-b.example"\n'
+        )
+        config = load_config(write(tmp_path, older))
+        assert config.smtp is not None and config.smtp.host == "mail.customer-b.example"
+        assert config.environment is not None
+        assert config.environment.source == "[smtp].environment = 'customer-b' in the file"
+        assert config.key("smtp", "host") == "[smtp.environments.customer-b].host"
+        monkeypatch.setenv(ENVIRONMENT_VARIABLE, "customer-b")
+        again = load_config(write(tmp_path, older.replace('environment = "customer-b"\n', "")))
+        assert again.smtp == config.smtp
+
+    def test_both_forms_may_name_one_environment_but_one_holds_its_smtp_keys(
+        self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """The older table keeps SMTP, the new one adds a helpdesk override; two SMTP
+        overrides for one environment would leave which one wins to guesswork: an error."""
+        monkeypatch.setenv(ENVIRONMENT_VARIABLE, "customer-b")
+        both = (
+            '[smtp.environments.customer-b]\nhost = "mail.customer-b.example"\n'
+            '[environments.customer-b.helpdesk]\nreply_address = "bot@customer-b.example"\n'
+        )
+        config = self.load(tmp_path, both)
+        assert config.smtp is not None and config.helpdesk is not None
+        assert (config.smtp.host, config.helpdesk.reply_address) == (
+            "mail.customer-b.example",
+            "bot@customer-b.example",
+        )
+        assert config.environments == ("customer-b",)
+        twice = both + "[environments.customer-b.smtp]\nport = 465\n"
+        with pytest.raises(
+            ConfigError,
+            match=re.escape(
+                "[environments.customer-b.smtp]: [smtp.environments.customer-b] overrides [smtp] "
+                "for this environment too: keep one"
+            ),
+        ):
+            self.load(tmp_path, twice)
+
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            (
+                "[environments.a.smtp]\nport = '587'\n",
+                "[environments.a.smtp].port: must be a whole number",
+            ),
+            ("[environments.a.smtp]\nhots = 'x'\n", "[environments.a.smtp].hots: unknown key"),
+            (
+                "[environments.a.smtp]\npassword_env = 'TB_TEST_SMTP'\npassword_file = 'pw'\n",
+                "[environments.a.smtp].password_env: give either password_env or password_file",
+            ),
+            (
+                "[environments.a.helpdesk]\nrecipients = ['helpdesk']\n",
+                "[environments.a.helpdesk].recipients: 'helpdesk' is not an e-mail address",
+            ),
+            (
+                "[environments.a.helpdesk]\ntoken_secret_env = 'TB_TEST_UNSET'\n",
+                "[environments.a.helpdesk].token_secret_env: environment variable TB_TEST_UNSET",
+            ),
+            (
+                "[environments.a.digest.daily]\ntimezone = 'Mars/Base'\n",
+                "[environments.a.digest.daily].timezone: unknown time zone 'Mars/Base'",
+            ),
+            (
+                "[environments.a.digest.daily]\nrecipients = ['triagebot@acme.example']\n",
+                "[environments.a.digest.daily].recipients: 'triagebot@acme.example' is "
+                "triagebot's own address ([smtp].from_address)",
+            ),
+            (
+                "[environments.a.digest.monthly]\nrecipients = ['x@acme.example']\n",
+                "[environments.a.digest.monthly]: no [[digest]] named 'monthly' "
+                "(defined: daily, weekly)",
+            ),
+            (
+                "[environments.a.digest.daily]\nname = 'other'\n",
+                "[environments.a.digest.daily].name: a digest keeps its name",
+            ),
+            (
+                "[smtp.environments.a]\ntimeout = 'long'\n",
+                "[smtp.environments.a].timeout: must be a number",
+            ),
+        ],
+    )
+    def test_errors_name_the_environment_table(
+        self, tmp_path: Path, text: str, message: str
+    ) -> None:
+        """A wrong key of an optional section turns that feature off, as in the base table,
+        and says which environment table holds it."""
+        assert problem(write(tmp_path, "environment = 'a'\n" + ENV_BASE + text)).startswith(message)
+
+    def test_an_override_naming_no_digest_turns_off_nothing_else(self, tmp_path: Path) -> None:
+        text = "[environments.a.digest.monthly]\nrecipients = ['x@acme.example']\n"
+        config = self.load(tmp_path, text, "a")
+        assert [d.name for d in config.digests] == ["daily", "weekly"]
+        assert [section for section, _ in config.broken] == ["digest"]
+        assert config.smtp is not None and config.helpdesk is not None
+
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            (
+                "[environments.a.smtp]\nfrom_address = 'other@acme.example'\n",
+                "[environments.a.smtp].from_address: 'other@acme.example' is not the "
+                "authenticated mailbox",
+            ),
+            ("[smtp.environments.a]\nport = 70000\n", "[smtp.environments.a].port: 70000 is not"),
+        ],
+    )
+    def test_mail_problems_name_the_environment_table(
+        self, tmp_path: Path, text: str, message: str
+    ) -> None:
+        """Problems seen only when mail is set up (``check-config``, the service's one
+        ``mail.disabled`` line) name the environment's table too."""
+        found = mail_problem(self.load(tmp_path, text, "a"))
+        assert found is not None
+        assert found[1].startswith(message)
+
+    @pytest.mark.parametrize(
+        ("top", "text", "variable", "message"),
+        [
+            (
+                "environment = 'customer-a-pord'\n",
+                CUSTOMER_A,
+                "",
+                "environment: the file has no [environments.customer-a-pord] "
+                "(defined: customer-a-prod, customer-a-test)",
+            ),
+            ("", CUSTOMER_A, "nope", "TRIAGEBOT_ENV: the file has no [environments.nope]"),
+            ("", "", "nope", "TRIAGEBOT_ENV: the file has no [environments.nope] (defined: none)"),
+            (
+                "",
+                "[smtp.environments.customer-b]\nport = 25\n",
+                "nope",
+                "TRIAGEBOT_ENV: the file has no [environments.nope] or [smtp.environments.nope] "
+                "(defined: customer-b)",
+            ),
+            (
+                "",
+                "[environments.a.tracker]\nkind = 'jira'\n",
+                "",
+                "[environments.a].tracker: unknown: an environment overrides keys of its smtp, "
+                "helpdesk and digest.<digest name> tables",
+            ),
+            ("", "[environments.a]\nhost = 'x'\n", "", "[environments.a].host: unknown"),
+            (
+                "",
+                "[environments.'customer a'.smtp]\nport = 25\n",
+                "",
+                "[environments.customer a]: 'customer a' is not a name",
+            ),
+            ("environment = 3\n", "", "", "environment: must be a string"),
+            (
+                "environment = 'a'\n",
+                "[environments.a.helpdesk]\n",
+                "",
+                "",  # consistent: no error
+            ),
+        ],
+    )
+    def test_a_wrong_choice_or_table_shape_stops_with_the_key(
+        self,
+        *,
+        tmp_path: Path,
+        monkeypatch: pytest.MonkeyPatch,
+        top: str,
+        text: str,
+        variable: str,
+        message: str,
+    ) -> None:
+        """Which customer's settings apply is not guessed: a choice naming no environment and
+        a table that cannot be an environment's stop the service (exit 2) with the key."""
+        if variable:
+            monkeypatch.setenv(ENVIRONMENT_VARIABLE, variable)
+        path = write(tmp_path, top + ENV_BASE + text)
+        if not message:
+            assert load_config(path).environment is not None
+            return
+        with pytest.raises(ConfigError) as caught:
+            load_config(path)
+        assert str(caught.value).startswith(message)
+
+    def test_the_file_and_the_older_key_must_agree(self, tmp_path: Path) -> None:
+        text = "environment = 'a'\n" + ENV_BASE.replace("[smtp]\n", "[smtp]\nenvironment = 'b'\n")
+        with pytest.raises(
+            ConfigError, match=r"^\[smtp\]\.environment: 'b' differs from environment = 'a'"
+        ):
+            load_config(write(tmp_path, text))
+
+    @pytest.mark.parametrize(
+        ("base", "override", "source"),
+        [
+            ("password_env = 'TB_TEST_UNSET'", "password_file = 'smtp-password.txt'", "file:"),
+            ("password_file = 'missing.txt'", "password_env = 'TB_TEST_SMTP'", "env:TB_TEST_SMTP"),
+        ],
+    )
+    def test_an_environment_switches_between_password_env_and_password_file(
+        self, tmp_path: Path, base: str, override: str, source: str
+    ) -> None:
+        """The environment's form replaces the base's: the base's variable need not be set,
+        nor its file exist."""
+        (tmp_path / "smtp-password.txt").write_text("from-a-file-0123456789\n", encoding="utf-8")
+        text = ENV_BASE.replace('password_env = "TB_TEST_SMTP"', base)
+        text += f"[environments.a.smtp]\n{override}\n"
+        text += "[environments.a.helpdesk]\ntoken_secret_file = 'smtp-password.txt'\n"
+        config = load_config(write(tmp_path, "environment = 'a'\n" + text))
+        assert config.broken == ()
+        assert config.smtp is not None and config.smtp.password is not None
+        assert str(config.smtp.password).startswith(f"Secret(<{source}")
+        assert config.helpdesk is not None and config.helpdesk.token_secret is not None
+        assert config.helpdesk.token_secret.reveal() == "from-a-file-0123456789"
+        assert config.key("helpdesk", "token_secret_file") == (
+            "[environments.a.helpdesk].token_secret_file"
+        )
+
+
+    def test_a_secret_problem_names_the_form_and_table_it_came_from(self, tmp_path: Path) -> None:
+        (tmp_path / "short.txt").write_text("too-short\n", encoding="utf-8")
+        text = "[environments.a.helpdesk]\ntoken_secret_file = 'short.txt'\n"
+        assert problem(write(tmp_path, "environment = 'a'\n" + ENV_BASE + text)) == (
+            "[environments.a.helpdesk].token_secret_file: the token secret must be at least "
+            "16 characters"
+        )
+
+
+class TestServiceName:
+    @pytest.mark.parametrize("name", ["customer-a-prod", "acme.prod", "Kunde_Süd-2", "a"])
+    def test_a_good_name_is_the_installation(self, name: str) -> None:
+        config = config_from_dict({"service": {"name": name}})
+        assert config.installation == name
+
+    @pytest.mark.parametrize(
+        "name", ["customer a", "-prod", "acme\nBcc: x@evil.example", "[triage]", "a" * 65, "a·b"]
+    )
+    def test_a_bad_name_is_an_error_naming_the_key(self, name: str) -> None:
+        with pytest.raises(ConfigError, match=r"^\[service\]\.name: .* is not a name: 1 to 64"):
+            config_from_dict({"service": {"name": name}})
+
+    def test_the_name_wins_over_the_environment_and_the_host(
+        self, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv(ENVIRONMENT_VARIABLE, "customer-a-prod")
+        tables = {"environments": {"customer-a-prod": {}}}
+        assert config_from_dict(tables).installation == "customer-a-prod"
+        named = config_from_dict({**tables, "service": {"name": "acme-hosted-7"}})
+        assert named.installation == "acme-hosted-7"
+        monkeypatch.delenv(ENVIRONMENT_VARIABLE)
+        assert config_from_dict({}).installation  # the host's name, or "triagebot"

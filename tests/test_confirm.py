@@ -28,6 +28,7 @@ from triagebot.config import Config, HelpdeskConfig, Secret, SmtpConfig, config_
 from triagebot.confirm import Notifier, ReplyHandler, Templates, Verb, parse_command, tokens
 from triagebot.confirm.commands import COMMANDS, EXAMPLE, HELP, read_command
 from triagebot.confirm.trust import Gate, locate
+from triagebot.identity import answer_subject
 from triagebot.mail.parse import ParseSettings, parse_message
 from triagebot.mail.report import Kind, Report
 from triagebot.mail.source import Folder
@@ -945,6 +946,27 @@ class TestNotifier:
             assert reminder["In-Reply-To"] == originals[reminder["To"]]
             assert reminder["Subject"] == mails[0]["Subject"]
 
+    @pytest.mark.parametrize(
+        ("reply", "answer"),
+        [
+            (
+                "RE: [triage C-42] acme-prod · Acme Desk 4.6 (Production): KeyError",
+                "Re: [triage C-42] acme-prod · Acme Desk 4.6 (Production): KeyError",
+            ),
+            ("AW: Re: [triage c-42] confirm", "Re: [triage C-42] acme-prod: confirm"),
+            ("SV: [triage C-42] acme-prod: reject", "Re: [triage C-42] acme-prod: reject"),
+            ("[triage C-42] acme-production: x", "Re: [triage C-42] acme-prod: acme-production: x"),
+            ("Is this Bob's crash?", "Re: [triage] acme-prod: Is this Bob's crash?"),
+            ("", "Re: [triage] acme-prod"),
+        ],
+    )
+    def test_an_answer_keeps_the_thread_and_names_the_installation(
+        self, reply: str, answer: str
+    ) -> None:
+        """Answers to replies say "Re:" once, keep a subject that already names this
+        installation (clients thread on it), and put the name back where a reply lost it."""
+        assert answer_subject("acme-prod", reply) == answer
+
     def test_one_subject_format_names_installation_application_version_environment(
         self, store: Store, smtp_config: SmtpConfig
     ) -> None:
@@ -964,7 +986,7 @@ class TestNotifier:
         )
         bare = dataclasses.replace(defect, metadata={}, last_version=None, title="KeyError: 'x'")
         assert notifier.subject(bare) == f"[triage C-{defect.id}] acme-prod: KeyError: 'x'"
-        assert config_from_dict({}).service.installation  # the host name, or "triagebot"
+        assert config_from_dict({}).installation  # the host name, or "triagebot"
 
     def test_candidate_mails_are_capped_per_hour_and_the_rest_summarised(
         self, store: Store, smtp_server: SmtpServer, smtp_config: SmtpConfig

@@ -524,6 +524,9 @@ def test_a_reply_without_a_command_and_refused_replies_get_exactly_one_answer(
     assert "For example:\n  confirm priority high" in text
     assert help_mail["In-Reply-To"] == "<question@mail.example.test>"
     assert original_text(refusal).startswith("triagebot did not act on your reply: token not")
+    # answers thread with the reply and name the installation, as every mail triagebot sends
+    assert help_mail["Subject"] == "Re: " + str(candidate["Subject"])
+    assert str(refusal["Subject"]).startswith("Re: [triage C-1] acme-prod ")
 
     inbox.append([mail(forged_thread, "confirm", message_id="forged-3", sender=JANE)])
     run(bot)  # within the hour: refused again, told nothing more
@@ -562,6 +565,8 @@ def test_a_command_on_the_subject_line_and_a_duplicate_of_another_candidate(
     acks = [r.message for r in smtp_server.messages if r.message["X-Triagebot"] == "ack"]
     assert len(acks) == 2
     assert f"C-2 now updates {issue_key}." in original_text(acks[1])
+    # the subject-line command lost the installation's name: the answer puts it back
+    assert acks[0]["Subject"] == "Re: [triage C-1] acme-prod: confirm"
 
 
 def test_undo_by_mail_closes_the_filed_issue_and_a_new_confirm_reopens_it(

@@ -464,7 +464,8 @@ def test_cli_preview_writes_files_and_send_now_sends(
     assert (out / "dev-daily.csv").read_bytes().startswith(b"\xef\xbb\xbfkey,state,title")
     stdout = bot.run("digest", "dev-daily", "--preview")
     assert stdout.returncode == 0
-    assert "Subject: [triagebot] dev-daily" in stdout.stdout
+    installation = config_from_dict({}).installation  # no [service] name: the host's
+    assert f"Subject: [triage] {installation} · dev-daily: 5 new" in stdout.stdout
     assert smtp_server.messages == []  # previews send nothing
 
     sent = bot.run("digest", "dev-daily", "--send-now")

@@ -143,7 +143,8 @@ def test_check_config_prints_each_result_once(tmp_path: Path) -> None:
     bot = Bot(tmp_path)
     bot.configure({"logging": {"format": "json", "level": "info"}})
     result = bot.run("check-config")
-    assert [line.split()[0] for line in result.stdout.splitlines()][:3] == [
+    assert [line.split()[0] for line in result.stdout.splitlines()][:4] == [
+        "environment",
         "store",
         "rules",
         "mailbox",

@@ -271,6 +271,32 @@ class TestCheckConfig:
         assert f"test mail to {INSIDE} not sent" in line
         assert exchange_server.messages == []
 
+    def test_a_refused_recipient_an_environment_gave_names_its_table(
+        self, tmp_path: Path, exchange_server: SmtpServer, smtp_ca_file: Path
+    ) -> None:
+        """The base digest goes inside; acme-prod's override sends it outside: the refusal
+        names the key to change where it was written."""
+        smtp = smtp_section(
+            exchange_server,
+            smtp_ca_file,
+            from_address=SHARED,
+            allow_from_mismatch="Send As on helpdesk-bot",
+        )
+        env = {"TB_SMTP_PASSWORD": SMTP_PASSWORD, "TB_SECRET": "s" * 24, "TRIAGEBOT_ENV": "acme"}
+        bot = Bot(tmp_path, env=env)
+        config = bot.configure({"smtp": smtp, "helpdesk": HELPDESK})
+        with config.open("a", encoding="utf-8") as toml:
+            toml.write(
+                f'[[digest]]\nname = "daily"\nrecipients = ["{INSIDE}"]\n'
+                f'[environments.acme.digest.daily]\nrecipients = ["{OUTSIDE}"]\n'
+            )
+        result = bot.run("check-config")
+        assert result.returncode == 1
+        assert (
+            f"{OUTSIDE} in [environments.acme.digest.daily].recipients refused: 550 5.7.1"
+            in result.stdout
+        ), result.stdout
+
     def test_every_recipient_accepted(
         self, tmp_path: Path, exchange_server: SmtpServer, smtp_ca_file: Path
     ) -> None:

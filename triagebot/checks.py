@@ -12,8 +12,9 @@ from functools import partial
 import structlog
 
 from triagebot.clock import Clock, system_clock
-from triagebot.config import Config, DigestConfig
+from triagebot.config import ENVIRONMENT_KEY, ENVIRONMENT_VARIABLE, Config, DigestConfig
 from triagebot.errors import TriagebotError
+from triagebot.identity import subject
 from triagebot.mail.imap import ImapSource
 from triagebot.rules import RuleSet
 from triagebot.scheduler import next_fires, trigger_for
@@ -47,6 +48,7 @@ def run_checks(
     store = open_store(config)
     try:
         return [
+            _guard("environment", lambda: _environment(config)),
             _guard("store", lambda: _store(store, config)),
             _guard("rules", lambda: _rules(config)),
             _guard("mailbox", lambda: _mailbox(config)),
@@ -63,6 +65,19 @@ def run_checks(
         ]
     finally:
         store.close()
+
+
+def _environment(config: Config) -> Check:
+    """Which environment's tables were applied and what chose it, and the installation name
+    every subject carries, so a deployment of many is checked for the right customer."""
+    name = f"installation name {config.installation!r}"
+    env = config.environment
+    if env is None:
+        defined = f" (defined: {', '.join(config.environments)})" if config.environments else ""
+        detail = f"none applied: neither {ENVIRONMENT_VARIABLE} nor {ENVIRONMENT_KEY} = is set"
+        return Check("environment", "disabled", f"{detail}{defined}; {name}")
+    tables = ", ".join(env.tables) or "no keys"
+    return Check("environment", "enabled", f"{env.name} from {env.source}: {tables}; {name}")
 
 
 def _guard(feature: str, check: Callable[[], Check]) -> Check:
@@ -93,9 +108,7 @@ def _rules(config: Config) -> Check:
 def _mailbox(config: Config) -> Check:
     mailbox = config.mailbox
     if mailbox.kind == "maildir" and not mailbox.path.is_dir():  # looked at, never created
-        return Check(
-            "mailbox", "error", f"[mailbox].path: Maildir {mailbox.path} does not exist"
-        )
+        return Check("mailbox", "error", f"[mailbox].path: Maildir {mailbox.path} does not exist")
     # One connection attempt: an unreachable server is reported now, not after the back-off.
     source = (
         ImapSource(replace(imap_settings(mailbox), reconnect_attempts=1))
@@ -158,7 +171,7 @@ def _smtp(config: Config, send_test: str | None) -> Check:
             return Check("smtp", "error", config.smtp_error)
         status = "error" if send_test else "disabled"
         return Check("smtp", status, f"no [smtp] section: {', '.join(MAIL_FEATURES)} off")
-    problems = static_problems(smtp)
+    problems = static_problems(smtp, partial(config.key, "smtp"))
     if problems:
         return Check("smtp", "error", "; ".join(map(str, problems)))
     mailer = Mailer(smtp)
@@ -180,18 +193,23 @@ def _smtp(config: Config, send_test: str | None) -> Check:
         return Check("smtp", "error", f"{detail}: {which}{skipped}")
     detail += f" (live check passed, {len(recipients)} recipients accepted)"
     if send_test:
-        text = "This is a test mail from triagebot check-config: outgoing mail works.\n"
-        mailer.send(
-            mailer.compose(to=[send_test], subject="triagebot test mail", text=text, kind="test")
+        text = (
+            f"This is a test mail from triagebot check-config on {config.installation}: "
+            "outgoing mail works.\n"
         )
+        title = subject(config.installation, "test mail from check-config")
+        mailer.send(mailer.compose(to=[send_test], subject=title, text=text, kind="test"))
         detail += f", test mail sent to {send_test}"
     return Check("smtp", "enabled", detail)
 
 
 def _recipients(config: Config) -> dict[str, list[str]]:
     """Every configured recipient → the keys that name it (``[helpdesk].recipients`` ...)."""
-    sources = [("[helpdesk].recipients", config.helpdesk.recipients if config.helpdesk else ())]
-    sources += [(f"[[digest]] {d.name}.recipients", d.recipients) for d in config.digests]
+    helpdesk = config.helpdesk.recipients if config.helpdesk else ()
+    sources = [(config.key("helpdesk", "recipients"), helpdesk)]
+    sources += [
+        (config.key(f"digest.{d.name}", "recipients"), d.recipients) for d in config.digests
+    ]
     recipients: dict[str, list[str]] = {}
     for key, addresses in sources:
         for address in addresses:

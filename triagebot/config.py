@@ -18,7 +18,7 @@ import socket
 import tomllib
 import types
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 from pathlib import Path
@@ -45,6 +45,12 @@ DEFAULT_METRICS_LISTEN = "127.0.0.1:9464"
 # An ``allowed_senders`` entry: ``jane.doe@acme.example``, ``acme.example`` or ``@acme.example``
 # ("^": used with fullmatch).
 _SENDER_ENTRY = re.compile(r"^(?:[^@\s]++@|@)?[A-Za-z0-9-]++(?:\.[A-Za-z0-9-]++)++")
+# An installation's or environment's name: "customer-a-prod" ("^": used with fullmatch).
+_NAME = re.compile(r"^[^\W_][\w.-]{0,63}")
+NAME_RULE = (
+    "is not a name: 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or "
+    "digit (such as customer-a-prod)"
+)
 # A host name: letters, digits, hyphens and dots ("^": used with fullmatch).
 _HOST_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{0,252}")
 # local@domain, e.g. "triagebot@example.com"; no display names, no comments, no spaces.
@@ -236,7 +242,6 @@ class SmtpConfig:
     timeout: float = 30.0
     allow_from_mismatch: str = ""
     ca_file: Path | None = None
-    environment: str = ""  # which [smtp.environments.NAME] was applied, if any
 
     @property
     def effective_port(self) -> int:
@@ -401,26 +406,22 @@ class ServiceConfig:
     analysis_timeout: float = 5.0  # seconds one mail's analysis may take before it is set aside
     #: Analysis processes (default: one per CPU); 0: in the service's own process, no time limit.
     workers: int | None = None
-    #: The installation's name in every mail about a defect (default: the host name).
+    #: The installation's name in the subject of every mail it sends (default: the applied
+    #: environment's name, else the host name).
     name: str = ""
     #: Replicas sharing a PostgreSQL store: seconds after which a standby reads the mailbox
     #: when the replica reading it froze (one that stops or dies hands over at once).
     failover: float = DEFAULT_FAILOVER
 
     def problems(self) -> Iterator[tuple[str, str]]:
-        if any(c in self.name for c in "\r\n\x00"):
-            yield "name", "must be one line"
+        if self.name and not _NAME.fullmatch(self.name):
+            yield "name", f"{self.name!r} {NAME_RULE}"
         if not 1 <= self.failover <= 3600:
             yield "failover", "must be from 1 to 3600 seconds"
         if self.analysis_timeout <= 0:
             yield "analysis_timeout", "must be more than 0 seconds"
         if self.workers is not None and not 0 <= self.workers <= 256:
             yield "workers", "must be 0 (in process, no time limit) to 256 worker processes"
-
-    @property
-    def installation(self) -> str:
-        """``name``, else this host's name, else "triagebot"."""
-        return self.name.strip() or socket.gethostname().partition(".")[0] or "triagebot"
 
     @property
     def processes(self) -> int:
@@ -511,6 +512,23 @@ class ReportsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class Environment:
+    """The environment applied to this run: its name, what chose it, and which keys its
+    tables set."""
+
+    name: str
+    source: str  # what chose it: the TRIAGEBOT_ENV variable, or a key in the file
+    #: (section, key) → the table that set it: ("smtp", "port") → "[environments.a.smtp]";
+    #: sections are "smtp", "helpdesk" and "digest.<digest name>".
+    keys: Mapping[tuple[str, str], str] = field(default_factory=dict)
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        """The environment's tables that set keys, in file order."""
+        return tuple(dict.fromkeys(self.keys.values()))
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The whole configuration; ``None`` sections are disabled features."""
 
@@ -533,6 +551,26 @@ class Config:
     #: Optional sections present but wrong, as (section, error naming the key): each one's
     #: feature is off (one warning at start), the rest runs, ``check-config`` fails.
     broken: tuple[tuple[str, str], ...] = ()
+    #: The environment applied (None: the file's settings as written), and every one defined.
+    environment: Environment | None = None
+    environments: tuple[str, ...] = ()
+
+    @property
+    def installation(self) -> str:
+        """The name in every subject: ``[service] name``, else the applied environment's,
+        else this host's, else "triagebot"."""
+        if self.service.name:
+            return self.service.name
+        if self.environment is not None:
+            return self.environment.name
+        return socket.gethostname().partition(".")[0] or "triagebot"
+
+    def key(self, section: str, key: str) -> str:
+        """Where ``key`` of ``section`` (``smtp``, ``helpdesk``, ``digest.NAME``) was written:
+        ``[environments.acme-prod.smtp].port`` when the applied environment set it, else the
+        base table's ``[smtp].port``."""
+        where = self.environment.keys.get((section, key)) if self.environment else None
+        return f"{where or _base_table(section)}.{key}"
 
     @property
     def smtp_error(self) -> str:
@@ -560,9 +598,17 @@ _SECTIONS: dict[str, tuple[type[Any], bool]] = {
 }
 #: Sections read by their own rules below: a broken [smtp] disables mail instead of stopping
 #: the service, [[digest]] is a list of tables, and [tracker] holds a table per kind.
-_SPECIAL = ("tracker", "smtp", "digest")
+_SPECIAL = ("tracker", "smtp", "digest", "environments")
 _TRACKER_KEYS = frozenset(f.name for f in fields(TrackerConfig)) - {"tables"}
+#: Picks the environment, over ``environment =`` in the file (one file, several units).
 ENVIRONMENT_VARIABLE = "TRIAGEBOT_ENV"
+#: The top-level key that picks the environment (before any table in the file).
+ENVIRONMENT_KEY = "environment"
+#: What ``[environments.NAME]`` may override: its ``smtp``, ``helpdesk`` and ``digest.<name>``.
+_ENVIRONMENT_PARTS = ("smtp", "helpdesk", "digest")
+#: An environment's override tables by section (``smtp``, ``helpdesk``, ``digest.NAME``),
+#: each as (the table's name in errors, its keys).
+_Overrides = dict[str, tuple[str, dict[str, Any]]]
 
 
 def load_config(path: Path | str, *, secrets: bool = True) -> Config:
@@ -602,24 +648,29 @@ def config_from_dict(
     """Build a ``Config`` from parsed TOML (``path`` anchors relative paths; ``secrets`` as
     in ``load_config``)."""
     base = path.parent if path else Path.cwd()
-    unknown = sorted(set(data) - set(_SECTIONS) - set(_SPECIAL))
+    unknown = sorted(set(data) - set(_SECTIONS) - set(_SPECIAL) - {ENVIRONMENT_KEY})
     if unknown:
         known = ", ".join((*_SECTIONS, *_SPECIAL))
         raise ConfigError(f"[{unknown[0]}]", f"unknown section (known: {known})")
+    environment, defined, overrides = _environment(data)
     sections: dict[str, Any] = {}
     broken: list[tuple[str, str]] = []
     for name, (cls, required) in _SECTIONS.items():
         table = data.get(name)
-        if table is None:
+        override = overrides.get(name)
+        if table is None and override is None:
             if required:
                 sections[name] = read_section(cls, {}, f"[{name}]", base)
             continue
         try:
-            if not isinstance(table, dict):
+            if not isinstance(table, dict | None):
                 raise ConfigError(f"[{name}]", "must be a table")
+            merged, origins = _overlay(cls, table or {}, override)
             # every command reading the store needs its password
             needed = secrets or name == "store"
-            sections[name] = read_section(cls, table, f"[{name}]", base, secrets=needed)
+            sections[name] = read_section(
+                cls, merged, f"[{name}]", base, secrets=needed, origins=origins
+            )
         except ConfigError as exc:
             if required:
                 raise
@@ -627,14 +678,148 @@ def config_from_dict(
     sections["tracker"], warnings = _tracker(data.get("tracker", {}), base)
     store: StoreConfig = sections["store"]
     sections["store"] = replace(store, url=_anchor_sqlite(store.url, base))
-    if "smtp" in data:
+    if "smtp" in data or "smtp" in overrides:
         try:
-            sections["smtp"] = _smtp(data["smtp"], base, secrets)
+            sections["smtp"] = _smtp(data.get("smtp", {}), overrides.get("smtp"), base, secrets)
         except ConfigError as exc:
             broken.append(("smtp", str(exc)))
     own = _own_addresses(sections.get("smtp"), sections.get("helpdesk"))
-    sections["digests"] = _digests(data.get("digest", []), base, own, broken)
-    return Config(path=path, warnings=tuple(warnings), broken=tuple(broken), **sections)
+    sections["digests"] = _digests(data.get("digest", []), overrides, base, own, broken)
+    return Config(
+        path=path,
+        warnings=tuple(warnings),
+        broken=tuple(broken),
+        environment=environment,
+        environments=defined,
+        **sections,
+    )
+
+
+def _environment(data: Mapping[str, Any]) -> tuple[Environment | None, tuple[str, ...], _Overrides]:
+    """The environment to apply, every one defined, and the applied one's override tables.
+
+    Tables: ``[environments.NAME]`` with sub-tables ``smtp``, ``helpdesk`` and
+    ``digest.<digest name>``, and the older ``[smtp.environments.NAME]`` (its keys override
+    ``[smtp]``). Both may name one environment, but only one of them may hold its SMTP keys.
+    Every environment's tables are checked for their shape; only the applied one's keys are
+    read (``check-config`` with ``TRIAGEBOT_ENV=NAME`` checks another's).
+    """
+    general = _tables_of(data.get("environments", {}), "[environments]")
+    smtp = data.get("smtp")
+    older = _tables_of(
+        smtp.get("environments", {}) if isinstance(smtp, dict) else {}, "[smtp.environments]"
+    )
+    for name, table in general.items():
+        _check_environment(name, table, also_smtp=name in older)
+    for name in older:
+        if not _NAME.fullmatch(name):
+            raise ConfigError(f"[smtp.environments.{name}]", f"{name!r} {NAME_RULE}")
+    defined = tuple(dict.fromkeys((*general, *older)))
+    name, key, source = _chosen(data)
+    if not name:
+        return None, defined, {}
+    if name not in defined:
+        where = f"[environments.{name}]" + (f" or [smtp.environments.{name}]" if older else "")
+        known = ", ".join(defined) or "none"
+        raise ConfigError(key, f"the file has no {where} (defined: {known})")
+    table = general.get(name, {})
+    overrides: _Overrides = {}
+    if name in older:
+        overrides["smtp"] = (f"[smtp.environments.{name}]", older[name])
+    for part in ("smtp", "helpdesk"):
+        if part in table:
+            overrides[part] = (f"[environments.{name}.{part}]", table[part])
+    for digest, keys in table.get("digest", {}).items():
+        overrides[f"digest.{digest}"] = (f"[environments.{name}.digest.{digest}]", keys)
+    origins = {(section, k): where for section, (where, keys) in overrides.items() for k in keys}
+    return Environment(name, source, origins), defined, overrides
+
+
+def _tables_of(value: Any, where: str) -> dict[str, dict[str, Any]]:
+    """``value`` as a table of environment tables (``where``: its name in errors)."""
+    if not isinstance(value, dict) or not all(isinstance(t, dict) for t in value.values()):
+        raise ConfigError(where, f"must hold one table per environment: {where[:-1]}.NAME]")
+    return value
+
+
+def _check_environment(name: str, table: Mapping[str, Any], *, also_smtp: bool) -> None:
+    """The shape of ``[environments.NAME]``: a valid name and only the sub-tables it may
+    override; its keys are read with the section they override."""
+    where = f"[environments.{name}]"
+    if not _NAME.fullmatch(name):
+        raise ConfigError(where, f"{name!r} {NAME_RULE}")
+    for part, value in table.items():
+        if part not in _ENVIRONMENT_PARTS:
+            raise ConfigError(
+                f"{where}.{part}",
+                "unknown: an environment overrides keys of its smtp, helpdesk and "
+                f"digest.<digest name> tables ([environments.{name}.smtp] ...)",
+            )
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}.{part}", f"must be a table: [environments.{name}.{part}]")
+        if part == "digest" and not all(isinstance(v, dict) for v in value.values()):
+            raise ConfigError(
+                f"{where}.digest",
+                f"must hold one table per digest: [environments.{name}.digest.<digest name>]",
+            )
+    if also_smtp and "smtp" in table:
+        raise ConfigError(
+            f"[environments.{name}.smtp]",
+            f"[smtp.environments.{name}] overrides [smtp] for this environment too: keep one "
+            f"(move its keys into [environments.{name}.smtp])",
+        )
+
+
+def _chosen(data: Mapping[str, Any]) -> tuple[str, str, str]:
+    """The environment's name ("" for none), the key an error about it names, and what chose
+    it: ``TRIAGEBOT_ENV`` wins over ``environment =`` in the file, whose older spelling is
+    ``[smtp] environment``."""
+    smtp = data.get("smtp")
+    written = {
+        ENVIRONMENT_KEY: data.get(ENVIRONMENT_KEY, ""),
+        "[smtp].environment": smtp.get("environment", "") if isinstance(smtp, dict) else "",
+    }
+    for key, value in written.items():
+        if not isinstance(value, str):
+            raise ConfigError(key, "must be a string: the name of an [environments.NAME] table")
+    top, older = written.values()
+    if top and older and top != older:
+        raise ConfigError(
+            "[smtp].environment", f"{older!r} differs from {ENVIRONMENT_KEY} = {top!r}: keep one"
+        )
+    key = ENVIRONMENT_KEY if top else "[smtp].environment"
+    in_file = top or older
+    variable = os.environ.get(ENVIRONMENT_VARIABLE, "")
+    if variable:
+        over = f", over {key} = {in_file!r} in the file" if in_file and in_file != variable else ""
+        return variable, ENVIRONMENT_VARIABLE, f"the {ENVIRONMENT_VARIABLE} variable{over}"
+    return in_file, key, f"{key} = {in_file!r} in the file"
+
+
+def _overlay(
+    cls: type[Any], table: Mapping[str, Any], override: tuple[str, dict[str, Any]] | None
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """``table`` with an environment's keys over it, and where each of those came from. A
+    secret the environment gives (``_env`` or ``_file``) replaces the base's in either form,
+    so an environment may read from a file what the base reads from a variable."""
+    merged = dict(table)
+    if override is None:
+        return merged, {}
+    where, keys = override
+    secret_names = _secret_names(cls)
+    for key in keys:
+        stem = key.removesuffix("_env").removesuffix("_file")
+        if stem != key and stem in secret_names:
+            merged.pop(f"{stem}_env", None)
+            merged.pop(f"{stem}_file", None)
+    merged.update(keys)
+    return merged, dict.fromkeys(keys, where)
+
+
+def _base_table(section: str) -> str:
+    """A section's own table as errors name it: ``[smtp]``, ``[[digest]] daily``."""
+    kind, _, name = section.partition(".")
+    return f"[[digest]] {name}" if kind == "digest" else f"[{section}]"
 
 
 def _tracker(table: Any, base: Path) -> tuple[TrackerConfig, list[str]]:
@@ -666,29 +851,17 @@ def _tracker(table: Any, base: Path) -> tuple[TrackerConfig, list[str]]:
     return replace(section, tables=tables), warnings
 
 
-def _smtp(table: Any, base: Path, secrets: bool) -> SmtpConfig:
-    """``[smtp]``, with ``[smtp.environments.NAME]`` applied when one is selected.
-
-    One file may carry the settings of several customer environments; ``environment`` in
-    ``[smtp]`` or the ``TRIAGEBOT_ENV`` variable picks one, whose keys override the base.
-    """
+def _smtp(
+    table: Any, override: tuple[str, dict[str, Any]] | None, base: Path, secrets: bool
+) -> SmtpConfig:
+    """``[smtp]`` with the applied environment's SMTP keys over it (``_environment``)."""
     if not isinstance(table, dict):
         raise ConfigError("[smtp]", "must be a table")
-    table = dict(table)
-    environments = table.pop("environments", {})
-    if not isinstance(environments, dict):
-        raise ConfigError("[smtp.environments]", "must be a table of tables")
-    chosen = os.environ.get(ENVIRONMENT_VARIABLE) or table.get("environment", "")
-    if chosen:
-        if chosen not in environments:
-            names = ", ".join(sorted(environments)) or "none defined"
-            raise ConfigError("[smtp].environment", f"no [smtp.environments.{chosen}] ({names})")
-        override = environments[chosen]
-        if not isinstance(override, dict):
-            raise ConfigError(f"[smtp.environments.{chosen}]", "must be a table")
-        table.update(override)
-        table["environment"] = chosen
-    section: SmtpConfig = read_section(SmtpConfig, table, "[smtp]", base, secrets=secrets)
+    own = {k: v for k, v in table.items() if k not in ("environments", "environment")}
+    merged, origins = _overlay(SmtpConfig, own, override)
+    section: SmtpConfig = read_section(
+        SmtpConfig, merged, "[smtp]", base, secrets=secrets, origins=origins
+    )
     return section
 
 
@@ -703,25 +876,38 @@ def _own_addresses(smtp: SmtpConfig | None, helpdesk: HelpdeskConfig | None) -> 
 
 
 def _digests(
-    tables: Any, base: Path, own: Mapping[str, str], broken: list[tuple[str, str]]
+    tables: Any,
+    overrides: _Overrides,
+    base: Path,
+    own: Mapping[str, str],
+    broken: list[tuple[str, str]],
 ) -> tuple[DigestConfig, ...]:
-    """The ``[[digest]]`` tables that are right; each wrong one goes to ``broken`` (that
-    digest is off, the others run). A digest to triagebot's own address is wrong: triagebot
-    would read it back as incoming mail."""
+    """The ``[[digest]]`` tables that are right, each with the applied environment's
+    ``digest.<name>`` keys over it; each wrong one goes to ``broken`` (that digest is off,
+    the others run), and so does an override naming no digest. A digest to triagebot's own
+    address is wrong: triagebot would read it back as incoming mail."""
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         broken.append(("digest", str(ConfigError("[[digest]]", "must be an array of tables"))))
         return ()
     digests: list[DigestConfig] = []
     for table in tables:
         name = table.get("name") or "(no name)"
+        where = f"[[digest]] {name}"
+        override = overrides.get(f"digest.{name}")
         try:
-            digest = read_section(DigestConfig, table, f"[[digest]] {name}", base)
+            if override is not None and "name" in override[1]:
+                raise ConfigError(
+                    f"{override[0]}.name",
+                    "a digest keeps its name: the table's own name says which digest it changes",
+                )
+            merged, origins = _overlay(DigestConfig, table, override)
+            digest = read_section(DigestConfig, merged, where, base, origins=origins)
             if any(d.name == digest.name for d in digests):
-                raise ConfigError(f"[[digest]] {name}.name", f"{name!r} is used twice")
+                raise ConfigError(f"{where}.name", f"{name!r} is used twice")
             for address in digest.recipients:
                 if mailbox_of(address) in own:
                     raise ConfigError(
-                        f"[[digest]] {name}.recipients",
+                        f"{origins.get('recipients', where)}.recipients",
                         f"{address!r} is triagebot's own address ({own[mailbox_of(address)]}): "
                         "it would read the digest back as incoming mail; send it to people",
                     )
@@ -729,31 +915,53 @@ def _digests(
             broken.append(("digest", str(exc)))
             continue
         digests.append(digest)
+    names = [t.get("name") for t in tables]
+    for section, (where, _) in overrides.items():
+        kind, _, name = section.partition(".")
+        if kind == "digest" and name not in names:
+            known = ", ".join(str(n) for n in names if n) or "none"
+            error = ConfigError(where, f"no [[digest]] named {name!r} (defined: {known})")
+            broken.append(("digest", str(error)))
     return tuple(digests)
 
 
 def read_section(
-    cls: type[Any], table: Mapping[str, Any], where: str, base: Path, *, secrets: bool = True
+    cls: type[Any],
+    table: Mapping[str, Any],
+    where: str,
+    base: Path,
+    *,
+    secrets: bool = True,
+    origins: Mapping[str, str] | None = None,
 ) -> Any:
     """``table`` as an instance of the dataclass ``cls``; every problem is a ``ConfigError``
-    naming ``<where>.key`` (``where``: ``[tracker.jira]``, ``[[digest]] daily``). Adapters
-    read their own sections with it. ``secrets=False``: an unset secret is left empty."""
+    naming ``<where>.key`` (``where``: ``[tracker.jira]``, ``[[digest]] daily``), or the table
+    ``origins`` says the key came from (an environment's). Adapters read their own sections
+    with it. ``secrets=False``: an unset secret is left empty."""
     hints = typing.get_type_hints(cls)
     names = {f.name for f in fields(cls)}
-    secret_names = {n for n in names if _is_secret(hints[n])}
+    secret_names = _secret_names(cls)
+
+    def key_of(key: str) -> str:
+        """``<where>.key``; a secret's problem names the form given (``_env`` or ``_file``)."""
+        stem = key.removesuffix("_env").removesuffix("_file")
+        if stem != key and stem in secret_names:
+            key = next((k for k in (f"{stem}_env", f"{stem}_file") if k in table), key)
+        return f"{(origins or {}).get(key, where)}.{key}"
+
     for key in table:
         stem = key.removesuffix("_env").removesuffix("_file")
         if key in secret_names:
             raise ConfigError(
-                f"{where}.{key}", f"secrets are not written inline: use {key}_env or {key}_file"
+                key_of(key), f"secrets are not written inline: use {key}_env or {key}_file"
             )
         if key not in names and not (stem in secret_names and key != stem):
-            raise ConfigError(f"{where}.{key}", "unknown key")
+            raise ConfigError(key_of(key), "unknown key")
     values: dict[str, Any] = {}
     for f in fields(cls):
         if f.name in secret_names:
             try:
-                secret = _secret(table, where, f.name, base)
+                secret = _secret(table, key_of, f.name, base)
             except ConfigError:
                 if secrets:
                     raise
@@ -761,40 +969,50 @@ def read_section(
             if secret is not None:
                 values[f.name] = secret
         elif f.name in table:
-            values[f.name] = _coerce(table[f.name], hints[f.name], f"{where}.{f.name}", base)
+            values[f.name] = _coerce(table[f.name], hints[f.name], key_of(f.name), base)
         elif isinstance(f.default, Path):  # a default path, like a written one, is anchored
             values[f.name] = _anchor(f.default, base)
     section = cls(**values)
     for key, problem in getattr(section, "problems", lambda: iter(()))():
-        raise ConfigError(f"{where}.{key}", problem)
+        raise ConfigError(key_of(key), problem)
     return section
 
 
-def _secret(table: Mapping[str, Any], section: str, name: str, base: Path) -> Secret | None:
+def _secret_names(cls: type[Any]) -> set[str]:
+    """The fields of ``cls`` that are secrets (written as ``<name>_env`` / ``<name>_file``)."""
+    hints = typing.get_type_hints(cls)
+    return {f.name for f in fields(cls) if _is_secret(hints[f.name])}
+
+
+def _secret(
+    table: Mapping[str, Any], key_of: Callable[[str], str], name: str, base: Path
+) -> Secret | None:
+    """The secret ``name`` from ``<name>_env`` or ``<name>_file`` (``key_of``: a key's path
+    in errors)."""
     env_key, file_key = f"{name}_env", f"{name}_file"
     if env_key in table and file_key in table:
-        raise ConfigError(f"{section}.{env_key}", f"give either {env_key} or {file_key}, not both")
+        raise ConfigError(key_of(env_key), f"give either {env_key} or {file_key}, not both")
     if env_key in table:
         var = table[env_key]
         if not isinstance(var, str) or not var:
-            raise ConfigError(f"{section}.{env_key}", "must name an environment variable")
+            raise ConfigError(key_of(env_key), "must name an environment variable")
         value = os.environ.get(var)
         if not value:
-            raise ConfigError(f"{section}.{env_key}", f"environment variable {var} is not set")
+            raise ConfigError(key_of(env_key), f"environment variable {var} is not set")
         return Secret(value, f"env:{var}")
     if file_key in table:
         raw = table[file_key]
         if not isinstance(raw, str) or not raw:
-            raise ConfigError(f"{section}.{file_key}", "must be a file path")
+            raise ConfigError(key_of(file_key), "must be a file path")
         secret_path = _anchor(Path(raw), base)
         try:
             value = secret_path.read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError(
-                f"{section}.{file_key}", f"cannot read {secret_path}: {exc.strerror}"
+                key_of(file_key), f"cannot read {secret_path}: {exc.strerror}"
             ) from None
         if not value:
-            raise ConfigError(f"{section}.{file_key}", f"{secret_path} is empty")
+            raise ConfigError(key_of(file_key), f"{secret_path} is empty")
         return Secret(value, f"file:{secret_path}")
     return None
 

@@ -380,6 +380,14 @@ class Daemon:
         for section, error in config.broken:
             if section != "smtp":  # ``mail_enabled`` says it, naming the mail features
                 log.warning("config.section_disabled", section=section, error=error)
+        env = config.environment
+        log.info(
+            "config.environment",
+            environment=env.name if env else None,
+            source=env.source if env else None,
+            tables=list(env.tables) if env else [],
+            installation=config.installation,
+        )
         pipeline = Pipeline.from_config(config)
         service = config.service
         size = service.processes

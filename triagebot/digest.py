@@ -30,7 +30,7 @@ from triagebot import templates
 from triagebot.backoff import backoff
 from triagebot.config import Config, DigestConfig
 from triagebot.errors import ConfigError, NotifyError, NotifyUnavailable
-from triagebot.identity import reference
+from triagebot.identity import reference, subject
 from triagebot.smtp import Mailer
 from triagebot.store import CLAIM_LEASE, DefectState, DefectSummary, Store, digest_runs
 from triagebot.trackers import configured
@@ -199,8 +199,8 @@ def _items(
 # --- render -------------------------------------------------------------------------------
 
 
-def render(content: DigestContent) -> Rendered:
-    """Subject, text and HTML parts, and the CSV attachment."""
+def render(content: DigestContent, installation: str) -> Rendered:
+    """Subject (naming ``installation``), text and HTML parts, and the CSV attachment."""
     digest, period = content.digest, content.period
     zone = digest.zone
 
@@ -214,7 +214,6 @@ def render(content: DigestContent) -> Rendered:
             f"{len(content.new)} new, {len(content.regressions)} regressions, "
             f"{len(content.crossed)} reached {digest.threshold} occurrences"
         )
-    subject = f"[triagebot] {digest.name}: {summary}"
     context: dict[str, Any] = {
         "c": content,
         "digest": digest,
@@ -226,7 +225,7 @@ def render(content: DigestContent) -> Rendered:
     }
     stamp = period.end.astimezone(zone).strftime("%Y%m%d-%H%M")
     return Rendered(
-        subject=subject,
+        subject=subject(installation, summary, about=digest.name),
         text=templates.render("digest.txt.j2", **context),
         html=templates.render("digest.html.j2", **context),
         csv_name=f"{digest.name}-{stamp}.csv",
@@ -281,7 +280,8 @@ class DigestRunner:
     def preview(self, name: str, now: datetime, since: datetime) -> Rendered:
         """What a digest sent ``now`` would say; claims nothing."""
         start = self.last_end(name) or since
-        return render(build(self.store, self.config, self.digest(name), Period(start, now)))
+        content = build(self.store, self.config, self.digest(name), Period(start, now))
+        return render(content, self.config.installation)
 
     def run(self, name: str, end: datetime, now: datetime, since: datetime) -> RunResult:
         """Claim the period ending at ``end`` and send it; ``since`` starts a first period."""
@@ -315,7 +315,7 @@ class DigestRunner:
             return RunResult(name, "empty", period)
         items = len(content.candidates) + len(content.rows)
         mailer = self._require_mailer()
-        rendered = render(content)
+        rendered = render(content, self.config.installation)
         try:
             message = mailer.compose(
                 to=digest.recipients,

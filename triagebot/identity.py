@@ -1,4 +1,5 @@
-"""triagebot's own identity: its addresses, its Message-IDs and how it names candidates.
+"""triagebot's own identity: its addresses, its Message-IDs, how it names candidates, and the
+subject of every mail it sends (``subject``, ``answer_subject``).
 
 Built once from the config (``Identity.from_sections``): the parser knows mail from these
 addresses as triagebot's own (never a report, never a reply loop), the mailer refuses to
@@ -22,7 +23,9 @@ __all__ = [
     "MESSAGE_ID_PREFIX",
     "SUBJECT_REF",
     "Identity",
+    "answer_subject",
     "reference",
+    "subject",
 ]
 
 #: Every Message-ID triagebot makes: ``<triagebot.<local>@<domain>>``.
@@ -34,11 +37,47 @@ CANDIDATE_REF = re.compile(r"[Cc]-([0-9]{1,12})")
 #: The reference in the subject of every mail about a candidate: ``[triage C-42]``.
 SUBJECT_REF = re.compile(r"\[triage C-([0-9]{1,12})\]", re.IGNORECASE)
 DEFAULT_DOMAIN = "localhost"  # Message-IDs before any address is configured
+SUBJECT_CHARS = 250  # a subject is cut here: report values never make a header too long
+# The tag a subject of triagebot's starts with, "[triage]" or "[triage C-42]" ("^": match).
+_TAG = re.compile(r"^\[triage(?: (C-[0-9]{1,12}))?\] ?", re.IGNORECASE)
+# "Re: ", "RE: AW: ", "Antw: ", "SV: ", "R: ", "RIF: ", "Réf. : ", "Re[2]: " before a subject.
+_ANSWER_PREFIX = re.compile(
+    r"^(?:(?:re|aw|antw|antwort|sv|vs|r|rif|r[ée]f\.?|res)(?:\[[0-9]{1,4}\])? ?: ?)+",
+    re.IGNORECASE,
+)
 
 
 def reference(defect_id: int) -> str:
     """The readable candidate reference in subjects and replies: ``C-42``."""
     return f"C-{defect_id}"
+
+
+def subject(
+    installation: str, text: str = "", *, ref: str = "", about: str = "", environment: str = ""
+) -> str:
+    """The subject of every mail triagebot sends, naming the installation so people who read
+    mail from several tell them apart: ``[triage C-42] acme-prod · Acme Desk 4.6
+    (Production): title`` (``ref``, ``about``: the application and version, ``environment``),
+    ``[triage] acme-prod · developers-daily: 3 new, ...`` (``about``: the digest).
+    One line (report values never break the header), at most ``SUBJECT_CHARS``."""
+    where = installation + (f" · {about}" if about else "")
+    where += f" ({environment})" if environment else ""
+    line = f"[triage {ref}] {where}" if ref else f"[triage] {where}"
+    line += f": {text}" if text else ""
+    return " ".join(line.split())[:SUBJECT_CHARS]
+
+
+def answer_subject(installation: str, original: str) -> str:
+    """The subject of an answer to a reply whose subject was ``original``: "Re:" and that
+    subject, so mail clients thread it, when it still names the installation after its
+    ``[triage C-42]``; otherwise rebuilt by ``subject`` around the same reference."""
+    text = _ANSWER_PREFIX.sub("", " ".join(original.split()))
+    tag = _TAG.match(text)
+    rest = text[tag.end() :] if tag else text
+    named = rest == installation or rest.startswith((f"{installation} ", f"{installation}:"))
+    if not (tag and named):
+        text = subject(installation, rest, ref=(tag[1] or "").upper() if tag else "")
+    return f"Re: {text}"[:SUBJECT_CHARS]
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,12 +15,13 @@ import re
 import smtplib
 import socket
 import ssl
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import formatdate, getaddresses
+from functools import partial
 
 import structlog
 
@@ -88,9 +89,12 @@ class Refusal:
     advice: str
 
 
-def static_problems(config: SmtpConfig) -> list[Problem]:
-    """Everything wrong with the settings that can be seen without connecting."""
-    return [Problem(f"[smtp].{key}", message) for key, message in config.mail_problems()]
+def static_problems(
+    config: SmtpConfig, key_of: Callable[[str], str] = "[smtp].{}".format
+) -> list[Problem]:
+    """Everything wrong with the settings that can be seen without connecting; ``key_of``
+    names a key where it was written (``Config.key``: an environment's table)."""
+    return [Problem(key_of(key), message) for key, message in config.mail_problems()]
 
 
 def mail_problem(config: Config) -> tuple[str, str] | None:
@@ -100,7 +104,7 @@ def mail_problem(config: Config) -> tuple[str, str] | None:
         return "config error", config.smtp_error
     if smtp is None:
         return "section absent", "no [smtp] section"
-    problems = static_problems(smtp)
+    problems = static_problems(smtp, partial(config.key, "smtp"))
     return ("static problems", "; ".join(map(str, problems))) if problems else None
 
 

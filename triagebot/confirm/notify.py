@@ -2,10 +2,11 @@
 the one-line answers to refused replies.
 
 Every mail about a defect has one subject (``subject``): ``[triage C-42] <installation> ·
-<application> <version> (<environment>): <title>``; a reminder threads with the candidate mail
-it follows. At most ``max_candidate_mails_per_hour`` candidates get a mail of their own in any
-rolling hour; the others are held, and one summary lists them with ``mailto:`` links that
-carry each one's token.
+<application> <version> (<environment>): <title>``, and every other one names the installation
+too (``triagebot.identity.subject``); a reminder threads with the candidate mail it follows.
+At most ``max_candidate_mails_per_hour`` candidates get a mail of their own in any rolling
+hour; the others are held, and one summary lists them with ``mailto:`` links that carry each
+one's token.
 
 Candidate mails and reminders carry a reply token (in their Message-ID and, with plus
 addressing, their Reply-To) bound to the candidate and the helpdesk audience, so whoever of
@@ -29,7 +30,7 @@ from triagebot.config import Config, HelpdeskConfig
 from triagebot.confirm import tokens
 from triagebot.confirm.commands import EXAMPLE, HELP, Verb
 from triagebot.errors import NotifyError, RetryableError
-from triagebot.identity import Identity, reference
+from triagebot.identity import Identity, answer_subject, reference, subject
 from triagebot.mail.classify import AddressSet
 from triagebot.smtp import Mailer
 from triagebot.store import Defect, DefectState, Effect, Store
@@ -109,7 +110,7 @@ class Notifier:
             config.helpdesk,
             store,
             identity=Identity.from_config(config),
-            installation=config.service.installation,
+            installation=config.installation,
         )
 
     # --- effects --------------------------------------------------------------------------
@@ -181,11 +182,13 @@ class Notifier:
         application = " ".join(
             v for v in (meta.get("application"), defect.last_version or meta.get("version")) if v
         )
-        environment = meta.get("environment")
-        where = self.installation + (f" · {application}" if application else "")
-        where += f" ({environment})" if environment else ""
-        subject = f"[triage {reference(defect.id)}] {where}: {defect.title}"
-        return " ".join(subject.split())[:250]  # report values never break the header
+        return subject(
+            self.installation,
+            defect.title,
+            ref=reference(defect.id),
+            about=application,
+            environment=meta.get("environment") or "",
+        )
 
     def _held(self, defect: Defect, now: datetime) -> bool:
         """Whether the candidate waits for the summary: it was held before, or the hour's
@@ -265,7 +268,7 @@ class Notifier:
             context = {"lines": lines, "limit": self.helpdesk.max_candidate_mails_per_hour}
             message = self.mailer.compose(
                 to=[recipient],
-                subject=f"[triage] {self.installation}: {len(held)} more candidates"[:250],
+                subject=subject(self.installation, f"{len(held)} more candidates"),
                 text=self.templates.render("summary.txt.j2", **context),
                 html=self.templates.render("summary.html.j2", **context),
                 kind="summary",
@@ -286,7 +289,6 @@ class Notifier:
         """One held candidate: its subject and a ``mailto:`` link per verb, each carrying a
         reply token in the address (plus addressing) and in ``In-Reply-To``."""
         token = tokens.issue(self._secret, defect.id, now, self._ttl)
-        subject = self.subject(defect)
         address = self._addressing.reply_to(token)
         thread = self.identity.message_id(f"c-{token}")
         links = {
@@ -301,19 +303,16 @@ class Notifier:
             )
             for verb in ("confirm", "reject")
         }
-        return {"subject": subject, **links}
+        return {"subject": self.subject(defect), **links}
 
     def _reply(
         self, to: list[str], payload: dict[str, Any], kind: str, template: str, **context: Any
     ) -> EmailMessage:
         """A mail answering a reply in its thread (``payload``: ``subject``, ``in_reply_to``,
         ``references`` and the template's fields)."""
-        subject = str(payload.get("subject") or "triagebot")
-        if not subject.lower().startswith("re:"):
-            subject = "Re: " + subject
         return self.mailer.compose(
             to=to,
-            subject=subject[:250],
+            subject=answer_subject(self.installation, str(payload.get("subject") or "")),
             text=self.templates.render(template, **{**payload, **context}),
             kind=kind,
             in_reply_to=str(payload["in_reply_to"]),
