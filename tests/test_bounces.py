@@ -121,13 +121,14 @@ def test_bounces_of_candidate_mails_are_recorded_once_and_listed_by_status(
     for raw in returned.values():
         deliver(bot.maildir, raw)
     deliver(bot.maildir, bounce("postfix_dsn.eml", "20261201.4711@other.example.test"))
-    bot.once()
+    (summary,) = bot.once().named("run.summary")
     deliver(bot.maildir, returned["qmail.eml"])  # a server sends the same bounce again
     bot.once()
     shown = bot.run("status")
     listed = bot.run("status", "--json")
 
     assert len(smtp_server.messages) == mails_before  # no bounce was answered
+    assert summary["outcomes"] == {"bounce": 5}  # as /metrics counts them
     assert shown.returncode == listed.returncode == 0, shown.stderr
     lines = shown.stdout.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("bounces "))
