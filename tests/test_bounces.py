@@ -9,6 +9,7 @@ The fixtures under ``mails/bounces`` follow the servers' own layouts; ``@@MESSAG
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -23,9 +24,12 @@ from triagebot.mail.bounce import Failure
 from triagebot.mail.maildir import deliver
 from triagebot.mail.parse import parse_message
 from triagebot.mail.report import Kind
+from triagebot.pipeline import Outcome
+from triagebot.store import Store
 
 BOUNCES = Path(__file__).parent / "mails" / "bounces"
 SENT_ID = "triagebot.c-0123abcd@example.test"
+WEEK = timedelta(days=7)
 #: Fixture → the recipient it returns, its status code and a piece of the server's answer.
 EXPECTED = {
     "postfix_dsn.eml": (
@@ -147,3 +151,34 @@ def test_bounces_of_candidate_mails_are_recorded_once_and_listed_by_status(
     assert {b["message_id"] for b in recent} == {sent[r]["Message-ID"] for r in reporters}
     assert reporters["bob@example.test"] == "mx1.example.test"
     assert reporters["carol@contoso.com"] == "AM9PR01MB7011.eurprd01.prod.exchangelabs.com"
+
+
+def test_a_digest_bounce_names_the_digest_and_foreign_ones_are_left_out(
+    store: Store, t0: datetime
+) -> None:
+    """On each backend: a bounce of a digest is recorded with the digest's name and when its
+    run was claimed; one of a mail triagebot sent but did not record (a ``--send-test``) with
+    its Message-ID only; one of someone else's mail not at all."""
+    end = t0 - timedelta(hours=1)
+    assert store.claim_digest("weekly-dev", end, t0 - timedelta(minutes=5), end - WEEK)
+    store.finish_digest("weekly-dev", end, "sent", message_id="<triagebot.d-1@example.test>")
+    mails = {
+        "digest": bounce("qmail.eml", "triagebot.d-1@example.test"),
+        "test": bounce("exchange_ndr_511_text.eml", "triagebot.t-9@example.test"),
+        "foreign": bounce("postfix_dsn.eml", "20261201.4711@other.example.test"),
+    }
+    outcomes = [Outcome(parse_message(raw), key=key) for key, raw in mails.items()]
+
+    store.record(outcomes, now=t0)
+    shown = store.status(t0)["bounces"]
+
+    assert shown["count"] == 2
+    by_key = {b["recipient"]: b for b in shown["recent"]}
+    assert set(by_key) == {"erin@northwind.test", "dave@fabrikam.com"}
+    digest = by_key["erin@northwind.test"]
+    assert (digest["kind"], digest["digest"], digest["defect"]) == ("digest", "weekly-dev", None)
+    assert digest["sent_at"] == (t0 - timedelta(minutes=5)).isoformat()
+    test_mail = by_key["dave@fabrikam.com"]
+    assert (test_mail["kind"], test_mail["digest"], test_mail["sent_at"]) == (None, None, None)
+    assert test_mail["message_id"] == "<triagebot.t-9@example.test>"
+    assert test_mail["status"] == "5.1.1"
