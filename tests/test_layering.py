@@ -24,6 +24,7 @@ PURE = (
     "triagebot.stack",
     "triagebot.mail.parse",
     "triagebot.mail.mime",
+    "triagebot.mail.bounce",
     "triagebot.mail.html",
     "triagebot.mail.classify",
     "triagebot.mail.reply",

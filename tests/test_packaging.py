@@ -1,11 +1,13 @@
 """The wheel is the software users install: built from the repository, installed into a fresh
 virtual environment with no source tree around, it runs the service from an empty folder
-(shipped templates and default rules included) and mails the helpdesk a candidate."""
+(shipped templates and default rules included), mails the helpdesk a candidate and serves its
+metrics."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -14,8 +16,18 @@ from pathlib import Path
 import pytest
 
 from tests.conftest_smtp import SMTP_PASSWORD
-from tests.helpers import REPO, SAMPLES, parse_events, seed_maildir, smtp_starttls, toml
+from tests.helpers import (
+    REPO,
+    SAMPLES,
+    parse_events,
+    seed_maildir,
+    smtp_starttls,
+    toml,
+    wait_until,
+)
+from tests.servers import free_port
 from tests.servers.smtp import SmtpServer
+from tests.test_metrics import Samples, health, scrape, total, value
 from triagebot.config import SmtpConfig
 
 REPORT = SAMPLES / "client-case-load-nullref-01.eml"
@@ -139,3 +151,44 @@ def test_an_editable_install_finds_the_checkout_folders(tmp_path: Path) -> None:
     out = _run([str(venv / "bin" / "python"), "-c", PROBE], cwd=tmp_path, env=clean_env())
 
     assert json.loads(out)[1:] == [str(REPO / "templates"), str(REPO / "rules")]
+
+
+def test_the_installed_service_serves_metrics_and_health(venv: Path, tmp_path: Path) -> None:
+    """``run`` from an empty folder with ``[metrics] listen`` on a free loopback port: the
+    installed wheel's ``/metrics`` counts the sample it read, and ``/healthz`` answers 200."""
+    home = tmp_path / "empty"
+    home.mkdir()
+    port = free_port()
+    config = home / "triagebot.toml"
+    sections = {"logging": {"format": "json"}, "metrics": {"listen": f"127.0.0.1:{port}"}}
+    config.write_text(toml(sections), encoding="utf-8")
+    seed_maildir(home / "var" / "mail", [(REPORT.name, REPORT.read_bytes())])
+    with (tmp_path / "service.log").open("wb") as log:
+        proc = subprocess.Popen(
+            [str(venv / "bin" / "triagebot"), "-c", str(config), "run"],
+            cwd=home,
+            env=clean_env(),
+            stderr=log,
+        )
+    try:
+        found = wait_until(lambda: _counted(port), timeout=30, step=0.2)
+        status, body = health(port)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(30)
+
+    assert found is not None, (tmp_path / "service.log").read_text()
+    assert value(found, "triagebot_messages_total", kind="error_report", outcome="candidate") == 1
+    assert value(found, "triagebot_source_connected", source="maildir") == 1
+    assert value(found, "triagebot_backlog_messages", source="maildir") == 0
+    assert (status, body.strip()) == (200, "ok")
+    assert code == 0
+
+
+def _counted(port: int) -> Samples | None:
+    """The served samples once the service has recorded its first mail; None before."""
+    try:
+        found = scrape(port)
+    except OSError:  # not listening yet
+        return None
+    return found if total(found, "triagebot_messages_total") else None

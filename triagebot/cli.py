@@ -17,6 +17,7 @@ from triagebot import __version__, logs
 from triagebot.clock import system_clock
 from triagebot.config import Config, config_from_dict, load_config
 from triagebot.errors import SourceError, TriagebotError
+from triagebot.identity import reference
 from triagebot.lifecycle import DefectState
 from triagebot.pipeline import Pipeline
 from triagebot.replay import iter_paths, replay
@@ -462,7 +463,30 @@ def _render_status(status: dict[str, Any]) -> str:
         + (f" ({d['error']})" if d["error"] else "")
         for d in status["digests"]
     ] or ["digest    no run yet"]
-    return "\n".join(lines)
+    return "\n".join(lines + _render_bounces(status["bounces"]))
+
+
+def _render_bounces(bounces: dict[str, Any]) -> list[str]:
+    """Mail triagebot sent that a later server returned: what, to whom, when, the answer."""
+    lines = [f"bounces   {bounces['count']} in the last {bounces['days']} days (times UTC)"]
+    for b in bounces["recent"]:
+        if b["digest"]:
+            what = f"digest {b['digest']}"
+        elif b["defect"] is not None:
+            what = f"{b['kind']} {reference(b['defect'])}"
+        else:
+            what = f"mail {b['message_id']}"
+        sent = f", sent {_minute(b['sent_at'])}" if b["sent_at"] else ""
+        lines.append(
+            f"  {_minute(b['at'])} {what} to {b['recipient']}{sent}:"
+            f" {b['status'] or '-'} {b['diagnostic'] or '(no answer given)'}"
+        )
+    return lines
+
+
+def _minute(iso: str) -> str:
+    """``2026-12-01T09:12:05+00:00`` → ``2026-12-01 09:12`` (UTC, as the store keeps it)."""
+    return iso[:16].replace("T", " ")
 
 
 def _counts(counts: dict[str, int]) -> str:

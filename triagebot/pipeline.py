@@ -60,8 +60,12 @@ class Outcome:
 
     @property
     def action(self) -> str:
+        """The rules' action for a report; for other mail what its kind gets (``bounce``: a
+        delivery failure, recorded against the mail it returns and never answered)."""
         if self.decision is not None:
             return self.decision.action
+        if self.report.bounce is not None:
+            return "bounce"
         return KIND_ACTIONS.get(self.report.kind, "skip")
 
     def as_json(self) -> dict[str, Any]:

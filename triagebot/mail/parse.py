@@ -19,6 +19,7 @@ from types import MappingProxyType
 import structlog
 
 from triagebot.identity import MESSAGE_ID_PREFIX
+from triagebot.mail.bounce import read_bounce
 from triagebot.mail.classify import (
     AddressSet,
     auto_reason,
@@ -352,6 +353,8 @@ def _parse(raw: bytes, settings: ParseSettings) -> Report:
     kind, trace, reason = _classify(env, text, unquoted, metadata, settings)
     truncated = content.truncated
     auth_headers = tuple(p for p in pairs if p[0] in _AUTH_HEADERS) if kind is Kind.REPLY else ()
+    # A bounce is an auto-reply whose reason is the bounce check's (never one of the others').
+    bounced = kind is Kind.AUTO_REPLY and reason == bounce_reason(headers, sender, subject)
     if trace is not None and trace.dropped:
         count = trace.frame_count + trace.dropped
         truncated.append(f"trace: {count:,} frames, {trace.frame_count:,} kept")
@@ -371,6 +374,7 @@ def _parse(raw: bytes, settings: ParseSettings) -> Report:
         reason=reason,
         truncated=tuple(truncated),
         auth_headers=auth_headers,
+        bounce=read_bounce(raw, headers) if bounced else None,
     )
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from triagebot.mail.bounce import Bounce
 from triagebot.picklable import by_fields
 from triagebot.stack.model import Trace
 
@@ -35,7 +36,8 @@ class Report:
     ``>`` quoting removed); ``body`` is the message's own text as written, quoting kept, which
     is what reply parsing reads. ``truncated`` says what was cut to bound the work (a mail
     part's text over ``max_part_chars``, frames over ``max_frames``), e.g.
-    ``"text/plain part: 1,048,771 characters, the first 65,530 kept"``.
+    ``"text/plain part: 1,048,771 characters, the first 65,530 kept"``. ``bounce``: what a
+    delivery failure report says (bounces only; ``mail.bounce``).
     """
 
     message_id: str
@@ -53,3 +55,4 @@ class Report:
     reason: str = ""
     truncated: tuple[str, ...] = ()
     auth_headers: tuple[tuple[str, str], ...] = ()
+    bounce: Bounce | None = None

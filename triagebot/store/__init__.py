@@ -28,6 +28,7 @@ Nothing outside this package writes SQL against these tables. One module per con
 - ``queries``: read-only queries (defects, counts, ``status``, digest content);
 - ``runs``: digest-run claims;
 - ``leader``: which replica reads the shared mailbox, under which fencing token;
+- ``bounces``: bounces of the mail triagebot sent, matched to it and listed by ``status``;
 - ``facade``: ``Store``, which opens the transactions and exposes all of the above.
 
 The life cycle's rules (states, transitions, which effects a change causes) are pure and live

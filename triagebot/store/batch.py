@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection
 
 from triagebot import lifecycle
 from triagebot.lifecycle import DefectState, EffectKind, Need, Touched
+from triagebot.store import bounces
 from triagebot.store.db import chunks
 from triagebot.store.queue import INSERT_EFFECT, effect_row, enqueue, pending_effects, pending_key
 from triagebot.store.schema import (
@@ -132,6 +133,9 @@ class Batch:
                 }
             )
         self.conn.execute(_INSERT_MESSAGE, message_rows)
+        bounced = [(o.store_key, o.report.bounce) for o, _ in items if o.report.bounce]
+        if bounced:
+            bounces.record(self.conn, bounced, self.now)
         if occurrence_rows:
             self.conn.execute(_INSERT_OCCURRENCE, occurrence_rows)
         self._update_defects(touched.values())

@@ -18,6 +18,7 @@ from sqlalchemy.engine import Connection
 
 from triagebot.lifecycle import DefectState, EffectKind
 from triagebot.rules import Fields
+from triagebot.store import bounces
 from triagebot.store.db import by_ids, chunks
 from triagebot.store.leader import INTAKE
 from triagebot.store.records import Defect, DefectSummary
@@ -199,8 +200,8 @@ def status(
     conn: Connection, now: datetime, failed_shown: int = STATUS_FAILED_SHOWN
 ) -> dict[str, Any]:
     """What ``triagebot status`` shows: intake, defects, the outbox's backlog (with the
-    ``failed_shown`` most recent failures) and each digest's latest run. A few grouped queries
-    (no per-row work: fine on a big store)."""
+    ``failed_shown`` most recent failures), each digest's latest run and recent bounces. A few
+    grouped queries (no per-row work: fine on a big store)."""
     recent = sa.func.sum(
         sa.case((messages.c.processed_at >= now - timedelta(hours=24), 1), else_=0)
     )
@@ -279,6 +280,7 @@ def status(
             "retrying": retries,
         },
         "digests": digests,
+        "bounces": bounces.recent(conn, now),
         **replicas(conn, now),
     }
 

@@ -17,6 +17,7 @@ __all__ = [
     "MESSAGE_ID_WIDTH",
     "Bounded",
     "UTCDateTime",
+    "bounces",
     "defects",
     "digest_runs",
     "leases",
@@ -254,4 +255,26 @@ leases = sa.Table(
     sa.Column("token", sa.Integer, nullable=False, default=0),
     sa.Column("acquired_at", UTCDateTime, nullable=False),
     sa.Column("renewed_at", UTCDateTime, nullable=False),
+)
+
+# Late delivery failures of mail triagebot sent: one row per failed recipient of a bounce,
+# with what the returned mail was (``kind``: candidate, reminder, ack, ... or digest; its
+# defect or digest and when it was sent, as ``notifications`` and ``digest_runs`` recorded it)
+# and the server's answer (``store.bounces``).
+bounces = sa.Table(
+    "bounces",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("message_id", Bounded(MESSAGE_ID_WIDTH), nullable=False),  # the bounce's store key
+    sa.Column("original_id", Bounded(MESSAGE_ID_WIDTH), nullable=False),  # the returned mail's
+    sa.Column("kind", Bounded(16)),
+    sa.Column("defect_id", sa.Integer),
+    sa.Column("digest", Bounded(200)),
+    sa.Column("sent_at", UTCDateTime),
+    sa.Column("recipient", Bounded(320), nullable=False),
+    sa.Column("status", Bounded(16), nullable=False),
+    sa.Column("diagnostic", sa.Text, nullable=False),
+    sa.Column("reporter", Bounded(200), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Index("ix_bounces_at", "at"),
 )
