@@ -16,10 +16,12 @@ test: deps lint
 
 deps: system $(VENV)/.installed
 
-# Dovecot and PostgreSQL for the IMAP and store tests (each test starts its own server).
+# Dovecot and PostgreSQL for the IMAP and store tests (each test starts its own server);
+# Chromium to check in a real browser how mails render (headless).
 system:
-	command -v dovecot >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
-		{ $(SUDO) apt-get update -qq && $(APT) dovecot-imapd postgresql >/dev/null; }
+	command -v dovecot >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && \
+		command -v chromium >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update -qq && $(APT) dovecot-imapd postgresql chromium >/dev/null; }
 
 $(PYTHON):
 	python3 -m venv $(VENV) 2>/dev/null || \
