@@ -6,7 +6,7 @@ APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: run test deps lint system
+.PHONY: run test deps lint system screenshots
 
 run: $(VENV)/.installed
 	$(VENV)/bin/triagebot -c config.example.toml run
@@ -32,6 +32,10 @@ $(VENV)/.installed: pyproject.toml | $(PYTHON)
 	$(PYTHON) -m pip install -q --upgrade pip
 	$(PYTHON) -m pip install -q -e '.[test]'
 	touch $@
+
+# PNGs of both digests and a candidate mail at 1200 and 400 px, with their sizes.
+screenshots: deps
+	$(PYTHON) bench/screenshots.py --out screenshots
 
 lint: $(VENV)/.installed
 	$(PYTHON) -m ruff check .
