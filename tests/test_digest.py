@@ -403,7 +403,14 @@ def test_apscheduler_jobs_follow_the_cron_triggers(config: Config, store: Store)
 
 
 @pytest.mark.parametrize(
-    ("key", "value"), [("schedule", "61 8 * * *"), ("timezone", "Mars/Olympus")]
+    ("key", "value"),
+    [
+        ("schedule", "61 8 * * *"),
+        ("timezone", "Mars/Olympus"),
+        ("csv_delimiter", "::"),
+        ("reply_to", "Dev Lead <lead@example.test>"),
+        ("threshold", 0),
+    ],
 )
 def test_bad_schedule_or_time_zone_is_a_config_error_naming_the_digest(
     key: str, value: str
@@ -414,6 +421,39 @@ def test_bad_schedule_or_time_zone_is_a_config_error_naming_the_digest(
     assert config.digests == ()
     ((section, error),) = config.broken
     assert section == "digest" and error.startswith(f"[[digest]] dev-daily.{key}: ")
+
+
+def test_reply_to_triagebots_own_mailbox_is_refused_naming_the_key() -> None:
+    """Replies to a digest are meant for people: triagebot would read them as reports."""
+    config = config_from_dict(
+        {
+            "smtp": {"host": "mail.example.test", "from_address": "triagebot@example.test"},
+            "digest": [
+                {
+                    "name": "d",
+                    "recipients": ["dev@example.test"],
+                    "reply_to": "Triagebot@example.test",
+                }
+            ],
+        }
+    )
+    assert config.digests == ()
+    (error,) = [e for s, e in config.broken if s == "digest"]
+    assert error.startswith("[[digest]] d.reply_to: ")
+    assert "[smtp].from_address" in error
+
+
+def test_csv_for_german_excel_uses_semicolons_and_local_times(config: Config, store: Store) -> None:
+    record(config, store, by_group("appserver"), MON_8 - timedelta(hours=1))
+    german = replace(DEV, csv_delimiter=";", timezone="Europe/Berlin")
+    scheduler = scheduler_for(replace(config, digests=(german,)), store)
+    rendered = scheduler.preview("dev-daily", now=MON_8)
+    lines = rendered.csv.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("key;state;title;url;tracker_status;application;environment;")
+    (row,) = csv.DictReader(lines, delimiter=";")
+    assert row["first_seen"] == "2030-01-07 08:00:00"  # 07:00 UTC, as Berlin's wall clock
+    assert row["application"] == "Acme Desk AppServer"
+    assert row["occurrences_in_period"] == "3"
 
 
 # --- failures -----------------------------------------------------------------------------
