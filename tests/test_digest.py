@@ -12,7 +12,7 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -42,7 +42,7 @@ from tests.helpers import Bot, jira_config, samples, seed_maildir, smtp_starttls
 from tests.servers.smtp import SmtpServer
 from triagebot.config import Config, HelpdeskConfig, Secret, SmtpConfig, config_from_dict
 from triagebot.confirm import ReplyHandler
-from triagebot.digest import DigestRunner
+from triagebot.digest import DigestRunner, Period, build, render
 from triagebot.mail.parse import ParseSettings, parse_message
 from triagebot.mail.report import Report
 from triagebot.mail.source import Folder
@@ -247,6 +247,19 @@ def test_helpdesk_digest_lists_candidates_by_occurrences_with_reply_links(
     assert handler.handle(reply_from_link(reject, thread_headers=True), later) is Folder.PROCESSED
     assert store.defect(candidates[0].id).state is DefectState.FILED
     assert store.defect(candidates[1].id).state is DefectState.REJECTED
+
+
+def test_the_daily_chart_counts_every_report_of_its_window(config: Config, store: Store) -> None:
+    """Two weeks up to the period's end, also the reports of defects quiet in the period."""
+    record(config, store, by_group("client-case-load-nullref"), MON_8 - timedelta(days=5))
+    record(config, store, by_group("appserver-case-sql-timeout"), MON_8 - timedelta(hours=2))
+    content = build(store, config, DEV, Period(MON_8 - timedelta(days=1), MON_8))
+    assert (content.days[0], content.days[-1]) == (date(2029, 12, 24), date(2030, 1, 7))
+    per_day = dict(zip(content.days, content.per_day, strict=True))
+    assert per_day[date(2030, 1, 2)] == 3  # before the period, its defect not listed
+    assert per_day[date(2030, 1, 7)] == 3
+    assert sum(content.per_day) == 6
+    assert [i.content_id.partition("@")[0] for i in render(content).images] == ["daily"]
 
 
 def test_html_escapes_titles(config: Config, store: Store) -> None:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -107,3 +109,18 @@ def test_charts_are_pngs_drawn_the_same_every_time() -> None:
     assert spark != charts.sparkline([7, 2, 1, 3, 0])
     width, height = int.from_bytes(spark[16:20], "big"), int.from_bytes(spark[20:24], "big")
     assert (width, height) == (charts.SPARK_SIZE[0] * 2, charts.SPARK_SIZE[1] * 2)
+
+
+def test_matplotlib_is_loaded_only_to_draw_a_chart() -> None:
+    """The service imports the digest module at start; only a digest that is drawn pays."""
+    code = (
+        "import sys, triagebot.digest, triagebot.daemon\n"
+        "before = 'matplotlib' in sys.modules\n"
+        "from triagebot import charts\n"
+        "charts.sparkline([1, 2])\n"
+        "print(before, 'matplotlib' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert done.stdout.split() == ["False", "True"]

@@ -180,6 +180,7 @@ class DigestContent:
     candidates_reported: int = 0  # developers: candidates with reports in the period
     rows: list[DigestItem] = field(default_factory=list)
     days: tuple[date, ...] = ()  # the chart window, local days
+    per_day: tuple[int, ...] = ()  # the reports the digest is about, per day of ``days``
     links: dict[int, dict[str, str]] = field(default_factory=dict)  # candidate → verb → mailto
 
     @property
@@ -292,6 +293,7 @@ def build(store: Store, config: Config, digest: DigestConfig, period: Period) ->
             candidates_waiting=len(candidates),
             rows=candidates,
             days=days,
+            per_day=tuple(sum(i.daily[n] for i in candidates) for n in range(len(days))),
             links=links,
         )
     loud = [
@@ -322,6 +324,7 @@ def build(store: Store, config: Config, digest: DigestConfig, period: Period) ->
         ),
         rows=sorted(items.values(), key=lambda i: (-i.in_period, i.id)),
         days=days,
+        per_day=tuple(trends.reported[day] for day in days),
     )
 
 
@@ -418,11 +421,11 @@ def _images(content: DigestContent) -> tuple[Image, ...]:
     """The period's chart and a sparkline per listed defect that was reported in the window
     (at most ``SPARKLINES``); none for a digest with nothing reported."""
     domain = _CONTENT_ID.sub("-", content.digest.name) + ".triagebot"
-    totals = [sum(i.daily[n] for i in content.rows) for n in range(len(content.days))]
-    if not any(totals):
+    if not any(content.per_day):
         return ()
     period_start = content.period.start.astimezone(content.digest.zone).date()
-    images = [Image(f"daily@{domain}", charts.daily(content.days, totals, period_start))]
+    chart = charts.daily(content.days, content.per_day, period_start)
+    images = [Image(f"daily@{domain}", chart)]
     drawn = [i for i in content.listed if any(i.daily)][:SPARKLINES]
     images += [Image(f"trend-{i.id}@{domain}", charts.sparkline(i.daily)) for i in drawn]
     return tuple(images)

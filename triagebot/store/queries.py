@@ -372,11 +372,12 @@ ORIGINS_SHOWN = 3
 @dataclass(frozen=True, slots=True)
 class Trends:
     """What a digest shows besides the period's counts: the previous period's counts (same
-    length, right before), occurrences per local day of ``[window_start, end)`` per defect,
-    each listed defect's origins, and how many candidates wait for the helpdesk."""
+    length, right before), occurrences per local day of ``[window_start, end)`` per defect
+    and in all, each listed defect's origins, and how many candidates wait for the helpdesk."""
 
     previous: dict[int, int]
     daily: dict[int, Counter[date]]
+    reported: Counter[date]  # every report per day of the window, whatever its defect
     origins: dict[int, Origins]
     candidates_waiting: int
 
@@ -392,6 +393,7 @@ def period_trends(
 ) -> Trends:
     """``Trends`` of ``[start, end)`` for the defects ``ids``; days are local to ``zone``."""
     daily: dict[int, Counter[date]] = {}
+    reported: Counter[date] = Counter()
     rows = conn.execute(
         sa.select(messages.c.defect_id, messages.c.processed_at).where(
             messages.c.processed_at >= window_start,
@@ -400,13 +402,16 @@ def period_trends(
         )
     )
     for defect_id, at in rows:
-        daily.setdefault(defect_id, Counter())[at.astimezone(zone).date()] += 1
+        day = at.astimezone(zone).date()
+        daily.setdefault(defect_id, Counter())[day] += 1
+        reported[day] += 1
     waiting = conn.execute(
         sa.select(sa.func.count()).where(defects.c.state == str(DefectState.CANDIDATE))
     ).scalar_one()
     return Trends(
         previous=_period_counts(conn, start - (end - start), start),
         daily=daily,
+        reported=reported,
         origins=_origins(conn, ids),
         candidates_waiting=int(waiting),
     )
