@@ -134,15 +134,6 @@ class DigestItem:
     daily: tuple[int, ...] = ()  # occurrences per day of the chart window
 
     @property
-    def reference(self) -> str:
-        return reference(self.id)
-
-    @property
-    def reply_subject(self) -> str:
-        """The subject of the candidate mail staff answer (``[triage C-<id>] title``)."""
-        return f"[triage {self.reference}] {self.title}"
-
-    @property
     def label(self) -> str:
         """How the digest names it: the tracker key or candidate reference, else ``#<id>``."""
         return self.key or f"#{self.id}"
