@@ -6,7 +6,7 @@ APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq
 VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 
-.PHONY: run test deps lint system
+.PHONY: run test deps lint system screenshots
 
 run: $(VENV)/.installed
 	$(VENV)/bin/triagebot -c config.example.toml run
@@ -16,10 +16,12 @@ test: deps lint
 
 deps: system $(VENV)/.installed
 
-# Dovecot and PostgreSQL for the IMAP and store tests (each test starts its own server).
+# Dovecot and PostgreSQL for the IMAP and store tests (each test starts its own server);
+# Chromium to check in a real browser how mails render (headless).
 system:
-	command -v dovecot >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
-		{ $(SUDO) apt-get update -qq && $(APT) dovecot-imapd postgresql >/dev/null; }
+	command -v dovecot >/dev/null 2>&1 && ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && \
+		command -v chromium >/dev/null 2>&1 || \
+		{ $(SUDO) apt-get update -qq && $(APT) dovecot-imapd postgresql chromium >/dev/null; }
 
 $(PYTHON):
 	python3 -m venv $(VENV) 2>/dev/null || \
@@ -30,6 +32,10 @@ $(VENV)/.installed: pyproject.toml | $(PYTHON)
 	$(PYTHON) -m pip install -q --upgrade pip
 	$(PYTHON) -m pip install -q -e '.[test]'
 	touch $@
+
+# PNGs of both digests and a candidate mail at 1200 and 400 px, with their sizes.
+screenshots: deps
+	$(PYTHON) bench/screenshots.py --out screenshots
 
 lint: $(VENV)/.installed
 	$(PYTHON) -m ruff check .

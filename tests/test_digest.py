@@ -12,9 +12,10 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -28,6 +29,7 @@ from tests.factories import (
     JIRA,
     MON_8,
     by_group,
+    decide,
     open_store,
     record,
     resolve,
@@ -38,12 +40,16 @@ from tests.factories import (
 )
 from tests.helpers import Bot, jira_config, samples, seed_maildir, smtp_starttls, write_rules
 from tests.servers.smtp import SmtpServer
-from triagebot.config import Config, SmtpConfig, config_from_dict
-from triagebot.digest import DigestRunner
+from triagebot.config import Config, HelpdeskConfig, Secret, SmtpConfig, config_from_dict
+from triagebot.confirm import ReplyHandler
+from triagebot.digest import DigestRunner, Period, build, render
+from triagebot.mail.parse import ParseSettings, parse_message
+from triagebot.mail.report import Report
+from triagebot.mail.source import Folder
 from triagebot.outbox import run_effects
 from triagebot.scheduler import DigestScheduler, last_fire, trigger_for
 from triagebot.smtp import Mailer
-from triagebot.store import Store, defects
+from triagebot.store import DefectState, Store, defects
 from triagebot.trackers.local import LocalTracker
 
 # --- fixtures and helpers -----------------------------------------------------------------
@@ -71,6 +77,19 @@ def store(config: Config) -> Iterator[Store]:
     store.close()
 
 
+def inline_images(message: EmailMessage) -> dict[str, bytes]:
+    """Content-ID → data of the parts next to the HTML in its ``multipart/related``."""
+    html = message.get_body(("related",))
+    assert html is not None
+    found = {}
+    for part in html.iter_parts():
+        if part.get_content_maintype() == "image":
+            data = part.get_payload(decode=True)
+            assert isinstance(data, bytes)
+            found[str(part["Content-ID"]).strip("<>")] = data
+    return found
+
+
 def parts(message: EmailMessage) -> tuple[str, str, list[dict[str, str]]]:
     """Text part, HTML part and CSV rows of a received digest (checking its structure)."""
     assert message.get_content_type() == "multipart/mixed"
@@ -94,19 +113,26 @@ def parts(message: EmailMessage) -> tuple[str, str, list[dict[str, str]]]:
 # --- content and delivery -----------------------------------------------------------------
 
 
-def test_developer_digest_is_multipart_with_links_regressions_and_csv(
+def test_developer_digest_orders_by_what_needs_a_developer_each_defect_once(
     config: Config, store: Store, smtp_server: SmtpServer
 ) -> None:
-    """New, recurring, regressed and over-threshold defects arrive as text + HTML + CSV."""
-    before = MON_8 - timedelta(days=2)
+    """Regressions, then newly filed issues, then the defects growing fastest with their
+    trend, then one line counting the candidates; text + HTML with charts + CSV."""
+    before = MON_8 - timedelta(days=2)  # the previous period
     record(config, store, by_group("invoice-totals-keyerror"), before)
+    record(config, store, by_group("client-case-load-nullref")[:1], before)
     run_effects(store, LocalTracker(store), before)  # filed: LOCAL-1
-    assert [d.key for d in store.defects()] == ["LOCAL-1"]
     resolve(store, "LOCAL-1", "Done")  # fixed in the version seen so far
+    nullref = next(d.id for d in store.defects() if d.title.startswith("NullReference"))
+    decide(store, nullref, DefectState.FILED)
+    run_effects(store, LocalTracker(store), before)  # confirmed by the helpdesk: LOCAL-2
     during = MON_8 - timedelta(hours=3)
     keyerror = by_group("invoice-totals-keyerror")[0][1]
     record(config, store, [("r", variant(keyerror, 1, "99.0"))], during)  # a regression
-    record(config, store, by_group("appserver-case-sql-timeout"), during)  # 3: new, over 3
+    record(config, store, by_group("client-case-load-nullref")[1:], during)  # 2, 1 before
+    record(config, store, by_group("appserver-case-sql-timeout"), during)  # a candidate
+    record(config, store, by_group("invoice-totals-npe")[:1], during)  # filed now
+    run_effects(store, LocalTracker(store), during)  # LOCAL-3
     record(config, store, by_group("checkout-voucher-typeerror")[:1], MON_8)  # next period
 
     result = scheduler_for(config, store).fire("dev-daily", now=MON_8 + timedelta(seconds=2))
@@ -116,49 +142,125 @@ def test_developer_digest_is_multipart_with_links_regressions_and_csv(
     (received,) = smtp_server.messages
     assert received.rcpt_tos == ("dev@example.test",)
     assert received.message["X-Triagebot"] == "digest"
+    assert received.message["Reply-To"] == "dev@example.test"  # people, not triagebot
     assert "dev-daily" in received.message["Subject"]
     text, html, rows = parts(received.message)
-    assert [(r["key"], r["occurrences_in_period"], r["occurrences_total"]) for r in rows] == [
-        ("C-2", "3", "3"),
-        ("LOCAL-1", "1", "3"),
-    ]
-    assert rows[0]["title"] == "SqlException in CaseRepository.GetById"
-    assert rows[1]["state"] == "filed"
-    assert len(rows[1]["signatures"]) == 16
-    new, recurring, regressions, crossed = re.split(r"\n(?=\S.*\(\d+\)\n---)", text)[1:5]
-    assert "SqlException" in new
-    assert "KeyError" not in new
-    assert "SqlException" in recurring
-    assert "LOCAL-1" in regressions
+    sections = re.split(r"\n(?=\S.*\(\d+\)\n---)", text)
+    regressions, filed, growing = sections[1:4]
+    assert re.findall(r"^- (\S+)", regressions, re.M) == ["LOCAL-1"]
+    assert "filed, Reopened" in regressions  # the tracker status
     assert f"{JIRA}/browse/LOCAL-1" in regressions
-    assert "SqlException" in crossed
+    assert re.findall(r"^- (\S+)", filed, re.M) == ["LOCAL-3"]
+    assert re.findall(r"^- (\S+)", growing, re.M) == ["LOCAL-2"]
+    assert "2 in period (\u2191 from 1)" in growing
+    assert "Open · app Acme Desk Client · version 4.14.3.2072, 4.2.9.5976, 4.6.3.3939" in growing
+    # waiting now: the one of the period and the one recorded since
+    assert "\nCandidates waiting for the helpdesk: 2 (1 reported in this period)\n" in growing
+    assert "SqlException" not in text  # the candidate is only counted
     assert "TypeError" not in text  # recorded after the period ended
-    assert f'href="{JIRA}/browse/LOCAL-1"' in html
-    for external in ("class=", "<style", "<link", "<img", "<script"):
-        assert external not in html
+    assert [
+        (r["key"], r["occurrences_in_period"], r["occurrences_previous_period"]) for r in rows
+    ] == [
+        ("C-3", "3", "0"),
+        ("LOCAL-2", "2", "1"),
+        ("LOCAL-1", "1", "2"),
+        ("LOCAL-3", "1", "0"),
+    ]
+    assert rows[1]["application"] == "Acme Desk Client"
+    assert rows[1]["url"] == f"{JIRA}/browse/LOCAL-2"
+    assert rows[2]["tracker_status"] == "Reopened"
+    assert rows[2]["version"] == "5.3.6.4157, 5.5.0.7211, 99.0"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", rows[0]["first_seen"])
+    assert len(rows[2]["signatures"]) == 16
+    for key in ("LOCAL-1", "LOCAL-2", "LOCAL-3"):
+        assert html.count(f'href="{JIRA}/browse/{key}"') == 1  # each defect once
+    for external in ("class=", "<style", "<link", "<script", 'width="720"'):
+        assert external not in html.replace(
+            '<!--[if mso]><table role="presentation" width="720"', ""
+        )
+    images = inline_images(received.message)
+    sources = re.findall(r'<img src="cid:([^"]+)"', html)
+    assert sorted(sources) == sorted(images)
+    assert len(images) == 4  # the chart and a sparkline per listed defect
+    assert all(data.startswith(b"\x89PNG") for data in images.values())
 
 
-def test_helpdesk_digest_lists_candidates_oldest_first_with_references(
+TRIAGE_HELPDESK = HelpdeskConfig(
+    recipients=("helpdesk@example.test",),
+    allowed_senders=("staff.example.test",),
+    reply_address="triage@example.test",
+    token_secret=Secret("digest-test-secret-0123456789", "test"),
+)
+
+
+def reply_from_link(link: str, *, thread_headers: bool) -> Report:
+    """The mail a client sends from a ``mailto:`` link, read by the real parser; without
+    ``thread_headers`` the client dropped the link's ``In-Reply-To`` (many do)."""
+    target = urlsplit(link)
+    fields = dict(parse_qsl(target.query))
+    thread = f"In-Reply-To: {fields['In-Reply-To']}\r\n" if thread_headers else ""
+    raw = (
+        f"From: Sam <sam@staff.example.test>\r\nTo: {unquote(target.path)}\r\n"
+        f"Subject: {fields['subject']}\r\nMessage-ID: <{abs(hash(link))}@staff.example.test>\r\n"
+        f"{thread}\r\n{fields['body']}\r\n"
+    ).encode()
+    return parse_message(raw, ParseSettings(own_addresses=("triage@example.test",)))
+
+
+def test_helpdesk_digest_lists_candidates_by_occurrences_with_reply_links(
     config: Config, store: Store, smtp_server: SmtpServer
 ) -> None:
+    """Each candidate has confirm / reject links; the reply a link opens acts, with or
+    without the thread header; the digest's Reply-To is the configured person."""
+    config = replace(
+        config,
+        helpdesk=TRIAGE_HELPDESK,
+        digests=(replace(HELPDESK, reply_to="lead@example.test"),),
+    )
     record(config, store, samples(), MON_8 - timedelta(hours=1))
     candidates = sorted(
-        (d for d in store.defects() if d.state == "candidate"), key=lambda d: d.first_seen
+        (d for d in store.defects() if d.state == "candidate"), key=lambda d: (-d.occurrences, d.id)
     )
     assert len(candidates) >= 2
+    assert candidates[0].occurrences > candidates[-1].occurrences
 
     result = scheduler_for(config, store).fire("helpdesk-daily", now=MON_8)
 
     assert result is not None
     assert result.status == "sent"
     (received,) = smtp_server.messages
+    assert received.message["Reply-To"] == "lead@example.test"
     text, html, rows = parts(received.message)
     references = re.findall(r"^- (C-\d+) ", text, re.MULTILINE)
     assert references == [f"C-{d.id}" for d in candidates]
-    for d in candidates:
-        assert f"reply to: [triage C-{d.id}] {d.title}" in text
-        assert f"[triage C-{d.id}]" in html
     assert [r["key"] for r in rows] == [f"C-{d.id}" for d in candidates]
+    links = re.findall(r"^ +(confirm|reject): (mailto:\S+)$", text, re.MULTILINE)
+    assert len(links) == 2 * len(candidates)
+    for _verb, link in links:
+        assert f'href="{link.replace("&", "&amp;")}"' in html
+
+    handler = ReplyHandler(TRIAGE_HELPDESK, store)
+    confirm, reject = links[0][1], links[3][1]
+    assert links[0][0] == "confirm" and links[3][0] == "reject"
+    later = MON_8 + timedelta(minutes=10)
+    assert handler.handle(reply_from_link(confirm, thread_headers=False), later) is Folder.PROCESSED
+    assert handler.handle(reply_from_link(reject, thread_headers=True), later) is Folder.PROCESSED
+    assert store.defect(candidates[0].id).state is DefectState.FILED
+    assert store.defect(candidates[1].id).state is DefectState.REJECTED
+
+
+def test_the_daily_chart_counts_every_report_of_its_window(config: Config, store: Store) -> None:
+    """Two weeks up to the period's end, also the reports of defects quiet in the period."""
+    record(config, store, by_group("client-case-load-nullref"), MON_8 - timedelta(days=5))
+    record(config, store, by_group("appserver-case-sql-timeout"), MON_8 - timedelta(hours=2))
+    content = build(store, config, DEV, Period(MON_8 - timedelta(days=1), MON_8))
+    assert (content.days[0], content.days[-1]) == (date(2029, 12, 24), date(2030, 1, 7))
+    per_day = dict(zip(content.days, content.per_day, strict=True))
+    assert per_day[date(2030, 1, 2)] == 3  # before the period, its defect not listed
+    assert per_day[date(2030, 1, 7)] == 3
+    assert sum(content.per_day) == 6
+    images = render(content, "acme-prod").images
+    assert [i.content_id.partition("@")[0] for i in images] == ["daily"]
 
 
 def test_html_escapes_titles(config: Config, store: Store) -> None:
@@ -166,7 +268,7 @@ def test_html_escapes_titles(config: Config, store: Store) -> None:
     record(config, store, by_group("appserver"), MON_8 - timedelta(hours=1))
     with store.write() as conn:
         conn.execute(sa.update(defects).values(title="<script>alert(1)</script> in Load"))
-    rendered = scheduler_for(config, store).preview("dev-daily", now=MON_8)
+    rendered = scheduler_for(config, store).preview("helpdesk-daily", now=MON_8)
     assert "<script>" not in rendered.html
     assert "&lt;script&gt;alert(1)&lt;/script&gt; in Load" in rendered.html
     assert "<script>alert(1)</script> in Load" in rendered.text
@@ -184,7 +286,7 @@ def test_empty_period_sends_nothing_unless_send_empty(
     assert result.status == "sent"
     (received,) = smtp_server.messages
     text, _html, rows = parts(received.message)
-    assert "No new defects." in text
+    assert "No regressions." in text
     assert rows == []
 
 
@@ -315,7 +417,14 @@ def test_apscheduler_jobs_follow_the_cron_triggers(config: Config, store: Store)
 
 
 @pytest.mark.parametrize(
-    ("key", "value"), [("schedule", "61 8 * * *"), ("timezone", "Mars/Olympus")]
+    ("key", "value"),
+    [
+        ("schedule", "61 8 * * *"),
+        ("timezone", "Mars/Olympus"),
+        ("csv_delimiter", "::"),
+        ("reply_to", "Dev Lead <lead@example.test>"),
+        ("threshold", 0),
+    ],
 )
 def test_bad_schedule_or_time_zone_is_a_config_error_naming_the_digest(
     key: str, value: str
@@ -326,6 +435,39 @@ def test_bad_schedule_or_time_zone_is_a_config_error_naming_the_digest(
     assert config.digests == ()
     ((section, error),) = config.broken
     assert section == "digest" and error.startswith(f"[[digest]] dev-daily.{key}: ")
+
+
+def test_reply_to_triagebots_own_mailbox_is_refused_naming_the_key() -> None:
+    """Replies to a digest are meant for people: triagebot would read them as reports."""
+    config = config_from_dict(
+        {
+            "smtp": {"host": "mail.example.test", "from_address": "triagebot@example.test"},
+            "digest": [
+                {
+                    "name": "d",
+                    "recipients": ["dev@example.test"],
+                    "reply_to": "Triagebot@example.test",
+                }
+            ],
+        }
+    )
+    assert config.digests == ()
+    (error,) = [e for s, e in config.broken if s == "digest"]
+    assert error.startswith("[[digest]] d.reply_to: ")
+    assert "[smtp].from_address" in error
+
+
+def test_csv_for_german_excel_uses_semicolons_and_local_times(config: Config, store: Store) -> None:
+    record(config, store, by_group("appserver"), MON_8 - timedelta(hours=1))
+    german = replace(DEV, csv_delimiter=";", timezone="Europe/Berlin")
+    scheduler = scheduler_for(replace(config, digests=(german,)), store)
+    rendered = scheduler.preview("dev-daily", now=MON_8)
+    lines = rendered.csv.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("key;state;title;url;tracker_status;application;environment;")
+    (row,) = csv.DictReader(lines, delimiter=";")
+    assert row["first_seen"] == "2030-01-07 08:00:00"  # 07:00 UTC, as Berlin's wall clock
+    assert row["application"] == "Acme Desk AppServer"
+    assert row["occurrences_in_period"] == "3"
 
 
 # --- failures -----------------------------------------------------------------------------
@@ -459,13 +601,18 @@ def test_cli_preview_writes_files_and_send_now_sends(
 
     assert preview.returncode == 0, preview.stderr
     text = (out / "dev-daily.txt").read_text(encoding="utf-8")
-    assert "NullReferenceException in CaseViewModel.LoadAsync" in text
-    assert "<table" in (out / "dev-daily.html").read_text(encoding="utf-8")
-    assert (out / "dev-daily.csv").read_bytes().startswith(b"\xef\xbb\xbfkey,state,title")
+    assert "Candidates waiting for the helpdesk: 5 (5 reported in this period)" in text
+    html = (out / "dev-daily.html").read_text(encoding="utf-8")
+    assert '<img src="dev-daily-daily.png"' in html  # the chart as a file next to it
+    assert (out / "dev-daily-daily.png").read_bytes().startswith(b"\x89PNG")
+    data = (out / "dev-daily.csv").read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfkey,state,title")
+    assert "NullReferenceException in CaseViewModel.LoadAsync" in data.decode("utf-8-sig")
     stdout = bot.run("digest", "dev-daily", "--preview")
     assert stdout.returncode == 0
     installation = config_from_dict({}).installation  # no [service] name: the host's
-    assert f"Subject: [triage] {installation} · dev-daily: 5 new" in stdout.stdout
+    summary = "0 regressions, 0 newly filed, 0 more reported, 5 candidates waiting"
+    assert f"Subject: [triage] {installation} · dev-daily: {summary}" in stdout.stdout
     assert smtp_server.messages == []  # previews send nothing
 
     sent = bot.run("digest", "dev-daily", "--send-now")

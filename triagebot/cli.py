@@ -547,14 +547,8 @@ def cmd_digest(args: argparse.Namespace, config: Config) -> int:
     if args.out is None:
         print(rendered.html if args.html else f"Subject: {rendered.subject}\n\n{rendered.text}")
         return 0
-    args.out.mkdir(parents=True, exist_ok=True)
-    for suffix, data in (
-        (".txt", rendered.text.encode()),
-        (".html", rendered.html.encode()),
-        (".csv", rendered.csv),
-    ):
-        (args.out / f"{args.name}{suffix}").write_bytes(data)
-    print(f"{rendered.subject}\nwritten to {args.out}/{args.name}.{{txt,html,csv}}")
+    written = rendered.write(args.out, args.name)
+    print(f"{rendered.subject}\nwritten to {', '.join(str(p) for p in written)}")
     return 0
 
 
@@ -656,7 +650,7 @@ def build_parser() -> argparse.ArgumentParser:
     mode = p.add_mutually_exclusive_group(required=True)
     mode.add_argument("--preview", action="store_true", help="render only; nothing is sent")
     mode.add_argument("--send-now", action="store_true", help="send the period up to now")
-    p.add_argument("--out", type=Path, help="preview: write NAME.txt/.html/.csv here")
+    p.add_argument("--out", type=Path, help="preview: write NAME.txt/.html/.csv and charts here")
     p.add_argument("--html", action="store_true", help="preview to stdout: the HTML part")
     p.set_defaults(func=cmd_digest, tracker=True)
 

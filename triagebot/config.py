@@ -359,6 +359,10 @@ class HelpdeskConfig:
             yield "token_secret_env", "the token secret must be at least 16 characters"
 
 
+#: Field separators a digest's CSV may use (``[[digest]].csv_delimiter``).
+CSV_DELIMITERS = (",", ";", "\t", "|")
+
+
 @dataclass(frozen=True, slots=True)
 class DigestConfig:
     """One ``[[digest]]``: a scheduled summary mail for an audience."""
@@ -369,7 +373,12 @@ class DigestConfig:
     schedule: str = "0 8 * * mon-fri"  # cron: minute hour day month day-of-week
     timezone: str = "UTC"
     send_empty: bool = False
-    threshold: int = 10  # occurrences in the period that make a defect "crossed a threshold"
+    threshold: int = 10  # occurrences in the period that mark a defect in the digest
+    #: Where replies to the digest go: a person or team, never triagebot's own mailbox
+    #: (default: the first recipient).
+    reply_to: str = ""
+    #: The CSV attachment's field separator: ";" for spreadsheet programs set to German.
+    csv_delimiter: str = ","
 
     def problems(self) -> Iterator[tuple[str, str]]:
         if not self.name:
@@ -377,6 +386,13 @@ class DigestConfig:
         if not self.recipients:
             yield "recipients", "at least one recipient is needed"
         yield from _address_problems("recipients", self.recipients)
+        if self.reply_to:
+            yield from _address_problems("reply_to", (self.reply_to,))
+        if self.csv_delimiter not in CSV_DELIMITERS:
+            shown = ", ".join(repr(d) for d in CSV_DELIMITERS)
+            yield "csv_delimiter", f"{self.csv_delimiter!r} is not one of {shown}"
+        if self.threshold < 1:
+            yield "threshold", "must be at least 1 occurrence"
         try:
             zone = self.zone
         except ValueError as exc:
@@ -389,6 +405,11 @@ class DigestConfig:
             CronSim(self.schedule, datetime(2000, 1, 1, tzinfo=zone))
         except CronSimError as exc:
             yield "schedule", f"not a cron line (minute hour day month weekday): {exc}"
+
+    @property
+    def replies_to(self) -> str:
+        """The digest's ``Reply-To``."""
+        return self.reply_to or self.recipients[0]
 
     @property
     def zone(self) -> ZoneInfo:
@@ -904,12 +925,13 @@ def _digests(
             digest = read_section(DigestConfig, merged, where, base, origins=origins)
             if any(d.name == digest.name for d in digests):
                 raise ConfigError(f"{where}.name", f"{name!r} is used twice")
-            for address in digest.recipients:
-                if mailbox_of(address) in own:
+            addressed = [("recipients", a) for a in digest.recipients]
+            for key, address in [*addressed, ("reply_to", digest.reply_to)]:
+                if address and mailbox_of(address) in own:
                     raise ConfigError(
-                        f"{origins.get('recipients', where)}.recipients",
+                        f"{origins.get(key, where)}.{key}",
                         f"{address!r} is triagebot's own address ({own[mailbox_of(address)]}): "
-                        "it would read the digest back as incoming mail; send it to people",
+                        "it would read mail meant for people back as incoming mail",
                     )
         except ConfigError as exc:
             broken.append(("digest", str(exc)))

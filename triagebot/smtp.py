@@ -157,8 +157,13 @@ class Mailer:
         references: Sequence[str] = (),
         reply_to: str | None = None,
         attachments: Sequence[tuple[str, str, bytes]] = (),
+        inline: Sequence[tuple[str, str, bytes]] = (),
     ) -> EmailMessage:
-        """A mail from triagebot, marked as automatic so no one's auto-responder answers it."""
+        """A mail from triagebot, marked as automatic so no one's auto-responder answers it.
+
+        ``attachments``: ``(filename, mime type, data)``; ``inline``: ``(content id, mime
+        type, data)`` that the HTML part shows as ``cid:<content id>`` (``multipart/related``:
+        Gmail and Outlook drop images given any other way)."""
         if not to:
             raise NotifyError("a mail needs at least one recipient")
         if _KIND.fullmatch(kind) is None:
@@ -188,11 +193,16 @@ class Mailer:
         message.set_content(text)
         if html is not None:
             message.add_alternative(html, subtype="html")
+        if inline:
+            body = message.get_body(("html",))
+            if body is None:
+                raise NotifyError("inline images need an HTML part")
+            for content_id, mime_type, data in inline:
+                maintype, subtype = _sendable(content_id, mime_type)
+                body.add_related(data, maintype=maintype, subtype=subtype, cid=f"<{content_id}>")
         for filename, mime_type, data in attachments:
-            match = _MIME_TYPE.fullmatch(mime_type)
-            if match is None or _LINE_BREAK.search(filename):
-                raise NotifyError(f"attachment {filename!r} ({mime_type!r}) is not sendable")
-            message.add_attachment(data, maintype=match[1], subtype=match[2], filename=filename)
+            maintype, subtype = _sendable(filename, mime_type)
+            message.add_attachment(data, maintype=maintype, subtype=subtype, filename=filename)
         return message
 
     def send(self, message: EmailMessage) -> None:
@@ -296,6 +306,14 @@ class Mailer:
                     ) from exc
             self._tls = context
         return self._tls
+
+
+def _sendable(name: str, mime_type: str) -> tuple[str, str]:
+    """``(maintype, subtype)`` of an attachment or inline part named ``name``."""
+    match = _MIME_TYPE.fullmatch(mime_type)
+    if match is None or _LINE_BREAK.search(name):
+        raise NotifyError(f"attachment {name!r} ({mime_type!r}) is not sendable")
+    return match[1], match[2]
 
 
 def _require_login_mechanism(client: smtplib.SMTP, config: SmtpConfig) -> None:

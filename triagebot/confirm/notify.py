@@ -22,12 +22,11 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlencode
 
 import structlog
 
 from triagebot.config import Config, HelpdeskConfig
-from triagebot.confirm import tokens
+from triagebot.confirm import mailto, tokens
 from triagebot.confirm.commands import EXAMPLE, HELP, Verb
 from triagebot.errors import NotifyError, RetryableError
 from triagebot.identity import Identity, answer_subject, reference, subject
@@ -57,15 +56,12 @@ class Templates:
 class _Addressing:
     """Where replies go, and which addresses are triagebot's own."""
 
-    reply_address: str
-    plus: bool
     own: AddressSet
 
+    helpdesk: HelpdeskConfig
+
     def reply_to(self, token: tokens.Token) -> str:
-        if not self.plus:
-            return self.reply_address
-        local, _, domain = self.reply_address.partition("@")
-        return f"{local}+c-{token}@{domain}"
+        return mailto.reply_address(self.helpdesk, token)
 
 
 class Notifier:
@@ -91,9 +87,7 @@ class Notifier:
         self._ttl = timedelta(days=helpdesk.token_ttl_days)
         self.identity = identity or Identity.from_sections(None, helpdesk)
         self._addressing = _Addressing(
-            helpdesk.reply_address,
-            helpdesk.plus_addressing,
-            AddressSet((helpdesk.reply_address, *self.identity.addresses)),
+            AddressSet((helpdesk.reply_address, *self.identity.addresses)), helpdesk
         )
 
     @classmethod
@@ -230,6 +224,16 @@ class Notifier:
             raise refused[0]
 
     def _send_candidate(self, defect: Defect, recipient: str, kind: str, now: datetime) -> None:
+        message = self.candidate_mail(defect, recipient, kind, now)
+        self.mailer.send(message)
+        message_id = str(message["Message-ID"])
+        self.store.record_notification(defect.id, kind, recipient, message_id, now)
+        log.info("confirm.candidate_sent", defect=defect.id, kind=kind, recipient=recipient)
+
+    def candidate_mail(
+        self, defect: Defect, recipient: str, kind: str, now: datetime
+    ) -> EmailMessage:
+        """The candidate mail (or reminder, ``kind``) for ``recipient``, composed, not sent."""
         token = tokens.issue(self._secret, defect.id, now, self._ttl)
         message_id = self.identity.message_id(f"c-{token}")
         context = {
@@ -241,7 +245,7 @@ class Notifier:
         }
         original = self.store.notified(defect.id, "candidate").get(recipient, "")
         thread = [original] if kind == "reminder" and original else []
-        message = self.mailer.compose(
+        return self.mailer.compose(
             to=[recipient],
             subject=self.subject(defect),
             text=self.templates.render("candidate.txt.j2", **context),
@@ -252,9 +256,6 @@ class Notifier:
             references=thread,
             reply_to=self._addressing.reply_to(token),
         )
-        self.mailer.send(message)
-        self.store.record_notification(defect.id, kind, recipient, message_id, now)
-        log.info("confirm.candidate_sent", defect=defect.id, kind=kind, recipient=recipient)
 
     def summarise(self, now: datetime) -> int:
         """Send each recipient one summary of the held candidates it has not seen; returns
@@ -286,23 +287,8 @@ class Notifier:
         return sent
 
     def _summary_line(self, defect: Defect, now: datetime) -> dict[str, str]:
-        """One held candidate: its subject and a ``mailto:`` link per verb, each carrying a
-        reply token in the address (plus addressing) and in ``In-Reply-To``."""
-        token = tokens.issue(self._secret, defect.id, now, self._ttl)
-        address = self._addressing.reply_to(token)
-        thread = self.identity.message_id(f"c-{token}")
-        links = {
-            verb: f"mailto:{quote(address, safe='@+')}?"
-            + urlencode(
-                {
-                    "subject": f"Re: [triage {reference(defect.id)}] {verb}",
-                    "body": verb,
-                    "In-Reply-To": thread,
-                },
-                quote_via=quote,
-            )
-            for verb in ("confirm", "reject")
-        }
+        """One held candidate: its subject and a ``mailto:`` link per verb (``mailto``)."""
+        links = mailto.reply_links(self.helpdesk, self.identity, defect.id, now)
         return {"subject": self.subject(defect), **links}
 
     def _reply(

@@ -50,7 +50,9 @@ from triagebot.store.facade import RECORD_ATTEMPTS, Store
 from triagebot.store.leader import Leadership
 from triagebot.store.queries import (
     STATUS_FAILED_SHOWN,
+    Origins,
     PeriodActivity,
+    Trends,
     defect_summaries,
     signatures_of,
 )
@@ -94,10 +96,12 @@ __all__ = [
     "EffectResult",
     "HumanDecision",
     "Leadership",
+    "Origins",
     "PeriodActivity",
     "ReplyRecord",
     "SessionLimits",
     "Store",
+    "Trends",
     "UTCDateTime",
     "UndoRefusal",
     "chunks",

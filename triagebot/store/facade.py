@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -509,6 +509,24 @@ class Store:
         (``candidates``: a helpdesk digest's candidates awaiting confirmation)."""
         with self.read() as conn:
             return queries.period_activity(conn, start, end, candidates=candidates)
+
+    def digest_activity(
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        candidates: bool,
+        window_start: datetime,
+        zone: tzinfo,
+    ) -> tuple[queries.PeriodActivity, queries.Trends]:
+        """``period_activity`` and its ``Trends`` (days local to ``zone``), from one read
+        snapshot."""
+        with self.read() as conn:
+            activity = queries.period_activity(conn, start, end, candidates=candidates)
+            trends = queries.period_trends(
+                conn, start, end, activity.defects, window_start=window_start, zone=zone
+            )
+            return activity, trends
 
     def last_digest_end(self, name: str) -> datetime | None:
         """Where the next period of digest ``name`` starts (None before its first run)."""

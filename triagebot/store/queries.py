@@ -8,9 +8,10 @@ writes; writes live with their concern (``batch``, ``queue``, ``confirmation``, 
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any
 
 import sqlalchemy as sa
@@ -28,6 +29,7 @@ from triagebot.store.schema import (
     digest_runs,
     leases,
     messages,
+    occurrence_days,
     occurrences,
     outbox,
     signatures,
@@ -36,13 +38,16 @@ from triagebot.store.schema import (
 __all__ = [
     "STATUS_FAILED_SHOWN",
     "MessageTrace",
+    "Origins",
     "PeriodActivity",
+    "Trends",
     "count",
     "counts",
     "defect_summaries",
     "defects_by_id",
     "message_traces",
     "period_activity",
+    "period_trends",
     "signatures_of",
     "status",
 ]
@@ -332,6 +337,7 @@ class PeriodActivity:
     candidates: list[int] = field(default_factory=list)  # helpdesk: awaiting, oldest first
     reopened: set[int] = field(default_factory=set)  # a ``reopen`` queued in the period
     new: set[int] = field(default_factory=set)  # no message recorded before the period
+    filed: set[int] = field(default_factory=set)  # a tracker issue queued in the period
 
 
 def period_activity(
@@ -344,9 +350,126 @@ def period_activity(
         ids = _candidate_ids(conn)
         return PeriodActivity(in_period, _summaries(conn, ids), candidates=ids)
     reopened = _reopened(conn, start, end)
-    listed = _summaries(conn, sorted(set(in_period) | reopened))
+    filed = _effects_in(conn, EffectKind.CREATE, start, end)
+    listed = _summaries(conn, sorted(set(in_period) | reopened | filed))
     new = _new_ids(conn, start, end, in_period)
-    return PeriodActivity(in_period, listed, reopened=reopened, new=new)
+    return PeriodActivity(in_period, listed, reopened=reopened, new=new, filed=filed)
+
+
+@dataclass(frozen=True, slots=True)
+class Origins:
+    """Where a defect was reported from and how its tracker sees it: each list most frequent
+    first, at most ``ORIGINS_SHOWN`` values (occurrences folded by retention count too)."""
+
+    tracker_status: str = ""
+    resolved: bool = False
+    applications: list[str] = field(default_factory=list)
+    environments: list[str] = field(default_factory=list)
+    versions: list[str] = field(default_factory=list)
+
+
+ORIGINS_SHOWN = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Trends:
+    """What a digest shows besides the period's counts: the previous period's counts (same
+    length, right before), occurrences per local day of ``[window_start, end)`` per defect
+    and in all, each listed defect's origins, and how many candidates wait for the helpdesk."""
+
+    previous: dict[int, int]
+    daily: dict[int, Counter[date]]
+    reported: Counter[date]  # every report per day of the window, whatever its defect
+    origins: dict[int, Origins]
+    candidates_waiting: int
+
+
+def period_trends(
+    conn: Connection,
+    start: datetime,
+    end: datetime,
+    ids: Collection[int],
+    *,
+    window_start: datetime,
+    zone: tzinfo,
+) -> Trends:
+    """``Trends`` of ``[start, end)`` for the defects ``ids``; days are local to ``zone``."""
+    daily: dict[int, Counter[date]] = {}
+    reported: Counter[date] = Counter()
+    rows = conn.execute(
+        sa.select(messages.c.defect_id, messages.c.processed_at).where(
+            messages.c.processed_at >= window_start,
+            messages.c.processed_at < end,
+            messages.c.defect_id.is_not(None),
+        )
+    )
+    for defect_id, at in rows:
+        day = at.astimezone(zone).date()
+        daily.setdefault(defect_id, Counter())[day] += 1
+        reported[day] += 1
+    waiting = conn.execute(
+        sa.select(sa.func.count()).where(defects.c.state == str(DefectState.CANDIDATE))
+    ).scalar_one()
+    return Trends(
+        previous=_period_counts(conn, start - (end - start), start),
+        daily=daily,
+        reported=reported,
+        origins=_origins(conn, ids),
+        candidates_waiting=int(waiting),
+    )
+
+
+def _origins(conn: Connection, ids: Collection[int]) -> dict[int, Origins]:
+    """``Origins`` per defect from a few grouped queries (not one per defect)."""
+    columns = ("application", "environment", "version")
+    tally: dict[tuple[int, str], Counter[str]] = {}
+    for chunk in chunks(sorted(ids)):
+        live = sa.select(
+            occurrences.c.defect_id,
+            *(occurrences.c[c] for c in columns),
+            sa.literal(1).label("n"),
+        ).where(occurrences.c.defect_id.in_(chunk))
+        folded = sa.select(
+            occurrence_days.c.defect_id,
+            *(occurrence_days.c[c] for c in columns),
+            occurrence_days.c.count.label("n"),
+        ).where(occurrence_days.c.defect_id.in_(chunk))
+        seen = sa.union_all(live, folded).subquery()
+        query = sa.select(
+            seen.c.defect_id, *(seen.c[c] for c in columns), sa.func.sum(seen.c.n)
+        ).group_by(seen.c.defect_id, *(seen.c[c] for c in columns))
+        for defect_id, *values, n in conn.execute(query):
+            for column, value in zip(columns, values, strict=True):
+                if value:
+                    tally.setdefault((defect_id, column), Counter())[str(value)] += int(n)
+    status: dict[int, tuple[str, bool]] = {}
+    for chunk in chunks(sorted(ids)):
+        query = sa.select(defects.c.id, defects.c.tracker_status, defects.c.resolved)
+        for row in conn.execute(query.where(defects.c.id.in_(chunk))):
+            status[row.id] = (row.tracker_status or "", bool(row.resolved))
+
+    def top(defect_id: int, column: str) -> list[str]:
+        counted = tally.get((defect_id, column), Counter())
+        ranked = sorted(counted.items(), key=lambda kv: (-kv[1], kv[0]))
+        return [value for value, _ in ranked[:ORIGINS_SHOWN]]
+
+    return {
+        i: Origins(*status[i], top(i, "application"), top(i, "environment"), top(i, "version"))
+        for i in status
+    }
+
+
+def _effects_in(conn: Connection, kind: EffectKind, start: datetime, end: datetime) -> set[int]:
+    """Defects with an effect of ``kind`` queued in ``[start, end)``."""
+    return set(
+        conn.execute(
+            sa.select(outbox.c.defect_id).where(
+                outbox.c.kind == str(kind),
+                outbox.c.created_at >= start,
+                outbox.c.created_at < end,
+            )
+        ).scalars()
+    )
 
 
 def _summaries(conn: Connection, ids: Sequence[int]) -> dict[int, DefectSummary]:
@@ -386,15 +509,7 @@ def _new_ids(
 
 
 def _reopened(conn: Connection, start: datetime, end: datetime) -> set[int]:
-    return set(
-        conn.execute(
-            sa.select(outbox.c.defect_id).where(
-                outbox.c.kind == str(EffectKind.REOPEN),
-                outbox.c.created_at >= start,
-                outbox.c.created_at < end,
-            )
-        ).scalars()
-    )
+    return _effects_in(conn, EffectKind.REOPEN, start, end)
 
 
 def _candidate_ids(conn: Connection) -> list[int]:
