@@ -97,6 +97,11 @@ class DaemonStopped(TriagebotError):
     """Asked to stop (SIGTERM/SIGINT) before the service was up, while it waited for the store."""
 
 
+def replica_name() -> str:
+    """This replica among those sharing the store: its host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
 def wait_for_store(store: Store, stop: threading.Event) -> None:
     """Migrate the store, waiting with back-off while it is out of reach.
 
@@ -348,6 +353,8 @@ class Daemon:
         self.tracker = tracker
         self.sources = list(sources)
         self.leadership = leadership
+        #: This replica among the others, for the leases of the jobs it runs.
+        self.holder = leadership.holder if leadership is not None else replica_name()
         self.stopping = asyncio.Event()
         # the outbox's two lanes, each on its own thread: a slow or unreachable tracker never
         # holds up intake or mail, and an SMTP outage never holds up filing
@@ -394,9 +401,7 @@ class Daemon:
             mailer=mail_enabled(config),
             analyser=analyser,
             metrics=metrics,
-            leadership=store.leadership(
-                f"{socket.gethostname()}:{os.getpid()}", timedelta(seconds=service.failover)
-            ),
+            leadership=store.leadership(replica_name(), timedelta(seconds=service.failover)),
         )
 
     def serving(self) -> contextlib.AbstractContextManager[None]:
@@ -469,7 +474,7 @@ class Daemon:
             if not once:
                 tasks += [asyncio.create_task(self._outbox(lane), name=lane) for lane in LANES]
                 days = self.config.store.retention_days
-                retention = retention_loop(self.store, days, self.stopping)
+                retention = retention_loop(self.store, days, self.stopping, self.holder)
                 tasks.append(asyncio.create_task(retention, name="retention"))
             await _until_done_or_crashed(tasks)
             if once:

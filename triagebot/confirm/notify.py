@@ -32,7 +32,7 @@ from triagebot.errors import NotifyError, RetryableError
 from triagebot.identity import Identity, reference
 from triagebot.mail.classify import AddressSet
 from triagebot.smtp import Mailer
-from triagebot.store import Defect, DefectState, Effect, Store
+from triagebot.store import Defect, DefectState, Effect, Reminder, Store
 from triagebot.templates import environment
 
 __all__ = ["Notifier", "Templates"]
@@ -155,14 +155,27 @@ class Notifier:
         each is claimed first, so replicas never send the same one."""
         sent = 0
         cutoff = now - timedelta(hours=self.helpdesk.reminder_after_hours)
-        for defect_id, recipient in self.store.claim_reminders(cutoff):
+        for claim in self.store.claim_reminders(cutoff):
             try:
-                self._send_candidate(self.store.defect(defect_id), recipient, "reminder", now)
+                sent += self.send_reminder(claim, now)
             except NotifyError as exc:  # away or refusing: the next round tries again
-                log.warning("confirm.reminder_deferred", defect=defect_id, error=str(exc))
+                log.warning("confirm.reminder_deferred", defect=claim.defect_id, error=str(exc))
                 break
-            sent += 1
         return sent
+
+    def send_reminder(self, claim: Reminder, now: datetime) -> bool:
+        """Send a claimed reminder, unless another replica took it over meanwhile (this one
+        was paused past the claim); False when it did not go out from here."""
+        context = {"defect": claim.defect_id, "recipient": claim.recipient, "token": claim.token}
+        if not self.store.renew_reminder(claim):
+            log.warning("confirm.reminder_claim_lost", **context, doing="send")
+            return False
+        message_id = self._send_candidate(
+            self.store.defect(claim.defect_id), claim.recipient, "reminder", now
+        )
+        if not self.store.complete_reminder(claim, message_id, now):
+            log.warning("confirm.reminder_claim_lost", **context, doing="complete")
+        return True
 
     # --- the mails ------------------------------------------------------------------------
 
@@ -226,7 +239,9 @@ class Notifier:
         if refused:  # the effect is tried again for these (those served are recorded)
             raise refused[0]
 
-    def _send_candidate(self, defect: Defect, recipient: str, kind: str, now: datetime) -> None:
+    def _send_candidate(self, defect: Defect, recipient: str, kind: str, now: datetime) -> str:
+        """Send one candidate mail or reminder; returns its Message-ID. A candidate mail is
+        recorded here, a reminder by the caller, under its claim."""
         token = tokens.issue(self._secret, defect.id, now, self._ttl)
         message_id = self.identity.message_id(f"c-{token}")
         context = {
@@ -250,8 +265,10 @@ class Notifier:
             reply_to=self._addressing.reply_to(token),
         )
         self.mailer.send(message)
-        self.store.record_notification(defect.id, kind, recipient, message_id, now)
+        if kind != "reminder":
+            self.store.record_notification(defect.id, kind, recipient, message_id, now)
         log.info("confirm.candidate_sent", defect=defect.id, kind=kind, recipient=recipient)
+        return message_id
 
     def summarise(self, now: datetime) -> int:
         """Send each recipient one summary of the held candidates it has not seen; returns

@@ -46,6 +46,7 @@ from triagebot.lifecycle import (
 from triagebot.store.batch import SAMPLE_TRACE_CHARS
 from triagebot.store.db import IN_CHUNK, SQLITE_BUSY_TIMEOUT_MS, SessionLimits, chunks
 from triagebot.store.facade import RECORD_ATTEMPTS, Store
+from triagebot.store.jobs import JOB_LEASE, JobLease
 from triagebot.store.leader import Leadership
 from triagebot.store.queries import (
     STATUS_FAILED_SHOWN,
@@ -54,7 +55,14 @@ from triagebot.store.queries import (
     signatures_of,
 )
 from triagebot.store.queue import EFFECT_HEARTBEAT, EFFECT_LEASE
-from triagebot.store.records import Defect, DefectSummary, Effect, EffectResult, ReplyRecord
+from triagebot.store.records import (
+    Defect,
+    DefectSummary,
+    Effect,
+    EffectResult,
+    Reminder,
+    ReplyRecord,
+)
 from triagebot.store.runs import CLAIM_LEASE
 from triagebot.store.schema import (
     MESSAGE_ID_WIDTH,
@@ -78,6 +86,7 @@ __all__ = [
     "EFFECT_HEARTBEAT",
     "EFFECT_LEASE",
     "IN_CHUNK",
+    "JOB_LEASE",
     "MESSAGE_ID_WIDTH",
     "RECORD_ATTEMPTS",
     "SAMPLE_TRACE_CHARS",
@@ -92,8 +101,10 @@ __all__ = [
     "EffectKind",
     "EffectResult",
     "HumanDecision",
+    "JobLease",
     "Leadership",
     "PeriodActivity",
+    "Reminder",
     "ReplyRecord",
     "SessionLimits",
     "Store",
