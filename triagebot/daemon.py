@@ -478,7 +478,8 @@ class Daemon:
                 tasks.append(asyncio.create_task(retention, name="retention"))
             await _until_done_or_crashed(tasks)
             if once:
-                await asyncio.gather(*(self._run_effects(lane) for lane in LANES))
+                if self._leads():
+                    await asyncio.gather(*(self._run_effects(lane) for lane in LANES))
                 await asyncio.to_thread(self._summary, started)
         finally:
             notify("STOPPING=1")
@@ -498,7 +499,7 @@ class Daemon:
             if self.leadership is not None:
                 self.leadership.release()
             self.store.close()
-            log.info("daemon.stopped")
+            log.info("daemon.stopped", analysed=self.metrics.analysed_total())
 
     def _start_listener(self) -> Any:
         spool = listener_spool(self.config)
@@ -585,7 +586,9 @@ class Daemon:
         (the watchdog's ``loop`` is idle meanwhile)."""
         announced = False
         while not self.stopping.is_set():
-            if await _on(io, led.hold) is not None:
+            leads = await _on(io, led.hold) is not None
+            self.metrics.leading.set(int(leads))
+            if leads:
                 return True
             self.watch.idle(loop)
             if once or not announced:
@@ -611,6 +614,7 @@ class Daemon:
             if not refs:
                 return _Fetched(refs, [], behind)
             raws = [incoming.raw for incoming in batch]
+            self.metrics.analysed.inc(len(raws))
             started = time.monotonic()
             analysed = await _on(self._analysis, self.analyser.analyse, raws)
             return _Fetched(refs, analysed, behind, time.monotonic() - started)
@@ -692,10 +696,20 @@ class Daemon:
         for due in self._due.values():
             due.set()
 
+    def _leads(self) -> bool:
+        """Whether this replica leads the intake (as far as it knows: no database call), or
+        runs without an election."""
+        return self.leadership is None or self.leadership.token is not None
+
     async def _outbox(self, lane: str) -> None:
         """Perform one lane's effects whenever a batch committed, every few seconds, and once
         more on the way out; the tracker lane syncs statuses first when ``sync_interval`` has
-        passed (at start, then on its own clock: never per batch)."""
+        passed (at start, then on its own clock: never per batch).
+
+        Only the intake leader does: a standby's rounds would take effects on the defects the
+        leader's batches are writing, and each of its completions would wait for a batch's
+        row locks or hold one up, and the status sync would ask the tracker once per replica.
+        A standby that takes the lead over runs its first round within ``OUTBOX_INTERVAL``."""
         next_sync = time.monotonic()
         due = self._due[lane]
         while True:
@@ -705,6 +719,10 @@ class Daemon:
             self.watch.progress(lane)
             due.clear()
             final = self.stopping.is_set()
+            if not self._leads():  # a standby's round would only contend with the leader's
+                if final:
+                    return
+                continue
             if lane == TRACKER_LANE and not final and time.monotonic() >= next_sync:
                 next_sync = time.monotonic() + self.config.tracker.sync_interval
                 await self._sync_statuses()

@@ -20,8 +20,10 @@ nothing. An advisory lock was chosen over a lease row alone because a crashed le
 goes with its session at once, while a lease row would wait out its whole term. SQLite has a
 single process: the lead is taken at once, through the same calls.
 
-Every replica also keeps a ``replica:<holder>`` row's ``renewed_at`` up to date (at each
-attempt or renewal), so ``triagebot status`` shows the replicas, which one leads, since when.
+Every replica also keeps a ``replica:<holder>`` row's ``renewed_at`` up to date (the leader at
+each renewal, a standby at every third of the failover time, not at each attempt: every
+update is a commit the leader's batches wait behind on a durable server), so ``triagebot
+status`` shows the replicas, which one leads, since when.
 """
 
 from __future__ import annotations
@@ -39,13 +41,13 @@ from triagebot.errors import LeadershipLost, StoreError
 from triagebot.store.db import RECORD_LOCK, mapped
 from triagebot.store.schema import leases
 
-__all__ = ["INTAKE", "INTAKE_LOCK", "Leadership", "check"]
+__all__ = ["INTAKE", "INTAKE_LOCK", "REPLICA", "Leadership", "check"]
 
 log = structlog.get_logger(__name__)
 
 INTAKE = "intake"
 INTAKE_LOCK = RECORD_LOCK + 1  # session-scoped, unlike the others
-_REPLICA = "replica:"
+REPLICA = "replica:"  # the prefix of each replica's own row
 
 
 class Leadership:
@@ -71,6 +73,7 @@ class Leadership:
         self._conn: Connection | None = None
         self.token: int | None = None
         self._due = 0.0  # monotonic time of the next renewal (leader) or attempt (standby)
+        self._seen_due = 0.0  # monotonic time a standby next updates its ``replica:`` row
 
     @property
     def poll(self) -> float:
@@ -108,7 +111,8 @@ class Leadership:
                 and not conn.execute(sa.select(sa.func.pg_try_advisory_lock(INTAKE_LOCK))).scalar()
             ):
                 conn.rollback()
-                self._see(conn)
+                if time.monotonic() >= self._seen_due:  # the row, not every attempt: a commit
+                    self._see(conn)
                 conn.close()
                 self._due = time.monotonic() + self.poll
                 return
@@ -137,12 +141,13 @@ class Leadership:
 
     def _see(self, conn: Connection) -> None:
         """This replica's ``replica:`` row: when it was last seen."""
-        now, name = self._clock(), _REPLICA + self.holder
+        now, name = self._clock(), REPLICA + self.holder
         seen = sa.update(leases).where(leases.c.name == name).values(renewed_at=now)
         if not conn.execute(seen).rowcount:
             row = {"holder": self.holder, "token": 0, "acquired_at": now, "renewed_at": now}
             conn.execute(sa.insert(leases).values(name=name, **row))
         conn.commit()
+        self._seen_due = time.monotonic() + self.failover.total_seconds() / 3
 
     def _drop(self, why: str | None, error: str) -> None:
         if why == "lost":
