@@ -33,6 +33,7 @@ from tests.helpers import write_rules
 from tests.servers.smtp import SmtpServer
 from triagebot.config import Config, HelpdeskConfig, Secret, SmtpConfig, config_from_dict
 from triagebot.confirm import Notifier
+from triagebot.confirm.notify import DUE_MAIL
 from triagebot.digest import CLAIM_LEASE, DigestRunner
 from triagebot.errors import LeadershipLost
 from triagebot.rules import Action
@@ -143,6 +144,58 @@ def test_a_reminder_taken_over_goes_out_once_and_the_late_claimer_records_nothin
     assert len(smtp_server.messages) == len(ids)
     for defect_id in ids:
         assert list(pair[1].notified(defect_id, "reminder")) == [STAFF]
+
+
+def refusal_answers(store: Store, staff: range) -> None:
+    """Refused replies from different ``staff`` members, each waiting for its answer."""
+    for i in staff:
+        answer = {
+            "to": f"staff{i}@example.test",
+            "reason": "the token has expired",
+            "subject": "Re: [triage C-1] confirm",
+            "in_reply_to": f"<r{i}@example.test>",
+            "references": [f"<r{i}@example.test>"],
+        }
+        at = START - timedelta(minutes=5)
+        queued = store.queue_refusal_notice(
+            f"<r{i}@example.test>", answer["to"], answer, at=at, per=timedelta(hours=1)
+        )
+        assert queued
+
+
+def test_the_due_mails_are_sent_by_one_replica_and_one_paused_past_its_lease_sends_none(
+    pair: tuple[Store, Store],
+    clock: ManualClock,
+    helpdesk: HelpdeskConfig,
+    smtp_config: SmtpConfig,
+    smtp_server: SmtpServer,
+) -> None:
+    """The answers to refused replies (like the summaries) are sent by whichever replica
+    holds the ``due-mail`` job: while A holds it B sends nothing; once A's lease ran out B
+    takes the job and sends them all. A wakes up with a new answer due: it sends nothing and
+    marks nothing sent, and the answer waits for the job's holder."""
+    a, b = (
+        Notifier(Mailer(smtp_config), helpdesk, store, holder=name)
+        for store, name in zip(pair, "ab", strict=True)
+    )
+    refusal_answers(pair[0], range(2))
+    mine = pair[0].claim_job(DUE_MAIL, "a", timedelta(0))
+    assert mine is not None
+    b.send_due(clock())
+    assert smtp_server.messages == []  # A holds the job
+    clock.advance(JOB_LEASE + timedelta(seconds=1))
+    b.send_due(clock())
+    assert sorted(m.message["To"] for m in smtp_server.messages) == [
+        "staff0@example.test",
+        "staff1@example.test",
+    ]
+    refusal_answers(pair[0], range(2, 3))
+    with pytest.raises(LeadershipLost):
+        a.answer_refusals(clock(), mine)
+    with pytest.raises(LeadershipLost):
+        pair[0].refusal_notice_sent("<r2@example.test>", clock(), lease=mine)
+    assert len(smtp_server.messages) == 2
+    assert [m for m, _ in pair[0].refusal_notices_due()] == ["<r2@example.test>"]
 
 
 # --- the retention job --------------------------------------------------------------------

@@ -13,12 +13,11 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -62,7 +61,7 @@ from triagebot.services import (
     open_store,
 )
 from triagebot.smtp import Mailer, mail_enabled
-from triagebot.store import Effect, Leadership, Store
+from triagebot.store import Effect, Leadership, Store, replica_name
 from triagebot.systemd import LoopWatch, notify, watchdog_interval
 from triagebot.tracker_move import kind_warning
 from triagebot.trackers import tracker_kind
@@ -95,11 +94,6 @@ class DaemonCrashed(TriagebotError):
 
 class DaemonStopped(TriagebotError):
     """Asked to stop (SIGTERM/SIGINT) before the service was up, while it waited for the store."""
-
-
-def replica_name() -> str:
-    """This replica among those sharing the store: its host and process."""
-    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def wait_for_store(store: Store, stop: threading.Event) -> None:
@@ -538,7 +532,7 @@ class Daemon:
                         lead = None if led is None else await _on(io, led.hold)
                         if led is not None and lead is None:
                             raise LeadershipLost("another replica reads the mailbox now")
-                        fetched = await pending
+                        fetched = await _holding(led, pending)
                         refs, analysed = fetched.refs, fetched.analysed
                         if not refs:
                             if once and not await _on(io, source.delivering):
@@ -550,8 +544,9 @@ class Daemon:
                             continue
                         pending = self._analysed(io, source, limit)  # overlaps with recording
                         started = time.monotonic()
-                        done = await _on(
-                            self._worker, self._handle, source.name, refs, analysed, lead
+                        done = await _holding(
+                            led,
+                            _on(self._worker, self._handle, source.name, refs, analysed, lead),
                         )
                         fetched.seconds += time.monotonic() - started
                         self._recorded(source.name, done, fetched)
@@ -860,6 +855,25 @@ def _exit_now(grace: float) -> None:
     log.warning("daemon.stop_forced", after=grace)
     sys.stderr.flush()
     os._exit(0)
+
+
+async def _holding(led: Leadership | None, work: Awaitable[T]) -> T:
+    """Await a step of the leader's intake (a batch analysed in the worker processes, or
+    recorded), renewing the lead meanwhile: a batch that takes longer than the failover time
+    (the worker processes starting, a loaded host) is progress, not a freeze, and losing the
+    lead over it would hand the same mail to the next leader to parse again. A frozen
+    process renews nothing; a step that hangs is cut short by its own limits (the analysis
+    budget, the store's statement timeout)."""
+    if led is None:
+        return await work
+    step = asyncio.ensure_future(work)
+    try:
+        while not (await asyncio.wait({step}, timeout=led.renewal))[0]:
+            await asyncio.to_thread(led.hold)
+    except asyncio.CancelledError:
+        step.cancel()  # as ``await step`` would have
+        raise
+    return step.result()
 
 
 def _acknowledge(source: Source, moves: dict[Folder, list[str]]) -> None:

@@ -47,7 +47,7 @@ from triagebot.store.batch import SAMPLE_TRACE_CHARS
 from triagebot.store.db import IN_CHUNK, SQLITE_BUSY_TIMEOUT_MS, SessionLimits, chunks
 from triagebot.store.facade import RECORD_ATTEMPTS, Store
 from triagebot.store.jobs import JOB_LEASE, JobLease
-from triagebot.store.leader import Leadership
+from triagebot.store.leader import Leadership, replica_name
 from triagebot.store.queries import (
     STATUS_FAILED_SHOWN,
     PeriodActivity,
@@ -121,6 +121,7 @@ __all__ = [
     "notifications",
     "occurrences",
     "outbox",
+    "replica_name",
     "replies",
     "signatures",
     "signatures_of",

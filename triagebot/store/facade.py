@@ -188,6 +188,12 @@ class Store:
         now = self.clock()
         return self._retried(lambda conn: jobs.claim(conn, job, holder, now, every), unique=True)
 
+    def renew_job(self, lease: jobs.JobLease) -> None:
+        """Renew ``lease`` before a step of its job that cannot be undone (a mail sent);
+        ``LeadershipLost`` when it is not the job's current lease any more."""
+        with self.write() as conn:
+            jobs.check(conn, lease, self.clock())
+
     def finish_job(self, lease: jobs.JobLease) -> bool:
         """The run is done: free the job (False: the lease ran out meanwhile)."""
         with self.write() as conn:
@@ -423,9 +429,20 @@ class Store:
             return confirmation.seen_on(conn, defect_id, limit)
 
     def record_notification(
-        self, defect_id: int, kind: str, recipient: str, message_id: str, at: datetime
+        self,
+        defect_id: int,
+        kind: str,
+        recipient: str,
+        message_id: str,
+        at: datetime,
+        *,
+        lease: jobs.JobLease | None = None,
     ) -> None:
+        """Record a mail sent about a defect; ``lease``: the job's that sent it, which must
+        still be current (else ``LeadershipLost``, nothing written)."""
         with self.write() as conn:
+            if lease is not None:
+                jobs.check(conn, lease, self.clock())
             confirmation.record_notification(
                 conn, defect_id, kind, recipient, message_id=message_id, at=at
             )
@@ -469,8 +486,13 @@ class Store:
         with self.read() as conn:
             return confirmation.refusal_notices_due(conn)
 
-    def refusal_notice_sent(self, message_id: str, at: datetime) -> None:
+    def refusal_notice_sent(
+        self, message_id: str, at: datetime, *, lease: jobs.JobLease | None = None
+    ) -> None:
+        """Mark an answer sent; ``lease`` as for ``record_notification``."""
         with self.write() as conn:
+            if lease is not None:
+                jobs.check(conn, lease, self.clock())
             confirmation.refusal_notice_sent(conn, message_id, at)
 
     # --- outbox ---------------------------------------------------------------------------

@@ -28,6 +28,8 @@ status`` shows the replicas, which one leads, since when.
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 from datetime import datetime, timedelta
@@ -41,13 +43,18 @@ from triagebot.errors import LeadershipLost, StoreError
 from triagebot.store.db import RECORD_LOCK, mapped
 from triagebot.store.schema import leases
 
-__all__ = ["INTAKE", "INTAKE_LOCK", "REPLICA", "Leadership", "check"]
+__all__ = ["INTAKE", "INTAKE_LOCK", "REPLICA", "Leadership", "check", "replica_name"]
 
 log = structlog.get_logger(__name__)
 
 INTAKE = "intake"
 INTAKE_LOCK = RECORD_LOCK + 1  # session-scoped, unlike the others
 REPLICA = "replica:"  # the prefix of each replica's own row
+
+
+def replica_name() -> str:
+    """This replica among those sharing the store: its host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class Leadership:
@@ -79,6 +86,11 @@ class Leadership:
     def poll(self) -> float:
         """Seconds between a standby's attempts to take the lead."""
         return self.failover.total_seconds() / 10
+
+    @property
+    def renewal(self) -> float:
+        """Seconds between the leader's renewals (``hold`` touches the database no sooner)."""
+        return self.failover.total_seconds() / 3
 
     def hold(self) -> int | None:
         """Take the lead, or keep it: the fencing token while this replica leads, None while
@@ -126,7 +138,7 @@ class Leadership:
             conn.close()
             raise
         self._conn = conn
-        self._due = time.monotonic() + self.failover.total_seconds() / 3
+        self._due = time.monotonic() + self.renewal
         log.info("intake.leading", holder=self.holder, token=self.token)
 
     def _renew(self) -> None:
@@ -137,7 +149,7 @@ class Leadership:
             self._conn.rollback()
             raise LeadershipLost(f"the {self.name} lead moved on from token {self.token}")
         self._see(self._conn)
-        self._due = time.monotonic() + self.failover.total_seconds() / 3
+        self._due = time.monotonic() + self.renewal
 
     def _see(self, conn: Connection) -> None:
         """This replica's ``replica:`` row: when it was last seen."""
