@@ -110,12 +110,12 @@ class Replica:
         events = parse_events(self.log.read_text(encoding="utf-8", errors="replace"))
         return any(e.get("event") in ("intake.leading", "intake.standby") for e in events)
 
-    def parsed(self) -> int:
-        """The mails the replica analysed in its last run (``daemon.stopped``'s count)."""
+    def parsed(self) -> int | None:
+        """The mails the replica analysed in its last run (``daemon.stopped``'s count; None
+        when its stop was forced)."""
         events = parse_events(self.log.read_text(encoding="utf-8", errors="replace"))
-        return next(
-            int(e["analysed"]) for e in reversed(events) if e.get("event") == "daemon.stopped"
-        )
+        stops = [e for e in events if e.get("event") in ("daemon.stopped", "daemon.stop_forced")]
+        return int(stops[-1]["analysed"]) if stops and "analysed" in stops[-1] else None
 
 
 class Deployment:
@@ -293,6 +293,7 @@ def throughput(
             took = time.monotonic() - started
             cpu = [round(r.cpu() - b, 1) for r, b in zip(replicas, before, strict=True)]
             leader = dep.leader()
+            wait(dep.settled, 60)  # the last updates out, so each replica stops in order
             for replica in replicas:
                 replica.stop()
             roles = ["leader" if r.holder == leader else "standby" for r in replicas]
