@@ -11,10 +11,10 @@ The failover time printed is from the leader's SIGSTOP to another replica's firs
 
 Throughput (``--throughput``): the same mails are delivered to a fresh mailbox once 1, 2 or 3
 replicas are up and have elected their leader; printed: msg/s from delivery to an empty
-inbox, and how many mails each replica parsed.
+inbox, and for each replica its role, the mails it analysed and the CPU seconds it used.
 
     python bench/replicas.py [-n 5000] [--replicas 3] [--kills 30] [--failover 5] [--seed 1]
-    python bench/replicas.py --throughput [-n 3000]
+    python bench/replicas.py --throughput [-n 3000] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -88,16 +88,34 @@ class Replica:
         self.proc.send_signal(signal.SIGTERM)
         return self.proc.wait(30)
 
+    def cpu(self) -> float:
+        """CPU seconds used so far by the process and its children still running (the
+        analysis workers): user and system time, from ``/proc``."""
+        assert self.proc is not None
+        pids = [self.proc.pid]
+        children = Path(f"/proc/{self.proc.pid}/task/{self.proc.pid}/children")
+        if children.exists():
+            pids += [int(p) for p in children.read_text().split()]
+        total = 0
+        for pid in pids:
+            try:
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / os.sysconf("SC_CLK_TCK")
+
     def ready(self) -> bool:
         """It leads, or stands by."""
         events = parse_events(self.log.read_text(encoding="utf-8", errors="replace"))
         return any(e.get("event") in ("intake.leading", "intake.standby") for e in events)
 
-    def parsed(self) -> int:
+    def parsed(self) -> int | None:
+        """The mails the replica analysed in its last run (``daemon.stopped``'s count; None
+        when its stop was forced)."""
         events = parse_events(self.log.read_text(encoding="utf-8", errors="replace"))
-        return sum(
-            1 for e in events if e.get("event") in ("message.processed", "message.quarantined")
-        )
+        stops = [e for e in events if e.get("event") in ("daemon.stopped", "daemon.stop_forced")]
+        return int(stops[-1]["analysed"]) if stops and "analysed" in stops[-1] else None
 
 
 class Deployment:
@@ -109,7 +127,6 @@ class Deployment:
         dovecot: DovecotServer,
         pg: PostgresServer,
         failover: float,
-        level: str = "info",
     ):
         self.root, self.pg = root, pg
         self.box: Mailbox = dovecot.add_user()
@@ -122,7 +139,7 @@ class Deployment:
             "store": {"url": self.url},
             "tracker": {"kind": "local", "update_interval": 1.0},  # updates within the drill
             "rules": {"path": str(rules_dir(root, shipped=True))},
-            "logging": {"level": level, "format": "json"},
+            "logging": {"level": "info", "format": "json"},
             "service": {"failover": failover, "workers": 1},
         }
         self.config.write_text(toml(sections), encoding="utf-8")
@@ -253,26 +270,39 @@ def drill(args: argparse.Namespace, root: Path, dovecot: DovecotServer, pg: Post
 def throughput(
     args: argparse.Namespace, root: Path, dovecot: DovecotServer, pg: PostgresServer
 ) -> int:
-    """The replicas start and elect a leader first; the clock runs from the moment the mails
-    are in the mailbox until it is empty. Debug logs (a line per mail) in every run alike:
-    they say which replica parsed each mail."""
+    """The replicas start and elect a leader first; the clock runs from the start of the
+    delivery into the mailbox until it is empty. Each configuration runs ``--rounds`` times,
+    alternating (1, 2, 3, 1, 2, 3, ...), so a load that comes and goes on the machine falls
+    on all of them. Printed per replica: its role, how many mails it analysed (its
+    ``triagebot_analysed_messages``, from its last log line), and the CPU seconds its
+    processes used (the service and its analysis workers): what a standby costs."""
     mails = [m.raw for m in mailgen.generate(args.n, args.seed, pool=mailgen.bug_pool()[:40])]
-    for count in (1, 2, 3):
-        folder = root / f"x{count}"
-        folder.mkdir()
-        dep = Deployment(folder, dovecot, pg, args.failover, level="debug")
-        replicas = dep.replicas(count)
-        for replica in replicas:
-            replica.start()
-        wait(lambda rs=replicas: all(r.ready() for r in rs), 120)
-        dep.box.seed(mails)
-        started = time.monotonic()
-        wait(lambda d=dep: d.inbox() == 0, 600)
-        took = time.monotonic() - started
-        for replica in replicas:
-            replica.stop()
-        parsed = [r.parsed() for r in replicas]
-        print(f"replicas {count}: {len(mails) / took:,.0f} msg/s, parsed per replica {parsed}")
+    for run in range(args.rounds):
+        for count in (1, 2, 3):
+            folder = root / f"r{run}x{count}"
+            folder.mkdir()
+            dep = Deployment(folder, dovecot, pg, args.failover)
+            replicas = dep.replicas(count)
+            for replica in replicas:
+                replica.start()
+            wait(lambda rs=replicas: all(r.ready() for r in rs), 120)
+            before = [r.cpu() for r in replicas]
+            started = time.monotonic()  # the leader reads while the mails are delivered
+            dep.box.seed(mails)
+            wait(lambda d=dep: d.inbox() == 0, 600)
+            took = time.monotonic() - started
+            cpu = [round(r.cpu() - b, 1) for r, b in zip(replicas, before, strict=True)]
+            leader = dep.leader()
+            wait(dep.settled, 60)  # the last updates out, so each replica stops in order
+            for replica in replicas:
+                replica.stop()
+            roles = ["leader" if r.holder == leader else "standby" for r in replicas]
+            parsed = [r.parsed() for r in replicas]
+            print(
+                f"round {run + 1}, replicas {count}: {len(mails) / took:,.0f} msg/s"
+                f" ({took:.1f} s), roles {roles}, parsed {parsed}, CPU s {cpu}",
+                flush=True,
+            )
     return 0
 
 
@@ -284,6 +314,7 @@ def main() -> int:
     parser.add_argument("--failover", type=float, default=5.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--throughput", action="store_true")
+    parser.add_argument("--rounds", type=int, default=2, help="throughput: runs of each")
     args = parser.parse_args()
     bindir = find_bindir()
     if bindir is None:

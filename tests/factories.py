@@ -30,6 +30,7 @@ from triagebot.store import (
     Store,
     digest_runs,
     messages,
+    occurrences,
 )
 from triagebot.trackers.base import TrackerIssue
 from triagebot.trackers.jira import JiraSettings
@@ -251,6 +252,15 @@ def by_group(prefix: str) -> list[tuple[str, bytes]]:
 
 def status(result: RunResult | None) -> str:
     return result.status if result is not None else "nothing due"
+
+
+def row_counts(store: Store) -> dict[str, int]:
+    """How many message and occurrence rows the store keeps (what retention removes)."""
+    with store.read() as conn:
+        return {
+            t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() or 0)
+            for t in (messages, occurrences)
+        }
 
 
 def runs(store: Store) -> list[tuple[str, datetime, datetime, str]]:

@@ -24,6 +24,7 @@ def test_status_counts_messages_defects_and_the_outbox(tmp_path: Path) -> None:
     (refused,) = store.due_effects(LATER, 10)
     store.fail_effect(refused, REFUSED, None)
     store.record([make_outcome("<waiting@x>", signature=make_signature("b" * 16))])
+    assert store.claim_job("retention", "host:42", timedelta(days=1)) is not None
     store.close()
 
     result = bot.run("status", "--json")
@@ -44,12 +45,16 @@ def test_status_counts_messages_defects_and_the_outbox(tmp_path: Path) -> None:
     (failed,) = outbox["failed_errors"]
     assert (failed["kind"], failed["error"]) == ("create", REFUSED)
     assert status["digests"] == []
+    (job,) = status["jobs"]
+    assert (job["job"], job["holder"], job["token"]) == ("retention", "host:42", 1)
+    assert "host:42" not in [r["holder"] for r in status["replicas"]]  # a job is no replica
 
     text = bot.run("status")
     assert text.returncode == 0, text.stderr
     assert f"messages  {mails} recorded, {mails} in the last 24 h" in text.stdout
     assert f"failed #{failed['id']} create" in text.stdout
     assert "digest    no run yet" in text.stdout
+    assert "job       retention: held by host:42 (token 1) since " in text.stdout
     assert "mail      disabled: no [smtp] section (0 mails wait for it)" in text.stdout
 
 

@@ -10,22 +10,14 @@ import pytest
 import sqlalchemy as sa
 
 from tests.clocks import ManualClock
-from tests.factories import make_outcome
+from tests.factories import make_outcome, row_counts
 from triagebot.config import ConfigError, config_from_dict
 from triagebot.housekeeping import retention_loop
 from triagebot.store import Store
 from triagebot.store.retention import cutoff
-from triagebot.store.schema import messages, occurrence_days, occurrences
+from triagebot.store.schema import occurrence_days
 
 DAYS = 400
-
-
-def counts(store: Store) -> dict[str, int]:
-    with store.read() as conn:
-        return {
-            t.name: int(conn.execute(sa.select(sa.func.count()).select_from(t)).scalar() or 0)
-            for t in (messages, occurrences)
-        }
 
 
 def folded(store: Store) -> dict[tuple[date, str | None], int]:
@@ -37,9 +29,7 @@ def folded(store: Store) -> dict[tuple[date, str | None], int]:
     return {(r.day, r.version): r.count for r in rows}
 
 
-def test_old_occurrences_fold_into_days_and_totals_stay(
-    store: Store, clock: ManualClock
-) -> None:
+def test_old_occurrences_fold_into_days_and_totals_stay(store: Store, clock: ManualClock) -> None:
     """Three old reports (two on one day, of two versions) fold into day rows, in chunks
     of two; the recent one stays a row; the defect's count, dates and machines are as
     before; a second run has nothing to do."""
@@ -60,7 +50,7 @@ def test_old_occurrences_fold_into_days_and_totals_stay(
     assert done.cutoff == cutoff(clock(), DAYS)
     assert (done.folded, done.pruned) == (3, 3)
     assert (again.folded, again.pruned) == (0, 0)
-    assert counts(store) == {"messages": 1, "occurrences": 1}
+    assert row_counts(store) == {"messages": 1, "occurrences": 1}
     first, second = start.date(), (start + timedelta(days=1)).date()
     assert folded(store) == {(first, "4.2.0"): 1, (first, "4.3.0"): 1, (second, "4.2.0"): 1}
     assert store.defects() == [before]
@@ -90,13 +80,13 @@ async def test_the_service_loop_runs_at_start_and_returns_on_stop(tmp_path: obje
     store.record([make_outcome("<old@x>")], now=moment - timedelta(days=DAYS + 1))
     stopping = asyncio.Event()
     try:
-        loop = asyncio.create_task(retention_loop(store, DAYS, stopping, interval=3600))
+        loop = asyncio.create_task(retention_loop(store, DAYS, stopping, "a", interval=3600))
         emptied = {"messages": 0, "occurrences": 0}
         for _ in range(500):
-            if counts(store) == emptied:
+            if row_counts(store) == emptied:
                 break
             await asyncio.sleep(0.01)
-        assert counts(store) == emptied
+        assert row_counts(store) == emptied
         stopping.set()
         await asyncio.wait_for(loop, 5)
     finally:

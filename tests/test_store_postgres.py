@@ -289,3 +289,35 @@ def test_replicas_read_one_mailbox_one_at_a_time_and_take_over_from_a_killed_one
     )
     expected = Counter(sample_group(name) for name, _ in mails)
     assert sorted(d["occurrences"] for d in bot.defects()) == sorted(expected.values())
+
+
+def test_a_standby_parses_no_mail_and_performs_no_effect_while_the_leader_drains(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """Two ``triagebot run`` processes on one Maildir and one PostgreSQL store, both up before
+    the mail arrives: the leader analyses every mail and performs the effects; the standby's
+    ``triagebot_analysed_messages`` stays 0 (its last line says it) and it performs nothing,
+    so a second replica costs the leader no parsing and no contention on its defects."""
+    bot = Bot(tmp_path)
+    bot.configure({"store": {"url": postgres_url}, "service": {"failover": 5}})
+    mails = samples()
+    leader = bot.start(tmp_path / "leader.log")
+    standby = None
+    try:
+        leader.wait_for_event("intake.leading", timeout=30)
+        standby = bot.start(tmp_path / "standby.log")
+        standby.wait_for_event("intake.standby", timeout=30)
+        seed_maildir(bot.maildir, mails)
+        assert wait_until(lambda: not listing(bot.maildir / "new"), 30)
+        leader.wait_for_event("outbox.notify_skipped", timeout=30)  # its effects were done
+        assert standby.terminate(timeout=15) == 0
+        assert leader.terminate(timeout=15) == 0
+    finally:
+        leader.kill()
+        if standby is not None:
+            standby.kill()
+    [stopped] = [e for e in standby.events() if e.get("event") == "daemon.stopped"]
+    assert stopped["analysed"] == 0
+    assert [e for e in standby.events() if e.get("event", "").startswith("outbox.")] == []
+    [led] = [e for e in leader.events() if e.get("event") == "daemon.stopped"]
+    assert led["analysed"] == len(mails)

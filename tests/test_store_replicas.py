@@ -27,6 +27,7 @@ from triagebot.store import (
     EffectKind,
     EffectResult,
     Leadership,
+    Reminder,
     SessionLimits,
     Store,
     defects,
@@ -248,7 +249,7 @@ def test_replicas_asking_for_reminders_at_once_get_disjoint_sets(
     """Both replicas ask at the same moment: every due reminder is claimed by exactly one."""
     ids = unanswered_candidates(pair[0], clock)
     start = threading.Barrier(2)
-    claimed: list[list[tuple[int, str]]] = [[], []]
+    claimed: list[list[Reminder]] = [[], []]
 
     def claim(index: int) -> None:
         start.wait()
@@ -259,7 +260,7 @@ def test_replicas_asking_for_reminders_at_once_get_disjoint_sets(
         thread.start()
     for thread in threads:
         thread.join(30)
-    first, second = ({d for d, _ in c} for c in claimed)
+    first, second = ({r.defect_id for r in c} for c in claimed)
     assert first.isdisjoint(second)
     assert sorted(first | second) == ids
 
@@ -271,11 +272,11 @@ def test_a_claimed_reminder_comes_due_again_only_after_its_lease(
     the lease has run out; one that was sent is never due again."""
     a, b = pair
     ids = unanswered_candidates(a, clock)
-    assert [d for d, _ in a.claim_reminders(clock() - DAY)] == ids
+    assert [r.defect_id for r in a.claim_reminders(clock() - DAY)] == ids
     assert b.claim_reminders(clock() - DAY) == []
     a.record_notification(ids[0], "reminder", HELPDESK_STAFF, "<r@x>", clock())
     clock.advance(EFFECT_LEASE + timedelta(seconds=1))
-    assert [d for d, _ in b.claim_reminders(clock() - DAY)] == ids[1:]
+    assert [r.defect_id for r in b.claim_reminders(clock() - DAY)] == ids[1:]
 
 
 # --- intake leadership --------------------------------------------------------------------

@@ -459,6 +459,15 @@ def _render_status(status: dict[str, Any]) -> str:
         for r in status.get("replicas", [])
     ]
     lines += [
+        f"job       {j['job']}: held by {j['holder']} (token {j['token']}) since {j['since']},"
+        f" renewed {j['renewed']}"
+        if j["holder"]
+        else f"job       {j['job']}: last run finished {j['renewed']} (token {j['token']})"
+        for j in status.get("jobs", [])
+    ]
+    if status.get("reminders_claimed"):
+        lines.append(f"reminders {status['reminders_claimed']} claimed for sending")
+    lines += [
         f"digest    {d['digest']}: {d['state']} up to {d['period_end']}"
         + (f" ({d['error']})" if d["error"] else "")
         for d in status["digests"]

@@ -13,12 +13,11 @@ import contextlib
 import logging
 import os
 import signal
-import socket
 import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -62,7 +61,7 @@ from triagebot.services import (
     open_store,
 )
 from triagebot.smtp import Mailer, mail_enabled
-from triagebot.store import Effect, Leadership, Store
+from triagebot.store import Effect, Leadership, Store, replica_name
 from triagebot.systemd import LoopWatch, notify, watchdog_interval
 from triagebot.tracker_move import kind_warning
 from triagebot.trackers import tracker_kind
@@ -348,6 +347,8 @@ class Daemon:
         self.tracker = tracker
         self.sources = list(sources)
         self.leadership = leadership
+        #: This replica among the others, for the leases of the jobs it runs.
+        self.holder = leadership.holder if leadership is not None else replica_name()
         self.stopping = asyncio.Event()
         # the outbox's two lanes, each on its own thread: a slow or unreachable tracker never
         # holds up intake or mail, and an SMTP outage never holds up filing
@@ -402,9 +403,7 @@ class Daemon:
             mailer=mail_enabled(config),
             analyser=analyser,
             metrics=metrics,
-            leadership=store.leadership(
-                f"{socket.gethostname()}:{os.getpid()}", timedelta(seconds=service.failover)
-            ),
+            leadership=store.leadership(replica_name(), timedelta(seconds=service.failover)),
         )
 
     def serving(self) -> contextlib.AbstractContextManager[None]:
@@ -478,11 +477,12 @@ class Daemon:
             if not once:
                 tasks += [asyncio.create_task(self._outbox(lane), name=lane) for lane in LANES]
                 days = self.config.store.retention_days
-                retention = retention_loop(self.store, days, self.stopping)
+                retention = retention_loop(self.store, days, self.stopping, self.holder)
                 tasks.append(asyncio.create_task(retention, name="retention"))
             await _until_done_or_crashed(tasks)
             if once:
-                await asyncio.gather(*(self._run_effects(lane) for lane in LANES))
+                if self._leads():
+                    await asyncio.gather(*(self._run_effects(lane) for lane in LANES))
                 await asyncio.to_thread(self._summary, started)
         finally:
             notify("STOPPING=1")
@@ -502,7 +502,7 @@ class Daemon:
             if self.leadership is not None:
                 self.leadership.release()
             self.store.close()
-            log.info("daemon.stopped")
+            log.info("daemon.stopped", analysed=self.metrics.analysed_total())
 
     def _start_listener(self) -> Any:
         spool = listener_spool(self.config)
@@ -541,7 +541,7 @@ class Daemon:
                         lead = None if led is None else await _on(io, led.hold)
                         if led is not None and lead is None:
                             raise LeadershipLost("another replica reads the mailbox now")
-                        fetched = await pending
+                        fetched = await _holding(led, pending)
                         refs, analysed = fetched.refs, fetched.analysed
                         if not refs:
                             if once and not await _on(io, source.delivering):
@@ -553,8 +553,9 @@ class Daemon:
                             continue
                         pending = self._analysed(io, source, limit)  # overlaps with recording
                         started = time.monotonic()
-                        done = await _on(
-                            self._worker, self._handle, source.name, refs, analysed, lead
+                        done = await _holding(
+                            led,
+                            _on(self._worker, self._handle, source.name, refs, analysed, lead),
                         )
                         fetched.seconds += time.monotonic() - started
                         self._recorded(source.name, done, fetched)
@@ -589,7 +590,9 @@ class Daemon:
         (the watchdog's ``loop`` is idle meanwhile)."""
         announced = False
         while not self.stopping.is_set():
-            if await _on(io, led.hold) is not None:
+            leads = await _on(io, led.hold) is not None
+            self.metrics.leading.set(int(leads))
+            if leads:
                 return True
             self.watch.idle(loop)
             if once or not announced:
@@ -615,6 +618,7 @@ class Daemon:
             if not refs:
                 return _Fetched(refs, [], behind)
             raws = [incoming.raw for incoming in batch]
+            self.metrics.analysed.inc(len(raws))
             started = time.monotonic()
             analysed = await _on(self._analysis, self.analyser.analyse, raws)
             return _Fetched(refs, analysed, behind, time.monotonic() - started)
@@ -696,10 +700,20 @@ class Daemon:
         for due in self._due.values():
             due.set()
 
+    def _leads(self) -> bool:
+        """Whether this replica leads the intake (as far as it knows: no database call), or
+        runs without an election."""
+        return self.leadership is None or self.leadership.token is not None
+
     async def _outbox(self, lane: str) -> None:
         """Perform one lane's effects whenever a batch committed, every few seconds, and once
         more on the way out; the tracker lane syncs statuses first when ``sync_interval`` has
-        passed (at start, then on its own clock: never per batch)."""
+        passed (at start, then on its own clock: never per batch).
+
+        Only the intake leader does: a standby's rounds would take effects on the defects the
+        leader's batches are writing, and each of its completions would wait for a batch's
+        row locks or hold one up, and the status sync would ask the tracker once per replica.
+        A standby that takes the lead over runs its first round within ``OUTBOX_INTERVAL``."""
         next_sync = time.monotonic()
         due = self._due[lane]
         while True:
@@ -709,6 +723,10 @@ class Daemon:
             self.watch.progress(lane)
             due.clear()
             final = self.stopping.is_set()
+            if not self._leads():  # a standby's round would only contend with the leader's
+                if final:
+                    return
+                continue
             if lane == TRACKER_LANE and not final and time.monotonic() >= next_sync:
                 next_sync = time.monotonic() + self.config.tracker.sync_interval
                 await self._sync_statuses()
@@ -846,6 +864,25 @@ def _exit_now(grace: float) -> None:
     log.warning("daemon.stop_forced", after=grace)
     sys.stderr.flush()
     os._exit(0)
+
+
+async def _holding(led: Leadership | None, work: Awaitable[T]) -> T:
+    """Await a step of the leader's intake (a batch analysed in the worker processes, or
+    recorded), renewing the lead meanwhile: a batch that takes longer than the failover time
+    (the worker processes starting, a loaded host) is progress, not a freeze, and losing the
+    lead over it would hand the same mail to the next leader to parse again. A frozen
+    process renews nothing; a step that hangs is cut short by its own limits (the analysis
+    budget, the store's statement timeout)."""
+    if led is None:
+        return await work
+    step = asyncio.ensure_future(work)
+    try:
+        while not (await asyncio.wait({step}, timeout=led.renewal))[0]:
+            await asyncio.to_thread(led.hold)
+    except asyncio.CancelledError:
+        step.cancel()  # as ``await step`` would have
+        raise
+    return step.result()
 
 
 def _acknowledge(source: Source, moves: dict[Folder, list[str]]) -> None:

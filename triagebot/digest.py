@@ -4,7 +4,10 @@ Each run covers ``[start, end)``: ``end`` is the scheduled fire time (or "now" f
 send) and ``start`` is the end of the digest's previous run, stored in ``digest_runs``, so
 "since the last digest" survives restarts. A run first *claims* its period with a row whose
 key is ``(digest, period_end)`` in one write transaction; a replica that finds the period
-claimed does nothing, so two replicas never both send. A send that fails leaves the row
+claimed does nothing, so two replicas never both send. Each claim carries a fencing token:
+the claimer renews it just before sending and ends its attempt under it, so a replica that
+wakes up after another took its period over sends nothing and overwrites nothing (a crash
+mid-send is taken over after ``CLAIM_LEASE``). A send that fails leaves the row
 ``retry`` with a back-off and the explanation (``retry_due`` sends it later): a refusal (a 5xx
 after a configuration mistake) is a setting to fix, so the digest waits for the fix too.
 Periods are counted by when triagebot recorded a mail (``processed_at``), not by the mail's
@@ -61,6 +64,7 @@ __all__ = [
     "CLAIM_LEASE",
     "LISTED",
     "SPARKLINES",
+    "Claim",
     "DigestContent",
     "DigestItem",
     "DigestRunner",
@@ -237,6 +241,15 @@ class Rendered:
             (folder / name).write_bytes(data)
             written.append(folder / name)
         return written
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A digest period this replica claimed, under fencing ``token``."""
+
+    digest: str
+    period: Period
+    token: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -486,31 +499,47 @@ class DigestRunner:
     def run(self, name: str, end: datetime, now: datetime, since: datetime) -> RunResult:
         """Claim the period ending at ``end`` and send it; ``since`` starts a first period."""
         self._require_mailer()
-        period = self._claim(name, end, now, since)
-        if period is None:
+        claim = self.claim(name, end, now, since)
+        if claim is None:
             log.info("digest.covered", digest=name, period_end=end.isoformat())
             return RunResult(name, "covered")
-        return self._send(name, period, now)
+        return self.send(claim, now)
 
     def retry_due(self, now: datetime) -> list[RunResult]:
         """Send again what failed transiently (or what a crashed owner left claimed)."""
         self._require_mailer()
         results = []
-        for name, period in self._due_retries(now):
-            if self._reclaim(name, period, now):
-                results.append(self._send(name, period, now))
+        for name, start, end in self.store.digest_retries_due(now, list(self.digests)):
+            token = self.store.reclaim_digest(name, end, now)
+            if token is not None:  # else a replica was quicker
+                results.append(self.send(Claim(name, Period(start, end), token), now))
         return results
 
-    def _send(self, name: str, period: Period, now: datetime) -> RunResult:
+    def claim(self, name: str, end: datetime, now: datetime, since: datetime) -> Claim | None:
+        """Claim the period of ``name`` ending at ``end`` (None: another run covers it)."""
+        claimed = self.store.claim_digest(name, end, now, since)
+        if claimed is None:
+            return None
+        start, token = claimed
+        return Claim(name, Period(start, end), token)
+
+    def send(self, claim: Claim, now: datetime) -> RunResult:
+        """Build and send a claimed period, unless another replica took it over meanwhile
+        (``covered``: this one was paused past ``CLAIM_LEASE``)."""
+        name, period = claim.digest, claim.period
         digest = self.digest(name)
         context = {
             "digest": name,
             "since": period.start.isoformat(),
             "until": period.end.isoformat(),
+            "token": claim.token,
         }
+        if not self.store.hold_digest(name, period.end, claim.token, now):
+            log.warning("digest.claim_lost", **context, doing="send")
+            return RunResult(name, "covered", period)
         content = build(self.store, self.config, digest, period)
         if content.empty and not digest.send_empty:
-            self._finish(name, period, "empty")
+            self._finish(claim, "empty")
             log.info("digest.empty", **context)
             return RunResult(name, "empty", period)
         items = len(content.rows)
@@ -529,12 +558,12 @@ class DigestRunner:
             )
             mailer.send(message)
         except NotifyError as exc:  # away, or refused until a setting is fixed: kept for later
-            retry_at = now + backoff(self._attempts(name, period))
-            self._finish(name, period, "retry", error=str(exc), retry_at=retry_at)
+            retry_at = now + backoff(self.store.digest_attempts(name, period.end))
+            self._finish(claim, "retry", error=str(exc), retry_at=retry_at)
             level = log.warning if isinstance(exc, NotifyUnavailable) else log.error
             level("digest.retry", **context, error=str(exc), retry_at=retry_at.isoformat())
             return RunResult(name, "retry", period, items, str(exc))
-        self._finish(name, period, "sent", message_id=str(message["Message-ID"]))
+        self._finish(claim, "sent", message_id=str(message["Message-ID"]))
         log.info(
             "digest.sent",
             **context,
@@ -549,33 +578,24 @@ class DigestRunner:
             raise NotifyError("mail is disabled: no usable [smtp] section")
         return self.mailer
 
-    # --- the digest_runs table (kept by the store: ``triagebot.store.runs``) -----------------
-
-    def _claim(self, name: str, end: datetime, now: datetime, since: datetime) -> Period | None:
-        start = self.store.claim_digest(name, end, now, since)
-        return None if start is None else Period(start, end)
-
-    def _due_retries(self, now: datetime) -> list[tuple[str, Period]]:
-        due = self.store.digest_retries_due(now, list(self.digests))
-        return [(name, Period(start, end)) for name, start, end in due]
-
-    def _reclaim(self, name: str, period: Period, now: datetime) -> bool:
-        """Take a retryable period over; False when a replica was quicker."""
-        return self.store.reclaim_digest(name, period.end, now)
-
-    def _attempts(self, name: str, period: Period) -> int:
-        return self.store.digest_attempts(name, period.end)
-
     def _finish(
         self,
-        name: str,
-        period: Period,
+        claim: Claim,
         state: str,
         *,
         error: str | None = None,
         retry_at: datetime | None = None,
         message_id: str | None = None,
     ) -> None:
-        self.store.finish_digest(
-            name, period.end, state, error=error, retry_at=retry_at, message_id=message_id
+        """End the claim's attempt; one taken over meanwhile writes nothing (logged)."""
+        done = self.store.finish_digest(
+            claim.digest,
+            claim.period.end,
+            claim.token,
+            state,
+            error=error,
+            retry_at=retry_at,
+            message_id=message_id,
         )
+        if not done:
+            log.warning("digest.claim_lost", digest=claim.digest, token=claim.token, doing=state)

@@ -61,9 +61,9 @@ class StoreUnavailable(StoreError, RetryableError):
 
 
 class LeadershipLost(StoreUnavailable):
-    """A batch came under a fencing token that is no longer the current one: another replica
-    took the intake over (this one froze or lost its session). Nothing was recorded; the
-    mail stays where it is for the new leader."""
+    """Work came under a fencing token that is no longer the current one: another replica
+    took the intake (or a scheduled job) over while this one froze or lost its session.
+    Nothing was written; a batch's mail stays where it is for the new leader."""
 
 
 class TrackerError(TriagebotError):

@@ -73,6 +73,16 @@ class Metrics:
             ["kind", "outcome"],
             registry=r,
         )
+        self.analysed = Counter(
+            "triagebot_analysed_messages",
+            "Mails this replica fetched and analysed (a standby's stays 0)",
+            registry=r,
+        )
+        self.leading = Gauge(
+            "triagebot_intake_leading",
+            "1 while this replica leads the intake (reads the shared mailbox)",
+            registry=r,
+        )
         self.backlog = Gauge(
             "triagebot_backlog_messages",
             "Mails waiting behind the last batch",
@@ -125,6 +135,10 @@ class Metrics:
             self.quarantined.labels(quarantine_reason(reason)).inc()
         self.processing.observe(seconds)
         self.succeeded("intake")
+
+    def analysed_total(self) -> int:
+        """How many mails this replica analysed since it started."""
+        return int(self.registry.get_sample_value("triagebot_analysed_messages_total") or 0)
 
     def source_state(self, source: str, error: str | None, backlog: int = 0) -> None:
         """A source opened or fetched (``error`` None), or failed with ``error``."""

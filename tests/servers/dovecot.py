@@ -126,7 +126,8 @@ class Mailbox:
             for path in (self.maildir.parent, self.maildir, *self.maildir.iterdir()):
                 os.chown(path, _USER.pw_uid, _GROUP.gr_gid)
             for entry in os.scandir(new):
-                os.chown(entry.path, _USER.pw_uid, _GROUP.gr_gid)
+                with suppress(FileNotFoundError):  # a running reader took it
+                    os.chown(entry.path, _USER.pw_uid, _GROUP.gr_gid)
         return count
 
     def uids(self, folder: str = "INBOX") -> list[int]:

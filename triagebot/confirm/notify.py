@@ -28,18 +28,28 @@ import structlog
 from triagebot.config import Config, HelpdeskConfig
 from triagebot.confirm import mailto, tokens
 from triagebot.confirm.commands import EXAMPLE, HELP, Verb
-from triagebot.errors import NotifyError, RetryableError
+from triagebot.errors import LeadershipLost, NotifyError, RetryableError
 from triagebot.identity import Identity, answer_subject, reference, subject
 from triagebot.mail.classify import AddressSet
 from triagebot.smtp import Mailer
-from triagebot.store import Defect, DefectState, Effect, Store
+from triagebot.store import (
+    Defect,
+    DefectState,
+    Effect,
+    JobLease,
+    Reminder,
+    Store,
+    replica_name,
+)
 from triagebot.templates import environment
 
-__all__ = ["Notifier", "Templates"]
+__all__ = ["DUE_MAIL", "Notifier", "Templates"]
 
 log = structlog.get_logger(__name__)
 
 _HOUR = timedelta(hours=1)
+#: The job (``Store.claim_job``) of sending summaries, reminders and refusal answers.
+DUE_MAIL = "due-mail"
 
 
 class Templates:
@@ -76,8 +86,11 @@ class Notifier:
         identity: Identity | None = None,
         templates: Templates | None = None,
         installation: str = "triagebot",
+        holder: str | None = None,
     ) -> None:
-        """``installation``: the ``[service]`` name in every subject."""
+        """``installation``: the ``[service]`` name in every subject; ``holder``: this replica
+        among those sharing the store (default: host and process)."""
+        self.holder = holder or replica_name()
         self.mailer = mailer
         self.installation = installation
         self.helpdesk = helpdesk
@@ -121,16 +134,27 @@ class Notifier:
 
     def send_due(self, now: datetime) -> None:
         """What is due besides the queued effects: the summary of held candidates, reminders,
-        answers to refused replies."""
-        self.summarise(now)
-        self.remind(now)
-        self.answer_refusals(now)
+        answers to refused replies. One replica at a time sends them (the ``due-mail`` job,
+        under a fencing token); reminders are claimed one by one on top."""
+        lease = self.store.claim_job(DUE_MAIL, self.holder, timedelta(0))
+        if lease is None:
+            return  # another replica is at it
+        try:
+            self.summarise(now, lease)
+            self.remind(now)
+            self.answer_refusals(now, lease)
+        except LeadershipLost as exc:  # paused past the lease: another replica sends them
+            log.warning("confirm.due_mail_lost", holder=self.holder, error=str(exc))
+        finally:
+            self.store.finish_job(lease)
 
-    def answer_refusals(self, now: datetime) -> int:
-        """Send the queued one-line answers to refused replies; returns how many went out."""
+    def answer_refusals(self, now: datetime, lease: JobLease) -> int:
+        """Send the queued one-line answers to refused replies under the ``due-mail`` job's
+        ``lease`` (``LeadershipLost`` once it is not current); returns how many went out."""
         sent = 0
         for message_id, answer in self.store.refusal_notices_due():
             to = self._recipients([str(answer["to"])])
+            self.store.renew_job(lease)  # outside the ``try``: a lost lease ends the round
             try:
                 if to:
                     self.mailer.send(self._reply(to, answer, "refusal", "refusal.txt.j2"))
@@ -140,7 +164,7 @@ class Notifier:
             except NotifyError as exc:  # refused: kept, tried again next round
                 log.warning("confirm.refusal_refused", message_id=message_id, error=str(exc))
                 continue
-            self.store.refusal_notice_sent(message_id, now)
+            self.store.refusal_notice_sent(message_id, now, lease=lease)
             log.info("confirm.refusal_sent", message_id=message_id, to=answer["to"])
             sent += 1
         return sent
@@ -150,14 +174,27 @@ class Notifier:
         each is claimed first, so replicas never send the same one."""
         sent = 0
         cutoff = now - timedelta(hours=self.helpdesk.reminder_after_hours)
-        for defect_id, recipient in self.store.claim_reminders(cutoff):
+        for claim in self.store.claim_reminders(cutoff):
             try:
-                self._send_candidate(self.store.defect(defect_id), recipient, "reminder", now)
+                sent += self.send_reminder(claim, now)
             except NotifyError as exc:  # away or refusing: the next round tries again
-                log.warning("confirm.reminder_deferred", defect=defect_id, error=str(exc))
+                log.warning("confirm.reminder_deferred", defect=claim.defect_id, error=str(exc))
                 break
-            sent += 1
         return sent
+
+    def send_reminder(self, claim: Reminder, now: datetime) -> bool:
+        """Send a claimed reminder, unless another replica took it over meanwhile (this one
+        was paused past the claim); False when it did not go out from here."""
+        context = {"defect": claim.defect_id, "recipient": claim.recipient, "token": claim.token}
+        if not self.store.renew_reminder(claim):
+            log.warning("confirm.reminder_claim_lost", **context, doing="send")
+            return False
+        message_id = self._send_candidate(
+            self.store.defect(claim.defect_id), claim.recipient, "reminder", now
+        )
+        if not self.store.complete_reminder(claim, message_id, now):
+            log.warning("confirm.reminder_claim_lost", **context, doing="complete")
+        return True
 
     # --- the mails ------------------------------------------------------------------------
 
@@ -223,12 +260,16 @@ class Notifier:
         if refused:  # the effect is tried again for these (those served are recorded)
             raise refused[0]
 
-    def _send_candidate(self, defect: Defect, recipient: str, kind: str, now: datetime) -> None:
+    def _send_candidate(self, defect: Defect, recipient: str, kind: str, now: datetime) -> str:
+        """Send one candidate mail or reminder; returns its Message-ID. A candidate mail is
+        recorded here, a reminder by the caller, under its claim."""
         message = self.candidate_mail(defect, recipient, kind, now)
         self.mailer.send(message)
         message_id = str(message["Message-ID"])
-        self.store.record_notification(defect.id, kind, recipient, message_id, now)
+        if kind != "reminder":
+            self.store.record_notification(defect.id, kind, recipient, message_id, now)
         log.info("confirm.candidate_sent", defect=defect.id, kind=kind, recipient=recipient)
+        return message_id
 
     def candidate_mail(
         self, defect: Defect, recipient: str, kind: str, now: datetime
@@ -257,9 +298,10 @@ class Notifier:
             reply_to=self._addressing.reply_to(token),
         )
 
-    def summarise(self, now: datetime) -> int:
-        """Send each recipient one summary of the held candidates it has not seen; returns
-        how many summaries went out."""
+    def summarise(self, now: datetime, lease: JobLease) -> int:
+        """Send each recipient one summary of the held candidates it has not seen, under the
+        ``due-mail`` job's ``lease`` (``LeadershipLost`` once it is not current); returns how
+        many summaries went out."""
         sent = 0
         for recipient in self._recipients(self.helpdesk.recipients):
             held = [self.store.defect(i) for i in self.store.summaries_due(recipient)]
@@ -274,6 +316,7 @@ class Notifier:
                 html=self.templates.render("summary.html.j2", **context),
                 kind="summary",
             )
+            self.store.renew_job(lease)
             try:
                 self.mailer.send(message)
             except NotifyError as exc:  # away or refusing: the next round tries again
@@ -281,7 +324,9 @@ class Notifier:
                 continue
             for defect in held:
                 message_id = str(message["Message-ID"])
-                self.store.record_notification(defect.id, "summary", recipient, message_id, now)
+                self.store.record_notification(
+                    defect.id, "summary", recipient, message_id, now, lease=lease
+                )
             log.info("confirm.summary_sent", recipient=recipient, candidates=len(held))
             sent += 1
         return sent

@@ -47,7 +47,8 @@ from triagebot.lifecycle import (
 from triagebot.store.batch import SAMPLE_TRACE_CHARS
 from triagebot.store.db import IN_CHUNK, SQLITE_BUSY_TIMEOUT_MS, SessionLimits, chunks
 from triagebot.store.facade import RECORD_ATTEMPTS, Store
-from triagebot.store.leader import Leadership
+from triagebot.store.jobs import JOB_LEASE, JobLease
+from triagebot.store.leader import Leadership, replica_name
 from triagebot.store.queries import (
     STATUS_FAILED_SHOWN,
     Origins,
@@ -57,7 +58,14 @@ from triagebot.store.queries import (
     signatures_of,
 )
 from triagebot.store.queue import EFFECT_HEARTBEAT, EFFECT_LEASE
-from triagebot.store.records import Defect, DefectSummary, Effect, EffectResult, ReplyRecord
+from triagebot.store.records import (
+    Defect,
+    DefectSummary,
+    Effect,
+    EffectResult,
+    Reminder,
+    ReplyRecord,
+)
 from triagebot.store.runs import CLAIM_LEASE
 from triagebot.store.schema import (
     MESSAGE_ID_WIDTH,
@@ -81,6 +89,7 @@ __all__ = [
     "EFFECT_HEARTBEAT",
     "EFFECT_LEASE",
     "IN_CHUNK",
+    "JOB_LEASE",
     "MESSAGE_ID_WIDTH",
     "RECORD_ATTEMPTS",
     "SAMPLE_TRACE_CHARS",
@@ -95,9 +104,11 @@ __all__ = [
     "EffectKind",
     "EffectResult",
     "HumanDecision",
+    "JobLease",
     "Leadership",
     "Origins",
     "PeriodActivity",
+    "Reminder",
     "ReplyRecord",
     "SessionLimits",
     "Store",
@@ -115,6 +126,7 @@ __all__ = [
     "notifications",
     "occurrences",
     "outbox",
+    "replica_name",
     "replies",
     "signatures",
     "signatures_of",

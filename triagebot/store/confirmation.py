@@ -24,7 +24,7 @@ from triagebot.rules import Fields
 from triagebot.store.db import chunks
 from triagebot.store.queries import signatures_of
 from triagebot.store.queue import enqueue
-from triagebot.store.records import ReplyRecord
+from triagebot.store.records import Reminder, ReplyRecord
 from triagebot.store.schema import (
     defects,
     notifications,
@@ -40,12 +40,14 @@ __all__ = [
     "apply_undo",
     "candidates_mailed",
     "claim_reminders",
+    "complete_reminder",
     "decide",
     "notified",
     "queue_refusal_notice",
     "record_notification",
     "refusal_notice_sent",
     "refusal_notices_due",
+    "renew_reminder",
     "replies_of",
     "seen_on",
     "summaries_due",
@@ -336,12 +338,13 @@ def record_notification(
 
 def claim_reminders(
     conn: Connection, sent_before: datetime, now: datetime, until: datetime
-) -> list[tuple[int, str]]:
-    """``(defect, recipient)`` of candidate mails sent before ``sent_before`` that are still
+) -> list[Reminder]:
+    """The reminders due for candidate mails sent before ``sent_before`` that are still
     unanswered candidates, were not reminded yet, and no one else claimed (until a claim's
-    ``leased_until`` has passed); claimed for the caller until ``until``. Replicas asking at
-    once skip each other's rows (PostgreSQL: ``SKIP LOCKED``), so their sets are disjoint and
-    each reminder goes out once; a claimer that died leaves its reminders to the next one."""
+    ``leased_until`` has passed); claimed for the caller until ``until``, each under a new
+    fencing token. Replicas asking at once skip each other's rows (PostgreSQL: ``SKIP
+    LOCKED``), so their sets are disjoint and each reminder goes out once; a claimer that died
+    leaves its reminders to the next one."""
     sent, reminder = notifications.alias("sent"), notifications.alias("reminder")
     reminded = sa.select(reminder.c.id).where(
         reminder.c.kind == "reminder",
@@ -362,11 +365,45 @@ def claim_reminders(
         .with_for_update(of=sent, skip_locked=True)
     )
     rows = conn.execute(query).all()
+    tokens: dict[int, int] = {}
     for chunk in chunks([r.id for r in rows]):
-        conn.execute(
-            sa.update(notifications).where(notifications.c.id.in_(chunk)).values(leased_until=until)
+        tokens.update(
+            conn.execute(
+                sa.update(notifications)
+                .where(notifications.c.id.in_(chunk))
+                .values(leased_until=until, lease_token=notifications.c.lease_token + 1)
+                .returning(notifications.c.id, notifications.c.lease_token)
+            ).all()
         )
-    return [(r.defect_id, r.recipient) for r in rows]
+    return [Reminder(r.id, r.defect_id, r.recipient, tokens[r.id]) for r in rows]
+
+
+def renew_reminder(conn: Connection, claim: Reminder, until: datetime) -> bool:
+    """Extend ``claim`` to ``until`` (just before its mail is sent); False when it is not the
+    current claim any more: another replica took the reminder over."""
+    done = conn.execute(sa.update(notifications).where(_held(claim)).values(leased_until=until))
+    return bool(done.rowcount)
+
+
+def complete_reminder(conn: Connection, claim: Reminder, message_id: str, at: datetime) -> bool:
+    """Record the reminder ``claim`` sent, and end the claim; False (nothing written) when it
+    is not the current claim any more."""
+    done = conn.execute(sa.update(notifications).where(_held(claim)).values(leased_until=None))
+    if not done.rowcount:
+        return False
+    record_notification(
+        conn, claim.defect_id, "reminder", claim.recipient, message_id=message_id, at=at
+    )
+    return True
+
+
+def _held(claim: Reminder) -> sa.ColumnElement[bool]:
+    """The candidate mail's row while ``claim`` is its reminder's current claim."""
+    return sa.and_(
+        notifications.c.id == claim.id,
+        notifications.c.lease_token == claim.token,
+        notifications.c.leased_until.is_not(None),
+    )
 
 
 def queue_refusal_notice(

@@ -23,7 +23,7 @@ from sqlalchemy.engine import Connection, Engine
 from triagebot.clock import Clock, system_clock
 from triagebot.errors import StoreError
 from triagebot.lifecycle import EffectKind, HumanDecision, UndoRefusal
-from triagebot.store import confirmation, leader, quarantine, queries, queue, runs, sync
+from triagebot.store import confirmation, jobs, leader, quarantine, queries, queue, runs, sync
 from triagebot.store.batch import Batch, known
 from triagebot.store.db import (
     RECORD_LOCK,
@@ -38,7 +38,14 @@ from triagebot.store.db import (
     tune_sqlite,
 )
 from triagebot.store.migrate import Migration, head, pending, upgrade
-from triagebot.store.records import Defect, DefectSummary, Effect, EffectResult, ReplyRecord
+from triagebot.store.records import (
+    Defect,
+    DefectSummary,
+    Effect,
+    EffectResult,
+    Reminder,
+    ReplyRecord,
+)
 from triagebot.store.retention import Retained, cutoff, fold_occurrences, prune_messages
 
 if TYPE_CHECKING:
@@ -143,25 +150,54 @@ class Store:
 
     # --- retention ------------------------------------------------------------------------
 
-    def apply_retention(self, days: int, limit: int = RETENTION_CHUNK) -> Retained:
+    def apply_retention(
+        self, days: int, limit: int = RETENTION_CHUNK, *, lease: jobs.JobLease | None = None
+    ) -> Retained:
         """Fold occurrences and delete message records older than ``days`` (``retention``),
-        ``limit`` rows per transaction; defects' totals do not change."""
+        ``limit`` rows per transaction; defects' totals do not change. ``lease``: the
+        ``retention`` job's (``claim_job``), checked and renewed by each transaction, so a
+        replica whose lease ran out stops (``LeadershipLost``) with nothing more written."""
         before = cutoff(self.clock(), days)
-        folded = self._in_chunks(fold_occurrences, before, limit)
-        pruned = self._in_chunks(prune_messages, before, limit)
+        folded = self._in_chunks(fold_occurrences, before, limit, lease)
+        pruned = self._in_chunks(prune_messages, before, limit, lease)
         return Retained(before, folded, pruned)
 
     def _in_chunks(
-        self, step: Callable[[Connection, datetime, int], int], before: datetime, limit: int
+        self,
+        step: Callable[[Connection, datetime, int], int],
+        before: datetime,
+        limit: int,
+        lease: jobs.JobLease | None,
     ) -> int:
         """Run ``step`` one write transaction at a time until it does less than ``limit``."""
         total = 0
         while True:
             with self.write() as conn:
+                if lease is not None:
+                    jobs.check(conn, lease, self.clock())
                 done = step(conn, before, limit)
             total += done
             if done < limit:
                 return total
+
+    # --- scheduled jobs -------------------------------------------------------------------
+
+    def claim_job(self, job: str, holder: str, every: timedelta) -> jobs.JobLease | None:
+        """Take ``job`` for replica ``holder`` under a new fencing token (``store.jobs``);
+        None while another replica runs it, or when its last run finished within ``every``."""
+        now = self.clock()
+        return self._retried(lambda conn: jobs.claim(conn, job, holder, now, every), unique=True)
+
+    def renew_job(self, lease: jobs.JobLease) -> None:
+        """Renew ``lease`` before a step of its job that cannot be undone (a mail sent);
+        ``LeadershipLost`` when it is not the job's current lease any more."""
+        with self.write() as conn:
+            jobs.check(conn, lease, self.clock())
+
+    def finish_job(self, lease: jobs.JobLease) -> bool:
+        """The run is done: free the job (False: the lease ran out meanwhile)."""
+        with self.write() as conn:
+            return jobs.finish(conn, lease, self.clock())
 
     # --- messages -------------------------------------------------------------------------
 
@@ -393,22 +429,46 @@ class Store:
             return confirmation.seen_on(conn, defect_id, limit)
 
     def record_notification(
-        self, defect_id: int, kind: str, recipient: str, message_id: str, at: datetime
+        self,
+        defect_id: int,
+        kind: str,
+        recipient: str,
+        message_id: str,
+        at: datetime,
+        *,
+        lease: jobs.JobLease | None = None,
     ) -> None:
+        """Record a mail sent about a defect; ``lease``: the job's that sent it, which must
+        still be current (else ``LeadershipLost``, nothing written)."""
         with self.write() as conn:
+            if lease is not None:
+                jobs.check(conn, lease, self.clock())
             confirmation.record_notification(
                 conn, defect_id, kind, recipient, message_id=message_id, at=at
             )
 
-    def claim_reminders(self, sent_before: datetime) -> list[tuple[int, str]]:
-        """``(defect, recipient)`` of candidate mails sent before ``sent_before`` that are
-        still unanswered candidates and were not reminded yet, claimed for ``EFFECT_LEASE``
-        like effects: a replica asking at the same time gets the others
+    def claim_reminders(self, sent_before: datetime) -> list[Reminder]:
+        """The reminders of candidate mails sent before ``sent_before`` that are still
+        unanswered candidates and were not reminded yet, claimed for ``EFFECT_LEASE`` under a
+        fencing token like effects: a replica asking at the same time gets the others
         (``confirmation.claim_reminders``)."""
         now = self.clock()
         until = now + queue.EFFECT_LEASE
         return self._retried(
             lambda conn: confirmation.claim_reminders(conn, sent_before, now, until)
+        )
+
+    def renew_reminder(self, claim: Reminder) -> bool:
+        """Extend ``claim`` to ``EFFECT_LEASE`` from now, just before its mail is sent; False
+        when another replica took the reminder over meanwhile (this one was paused)."""
+        until = self.clock() + queue.EFFECT_LEASE
+        return self._retried(lambda conn: confirmation.renew_reminder(conn, claim, until))
+
+    def complete_reminder(self, claim: Reminder, message_id: str, at: datetime) -> bool:
+        """Record the reminder sent under ``claim``; False (nothing written) when the claim
+        is not the current one any more."""
+        return self._retried(
+            lambda conn: confirmation.complete_reminder(conn, claim, message_id, at)
         )
 
     def queue_refusal_notice(
@@ -426,8 +486,13 @@ class Store:
         with self.read() as conn:
             return confirmation.refusal_notices_due(conn)
 
-    def refusal_notice_sent(self, message_id: str, at: datetime) -> None:
+    def refusal_notice_sent(
+        self, message_id: str, at: datetime, *, lease: jobs.JobLease | None = None
+    ) -> None:
+        """Mark an answer sent; ``lease`` as for ``record_notification``."""
         with self.write() as conn:
+            if lease is not None:
+                jobs.check(conn, lease, self.clock())
             confirmation.refusal_notice_sent(conn, message_id, at)
 
     # --- outbox ---------------------------------------------------------------------------
@@ -535,9 +600,9 @@ class Store:
 
     def claim_digest(
         self, name: str, end: datetime, now: datetime, since: datetime
-    ) -> datetime | None:
+    ) -> tuple[datetime, int] | None:
         """Claim the period of ``name`` ending at ``end`` in one write transaction; returns its
-        start, or None when another run (or replica) covers it."""
+        start and the claim's fencing token, or None when another run (or replica) covers it."""
         try:
             with self.write() as conn:
                 return runs.claim(conn, name, end, now, since)
@@ -554,10 +619,16 @@ class Store:
         with self.read() as conn:
             return runs.due_retries(conn, now, names)
 
-    def reclaim_digest(self, name: str, end: datetime, now: datetime) -> bool:
-        """Take a retryable period over; False when a replica was quicker."""
+    def reclaim_digest(self, name: str, end: datetime, now: datetime) -> int | None:
+        """Take a retryable period over: its new claim's token, or None when a replica was
+        quicker."""
         with self.write() as conn:
             return runs.reclaim(conn, name, end, now)
+
+    def hold_digest(self, name: str, end: datetime, token: int, now: datetime) -> bool:
+        """Renew claim ``token`` just before sending; False: another replica took it over."""
+        with self.write() as conn:
+            return runs.hold(conn, name, end, token, now)
 
     def digest_attempts(self, name: str, end: datetime) -> int:
         with self.read() as conn:
@@ -567,14 +638,16 @@ class Store:
         self,
         name: str,
         end: datetime,
+        token: int,
         state: str,
         *,
         error: str | None = None,
         retry_at: datetime | None = None,
         message_id: str | None = None,
-    ) -> None:
-        """End a run's attempt: ``sent``, ``empty``, ``failed``, or ``retry`` at ``retry_at``."""
+    ) -> bool:
+        """End claim ``token``'s attempt: ``sent``, ``empty``, ``failed``, or ``retry`` at
+        ``retry_at``; False (nothing written) when another replica took the period over."""
         with self.write() as conn:
-            runs.finish(
-                conn, name, end, state, error=error, retry_at=retry_at, message_id=message_id
+            return runs.finish(
+                conn, name, end, token, state, error=error, retry_at=retry_at, message_id=message_id
             )

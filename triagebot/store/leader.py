@@ -20,12 +20,16 @@ nothing. An advisory lock was chosen over a lease row alone because a crashed le
 goes with its session at once, while a lease row would wait out its whole term. SQLite has a
 single process: the lead is taken at once, through the same calls.
 
-Every replica also keeps a ``replica:<holder>`` row's ``renewed_at`` up to date (at each
-attempt or renewal), so ``triagebot status`` shows the replicas, which one leads, since when.
+Every replica also keeps a ``replica:<holder>`` row's ``renewed_at`` up to date (the leader at
+each renewal, a standby at every third of the failover time, not at each attempt: every
+update is a commit the leader's batches wait behind on a durable server), so ``triagebot
+status`` shows the replicas, which one leads, since when.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 from datetime import datetime, timedelta
@@ -39,13 +43,18 @@ from triagebot.errors import LeadershipLost, StoreError
 from triagebot.store.db import RECORD_LOCK, mapped
 from triagebot.store.schema import leases
 
-__all__ = ["INTAKE", "INTAKE_LOCK", "Leadership", "check"]
+__all__ = ["INTAKE", "INTAKE_LOCK", "REPLICA", "Leadership", "check", "replica_name"]
 
 log = structlog.get_logger(__name__)
 
 INTAKE = "intake"
 INTAKE_LOCK = RECORD_LOCK + 1  # session-scoped, unlike the others
-_REPLICA = "replica:"
+REPLICA = "replica:"  # the prefix of each replica's own row
+
+
+def replica_name() -> str:
+    """This replica among those sharing the store: its host and process."""
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 class Leadership:
@@ -71,11 +80,17 @@ class Leadership:
         self._conn: Connection | None = None
         self.token: int | None = None
         self._due = 0.0  # monotonic time of the next renewal (leader) or attempt (standby)
+        self._seen_due = 0.0  # monotonic time a standby next updates its ``replica:`` row
 
     @property
     def poll(self) -> float:
         """Seconds between a standby's attempts to take the lead."""
         return self.failover.total_seconds() / 10
+
+    @property
+    def renewal(self) -> float:
+        """Seconds between the leader's renewals (``hold`` touches the database no sooner)."""
+        return self.failover.total_seconds() / 3
 
     def hold(self) -> int | None:
         """Take the lead, or keep it: the fencing token while this replica leads, None while
@@ -108,7 +123,8 @@ class Leadership:
                 and not conn.execute(sa.select(sa.func.pg_try_advisory_lock(INTAKE_LOCK))).scalar()
             ):
                 conn.rollback()
-                self._see(conn)
+                if time.monotonic() >= self._seen_due:  # the row, not every attempt: a commit
+                    self._see(conn)
                 conn.close()
                 self._due = time.monotonic() + self.poll
                 return
@@ -122,7 +138,7 @@ class Leadership:
             conn.close()
             raise
         self._conn = conn
-        self._due = time.monotonic() + self.failover.total_seconds() / 3
+        self._due = time.monotonic() + self.renewal
         log.info("intake.leading", holder=self.holder, token=self.token)
 
     def _renew(self) -> None:
@@ -133,16 +149,17 @@ class Leadership:
             self._conn.rollback()
             raise LeadershipLost(f"the {self.name} lead moved on from token {self.token}")
         self._see(self._conn)
-        self._due = time.monotonic() + self.failover.total_seconds() / 3
+        self._due = time.monotonic() + self.renewal
 
     def _see(self, conn: Connection) -> None:
         """This replica's ``replica:`` row: when it was last seen."""
-        now, name = self._clock(), _REPLICA + self.holder
+        now, name = self._clock(), REPLICA + self.holder
         seen = sa.update(leases).where(leases.c.name == name).values(renewed_at=now)
         if not conn.execute(seen).rowcount:
             row = {"holder": self.holder, "token": 0, "acquired_at": now, "renewed_at": now}
             conn.execute(sa.insert(leases).values(name=name, **row))
         conn.commit()
+        self._seen_due = time.monotonic() + self.failover.total_seconds() / 3
 
     def _drop(self, why: str | None, error: str) -> None:
         if why == "lost":

@@ -21,7 +21,8 @@ from triagebot.lifecycle import DefectState, EffectKind
 from triagebot.rules import Fields
 from triagebot.store import bounces
 from triagebot.store.db import by_ids, chunks
-from triagebot.store.leader import INTAKE
+from triagebot.store.jobs import row_name as job_row
+from triagebot.store.leader import INTAKE, REPLICA
 from triagebot.store.records import Defect, DefectSummary
 from triagebot.store.schema import (
     UTCDateTime,
@@ -29,6 +30,7 @@ from triagebot.store.schema import (
     digest_runs,
     leases,
     messages,
+    notifications,
     occurrence_days,
     occurrences,
     outbox,
@@ -291,15 +293,25 @@ def status(
 
 
 def replicas(conn: Connection, now: datetime) -> dict[str, Any]:
-    """Who reads the mailbox (``intake``: holder, fencing token, since, last renewal) and the
-    replicas seen in the last day, newest first (``store.leader``)."""
+    """Who reads the mailbox (``intake``: holder, fencing token, since, last renewal), the
+    replicas seen in the last day, newest first (``store.leader``), the scheduled jobs' leases
+    (``store.jobs``: holder, or None once the last run finished) and how many reminders are
+    claimed now."""
     rows = conn.execute(
         sa.select(leases).where(
-            sa.or_(leases.c.name == INTAKE, leases.c.renewed_at >= now - timedelta(days=1))
+            sa.or_(
+                leases.c.name == INTAKE,
+                leases.c.name.startswith(job_row("")),
+                leases.c.renewed_at >= now - timedelta(days=1),
+            )
         )
     ).all()
     intake = next((r for r in rows if r.name == INTAKE), None)
-    seen = sorted((r for r in rows if r.name != INTAKE), key=lambda r: r.renewed_at)
+    seen = sorted((r for r in rows if r.name.startswith(REPLICA)), key=lambda r: r.renewed_at)
+    jobs = sorted((r for r in rows if r.name.startswith(job_row(""))), key=lambda r: r.name)
+    claimed = conn.execute(
+        sa.select(sa.func.count()).where(notifications.c.leased_until > now)
+    ).scalar_one()
     return {
         "intake": None
         if intake is None
@@ -318,6 +330,17 @@ def replicas(conn: Connection, now: datetime) -> dict[str, Any]:
             }
             for r in reversed(seen)
         ],
+        "jobs": [
+            {
+                "job": r.name.removeprefix(job_row("")),
+                "holder": r.holder or None,
+                "token": r.token,
+                "since": r.acquired_at.isoformat(),
+                "renewed": r.renewed_at.isoformat(),
+            }
+            for r in jobs
+        ],
+        "reminders_claimed": int(claimed),
     }
 
 

@@ -15,7 +15,7 @@ from triagebot.identity import reference
 from triagebot.lifecycle import DefectState, EffectKind
 from triagebot.rules import Fields
 
-__all__ = ["Defect", "DefectSummary", "Effect", "EffectResult", "ReplyRecord"]
+__all__ = ["Defect", "DefectSummary", "Effect", "EffectResult", "Reminder", "ReplyRecord"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +41,17 @@ class Effect:
     defect_id: int
     payload: dict[str, Any]
     attempts: int
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reminder:
+    """A reminder claimed for sending: the candidate mail ``id`` it follows, under fencing
+    ``token`` (only the current claim renews or completes it)."""
+
+    id: int
+    defect_id: int
+    recipient: str
     token: int
 
 

@@ -5,8 +5,11 @@ one write transaction: a replica that finds the period claimed (or loses the ins
 nothing, so two replicas never both send. ``start`` is the end of the digest's previous run,
 so "since the last digest" survives restarts. A transient send failure leaves the row
 ``retry`` with its next attempt's time; a claim whose owner never finished (a crash
-mid-send) may be taken over after ``CLAIM_LEASE``. ``triagebot.digest`` decides when and what
-to send; this module keeps the rows.
+mid-send) may be taken over after ``CLAIM_LEASE``. Each claim raises the row's
+``claim_token`` (a fencing token): ``hold`` and ``finish`` act only for the current claimer,
+so a replica that wakes up after its claim was taken over neither sends nor overwrites what
+the new claimer wrote. ``triagebot.digest`` decides when and what to send; this module keeps
+the rows.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ __all__ = [
     "claim",
     "due_retries",
     "finish",
+    "hold",
     "last_end",
     "lost_claim",
     "reclaim",
@@ -46,10 +50,10 @@ def last_end(conn: Connection, name: str) -> datetime | None:
 
 def claim(
     conn: Connection, name: str, end: datetime, now: datetime, since: datetime
-) -> datetime | None:
+) -> tuple[datetime, int] | None:
     """Claim the period of ``name`` ending at ``end``; returns its start (the previous run's
-    end, or ``since`` for a first run), or None when a run covers it already. A replica
-    inserting the same period first fails the commit: see ``lost_claim``."""
+    end, or ``since`` for a first run) and the claim's token, or None when a run covers it
+    already. A replica inserting the same period first fails the commit: see ``lost_claim``."""
     latest = last_end(conn, name)
     if latest is not None and latest >= end:
         return None
@@ -62,9 +66,10 @@ def claim(
             state="claimed",
             claimed_at=now,
             attempts=0,
+            claim_token=1,
         )
     )
-    return start
+    return start, 1
 
 
 def lost_claim(exc: StoreError) -> bool:
@@ -85,12 +90,23 @@ def due_retries(
     return [(r.digest, r.period_start, r.period_end) for r in rows]
 
 
-def reclaim(conn: Connection, name: str, end: datetime, now: datetime) -> bool:
-    """Take a retryable period over; False when a replica was quicker."""
-    done = conn.execute(
+def reclaim(conn: Connection, name: str, end: datetime, now: datetime) -> int | None:
+    """Take a retryable period over: the new claim's token, or None when a replica was
+    quicker."""
+    token: int | None = conn.execute(
         sa.update(digest_runs)
         .where(_row(name, end), _retryable(now))
-        .values(state="claimed", claimed_at=now)
+        .values(state="claimed", claimed_at=now, claim_token=digest_runs.c.claim_token + 1)
+        .returning(digest_runs.c.claim_token)
+    ).scalar()
+    return token
+
+
+def hold(conn: Connection, name: str, end: datetime, token: int, now: datetime) -> bool:
+    """Renew the claim ``token`` of the period (just before sending it); False when it is not
+    the current claim any more: another replica took the period over."""
+    done = conn.execute(
+        sa.update(digest_runs).where(_claimed(name, end, token)).values(claimed_at=now)
     )
     return bool(done.rowcount)
 
@@ -105,16 +121,18 @@ def finish(
     conn: Connection,
     name: str,
     end: datetime,
+    token: int,
     state: str,
     *,
     error: str | None = None,
     retry_at: datetime | None = None,
     message_id: str | None = None,
-) -> None:
-    """End an attempt: ``sent``, ``empty``, or ``retry`` at ``retry_at``."""
-    conn.execute(
+) -> bool:
+    """End the attempt of claim ``token``: ``sent``, ``empty``, or ``retry`` at ``retry_at``;
+    False (nothing written) when another replica took the period over meanwhile."""
+    done = conn.execute(
         sa.update(digest_runs)
-        .where(_row(name, end))
+        .where(_claimed(name, end, token))
         .values(
             state=state,
             attempts=digest_runs.c.attempts + 1,
@@ -122,6 +140,14 @@ def finish(
             error=error[:2000] if error else None,
             message_id=message_id,
         )
+    )
+    return bool(done.rowcount)
+
+
+def _claimed(name: str, end: datetime, token: int) -> sa.ColumnElement[bool]:
+    """The period's row while ``token`` is its current claim."""
+    return sa.and_(
+        _row(name, end), digest_runs.c.state == "claimed", digest_runs.c.claim_token == token
     )
 
 

@@ -213,6 +213,8 @@ notifications = sa.Table(
     sa.Column("sent_at", UTCDateTime, nullable=False),
     # A candidate mail's reminder is claimed by one replica until then (``claim_reminders``).
     sa.Column("leased_until", UTCDateTime),
+    # Raised by each claim: only the replica holding the current one sends the reminder.
+    sa.Column("lease_token", sa.Integer, nullable=False, default=0, server_default="0"),
     sa.Index("ix_notifications_defect_kind", "defect_id", "kind"),
 )
 
@@ -243,10 +245,14 @@ digest_runs = sa.Table(
     sa.Column("next_attempt_at", UTCDateTime),
     sa.Column("message_id", sa.String(998)),
     sa.Column("error", sa.Text),
+    # Raised by each claim of the period: only its current claimer finishes the run.
+    sa.Column("claim_token", sa.Integer, nullable=False, default=0, server_default="0"),
 )
 
-# Who leads a shared job (``intake``: reading the mailbox) under which fencing token, and each
-# replica seen (``replica:<holder>``, token 0), for ``triagebot status`` (``store.leader``).
+# Who leads a shared job (``intake``: reading the mailbox) under which fencing token, each
+# replica seen (``replica:<holder>``, token 0), for ``triagebot status`` (``store.leader``), and
+# the scheduled jobs one replica runs at a time (``job:<name>``; holder "" once finished,
+# ``store.jobs``).
 leases = sa.Table(
     "leases",
     metadata,
