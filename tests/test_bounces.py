@@ -160,8 +160,10 @@ def test_a_digest_bounce_names_the_digest_and_foreign_ones_are_left_out(
     run was claimed; one of a mail triagebot sent but did not record (a ``--send-test``) with
     its Message-ID only; one of someone else's mail not at all."""
     end = t0 - timedelta(hours=1)
-    assert store.claim_digest("weekly-dev", end, t0 - timedelta(minutes=5), end - WEEK)
-    store.finish_digest("weekly-dev", end, "sent", message_id="<triagebot.d-1@example.test>")
+    claim = store.claim_digest("weekly-dev", end, t0 - timedelta(minutes=5), end - WEEK)
+    assert claim is not None
+    _, token = claim
+    store.finish_digest("weekly-dev", end, token, "sent", message_id="<triagebot.d-1@example.test>")
     mails = {
         "digest": bounce("qmail.eml", "triagebot.d-1@example.test"),
         "test": bounce("exchange_ndr_511_text.eml", "triagebot.t-9@example.test"),
