@@ -266,14 +266,14 @@ def test_replicas_read_one_mailbox_one_at_a_time_and_take_over_from_a_killed_one
     first = bot.start(tmp_path / "first.log")
     second = None
     try:
-        first.wait_for_event("intake.leading", timeout=30)
+        led = first.wait_for_event("intake.leading", timeout=30)
         second = bot.start(tmp_path / "second.log")
         second.wait_for_event("intake.standby", timeout=30)
         seed_maildir(bot.maildir, mails[:half])
         assert wait_until(lambda: not listing(bot.maildir / "new"), 30)
         first.kill()
         killed = time.monotonic()
-        second.wait_for_event("intake.leading", timeout=10)
+        took_over = second.wait_for_event("intake.leading", timeout=10)
         took = time.monotonic() - killed
         seed_maildir(bot.maildir, mails[half:])
         assert wait_until(lambda: not listing(bot.maildir / "new"), 30)
@@ -281,6 +281,7 @@ def test_replicas_read_one_mailbox_one_at_a_time_and_take_over_from_a_killed_one
         first.kill()
         if second is not None:
             assert second.terminate(timeout=15) == 0
+    assert took_over["fence"] > led["fence"]  # shown in the log, not masked as a secret
     assert took < 4  # at the next attempt (every 0.5 s), not after the failover time (5 s)
     processed = [e for e in second.events() if e.get("event") == "message.processed"]
     assert len(processed) == len(mails) - half  # the standby read nothing meanwhile

@@ -532,7 +532,7 @@ class DigestRunner:
             "digest": name,
             "since": period.start.isoformat(),
             "until": period.end.isoformat(),
-            "token": claim.token,
+            "fence": claim.token,
         }
         if not self.store.hold_digest(name, period.end, claim.token, now):
             log.warning("digest.claim_lost", **context, doing="send")
@@ -598,4 +598,4 @@ class DigestRunner:
             message_id=message_id,
         )
         if not done:
-            log.warning("digest.claim_lost", digest=claim.digest, token=claim.token, doing=state)
+            log.warning("digest.claim_lost", digest=claim.digest, fence=claim.token, doing=state)

@@ -68,5 +68,5 @@ def _retain(store: Store, days: int, holder: str, every: timedelta) -> None:
         cutoff=done.cutoff.isoformat(),
         folded=done.folded,
         pruned=done.pruned,
-        token=lease.token,
+        fence=lease.token,
     )

@@ -185,7 +185,7 @@ class Notifier:
     def send_reminder(self, claim: Reminder, now: datetime) -> bool:
         """Send a claimed reminder, unless another replica took it over meanwhile (this one
         was paused past the claim); False when it did not go out from here."""
-        context = {"defect": claim.defect_id, "recipient": claim.recipient, "token": claim.token}
+        context = {"defect": claim.defect_id, "recipient": claim.recipient, "fence": claim.token}
         if not self.store.renew_reminder(claim):
             log.warning("confirm.reminder_claim_lost", **context, doing="send")
             return False

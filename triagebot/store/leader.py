@@ -112,7 +112,7 @@ class Leadership:
         """Give the lead up (an orderly stop): a standby takes over at its next attempt."""
         with self._lock:
             if self.token is not None:
-                log.info("intake.released", holder=self.holder, token=self.token)
+                log.info("intake.released", holder=self.holder, fence=self.token)
             self._drop(None, "")
 
     def _take(self) -> None:
@@ -139,7 +139,7 @@ class Leadership:
             raise
         self._conn = conn
         self._due = time.monotonic() + self.renewal
-        log.info("intake.leading", holder=self.holder, token=self.token)
+        log.info("intake.leading", holder=self.holder, fence=self.token)
 
     def _renew(self) -> None:
         assert self._conn is not None
@@ -163,7 +163,7 @@ class Leadership:
 
     def _drop(self, why: str | None, error: str) -> None:
         if why == "lost":
-            log.warning("intake.lost", holder=self.holder, token=self.token, error=error)
+            log.warning("intake.lost", holder=self.holder, fence=self.token, error=error)
         elif why == "unavailable":
             log.warning("intake.unavailable", holder=self.holder, error=error)
         if self._conn is not None:
