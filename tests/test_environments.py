@@ -78,7 +78,10 @@ def test_the_environment_decides_where_mail_goes_and_every_subject_names_it(
     assert str(candidate.message["Reply-To"]).endswith("@example.test")  # acme-prod's mailbox
     assert report.rcpt_tos == ("acme-dev@example.test",)
     digest_subject = str(report.message["Subject"])
-    assert digest_subject.startswith("[triage] acme-prod · dev-daily: 0 regressions")
+    assert digest_subject == (
+        "[triage] acme-prod · dev-daily: 0 regressions, 0 newly filed, 0 more reported, "
+        "1 candidate waiting"
+    )
     assert sent["test"].message["Subject"] == "[triage] acme-prod: test mail from check-config"
     assert environment_line(check.stdout) == (
         "environment enabled acme-prod from the TRIAGEBOT_ENV variable: "

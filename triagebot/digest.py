@@ -377,6 +377,11 @@ def _items(
 # --- render -------------------------------------------------------------------------------
 
 
+def _count(n: int, noun: str) -> str:
+    """``1 regression``, ``3 regressions``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def render(content: DigestContent, installation: str) -> Rendered:
     """Subject (naming ``installation``), text and HTML parts with their charts, and the CSV
     attachment."""
@@ -387,12 +392,12 @@ def render(content: DigestContent, installation: str) -> Rendered:
         return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
     if digest.audience == "helpdesk":
-        summary = f"{len(content.candidates)} candidates awaiting confirmation"
+        summary = f"{_count(len(content.candidates), 'candidate')} awaiting confirmation"
     else:
         summary = (
-            f"{len(content.regressions)} regressions, {len(content.filed)} newly filed, "
-            f"{len(content.growing)} more reported, "
-            f"{content.candidates_waiting} candidates waiting"
+            f"{_count(len(content.regressions), 'regression')}, {len(content.filed)} newly "
+            f"filed, {len(content.growing)} more reported, "
+            f"{_count(content.candidates_waiting, 'candidate')} waiting"
         )
     images = _images(content)
     context: dict[str, Any] = {
