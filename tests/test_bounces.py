@@ -14,7 +14,9 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
+from tests.clocks import ManualClock
 from tests.fakejira import FakeJira
 from tests.helpers import Bot
 from tests.servers.smtp import SmtpServer
@@ -26,10 +28,12 @@ from triagebot.mail.parse import parse_message
 from triagebot.mail.report import Kind
 from triagebot.pipeline import Outcome
 from triagebot.store import Store
+from triagebot.store.schema import bounces
 
 BOUNCES = Path(__file__).parent / "mails" / "bounces"
 SENT_ID = "triagebot.c-0123abcd@example.test"
 WEEK = timedelta(days=7)
+DAYS = 400  # [store] retention_days
 #: Fixture → the recipient it returns, its status code and a piece of the server's answer.
 EXPECTED = {
     "postfix_dsn.eml": (
@@ -184,3 +188,24 @@ def test_a_digest_bounce_names_the_digest_and_foreign_ones_are_left_out(
     assert (test_mail["kind"], test_mail["digest"], test_mail["sent_at"]) == (None, None, None)
     assert test_mail["message_id"] == "<triagebot.t-9@example.test>"
     assert test_mail["status"] == "5.1.1"
+
+
+def test_retention_removes_old_bounces_and_keeps_recent_ones(
+    store: Store, clock: ManualClock, t0: datetime
+) -> None:
+    """On each backend: a bounce older than ``retention_days`` goes with the retention run, a
+    later one stays (``status`` reads the last 30 days)."""
+    old = bounce("qmail.eml", "triagebot.t-1@example.test")
+    store.record([Outcome(parse_message(old))], now=t0)
+    clock.advance(timedelta(days=DAYS - 1))
+    recent = bounce("exchange_ndr_511_text.eml", "triagebot.t-2@example.test")
+    store.record([Outcome(parse_message(recent))], now=clock())
+    clock.advance(timedelta(days=2))
+
+    done = store.apply_retention(DAYS, limit=1)
+
+    assert done.bounces == 1
+    with store.read() as conn:
+        left = conn.execute(sa.select(bounces.c.original_id)).scalars().all()
+    assert left == ["<triagebot.t-2@example.test>"]
+    assert store.apply_retention(DAYS).bounces == 0

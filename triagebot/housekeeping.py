@@ -68,5 +68,6 @@ def _retain(store: Store, days: int, holder: str, every: timedelta) -> None:
         cutoff=done.cutoff.isoformat(),
         folded=done.folded,
         pruned=done.pruned,
+        bounces=done.bounces,
         fence=lease.token,
     )

@@ -46,7 +46,13 @@ from triagebot.store.records import (
     Reminder,
     ReplyRecord,
 )
-from triagebot.store.retention import Retained, cutoff, fold_occurrences, prune_messages
+from triagebot.store.retention import (
+    Retained,
+    cutoff,
+    fold_occurrences,
+    prune_bounces,
+    prune_messages,
+)
 
 if TYPE_CHECKING:
     from triagebot.pipeline import Outcome
@@ -153,14 +159,15 @@ class Store:
     def apply_retention(
         self, days: int, limit: int = RETENTION_CHUNK, *, lease: jobs.JobLease | None = None
     ) -> Retained:
-        """Fold occurrences and delete message records older than ``days`` (``retention``),
+        """Fold occurrences and delete message records and bounces older than ``days``,
         ``limit`` rows per transaction; defects' totals do not change. ``lease``: the
         ``retention`` job's (``claim_job``), checked and renewed by each transaction, so a
         replica whose lease ran out stops (``LeadershipLost``) with nothing more written."""
         before = cutoff(self.clock(), days)
         folded = self._in_chunks(fold_occurrences, before, limit, lease)
         pruned = self._in_chunks(prune_messages, before, limit, lease)
-        return Retained(before, folded, pruned)
+        gone = self._in_chunks(prune_bounces, before, limit, lease)
+        return Retained(before, folded, pruned, gone)
 
     def _in_chunks(
         self,

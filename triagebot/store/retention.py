@@ -4,8 +4,9 @@ An occurrence older than the cut-off is folded into ``occurrence_days`` (one row
 UTC day, application, version, environment and machine, with a count), so a defect's totals
 (kept on the defect itself) and what is told of its past (``seen_on``) stay as they were; a
 processed-message record older than the cut-off is deleted (its mail was acknowledged long
-ago). Work goes in chunks of ``limit`` rows, one transaction each, so a first run over years
-of rows never holds a long lock or much memory.
+ago), and so is a bounce recorded before it (``status`` shows the last 30 days). Work goes
+in chunks of ``limit`` rows, one transaction each, so a first run over years of rows never
+holds a long lock or much memory.
 """
 
 from __future__ import annotations
@@ -18,9 +19,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from triagebot.store.schema import messages, occurrence_days, occurrences
+from triagebot.store.schema import bounces, messages, occurrence_days, occurrences
 
-__all__ = ["ORIGIN", "Retained", "cutoff", "fold_occurrences", "prune_messages"]
+__all__ = [
+    "ORIGIN",
+    "Retained",
+    "cutoff",
+    "fold_occurrences",
+    "prune_bounces",
+    "prune_messages",
+]
 
 #: What an occurrence says of where its report came from, kept per day when folded.
 ORIGIN = ("application", "version", "environment", "machine")
@@ -30,11 +38,12 @@ _Key = tuple[int, date, str | None, str | None, str | None, str | None]
 
 @dataclass(frozen=True, slots=True)
 class Retained:
-    """What one retention run did: occurrences folded, message records deleted."""
+    """What one retention run did: occurrences folded, message records and bounces deleted."""
 
     cutoff: datetime
     folded: int
     pruned: int
+    bounces: int
 
 
 def cutoff(now: datetime, days: int) -> datetime:
@@ -91,14 +100,21 @@ def _add(conn: Connection, key: _Key, count: int) -> None:
 
 def prune_messages(conn: Connection, before: datetime, limit: int) -> int:
     """Delete up to ``limit`` message records processed before ``before``; returns how many."""
+    return _prune(conn, messages.c.message_id, messages.c.processed_at, before, limit)
+
+
+def prune_bounces(conn: Connection, before: datetime, limit: int) -> int:
+    """Delete up to ``limit`` bounces recorded before ``before``; returns how many."""
+    return _prune(conn, bounces.c.id, bounces.c.at, before, limit)
+
+
+def _prune(
+    conn: Connection, key: sa.Column[Any], when: sa.Column[Any], before: datetime, limit: int
+) -> int:
+    """Delete the ``limit`` oldest rows of ``key``'s table whose ``when`` is before ``before``."""
     ids = list(
-        conn.execute(
-            sa.select(messages.c.message_id)
-            .where(messages.c.processed_at < before)
-            .order_by(messages.c.processed_at)
-            .limit(limit)
-        ).scalars()
+        conn.execute(sa.select(key).where(when < before).order_by(when).limit(limit)).scalars()
     )
     if ids:
-        conn.execute(sa.delete(messages).where(messages.c.message_id.in_(ids)))
+        conn.execute(sa.delete(key.table).where(key.in_(ids)))
     return len(ids)
