@@ -15,6 +15,7 @@ from urllib.parse import quote, urlencode
 from triagebot.config import HelpdeskConfig
 from triagebot.confirm import tokens
 from triagebot.identity import Identity, reference
+from triagebot.mail.classify import REPLY_TAG
 
 __all__ = ["VERBS", "reply_address", "reply_links"]
 
@@ -27,7 +28,7 @@ def reply_address(helpdesk: HelpdeskConfig, token: tokens.Token) -> str:
     if not helpdesk.plus_addressing:
         return helpdesk.reply_address
     local, _, domain = helpdesk.reply_address.partition("@")
-    return f"{local}+c-{token}@{domain}"
+    return f"{local}{REPLY_TAG}{token}@{domain}"
 
 
 def reply_links(

@@ -265,7 +265,7 @@ class _Envelope:
 def _classify(
     env: _Envelope,
     text: str,
-    unquoted: str | None,
+    quoted: str | None,
     metadata: Mapping[str, str],
     settings: ParseSettings,
 ) -> tuple[Kind, Trace | None, str]:
@@ -275,8 +275,8 @@ def _classify(
     (an automated report carries ``Auto-Submitted: auto-generated`` or ``Precedence: bulk``, as
     RFC 3834 asks, and is still a report when it holds a trace with frames; an out-of-office
     answer is never one, even when it repeats the report it answers), replies to triagebot
-    (even when they quote a trace), traces. ``unquoted`` is the text without its quoted lines
-    (``None`` when it has none): a reply whose trace is only quoted answers an earlier report
+    (even when they quote a trace), traces. ``quoted`` is the text with its quote marks when it
+    has quoted lines (else ``None``): a reply whose trace is only quoted answers an earlier report
     and is not a new one (a customer saying "fixed, thanks" under the error). An exception line
     without frames is a report when the mail also carries a report's fields (an application's
     report whose trace was cut or never captured); alone it is a mention.
@@ -304,8 +304,8 @@ def _classify(
         return Kind.REPLY, None, reply
     trace = find_trace(text, settings.max_frames)
     if trace is not None and trace.frame_count:
-        if unquoted is not None and is_thread_reply(env.subject, env.reply_ids):
-            own = find_trace(unquoted, settings.max_frames)
+        if quoted is not None and is_thread_reply(env.subject, env.reply_ids):
+            own = find_trace(_QUOTED_LINES.sub("", quoted), settings.max_frames)
             if own is None or not own.frame_count:
                 return Kind.OTHER, None, "trace only quoted in a reply"
         return Kind.ERROR_REPORT, trace, ""
@@ -344,13 +344,12 @@ def _parse(raw: bytes, settings: ParseSettings) -> Report:
     sender = first_address(headers.get("from", ""))
     body = "\n\n".join(content.body)
     text = "\n\n".join([body, *content.extra]) if content.extra else body
-    unquoted = None
+    quoted = None
     if ">" in text and _QUOTED_LINE.search("\n" + text):
-        unquoted = _QUOTED_LINES.sub("", text)
-        text = _QUOTE.sub("", text)
+        quoted, text = text, _QUOTE.sub("", text)
     env = _Envelope(headers, message_id, sender, subject, in_reply_to + references)
     metadata = _metadata(headers, content.inner, text, settings)
-    kind, trace, reason = _classify(env, text, unquoted, metadata, settings)
+    kind, trace, reason = _classify(env, text, quoted, metadata, settings)
     truncated = content.truncated
     auth_headers = tuple(p for p in pairs if p[0] in _AUTH_HEADERS) if kind is Kind.REPLY else ()
     # A bounce is an auto-reply whose reason is the bounce check's (never one of the others').
