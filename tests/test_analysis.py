@@ -74,6 +74,32 @@ def test_the_service_gets_traces_without_frames(config: Config, worker: WorkerPo
         assert t.key == h.key and t.previous == h.previous
 
 
+@pytest.mark.parametrize("where", ["in process", "worker"])
+def test_older_algorithms_sign_only_what_the_store_may_need_to_link(
+    config: Config, worker: WorkerPool, where: str
+) -> None:
+    """The store links an unknown signature through the older algorithms' readings; for a
+    signature it holds (learnt after a commit) they are not worked out, and a dry run, which
+    records nothing, never needs them."""
+    pipeline = Pipeline.from_config(config)
+    analyser = InProcess(pipeline) if where == "in process" else worker
+    raws = [raw for _, raw in samples()]
+    first = analyser.analyse(raws)
+    signed = [o.signature.value for o in first if o.signature is not None]
+    assert len(set(signed)) >= 3 and all(o.previous for o in first if o.signature)
+    held = set(signed[::2])
+    analyser.learn(held)
+    again = analyser.analyse(raws)
+
+    assert [o.signature for o in again] == [o.signature for o in first]
+    for before, after in zip(first, again, strict=True):
+        if before.signature is None:
+            continue
+        expected = () if before.signature.value in held else before.previous
+        assert after.previous == expected
+    assert all(not pipeline.analyse(raw, keyed=False).previous for raw in raws)
+
+
 def test_a_child_that_dies_costs_one_mail_and_the_batch_goes_on(
     config: Config, worker: WorkerPool
 ) -> None:

@@ -12,12 +12,13 @@ so a long analysis never delays a shutdown; the batch is then not recorded and i
 
 from __future__ import annotations
 
+import ctypes
 import multiprocessing
 import pickle
 import threading
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
@@ -47,6 +48,7 @@ log = structlog.get_logger(__name__)
 DEFAULT_BUDGET = 5.0  # seconds per mail
 _START_TIMEOUT = 60.0  # a child that is not ready by then (a broken installation) is an error
 _CHUNK = 16  # mails handed to a child at once: few enough that the children share a batch
+_KNOWN_LIMIT = 100_000  # signatures the children are told the store holds
 
 
 class AnalysisStopped(RetryableError):
@@ -58,6 +60,10 @@ class Analyser(Protocol):
 
     def analyse(self, raws: Sequence[bytes]) -> list[Outcome]: ...
 
+    def learn(self, signatures: Iterable[str]) -> None:
+        """Signatures the store now holds: their mails need no older readings
+        (``Pipeline.analyse``'s ``known``). Called from the thread that records."""
+
     def stop(self) -> None:
         """Abandon the analysis under way (from any thread); later calls raise
         ``AnalysisStopped``."""
@@ -65,14 +71,41 @@ class Analyser(Protocol):
     def close(self) -> None: ...
 
 
+class Known:
+    """The signatures the store is known to hold, in the order learnt; at most ``_KNOWN_LIMIT``
+    (past it, mails are signed by the older algorithms too: slower, never wrong)."""
+
+    def __init__(self) -> None:
+        self.values: set[str] = set()
+        self.order: list[str] = []
+        self._lock = threading.Lock()
+
+    def add(self, signatures: Iterable[str]) -> None:
+        with self._lock:
+            for value in signatures:
+                if value not in self.values and len(self.order) < _KNOWN_LIMIT:
+                    self.values.add(value)
+                    self.order.append(value)
+
+    def since(self, count: int) -> list[str]:
+        """The signatures learnt after the first ``count``."""
+        with self._lock:
+            return self.order[count:]
+
+
 class InProcess:
     """The pipeline in this process: for tests and tools that need no time budget."""
 
     def __init__(self, pipeline: Pipeline) -> None:
         self.pipeline = pipeline
+        self.known = Known()
 
     def analyse(self, raws: Sequence[bytes]) -> list[Outcome]:
-        return [self.pipeline.analyse(raw) for raw in raws]
+        known = self.known.values
+        return [self.pipeline.analyse(raw, known=known) for raw in raws]
+
+    def learn(self, signatures: Iterable[str]) -> None:
+        self.known.add(signatures)
 
     def stop(self) -> None:
         pass
@@ -99,33 +132,47 @@ def without_frames(outcome: Outcome) -> Outcome:
     return replace(outcome, report=replace(outcome.report, trace=kept))
 
 
-def _serve(conn: Connection, config: Config) -> None:
-    """The child: build the pipeline once, then answer each chunk it is sent, mail by mail."""
+def _stamp(index: int) -> int:
+    """Which mail of its chunk a child is on and since when, in one 64-bit word (written and
+    read whole, so the service never sees one half of a change): microseconds of the
+    system-wide monotonic clock, then the index in the low byte."""
+    return int(time.monotonic() * 1e6) << 8 | index
+
+
+def _serve(conn: Connection, config: Config, progress: ctypes.c_longlong) -> None:
+    """The child: build the pipeline once, then analyse each chunk it is sent and answer it
+    in one message; ``progress`` says which mail it is on (``_stamp``), for the budget."""
     pipeline = Pipeline.from_config(config)
+    known: set[str] = set()
     conn.send(None)  # ready
     with batch_friendly_gc():
         while True:
             try:
-                raws = conn.recv()
+                raws, learnt = conn.recv()
             except EOFError:
                 return
-            for raw in raws:
-                # plain ``pickle``: ``Connection.send`` pickles through a Python-level
-                # dispatch table, three times slower for an outcome's many small objects
-                outcome = without_frames(pipeline.analyse(raw))
-                conn.send_bytes(pickle.dumps(outcome, pickle.HIGHEST_PROTOCOL))
+            known.update(learnt)
+            outcomes = []
+            for index, raw in enumerate(raws):
+                progress.value = _stamp(index)
+                outcomes.append(without_frames(pipeline.analyse(raw, known=known)))
+            # plain ``pickle``: ``Connection.send`` pickles through a Python-level dispatch
+            # table, three times slower for an outcome's many small objects
+            conn.send_bytes(pickle.dumps(outcomes, pickle.HIGHEST_PROTOCOL))
             return_free_memory()
 
 
 @dataclass(eq=False, slots=True)
 class _Child:
-    """One analysis process, the mails of its chunk it has not answered, and by when the
-    next answer is due."""
+    """One analysis process, the mails of the chunk it is on, and how much of what the
+    service learnt it was told."""
 
     process: BaseProcess
     conn: Connection
-    pending: deque[int] = field(default_factory=deque)
-    deadline: float = 0.0
+    progress: ctypes.c_longlong
+    chunk: list[int] = field(default_factory=list)
+    told: int = 0
+    handed: float = 0.0
 
     def ready(self) -> None:
         """Wait for the child's pipeline (a broken installation fails here, not later)."""
@@ -139,15 +186,19 @@ class _Child:
                 f"the analysis process did not start (exit {self.process.exitcode})"
             ) from exc
 
-    def hand(self, indices: list[int], raws: list[bytes], budget: float) -> None:
-        self.pending = deque(indices)
-        self.deadline = time.monotonic() + budget
-        self.conn.send(raws)
+    def hand(self, indices: list[int], raws: list[bytes], known: Known) -> None:
+        learnt = known.since(self.told)
+        self.progress.value = _stamp(0)
+        self.handed = time.monotonic()
+        self.conn.send((raws, learnt))
+        self.told += len(learnt)
+        self.chunk = indices
 
-    def answered(self, budget: float) -> int:
-        """The index of the mail just answered; the next answer is due ``budget`` from now."""
-        self.deadline = time.monotonic() + budget
-        return self.pending.popleft()
+    def current(self) -> tuple[int, float]:
+        """The position in its chunk of the mail the child is on, and since when (monotonic
+        seconds; never before the chunk was handed over)."""
+        stamp = self.progress.value
+        return stamp & 0xFF, max(self.handed, (stamp >> 8) / 1e6)
 
 
 @dataclass(slots=True)
@@ -169,12 +220,14 @@ class _Batch:
         return [self.todo.popleft() for _ in range(min(self.chunk, len(self.todo)))]
 
     def set_aside(self, child: _Child, reason: str) -> None:
-        """``child`` is lost: the mail it was on is set aside, the rest of its chunk goes
-        back to be handed out again."""
+        """``child`` is lost: the mail it was on is set aside, the rest of its chunk (done
+        but not answered, or not begun) goes back to be handed out again."""
         del self.busy[child.conn]
-        index = child.pending.popleft()
+        position, _ = child.current()
+        position = min(position, len(child.chunk) - 1)
+        index = child.chunk[position]
         self.out[index] = set_aside(self.raws[index], reason)
-        self.todo.extendleft(reversed(child.pending))
+        self.todo.extendleft(reversed([i for i in child.chunk if i != index]))
 
     def outcomes(self) -> list[Outcome]:
         done = [outcome for outcome in self.out if outcome is not None]
@@ -187,8 +240,9 @@ class WorkerPool:
     seconds is killed and replaced, and the mails it had not answered go to the others.
 
     A batch is cut into chunks handed to whichever child is idle, so a slow mail delays only
-    its own chunk; each child answers mail by mail, and each answer must come within
-    ``budget`` of the previous one (or of the hand-over). Outcomes come back in input order.
+    its own chunk; a child answers a chunk in one message (a message per mail cost the
+    service as much as recording it), and says in shared memory which mail it is on and
+    since when: each mail must be done within ``budget``. Outcomes come back in input order.
     """
 
     def __init__(self, config: Config, budget: float = DEFAULT_BUDGET, size: int = 1) -> None:
@@ -201,6 +255,7 @@ class WorkerPool:
         self._lock = threading.Lock()
         self._stopped = False
         self._children: list[_Child] = []
+        self._known = Known()
 
     def analyse(self, raws: Sequence[bytes]) -> list[Outcome]:
         batch = _Batch(raws, chunk=max(1, min(_CHUNK, -(-len(raws) // (self.size * 4)))))
@@ -217,10 +272,13 @@ class WorkerPool:
             raise
         return batch.outcomes()
 
+    def learn(self, signatures: Iterable[str]) -> None:
+        self._known.add(signatures)
+
     def _hand(self, batch: _Batch, child: _Child) -> None:
         indices = batch.next_chunk()
         try:
-            child.hand(indices, [batch.raws[i] for i in indices], self.budget)
+            child.hand(indices, [batch.raws[i] for i in indices], self._known)
         except OSError:  # died while idle: its chunk goes to the next child
             self._check_stopped()
             batch.todo.extendleft(reversed(indices))
@@ -230,22 +288,23 @@ class WorkerPool:
 
     def _collect(self, batch: _Batch) -> None:
         """Take the answers that arrive before the first deadline; drop late children."""
-        due = min(child.deadline for child in batch.busy.values())
+        due = min(child.current()[1] for child in batch.busy.values()) + self.budget
         for conn in wait(list(batch.busy), max(0.0, due - time.monotonic())):
             child = batch.busy[conn]  # type: ignore[index]
             try:
-                outcome: Outcome = pickle.loads(child.conn.recv_bytes())  # noqa: S301 - our child
+                data = child.conn.recv_bytes()
             except (EOFError, OSError) as exc:  # killed by ``stop``, or crashed
                 self._check_stopped()
                 log.error("analysis.crashed", error=repr(exc), pid=child.process.pid)
                 batch.set_aside(child, "analysis crashed")
                 self._kill([child])
                 continue
-            batch.out[child.answered(self.budget)] = outcome
-            if not child.pending:
-                del batch.busy[child.conn]
+            outcomes: list[Outcome] = pickle.loads(data)  # noqa: S301 - our own child
+            for index, outcome in zip(child.chunk, outcomes, strict=True):
+                batch.out[index] = outcome
+            del batch.busy[child.conn]
         now = time.monotonic()
-        for child in [c for c in batch.busy.values() if c.deadline <= now]:
+        for child in [c for c in batch.busy.values() if c.current()[1] + self.budget <= now]:
             log.warning("analysis.timeout", budget=self.budget, pid=child.process.pid)
             batch.set_aside(child, f"analysis timeout (over {self.budget:g} s)")
             self._kill([child])
@@ -271,13 +330,17 @@ class WorkerPool:
 
     def _start(self) -> _Child:
         parent, end = self._context.Pipe()
+        progress = self._context.RawValue(ctypes.c_longlong, 0)
         process = self._context.Process(
-            target=_serve, args=(end, self._config), name="triagebot-analysis", daemon=True
+            target=_serve,
+            args=(end, self._config, progress),
+            name="triagebot-analysis",
+            daemon=True,
         )
         process.start()
         end.close()
         log.debug("analysis.started", pid=process.pid)
-        return _Child(process, parent)
+        return _Child(process, parent, progress)
 
     def _kill(self, children: list[_Child]) -> None:
         with self._lock:

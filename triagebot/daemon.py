@@ -140,6 +140,8 @@ class Processed:
     new: int
     outcomes: Counter[tuple[str, str]] = field(default_factory=Counter)
     quarantined: tuple[str, ...] = ()
+    #: The signatures the store holds now (``Analyser.learn``).
+    signed: frozenset[str] = frozenset()
 
 
 class BatchCounter:
@@ -239,7 +241,10 @@ def record_batch(
             log.warning("message.quarantined", **_log_fields(source, ref, outcome), reason=reason)
         elif verbose:
             log.debug("message.processed", **_log_fields(source, ref, outcome))
-    return Processed(dict(moves), new, tally, tuple(quarantined))
+    signed = frozenset(
+        o.signature.value for i, o in enumerate(outcomes) if o.signature and i not in refused
+    )
+    return Processed(dict(moves), new, tally, tuple(quarantined), signed)
 
 
 def _record(
@@ -640,6 +645,7 @@ class Daemon:
             reused=self._reused,
             lead=lead,
         )
+        self.analyser.learn(done.signed)
         release_batch()
         return done
 

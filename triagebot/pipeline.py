@@ -7,6 +7,7 @@ second. Occurrence counts (for rules with an ``occurrences`` condition) come in 
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -136,11 +137,18 @@ class Pipeline:
         ``keyed=False``: no store key (a dry run that records nothing)."""
         return self.decide(self.analyse(raw, keyed=keyed), count, now)
 
-    def analyse(self, raw: bytes, *, keyed: bool = True) -> Outcome:
+    def analyse(
+        self, raw: bytes, *, keyed: bool = True, known: Container[str] = frozenset()
+    ) -> Outcome:
         """Parse, classify and sign, without the rules (``decision`` stays None).
 
         The daemon analyses a whole batch first, so the occurrence counts the rules need are
         fetched with one query for all the batch's signatures. Never raises.
+
+        The older algorithms sign a trace only when the store may need them: it links a
+        signature it does not hold through them, so not for a signature in ``known`` (ones
+        the store holds, and a stored signature is never removed), nor for a dry run
+        (``keyed=False``), which records nothing.
         """
         try:
             report = parse_message(raw, self.parse_settings)
@@ -148,8 +156,13 @@ class Pipeline:
             trace = report.trace
             if report.kind is not Kind.ERROR_REPORT or trace is None:
                 return Outcome(report, key=key)
-            previous = tuple(signer.sign(trace) for signer in self.older_signers)
-            return Outcome(report, self.signer.sign(trace), previous=previous, key=key)
+            signature = self.signer.sign(trace)
+            previous = (
+                tuple(signer.sign(trace) for signer in self.older_signers)
+                if keyed and signature.value not in known
+                else ()
+            )
+            return Outcome(report, signature, previous=previous, key=key)
         except Exception as exc:  # one bad mail must never stop the loop
             return _failed(raw_id(raw), exc)
 
