@@ -107,6 +107,28 @@ class TestStoreCounts:
             expected = {s: n for s in signatures if (n := store.count(s, since))}
             assert found == expected
 
+    def test_a_cap_reads_each_defect_up_to_it_and_decides_the_same(
+        self, tmp_path: Path, store: Store
+    ) -> None:
+        """The batch asks for no more than a rule needs (3 for the burst rule): a bug with
+        many occurrences in the window counts as the cap, and the next batch's reports of it
+        are filed as they would be with the full count."""
+        pipeline = pipeline_with(tmp_path, BURST_RULE)
+        handle_batch(pipeline, store, "test", mails(40, bugs=2))
+        outcomes = [pipeline.process(m.raw) for m in mails(40, bugs=2)]
+        sigs = {o.signature.value for o in outcomes if o.signature is not None}
+        since = datetime(2000, 1, 1, tzinfo=UTC)
+        full = store.counts(sigs, since)
+        assert len(full) == 2 and all(n > 5 for n in full.values())
+        assert store.counts(sigs, since, 5) == dict.fromkeys(full, 5)
+        assert store.counts(sigs, since, 1000) == full
+        assert pipeline.rules.windows == {timedelta(hours=1): 3}
+
+        statements = Statements(store.engine)
+        done = handle_batch(pipeline, store, "test", mails(6, bugs=2, seed=8))
+        assert done.outcomes == {("error_report", "file"): 6}
+        assert any("LIMIT" in text for text in statements.texts)
+
     def test_more_signatures_than_one_in_clause_holds(self, tmp_path: Path, store: Store) -> None:
         """Long signature lists are split below the parameter limit and still all counted."""
         pipeline = pipeline_with(tmp_path, BURST_RULE)
@@ -213,7 +235,7 @@ class TestBatch:
 class TestRules:
     def test_windows_are_the_occurrence_look_backs(self, tmp_path: Path) -> None:
         rules = load_rules(rules_folder(tmp_path, BURST_RULE, ONLY_GO_RULE, DAILY_RULE))
-        assert rules.windows == {timedelta(hours=1), timedelta(days=1)}
+        assert rules.windows == {timedelta(hours=1): 3, timedelta(days=1): 9}
 
     def test_explained_misses_carry_what_the_report_had(self, tmp_path: Path) -> None:
         """Plain decisions share the precomputed misses; ``explain`` adds the actual values."""

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -148,8 +148,10 @@ class BatchCounter:
     """Occurrence counts for the rules during one batch.
 
     The store is asked once per rule window for every signature of the batch (the rules see
-    one clock, ``now``, per batch), plus the reports of the same batch seen so far, which the
-    store cannot see before the batch commits.
+    one clock, ``now``, per batch), up to the largest count a rule asks over that window (a
+    bug seen all day is not counted again in full for each batch of a backlog), plus the
+    reports of the same batch seen so far, which the store cannot see before the batch
+    commits.
     """
 
     def __init__(
@@ -157,11 +159,11 @@ class BatchCounter:
         store: Store,
         signatures: Collection[str],
         now: datetime,
-        windows: Iterable[timedelta],
+        windows: Mapping[timedelta, int],
     ) -> None:
         self._store = store
-        since = [now - window for window in windows] if signatures else []
-        self._stored = {s: store.counts(signatures, s) for s in since}
+        wanted = windows.items() if signatures else ()
+        self._stored = {now - w: store.counts(signatures, now - w, cap) for w, cap in wanted}
         self._pending: Counter[str] = Counter()
 
     def __call__(self, signature: str, since: datetime) -> int:

@@ -271,6 +271,7 @@ class _Condition:
     test: Callable[[_Facts], bool]
     actual: Callable[[_Facts], str]  # what the report had, for ``explain``
     window: timedelta | None = None  # an ``occurrences`` condition's look-back
+    at_least: int = 0  # and the count it asks for
 
 
 def _strings(value: object) -> list[str]:
@@ -409,6 +410,7 @@ def _cond_occurrences(key: str, value: object) -> _Condition:
         lambda f: f.signature is not None and seen(f) >= at_least,
         lambda f: f"{seen(f)} occurrence(s)",
         window,
+        at_least,
     )
 
 
@@ -481,10 +483,16 @@ class RuleSet:
     rules: tuple[Rule, ...] = ()
 
     @property
-    def windows(self) -> frozenset[timedelta]:
-        """Look-backs of every ``occurrences`` condition: ``now - window`` is each ``since``
-        the rules pass to ``count``, so a caller can fetch the counts ahead, per batch."""
-        return frozenset(c.window for r in self.rules for c in r.conditions if c.window)
+    def windows(self) -> dict[timedelta, int]:
+        """Look-backs of every ``occurrences`` condition (``now - window`` is each ``since``
+        the rules pass to ``count``, so a caller can fetch the counts ahead, per batch), each
+        with the largest ``at_least`` asked over it: counting further changes no decision."""
+        found: dict[timedelta, int] = {}
+        for rule in self.rules:
+            for c in rule.conditions:
+                if c.window:
+                    found[c.window] = max(found.get(c.window, 0), c.at_least)
+        return found
 
     @classmethod
     def load(cls, folder: Path) -> RuleSet:

@@ -284,10 +284,13 @@ class Store:
         with self._snapshot() as conn:
             return queries.count(conn, signature, since)
 
-    def counts(self, signatures: Collection[str], since: datetime) -> dict[str, int]:
-        """``count`` for many signatures with one query (signatures without any: absent)."""
+    def counts(
+        self, signatures: Collection[str], since: datetime, cap: int | None = None
+    ) -> dict[str, int]:
+        """``count`` for many signatures with one query (signatures without any: absent),
+        each counted up to ``cap`` at most when given."""
         with self._snapshot() as conn:
-            return queries.counts(conn, signatures, since)
+            return queries.counts(conn, signatures, since, cap)
 
     @contextmanager
     def _snapshot(self) -> Iterator[Connection]:

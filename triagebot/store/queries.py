@@ -176,28 +176,38 @@ def count(conn: Connection, signature: str, since: datetime) -> int:
     return int(conn.execute(_COUNT, {"sig": signature, "since": since}).scalar_one())
 
 
-def counts(conn: Connection, sigs: Collection[str], since: datetime) -> dict[str, int]:
-    """``count`` for many signatures, one query per chunk (signatures without any: absent)."""
+def counts(
+    conn: Connection, sigs: Collection[str], since: datetime, cap: int | None = None
+) -> dict[str, int]:
+    """``count`` for many signatures, one query per chunk (signatures without any: absent);
+    ``cap``: each defect's occurrences are read up to that many, not all of the window."""
     found: dict[str, int] = {}
     for chunk in chunks(sorted(sigs)):
-        found.update((sig, int(n)) for sig, n in conn.execute(_counts_query(chunk, since)))
+        for sig, n in conn.execute(_counts_query(chunk, since, cap)):
+            if n:
+                total = found.get(sig, 0) + int(n)
+                found[sig] = total if cap is None else min(total, cap)
     return found
 
 
-def _counts_query(chunk: Sequence[str], since: datetime) -> sa.Select[str, int]:
-    """``_COUNT`` for many signatures: each (signature, defect) pair once, as ``IN`` does."""
+def _counts_query(chunk: Sequence[str], since: datetime, cap: int | None) -> sa.Select[str, int]:
+    """``_COUNT`` per (signature, defect) pair, each pair once as ``IN`` does; with a ``cap``
+    the occurrences of each defect are read through its index up to ``cap`` rows."""
     pairs = (
         sa.select(signatures.c.signature, signatures.c.defect_id)
         .where(signatures.c.signature.in_(chunk))
         .distinct()
         .subquery()
     )
-    return (
-        sa.select(pairs.c.signature, sa.func.count())
-        .join_from(pairs, occurrences, occurrences.c.defect_id == pairs.c.defect_id)
-        .where(occurrences.c.at >= since)
-        .group_by(pairs.c.signature)
+    rows = (
+        sa.select(occurrences.c.id)
+        .where(occurrences.c.defect_id == pairs.c.defect_id, occurrences.c.at >= since)
+        .correlate(pairs)
     )
+    if cap is not None:
+        rows = rows.limit(cap)
+    counted = sa.select(sa.func.count()).select_from(rows.subquery()).scalar_subquery()
+    return sa.select(pairs.c.signature, counted)
 
 
 # --- status -------------------------------------------------------------------------------
