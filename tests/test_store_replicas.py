@@ -19,7 +19,7 @@ from tests.clocks import ManualClock
 from tests.factories import make_outcome, make_signature, wait_for_a_lock_wait
 from tests.helpers import wait_until
 from triagebot.errors import LeadershipLost, StoreError
-from triagebot.outbox import heartbeat
+from triagebot.outbox import Heartbeat, run_effects
 from triagebot.rules import Action
 from triagebot.store import (
     EFFECT_LEASE,
@@ -35,6 +35,8 @@ from triagebot.store import (
 )
 from triagebot.store.db import RECORD_LOCK, lock_defects, take_turns
 from triagebot.store.leader import INTAKE_LOCK
+from triagebot.trackers.base import DefectDraft, TrackerIssue
+from triagebot.trackers.local import LocalTracker
 
 #: Short enough for a test: a frozen replica is cut off after a second.
 LIMITS = SessionLimits(lock_timeout=0.5, statement_timeout=5.0, idle_in_transaction_timeout=1.0)
@@ -130,6 +132,41 @@ def test_a_replica_that_wakes_after_its_lease_ran_out_completes_nothing(
     assert b.effects() == [("create", "done", 0)]
 
 
+def test_a_worker_paused_past_its_lease_skips_the_effects_taken_over_meanwhile(
+    pair: tuple[Store, Store], clock: ManualClock
+) -> None:
+    """A leases two creates; its first tracker call outlasts the lease, and meanwhile B takes
+    both over (finding the issue A's call made, filing the other). Back in its round, A's
+    completion is refused, and the lease is checked before the second effect, which A leaves
+    to B: each defect is filed once. (A round within a beat of its lease skips that check.)"""
+    a, b = pair
+    a.record([make_outcome("<m1@x>", signature=make_signature("a" * 16))])
+    a.record([make_outcome("<m2@x>", signature=make_signature("b" * 16))])
+    b_tracker = LocalTracker(b)
+    done_by_b: list[int] = []
+
+    class SlowTracker(LocalTracker):
+        """The first create outlasts the lease; B's outbox runs meanwhile."""
+
+        def create(self, draft: DefectDraft) -> TrackerIssue:
+            issue = super().create(draft)
+            if draft.signature == "a" * 16:
+                clock.advance(EFFECT_LEASE + timedelta(seconds=1))
+                done_by_b.append(run_effects(b, b_tracker, clock(), 10))
+            return issue
+
+    with capture_logs() as events:
+        assert run_effects(a, SlowTracker(a), START, 10) == 0
+    assert done_by_b == [2]
+    assert [e["doing"] for e in events if e["event"] == "outbox.lease_lost"] == [
+        "complete",
+        "renew",
+    ]
+    assert sorted(d.key or "" for d in a.defects()) == ["LOCAL-1", "LOCAL-2"]
+    assert [i.key for i in b_tracker.find_all("b" * 16)] == ["LOCAL-2"]
+    assert [e for e in a.effects() if e[0] == "create"] == [("create", "done", 0)] * 2
+
+
 def test_a_worker_keeps_the_lease_of_the_effect_it_performs_by_heartbeat(
     pair: tuple[Store, Store], clock: ManualClock
 ) -> None:
@@ -138,7 +175,7 @@ def test_a_worker_keeps_the_lease_of_the_effect_it_performs_by_heartbeat(
     a, b = pair
     a.record([make_outcome("<m1@x>")])
     [effect] = a.due_effects(clock(), 10)
-    with heartbeat(a, effect, 0.02):
+    with Heartbeat(a, 0.02) as beat, beat.on(effect):
         for _ in range(3):  # three minutes of a slow tracker call
             clock.advance(timedelta(seconds=59))
             time.sleep(0.2)  # a few beats

@@ -27,9 +27,11 @@ before the ``close`` and so performed first, found it no longer filed and did no
 ``reopen`` a new confirmation queued says who confirmed it again.
 
 Each effect is leased (``Store.due_effects``) under a fencing token: just before performing it
-the worker renews the lease, skipping an effect another replica took over while this one was
-paused, and a heartbeat renews it every ``EFFECT_HEARTBEAT`` while the call runs, so a dead
-worker's effects are taken over within ``EFFECT_LEASE`` and a live one's never are.
+the worker renews the lease once ``EFFECT_HEARTBEAT`` has passed since the round leased it
+(by the store's clock),
+skipping an effect another replica took over while this one was paused, and a heartbeat
+renews it every ``EFFECT_HEARTBEAT`` while the call runs, so a dead worker's effects are taken
+over within ``EFFECT_LEASE`` and a live one's never are.
 
 ``sync_statuses`` runs on the same thread, every ``[tracker] sync_interval``: it tells the
 store which issues were resolved in the tracker, so a recurrence in a newer version queues the
@@ -75,8 +77,8 @@ if TYPE_CHECKING:
 __all__ = [
     "MAIL_EFFECTS",
     "TRACKER_EFFECTS",
+    "Heartbeat",
     "file_defect",
-    "heartbeat",
     "run_effects",
     "run_notifications",
     "sync_statuses",
@@ -204,56 +206,98 @@ def _run(
     """Perform effects one by one: retry the retryable later, and park the rest as failed
     (``give_up``) or retry them later too (mail: a refusal is a setting to fix)."""
     completed = 0
-    for effect in effects:
-        context = {"effect": effect.id, "kind": str(effect.kind), "defect": effect.defect_id}
-        if not store.renew_effect(effect):
-            continue  # taken over while this worker was paused: the new holder performs it
-        try:
-            with heartbeat(store, effect, EFFECT_HEARTBEAT.total_seconds()):
-                result = perform(effect)
-        except Exception as exc:
-            failed(effect)
-            if give_up and not isinstance(exc, RetryableError):
-                # a refusal or a bug: park it, keep the other effects going
-                log.error("outbox.failed", **context, error=repr(exc), attempts=effect.attempts + 1)
-                store.fail_effect(effect, repr(exc), None)
-                continue
-            retry_at = now + _retry_delay(exc, effect.attempts)
-            attempt = None
-            if isinstance(exc, _Retry):
-                attempt = exc.attempt
-                retry_at = max(retry_at, exc.not_before or retry_at)
-            log.warning("outbox.retry", **context, error=str(exc), retry_at=retry_at.isoformat())
-            store.fail_effect(effect, str(exc), retry_at, attempt)
-            continue
-        if store.complete_effect(effect, result):
-            completed += 1
-            log.info("outbox.done", **context)
+    with Heartbeat(store, EFFECT_HEARTBEAT.total_seconds()) as beat:
+        for effect in effects:
+            # ``effects`` were leased at ``now``: within a beat of that the lease holds
+            if store.clock() - now >= EFFECT_HEARTBEAT and not store.renew_effect(effect):
+                continue  # taken over while this worker was paused: the new holder does it
+            with beat.on(effect):
+                completed += _attempt(store, effect, now, perform, give_up=give_up, failed=failed)
     return completed
 
 
-@contextmanager
-def heartbeat(store: Store, effect: Effect, every: float) -> Iterator[None]:
-    """Renew ``effect``'s lease every ``every`` seconds while the body performs it, so a long
-    call (a tracker's retries) keeps it and only a dead or frozen worker loses it. A beat the
-    store misses is logged and tried again at the next one; a lost lease ends the beats."""
-    stop = threading.Event()
-
-    def beat() -> None:
-        while not stop.wait(every):
-            try:
-                if not store.renew_effect(effect):
-                    return
-            except StoreError as exc:
-                log.warning("outbox.heartbeat_failed", effect=effect.id, error=str(exc))
-
-    thread = threading.Thread(target=beat, name=f"lease-{effect.id}", daemon=True)
-    thread.start()
+def _attempt(
+    store: Store,
+    effect: Effect,
+    now: datetime,
+    perform: Callable[[Effect], EffectResult | None],
+    *,
+    give_up: bool,
+    failed: Callable[[Effect], object],
+) -> int:
+    """Perform one effect and record how it went; 1 when it completed."""
+    context = {"effect": effect.id, "kind": str(effect.kind), "defect": effect.defect_id}
     try:
-        yield
-    finally:
-        stop.set()
-        thread.join()
+        result = perform(effect)
+    except Exception as exc:
+        failed(effect)
+        if give_up and not isinstance(exc, RetryableError):
+            # a refusal or a bug: park it, keep the other effects going
+            log.error("outbox.failed", **context, error=repr(exc), attempts=effect.attempts + 1)
+            store.fail_effect(effect, repr(exc), None)
+            return 0
+        retry_at = now + _retry_delay(exc, effect.attempts)
+        attempt = None
+        if isinstance(exc, _Retry):
+            attempt = exc.attempt
+            retry_at = max(retry_at, exc.not_before or retry_at)
+        log.warning("outbox.retry", **context, error=str(exc), retry_at=retry_at.isoformat())
+        store.fail_effect(effect, str(exc), retry_at, attempt)
+        return 0
+    if not store.complete_effect(effect, result):
+        return 0
+    log.info("outbox.done", **context)
+    return 1
+
+
+class Heartbeat:
+    """Renews the lease of the effect being performed every ``every`` seconds, so a long call
+    (a tracker's retries) keeps it and only a dead or frozen worker loses it; one thread for
+    a whole round of effects (a thread per effect cost more than a local tracker's create).
+
+    A beat the store misses is logged and tried again at the next one; a lost lease ends the
+    beats for that effect. A beat never renews an effect whose ``on`` has ended: its lease may
+    be over (completed), and the renewal would report it lost.
+    """
+
+    def __init__(self, store: Store, every: float) -> None:
+        self.store = store
+        self.every = every
+        self._current: Effect | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="lease-heartbeat", daemon=True)
+
+    def __enter__(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @contextmanager
+    def on(self, effect: Effect) -> Iterator[None]:
+        """Beat for ``effect`` while the body performs it."""
+        with self._lock:
+            self._current = effect
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._current = None
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.every):
+            with self._lock:
+                effect = self._current
+                if effect is None:
+                    continue
+                try:
+                    if not self.store.renew_effect(effect):
+                        self._current = None
+                except StoreError as exc:
+                    log.warning("outbox.heartbeat_failed", effect=effect.id, error=str(exc))
 
 
 def _listed(counts: Mapping[str, int] | Sequence[str]) -> tuple[str, ...]:
