@@ -4,10 +4,13 @@ line breaks (``triagebot.stack.unwrap``)."""
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import pytest
 
+from triagebot.stack import detect
 from triagebot.stack.detect import find_trace
 from triagebot.stack.signature import Signer
 from triagebot.stack.unwrap import unwrap
@@ -104,3 +107,125 @@ def test_ruby_frames_after_a_log_prefix_are_found() -> None:
     plain = find_trace(unwrap(text))
     assert plain is not None
     assert SIGNER.sign(plain).value == SIGNER.sign(trace).value
+
+
+def _joined(text: str) -> str:
+    """``text`` as a mail client that lost its line breaks sends it: one line."""
+    return "Error report\n\n" + " ".join(row.strip() for row in text.split("\n") if row.strip())
+
+
+# Short traces whose line breaks were lost: a Unity player log's single frame
+# (bench/realworld/traces/dotnet/scpsl-scp049-start-nre.txt), a JVM crash in main
+# (java/2006scape-server-main-npe.txt), a Node CLI's (js/pm2-cli-printlogs-pm2env-undefined@...)
+LOST = {
+    "unity": (
+        "NullReferenceException: Object reference not set to an instance of an object\n"
+        "  at Scp049PlayerScript.Start () [0x00000] in <filename unknown>:0\n",
+        ("dotnet", "NullReferenceException", ("Scp049PlayerScript.Start",)),
+    ),
+    "java": (
+        'Exception in thread "main" java.lang.NullPointerException\n'
+        "\tat redone.Server.main(Server.java:161)\n",
+        ("java", "java.lang.NullPointerException", ("redone.Server.main",)),
+    ),
+    "node": (
+        "TypeError: Cannot read property 'pm2_env' of undefined\n"
+        "    at printLogs (/Users/user/.nvm/versions/node/v0.12.0/lib/node_modules/pm2/lib/"
+        "CLI.js:1489:25)\n",
+        ("javascript", "TypeError", ()),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(LOST))
+def test_a_short_trace_that_lost_its_line_breaks_is_read_as_it_was(name: str) -> None:
+    """The same frames and the same signature as the trace with its lines."""
+    text, (language, exception_type, frames) = LOST[name]
+    trace, joined = find_trace(text), find_trace(_joined(text))
+    assert trace is not None and joined is not None
+    assert (joined.language, joined.exceptions[-1].type) == (language, exception_type)
+    assert SIGNER.sign(joined).in_app_frames == frames
+    assert SIGNER.sign(joined).value == SIGNER.sign(trace).value
+
+
+def test_lost_breaks_are_not_put_back_in_prose() -> None:
+    prose = (
+        "We met at the office (2nd floor) at noon and looked at Foo.bar for a while; "
+        "the error was gone at 3 pm, see you at the review (Monday)."
+    )
+    assert find_trace(prose) is None
+
+
+# bench/realworld/traces/go/kanali-getctxmetric-concurrent-map.txt (cut): a log viewer's export,
+# a date before and a column separator after every line
+KIBANA = """August 3rd 2017, 19:28:27.000 fatal error: concurrent map read and map write   - 
+August 3rd 2017, 19:28:27.000    - 
+August 3rd 2017, 19:28:27.000 goroutine 10438 [running]:   - 
+August 3rd 2017, 19:28:27.000 runtime.throw(0x2177f86, 0x21)   - 
+August 3rd 2017, 19:28:27.000   /usr/local/go/src/runtime/panic.go:596 +0x95 fp=0xc421833960 sp=0xc421833940   - 
+"""  # noqa: E501, W291
+
+
+def test_a_separator_after_every_prefixed_line_goes_with_the_prefix() -> None:
+    assert unwrap(KIBANA).split("\n")[:4] == [
+        "fatal error: concurrent map read and map write",
+        "",
+        "goroutine 10438 [running]:",
+        "runtime.throw(0x2177f86, 0x21)",
+    ]
+    trace = find_trace(KIBANA)
+    assert trace is not None
+    assert (trace.language, trace.exceptions[0].type) == ("go", "fatal error")
+    assert trace.exceptions[0].message == "concurrent map read and map write"
+    assert [f.qualified for f in trace.exceptions[0].frames] == ["runtime.throw"]
+
+
+# Docker's json-file log: each line of a Go panic as a JSON record
+DOCKER_JSON = "\n".join(
+    json.dumps({"log": line + "\n", "stream": "stderr", "time": "2026-11-27T10:00:00.1Z"})
+    for line in (
+        "panic: order 42 not found",
+        "",
+        "goroutine 1 [running]:",
+        "main.(*Store).Close(0xc000010000)",
+        "\t/go/src/acme/orders/store.go:88 +0x1d",
+        "main.main()",
+        "\t/go/src/acme/orders/main.go:12 +0x20",
+    )
+)
+
+
+def test_json_log_records_are_read_as_the_lines_they_logged() -> None:
+    assert unwrap(DOCKER_JSON).split("\n")[:3] == [
+        "panic: order 42 not found",
+        "",
+        "goroutine 1 [running]:",
+    ]
+    trace = find_trace(DOCKER_JSON)
+    assert trace is not None and trace.language == "go"
+    assert [f.function for f in trace.exceptions[0].frames] == ["(*Store).Close", "main"]
+
+
+def test_json_that_logs_no_line_is_left_as_it_is() -> None:
+    text = '{"level":"info","count":3}\n{"level":"info","count":4}\n'
+    assert unwrap(text) == text
+
+
+def test_long_and_repeated_input_is_unwrapped_in_linear_time() -> None:
+    """Runs of blanks, separators, frame markers and JSON-like lines cost CPU time in proportion
+    to their length, whichever step reads them."""
+    breaks = detect._BREAKS
+    hostile = (
+        ("x " + " " * 50_000 + "-" * 50_000 + " |" * 20_000 + "\n")
+        + "p: at a.B(C.java:1) " * 20_000
+        + "\n"
+        + '{"log":"'
+        + "\\n" * 50_000
+        + '"}\n'
+        + '{"a":1}\n' * 20_000
+        + "2026 - at x.y(Z.java:1)   - \n" * 20_000
+    )
+    started = time.process_time()
+    unwrap(hostile, breaks)
+    find_trace(hostile)
+    assert time.process_time() - started < 5.0

@@ -8,6 +8,7 @@ frames belong to the runtime/framework rather than the application (the default
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -44,12 +45,16 @@ class Language:
     ``parse`` returns ``None`` quickly when the text holds no trace of this language.
     ``library_patterns`` are the built-in not-in-app globs, matched against
     ``Frame.qualified`` and ``Frame.file``.
+    ``breaks``: where a trace of this language that lost its line breaks gets them back (before
+    frames and sections), for the second look at a text (``stack.unwrap``); the parser's own
+    reading breaks only long lines with several frames.
     """
 
     name: str
     version: str
     parse: TraceParser
     normalize_frame: Callable[[Frame], NormalizedFrame]
+    breaks: tuple[re.Pattern[str], ...] = ()
 
     @property
     def id(self) -> str:

@@ -28,6 +28,8 @@ LANGUAGES: dict[str, Language] = {
     )
 }
 BY_NAME: dict[str, Language] = {lang.name: lang for lang in LANGUAGES.values()}
+#: Where any language's trace that lost its line breaks gets them back (``unwrap``).
+_BREAKS = tuple(pattern for lang in LANGUAGES.values() for pattern in lang.breaks)
 
 # "System.InvalidOperationException: Sequence contains no elements", "Error: ECONNREFUSED",
 # "Unhandled exception. Acme.Billing.InvoiceLockedException: Invoice 1234 is locked"
@@ -49,26 +51,36 @@ def find_trace(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     When few frames or none were found, the text is read again with log prefixes, line numbers
     and escaped line breaks undone (``unwrap``) and by the readers of formats no parser reads
     (``stack.extra``), and the richer reading wins, keeping the first
-    one as ``Trace.first_reading``. At most ``max_frames`` frames are kept (``Trace.dropped``
-    counts the rest).
+    one as ``Trace.first_reading``. When no parser read a trace and neither reading holds a
+    frame, a last reading also puts back line breaks lost before frames (a short trace joined
+    into one line); a trace a parser read keeps its reading, as its signature is stored. At
+    most ``max_frames`` frames are kept (``Trace.dropped`` counts the rest).
     """
     first = _richest(text, max_frames) or _bare(text)
     if first is not None and first.frame_count >= _UNWRAP_BELOW:
         return _keep_top(first, max_frames)
+    found = first
     second = _second_reading(text, max_frames)
-    if second is None or second.frame_count <= (first.frame_count if first else 0):
-        return _keep_top(first, max_frames) if first is not None else None
-    return replace(_keep_top(second, max_frames), first_reading=first)
+    if second is not None and second.frame_count > (first.frame_count if first else 0):
+        found = replace(second, first_reading=first)
+    if (found is None or not found.frame_count) and (first is None or first.language == "unknown"):
+        rebroken = _second_reading(text, max_frames, _BREAKS)
+        if rebroken is not None and rebroken.frame_count:
+            found = replace(rebroken, first_reading=first)
+    return _keep_top(found, max_frames) if found is not None else None
 
 
-def _second_reading(text: str, max_frames: int) -> Trace | None:
+def _second_reading(
+    text: str, max_frames: int, breaks: tuple[re.Pattern[str], ...] = ()
+) -> Trace | None:
     """The richest trace of the unwrapped text, by the parsers or the extra readers.
 
     Signature versions from v2 on sign it; older ones sign the first reading
     (``Trace.first_reading``), so what they stored never changes. A reader added later
-    belongs to a new signature version in the same way.
+    belongs to a new signature version in the same way. ``breaks``: where lost line breaks
+    are put back (none: the text's own lines).
     """
-    unwrapped = unwrap(text)
+    unwrapped = unwrap(text, breaks)
     parsed = _richest(unwrapped, max_frames) if unwrapped != text else None
     return _most_frames([parsed, *(read(unwrapped, max_frames) for read in READERS)])
 

@@ -631,4 +631,10 @@ def _join(module: str, function: str) -> str:
     return f"{module}.{function}" if module else function
 
 
-LANGUAGE = Language(name="dotnet", version="v1", parse=parse, normalize_frame=normalize_frame)
+LANGUAGE = Language(
+    name="dotnet",
+    version="v1",
+    parse=parse,
+    normalize_frame=normalize_frame,
+    breaks=(_BREAK, _UNITY_BREAK),
+)

@@ -272,4 +272,10 @@ def normalize_frame(frame: Frame) -> NormalizedFrame:
     return NormalizedFrame(key=f"{module}.{function}", hint="; ".join(hints))
 
 
-LANGUAGE = Language(name="java", version="v1", parse=parse, normalize_frame=normalize_frame)
+LANGUAGE = Language(
+    name="java",
+    version="v1",
+    parse=parse,
+    normalize_frame=normalize_frame,
+    breaks=(_BREAK,),
+)

@@ -227,4 +227,10 @@ def normalize_frame(frame: Frame) -> NormalizedFrame:
     return NormalizedFrame(key=f"{_path(frame.file)}:{func}", hint=folded)
 
 
-LANGUAGE = Language(name="javascript", version="v1", parse=parse, normalize_frame=normalize_frame)
+LANGUAGE = Language(
+    name="javascript",
+    version="v1",
+    parse=parse,
+    normalize_frame=normalize_frame,
+    breaks=(_BREAKS,),
+)

@@ -225,4 +225,10 @@ def normalize_frame(frame: Frame) -> NormalizedFrame:
     return NormalizedFrame(key=f"{module}::{function}" if module else function, hint=hint)
 
 
-LANGUAGE = Language(name="php", version="v1", parse=parse, normalize_frame=normalize_frame)
+LANGUAGE = Language(
+    name="php",
+    version="v1",
+    parse=parse,
+    normalize_frame=normalize_frame,
+    breaks=(_BREAKS,),
+)

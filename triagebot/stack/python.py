@@ -238,4 +238,10 @@ def normalize_frame(frame: Frame) -> NormalizedFrame:
     return NormalizedFrame(key=key, hint=f"line dropped; module {frame.module!r} from path")
 
 
-LANGUAGE = Language(name="python", version="v1", parse=parse, normalize_frame=normalize_frame)
+LANGUAGE = Language(
+    name="python",
+    version="v1",
+    parse=parse,
+    normalize_frame=normalize_frame,
+    breaks=(_BREAKS,),
+)

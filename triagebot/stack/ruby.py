@@ -168,4 +168,10 @@ def normalize_frame(frame: Frame) -> NormalizedFrame:
     return NormalizedFrame(key=f"{_path(frame.file or frame.module)}:{label}", hint=hint)
 
 
-LANGUAGE = Language(name="ruby", version="v1", parse=parse, normalize_frame=normalize_frame)
+LANGUAGE = Language(
+    name="ruby",
+    version="v1",
+    parse=parse,
+    normalize_frame=normalize_frame,
+    breaks=(_BREAKS,),
+)

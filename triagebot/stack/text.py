@@ -62,19 +62,20 @@ def frames_while(
 
 
 def restore_breaks(
-    text: str, frame_start: re.Pattern[str], longer_than: int = COLLAPSED_LINE
+    text: str, frame_start: re.Pattern[str], longer_than: int = COLLAPSED_LINE, markers: int = 2
 ) -> str:
     """Re-insert line breaks before frame markers in lines that lost them.
 
     Mail gateways and log shippers join a multi-line trace into one long line
     (``... at A.B() at C.D() ...``); each parser passes the pattern of its frame's start.
-    Only lines longer than ``longer_than`` are searched, so ordinary long lines cost nothing.
+    Only lines longer than ``longer_than`` that hold at least ``markers`` markers are broken,
+    so ordinary long lines cost nothing.
     """
     if len(text) <= longer_than or max(map(len, text.split("\n"))) <= longer_than:
         return text
     out: list[str] = []
     for line in text.splitlines():
-        if len(line) > longer_than and len(frame_start.findall(line)) >= 2:
+        if len(line) > longer_than and len(frame_start.findall(line)) >= markers:
             out.append(frame_start.sub(lambda m: "\n" + m.group(0).lstrip(), line))
         else:
             out.append(line)

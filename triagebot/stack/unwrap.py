@@ -3,14 +3,20 @@
 Logs and tools wrap a trace the parsers would read: a log layout's prefix on every line, frames
 included (``2019/11/25 13:16:58 - Step name.0 - \tat org...``, syslog, container runtimes,
 ``[ERROR] ``), numbered lines as crash tools paste them (``1   at ...``), or the whole trace on
-one line with literal ``\\n`` escapes (PHP's ``error_log``, JSON-encoded log fields). ``unwrap``
+one line with literal ``\\n`` escapes (PHP's ``error_log``, JSON-encoded log fields), or a short
+trace whose line breaks a mail client or a log shipper lost (``Error: x at f (a.js:1:2)``: the
+parsers' own reading restores them only in long lines that hold several frames). ``unwrap``
 returns the text as the parsers expect it, or the text itself when it has none of these shapes.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections import Counter
+from collections.abc import Iterable
+
+from triagebot.stack.text import restore_breaks
 
 __all__ = ["unwrap"]
 
@@ -32,14 +38,58 @@ _ESCAPED_BREAK = re.compile(r"\\r\\n|\\n(?![\w.-]++\\)")
 _ESCAPES = {"\\t": "\t", '\\"': '"', "\\/": "/", "\\\\": "\\"}
 _ESCAPE = re.compile(r"\\[t\"/\\]")
 _DIGITS = re.compile(r"\d+")
+#: A column separator a log viewer's table export leaves after every line ("... +0x95   - "),
+#: from the first blank before it only.
+_TAIL = re.compile(r"(?<![ \t])[ \t]++[-|][ \t]*+$")
+#: Fields of a JSON log record that hold the logged line (Docker's json-file, Bunyan/pino,
+#: Logstash, journald's export).
+_JSON_FIELDS = ("log", "message", "msg", "MESSAGE", "@message")
 _SPACE_RUN = re.compile(r"[ \t]+")
 #: Frame lines that must share one prefix shape before it is stripped.
 _MIN_PREFIXED = 2
+#: A line this long that holds one frame marker lost its line breaks: an exception line and one
+#: frame are about as long.
+_LOST_BREAKS_LINE = 80
 
 
-def unwrap(text: str) -> str:
-    """``text`` with escaped line breaks restored and a repeated line prefix removed."""
-    return _strip_prefix(_unescape(text))
+def unwrap(text: str, breaks: Iterable[re.Pattern[str]] = ()) -> str:
+    """``text`` with escaped line breaks restored, a repeated line prefix removed and lost line
+    breaks put back before what ``breaks`` (the languages' frame and section starts) find."""
+    text = _strip_prefix(_unescape(_json_lines(text)))
+    for pattern in breaks:
+        text = restore_breaks(text, pattern, _LOST_BREAKS_LINE, markers=1)
+    return text
+
+
+def _json_lines(text: str) -> str:
+    """Lines that are JSON log records replaced by the line they logged (Docker writes each
+    line of a trace as ``{"log":"\\tat ...\\n","stream":"stderr","time":"..."}``)."""
+    if '{"' not in text:
+        return text
+    lines = text.split("\n")
+    found = 0
+    for index, line in enumerate(lines):
+        logged = _logged(line.strip())
+        if logged is not None:
+            lines[index] = logged
+            found += 1
+    return "\n".join(lines) if found >= _MIN_PREFIXED else text
+
+
+def _logged(line: str) -> str | None:
+    """The logged line of one JSON log record, or None."""
+    if not (line.startswith("{") and line.endswith("}")):
+        return None
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    if isinstance(record, dict):
+        for name in _JSON_FIELDS:
+            value = record.get(name)
+            if isinstance(value, str):
+                return value.rstrip("\r\n")
+    return None
 
 
 def _unescape(text: str) -> str:
@@ -91,6 +141,8 @@ def _strip_prefix(text: str) -> str:
     stripped = {i: line[m.end() :] for i, line in enumerate(lines) if (m := layout.match(line))}
     # the blank that separates a prefix from the text ("web_1  | Traceback") goes with it
     indent = min((len(t) - len(t.lstrip(" \t")) for t in stripped.values() if t.strip()), default=0)
+    tails = sum(_TAIL.search(rest) is not None for rest in stripped.values())
+    cut = tails >= _MIN_PREFIXED and 2 * tails >= len(stripped)
     for index, rest in stripped.items():
-        lines[index] = rest[indent:]
+        lines[index] = _TAIL.sub("", rest[indent:]) if cut else rest[indent:]
     return "\n".join(lines)

@@ -16,6 +16,7 @@ from triagebot.stack.extra import (
     delve,
     go_c_frames,
     go_debug_stack,
+    go_recovery,
     heap_dump,
     js_console,
     js_pretty,
@@ -27,6 +28,7 @@ from triagebot.stack.extra import (
     python_oneline,
     rails_template,
     ruby_trackers,
+    sentry_markdown,
     simplesamlphp,
     xdebug,
 )
@@ -49,7 +51,9 @@ READERS: tuple[TraceParser, ...] = (
     go_c_frames.read,
     delve.read,
     go_debug_stack.read,
+    go_recovery.read,
     php_json.read,
+    sentry_markdown.read,
     simplesamlphp.read,
     xdebug.read,
 )
