@@ -60,6 +60,9 @@ class Analyser(Protocol):
 
     def analyse(self, raws: Sequence[bytes]) -> list[Outcome]: ...
 
+    def start(self) -> None:
+        """Get ready ahead of the first batch (the service calls it as it starts)."""
+
     def learn(self, signatures: Iterable[str]) -> None:
         """Signatures the store now holds: their mails need no older readings
         (``Pipeline.analyse``'s ``known``). Called from the thread that records."""
@@ -103,6 +106,9 @@ class InProcess:
     def analyse(self, raws: Sequence[bytes]) -> list[Outcome]:
         known = self.known.values
         return [self.pipeline.analyse(raw, known=known) for raw in raws]
+
+    def start(self) -> None:
+        pass
 
     def learn(self, signatures: Iterable[str]) -> None:
         self.known.add(signatures)
@@ -173,13 +179,17 @@ class _Child:
     chunk: list[int] = field(default_factory=list)
     told: int = 0
     handed: float = 0.0
+    confirmed: bool = False
 
     def ready(self) -> None:
         """Wait for the child's pipeline (a broken installation fails here, not later)."""
+        if self.confirmed:
+            return
         try:
             if not self.conn.poll(_START_TIMEOUT):
                 raise EOFError
             self.conn.recv()
+            self.confirmed = True
         except (EOFError, OSError) as exc:
             self.process.kill()
             raise RuntimeError(
@@ -313,19 +323,24 @@ class WorkerPool:
         if self._stopped:
             raise AnalysisStopped("the service is stopping")
 
-    def _idle(self, busy: dict[Connection, _Child]) -> list[_Child]:
-        """The children not at work, after starting any that are missing."""
+    def start(self) -> None:
+        """Start the missing children without waiting: they build their pipelines while the
+        service opens its store and sources, and the first batch finds them ready."""
         missing = self.size - len(self._children)
         if missing > 0:
             started = [self._start() for _ in range(missing)]
             with self._lock:
                 self._children.extend(started)
-            try:
-                for child in started:
-                    child.ready()
-            except RuntimeError:
-                self._check_stopped()  # killed by ``stop`` while starting
-                raise
+
+    def _idle(self, busy: dict[Connection, _Child]) -> list[_Child]:
+        """The children not at work, after starting any that are missing."""
+        self.start()
+        try:
+            for child in self._children:
+                child.ready()
+        except RuntimeError:
+            self._check_stopped()  # killed by ``stop`` while starting
+            raise
         return [child for child in self._children if child.conn not in busy]
 
     def _start(self) -> _Child:

@@ -537,6 +537,7 @@ class Daemon:
             while not self.stopping.is_set():
                 if led is not None and not await self._lead(io, led, source.name, once):
                     return
+                self.analyser.start()  # ready by the time the first batch is fetched
                 try:
                     self.watch.progress(loop)
                     await _on(io, source.open)
