@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import signal
 import socket
 import sqlite3
+import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +19,14 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from tests.helpers import SAMPLES, seed_maildir, write_rules
+from tests.helpers import SAMPLES, samples, seed_maildir, write_rules
 from tests.servers import free_port
+from triagebot.analysis import InProcess
 from triagebot.config import Config, SmtpConfig, config_from_dict
 from triagebot.daemon import Daemon, DaemonCrashed
 from triagebot.mail.maildir import MaildirSettings, MaildirSource
 from triagebot.mail.source import Incoming
-from triagebot.pipeline import Pipeline
+from triagebot.pipeline import Outcome, Pipeline
 from triagebot.smtp import Mailer
 from triagebot.store import Store
 from triagebot.trackers.base import TrackerIssue
@@ -163,3 +167,56 @@ async def test_failed_start_stops_listener_and_signal_handlers(tmp_path: Path) -
     assert not loop.remove_signal_handler(signal.SIGTERM)
     with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), 2):
         pass
+
+
+class CountingSource(MaildirSource):
+    """A Maildir that counts the fetches it has started."""
+
+    def __init__(self, settings: MaildirSettings) -> None:
+        super().__init__(settings)
+        self.started = 0
+        self.changed = threading.Condition()
+
+    def fetch(self, limit: int) -> list[Incoming]:
+        with self.changed:
+            self.started += 1
+            self.changed.notify_all()
+        return super().fetch(limit)
+
+
+class WaitingAnalysis(InProcess):
+    """In-process analysis that, before analysing a batch, waits (at most 10 s) until the
+    source has started the fetch after that batch's."""
+
+    def __init__(self, pipeline: Pipeline, source: CountingSource) -> None:
+        super().__init__(pipeline)
+        self.source = source
+        self.overlapped: list[bool] = []
+
+    def analyse(self, raws: Sequence[bytes]) -> list[Outcome]:
+        batch = len(self.overlapped) + 1  # fetch N gave batch N: the next fetch is N + 1
+        with self.source.changed:
+            self.overlapped.append(
+                self.source.changed.wait_for(lambda: self.source.started > batch, 10)
+            )
+        return super().analyse(raws)
+
+
+async def test_the_next_batch_is_fetched_while_this_one_is_analysed(tmp_path: Path) -> None:
+    """An IMAP fetch costs about a third of an analysis: each batch's successor is fetched
+    during its analysis, not after it, and every mail is still recorded once."""
+    config = config_for(tmp_path, mailbox={"kind": "maildir", "batch_size": 3})
+    seed_maildir(config.mailbox.path, samples()[:9])
+    store = Store(config.store.url)
+    store.migrate()
+    source = CountingSource(MaildirSettings(config.mailbox.path))
+    pipeline = Pipeline.from_config(config)
+    analysis = WaitingAnalysis(pipeline, source)
+    daemon = Daemon(config, pipeline, store, LocalTracker(store), [source], analyser=analysis)
+
+    await daemon.run(once=True)
+
+    assert analysis.overlapped == [True, True, True]
+    with sqlite3.connect(tmp_path / "db.sqlite") as conn:
+        assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 9
+    assert os.listdir(config.mailbox.path / "new") == []

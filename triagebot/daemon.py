@@ -559,7 +559,8 @@ class Daemon:
                             await _on(io, source.wait, WAIT_SLICE)
                             pending = self._analysed(io, source, limit)
                             continue
-                        pending = self._analysed(io, source, limit)  # overlaps with recording
+                        # overlaps with recording; its mails were fetched during this analysis
+                        pending = self._analysed(io, source, limit, fetched.following)
                         started = time.monotonic()
                         done = await _holding(
                             led,
@@ -613,23 +614,35 @@ class Daemon:
         return False
 
     def _analysed(
-        self, io: ThreadPoolExecutor, source: Source, limit: int
+        self,
+        io: ThreadPoolExecutor,
+        source: Source,
+        limit: int,
+        ahead: asyncio.Future[list[Incoming]] | None = None,
     ) -> asyncio.Task[_Fetched]:
-        """The next batch, analysed, under way while the batch before is recorded (the
-        analysis processes are never idle while the store works). The raw mails are let go
-        once analysed: only the capped outcomes wait for the store."""
+        """The next batch (``ahead``, when already being fetched), analysed, under way while
+        the batch before is recorded (the analysis processes are never idle while the store
+        works). Once it is fetched, the batch after it is fetched during its analysis: an
+        IMAP fetch costs a third of an analysis, and in line it held up every batch. The raw
+        mails are let go once analysed: only the capped outcomes wait for the store."""
 
         async def fetch_and_analyse() -> _Fetched:
-            batch = await _on(io, source.fetch, limit)
+            batch = await (ahead if ahead is not None else _on(io, source.fetch, limit))
             refs = [incoming.ref for incoming in batch]
             behind = source.backlog()  # read now: the batch fetched next is still waiting
             if not refs:
                 return _Fetched(refs, [], behind)
+            following = _on(io, source.fetch, limit)
+            following.add_done_callback(_retrieved)  # abandoned at a stop or a failure
             raws = [incoming.raw for incoming in batch]
             self.metrics.analysed.inc(len(raws))
             started = time.monotonic()
-            analysed = await _on(self._analysis, self.analyser.analyse, raws)
-            return _Fetched(refs, analysed, behind, time.monotonic() - started)
+            try:
+                analysed = await _on(self._analysis, self.analyser.analyse, raws)
+            except BaseException:
+                following.cancel()
+                raise
+            return _Fetched(refs, analysed, behind, time.monotonic() - started, following)
 
         task = asyncio.ensure_future(fetch_and_analyse())
         task.add_done_callback(_retrieved)  # a batch abandoned at a stop or a failure
@@ -807,12 +820,15 @@ class Daemon:
 @dataclass(slots=True)
 class _Fetched:
     """A batch fetched and analysed: its refs and outcomes, how many mails waited behind it
-    when it was fetched, and the seconds spent on it (analysis, then recording)."""
+    when it was fetched, the seconds spent on it (analysis, then recording), and the fetch
+    of the next batch."""
 
     refs: list[str]
     analysed: list[Outcome]
     behind: int
     seconds: float = 0.0
+    #: The fetch of the batch after this one, under way (None: nothing was fetched).
+    following: asyncio.Future[list[Incoming]] | None = None
 
 
 class _Acknowledgement:
@@ -899,10 +915,10 @@ def _acknowledge(source: Source, moves: dict[Folder, list[str]]) -> None:
         source.move(refs, folder)
 
 
-def _retrieved(task: asyncio.Task[Any]) -> None:
-    """Mark an abandoned task's outcome as seen (its batch is read again next time)."""
-    if not task.cancelled():
-        task.exception()
+def _retrieved(step: asyncio.Future[Any]) -> None:
+    """Mark an abandoned step's outcome as seen (its batch is read again next time)."""
+    if not step.cancelled():
+        step.exception()
 
 
 def _on(executor: ThreadPoolExecutor, func: Callable[..., T], *args: Any) -> asyncio.Future[T]:
