@@ -54,22 +54,22 @@ import time
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))  # runnable from a checkout without installing
 
-import heldout  # noqa: E402
-import mailgen  # noqa: E402
-from imap_fetch import bare_loop  # noqa: E402
-
 from tests.servers import HOST  # noqa: E402
-from tests.servers.dovecot import DovecotServer, Mailbox  # noqa: E402
 from triagebot import logs  # noqa: E402
 from triagebot.config import Config, config_from_dict  # noqa: E402
-from triagebot.daemon import Daemon, handle_batch  # noqa: E402
-from triagebot.outbox import run_effects  # noqa: E402
+
+if TYPE_CHECKING:
+    from tests.servers.dovecot import DovecotServer, Mailbox
+    from triagebot.daemon import Daemon
+
+# The rest is imported where it is used: the analysis processes start from this module and
+# import what it imports at the top, which a service started from its console script does not.
 
 PASSWORD_ENV = "TRIAGEBOT_BENCH_IMAP_PASSWORD"
 FILE_ALL_RULE = """\
@@ -212,6 +212,8 @@ def stdlib_read(paths: list[Path]) -> int:
 
 
 async def _timed_run(config: Config) -> float:
+    from triagebot.daemon import Daemon  # noqa: PLC0415 - see the note on imports
+
     daemon = Daemon.from_config(config)
     started = time.perf_counter()
     await daemon.run(once=True)
@@ -263,6 +265,8 @@ def stdlib_rate(template: Path) -> float:
 def realistic_mails(corpus: Path, n: int, seed: int) -> list[bytes]:
     """``n`` realistic report mails: the corpus's traces perturbed and wrapped in its mail
     shapes (``bench/heldout.py``), as many variants as it takes, in a seeded shuffle."""
+    import heldout  # noqa: PLC0415 - see the note on imports
+
     per_variant = len(heldout.corpus(1, 3, seed, corpus))
     mails = heldout.corpus(-(-n // per_variant), 3, seed, corpus)
     random.Random(seed).shuffle(mails)
@@ -310,6 +314,8 @@ def template_mails(template: Path) -> list[Path]:
 
 def seeded_box(server: DovecotServer, template: Path) -> Mailbox:
     """A new Dovecot user holding the template mails, already indexed by one bare fetch."""
+    from imap_fetch import bare_loop  # noqa: PLC0415 - see the note on imports
+
     box = server.add_user()
     box.seed(path.read_bytes() for path in template_mails(template))
     bare_loop(box, 500)
@@ -343,6 +349,9 @@ STAGES = {
 
 def _drain(daemon: Daemon) -> None:
     """What ``Daemon.run(once=True)`` does, on one thread: fetch, handle, move, then flush."""
+    from triagebot.daemon import handle_batch  # noqa: PLC0415 - see the note on imports
+    from triagebot.outbox import run_effects  # noqa: PLC0415 - see the note on imports
+
     source = daemon.sources[0]
     source.open()
     while batch := source.fetch(daemon.config.mailbox.batch_size):
@@ -361,6 +370,8 @@ def profile(template: Path, work: Path, n: int) -> None:
     maildir = fresh_maildir(template, root)
     config = bench_config(root, maildir_table(maildir), rules_dir(work, shipped=True))
     configure_logging("warning", sys.stderr)
+    from triagebot.daemon import Daemon  # noqa: PLC0415 - see the note on imports
+
     daemon = Daemon.from_config(config)
     profiler = cProfile.Profile()
     started = time.perf_counter()
@@ -404,6 +415,11 @@ def main() -> int:
     if args.child:
         args.mode = args.child
         return child(args)
+
+    import mailgen  # noqa: PLC0415 - see the note on imports
+    from imap_fetch import bare_loop  # noqa: PLC0415 - see the note on imports
+
+    from tests.servers.dovecot import DovecotServer  # noqa: PLC0415 - see the note on imports
 
     with tempfile.TemporaryDirectory(prefix="triagebot-live-") as tmp:
         work = Path(tmp)
