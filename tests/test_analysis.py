@@ -3,23 +3,28 @@ sets a runaway mail aside without stopping the batch, and a stop that does not w
 
 from __future__ import annotations
 
+import asyncio
 import multiprocessing
 import os
 import signal
+import sqlite3
 import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from bench import heldout
 from tests.fakejira import FakeJira
 from tests.helpers import Bot, jira_tracker, samples, seed_maildir, wait_until
 from triagebot.analysis import AnalysisStopped, InProcess, WorkerPool
 from triagebot.config import Config, config_from_dict
+from triagebot.daemon import Daemon
 from triagebot.mail.report import Kind
 from triagebot.pipeline import Pipeline
 
-RULES = Path(__file__).resolve().parents[1] / "rules"
+REPO = Path(__file__).resolve().parents[1]
+RULES = REPO / "rules"
 
 
 def big_report(frames: int) -> bytes:
@@ -178,3 +183,36 @@ def test_sigterm_stops_the_service_within_five_seconds_while_jira_hangs(
         daemon.kill()
     assert stopped_after < 7.0, stopped_after
     assert list((bot.maildir / "cur").iterdir())  # recorded and acknowledged before the stop
+
+
+def test_the_service_decides_the_same_with_one_or_many_analysis_processes(
+    tmp_path: Path,
+) -> None:
+    """The real-trace corpus in its mail shapes (HTML, attachments, forwards, encodings),
+    drained by the service with its analysis in this process, in one child and in three
+    (more than the cores, so chunks finish out of order): the same signatures, the same
+    decisions and the same order of outcomes in the store, batch after batch."""
+    corpus = heldout.corpus(1, 1, 7, REPO / "bench" / "realworld")
+    assert len(corpus) > 450
+    seen: dict[int, list[tuple[object, ...]]] = {}
+    for workers in (0, 1, 3):
+        root = tmp_path / f"workers-{workers}"
+        seed_maildir(root / "Maildir", [(f"{i:05d}.eml", m.raw) for i, m in enumerate(corpus)])
+        config = config_from_dict(
+            {
+                "mailbox": {"kind": "maildir", "path": str(root / "Maildir"), "batch_size": 200},
+                "store": {"url": f"sqlite:///{root / 'db.sqlite'}"},
+                "rules": {"path": str(RULES)},
+                "service": {"workers": workers},
+            }
+        )
+        asyncio.run(Daemon.from_config(config).run(once=True))
+        with sqlite3.connect(root / "db.sqlite") as conn:
+            seen[workers] = conn.execute(
+                "SELECT source_ref, kind, signature, action, rule, defect_id, reason"
+                " FROM messages ORDER BY rowid"
+            ).fetchall()
+    assert len(seen[0]) == len(corpus)
+    assert sum(1 for row in seen[0] if row[2]) > 350  # signed reports
+    assert seen[1] == seen[0]
+    assert seen[3] == seen[0]
