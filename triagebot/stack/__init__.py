@@ -55,6 +55,10 @@ class Language:
     parse: TraceParser
     normalize_frame: Callable[[Frame], NormalizedFrame]
     breaks: tuple[re.Pattern[str], ...] = ()
+    #: What ``normalize_frame`` reads of a frame besides its module, function, file and
+    #: whether it has a line: signing judges each distinct frame once (``Signer``), and line
+    #: numbers, which every build shifts, must not make a known frame new.
+    judged_on: Callable[[Frame], object] = lambda _frame: None
 
     @property
     def id(self) -> str:

@@ -587,7 +587,7 @@ def normalize_frame(frame: Frame) -> NormalizedFrame:
     """Stable identity of a .NET frame: compiler-generated names folded to the source method."""
     module = _ARITY.sub("", frame.module)
     function = frame.function
-    if _WRAPPER_RAW.match(frame.raw):
+    if _is_wrapper(frame):
         return NormalizedFrame(key=_join(module, function), hint="Mono runtime wrapper", skip=True)
     if _LAMBDA_METHOD.fullmatch(function):
         return NormalizedFrame(
@@ -617,6 +617,11 @@ def normalize_frame(frame: Frame) -> NormalizedFrame:
     return NormalizedFrame(key=_join(module, name), hint="; ".join(hints))
 
 
+def _is_wrapper(frame: Frame) -> bool:
+    """A Mono runtime wrapper, which only the printed line shows."""
+    return _WRAPPER_RAW.match(frame.raw) is not None
+
+
 def _generated_kind(function: str) -> str:
     if function.endswith("MoveNext") and ">d" in function:
         return "async state machine"
@@ -637,4 +642,5 @@ LANGUAGE = Language(
     parse=parse,
     normalize_frame=normalize_frame,
     breaks=(_BREAK, _UNITY_BREAK),
+    judged_on=_is_wrapper,
 )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field, fields
 from functools import partial
 from importlib import resources
@@ -304,7 +304,7 @@ class Signer:
         self.version = SIGNATURE_VERSIONS[version]
         self.classifier = FrameClassifier(self.version, app_frames, library_frames)
         self._entry_points = _entry_points(self.version.entry_file)
-        self._judged: dict[str, dict[Frame, _Judged]] = {}  # per language, bounded caches
+        self._judged: dict[str, dict[Hashable, _Judged]] = {}  # per language, bounded caches
 
     def sign(self, trace: Trace) -> Signature:
         """The signature of one parsed trace (its frame notes are worked out when read)."""
@@ -381,10 +381,11 @@ class Signer:
     def _app_files(self, language: str, chain: tuple[ExceptionInfo, ...]) -> list[str]:
         """The in-app frames' source files as ``folder/file``: which program's entry point."""
         judged = self._judged.get(language, {})
+        reads = BY_NAME.get(language)
         files = []
         for exc in chain:
             for frame in exc.frames:
-                found = judged.get(frame)
+                found = judged.get(_judged_key(reads, frame))
                 if frame.file and found is not None and found[1] and not found[2]:
                     files.append("/".join(frame.file.replace("\\", "/").split("/")[-2:]))
         return files
@@ -406,11 +407,12 @@ class Signer:
         app: list[str] = []
         lib: list[str] = []
         for frame in exc.frames:
-            found = judged.get(frame)
+            key = _judged_key(language, frame)
+            found = judged.get(key)
             if found is None:
                 if len(judged) >= FrameClassifier.CACHE_LIMIT:
                     judged.clear()
-                found = judged[frame] = self._judge(name, language, frame)
+                found = judged[key] = self._judge(name, language, frame)
             key, in_app, skip, why = found
             if not skip:
                 (app if in_app else lib).append(key)
@@ -434,6 +436,13 @@ class Signer:
             return key, False, True, f"skip: {hint}"
         in_app, why = self.classifier.classify(name, frame)
         return key, in_app, False, f"{why}; {hint}" if hint else why
+
+
+def _judged_key(language: Language | None, frame: Frame) -> Hashable:
+    """What a frame's judgement depends on: not its line number, which every build shifts
+    (keyed on the whole frame, nearly every frame of a new build was judged afresh)."""
+    extra = language.judged_on(frame) if language is not None else None
+    return frame.module, frame.function, frame.file, frame.line is None, extra
 
 
 def _fold_chain(chain: tuple[ExceptionInfo, ...]) -> tuple[ExceptionInfo, ...]:
