@@ -40,6 +40,9 @@ class Frame:
 
 #: The type of an exception whose type line was not read (a trace that starts with its frames).
 UNKNOWN_TYPE = "<unknown>"
+#: The function of a frame an error tracker could not resolve (``unknown file:0 - unknown
+#: method``): it says a frame was there, not which; signing skips it.
+UNRESOLVED_FUNCTION = "<unresolved>"
 
 
 @by_fields
