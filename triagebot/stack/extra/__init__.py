@@ -12,9 +12,11 @@ from triagebot.stack import TraceParser
 from triagebot.stack.extra import (
     appcenter,
     bugsnag,
+    bugsnag_dashboard,
     bugsnag_payload,
     delve,
     go_c_frames,
+    go_calls_only,
     go_debug_stack,
     go_recovery,
     heap_dump,
@@ -30,6 +32,8 @@ from triagebot.stack.extra import (
     ruby_trackers,
     sentry_markdown,
     simplesamlphp,
+    tracker_unresolved,
+    wer_clr20r3,
     xdebug,
 )
 
@@ -37,6 +41,7 @@ from triagebot.stack.extra import (
 READERS: tuple[TraceParser, ...] = (
     appcenter.read,
     bugsnag.read,
+    bugsnag_dashboard.read,
     bugsnag_payload.read,
     heap_dump.read,
     play_console.read,
@@ -52,8 +57,11 @@ READERS: tuple[TraceParser, ...] = (
     delve.read,
     go_debug_stack.read,
     go_recovery.read,
+    go_calls_only.read,
     php_json.read,
     sentry_markdown.read,
     simplesamlphp.read,
     xdebug.read,
+    wer_clr20r3.read,
+    tracker_unresolved.read,
 )
