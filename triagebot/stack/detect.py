@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from triagebot.stack import Language, dotnet, go, java, js, php, python, ruby
-from triagebot.stack.extra import READERS
+from triagebot.stack.extra import BREAKS, READERS
 from triagebot.stack.model import ExceptionInfo, Trace
 from triagebot.stack.text import MAX_FRAMES
 from triagebot.stack.unwrap import unwrap
@@ -28,8 +28,9 @@ LANGUAGES: dict[str, Language] = {
     )
 }
 BY_NAME: dict[str, Language] = {lang.name: lang for lang in LANGUAGES.values()}
-#: Where any language's trace that lost its line breaks gets them back (``unwrap``).
-_BREAKS = tuple(pattern for lang in LANGUAGES.values() for pattern in lang.breaks)
+#: Where any language's trace or any export the extra readers read that lost its line breaks
+#: gets them back (``unwrap``); the exports' first, while their lines are still long.
+_BREAKS = (*BREAKS, *(pattern for lang in LANGUAGES.values() for pattern in lang.breaks))
 
 # "System.InvalidOperationException: Sequence contains no elements", "Error: ECONNREFUSED",
 # "Unhandled exception. Acme.Billing.InvoiceLockedException: Invoice 1234 is locked"

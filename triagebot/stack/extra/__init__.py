@@ -8,6 +8,8 @@ module; a new one is one line in ``READERS``.
 
 from __future__ import annotations
 
+import re
+
 from triagebot.stack import TraceParser
 from triagebot.stack.extra import (
     appcenter,
@@ -37,6 +39,9 @@ from triagebot.stack.extra import (
     xdebug,
 )
 
+#: Where the exports these readers read get lost line breaks back (``detect.find_trace``'s
+#: last reading), tried before the languages' own.
+BREAKS: tuple[re.Pattern[str], ...] = (ruby_trackers.BREAKS,)
 #: The extra readers, tried in order on the unwrapped text (the richest trace wins).
 READERS: tuple[TraceParser, ...] = (
     appcenter.read,
