@@ -23,6 +23,7 @@ WITH_PANIC = (
     "panic: runtime error: invalid memory address or nil pointer dereference\n"
     + SCAFFOLD
     + "github.com/catchplay/scaffold/scaffold.(*scaffold).Generate(0xc0000aa580)\n"
+    + "created by main.main in goroutine 1\n"
 )
 
 
@@ -50,9 +51,10 @@ def test_a_panic_line_above_gives_the_type_as_the_go_parser_does() -> None:
         "runtime.Error",
         "invalid memory address or nil pointer dereference",
     )
-    assert [f.function for f in panic.frames] == [
-        "(*scaffold).genFormStaticFle.func1",
-        "(*scaffold).Generate",
+    assert [f.qualified for f in panic.frames] == [
+        "github.com/catchplay/scaffold/scaffold.(*scaffold).genFormStaticFle.func1",
+        "github.com/catchplay/scaffold/scaffold.(*scaffold).Generate",
+        "main.main",
     ]
 
 
@@ -65,7 +67,7 @@ def test_a_stack_with_file_lines_is_left_to_the_go_parser() -> None:
 
 def test_frame_cap_and_text_without_such_a_stack() -> None:
     trace = go_calls_only.read(WITH_PANIC, max_frames=1)
-    assert trace is not None and trace.frame_count == 1 and trace.dropped == 1
+    assert trace is not None and trace.frame_count == 1 and trace.dropped == 2
     assert go_calls_only.read("goroutine 1 [running]:\nthat was all we saw") is None
     assert go_calls_only.read("call main.run(1) from goroutine 5") is None
 

@@ -27,9 +27,11 @@ __all__ = ["read"]
 _MARK = "goroutine "
 # "goroutine 1 [running]:" as a whole line
 _HEADER = re.compile(LINE_START + r"[ \t]*+goroutine \d++ \[[^\]\n]*+\]:[ \t]*+$")
-# "github.com/a/b.(*T).M.func1(0xc0000aa580, 0x3b)", "main.main()", "created by main.run"
+# "github.com/a/b.(*T).M.func1(0xc0000aa580, 0x3b)", "main.main()",
+# "created by main.run in goroutine 1"
 _CALL = re.compile(
-    LINE_START + r"[ \t]*+(?:created by )?(?P<func>[\w./*()%-]+?)\([^()\n]*+\)[ \t]*+$"
+    LINE_START + r"[ \t]*+(?:created by (?P<created>\S++)(?: in goroutine \d++)?"
+    r"|(?P<func>[\w./*()%-]+?)\([^()\n]*+\))[ \t]*+$"
 )
 # "/usr/local/go/src/runtime/panic.go:199 +0x44", "\t???:0"
 _LOCATION = re.compile(LINE_START + r"[ \t]*+\S[^\n]*?(?:\.go|\?\?):\d++")
@@ -54,7 +56,7 @@ def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
         if call is None:
             break
         if budget.room(frames):
-            module, function = go._split(call["func"])
+            module, function = go._split(call["created"] or call["func"])
             frames.append(Frame(module, function, raw=line.strip()))
     if not frames:
         return None
