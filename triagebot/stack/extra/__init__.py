@@ -26,6 +26,7 @@ from triagebot.stack.extra import (
     js_pretty,
     jupyter,
     lambda_json,
+    logged_record,
     php_error_line,
     php_json,
     play_console,
@@ -69,4 +70,5 @@ READERS: tuple[TraceParser, ...] = (
     xdebug.read,
     wer_clr20r3.read,
     tracker_unresolved.read,
+    logged_record.read,
 )
