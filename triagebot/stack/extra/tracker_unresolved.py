@@ -28,11 +28,10 @@ from triagebot.stack.text import LINE_START, MAX_FRAMES, FrameBudget, frames_whi
 
 __all__ = ["read"]
 
-#: Literal marks of each layout, looked for before any pattern runs.
-_BUGSNAG_MARK = "unknown method"
-_ROLLBAR_MARK = '"(unknown)", line unknown'
-#: Bugsnag's name of a frame it could not resolve.
+#: Bugsnag's name of a frame it could not resolve, also looked for before any pattern runs.
 _BUGSNAG_UNRESOLVED = "unknown method"
+#: Literal mark of Rollbar's layout.
+_ROLLBAR_MARK = '"(unknown)", line unknown'
 # '  File "(unknown)", line unknown, in [anonymous]'
 _ROLLBAR_FRAME = re.compile(
     LINE_START + r"[ \t]*+File \"\(unknown\)\", line unknown(?:, in [^\n]*+)?$"
@@ -43,7 +42,7 @@ _ROLLBAR_ERROR = re.compile(LINE_START + r"[ \t]*+(?P<type>[^\s:][^:\n]*?):[ \t]
 
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     """The unresolved stack of a Bugsnag or Rollbar issue in ``text``, or None."""
-    found = _bugsnag(text, max_frames) if _BUGSNAG_MARK in text else None
+    found = _bugsnag(text, max_frames) if _BUGSNAG_UNRESOLVED in text else None
     if found is None and _ROLLBAR_MARK in text:
         found = _rollbar(text, max_frames)
     return found
