@@ -21,6 +21,11 @@ TRACE = (
     "   at Acme.Desk.Shell.MainWindow.OnLoaded(Object sender, RoutedEventArgs e)\n"
 )
 BARE = "System.InvalidOperationException: Sequence contains no elements\n"
+# bench/realworld/traces/php/vatsim-account-list-first-on-null.txt
+LOGGED = (
+    "production.ERROR: exception 'Symfony\\Component\\Debug\\Exception\\FatalErrorException' "
+    "with message 'Call to a member function first() on null'\n"
+)
 
 
 def mail(body: str, **headers: str) -> bytes:
@@ -62,6 +67,20 @@ class TestErrorReports:
         assert one_field.kind is Kind.OTHER
         no_exception = "Application: Acme Desk\nVersion: 4.2.1\n\nsomething failed\n"
         assert kind(mail(no_exception)) is Kind.OTHER
+
+    def test_exception_logged_at_an_error_level_is_a_report(self) -> None:
+        """An application's own error record needs neither frames nor report fields."""
+        report = parse_message(mail("From the server log:\n" + LOGGED), SETTINGS)
+        assert (report.kind, report.reason) == (Kind.ERROR_REPORT, "exception logged at ERROR")
+        assert report.trace is not None
+        assert report.trace.exceptions[0].message == "Call to a member function first() on null"
+        automated = parse_message(mail(LOGGED, Auto_Submitted="auto-generated"), SETTINGS)
+        assert (automated.kind, automated.reason) == (
+            Kind.ERROR_REPORT,
+            "trace despite auto-submitted: auto-generated",
+        )
+        info = parse_message(mail(LOGGED.replace(".ERROR:", ".INFO:")), SETTINGS)
+        assert info.kind is Kind.OTHER
 
     def test_report_sender_wins_over_auto_filters(self) -> None:
         raw = mail(
@@ -226,6 +245,11 @@ class TestQuotedTraces:
     def test_quoted_trace_in_a_new_mail_is_a_report(self, subject: str) -> None:
         body = "Hi, this still happens with the latest build.\n\nOn Wed, Tom wrote:\n"
         assert kind(mail(body + self.QUOTED, Subject=subject)) is Kind.ERROR_REPORT
+
+    def test_reply_quoting_a_logged_error_is_not_a_report(self) -> None:
+        quoted = "".join("> " + line + "\n" for line in LOGGED.splitlines())
+        report = parse_message(mail(self.ANSWER + quoted, Subject="Re: Crash"), SETTINGS)
+        assert (report.kind, report.reason) == (Kind.OTHER, "trace only quoted in a reply")
 
     def test_reply_with_its_own_trace_is_a_report(self) -> None:
         body = "Now it fails differently:\n" + TRACE.replace("142", "150") + "\n" + self.QUOTED

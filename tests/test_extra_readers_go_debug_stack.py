@@ -51,6 +51,13 @@ def test_same_crash_is_one_signature_and_another_panic_under_the_handler_another
     assert _value(LMD) != _value(OTHER)
 
 
+def test_dump_run_into_the_sentence_above_it_is_the_same_crash() -> None:
+    """A mail client that lost the line breaks leaves the dump on the prose's line."""
+    joined = " ".join(line.strip() for line in LMD.split("\n") if line.strip())
+    assert joined.startswith("the panic reason")
+    assert _value(joined) == _value(LMD)
+
+
 def test_dump_with_its_header_is_the_parsers() -> None:
     with_header = LMD.replace("located in:\n\n", "located in:\n\ngoroutine 7 [running]:\n")
     assert go_debug_stack.read(with_header) is None

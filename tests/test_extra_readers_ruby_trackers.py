@@ -3,6 +3,8 @@ carry them: through ``find_trace``. Examples are verbatim excerpts of ``bench/re
 
 from __future__ import annotations
 
+import time
+
 from tests.parsers import NO_TRACE_BODY
 from triagebot.stack import ruby
 from triagebot.stack.detect import find_trace
@@ -153,3 +155,29 @@ def test_prose_and_other_languages_are_not_read() -> None:
     assert ruby_trackers.read(NO_TRACE_BODY) is None
     assert ruby_trackers.read("The fix is in app/models/user.rb: see line 12.\n") is None
     assert ruby_trackers.read("src/app.js:7 - render\nsrc/index.js:3 - main\n") is None
+
+
+def _joined(text: str) -> str:
+    """``text`` as a mail client that lost its line breaks delivers it."""
+    return "Error report\n\n" + " ".join(line.strip() for line in text.split("\n") if line.strip())
+
+
+def test_exports_that_lost_their_line_breaks_read_the_same() -> None:
+    for export in (BUGSNAG, ERRBIT, NOTIFIER):
+        joined, original = _found(_joined(export)), _found(export)
+        assert joined.exceptions[0].type == original.exceptions[0].type
+        assert joined.exceptions[0].message == original.exceptions[0].message
+        assert [f.function for f in joined.exceptions[0].frames] == [
+            f.function for f in original.exceptions[0].frames
+        ]
+        assert SIGNER.sign(joined).value == SIGNER.sign(original).value
+
+
+def test_breaks_are_put_back_in_linear_time() -> None:
+    """Long runs of the marks the breaks look for cost CPU time in proportion to their length."""
+    hostile = "Error report\n\n" + (
+        "# " * 50_000 + " a:1" * 50_000 + " 1:  a" * 30_000 + " **A** in " * 20_000 + "x" * 100_000
+    )
+    started = time.process_time()
+    find_trace(hostile)
+    assert time.process_time() - started < 2.0

@@ -273,13 +273,15 @@ def _classify(
 
     Order: own mail, report senders (win over auto-mail filters), bounces, auto-replies
     (an automated report carries ``Auto-Submitted: auto-generated`` or ``Precedence: bulk``, as
-    RFC 3834 asks, and is still a report when it holds a trace with frames; an out-of-office
-    answer is never one, even when it repeats the report it answers), replies to triagebot
-    (even when they quote a trace), traces. ``quoted`` is the text with its quote marks when it
-    has quoted lines (else ``None``): a reply whose trace is only quoted answers an earlier report
-    and is not a new one (a customer saying "fixed, thanks" under the error). An exception line
-    without frames is a report when the mail also carries a report's fields (an application's
-    report whose trace was cut or never captured); alone it is a mention.
+    RFC 3834 asks, and is still a report when it holds a trace with frames or a logged error;
+    an out-of-office answer is never one, even when it repeats the report it answers), replies
+    to triagebot (even when they quote a trace), traces. ``quoted`` is the text with its quote
+    marks when it has quoted lines (else ``None``): a reply whose trace is only quoted answers
+    an earlier report and is not a new one (a customer saying "fixed, thanks" under the
+    error). An exception line without frames is a report when it is an application's log
+    record at an error level (``Trace.logged_at``) or when the mail also carries a report's
+    fields (an application's report whose trace was cut or never captured); alone it is a
+    mention.
     """
     prefix = settings.own_message_id_prefix
     if is_own(env.sender, env.message_id, settings._own, prefix):
@@ -297,18 +299,19 @@ def _classify(
     if auto is not None:
         if reply is None and not is_answer(auto):
             trace = find_trace(text, settings.max_frames)
-            if trace is not None and trace.frame_count:
+            if trace is not None and _reports(trace):
                 return Kind.ERROR_REPORT, trace, "trace despite " + auto
         return Kind.AUTO_REPLY, None, auto
     if reply is not None:
         return Kind.REPLY, None, reply
     trace = find_trace(text, settings.max_frames)
-    if trace is not None and trace.frame_count:
+    if trace is not None and _reports(trace):
         if quoted is not None and is_thread_reply(env.subject, env.reply_ids):
             own = find_trace(_QUOTED_LINES.sub("", quoted), settings.max_frames)
-            if own is None or not own.frame_count:
+            if own is None or not _reports(own):
                 return Kind.OTHER, None, "trace only quoted in a reply"
-        return Kind.ERROR_REPORT, trace, ""
+        logged = "" if trace.frame_count else f"exception logged at {trace.logged_at}"
+        return Kind.ERROR_REPORT, trace, logged
     if trace is not None:
         if _is_report_block(trace, metadata):
             return Kind.ERROR_REPORT, trace, "exception line with report fields"
@@ -319,8 +322,18 @@ def _classify(
 def _is_report_block(trace: Trace, metadata: Mapping[str, str]) -> bool:
     """A named exception next to at least two of a report's fields (application, version,
     machine, environment)."""
-    named = trace.exceptions[0].type not in ("", UNKNOWN_TYPE)
-    return named and sum(key in metadata for key in _REPORT_FIELDS) >= _MIN_REPORT_FIELDS
+    return _named(trace) and sum(key in metadata for key in _REPORT_FIELDS) >= _MIN_REPORT_FIELDS
+
+
+def _reports(trace: Trace) -> bool:
+    """Whether a trace makes its mail a report by itself: it has frames, or it is a named
+    exception an application's logger wrote at an error level (``Trace.logged_at``)."""
+    return trace.frame_count > 0 or (bool(trace.logged_at) and _named(trace))
+
+
+def _named(trace: Trace) -> bool:
+    """Whether the trace's exception has a type."""
+    return trace.exceptions[0].type not in ("", UNKNOWN_TYPE)
 
 
 def _invalid(raw: bytes, reason: str) -> Report:

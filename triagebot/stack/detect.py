@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 
 from triagebot.stack import Language, dotnet, go, java, js, php, python, ruby
-from triagebot.stack.extra import READERS
+from triagebot.stack.extra import BREAKS, READERS
 from triagebot.stack.model import ExceptionInfo, Trace
 from triagebot.stack.text import MAX_FRAMES
 from triagebot.stack.unwrap import unwrap
@@ -28,8 +28,9 @@ LANGUAGES: dict[str, Language] = {
     )
 }
 BY_NAME: dict[str, Language] = {lang.name: lang for lang in LANGUAGES.values()}
-#: Where any language's trace that lost its line breaks gets them back (``unwrap``).
-_BREAKS = tuple(pattern for lang in LANGUAGES.values() for pattern in lang.breaks)
+#: Where any language's trace or any export the extra readers read that lost its line breaks
+#: gets them back (``unwrap``); the exports' first, while their lines are still long.
+_BREAKS = (*BREAKS, *(pattern for lang in LANGUAGES.values() for pattern in lang.breaks))
 
 # "System.InvalidOperationException: Sequence contains no elements", "Error: ECONNREFUSED",
 # "Unhandled exception. Acme.Billing.InvoiceLockedException: Invoice 1234 is locked"
@@ -50,18 +51,20 @@ def find_trace(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
 
     When few frames or none were found, the text is read again with log prefixes, line numbers
     and escaped line breaks undone (``unwrap``) and by the readers of formats no parser reads
-    (``stack.extra``), and the richer reading wins, keeping the first
-    one as ``Trace.first_reading``. When no parser read a trace and neither reading holds a
-    frame, a last reading also puts back line breaks lost before frames (a short trace joined
-    into one line); a trace a parser read keeps its reading, as its signature is stored. At
-    most ``max_frames`` frames are kept (``Trace.dropped`` counts the rest).
+    (``stack.extra``), and the richer reading wins, keeping the first one as
+    ``Trace.first_reading`` (with no first reading, the second is kept even without frames:
+    an exception an application logged alone). When no parser read a trace and neither
+    reading holds a frame, a last reading also puts back line breaks lost before frames (a
+    short trace joined into one line); a trace a parser read keeps its reading, as its
+    signature is stored. At most ``max_frames`` frames are kept (``Trace.dropped`` counts the
+    rest).
     """
     first = _richest(text, max_frames) or _bare(text)
     if first is not None and first.frame_count >= _UNWRAP_BELOW:
         return _keep_top(first, max_frames)
     found = first
     second = _second_reading(text, max_frames)
-    if second is not None and second.frame_count > (first.frame_count if first else 0):
+    if second is not None and (first is None or second.frame_count > first.frame_count):
         found = replace(second, first_reading=first)
     if (found is None or not found.frame_count) and (first is None or first.language == "unknown"):
         rebroken = _second_reading(text, max_frames, _BREAKS)

@@ -40,6 +40,9 @@ class Frame:
 
 #: The type of an exception whose type line was not read (a trace that starts with its frames).
 UNKNOWN_TYPE = "<unknown>"
+#: The function of a frame an error tracker could not resolve (``unknown file:0 - unknown
+#: method``): it says a frame was there, not which; signing skips it.
+UNRESOLVED_FUNCTION = "<unresolved>"
 
 
 @by_fields
@@ -70,12 +73,15 @@ class Trace:
     ``first_reading``: for a trace found only once its text was unwrapped (``stack.unwrap``),
     what the text gave as it was (signature versions older than unwrapping sign that, so the
     values they stored never change).
+    ``logged_at``: for an exception an application's logger wrote without frames, the level of
+    that record (``ERROR``, ``FATAL``); such a record is a report (``mail.parse``).
     """
 
     language: str
     exceptions: tuple[ExceptionInfo, ...] = field(default_factory=tuple)
     dropped: int = 0
     first_reading: Trace | None = None
+    logged_at: str = ""
 
     @property
     def frame_count(self) -> int:

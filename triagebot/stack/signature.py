@@ -23,7 +23,7 @@ from typing import Any
 
 from triagebot.stack import Language
 from triagebot.stack.detect import BY_NAME
-from triagebot.stack.model import ExceptionInfo, Frame, Trace
+from triagebot.stack.model import UNRESOLVED_FUNCTION, ExceptionInfo, Frame, Trace
 
 
 @dataclass(frozen=True, slots=True)
@@ -427,7 +427,9 @@ class Signer:
 
     def _judge(self, name: str, language: Language | None, frame: Frame) -> _Judged:
         """Normalise and classify one frame (cached by the caller: frames recur)."""
-        if language is None:
+        if frame.function == UNRESOLVED_FUNCTION:
+            key, hint, skip = frame.function, "not resolved by the error tracker", True
+        elif language is None:
             key, hint, skip = frame.qualified, "", False
         else:
             norm = language.normalize_frame(frame)

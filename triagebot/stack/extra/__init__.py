@@ -8,13 +8,17 @@ module; a new one is one line in ``READERS``.
 
 from __future__ import annotations
 
+import re
+
 from triagebot.stack import TraceParser
 from triagebot.stack.extra import (
     appcenter,
     bugsnag,
+    bugsnag_dashboard,
     bugsnag_payload,
     delve,
     go_c_frames,
+    go_calls_only,
     go_debug_stack,
     go_recovery,
     heap_dump,
@@ -22,6 +26,7 @@ from triagebot.stack.extra import (
     js_pretty,
     jupyter,
     lambda_json,
+    logged_record,
     php_error_line,
     php_json,
     play_console,
@@ -30,13 +35,19 @@ from triagebot.stack.extra import (
     ruby_trackers,
     sentry_markdown,
     simplesamlphp,
+    tracker_unresolved,
+    wer_clr20r3,
     xdebug,
 )
 
+#: Where the exports these readers read get lost line breaks back (``detect.find_trace``'s
+#: last reading), tried before the languages' own.
+BREAKS: tuple[re.Pattern[str], ...] = (ruby_trackers.BREAKS,)
 #: The extra readers, tried in order on the unwrapped text (the richest trace wins).
 READERS: tuple[TraceParser, ...] = (
     appcenter.read,
     bugsnag.read,
+    bugsnag_dashboard.read,
     bugsnag_payload.read,
     heap_dump.read,
     play_console.read,
@@ -52,8 +63,12 @@ READERS: tuple[TraceParser, ...] = (
     delve.read,
     go_debug_stack.read,
     go_recovery.read,
+    go_calls_only.read,
     php_json.read,
     sentry_markdown.read,
     simplesamlphp.read,
     xdebug.read,
+    wer_clr20r3.read,
+    tracker_unresolved.read,
+    logged_record.read,
 )

@@ -34,14 +34,14 @@ from triagebot.stack import dotnet, go, java, php
 from triagebot.stack.model import Trace
 from triagebot.stack.text import LINE_START, MAX_FRAMES
 
-__all__ = ["Error", "build", "read"]
+__all__ = ["STACKTRACE", "Error", "build", "frames", "header", "message", "read"]
 
-_STACKTRACE = "## Stacktrace"
+STACKTRACE = "## Stacktrace"
 # "**java.lang.IllegalStateException** in **MainActivity**", "**System.X** in **/panel/1**",
 # "**Symfony\Component\Debug\Exception\FatalThrowableError** in **GET /location**"
 _HEADER = re.compile(r"\*\*(?P<type>[A-Za-z_][\w.$+`\\]*+)\*\* in \*\*[^*\n]*+\*\*")
 #: Where the message ends: the tracker's link, the stack heading, or a blank line.
-_MESSAGE_ENDS = ("[View on Bugsnag", _STACKTRACE, "\n\n", "\n \n")
+_MESSAGE_ENDS = ("[View on Bugsnag", STACKTRACE, "\n\n", "\n \n")
 #: How far before the stack heading the exception line is looked for.
 _HEADER_WINDOW = 4000
 _JVM_FILES = (".java", ".kt", ".kts", ".scala", ".groovy")
@@ -58,20 +58,24 @@ _GO_NAME = re.compile(r"(?:\(\*?[\w]++\)\.)?[\w.]++")
 
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     """The error of a Bugsnag report in ``text``, or ``None`` when there is none."""
-    start = text.find(_STACKTRACE)
+    start = text.find(STACKTRACE)
+    found = header(text, start)
+    if found is None:
+        return None
+    stack = frames(text[start + len(STACKTRACE) :])
+    return build([Error(found["type"], message(text[found.end() : start]), stack)], max_frames)
+
+
+def header(text: str, start: int) -> re.Match[str] | None:
+    """The exception line of the stack heading at ``start`` (-1: none): the last one before
+    it, as an issue may quote others above."""
     if start < 0:
         return None
-    # the last exception line before the stack is its own
-    header = max(
+    return max(
         _HEADER.finditer(text, max(0, start - _HEADER_WINDOW), start),
         default=None,
         key=lambda match: match.start(),
     )
-    if header is None:
-        return None
-    frames = _frames(text[start + len(_STACKTRACE) :])
-    message = _message(text[header.end() : start])
-    return build([Error(header["type"], message, frames)], max_frames)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,13 +107,13 @@ def build(errors: Sequence[Error], max_frames: int = MAX_FRAMES) -> Trace | None
     return None
 
 
-def _message(text: str) -> str:
+def message(text: str) -> str:
     """The message lines that follow the exception line."""
     end = min((i for i in map(text.find, _MESSAGE_ENDS) if i >= 0), default=len(text))
     return text[:end].strip()
 
 
-def _frames(section: str) -> list[tuple[str, str]]:
+def frames(section: str) -> list[tuple[str, str]]:
     """``(location, name)`` of each ``location - name`` frame, up to the first other line.
 
     Read word by word, so a report whose line breaks were lost reads the same.

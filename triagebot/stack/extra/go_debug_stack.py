@@ -10,7 +10,8 @@ goroutine header that output starts with.
         main.(*DataTable).AddItem(...)
 
 The dump is the running goroutine's stack from ``debug.Stack`` outwards: it is read by the Go
-parser under the header it lost, so its frames have the parser's keys. The panic value was
+parser under the header it lost, from ``debug.Stack`` on (a paste whose line breaks were lost
+runs the sentence above into it), so its frames have the parser's keys. The panic value was
 printed, if at all, by the handler in its own words: the type stays unknown.
 """
 
@@ -35,5 +36,4 @@ def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     start = text.find(_DUMP)
     if start < 0 or "goroutine " in text[max(0, start - _ABOVE) : start]:
         return None
-    line_start = text.rfind("\n", 0, start) + 1
-    return go.parse(_HEADER + text[line_start:], max_frames)
+    return go.parse(_HEADER + text[start:], max_frames)

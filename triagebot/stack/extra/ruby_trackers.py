@@ -14,9 +14,9 @@ import html
 import re
 
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
-from triagebot.stack.text import LINE_START, MAX_FRAMES, FrameBudget, frames_while
+from triagebot.stack.text import LINE_START, MAX_FRAMES, SPACES, FrameBudget, frames_while
 
-__all__ = ["read"]
+__all__ = ["BREAKS", "read"]
 
 #: A Ruby source file followed by how one of the exports goes on: cheap, literal-led, and
 #: absent from almost every mail.
@@ -37,6 +37,13 @@ _FRAMES = (
     ),
     # Honeybadger "line 109 of [PROJECT_ROOT]/app/views/report/bulk.html.erb: _app_views_..."
     re.compile(LINE_START + r"[ \t]*+line (?P<line>\d++) of " + _PATH + r": (?P<label>[^\n]++)$"),
+)
+#: Where an export whose line breaks were lost gets them back (``detect.find_trace``'s last
+#: reading): before its headings, tracker links and rules, Bugsnag's exception line, and each
+#: layout's frame. A run of whitespace is tried from its start only, a token read once.
+BREAKS = re.compile(
+    SPACES + r"(?=#{1,3} |\[View |\[See |~~~|```|---|\*\*[A-Z][\w:]*+\*\* in \*\*"
+    r"|[^\s:`'*]++:\d++(?: - |:in)|\d++:[ \t]++[^\s:`'*]++ -> \*\*)"
 )
 #: Extensions of Ruby sources and templates; a file without one is a script (``bin/rails``).
 _RUBY_FILE = re.compile(r"(?:\.(?:rb|erb|rake|haml|slim|builder|jbuilder|ru)|/[^./]++)$")
@@ -106,10 +113,10 @@ def _header(above: str) -> tuple[str, str]:
     if typed is not None:
         message = _AIRBRAKE_MESSAGE.search(above)
         return typed["type"], _clean(message["msg"] if message else "")
-    for labelled in (_BUGSNAG, _NOTIFIER):
+    for labelled, where_ends in ((_BUGSNAG, "**"), (_NOTIFIER, ": ")):
         found = labelled.search(above)
         if found is not None:
-            return found["type"], _clean(_next_line(above, found.end()))
+            return found["type"], _clean(_message_after(above, found.end(), where_ends))
     errbit = _ERRBIT.search(above)
     if errbit is not None:
         return errbit["type"], _clean(errbit["msg"].removesuffix("#"))
@@ -119,12 +126,14 @@ def _header(above: str) -> tuple[str, str]:
     return "<unknown>", ""
 
 
-def _next_line(text: str, pos: int) -> str:
-    """The first non-blank line after the one that holds ``pos``."""
-    for line in text[pos:].split("\n")[1:]:
-        if line.strip():
-            return line
-    return ""
+def _message_after(text: str, pos: int, where_ends: str) -> str:
+    """The message of a header whose context runs from ``pos`` to ``where_ends``: the rest of
+    the header's line (an export whose line breaks were lost), else the next non-blank line."""
+    lines = text[pos:].split("\n")
+    _, found, rest = lines[0].partition(where_ends)
+    if found and rest.strip():
+        return rest
+    return next((line for line in lines[1:] if line.strip()), "")
 
 
 def _clean(text: str) -> str:
