@@ -36,6 +36,7 @@ from live import bench_config, configure_logging, imap_mailbox, rules_dir  # noq
 from tests.servers import HOST  # noqa: E402
 from tests.servers.dovecot import DovecotServer, Mailbox  # noqa: E402
 from triagebot.daemon import Daemon  # noqa: E402
+from triagebot.mail.key import message_key  # noqa: E402
 from triagebot.mail.parse import parse_message  # noqa: E402
 
 POLL_EVERY = 0.005  # seconds between store polls: the resolution of the figures
@@ -137,7 +138,7 @@ def summary(label: str, values: Sequence[float]) -> str:
 
 async def measure(box: Mailbox, root: Path, mails: Sequence[bytes], seed: int) -> list[float]:
     """APPEND → recorded in the store, for each of ``mails[1:]`` (``mails[0]`` warms up)."""
-    ids = [parse_message(raw).message_id for raw in mails]
+    ids = [message_key(raw, parse_message(raw).message_id) for raw in mails]  # the store's
     config = bench_config(root, imap_mailbox(box), rules_dir(root, shipped=True))
     daemon = Daemon.from_config(config)
     poller = StorePoller(root / "triagebot.db")
