@@ -11,6 +11,7 @@ from triagebot.mail.parse import ParseSettings, parse_message
 from triagebot.mail.report import Kind
 
 MAILS = Path(__file__).parent / "mails"
+REALWORLD = Path(__file__).resolve().parents[1] / "bench" / "realworld" / "traces"
 SETTINGS = ParseSettings(
     report_senders=("@acme-desk.example.com", "monitor@appserver.example.com"),
     own_addresses=("helpdesk@example.com",),
@@ -81,6 +82,30 @@ class TestErrorReports:
         )
         info = parse_message(mail(LOGGED.replace(".ERROR:", ".INFO:")), SETTINGS)
         assert info.kind is Kind.OTHER
+
+    def test_a_runtimes_printout_without_frames_is_a_report(self) -> None:
+        """A real paste (``bench/realworld``): .NET's inner-exception lines show the runtime
+        printed the exception; the same exception line alone in a sentence is a mention. A
+        React code frame does not count: two bugs of the corpus share its type and message."""
+        corpus_file = "dotnet/journal-limpet-sql-execution-timeout.txt"
+        printed_by = "a .NET exception with its inner exceptions"
+        text = (REALWORLD / corpus_file).read_text("utf-8")
+        report = parse_message(mail("It crashed again:\n\n" + text), SETTINGS)
+        assert (report.kind, report.reason) == (
+            Kind.ERROR_REPORT,
+            f"exception printed as {printed_by}",
+        )
+        assert report.trace is not None and report.trace.exceptions[0].type
+        first_line = text.splitlines()[0]
+        assert kind(mail("Yesterday we saw\n" + first_line + "\nfor a moment.")) is Kind.OTHER
+        react = (REALWORLD / "js/shoppingwebsite-homescreen-map-undefined.txt").read_text()
+        assert kind(mail(react)) is Kind.OTHER
+
+    def test_a_runtimes_printout_quoted_in_a_reply_is_not_a_report(self) -> None:
+        printout = "System.InvalidOperationException: a\n ---> System.IO.IOException: b\n"
+        assert kind(mail(printout)) is Kind.ERROR_REPORT
+        quoted = "Fixed now, thanks.\n\n> " + printout.replace("\n", "\n> ")
+        assert kind(mail(quoted, Subject="Re: Problem", In_Reply_To="<a@x>")) is Kind.OTHER
 
     def test_report_sender_wins_over_auto_filters(self) -> None:
         raw = mail(

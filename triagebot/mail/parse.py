@@ -279,9 +279,10 @@ def _classify(
     marks when it has quoted lines (else ``None``): a reply whose trace is only quoted answers
     an earlier report and is not a new one (a customer saying "fixed, thanks" under the
     error). An exception line without frames is a report when it is an application's log
-    record at an error level (``Trace.logged_at``) or when the mail also carries a report's
-    fields (an application's report whose trace was cut or never captured); alone it is a
-    mention.
+    record at an error level (``Trace.logged_at``), a runtime's own printout of it
+    (``Trace.printed_by``: .NET's inner exceptions, a code frame), or when the mail also
+    carries a report's fields (an application's report whose trace was cut or never
+    captured); alone it is a mention.
     """
     prefix = settings.own_message_id_prefix
     if is_own(env.sender, env.message_id, settings._own, prefix):
@@ -310,8 +311,7 @@ def _classify(
             own = find_trace(_QUOTED_LINES.sub("", quoted), settings.max_frames)
             if own is None or not _reports(own):
                 return Kind.OTHER, None, "trace only quoted in a reply"
-        logged = "" if trace.frame_count else f"exception logged at {trace.logged_at}"
-        return Kind.ERROR_REPORT, trace, logged
+        return Kind.ERROR_REPORT, trace, _why_frameless(trace)
     if trace is not None:
         if _is_report_block(trace, metadata):
             return Kind.ERROR_REPORT, trace, "exception line with report fields"
@@ -327,8 +327,18 @@ def _is_report_block(trace: Trace, metadata: Mapping[str, str]) -> bool:
 
 def _reports(trace: Trace) -> bool:
     """Whether a trace makes its mail a report by itself: it has frames, or it is a named
-    exception an application's logger wrote at an error level (``Trace.logged_at``)."""
-    return trace.frame_count > 0 or (bool(trace.logged_at) and _named(trace))
+    exception an application's logger wrote at an error level (``Trace.logged_at``) or a
+    runtime printed (``Trace.printed_by``)."""
+    return trace.frame_count > 0 or (bool(trace.logged_at or trace.printed_by) and _named(trace))
+
+
+def _why_frameless(trace: Trace) -> str:
+    """The reason a report without frames is one (none when it has frames)."""
+    if trace.frame_count:
+        return ""
+    if trace.logged_at:
+        return f"exception logged at {trace.logged_at}"
+    return f"exception printed as {trace.printed_by}"
 
 
 def _named(trace: Trace) -> bool:

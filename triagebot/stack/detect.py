@@ -42,6 +42,17 @@ _BARE_EXCEPTION = re.compile(
 )
 
 
+#: What shows that a frameless exception is a runtime's own printout, not a mention of one:
+#: .NET starts each inner exception's line with "---> Type" ("---> System.ComponentModel.
+#: Win32Exception (258): Unknown error 258"). (React's code frame also shows it, but its
+#: frameless reading keeps only type and message, which other bugs share: left a mention.)
+_PRINTOUTS = (
+    (
+        "a .NET exception with its inner exceptions",
+        re.compile(r"^[ \t]*+---> (?:[A-Za-z_]\w*+\.)++[A-Za-z_]\w*(?:Exception|Error)\b", re.M),
+    ),
+)
+
 #: A trace with fewer frames than this gets a second look with its text unwrapped.
 _UNWRAP_BELOW = 3
 
@@ -89,13 +100,16 @@ def _second_reading(
 
 
 def _bare(text: str) -> Trace | None:
-    """A ``Type: message`` line alone, as the ``unknown`` language."""
+    """A ``Type: message`` line alone, as the ``unknown`` language, marked with what shows a
+    runtime printed it (``Trace.printed_by``) when the text shows that."""
     match = _BARE_EXCEPTION.search(text)
     if match is None:
         return None
+    printed_by = next((what for what, shown in _PRINTOUTS if shown.search(text)), "")
     return Trace(
         language="unknown",
         exceptions=(ExceptionInfo(type=match["type"], message=match["message"].strip()),),
+        printed_by=printed_by,
     )
 
 

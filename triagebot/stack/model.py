@@ -75,6 +75,8 @@ class Trace:
     values they stored never change).
     ``logged_at``: for an exception an application's logger wrote without frames, the level of
     that record (``ERROR``, ``FATAL``); such a record is a report (``mail.parse``).
+    ``printed_by``: for a bare exception line, what shows the text is a runtime's own printout
+    of it, not a mention (``stack.detect``); such a printout is a report too.
     """
 
     language: str
@@ -82,6 +84,7 @@ class Trace:
     dropped: int = 0
     first_reading: Trace | None = None
     logged_at: str = ""
+    printed_by: str = ""
 
     @property
     def frame_count(self) -> int:
