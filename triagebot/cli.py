@@ -355,6 +355,32 @@ def cmd_defects_move(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_regroup(args: argparse.Namespace, config: Config) -> int:
+    """Join the defects the configured signature version shows to be one bug
+    (``triagebot.regroup``); the service does it when it starts, this shows it beforehand."""
+    from triagebot.identity import reference  # noqa: PLC0415 - dry-run commands skip its imports
+    from triagebot.pipeline import Pipeline  # noqa: PLC0415
+    from triagebot.regroup import regroup  # noqa: PLC0415
+    from triagebot.services import open_store  # noqa: PLC0415
+
+    pipeline = Pipeline.from_config(config)
+    store = open_store(config)
+    try:
+        store.migrate()
+        done = regroup(store, pipeline, dry_run=args.dry_run)
+    finally:
+        store.close()
+    for join in done.joins:
+        joined = ", ".join(reference(d) for d in join.joined)
+        print(f"{reference(join.survivor):<8} {join.version} {join.signature}  <- {joined}")
+    for defect_id in done.traceless:
+        print(f"{reference(defect_id):<8} its sample trace is no trace any more: left as it is")
+    verb = "would join" if args.dry_run else "joined"
+    count = sum(len(j.joined) for j in done.joins)
+    print(f"signed {done.signed} defects with {pipeline.signer.version.version}; {verb} {count}")
+    return 0
+
+
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
     """What an operator checks first: intake, defects, the outbox's backlog and digests."""
     from triagebot.services import open_store  # noqa: PLC0415 - dry-run commands skip its imports
@@ -621,6 +647,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--to", required=True, metavar="KIND", help="a kind with a [tracker.KIND]")
     m.add_argument("--dry-run", action="store_true", help="list what would move; change nothing")
     m.set_defaults(func=cmd_defects_move, tracker=True, secrets=True)
+
+    p = sub.add_parser("regroup", help="join defects the signature version shows to be one bug")
+    p.add_argument("--dry-run", action="store_true", help="list the joins; change nothing")
+    p.set_defaults(func=cmd_regroup, secrets=False)
 
     p = sub.add_parser("status", help="messages, defects, outbox backlog and digests at a glance")
     p.add_argument("--json", action="store_true", help="one JSON object")

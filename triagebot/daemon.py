@@ -52,6 +52,7 @@ from triagebot.outbox import (
 )
 from triagebot.pipeline import Outcome, Pipeline
 from triagebot.progress import Progress
+from triagebot.regroup import regroup
 from triagebot.scheduler import start_digests
 from triagebot.services import (
     build_sources,
@@ -363,6 +364,7 @@ class Daemon:
         self._due = {lane: asyncio.Event() for lane in LANES}
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="pipeline")
         self._reused = ReusedIds()  # read and written on ``_worker`` only
+        self._regrouped = False
         # one thread hands batches to the analysis processes, one batch ahead of ``_worker``
         self._analysis = ThreadPoolExecutor(1, thread_name_prefix="analysis")
         self.replies = ReplyHandler.from_config(
@@ -538,6 +540,8 @@ class Daemon:
                 if led is not None and not await self._lead(io, led, source.name, once):
                     return
                 self.analyser.start()  # ready by the time the first batch is fetched
+                if source is self.sources[0]:
+                    await _on(io, self._regroup)
                 try:
                     self.watch.progress(loop)
                     await _on(io, source.open)
@@ -612,6 +616,18 @@ class Daemon:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stopping.wait(), led.poll)
         return False
+
+    def _regroup(self) -> None:
+        """Once per process, before the intake's first batch: join the defects an upgraded
+        signature version shows to be one bug (``triagebot.regroup``). A failure is logged
+        and leaves them apart; the next start tries again."""
+        if self._regrouped:
+            return
+        self._regrouped = True
+        try:
+            regroup(self.store, self.pipeline)
+        except Exception:
+            log.exception("regroup.failed")
 
     def _analysed(
         self,

@@ -78,6 +78,7 @@ class EffectKind(StrEnum):
     LINK = "link"
     NOTIFY = "notify"
     CLOSE = "close"  # an undone confirmation: its issue is closed with a comment
+    JOIN = "join"  # joined into another defect: its own issue closed as a duplicate of that one
 
 
 #: The state each rule action wants for its defect.

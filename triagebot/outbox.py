@@ -92,6 +92,7 @@ TRACKER_EFFECTS = (
     EffectKind.REOPEN,
     EffectKind.LINK,
     EffectKind.CLOSE,
+    EffectKind.JOIN,
 )
 MAIL_EFFECTS = (EffectKind.NOTIFY,)
 MAX_RETRY_AFTER = timedelta(days=1)  # a server's Retry-After beyond this is a mistake
@@ -334,6 +335,9 @@ def _perform(
     mark = CommentMark(effect.id, retry=effect.attempts > 0)
     if effect.kind is EffectKind.UPDATE:
         return _update(defect, effect, tracker, key, mark)
+    if effect.kind is EffectKind.JOIN:
+        tracker.close_duplicate(str(effect.payload["key"]), key)
+        return None
     if effect.kind is EffectKind.REOPEN:
         seen = (
             f"{defect.occurrences} occurrences in total, last seen "
@@ -422,8 +426,8 @@ def file_defect(
 def _create(
     defect: Defect, effect: Effect, tracker: Tracker, now: datetime, clock: Clock
 ) -> EffectResult:
-    if defect.tracker_key is not None:
-        return EffectResult()
+    if defect.tracker_key is not None or defect.state is DefectState.DUPLICATE:
+        return EffectResult()  # filed, or joined into another defect (``store.joins``)
     noted = effect.payload.get(ATTEMPT, {}).get(UNCERTAIN_UNTIL)
     until = datetime.fromisoformat(noted) if noted else None
     try:

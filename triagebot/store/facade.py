@@ -23,7 +23,17 @@ from sqlalchemy.engine import Connection, Engine
 from triagebot.clock import Clock, system_clock
 from triagebot.errors import StoreError
 from triagebot.lifecycle import EffectKind, HumanDecision, UndoRefusal
-from triagebot.store import confirmation, jobs, leader, quarantine, queries, queue, runs, sync
+from triagebot.store import (
+    confirmation,
+    jobs,
+    joins,
+    leader,
+    quarantine,
+    queries,
+    queue,
+    runs,
+    sync,
+)
 from triagebot.store.batch import Batch, known
 from triagebot.store.db import (
     RECORD_LOCK,
@@ -306,6 +316,31 @@ class Store:
                 yield conn
             finally:
                 conn.rollback()
+
+    # --- regrouping -----------------------------------------------------------------------
+
+    def unsigned(self, version: str, after: int = 0, limit: int = 500) -> list[joins.Sample]:
+        """Defects no signature of ``version`` points to yet, with their sample traces
+        (``store.joins``), by id from ``after`` on."""
+        with self.read() as conn:
+            return joins.unsigned(conn, version, after, limit)
+
+    def join_plan(self, signature: str, version: str, ids: Collection[int]) -> joins.Join:
+        """What ``join`` would do; changes nothing."""
+        with self.read() as conn:
+            return joins.plan(conn, signature, version, ids)
+
+    def join(self, signature: str, version: str, ids: Collection[int]) -> joins.Join:
+        """Give ``signature`` to one of ``ids`` and its present holder, and join the others
+        into it (``store.joins``), in turn with recording: a batch recorded meanwhile
+        sees the joined defects."""
+        now = self.clock()
+
+        def work(conn: Connection) -> joins.Join:
+            take_turns(conn, RECORD_LOCK)
+            return joins.join(conn, signature, version, ids, now)
+
+        return self._retried(work, unique=True)
 
     # --- defects --------------------------------------------------------------------------
 

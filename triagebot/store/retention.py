@@ -23,7 +23,9 @@ from triagebot.store.schema import bounces, messages, occurrence_days, occurrenc
 
 __all__ = [
     "ORIGIN",
+    "DayKey",
     "Retained",
+    "add_to_day",
     "cutoff",
     "fold_occurrences",
     "prune_bounces",
@@ -33,7 +35,7 @@ __all__ = [
 #: What an occurrence says of where its report came from, kept per day when folded.
 ORIGIN = ("application", "version", "environment", "machine")
 
-_Key = tuple[int, date, str | None, str | None, str | None, str | None]
+DayKey = tuple[int, date, str | None, str | None, str | None, str | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,19 +65,19 @@ def fold_occurrences(conn: Connection, before: datetime, limit: int) -> int:
         .order_by(occurrences.c.id)
         .limit(limit)
     ).all()
-    counts: Counter[_Key] = Counter(
+    counts: Counter[DayKey] = Counter(
         (r.defect_id, r.at.date(), r.application, r.version, r.environment, r.machine)
         for r in rows
     )
     for key, count in counts.items():
-        _add(conn, key, count)
+        add_to_day(conn, key, count)
     ids = [r.id for r in rows]
     if ids:
         conn.execute(sa.delete(occurrences).where(occurrences.c.id.in_(ids)))
     return len(ids)
 
 
-def _add(conn: Connection, key: _Key, count: int) -> None:
+def add_to_day(conn: Connection, key: DayKey, count: int) -> None:
     """Add ``count`` to the day's row for ``key`` (made when missing); NULL origins match."""
     defect_id, day, *origin = key
     values: dict[str, Any] = dict(zip(ORIGIN, origin, strict=True))
