@@ -57,7 +57,7 @@ def regroup(store: Store, pipeline: Pipeline, *, dry_run: bool = False) -> Regro
     joins = tuple(
         done
         for signature, ids in by_signature.items()
-        if (done := settle(signature, version, ids)).joined
+        if (done := settle(signature, version, ids)) is not None and done.joined
     )
     signed = sum(len(ids) for ids in by_signature.values())
     if signed or traceless:

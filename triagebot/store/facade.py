@@ -325,18 +325,18 @@ class Store:
         with self.read() as conn:
             return joins.unsigned(conn, version, after, limit)
 
-    def join_plan(self, signature: str, version: str, ids: Collection[int]) -> joins.Join:
+    def join_plan(self, signature: str, version: str, ids: Collection[int]) -> joins.Join | None:
         """What ``join`` would do; changes nothing."""
         with self.read() as conn:
             return joins.plan(conn, signature, version, ids)
 
-    def join(self, signature: str, version: str, ids: Collection[int]) -> joins.Join:
+    def join(self, signature: str, version: str, ids: Collection[int]) -> joins.Join | None:
         """Give ``signature`` to one of ``ids`` and its present holder, and join the others
         into it (``store.joins``), in turn with recording: a batch recorded meanwhile
         sees the joined defects."""
         now = self.clock()
 
-        def work(conn: Connection) -> joins.Join:
+        def work(conn: Connection) -> joins.Join | None:
             take_turns(conn, RECORD_LOCK)
             return joins.join(conn, signature, version, ids, now)
 

@@ -69,9 +69,10 @@ def unsigned(conn: Connection, version: str, after: int, limit: int) -> list[Sam
     return [Sample(row.id, row.sample_trace) for row in conn.execute(query)]
 
 
-def plan(conn: Connection, signature: str, version: str, ids: Collection[int]) -> Join:
+def plan(conn: Connection, signature: str, version: str, ids: Collection[int]) -> Join | None:
     """What ``join`` would do: the defect of ``ids`` or the one already holding
-    ``signature`` that survives, and the others (those still holding signatures)."""
+    ``signature`` that survives, and the others (those still holding signatures); None
+    when none of them does."""
     holder = conn.execute(
         sa.select(signatures.c.defect_id).where(
             signatures.c.signature == signature, signatures.c.version == version
@@ -87,16 +88,20 @@ def plan(conn: Connection, signature: str, version: str, ids: Collection[int]) -
         rows,
         key=lambda r: (r.tracker_key is None, r.state != DefectState.FILED, r.first_seen, r.id),
     )
+    if not ranked:  # joined meanwhile (another regrouping): they hold no signature now
+        return None
     survivor, *others = (r.id for r in ranked)
     return Join(signature, version, survivor, tuple(sorted(others)))
 
 
 def join(
     conn: Connection, signature: str, version: str, ids: Collection[int], now: datetime
-) -> Join:
+) -> Join | None:
     """Give ``signature`` to the survivor among ``ids`` and its present holder, and join
     the others into it (one transaction: the caller's)."""
     done = plan(conn, signature, version, ids)
+    if done is None:
+        return None
     survivor = _row(conn, done.survivor)
     for member in done.joined:
         _join(conn, survivor, _row(conn, member), done, now)
