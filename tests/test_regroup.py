@@ -129,7 +129,7 @@ def test_defects_an_old_version_split_are_joined_into_the_oldest_filed_one(
     assert store.defect(second.id).occurrences == 0
     assert regroup(store, v2) == Regrouped(0, (), ())  # each defect is signed once
     # Another regrouping that read the joined defect before the join finds it holds nothing.
-    assert store.join("0" * 16, "v2", [second.id]) is None
+    assert store.settle_signatures("v2", {"0" * 16: [second.id]}) == []
     assert store.defect(first.id).occurrences == 4
 
 

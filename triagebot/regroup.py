@@ -53,12 +53,7 @@ def regroup(store: Store, pipeline: Pipeline, *, dry_run: bool = False) -> Regro
                 log.warning("regroup.no_trace", defect=sample.defect_id, version=version)
                 continue
             by_signature[pipeline.signer.sign(trace).value].append(sample.defect_id)
-    settle = store.join_plan if dry_run else store.join
-    joins = tuple(
-        done
-        for signature, ids in by_signature.items()
-        if (done := settle(signature, version, ids)) is not None and done.joined
-    )
+    joins = tuple(store.settle_signatures(version, by_signature, dry_run=dry_run))
     signed = sum(len(ids) for ids in by_signature.values())
     if signed or traceless:
         log.info(

@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta, tzinfo
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -40,6 +41,7 @@ from triagebot.store.db import (
     RETRY_AGAIN,
     SCHEMA_LOCK,
     SessionLimits,
+    chunks,
     conflict_code,
     mapped,
     sqlstate,
@@ -325,22 +327,23 @@ class Store:
         with self.read() as conn:
             return joins.unsigned(conn, version, after, limit)
 
-    def join_plan(self, signature: str, version: str, ids: Collection[int]) -> joins.Join | None:
-        """What ``join`` would do; changes nothing."""
-        with self.read() as conn:
-            return joins.plan(conn, signature, version, ids)
-
-    def join(self, signature: str, version: str, ids: Collection[int]) -> joins.Join | None:
-        """Give ``signature`` to one of ``ids`` and its present holder, and join the others
-        into it (``store.joins``), in turn with recording: a batch recorded meanwhile
-        sees the joined defects."""
+    def settle_signatures(
+        self, version: str, groups: Mapping[str, Collection[int]], *, dry_run: bool = False
+    ) -> list[joins.Join]:
+        """Give each signature of ``version`` in ``groups`` to one of its defects, joining
+        the others and its present holder into it (``store.joins``; ``dry_run``: only say
+        which joins); one transaction per chunk of signatures."""
         now = self.clock()
-
-        def work(conn: Connection) -> joins.Join | None:
-            take_turns(conn, RECORD_LOCK)
-            return joins.join(conn, signature, version, ids, now)
-
-        return self._retried(work, unique=True)
+        done: list[joins.Join] = []
+        for chunk in chunks(sorted(groups)):
+            part = {signature: groups[signature] for signature in chunk}
+            if dry_run:
+                with self.read() as conn:
+                    done += joins.settle(conn, version, part, now, dry_run=True)
+            else:
+                settle = partial(joins.settle, version=version, groups=part, now=now)
+                done += self._retried(settle, unique=True)
+        return done
 
     # --- defects --------------------------------------------------------------------------
 

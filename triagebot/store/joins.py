@@ -14,7 +14,7 @@ issue it was filed as is closed as a duplicate of the survivor's (``EffectKind.J
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -25,11 +25,12 @@ from sqlalchemy.engine import Connection
 
 from triagebot.identity import reference
 from triagebot.lifecycle import DefectState, EffectKind
+from triagebot.store.db import RECORD_LOCK, chunks, take_turns
 from triagebot.store.queue import enqueue
 from triagebot.store.retention import ORIGIN, add_to_day
 from triagebot.store.schema import defects, occurrence_days, occurrences, signatures
 
-__all__ = ["Join", "Sample", "join", "plan", "unsigned"]
+__all__ = ["Join", "Sample", "settle", "unsigned"]
 
 log = structlog.get_logger(__name__)
 
@@ -69,60 +70,107 @@ def unsigned(conn: Connection, version: str, after: int, limit: int) -> list[Sam
     return [Sample(row.id, row.sample_trace) for row in conn.execute(query)]
 
 
-def plan(conn: Connection, signature: str, version: str, ids: Collection[int]) -> Join | None:
-    """What ``join`` would do: the defect of ``ids`` or the one already holding
-    ``signature`` that survives, and the others (those still holding signatures); None
-    when none of them does."""
-    holder = conn.execute(
-        sa.select(signatures.c.defect_id).where(
-            signatures.c.signature == signature, signatures.c.version == version
+def settle(
+    conn: Connection,
+    version: str,
+    groups: Mapping[str, Collection[int]],
+    now: datetime,
+    *,
+    dry_run: bool = False,
+) -> list[Join]:
+    """For each signature of ``version`` in ``groups``, join its defects and the one already
+    holding it into the survivor (``dry_run``: only work out who would survive); returns the
+    joins that took a defect. A signature of one defect that nobody holds is simply given to
+    it, with every other such one in a single insert. Joins take turns with recording, so a
+    batch recorded meanwhile sees them."""
+    if not dry_run:
+        take_turns(conn, RECORD_LOCK)
+    holders: dict[str, int] = {
+        row.signature: row.defect_id
+        for row in conn.execute(
+            sa.select(signatures.c.signature, signatures.c.defect_id).where(
+                signatures.c.version == version, signatures.c.signature.in_(list(groups))
+            )
         )
-    ).scalar_one_or_none()
-    wanted = {*ids, *((holder,) if holder is not None else ())}
+    }
+    everyone = {defect_id for ids in groups.values() for defect_id in ids}
+    holding = set(_holding(conn, everyone | set(holders.values())))
+    alone = {
+        signature: next(iter(ids))
+        for signature, ids in groups.items()
+        if len(ids) == 1 and signature not in holders
+    }
+    given = [
+        {"signature": signature, "version": version, "defect_id": defect_id}
+        for signature, defect_id in alone.items()
+        if defect_id in holding  # not when joined meanwhile by another regrouping
+    ]
+    if given and not dry_run:
+        conn.execute(sa.insert(signatures), given)
+    joins = []
+    for signature, ids in groups.items():
+        if signature in alone:
+            continue
+        wanted = {*ids, *((holders[signature],) if signature in holders else ())} & holding
+        done = _plan(conn, signature, version, wanted)
+        if done is None or not done.joined:
+            continue
+        joins.append(done)
+        if not dry_run:
+            _join_all(conn, done, now)
+            holding -= set(done.joined)
+    return joins
+
+
+def _holding(conn: Connection, ids: Collection[int]) -> Iterator[int]:
+    """Which of ``ids`` hold a signature (one joined into another holds none)."""
+    for chunk in chunks(sorted(ids)):
+        yield from conn.execute(
+            sa.select(signatures.c.defect_id).where(signatures.c.defect_id.in_(chunk)).distinct()
+        ).scalars()
+
+
+def _plan(conn: Connection, signature: str, version: str, ids: Collection[int]) -> Join | None:
+    """The survivor among ``ids``: the one with a tracker issue, else a filed one, else the
+    oldest (None: no defect)."""
     rows = conn.execute(
-        sa.select(defects.c.id, defects.c.state, defects.c.tracker_key, defects.c.first_seen)
-        .where(defects.c.id.in_(wanted), defects.c.id.in_(sa.select(signatures.c.defect_id)))
-        .order_by(defects.c.id)
+        sa.select(defects.c.id, defects.c.state, defects.c.tracker_key, defects.c.first_seen).where(
+            defects.c.id.in_(list(ids))
+        )
     ).all()
     ranked = sorted(
         rows,
         key=lambda r: (r.tracker_key is None, r.state != DefectState.FILED, r.first_seen, r.id),
     )
-    if not ranked:  # joined meanwhile (another regrouping): they hold no signature now
+    if not ranked:
         return None
     survivor, *others = (r.id for r in ranked)
     return Join(signature, version, survivor, tuple(sorted(others)))
 
 
-def join(
-    conn: Connection, signature: str, version: str, ids: Collection[int], now: datetime
-) -> Join | None:
-    """Give ``signature`` to the survivor among ``ids`` and its present holder, and join
-    the others into it (one transaction: the caller's)."""
-    done = plan(conn, signature, version, ids)
-    if done is None:
-        return None
+def _join_all(conn: Connection, done: Join, now: datetime) -> None:
+    """Join ``done.joined`` into ``done.survivor``, which then holds ``done.signature``."""
     survivor = _row(conn, done.survivor)
     for member in done.joined:
         _join(conn, survivor, _row(conn, member), done, now)
         survivor = _row(conn, done.survivor)
     conn.execute(
         sa.delete(signatures).where(
-            signatures.c.signature == signature, signatures.c.version == version
+            signatures.c.signature == done.signature, signatures.c.version == done.version
         )
     )
     conn.execute(
-        sa.insert(signatures).values(signature=signature, version=version, defect_id=done.survivor)
-    )
-    if done.joined:
-        log.info(
-            "store.defects_joined",
-            survivor=done.survivor,
-            joined=list(done.joined),
-            signature=signature,
-            version=version,
+        sa.insert(signatures).values(
+            signature=done.signature, version=done.version, defect_id=done.survivor
         )
-    return done
+    )
+    log.info(
+        "store.defects_joined",
+        survivor=done.survivor,
+        joined=list(done.joined),
+        signature=done.signature,
+        version=done.version,
+    )
 
 
 def _row(conn: Connection, defect_id: int) -> Any:
