@@ -178,11 +178,19 @@ def _exception(match: re.Match[str], frames: list[Frame]) -> ExceptionInfo:
     )
 
 
+#: What closes a Markdown code block: in a trace that lost its line breaks, it follows the
+#: exception's message on the same line ("KeyError: '1_new' `").
+_FENCES = ("`", "```")
+
+
 def _inline_exception(match: re.Match[str], frames: list[Frame]) -> ExceptionInfo:
+    """The exception that ends a collapsed frame line, without a code fence run into it."""
+    message = (match["msg"] or match["qmsg"] or "").strip()
+    head, blank, last = message.rpartition(" ")
+    if blank and last in _FENCES:
+        message = head.rstrip()
     return ExceptionInfo(
-        type=match["type"] or match["qtype"],
-        message=(match["msg"] or match["qmsg"] or "").strip(),
-        frames=tuple(reversed(frames)),
+        type=match["type"] or match["qtype"], message=message, frames=tuple(reversed(frames))
     )
 
 
