@@ -316,3 +316,18 @@ class TestRealWorldLayouts:
             assert exc.message == must_parse(python.parse)(text).exceptions[0].message
         code = must_parse(python.parse)(printed.replace("'1_new'", "'1_new' `a`"))
         assert code.exceptions[0].message == "'1_new' `a`"
+
+    def test_collapsed_exceptions_ignored_end_at_the_next_one(self) -> None:
+        """The interpreter's "Exception ignored in:" line starts the next report, so a collapsed
+        run of them keeps the first one's message (PySimpleGUI/PySimpleGUI#1304)."""
+        printed = (
+            "Exception ignored in: <bound method Variable.__del__ of <tkinter.StringVar object at 0x27D15850>>\n"
+            "Traceback (most recent call last):\n"
+            '  File "C:\\Program Files (x86)\\Python36-32\\Lib\\tkinter\\__init__.py", line 329, in __del__\n'
+            '    if self._tk.getboolean(self._tk.call("info", "exists", self._name)):\n'
+            "RuntimeError: main thread is not in main loop\n"
+        ) * 2
+        collapsed = " ".join(line.strip() for line in printed.splitlines())
+        exc = must_parse(python.parse)(collapsed).exceptions[0]
+        assert (exc.type, exc.message) == ("RuntimeError", "main thread is not in main loop")
+        assert [f.function for f in exc.frames] == ["__del__"]
