@@ -5,7 +5,8 @@ included (``2019/11/25 13:16:58 - Step name.0 - \tat org...``, syslog, container
 ``[ERROR] ``), numbered lines as crash tools paste them (``1   at ...``), or the whole trace on
 one line with literal ``\\n`` escapes (PHP's ``error_log``, JSON-encoded log fields), or a short
 trace whose line breaks a mail client or a log shipper lost (``Error: x at f (a.js:1:2)``: the
-parsers' own reading restores them only in long lines that hold several frames). ``unwrap``
+parsers' own reading restores them only in long lines that hold several frames), prefixed
+lines among them (``19 verbose stack at f (a.js:1:2) 19 verbose stack at ...``). ``unwrap``
 returns the text as the parsers expect it, or the text itself when it has none of these shapes.
 """
 
