@@ -77,6 +77,21 @@ NOTIFIER = """A NoMethodError occurred in main#show:
   app/controllers/application_controller.rb:214:in`admin_warning'
 """
 
+# bench/realworld/traces/ruby/redmine-workflow-render-super-undefined.txt
+RAILS_TEMPLATE = """Completed 500 Internal Server Error in 4468.8ms
+
+ActionView::Template::Error (undefined method `render_super' for #<#<Class:0x00000008178128>:0x000000085f1a88>):
+    1: <%= render_super(__FILE__) %>
+    2:
+    3: <div class="workflowGraphContainer">
+    4:   <%= render :partial => 'workflow_enhancements/workflow_graph', :locals => {
+  plugins/redmine_workflow_enhancements/app/views/trackers/edit.html.erb:1:in`_plugins_redmine_workflow_enhancements_app_views_trackers_edit_html_erb___3759611796943326781_70747880'
+  actionpack (3.2.19) lib/action_view/template.rb:145:in `block in render'
+
+Environment:
+  Redmine version                2.5.2.stable.13333
+"""  # noqa: E501
+
 
 def _found(text: str) -> Trace:
     trace = find_trace(text)
@@ -173,10 +188,38 @@ def test_exports_that_lost_their_line_breaks_read_the_same() -> None:
         assert SIGNER.sign(joined).value == SIGNER.sign(original).value
 
 
+def test_a_header_after_other_fields_on_a_joined_line_is_read() -> None:
+    """A report's fields before the notifier's header, all on one line, do not hide it."""
+    fields = "Machine: WS-0412 User: svc_build Time: 2026-11-12 22:22 "
+    joined, original = _found(_joined(fields + NOTIFIER)), _found(NOTIFIER)
+    assert (joined.exceptions[0].type, joined.exceptions[0].message) == (
+        "NoMethodError",
+        "undefined method `html?' for nil:NilClass",
+    )
+    assert SIGNER.sign(joined).value == SIGNER.sign(original).value
+
+
+def test_a_gem_stays_with_its_path_when_breaks_are_put_back() -> None:
+    """A Rails backtrace's ``actionpack (3.2.19) lib/...`` frame is not split in two when a
+    joined log's breaks are put back, so it keys as the original does (a library frame)."""
+    joined, original = _found(_joined(RAILS_TEMPLATE)), _found(RAILS_TEMPLATE)
+    assert [f.module for f in joined.exceptions[0].frames] == [
+        "actionpack (3.2.19) lib/action_view/template.rb"
+    ]
+    assert joined.exceptions[0].message == original.exceptions[0].message
+    assert SIGNER.sign(joined).value == SIGNER.sign(original).value
+
+
 def test_breaks_are_put_back_in_linear_time() -> None:
     """Long runs of the marks the breaks look for cost CPU time in proportion to their length."""
     hostile = "Error report\n\n" + (
-        "# " * 50_000 + " a:1" * 50_000 + " 1:  a" * 30_000 + " **A** in " * 20_000 + "x" * 100_000
+        "# " * 50_000
+        + " a:1" * 50_000
+        + " 1:  a" * 30_000
+        + " **A** in " * 20_000
+        + " A B occurred in" * 20_000
+        + "1) a:1:in " * 20_000
+        + "x" * 100_000
     )
     started = time.process_time()
     find_trace(hostile)

@@ -614,6 +614,29 @@ class TestRealWorldLayouts:
         assert exc.type == "System.StackOverflowException"
         assert [f.function for f in exc.frames] == ["FindParent", "Build", "Main"]
 
+    def test_base_exception_type_after_fields_on_a_collapsed_line(self) -> None:
+        """``System.Exception`` (the base type, no longer name) after report fields on a line that
+        lost its breaks keeps its type: the same bug as the trace printed on its own lines
+        (dotnet/coreclr#14564)."""
+        printed = (
+            "System.Exception: Exception of type 'System.Exception' was thrown.\n"
+            "   at AoA.Gaia.StandaloneTest.Program.<AsyncMethod>d__2.MoveNext() in "
+            "C:\\Work\\AoA\\test\\AoA.Gaia\\Standalone.Server\\Program.cs:line 41\n"
+            "--- End of stack trace from previous location where exception was thrown ---\n"
+            "   at System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw()\n"
+            "   at System.Runtime.CompilerServices.TaskAwaiter."
+            "HandleNonSuccessAndDebuggerNotification(Task task)\n"
+            "   at AoA.Gaia.StandaloneTest.Program.<DelayedAsync>d__3.MoveNext() in "
+            "C:\\Work\\AoA\\test\\AoA.Gaia\\Standalone.Server\\Program.cs:line 48\n"
+        )
+        collapsed = "Machine: appsrv17 User: lena Time: 2026-11-12 03:35 " + " ".join(
+            line.strip() for line in printed.splitlines()
+        )
+        original, restored = only(printed), only(collapsed)
+        assert restored.exceptions[0].type == original.exceptions[0].type == "System.Exception"
+        assert restored.exceptions[0].message == "Exception of type 'System.Exception' was thrown."
+        assert Signer().sign(restored).value == Signer().sign(original).value
+
     def test_java_frame_without_line_is_not_dotnet(self) -> None:
         assert parse("\tat com.acme.Foo.bar(Foo.java)\n\tat com.acme.Foo.baz(Foo.kt)\n") is None
 

@@ -295,3 +295,39 @@ class TestRealWorldLayouts:
         exc = must_parse(python.parse)(text).exceptions[0]
         assert exc.type == "ExceptionGroup"
         assert [f.function for f in exc.frames] == ["__aexit__", "main"]
+
+    def test_collapsed_trace_in_a_code_block_keeps_its_message(self) -> None:
+        """The backtick that closes a Markdown code block, run into the exception line once the
+        breaks were lost, is not part of the message (swiss-territorial-data-lab/proj-qalidar#3)."""
+        printed = (
+            "`Traceback (most recent call last):\n"
+            '  File "/root/autodl-tmp/proj/scripts/substeps/decision_tree.py", line 188, in main\n'
+            "    if not df[df[f'{CLS_DICT[\"unclassified\"]}_new']>0].empty: # Only execute if there is some unclassified points in the new point cloud\n"
+            '  File "/root/miniconda3/envs/vim/lib/python3.10/site-packages/pandas/core/indexes/base.py", line 3798, in get_loc\n'
+            "    raise KeyError(key) from err\n"
+            "KeyError: '1_new'\n"
+            "`\n"
+        )
+        for fence in ("`", "```"):
+            text = printed.replace("\n`\n", f"\n{fence}\n")
+            collapsed = " ".join(line.strip() for line in text.splitlines())
+            exc = must_parse(python.parse)(collapsed).exceptions[0]
+            assert (exc.type, exc.message) == ("KeyError", "'1_new'")
+            assert exc.message == must_parse(python.parse)(text).exceptions[0].message
+        code = must_parse(python.parse)(printed.replace("'1_new'", "'1_new' `a`"))
+        assert code.exceptions[0].message == "'1_new' `a`"
+
+    def test_collapsed_exceptions_ignored_end_at_the_next_one(self) -> None:
+        """The interpreter's "Exception ignored in:" line starts the next report, so a collapsed
+        run of them keeps the first one's message (PySimpleGUI/PySimpleGUI#1304)."""
+        printed = (
+            "Exception ignored in: <bound method Variable.__del__ of <tkinter.StringVar object at 0x27D15850>>\n"
+            "Traceback (most recent call last):\n"
+            '  File "C:\\Program Files (x86)\\Python36-32\\Lib\\tkinter\\__init__.py", line 329, in __del__\n'
+            '    if self._tk.getboolean(self._tk.call("info", "exists", self._name)):\n'
+            "RuntimeError: main thread is not in main loop\n"
+        ) * 2
+        collapsed = " ".join(line.strip() for line in printed.splitlines())
+        exc = must_parse(python.parse)(collapsed).exceptions[0]
+        assert (exc.type, exc.message) == ("RuntimeError", "main thread is not in main loop")
+        assert [f.function for f in exc.frames] == ["__del__"]

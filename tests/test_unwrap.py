@@ -180,6 +180,57 @@ def test_a_separator_after_every_prefixed_line_goes_with_the_prefix() -> None:
     assert [f.qualified for f in trace.exceptions[0].frames] == ["runtime.throw"]
 
 
+# bench/realworld/traces/js/npm-tarballtoversion-match-undefined@npm-20954.txt (cut): npm's
+# debug log, its line number and level before every line
+NPM_LOG = """19 verbose stack TypeError: Cannot read property 'match' of undefined
+19 verbose stack     at tarballToVersion (/usr/local/lib/node_modules/npm/lib/install/inflate-shrinkwrap.js:87:20)
+19 verbose stack     at inflatableChild (/usr/local/lib/node_modules/npm/lib/install/inflate-shrinkwrap.js:99:22)
+19 verbose stack     at BB.each (/usr/local/lib/node_modules/npm/lib/install/inflate-shrinkwrap.js:55:12)
+19 verbose stack From previous event:
+19 verbose stack     at inflateShrinkwrap (/usr/local/lib/node_modules/npm/lib/install/inflate-shrinkwrap.js:51:13)
+"""  # noqa: E501
+
+
+# bench/realworld/traces/go/kanali-getctxmetric-concurrent-map.txt (cut further down than KIBANA)
+KIBANA_LONG = """August 3rd 2017, 19:28:27.000 fatal error: concurrent map read and map write   - 
+August 3rd 2017, 19:28:27.000    - 
+August 3rd 2017, 19:28:27.000 goroutine 10438 [running]:   - 
+August 3rd 2017, 19:28:27.000 runtime.throw(0x2177f86, 0x21)   - 
+August 3rd 2017, 19:28:27.000   /usr/local/go/src/runtime/panic.go:596 +0x95 fp=0xc421833960 sp=0xc421833940   - 
+August 3rd 2017, 19:28:27.000 runtime.mapaccess2_faststr(0x1fa0e00, 0xc420fba7e0, 0x2159ed0, 0x9, 0xc420fba7e0, 0xe7c5b0)  - 
+August 3rd 2017, 19:28:27.000   /usr/local/go/src/runtime/hashmap_fast.go:326 +0x50a fp=0xc4218339c0 sp=0xc421833960   - 
+August 3rd 2017, 19:28:27.000 github.com/northwesternmutual/kanali/monitor.GetCtxMetric(0x2d3b6a0, 0xc420fba840, 0x2159ed0, 0x9, 0x7, 0xa)  - 
+August 3rd 2017, 19:28:27.000 github.com/northwesternmutual/kanali/cmd.glob..func1(0x2d1db40, 0xc42037a900, 0x0, 0x12)  - 
+August 3rd 2017, 19:28:27.000   /go/src/github.com/northwesternmutual/kanali/monitor/metrics.go:58 +0xc4 fp=0xc421833a10 sp=0xc4218339c0  - 
+August 3rd 2017, 19:28:27.000 github.com/northwesternmutual/kanali/monitor.getFields(0x2d3b6a0, 0xc420fba840, 0xc42147c480)   - 
+"""  # noqa: E501, W291
+
+
+@pytest.mark.parametrize("name", ["NPM_LOG", "KIBANA_LONG", "compose_go"])
+def test_a_prefixed_log_that_lost_its_line_breaks_is_read_as_it_was(name: str) -> None:
+    """The prefix before every frame of a joined log is where its lines started: the same
+    trace and signature as the log with its lines."""
+    text = {"NPM_LOG": NPM_LOG, "KIBANA_LONG": KIBANA_LONG}.get(name) or EXAMPLES[name]
+    trace, joined = find_trace(text), find_trace("Time: 2026-11-25 17:04 " + _joined(text))
+    assert trace is not None and joined is not None
+    assert [e.type for e in joined.exceptions] == [e.type for e in trace.exceptions]
+    assert joined.frame_count == trace.frame_count >= 1
+    assert SIGNER.sign(joined).value == SIGNER.sign(trace).value
+
+
+def test_a_joined_trace_without_a_prefix_keeps_its_frames() -> None:
+    """Frames of one bundle end alike (``(main.js:1:2)``), but a location is no prefix: the
+    words before the frames are left where they are."""
+    text = (
+        "TypeError: Cannot read properties of undefined (reading 'map') "
+        + " ".join(f"at f{n} (https://shop.example/static/js/main.js:2:{n}07)" for n in range(5))
+        + " at render (https://shop.example/static/js/main.js:2:999)"
+    )
+    assert unwrap(text) == text
+    trace = find_trace(text)
+    assert trace is not None and trace.frame_count == 6
+
+
 # Docker's json-file log: each line of a Go panic as a JSON record
 DOCKER_JSON = "\n".join(
     json.dumps({"log": line + "\n", "stream": "stderr", "time": "2026-11-27T10:00:00.1Z"})
@@ -224,6 +275,10 @@ def test_long_and_repeated_input_is_unwrapped_in_linear_time() -> None:
         + '"}\n'
         + '{"a":1}\n' * 20_000
         + "2026 - at x.y(Z.java:1)   - \n" * 20_000
+        + "7 verbose stack at x (a.js:1:2) 7 verbose 7 verbose " * 5_000
+        + "a 1 " * 20_000
+        + " 1 a at b" * 20_000
+        + "\n"
     )
     started = time.process_time()
     unwrap(hostile, breaks)

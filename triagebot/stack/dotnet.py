@@ -153,9 +153,11 @@ _PREFIX = (
 _HEAD = re.compile(
     LINE_START + r"[ \t]*+" + _PREFIX + r"(?P<type>" + _TYPE + r")" + _CODE + _TYPE_END
 )
-# "2026-11-27 10:00:01 ERROR Load failed System.TimeoutException: The operation timed out"
+# "2026-11-27 10:00:01 ERROR Load failed System.TimeoutException: The operation timed out",
+# "Time: 2026-11-12 03:35 System.Exception: Exception of type 'System.Exception' was thrown."
+# (the last name may be "Exception" itself once a namespace is before it)
 _HEAD_EMBEDDED = re.compile(
-    r"(?<![\w.`+])(?P<type>(?:[A-Za-z_][\w`]*[.+])+[A-Za-z_]\w*(?:Exception|Fault))" + _CODE + r":"
+    r"(?<![\w.`+])(?P<type>(?:[A-Za-z_][\w`]*[.+])+\w*(?:Exception|Fault))" + _CODE + r":"
 )
 # Unity names the type without its namespace: "NullReferenceException: Object reference not set
 # to an instance of an object", "Exception: Save slot 3 is corrupt", also after a log prefix.

@@ -30,16 +30,17 @@ __all__ = ["LANGUAGE", "normalize_frame", "parse", "source_key"]
 
 _HEADER = re.compile(r"Traceback \(most recent call last\):")
 _FILE = re.compile(r'File "[^"\n]+", line \d+')
-# Before frames and section markers of a trace whose line breaks were lost; never between
-# "Exception Group" and "Traceback", nor between an exception group's "|" and what it prefixes.
-# A run of whitespace is tried from its first character only and read once.
+# Before frames and section markers of a trace whose line breaks were lost (also the line the
+# interpreter prints before an exception it ignores, "Exception ignored in: <function ...>");
+# never between "Exception Group" and "Traceback", nor between an exception group's "|" and
+# what it prefixes. A run of whitespace is tried from its first character only and read once.
 _BREAKS = re.compile(
     r"(?<!\s)(?:"
     r'(?<![|+])\s++(?=(?:[|+][ \t]*)?File "[^"\n]+", line \d+)'
     r"|(?<!Group)\s++(?=Traceback \(most recent call last\):)"
     r"|(?<=\(most recent call last\):)\s+"
     r"|\s++(?=During handling of the above exception|The above exception was the direct cause"
-    r"|Exception (?:Type|Value): ))"
+    r"|Exception (?:Type|Value|ignored in): ))"
 )
 # '  File "/srv/app/cases/views.py", line 12, in load' (SyntaxError locations have no "in")
 _FRAME = re.compile(
@@ -178,11 +179,19 @@ def _exception(match: re.Match[str], frames: list[Frame]) -> ExceptionInfo:
     )
 
 
+#: What closes a Markdown code block: in a trace that lost its line breaks, it follows the
+#: exception's message on the same line ("KeyError: '1_new' `").
+_FENCES = ("`", "```")
+
+
 def _inline_exception(match: re.Match[str], frames: list[Frame]) -> ExceptionInfo:
+    """The exception that ends a collapsed frame line, without a code fence run into it."""
+    message = (match["msg"] or match["qmsg"] or "").strip()
+    head, blank, last = message.rpartition(" ")
+    if blank and last in _FENCES:
+        message = head.rstrip()
     return ExceptionInfo(
-        type=match["type"] or match["qtype"],
-        message=(match["msg"] or match["qmsg"] or "").strip(),
-        frames=tuple(reversed(frames)),
+        type=match["type"] or match["qtype"], message=message, frames=tuple(reversed(frames))
     )
 
 

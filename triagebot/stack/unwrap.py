@@ -5,7 +5,8 @@ included (``2019/11/25 13:16:58 - Step name.0 - \tat org...``, syslog, container
 ``[ERROR] ``), numbered lines as crash tools paste them (``1   at ...``), or the whole trace on
 one line with literal ``\\n`` escapes (PHP's ``error_log``, JSON-encoded log fields), or a short
 trace whose line breaks a mail client or a log shipper lost (``Error: x at f (a.js:1:2)``: the
-parsers' own reading restores them only in long lines that hold several frames). ``unwrap``
+parsers' own reading restores them only in long lines that hold several frames), prefixed
+lines among them (``19 verbose stack at f (a.js:1:2) 19 verbose stack at ...``). ``unwrap``
 returns the text as the parsers expect it, or the text itself when it has none of these shapes.
 """
 
@@ -50,12 +51,19 @@ _MIN_PREFIXED = 2
 #: A line this long that holds one frame marker lost its line breaks: an exception line and one
 #: frame are about as long.
 _LOST_BREAKS_LINE = 80
+#: Frame markers of one long line that must share the words before them to make them a prefix
+#: (``_split_joined``), how many words a prefix may have and how far before a marker they are
+#: looked for.
+_JOINED_MARKERS = 3
+_JOINED_WORDS = 8
+_JOINED_CHARS = 120
 
 
 def unwrap(text: str, breaks: Iterable[re.Pattern[str]] = ()) -> str:
-    """``text`` with escaped line breaks restored, a repeated line prefix removed and lost line
-    breaks put back before what ``breaks`` (the languages' frame and section starts) find."""
-    text = _strip_prefix(_unescape(_json_lines(text)))
+    """``text`` with escaped line breaks restored, a repeated line prefix removed (also from a
+    prefixed log whose line breaks were lost) and lost line breaks put back before what
+    ``breaks`` (the languages' frame and section starts) find."""
+    text = _strip_prefix(_split_joined(_unescape(_json_lines(text))))
     for pattern in breaks:
         text = restore_breaks(text, pattern, _LOST_BREAKS_LINE, markers=1)
     return text
@@ -105,20 +113,66 @@ def _unescape(text: str) -> str:
     return "\n".join(lines) if changed else text
 
 
+def _split_joined(text: str) -> str:
+    """Lines of a prefixed log that lost its line breaks put back: the prefix that comes before
+    every frame marker of a long line (``19 verbose stack at ...``, ``web_1  | goroutine 7 [``)
+    is where a line started, so each of its occurrences becomes a line break."""
+    lines = text.split("\n")
+    changed = False
+    for index, line in enumerate(lines):
+        if len(line) > _LOST_BREAKS_LINE:
+            prefix = _joined_prefix(line)
+            if prefix is not None:
+                lines[index] = prefix.sub("\n", line).lstrip("\n")
+                changed = True
+    return "\n".join(lines) if changed else text
+
+
+def _joined_prefix(line: str) -> re.Pattern[str] | None:
+    """The longest run of words, at most ``_JOINED_WORDS``, before every frame marker of
+    ``line`` (at least ``_JOINED_MARKERS`` of them; numbers may vary), as a pattern, when it
+    holds a name (not a location or a number alone: the end of the previous frame is no
+    prefix) and is also found before other text (the exception line): None otherwise."""
+    before: list[list[str]] = []
+    end = 0
+    for marker in _MARKER.finditer(line):
+        before.append(line[max(end, marker.start() - _JOINED_CHARS) : marker.start()].split())
+        end = marker.end()
+    if len(before) < _JOINED_MARKERS:
+        return None
+    shapes = [[_DIGITS.sub("0", word) for word in words] for words in before]
+    for count in range(min(_JOINED_WORDS, *map(len, shapes)), 1, -1):
+        words = before[-1][-count:]
+        if any(shape[-count:] != shapes[-1][-count:] for shape in shapes):
+            continue
+        if not any(map(_is_name, words)):
+            return None
+        prefix = re.compile(r"(?:^|(?<![ \t])[ \t]++)" + _shape(" ".join(words)) + r"[ \t]*+")
+        return prefix if len(prefix.findall(line)) > len(before) else None
+    return None
+
+
+def _is_name(word: str) -> bool:
+    """A word of letters, digits, ``_`` and ``-`` with a letter (``verbose``, ``web_1``), not a
+    location (``(a.js:1:2)``, ``C:\\a.cs:line``) or a number."""
+    return any(c.isalpha() for c in word) and all(c.isalnum() or c in "_-" for c in word)
+
+
 def _shape(prefix: str) -> str:
-    """A prefix as a pattern: numbers (dates, times, pids, line counters) and space runs vary."""
+    """A prefix as a pattern: numbers (dates, times, pids, line counters) and space runs vary,
+    each read once (the pattern is also searched for, in ``_split_joined``)."""
     parts: list[str] = []
     pos = 0
     for match in _DIGITS.finditer(prefix):
         parts.append(_spaced(prefix[pos : match.start()]))
-        parts.append(r"\d+")
+        parts.append(r"(?<!\d)\d++")
         pos = match.end()
     parts.append(_spaced(prefix[pos:]))
     return "".join(parts)
 
 
 def _spaced(fixed: str) -> str:
-    return r"[ \t]+".join(re.escape(piece) for piece in _SPACE_RUN.split(fixed))
+    return r"[ \t]++".join(re.escape(piece) for piece in _SPACE_RUN.split(fixed))
 
 
 def _strip_prefix(text: str) -> str:

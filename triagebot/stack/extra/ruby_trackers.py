@@ -40,9 +40,11 @@ _FRAMES = (
 )
 #: Where an export whose line breaks were lost gets them back (``detect.find_trace``'s last
 #: reading): before its headings, tracker links and rules, Bugsnag's exception line, and each
-#: layout's frame. A run of whitespace is tried from its start only, a token read once.
+#: layout's frame, never between a Rails backtrace's gem and its path ("actionpack (3.2.19)
+#: lib/action_view/template.rb:145:in"). A run of whitespace is tried from its start only, a
+#: token read once.
 BREAKS = re.compile(
-    SPACES + r"(?=#{1,3} |\[View |\[See |~~~|```|---|\*\*[A-Z][\w:]*+\*\* in \*\*"
+    r"(?<!\d\))" + SPACES + r"(?=#{1,3} |\[View |\[See |~~~|```|---|\*\*[A-Z][\w:]*+\*\* in \*\*"
     r"|[^\s:`'*]++:\d++(?: - |:in)|\d++:[ \t]++[^\s:`'*]++ -> \*\*)"
 )
 #: Extensions of Ruby sources and templates; a file without one is a script (``bin/rails``).
@@ -50,12 +52,13 @@ _RUBY_FILE = re.compile(r"(?:\.(?:rb|erb|rake|haml|slim|builder|jbuilder|ru)|/[^
 _TYPE = r"(?P<type>[A-Z]\w*+(?:::[A-Z]\w*+)*+)"
 #: Headers, most explicit first: Airbrake's labelled fields, Bugsnag's ``**Type** in **where**``
 #: (the message is the next line), Errbit's ``# Type: message #``, exception_notification's
-#: ``A Type occurred in where:`` (the message is the next line), a ``Type: message`` line.
+#: ``A Type occurred in where:`` (the message is the next line; after other fields on its line
+#: once the export lost its line breaks), a ``Type: message`` line.
 _AIRBRAKE_TYPE = re.compile(LINE_START + r"\*\*Error type:\*\* `" + _TYPE + "`")
 _AIRBRAKE_MESSAGE = re.compile(LINE_START + r"\*\*Error message:\*\* `++(?P<msg>[^\n`]*+)")
 _BUGSNAG = re.compile(LINE_START + r"\*\*" + _TYPE + r"\*\* in \*\*")
 _ERRBIT = re.compile(LINE_START + r"# " + _TYPE + r": (?P<msg>[^\n]*+)")
-_NOTIFIER = re.compile(LINE_START + r"An? " + _TYPE + r" occurred in ")
+_NOTIFIER = re.compile(r"(?<!\S)An? " + _TYPE + r" occurred in ")
 _PLAIN = re.compile(
     r"(?<![^\s\]])(?P<type>[A-Z]\w*+(?:::[A-Z]\w*+)++|[A-Z]\w*?(?:Error|Exception)): "
     r"(?P<msg>[^\n]*+)"
