@@ -89,12 +89,18 @@ def _collect() -> dict[str, Pattern]:
                     if id(pattern) not in seen:
                         seen.add(id(pattern))
                         found[label] = pattern
-    library = SIGNATURE_VERSIONS[DEFAULT_VERSION].library_file
-    data = tomllib.loads(resources.files("triagebot.data").joinpath(library).read_text("utf-8"))
-    for language, table in data.items():
-        pattern = glob_regex(table["patterns"])
-        assert pattern is not None
-        found[f"{library}[{language}]"] = pattern
+    version = SIGNATURE_VERSIONS[DEFAULT_VERSION]
+    globs = (
+        version.library_file,
+        *version.more_library_files,
+        *(name for name in (version.entry_file, version.runtime_file) if name is not None),
+    )
+    for data_file in globs:
+        text = resources.files("triagebot.data").joinpath(data_file).read_text("utf-8")
+        for language, table in tomllib.loads(text).items():
+            pattern = glob_regex(table["patterns"])
+            assert pattern is not None
+            found[f"{data_file}[{language}]"] = pattern
     return found
 
 

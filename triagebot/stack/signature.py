@@ -45,6 +45,9 @@ class SignatureVersion:
     #: Whether traces found only in unwrapped text are signed as found (``Trace.first_reading``).
     unwrapped: bool = False
     fallback_frames: int = 5  # library frames used when a chain has no in-app frame at all
+    #: The runtime's own frames per language: a chain signed by library frames signs those of
+    #: the other libraries when it has any (``None``: every library frame alike).
+    runtime_file: str | None = None
     max_cycle: int = 8  # longest repeated call cycle folded as recursion
     digest_chars: int = 16  # 64 bits, lowercase hex
 
@@ -63,10 +66,24 @@ SIGNATURE_VERSIONS: dict[str, SignatureVersion] = {
         weak_frames_message=True,
         unwrapped=True,
     ),
+    # A chain without in-app frames is signed by the innermost frames of the libraries that
+    # called the runtime, not by the runtime's own: those change between its releases, and
+    # two libraries failing in the same runtime function are two bugs.
+    "v3": SignatureVersion(
+        version="v3",
+        library_file="library-frames@2026-11-27.toml",
+        more_library_files=("library-frames@2026-12-07.toml",),
+        max_app_frames=5,
+        entry_file="entry-points@2026-12-07.toml",
+        weak_frames_message=True,
+        unwrapped=True,
+        fallback_frames=2,
+        runtime_file="runtime-frames@2026-12-07.toml",
+    ),
 }
 
 
-DEFAULT_VERSION = "v2"
+DEFAULT_VERSION = "v3"
 
 
 def older_versions(version: str) -> tuple[str, ...]:
@@ -188,6 +205,10 @@ class FrameClassifier:
             name: _PatternSet.of((*globs, *library_frames)) for name, globs in patterns.items()
         }
         self._extra = _PatternSet.of(library_frames)
+        self._runtime = {
+            name: _PatternSet.of(tuple(table["patterns"]))
+            for name, table in (_data(version.runtime_file) if version.runtime_file else {}).items()
+        }
         self._cache: dict[tuple[str, str, str], tuple[bool, str]] = {}
 
     def classify(self, language: str, frame: Frame) -> tuple[bool, str]:
@@ -199,6 +220,11 @@ class FrameClassifier:
                 self._cache.clear()
             found = self._cache[key] = self._classify(*key)
         return found
+
+    def runtime(self, language: str, frame: Frame) -> bool:
+        """Whether a library frame is the runtime's own (``SignatureVersion.runtime_file``)."""
+        found = self._runtime.get(language)
+        return found is not None and found.which(frame.qualified, frame.file or "") is not None
 
     def _classify(self, language: str, qualified: str, file: str) -> tuple[bool, str]:
         if self._app is not None:
@@ -283,8 +309,9 @@ def short_name(key: str) -> str:
     return ".".join(parts[-2:]) if parts else key
 
 
-#: One frame judged: its key, in-app or not, skipped or not, and why (the note's hint).
-_Judged = tuple[str, bool, bool, str]
+#: One frame judged: its key, in-app or not, skipped or not, and why (the note's hint), and
+#: whether it is the runtime's own (only when the version tells them apart).
+_Judged = tuple[str, bool, bool, str, bool]
 
 
 class Signer:
@@ -328,14 +355,17 @@ class Signer:
         types = tuple(e.type for e in chain)
         per_exception: list[list[str]] = []
         library: list[list[str]] = []
+        packages: list[list[str]] = []
         for index, exc in enumerate(chain):
-            app_keys, lib_keys = self._frames(index, exc, language, notes)
+            app_keys, lib_keys, package_keys = self._frames(index, exc, language, notes)
             per_exception.append(app_keys)
             library.append(lib_keys)
+            packages.append(package_keys)
         basis = "app-frames"
         if not any(per_exception):
             basis = "library-frames"
-            per_exception = [keys[: self.version.fallback_frames] for keys in library]
+            signed = packages if self.version.runtime_file and any(packages) else library
+            per_exception = [keys[: self.version.fallback_frames] for keys in signed]
             if notes is not None:
                 notes[:] = [_promote(n, per_exception, "no in-app frames") for n in notes]
         below: list[list[str]] = []
@@ -401,11 +431,14 @@ class Signer:
         exc: ExceptionInfo,
         language: Language | None,
         notes: list[FrameNote] | None,
-    ) -> tuple[list[str], list[str]]:
+    ) -> tuple[list[str], list[str], list[str]]:
+        """One exception's in-app keys (innermost first, capped), library keys, and library
+        keys that are not the runtime's own."""
         name = language.name if language is not None else ""
         judged = self._judged.setdefault(name, {})
         app: list[str] = []
         lib: list[str] = []
+        package: list[str] = []  # library frames that are not the runtime's own
         for frame in exc.frames:
             key = _judged_key(language, frame)
             found = judged.get(key)
@@ -413,17 +446,22 @@ class Signer:
                 if len(judged) >= FrameClassifier.CACHE_LIMIT:
                     judged.clear()
                 found = judged[key] = self._judge(name, language, frame)
-            key, in_app, skip, why = found
+            key, in_app, skip, why, runtime = found
             if not skip:
                 (app if in_app else lib).append(key)
+                if not in_app and not runtime:
+                    package.append(key)
             if notes is not None:
                 notes.append(FrameNote(index, frame.raw, key, in_app, in_app, why))
         folded_app, n_app = fold_recursion(app, self.version.max_cycle)
-        folded_lib, _ = fold_recursion(lib, self.version.max_cycle)
         kept = folded_app[: self.version.max_app_frames]
         if notes is not None and (n_app or len(folded_app) > len(kept)):
             _mark_dropped(notes, index, kept, n_app, self.version.max_app_frames)
-        return kept, folded_lib
+        return (
+            kept,
+            fold_recursion(lib, self.version.max_cycle)[0],
+            fold_recursion(package, self.version.max_cycle)[0],
+        )
 
     def _judge(self, name: str, language: Language | None, frame: Frame) -> _Judged:
         """Normalise and classify one frame (cached by the caller: frames recur)."""
@@ -435,9 +473,12 @@ class Signer:
             norm = language.normalize_frame(frame)
             key, hint, skip = norm.key, norm.hint, norm.skip
         if skip:
-            return key, False, True, f"skip: {hint}"
+            return key, False, True, f"skip: {hint}", False
         in_app, why = self.classifier.classify(name, frame)
-        return key, in_app, False, f"{why}; {hint}" if hint else why
+        runtime = not in_app and self.classifier.runtime(name, frame)
+        if runtime:
+            why = f"{why}; the runtime's own"
+        return key, in_app, False, f"{why}; {hint}" if hint else why, runtime
 
 
 def _judged_key(language: Language | None, frame: Frame) -> Hashable:
