@@ -43,9 +43,10 @@ class Language:
     """One runtime's parser and normaliser, registered as ``name:version`` (e.g. ``dotnet:v1``).
 
     ``parse`` returns ``None`` quickly when the text holds no trace of this language.
-    ``marker``: a test much cheaper than ``parse`` that is false only for texts in which
-    ``parse`` finds nothing (a necessary condition, derived from what the parser's own patterns
-    require), so ``detect`` runs only the parsers whose marker a text holds.
+    ``marker``: a cheap test that is false only for texts in which ``parse`` finds nothing (a
+    necessary condition, derived from what the parser's own patterns require, at most as costly
+    as the parser's own first search), so ``detect`` runs only the parsers whose marker a text
+    holds.
     ``library_patterns`` are the built-in not-in-app globs, matched against
     ``Frame.qualified`` and ``Frame.file``.
     ``breaks``: where a trace of this language that lost its line breaks gets them back (before
