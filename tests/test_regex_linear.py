@@ -288,12 +288,13 @@ def pipeline() -> Pipeline:
 
 @pytest.mark.parametrize("case", list(HOSTILE))
 def test_hostile_text_parses_within_the_limit(case: str, pipeline: Pipeline) -> None:
-    """Every language parser, ``parse_message`` (plain text and HTML), the whole analysis with
-    its signature, and reply trimming of the parsed body stay in time."""
+    """Every language parser and marker, ``parse_message`` (plain text and HTML), the whole
+    analysis with its signature, and reply trimming of the parsed body stay in time."""
     text = HOSTILE[case]
     calls: list[tuple[str, Callable[[Any], object], Any]] = [
         (language.id, language.parse, text) for language in LANGUAGES.values()
     ]
+    calls += [(f"{language.id} marker", language.marker, text) for language in LANGUAGES.values()]
     calls += [
         ("parse_message", parse_message, _mail(text)),
         ("parse_message (HTML)", parse_message, _mail(text, "text/html")),

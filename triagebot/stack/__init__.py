@@ -43,6 +43,10 @@ class Language:
     """One runtime's parser and normaliser, registered as ``name:version`` (e.g. ``dotnet:v1``).
 
     ``parse`` returns ``None`` quickly when the text holds no trace of this language.
+    ``marker``: a cheap test that is false only for texts in which ``parse`` finds nothing (a
+    necessary condition, derived from what the parser's own patterns require, at most as costly
+    as the parser's own first search), so ``detect`` runs only the parsers whose marker a text
+    holds.
     ``library_patterns`` are the built-in not-in-app globs, matched against
     ``Frame.qualified`` and ``Frame.file``.
     ``breaks``: where a trace of this language that lost its line breaks gets them back (before
@@ -54,6 +58,7 @@ class Language:
     version: str
     parse: TraceParser
     normalize_frame: Callable[[Frame], NormalizedFrame]
+    marker: Callable[[str], bool]
     breaks: tuple[re.Pattern[str], ...] = ()
     #: What ``normalize_frame`` reads of a frame besides its module, function, file and
     #: whether it has a line: signing judges each distinct frame once (``Signer``), and line

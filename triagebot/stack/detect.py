@@ -1,5 +1,5 @@
-"""Find the stack trace in a report's text: every registered language parser is tried and the
-richest trace wins; a bare ``Type: message`` line is the fallback."""
+"""Find the stack trace in a report's text: every registered language parser whose marker the
+text holds is tried and the richest trace wins; a bare ``Type: message`` line is the fallback."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ _PRINTOUTS = (
 _UNWRAP_BELOW = 3
 
 
-def find_trace(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
+def find_trace(text: str, max_frames: int = MAX_FRAMES, *, scan: bool = True) -> Trace | None:
     """The best trace in ``text``: most frames wins; ``unknown`` bare exception line otherwise.
 
     When few frames or none were found, the text is read again with log prefixes, line numbers
@@ -68,24 +68,25 @@ def find_trace(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     reading holds a frame, a last reading also puts back line breaks lost before frames (a
     short trace joined into one line); a trace a parser read keeps its reading, as its
     signature is stored. At most ``max_frames`` frames are kept (``Trace.dropped`` counts the
-    rest).
+    rest). ``scan=False`` runs every parser, even where its marker is absent: the same result,
+    more slowly (``Language.marker``).
     """
-    first = _richest(text, max_frames) or _bare(text)
+    first = _richest(text, max_frames, scan) or _bare(text)
     if first is not None and first.frame_count >= _UNWRAP_BELOW:
         return _keep_top(first, max_frames)
     found = first
-    second = _second_reading(text, max_frames)
+    second = _second_reading(text, max_frames, scan)
     if second is not None and (first is None or second.frame_count > first.frame_count):
         found = replace(second, first_reading=first)
     if (found is None or not found.frame_count) and (first is None or first.language == "unknown"):
-        rebroken = _second_reading(text, max_frames, _BREAKS)
+        rebroken = _second_reading(text, max_frames, scan, _BREAKS)
         if rebroken is not None and rebroken.frame_count:
             found = replace(rebroken, first_reading=first)
     return _keep_top(found, max_frames) if found is not None else None
 
 
 def _second_reading(
-    text: str, max_frames: int, breaks: tuple[re.Pattern[str], ...] = ()
+    text: str, max_frames: int, scan: bool, breaks: tuple[re.Pattern[str], ...] = ()
 ) -> Trace | None:
     """The richest trace of the unwrapped text, by the parsers or the extra readers.
 
@@ -95,7 +96,7 @@ def _second_reading(
     are put back (none: the text's own lines).
     """
     unwrapped = unwrap(text, breaks)
-    parsed = _richest(unwrapped, max_frames) if unwrapped != text else None
+    parsed = _richest(unwrapped, max_frames, scan) if unwrapped != text else None
     return _most_frames([parsed, *(read(unwrapped, max_frames) for read in READERS)])
 
 
@@ -113,9 +114,14 @@ def _bare(text: str) -> Trace | None:
     )
 
 
-def _richest(text: str, max_frames: int) -> Trace | None:
-    """The trace with the most frames any parser finds (ties: the earlier parser)."""
-    return _most_frames(language.parse(text, max_frames) for language in LANGUAGES.values())
+def _richest(text: str, max_frames: int, scan: bool) -> Trace | None:
+    """The trace with the most frames any parser finds (ties: the earlier parser). With ``scan``
+    a parser runs only on a text that holds its marker: without it, it would find nothing."""
+    return _most_frames(
+        language.parse(text, max_frames)
+        for language in LANGUAGES.values()
+        if not scan or language.marker(text)
+    )
 
 
 def _most_frames(traces: Iterable[Trace | None]) -> Trace | None:

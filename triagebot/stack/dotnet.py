@@ -35,11 +35,12 @@ from triagebot.stack.text import (
     MAX_FRAMES,
     FrameBudget,
     first_frame_line,
+    has_long_line,
     restore_breaks,
     weave_side_exceptions,
 )
 
-__all__ = ["LANGUAGE", "normalize_frame", "parse"]
+__all__ = ["LANGUAGE", "has_marker", "normalize_frame", "parse"]
 
 # The "at" word per runtime language: en at, de bei, fr à, es en, pt em, it in, ru в, pl w,
 # nl bij, sv vid, da/nb ved, cs v, ja 場所, zh 在.
@@ -62,6 +63,13 @@ _WRAPPER = r"\(wrapper [^()\n]*\)[ \t]++"
 _FRAME_ANY = re.compile(_AT + r"[ \t]+(?:" + _WRAPPER + r"|[^\s(]+[ \t]?" + _PARAMS + ")")
 _PARAMS_ANY = re.compile(_PARAMS)
 _NAME_WINDOW = 600  # how far before a parameter list the "at Name" part may start
+#: What every line ``_FRAME`` matches starts with, up to its parameter list's "(" (a wrapper's
+#: "(" included). Searched only from each "\n" and at the text's start, so several times cheaper
+#: than ``_search_frame`` (``has_marker``); the parameter list itself would cost more to read
+#: here than it saves.
+_FRAME_START = r"[ \t]*+" + _AT + r"[ \t]++[^\s(]*+[ \t]?\("
+_LINE_FRAME_START = re.compile(r"\n" + _FRAME_START)
+_TEXT_FRAME_START = re.compile(r"\A" + _FRAME_START)
 
 #: Where a collapsed trace gets its line breaks back: before frames, separators, sections.
 #: ``restore_breaks`` runs it over a whole line, so a run of blanks is read once (from its first
@@ -203,6 +211,20 @@ def parse(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     reader = _Reader(lines, body, FrameBudget(max_frames), unity)
     exceptions = reader.chain(header)
     return Trace(language="dotnet", exceptions=exceptions, dropped=reader.budget.dropped)
+
+
+def has_marker(text: str) -> bool:
+    """Whether ``text`` may hold a .NET trace. ``_locate`` reads the "at" layouts from the first
+    line ``_FRAME`` matches, which is a line of the text (a ``_LINE_FRAME_START`` or
+    ``_TEXT_FRAME_START`` match) or one ``restore_breaks`` split off a line longer than
+    ``COLLAPSED_LINE``; Unity's only when ``_unity_hint`` finds a hint. ``parse`` reads nothing
+    in a text with none of these."""
+    return (
+        _LINE_FRAME_START.search(text) is not None
+        or _TEXT_FRAME_START.match(text) is not None
+        or has_long_line(text)
+        or _unity_hint(text, 0) is not None
+    )
 
 
 def _locate(
@@ -643,6 +665,7 @@ LANGUAGE = Language(
     version="v1",
     parse=parse,
     normalize_frame=normalize_frame,
+    marker=has_marker,
     breaks=(_BREAK, _UNITY_BREAK),
     judged_on=_is_wrapper,
 )

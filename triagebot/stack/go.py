@@ -23,7 +23,7 @@ from triagebot.stack import Language, NormalizedFrame
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
 from triagebot.stack.text import MAX_FRAMES, FrameBudget
 
-__all__ = ["LANGUAGE", "normalize_frame", "parse"]
+__all__ = ["LANGUAGE", "has_marker", "normalize_frame", "parse"]
 
 # "goroutine 1 [running]:", "goroutine 34 [chan receive, 5 minutes]:" (a state ends at the next
 # "[" too: "goroutine 1 [" many times without "]" read on to the line's end from each)
@@ -168,6 +168,12 @@ def parse(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     return Trace(language="go", exceptions=tuple(chain), dropped=budget.dropped)
 
 
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds the literal start of ``_GOROUTINE``: ``parse`` reads nothing
+    without a goroutine header."""
+    return "goroutine " in text
+
+
 def normalize_frame(frame: Frame) -> NormalizedFrame:
     """``package.Function`` with closure counters folded; line, offset and file dropped."""
     if not frame.module:  # the "panic(...)" builtin
@@ -182,4 +188,6 @@ def normalize_frame(frame: Frame) -> NormalizedFrame:
     return NormalizedFrame(key=f"{module}.{function}", hint=hint)
 
 
-LANGUAGE = Language(name="go", version="v1", parse=parse, normalize_frame=normalize_frame)
+LANGUAGE = Language(
+    name="go", version="v1", parse=parse, normalize_frame=normalize_frame, marker=has_marker
+)

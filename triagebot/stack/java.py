@@ -24,7 +24,7 @@ from triagebot.stack.text import (
     weave_side_exceptions,
 )
 
-__all__ = ["LANGUAGE", "normalize_frame", "parse"]
+__all__ = ["LANGUAGE", "has_marker", "normalize_frame", "parse"]
 
 # "(Foo.java:42)", "(Foo.kt)", "(Unknown Source)", "(Unknown Source:2)", "(Native Method)",
 # "(SourceFile:12)" (Android R8)
@@ -134,6 +134,12 @@ def parse(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     budget = FrameBudget(max_frames)
     exceptions = _read(lines, start, indent, top, budget)
     return Trace(language="java", exceptions=exceptions, dropped=budget.dropped)
+
+
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds the ``at`` and blank every ``_FRAME_ANY`` match starts with:
+    ``parse`` reads nothing without such a match."""
+    return "at " in text or "at\t" in text
 
 
 def _header(lines: list[str], first: int) -> tuple[int, int, _Exception]:
@@ -277,5 +283,6 @@ LANGUAGE = Language(
     version="v1",
     parse=parse,
     normalize_frame=normalize_frame,
+    marker=has_marker,
     breaks=(_BREAK,),
 )

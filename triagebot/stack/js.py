@@ -23,7 +23,7 @@ from triagebot.stack.text import (
     restore_breaks,
 )
 
-__all__ = ["LANGUAGE", "normalize_frame", "parse"]
+__all__ = ["LANGUAGE", "has_marker", "normalize_frame", "parse"]
 
 # What may end a frame line: blanks, or Node's " {" (error properties follow). Blanks are read
 # once: "[ \t]*\{?[ \t]*" tried every split of a long run of blanks before other text.
@@ -208,6 +208,12 @@ def parse(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     return Trace(language="javascript", exceptions=tuple(exceptions), dropped=budget.dropped)
 
 
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds the ``at `` or ``@`` that ``_candidate`` requires on a frame's line
+    before its location: ``parse`` reads nothing when ``_candidate`` finds no such line."""
+    return "at " in text or "@" in text
+
+
 def _path(file: str) -> str:
     if file.startswith(("node:", "internal/", "<")) or ("/" not in file and "\\" not in file):
         return file
@@ -232,5 +238,6 @@ LANGUAGE = Language(
     version="v1",
     parse=parse,
     normalize_frame=normalize_frame,
+    marker=has_marker,
     breaks=(_BREAKS,),
 )

@@ -27,7 +27,7 @@ from triagebot.stack.text import (
     restore_breaks,
 )
 
-__all__ = ["LANGUAGE", "normalize_frame", "parse"]
+__all__ = ["LANGUAGE", "has_marker", "normalize_frame", "parse"]
 
 # Every trace has a "file(line): " call site or ends in "#N {main}": two literal-prefixed searches
 # find a candidate fast, then the frame pattern runs from just above it.
@@ -205,6 +205,12 @@ def parse(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     return Trace(language="php", exceptions=tuple(exceptions), dropped=budget.dropped)
 
 
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds the ``): `` of a ``_CALL_SITE`` or the ``{main}`` of a ``_MAIN``:
+    ``parse`` reads nothing when ``_candidate`` finds neither."""
+    return "): " in text or "{main}" in text
+
+
 def _closure_site(match: re.Match[str]) -> str:
     """``{closure:/var/www/app/x.php:12}`` → ``{closure:app/x}``; ``{closure:A::b():3}`` →
     ``{closure:A::b()}``."""
@@ -230,5 +236,6 @@ LANGUAGE = Language(
     version="v1",
     parse=parse,
     normalize_frame=normalize_frame,
+    marker=has_marker,
     breaks=(_BREAKS,),
 )

@@ -26,7 +26,7 @@ from triagebot.stack.text import (
     restore_breaks,
 )
 
-__all__ = ["LANGUAGE", "normalize_frame", "parse", "source_key"]
+__all__ = ["LANGUAGE", "has_marker", "normalize_frame", "parse", "source_key"]
 
 _HEADER = re.compile(r"Traceback \(most recent call last\):")
 _FILE = re.compile(r'File "[^"\n]+", line \d+')
@@ -241,6 +241,12 @@ def parse(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     return Trace(language="python", exceptions=tuple(exceptions), dropped=budget.dropped)
 
 
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds the literal start of ``_HEADER`` or ``_FILE``: ``parse`` reads
+    nothing when ``_start`` finds neither in the text it is given."""
+    return "Traceback (most recent call last):" in text or 'File "' in text
+
+
 def normalize_frame(frame: Frame) -> NormalizedFrame:
     """``module.function`` with the line dropped and the module derived from the path."""
     key = f"{frame.module}.{frame.function}" if frame.function else frame.module
@@ -252,5 +258,6 @@ LANGUAGE = Language(
     version="v1",
     parse=parse,
     normalize_frame=normalize_frame,
+    marker=has_marker,
     breaks=(_BREAKS,),
 )

@@ -16,7 +16,7 @@ from triagebot.stack.model import ExceptionInfo, Frame, Trace
 from triagebot.stack.python import source_key
 from triagebot.stack.text import LINE_START, MAX_FRAMES, SPACES, FrameBudget, restore_breaks
 
-__all__ = ["LANGUAGE", "normalize_frame", "parse"]
+__all__ = ["LANGUAGE", "has_marker", "normalize_frame", "parse"]
 
 _QUICK = re.compile(r":\d+:in [`']")
 # "/srv/app/models/user.rb:12:in `save': msg (NoMethodError)", "\tfrom x.rb:5:in 'User#save'",
@@ -149,6 +149,12 @@ def parse(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     return Trace(language="ruby", exceptions=tuple(exceptions), dropped=budget.dropped)
 
 
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds the ``:in `` every ``_QUICK`` match holds: ``parse`` reads nothing
+    without one."""
+    return ":in " in text
+
+
 def _path(file: str) -> str:
     gem = _GEM_PREFIX.match(file)
     if gem is not None:
@@ -173,5 +179,6 @@ LANGUAGE = Language(
     version="v1",
     parse=parse,
     normalize_frame=normalize_frame,
+    marker=has_marker,
     breaks=(_BREAKS,),
 )

@@ -71,7 +71,7 @@ def restore_breaks(
     Only lines longer than ``longer_than`` that hold at least ``markers`` markers are broken,
     so ordinary long lines cost nothing.
     """
-    if len(text) <= longer_than or max(map(len, text.split("\n"))) <= longer_than:
+    if not has_long_line(text, longer_than):
         return text
     out: list[str] = []
     for line in text.splitlines():
@@ -80,6 +80,12 @@ def restore_breaks(
         else:
             out.append(line)
     return "\n".join(out)
+
+
+def has_long_line(text: str, longer_than: int = COLLAPSED_LINE) -> bool:
+    """Whether a line of ``text`` is longer than ``longer_than``: only such lines get line breaks
+    back (``restore_breaks``)."""
+    return len(text) > longer_than and max(map(len, text.split("\n"))) > longer_than
 
 
 def weave_side_exceptions(
