@@ -64,6 +64,9 @@ class Language:
     #: whether it has a line: signing judges each distinct frame once (``Signer``), and line
     #: numbers, which every build shifts, must not make a known frame new.
     judged_on: Callable[[Frame], object] = lambda _frame: None
+    #: Where a text names the exception of a trace this parser read without its type line
+    #: (``Trace.named``): the type line in a shape the parser does not take as one.
+    names: Callable[[str], ExceptionInfo | None] = lambda _text: None
 
     @property
     def id(self) -> str:

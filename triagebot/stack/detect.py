@@ -9,7 +9,7 @@ from dataclasses import replace
 
 from triagebot.stack import Language, dotnet, go, java, js, php, python, ruby
 from triagebot.stack.extra import BREAKS, READERS
-from triagebot.stack.model import ExceptionInfo, Trace
+from triagebot.stack.model import UNKNOWN_TYPE, ExceptionInfo, Trace
 from triagebot.stack.text import MAX_FRAMES
 from triagebot.stack.unwrap import unwrap
 
@@ -73,7 +73,7 @@ def find_trace(text: str, max_frames: int = MAX_FRAMES, *, scan: bool = True) ->
     """
     first = _richest(text, max_frames, scan) or _bare(text)
     if first is not None and first.frame_count >= _UNWRAP_BELOW:
-        return _keep_top(first, max_frames)
+        return _named(_keep_top(first, max_frames), text)
     found = first
     second = _second_reading(text, max_frames, scan)
     if second is not None and (first is None or second.frame_count > first.frame_count):
@@ -82,7 +82,18 @@ def find_trace(text: str, max_frames: int = MAX_FRAMES, *, scan: bool = True) ->
         rebroken = _second_reading(text, max_frames, scan, _BREAKS)
         if rebroken is not None and rebroken.frame_count:
             found = replace(rebroken, first_reading=first)
-    return _keep_top(found, max_frames) if found is not None else None
+    return _named(_keep_top(found, max_frames), text) if found is not None else None
+
+
+def _named(trace: Trace, text: str) -> Trace:
+    """A trace whose only exception its parser could not name, with the name its text gives
+    in a shape the parser does not read as a type line (``Trace.named``, ``Language.names``)."""
+    if len(trace.exceptions) != 1 or trace.exceptions[0].type not in ("", UNKNOWN_TYPE):
+        return trace
+    language = BY_NAME.get(trace.language)
+    # Read where the lines a joined copy lost are put back, as the parsers read it.
+    named = language.names(unwrap(text, _BREAKS)) if language is not None else None
+    return replace(trace, named=named) if named is not None else trace
 
 
 def _second_reading(

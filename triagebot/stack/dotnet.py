@@ -660,6 +660,17 @@ def _join(module: str, function: str) -> str:
     return f"{module}.{function}" if module else function
 
 
+# Windows' Application event log: "Exception Info: System.IO.FileNotFoundException" above
+# "Stack:" and its frames, which a collapsed copy runs into one line.
+_EXCEPTION_INFO = re.compile(r"\bException Info: (?P<type>(?:[A-Za-z_]\w*+\.)++[A-Za-z_]\w*+)")
+
+
+def names(text: str) -> ExceptionInfo | None:
+    """The exception an event log entry names above its frames (``Trace.named``)."""
+    found = _EXCEPTION_INFO.search(text)
+    return ExceptionInfo(type=found["type"]) if found is not None else None
+
+
 LANGUAGE = Language(
     name="dotnet",
     version="v1",
@@ -668,4 +679,5 @@ LANGUAGE = Language(
     marker=has_marker,
     breaks=(_BREAK, _UNITY_BREAK),
     judged_on=_is_wrapper,
+    names=names,
 )

@@ -188,6 +188,22 @@ def normalize_frame(frame: Frame) -> NormalizedFrame:
     return NormalizedFrame(key=f"{module}.{function}", hint=hint)
 
 
+# "runtime error: index out of range" without "panic: " before it: the value a program
+# recovered, printed by itself before ``debug.PrintStack``'s goroutine dump.
+_UNNAMED_PANIC = re.compile(r"\bruntime error: [^\n]*+")
+
+
+def names(text: str) -> ExceptionInfo | None:
+    """The panic a goroutine dump without its ``panic:`` line was printed for (``Trace.named``)."""
+    found = _UNNAMED_PANIC.search(text)
+    return _exception(None, found[0]) if found is not None else None
+
+
 LANGUAGE = Language(
-    name="go", version="v1", parse=parse, normalize_frame=normalize_frame, marker=has_marker
+    name="go",
+    version="v1",
+    parse=parse,
+    normalize_frame=normalize_frame,
+    marker=has_marker,
+    names=names,
 )

@@ -77,6 +77,9 @@ class Trace:
     that record (``ERROR``, ``FATAL``); such a record is a report (``mail.parse``).
     ``printed_by``: for a bare exception line, what shows the text is a runtime's own printout
     of it, not a mention (``stack.detect``); such a printout is a report too.
+    ``named``: for a trace whose only exception its parser could not name (``UNKNOWN_TYPE``),
+    the type and message its text gives in a shape the parser does not read
+    (``Language.names``); signature versions from v3 on sign the trace under that name.
     """
 
     language: str
@@ -85,6 +88,7 @@ class Trace:
     first_reading: Trace | None = None
     logged_at: str = ""
     printed_by: str = ""
+    named: ExceptionInfo | None = None
 
     @property
     def frame_count(self) -> int:

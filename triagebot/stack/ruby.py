@@ -174,6 +174,30 @@ def normalize_frame(frame: Frame) -> NormalizedFrame:
     return NormalizedFrame(key=f"{_path(frame.file or frame.module)}:{label}", hint=hint)
 
 
+# The end of a top frame's line: "...:85:in `require': cannot load such file -- webrick
+# (LoadError)" where the frame's file is one the frame pattern does not read (Ruby 3.1+ names
+# built-in code "<internal:/usr/lib/ruby/3.1.0/rubygems/core_ext/kernel_require.rb>").
+_TYPE_AT_END = re.compile(r" \((?P<type>" + _TYPE + r")\)`?$", re.M)
+# CocoaPods: "RuntimeError - [Xcodeproj] Unknown object version."
+_DASHED = re.compile(
+    r"(?:^|(?<=\s))(?P<type>(?:[A-Z]\w*+::)*+[A-Z]\w*+(?:(?<=Error)|(?<=Exception))) - "
+    r"(?P<msg>[^\n]*+)$",
+    re.M,
+)
+
+
+def names(text: str) -> ExceptionInfo | None:
+    """The exception a top frame's line or CocoaPods' report names (``Trace.named``)."""
+    for found in _TYPE_AT_END.finditer(text):
+        line = text[text.rfind("\n", 0, found.start()) + 1 : found.start()]
+        where = max(line.find(":in `"), line.find(":in '"))
+        said = line.find("': ", where)
+        if where >= 0 and said >= 0:
+            return ExceptionInfo(type=found["type"], message=line[said + 3 :])
+    dashed = _DASHED.search(text)
+    return ExceptionInfo(type=dashed["type"], message=dashed["msg"]) if dashed else None
+
+
 LANGUAGE = Language(
     name="ruby",
     version="v1",
@@ -181,4 +205,5 @@ LANGUAGE = Language(
     normalize_frame=normalize_frame,
     marker=has_marker,
     breaks=(_BREAKS,),
+    names=names,
 )

@@ -16,7 +16,7 @@ import hashlib
 import re
 import tomllib
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from functools import partial
 from importlib import resources
 from typing import Any
@@ -44,6 +44,9 @@ class SignatureVersion:
     weak_frames_message: bool = False
     #: Whether traces found only in unwrapped text are signed as found (``Trace.first_reading``).
     unwrapped: bool = False
+    #: Whether a trace whose parser left its exception unnamed is signed under the name its
+    #: text gives elsewhere (``Trace.named``).
+    named: bool = False
     fallback_frames: int = 5  # library frames used when a chain has no in-app frame at all
     #: The runtime's own frames per language: a chain signed by library frames signs those of
     #: the other libraries when it has any (``None``: every library frame alike).
@@ -68,7 +71,8 @@ SIGNATURE_VERSIONS: dict[str, SignatureVersion] = {
     ),
     # A chain without in-app frames is signed by the innermost frames of the libraries that
     # called the runtime, not by the runtime's own: those change between its releases, and
-    # two libraries failing in the same runtime function are two bugs.
+    # two libraries failing in the same runtime function are two bugs. An exception whose
+    # type line its parser could not read is signed under the name its text gives elsewhere.
     "v3": SignatureVersion(
         version="v3",
         library_file="library-frames@2026-11-27.toml",
@@ -79,6 +83,7 @@ SIGNATURE_VERSIONS: dict[str, SignatureVersion] = {
         unwrapped=True,
         fallback_frames=2,
         runtime_file="runtime-frames@2026-12-07.toml",
+        named=True,
     ),
 }
 
@@ -339,9 +344,15 @@ class Signer:
 
     def reading(self, trace: Trace) -> Trace:
         """The reading of the text this version signs: a version older than unwrapping signs
-        what the text gave as it was, when that was a trace at all."""
+        what the text gave as it was, when that was a trace at all; a version that names
+        unnamed exceptions signs one under its name (``Trace.named``)."""
         first = trace.first_reading
-        return first if first is not None and not self.version.unwrapped else trace
+        if first is not None and not self.version.unwrapped:
+            return first
+        if trace.named is not None and self.version.named:
+            only = trace.exceptions[0]
+            return replace(trace, exceptions=(replace(trace.named, frames=only.frames),))
+        return trace
 
     def _notes(self, trace: Trace) -> tuple[FrameNote, ...]:
         notes: list[FrameNote] = []

@@ -66,8 +66,7 @@ def fold_occurrences(conn: Connection, before: datetime, limit: int) -> int:
         .limit(limit)
     ).all()
     counts: Counter[DayKey] = Counter(
-        (r.defect_id, r.at.date(), r.application, r.version, r.environment, r.machine)
-        for r in rows
+        (r.defect_id, r.at.date(), r.application, r.version, r.environment, r.machine) for r in rows
     )
     for key, count in counts.items():
         add_to_day(conn, key, count)
@@ -90,9 +89,7 @@ def add_to_day(conn: Connection, key: DayKey, count: int) -> None:
         ),
     ]
     added = conn.execute(
-        sa.update(occurrence_days)
-        .where(*match)
-        .values(count=occurrence_days.c.count + count)
+        sa.update(occurrence_days).where(*match).values(count=occurrence_days.c.count + count)
     )
     if not added.rowcount:
         conn.execute(
