@@ -74,6 +74,10 @@ def sign(version: Signer, text: str) -> str:
 def test_the_runtimes_renamed_frames_and_another_depth_do_not_split_a_librarys_bug() -> None:
     assert sign(V2, CHOKIDAR_NODE18) != sign(V2, CHOKIDAR_NODE12)
     assert sign(V3, CHOKIDAR_NODE18) == sign(V3, CHOKIDAR_NODE12)
+    trace = find_trace(CHOKIDAR_NODE18)
+    assert trace is not None
+    assert "node:fs:Object.watch  (not in-app: " in explain(V3.sign(trace))
+    assert "the runtime's own" in explain(V3.sign(trace))
 
 
 def test_two_libraries_failing_in_one_runtime_function_are_two_bugs() -> None:
@@ -81,14 +85,14 @@ def test_two_libraries_failing_in_one_runtime_function_are_two_bugs() -> None:
 
 
 def test_a_panic_in_the_standard_library_is_signed_by_the_library_above_it() -> None:
-    """text/template and runtime frames do not count once hugo's frame is there."""
+    """text/template's deferred errRecover ran while the panic unwound: hugo's frame signs it."""
     trace = find_trace(HUGO_PAGER)
     assert trace is not None
     signature = V3.sign(trace)
     assert signature.basis == "library-frames"
     counted = [note.key for note in signature.notes if note.contributes]
     assert counted == ["github.com/spf13/hugo/hugolib.(*pager).Pages"]
-    assert "the runtime's own" in explain(signature)
+    assert "text/template.errRecover" in explain(signature)  # shown, as not counted
 
 
 def test_the_runtimes_frames_sign_a_chain_that_has_no_other() -> None:
@@ -106,3 +110,60 @@ Error: write EPIPE
     assert [n.key for n in signature.notes if n.contributes][:1] == [
         "node:internal/stream_base_commons:afterWriteDispatched"
     ]
+
+
+# Ruby 3.0 prints Kernel#require as the caller's line; Ruby 3.1 as "<internal:...>" (jekyll).
+RUBY_30 = """\
+/home/user/src/about.publiccode.net/vendor/bundle/ruby/3.0.0/gems/jekyll-3.9.2/lib/jekyll/commands/serve/servlet.rb:3:in `require': cannot load such file -- webrick (LoadError)
+\tfrom /home/user/src/about.publiccode.net/vendor/bundle/ruby/3.0.0/gems/jekyll-3.9.2/lib/jekyll/commands/serve/servlet.rb:3:in `<top (required)>'
+\tfrom /home/user/src/about.publiccode.net/vendor/bundle/ruby/3.0.0/gems/jekyll-3.9.2/lib/jekyll/commands/serve.rb:184:in `require_relative'
+"""  # noqa: E501
+RUBY_31 = """\
+<internal:/usr/local/lib/ruby/site_ruby/3.1.0/rubygems/core_ext/kernel_require.rb>:37:in `require': cannot load such file -- webrick (LoadError)
+\tfrom <internal:/usr/local/lib/ruby/site_ruby/3.1.0/rubygems/core_ext/kernel_require.rb>:37:in `require'
+\tfrom /usr/local/bundle/gems/jekyll-4.0.1/lib/jekyll/commands/serve/servlet.rb:3:in `<top (required)>'
+\tfrom /usr/local/bundle/gems/jekyll-4.0.1/lib/jekyll/commands/serve.rb:179:in `require_relative'
+\tfrom /usr/local/bundle/gems/jekyll-4.0.1/lib/jekyll/commands/serve.rb:179:in `setup'
+"""  # noqa: E501
+# k9s recovers the panic in a deferred handler and prints debug.Stack: the handlers' frames
+# come first, above the last panic(...).
+GO_HANDLED = """\
+11:39AM ERR Boom! runtime error: index out of range [0] with length 0
+11:39AM ERR goroutine 1 [running]:
+runtime/debug.Stack()
+\truntime/debug/stack.go:24 +0x5e
+github.com/derailed/k9s/cmd.run.func2()
+\tgithub.com/derailed/k9s/cmd/root.go:84 +0xa5
+panic({0x4ab7340?, 0xc007f590f8?})
+\truntime/panic.go:914 +0x21f
+github.com/derailed/tview.(*Application).Run.func1()
+\tgithub.com/derailed/tview@v0.8.2/application.go:243 +0x45
+panic({0x4ab7340?, 0xc007f590f8?})
+\truntime/panic.go:914 +0x21f
+github.com/derailed/tview.(*TextView).reindexBuffer(0xc000ca99e0, 0x9c)
+\tgithub.com/derailed/tview@v0.8.2/textview.go:901 +0xef0
+github.com/derailed/tview.(*TextView).Draw(0xc000ca99e0, {0x58a3ad0?, 0xc0008d5200})
+\tgithub.com/derailed/tview@v0.8.2/textview.go:991 +0x173
+"""
+
+
+def test_kernel_require_as_either_ruby_prints_it_is_the_runtimes() -> None:
+    assert sign(V2, RUBY_30) != sign(V2, RUBY_31)
+    assert sign(V3, RUBY_30) == sign(V3, RUBY_31)
+
+
+def test_the_deferred_handlers_a_go_panic_ran_through_do_not_count() -> None:
+    """The same panic, recovered and printed by a handler or not, is one bug."""
+    trace = find_trace(GO_HANDLED)
+    assert trace is not None
+    signature = V3.sign(trace)
+    assert signature.in_app_frames == (
+        "github.com/derailed/tview.(*TextView).reindexBuffer",
+        "github.com/derailed/tview.(*TextView).Draw",
+    )
+    unwound = [n.key for n in signature.notes if n.hint == "ran while it unwound"]
+    assert "github.com/derailed/k9s/cmd.run.func2" in unwound
+    head, _, rest = GO_HANDLED.partition("runtime/debug.Stack()\n")
+    unhandled = head + rest.split("\truntime/panic.go:914 +0x21f\n")[-1]
+    assert sign(V3, unhandled) == signature.value
+    assert sign(V2, unhandled) != sign(V2, GO_HANDLED)

@@ -67,6 +67,10 @@ class Language:
     #: Where a text names the exception of a trace this parser read without its type line
     #: (``Trace.named``): the type line in a shape the parser does not take as one.
     names: Callable[[str], ExceptionInfo | None] = lambda _text: None
+    #: How many of an exception's top frames ran while it unwound, not where it failed: Go's
+    #: deferred functions above the last ``panic(...)`` (a handler that recovered it and
+    #: printed ``debug.Stack``); signature versions from v3 on leave them out.
+    unwinding: Callable[[tuple[Frame, ...]], int] = lambda _frames: 0
 
     @property
     def id(self) -> str:

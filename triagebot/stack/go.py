@@ -199,6 +199,13 @@ def names(text: str) -> ExceptionInfo | None:
     return _exception(None, found[0]) if found is not None else None
 
 
+def unwinding(frames: tuple[Frame, ...]) -> int:
+    """The frames above the last ``panic(...)``: deferred functions that ran while the panic
+    unwound (``Language.unwinding``); the panic happened below it."""
+    panics = [i for i, f in enumerate(frames) if f.function == "panic" and not f.module]
+    return panics[-1] + 1 if panics and panics[-1] + 1 < len(frames) else 0
+
+
 LANGUAGE = Language(
     name="go",
     version="v1",
@@ -206,4 +213,5 @@ LANGUAGE = Language(
     normalize_frame=normalize_frame,
     marker=has_marker,
     names=names,
+    unwinding=unwinding,
 )

@@ -47,6 +47,9 @@ class SignatureVersion:
     #: Whether a trace whose parser left its exception unnamed is signed under the name its
     #: text gives elsewhere (``Trace.named``).
     named: bool = False
+    #: Whether the top frames that ran while an exception unwound are left out
+    #: (``Language.unwinding``: Go's deferred handlers above the last ``panic``).
+    unwound: bool = False
     fallback_frames: int = 5  # library frames used when a chain has no in-app frame at all
     #: The runtime's own frames per language: a chain signed by library frames signs those of
     #: the other libraries when it has any (``None``: every library frame alike).
@@ -81,9 +84,10 @@ SIGNATURE_VERSIONS: dict[str, SignatureVersion] = {
         entry_file="entry-points@2026-12-07.toml",
         weak_frames_message=True,
         unwrapped=True,
-        fallback_frames=2,
+        fallback_frames=1,
         runtime_file="runtime-frames@2026-12-07.toml",
         named=True,
+        unwound=True,
     ),
 }
 
@@ -450,7 +454,13 @@ class Signer:
         app: list[str] = []
         lib: list[str] = []
         package: list[str] = []  # library frames that are not the runtime's own
-        for frame in exc.frames:
+        skipped = language.unwinding(exc.frames) if language and self.version.unwound else 0
+        if notes is not None:
+            notes.extend(
+                FrameNote(index, f.raw, f.qualified, False, False, "ran while it unwound")
+                for f in exc.frames[:skipped]
+            )
+        for frame in exc.frames[skipped:]:
             key = _judged_key(language, frame)
             found = judged.get(key)
             if found is None:
