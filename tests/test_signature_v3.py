@@ -167,3 +167,11 @@ def test_the_deferred_handlers_a_go_panic_ran_through_do_not_count() -> None:
     unhandled = head + rest.split("\truntime/panic.go:914 +0x21f\n")[-1]
     assert sign(V3, unhandled) == signature.value
     assert sign(V2, unhandled) != sign(V2, GO_HANDLED)
+
+
+def test_a_title_never_shows_an_unread_type_as_a_name() -> None:
+    """Any version: a trace whose type line was not read is titled as such."""
+    text = "\tfrom /srv/app/models/user.rb:12:in `save'\n\tfrom /srv/app/jobs/sync.rb:5:in `run'\n"
+    trace = find_trace(text)
+    assert trace is not None and trace.exceptions[0].type == "<unknown>"
+    assert V2.sign(trace).title == V3.sign(trace).title == "Unnamed exception in user.save"

@@ -23,7 +23,7 @@ from typing import Any
 
 from triagebot.stack import Language
 from triagebot.stack.detect import BY_NAME
-from triagebot.stack.model import UNRESOLVED_FUNCTION, ExceptionInfo, Frame, Trace
+from triagebot.stack.model import UNKNOWN_TYPE, UNRESOLVED_FUNCTION, ExceptionInfo, Frame, Trace
 
 
 @dataclass(frozen=True, slots=True)
@@ -573,7 +573,8 @@ def _title_source(
 def _title(exc: ExceptionInfo | None, top: str | None, template: str) -> str:
     if exc is None:
         return "Unknown error"
-    name = exc.short_type or exc.type or "Unnamed exception"
+    # A type line nobody read is said as such, not shown as "<unknown>" or an empty name.
+    name = exc.short_type if exc.type not in ("", UNKNOWN_TYPE) else "Unnamed exception"
     first_line = template.splitlines()[0] if template else ""
     if top:
         where = f"{name} in {short_name(top)}"
