@@ -85,11 +85,11 @@ def main() -> int:
                 f"signed with {args.new} in {took:.2f} s ({done.signed / took:,.0f} defects/s), "
                 f"{len(done.joins)} joins of {joined} defects, {len(done.traceless)} traceless"
             )
-        wrong = [
-            j
-            for j in done.joins
-            if len(set().union(*(bugs_of[d] for d in (j.survivor, *j.joined)))) > 1
-        ]
+        # A join is wrong when it brings in a bug its survivor did not hold (a defect the old
+        # version had merged already holds several).
+        wrong = [j for j in done.joins if any(bugs_of[d] - bugs_of[j.survivor] for d in j.joined)]
+        for join in wrong:
+            print("  wrong:", [sorted(bugs_of[d]) for d in (join.survivor, *join.joined)])
         if any(bugs_of.values()):
             after = defects - joined
             print(
