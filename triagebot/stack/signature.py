@@ -51,9 +51,11 @@ class SignatureVersion:
     #: (``Language.unwinding``: Go's deferred handlers above the last ``panic``).
     unwound: bool = False
     fallback_frames: int = 5  # library frames used when a chain has no in-app frame at all
-    #: The runtime's own frames per language: a chain signed by library frames signs those of
-    #: the other libraries when it has any (``None``: every library frame alike).
+    #: The runtime's own frames per language: a chain signed by library frames signs the
+    #: innermost ``package_frames`` of the other libraries when it has any, and its innermost
+    #: ``fallback_frames`` otherwise (``None``: every library frame alike).
     runtime_file: str | None = None
+    package_frames: int = 1
     max_cycle: int = 8  # longest repeated call cycle folded as recursion
     digest_chars: int = 16  # 64 bits, lowercase hex
 
@@ -84,7 +86,6 @@ SIGNATURE_VERSIONS: dict[str, SignatureVersion] = {
         entry_file="entry-points@2026-12-07.toml",
         weak_frames_message=True,
         unwrapped=True,
-        fallback_frames=1,
         runtime_file="runtime-frames@2026-12-07.toml",
         named=True,
         unwound=True,
@@ -379,8 +380,10 @@ class Signer:
         basis = "app-frames"
         if not any(per_exception):
             basis = "library-frames"
-            signed = packages if self.version.runtime_file and any(packages) else library
-            per_exception = [keys[: self.version.fallback_frames] for keys in signed]
+            if self.version.runtime_file and any(packages):
+                per_exception = [keys[: self.version.package_frames] for keys in packages]
+            else:
+                per_exception = [keys[: self.version.fallback_frames] for keys in library]
             if notes is not None:
                 notes[:] = [_promote(n, per_exception, "no in-app frames") for n in notes]
         below: list[list[str]] = []
