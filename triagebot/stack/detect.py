@@ -68,8 +68,8 @@ def find_trace(text: str, max_frames: int = MAX_FRAMES, *, scan: bool = True) ->
     reading holds a frame, a last reading also puts back line breaks lost before frames (a
     short trace joined into one line); a trace a parser read keeps its reading, as its
     signature is stored. At most ``max_frames`` frames are kept (``Trace.dropped`` counts the
-    rest). ``scan=False`` runs every parser, even where its marker is absent: the same result,
-    more slowly (``Language.marker``).
+    rest). ``scan=False`` runs every parser and reader, even where its marker is absent: the
+    same result, more slowly (``Language.marker``, ``Reader.marker``).
     """
     first = _richest(text, max_frames, scan) or _bare(text)
     if first is not None and first.frame_count >= _UNWRAP_BELOW:
@@ -97,7 +97,12 @@ def _second_reading(
     """
     unwrapped = unwrap(text, breaks)
     parsed = _richest(unwrapped, max_frames, scan) if unwrapped != text else None
-    return _most_frames([parsed, *(read(unwrapped, max_frames) for read in READERS)])
+    readings = (
+        reader.read(unwrapped, max_frames)
+        for reader in READERS
+        if not scan or reader.marker(unwrapped)
+    )
+    return _most_frames([parsed, *readings])
 
 
 def _bare(text: str) -> Trace | None:
