@@ -15,7 +15,15 @@ from typing import Protocol
 
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
 
-__all__ = ["ExceptionInfo", "Frame", "Language", "NormalizedFrame", "Trace", "TraceParser"]
+__all__ = [
+    "ExceptionInfo",
+    "Frame",
+    "Language",
+    "NormalizedFrame",
+    "Reader",
+    "Trace",
+    "TraceParser",
+]
 
 
 class TraceParser(Protocol):
@@ -75,3 +83,17 @@ class Language:
     @property
     def id(self) -> str:
         return f"{self.name}:{self.version}"
+
+
+@dataclass(frozen=True, slots=True)
+class Reader:
+    """A reader of a trace format no language parser reads (``stack.extra``).
+
+    ``marker``: a cheap test that is false only for texts in which ``read`` finds nothing (a
+    necessary condition, derived from what the reader's own first search or patterns require,
+    cheaper than ``read`` on a text without its format), so ``detect`` runs only the readers
+    whose marker a text holds.
+    """
+
+    read: TraceParser
+    marker: Callable[[str], bool]

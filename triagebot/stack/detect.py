@@ -40,6 +40,9 @@ _BARE_EXCEPTION = re.compile(
     r"(?:[ \t]*\(0x[0-9A-Fa-f]+\))?:[ \t]*(?P<message>[^\r\n]*)",
     re.MULTILINE,
 )
+#: What every ``_BARE_EXCEPTION`` match holds: its type's last word and the colon after it, or
+#: the error code between them.
+_BARE_MARKS = ("Exception:", "Error:", "Fault:", "Panic:", "(0x")
 
 
 #: What shows that a frameless exception is a runtime's own printout, not a mention of one:
@@ -68,10 +71,11 @@ def find_trace(text: str, max_frames: int = MAX_FRAMES, *, scan: bool = True) ->
     reading holds a frame, a last reading also puts back line breaks lost before frames (a
     short trace joined into one line); a trace a parser read keeps its reading, as its
     signature is stored. At most ``max_frames`` frames are kept (``Trace.dropped`` counts the
-    rest). ``scan=False`` runs every parser, even where its marker is absent: the same result,
-    more slowly (``Language.marker``).
+    rest). ``scan=False`` runs every parser and reader and searches for a bare line even where
+    its marker is absent: the same result, more slowly (``Language.marker``, ``Reader.marker``,
+    ``_BARE_MARKS``).
     """
-    first = _richest(text, max_frames, scan) or _bare(text)
+    first = _richest(text, max_frames, scan) or _bare(text, scan)
     if first is not None and first.frame_count >= _UNWRAP_BELOW:
         return _named(_keep_top(first, max_frames), text)
     found = first
@@ -108,12 +112,20 @@ def _second_reading(
     """
     unwrapped = unwrap(text, breaks)
     parsed = _richest(unwrapped, max_frames, scan) if unwrapped != text else None
-    return _most_frames([parsed, *(read(unwrapped, max_frames) for read in READERS)])
+    readings = (
+        reader.read(unwrapped, max_frames)
+        for reader in READERS
+        if not scan or reader.marker(unwrapped)
+    )
+    return _most_frames([parsed, *readings])
 
 
-def _bare(text: str) -> Trace | None:
+def _bare(text: str, scan: bool) -> Trace | None:
     """A ``Type: message`` line alone, as the ``unknown`` language, marked with what shows a
-    runtime printed it (``Trace.printed_by``) when the text shows that."""
+    runtime printed it (``Trace.printed_by``) when the text shows that. With ``scan`` a text
+    without ``_BARE_MARKS`` is not searched: it holds no such line."""
+    if scan and not any(mark in text for mark in _BARE_MARKS):
+        return None
     match = _BARE_EXCEPTION.search(text)
     if match is None:
         return None

@@ -3,14 +3,15 @@ layouts, one-line error logs. They run only on the second reading (``detect.find
 when the parsers found no trace or almost none; signature versions older than v2 sign the
 first reading, so what they stored never changes (a reader added later needs a new signature
 version the same way). Each reader is ``read(text, max_frames) -> Trace | None`` in its own
-module; a new one is one line in ``READERS``.
+module, with the cheap test ``has_marker`` that is false only where it finds nothing; both make
+its ``READER``, and a new one is one line in ``READERS``.
 """
 
 from __future__ import annotations
 
 import re
 
-from triagebot.stack import TraceParser
+from triagebot.stack import Reader
 from triagebot.stack.extra import (
     appcenter,
     bugsnag,
@@ -43,32 +44,33 @@ from triagebot.stack.extra import (
 #: Where the exports these readers read get lost line breaks back (``detect.find_trace``'s
 #: last reading), tried before the languages' own.
 BREAKS: tuple[re.Pattern[str], ...] = (ruby_trackers.BREAKS,)
-#: The extra readers, tried in order on the unwrapped text (the richest trace wins).
-READERS: tuple[TraceParser, ...] = (
-    appcenter.read,
-    bugsnag.read,
-    bugsnag_dashboard.read,
-    bugsnag_payload.read,
-    heap_dump.read,
-    play_console.read,
-    ruby_trackers.read,
-    rails_template.read,
-    js_console.read,
-    js_pretty.read,
-    jupyter.read,
-    lambda_json.read,
-    python_oneline.read,
-    php_error_line.read,
-    go_c_frames.read,
-    delve.read,
-    go_debug_stack.read,
-    go_recovery.read,
-    go_calls_only.read,
-    php_json.read,
-    sentry_markdown.read,
-    simplesamlphp.read,
-    xdebug.read,
-    wer_clr20r3.read,
-    tracker_unresolved.read,
-    logged_record.read,
+#: The extra readers, tried in order on the unwrapped text (the richest trace wins), each only
+#: where its marker is.
+READERS: tuple[Reader, ...] = (
+    appcenter.READER,
+    bugsnag.READER,
+    bugsnag_dashboard.READER,
+    bugsnag_payload.READER,
+    heap_dump.READER,
+    play_console.READER,
+    ruby_trackers.READER,
+    rails_template.READER,
+    js_console.READER,
+    js_pretty.READER,
+    jupyter.READER,
+    lambda_json.READER,
+    python_oneline.READER,
+    php_error_line.READER,
+    go_c_frames.READER,
+    delve.READER,
+    go_debug_stack.READER,
+    go_recovery.READER,
+    go_calls_only.READER,
+    php_json.READER,
+    sentry_markdown.READER,
+    simplesamlphp.READER,
+    xdebug.READER,
+    wer_clr20r3.READER,
+    tracker_unresolved.READER,
+    logged_record.READER,
 )

@@ -21,16 +21,21 @@ ways gets the same frames and the same signature.
 
 from __future__ import annotations
 
-from triagebot.stack import dotnet
+from triagebot.stack import Reader, dotnet
 from triagebot.stack.model import Trace
 from triagebot.stack.text import MAX_FRAMES
 
-__all__ = ["read"]
+__all__ = ["READER", "has_marker", "read"]
 
 _STACKTRACE = "### Stacktrace ###"
 _REASON = "### Reason ###"
 #: Lines of the reason read (a type, a message; the driver's message may wrap).
 _MAX_REASON_LINES = 20
+
+
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds both headings ``read`` looks for: it reads nothing without them."""
+    return _STACKTRACE in text and _REASON in text
 
 
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
@@ -81,3 +86,6 @@ def _reason(section: str) -> str:
             break
         lines.append(line.strip())
     return "\n".join(lines)
+
+
+READER = Reader(read=read, marker=has_marker)

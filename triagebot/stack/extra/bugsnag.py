@@ -30,16 +30,28 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from triagebot.stack import dotnet, go, java, php
+from triagebot.stack import Reader, dotnet, go, java, php
 from triagebot.stack.model import Trace
 from triagebot.stack.text import LINE_START, MAX_FRAMES
 
-__all__ = ["STACKTRACE", "Error", "build", "frames", "header", "message", "read"]
+__all__ = [
+    "READER",
+    "STACKTRACE",
+    "Error",
+    "build",
+    "frames",
+    "has_marker",
+    "header",
+    "message",
+    "read",
+]
 
 STACKTRACE = "## Stacktrace"
 # "**java.lang.IllegalStateException** in **MainActivity**", "**System.X** in **/panel/1**",
 # "**Symfony\Component\Debug\Exception\FatalThrowableError** in **GET /location**"
 _HEADER = re.compile(r"\*\*(?P<type>[A-Za-z_][\w.$+`\\]*+)\*\* in \*\*[^*\n]*+\*\*")
+#: What every ``_HEADER`` match holds between the type and the context.
+_HEADER_MARK = "** in **"
 #: Where the message ends: the tracker's link, the stack heading, or a blank line.
 _MESSAGE_ENDS = ("[View on Bugsnag", STACKTRACE, "\n\n", "\n \n")
 #: How far before the stack heading the exception line is looked for.
@@ -54,6 +66,12 @@ _DOTNET_NAME = re.compile(LINE_START + r"[A-Za-z_][\w`]*+(?:[.+][\w`<>|$]++)++\(
 _PHP_NAME = re.compile(r"[A-Za-z_\\][\w\\]*+(?:(?:::|->)(?:\{closure\}|[A-Za-z_]\w*+))?")
 # "main", "(*Peer).UpdateDeltaTables", "glob..func6", "NewServer.func1.2"
 _GO_NAME = re.compile(r"(?:\(\*?[\w]++\)\.)?[\w.]++")
+
+
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds the stack heading ``read`` starts from and the ``** in **`` of the
+    exception line (``_HEADER``) it needs above it: ``read`` finds nothing without both."""
+    return STACKTRACE in text and _HEADER_MARK in text
 
 
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
@@ -202,3 +220,6 @@ _LANGUAGES: dict[str, tuple[Callable[[str, str], str], _Parse, str, Callable[[Er
     "php": (_php_line, php.parse, "", _php_heading),
     "go": (_go_line, go.parse, "", _go_heading),
 }
+
+
+READER = Reader(read=read, marker=has_marker)

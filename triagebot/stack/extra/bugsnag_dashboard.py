@@ -16,11 +16,12 @@ from __future__ import annotations
 
 import re
 
+from triagebot.stack import Reader
 from triagebot.stack.extra import bugsnag
 from triagebot.stack.model import Trace
 from triagebot.stack.text import LINE_START, MAX_FRAMES
 
-__all__ = ["read"]
+__all__ = ["READER", "has_marker", "read"]
 
 #: The dashboard's separator, looked for before any pattern runs.
 _DOT = " \u00b7"
@@ -34,6 +35,16 @@ _FRAME = re.compile(r"(?<!\S)(?P<location>[^\s:]++:\d++) \u00b7 (?P<name>\S++)")
 #: What may stand between the header and the frames, and between frames: blanks and the rule
 #: the copy leaves.
 _BETWEEN = re.compile(r"[\s-]*+")
+
+
+#: What every ``_FRAME`` match holds between its location and its method.
+_FRAME_MARK = " \u00b7 "
+
+
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds the `` · `` of a ``_FRAME``: ``read`` finds nothing without a
+    frame."""
+    return _FRAME_MARK in text
 
 
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
@@ -60,3 +71,6 @@ def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
         message = text[pos : first.start()].split("\n", 1)[0].strip().removesuffix("--").strip()
         return bugsnag.build([bugsnag.Error(header["type"], message, frames)], max_frames)
     return None
+
+
+READER = Reader(read=read, marker=has_marker)

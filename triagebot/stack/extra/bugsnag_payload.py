@@ -22,22 +22,30 @@ from __future__ import annotations
 import json
 import re
 
+from triagebot.stack import Reader
 from triagebot.stack.extra.bugsnag import Error, build
 from triagebot.stack.model import Trace
 from triagebot.stack.text import MAX_FRAMES
 
-__all__ = ["read"]
+__all__ = ["READER", "has_marker", "read"]
 
 _ERROR_CLASS = '"errorClass"'
 _STRING = r'[ \t]*+:[ \t]*+"(?P<value>(?:[^"\\\n]|\\.)*+)"'
 _CLASS_FIELD = re.compile(_ERROR_CLASS + _STRING)
 _MESSAGE_FIELD = re.compile(r'"message"' + _STRING)
-_STACKTRACE = re.compile(r'"stacktrace"[ \t]*+:[ \t]*+\[')
+_STACKTRACE_KEY = '"stacktrace"'
+_STACKTRACE = re.compile(_STACKTRACE_KEY + r"[ \t]*+:[ \t]*+\[")
 #: The next frame object (flat, so no brace inside it) after "[" or the previous one; a run of
 #: blanks is entered only at its first character (linear on any text).
 _FRAME_OBJECT = re.compile(r"(?<![\s,])[\s,]*+(\{[^{}]*+\})")
 #: The causes read after the reported exception.
 _MAX_ERRORS = 8
+
+
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds the ``errorClass`` field ``read`` starts from and the ``stacktrace``
+    field an error needs after it: ``read`` finds nothing without both."""
+    return _ERROR_CLASS in text and _STACKTRACE_KEY in text
 
 
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
@@ -85,3 +93,6 @@ def _unquote(value: str) -> str:
         return str(json.loads(f'"{value}"'))
     except ValueError:
         return value
+
+
+READER = Reader(read=read, marker=has_marker)

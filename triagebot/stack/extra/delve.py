@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import re
 
-from triagebot.stack import go
+from triagebot.stack import Reader, go
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
 from triagebot.stack.text import LINE_START, MAX_FRAMES, FrameBudget
 
-__all__ = ["read"]
+__all__ = ["READER", "has_marker", "read"]
 
 #: Literal marks of a frame, searched before any pattern runs.
 _MARKS = (" 0x", " in ")
@@ -35,9 +35,14 @@ _HEADER = re.compile(
 )
 
 
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds the literal marks of a frame, the first test of ``read``."""
+    return all(mark in text for mark in _MARKS)
+
+
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     """The first Delve stack of ``text`` and the panic above it, or None."""
-    if not all(mark in text for mark in _MARKS):
+    if not has_marker(text):
         return None
     first = _FRAME.search(text)
     if first is None:
@@ -60,3 +65,6 @@ def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     )
     exception = ExceptionInfo(exception.type, exception.message, tuple(frames))
     return Trace(language="go", exceptions=(exception,), dropped=budget.dropped)
+
+
+READER = Reader(read=read, marker=has_marker)

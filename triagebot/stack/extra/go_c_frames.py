@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import re
 
-from triagebot.stack import go
+from triagebot.stack import Reader, go
 from triagebot.stack.model import Trace
 from triagebot.stack.text import LINE_START, MAX_FRAMES
 
-__all__ = ["read"]
+__all__ = ["READER", "has_marker", "read"]
 
 #: Literal marks searched before any pattern runs: a goroutine and a C or assembly location.
 _GOROUTINE = "goroutine "
@@ -31,9 +31,15 @@ _C_LOCATION = re.compile(
 )
 
 
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds a goroutine and a C or assembly location, the first test of
+    ``read``."""
+    return _GOROUTINE in text and any(source in text for source in _SOURCES)
+
+
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     """The Go trace of ``text`` once its runtime's C frames are dropped, or None."""
-    if _GOROUTINE not in text or not any(source in text for source in _SOURCES):
+    if not has_marker(text):
         return None
     kept: list[str] = []
     dropped = False
@@ -44,3 +50,6 @@ def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
             continue
         kept.append(line)
     return go.parse("\n".join(kept), max_frames) if dropped else None
+
+
+READER = Reader(read=read, marker=has_marker)

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import re
 
-from triagebot.stack import go
+from triagebot.stack import Reader, go
 from triagebot.stack.model import UNKNOWN_TYPE, ExceptionInfo, Frame, Trace
 from triagebot.stack.text import LINE_START, MAX_FRAMES, FrameBudget
 
-__all__ = ["read"]
+__all__ = ["READER", "has_marker", "read"]
 
 #: Literal mark of a goroutine header, looked for before any pattern runs.
 _MARK = "goroutine "
@@ -39,9 +39,14 @@ _LOCATION = re.compile(LINE_START + r"[ \t]*+\S[^\n]*?(?:\.go|\?\?):\d++")
 _SIGNAL = re.compile(r"\[signal (?P<signal>SIG\w++):[ \t]*+(?P<message>[^\]\n]*+)\]")
 
 
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds the literal start of ``_HEADER``, the first test of ``read``."""
+    return _MARK in text
+
+
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     """The first goroutine's calls of ``text`` when none has a file line, or None."""
-    if _MARK not in text:
+    if not has_marker(text):
         return None
     lines = text.split("\n")
     start = next((i for i, line in enumerate(lines) if _MARK in line and _HEADER.match(line)), -1)
@@ -72,3 +77,6 @@ def _signal(text: str) -> ExceptionInfo:
     if found is None:
         return ExceptionInfo(type=UNKNOWN_TYPE)
     return ExceptionInfo(type=f"signal {found['signal']}", message=found["message"].strip())
+
+
+READER = Reader(read=read, marker=has_marker)

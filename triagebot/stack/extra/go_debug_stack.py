@@ -17,11 +17,11 @@ printed, if at all, by the handler in its own words: the type stays unknown.
 
 from __future__ import annotations
 
-from triagebot.stack import go
+from triagebot.stack import Reader, go
 from triagebot.stack.model import Trace
 from triagebot.stack.text import MAX_FRAMES
 
-__all__ = ["read"]
+__all__ = ["READER", "has_marker", "read"]
 
 #: Where the dump starts (a literal, searched before any parsing).
 _DUMP = "runtime/debug.Stack("
@@ -31,9 +31,18 @@ _HEADER = "goroutine 1 [running]:\n"
 _ABOVE = 200
 
 
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds the dump's start, which ``read`` reads from: it reads nothing
+    without it."""
+    return _DUMP in text
+
+
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     """The ``debug.Stack`` dump of ``text`` without its goroutine header, or None."""
     start = text.find(_DUMP)
     if start < 0 or "goroutine " in text[max(0, start - _ABOVE) : start]:
         return None
     return go.parse(_HEADER + text[start:], max_frames)
+
+
+READER = Reader(read=read, marker=has_marker)

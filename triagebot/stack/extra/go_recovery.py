@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import re
 
-from triagebot.stack import go
+from triagebot.stack import Reader, go
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
 from triagebot.stack.text import MAX_FRAMES, FrameBudget
 
-__all__ = ["package_of", "read"]
+__all__ = ["READER", "has_marker", "package_of", "read"]
 
 #: Literal mark of a frame, looked for before any pattern runs.
 _MARK = " (0x"
@@ -46,9 +46,14 @@ _ROOTS = ("/vendor/", "/pkg/mod/", "/src/")
 _VERSION = re.compile(r"@v[^/]*+")
 
 
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds the literal mark of a frame, the first test of ``read``."""
+    return _MARK in text
+
+
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     """The first recovered panic's stack of ``text`` and its message, or None."""
-    if _MARK not in text:
+    if not has_marker(text):
         return None
     lines = text.split("\n")
     start, first = next(
@@ -102,3 +107,6 @@ def _exception(line: str) -> ExceptionInfo:
     if _RECOVERED.search(line) or not line.strip():
         return ExceptionInfo(type="panic")
     return go._exception("panic", line)
+
+
+READER = Reader(read=read, marker=has_marker)

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import re
 
-from triagebot.stack import java
+from triagebot.stack import Reader, java
 from triagebot.stack.model import Trace
 from triagebot.stack.text import LINE_START, MAX_FRAMES
 
-__all__ = ["read"]
+__all__ = ["READER", "has_marker", "read"]
 
 # "()V", "([CI)[C", "(Ljava/lang/String;)Ljava/lang/StringBuilder;"
 _DESCRIPTOR = r"\((?:\[*+(?:[BCDFIJSZ]|L[\w/$]++;))*+\)\[*+(?:[BCDFIJSVZ]|L[\w/$]++;)"
@@ -35,9 +35,15 @@ _INIT = ".<init>"
 _THROWABLES = ("Error", "Exception", "Throwable")
 
 
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds a descriptor's end before a location (``_DESCRIPTOR_ANY``, which is
+    literal-led), the first test of ``read``."""
+    return _DESCRIPTOR_ANY.search(text) is not None
+
+
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     """The stack of a heap-dump analyser's thread in ``text``, or ``None``."""
-    if _DESCRIPTOR_ANY.search(text) is None:
+    if not has_marker(text):
         return None
     lines = text.split("\n")
     top: int | None = None  # the first frame line
@@ -67,3 +73,6 @@ def _throwable_built(name: str) -> str:
     """``java.lang.OutOfMemoryError`` for ``java.lang.OutOfMemoryError.<init>``, else ""."""
     owner = name.removesuffix(_INIT)
     return owner if owner != name and owner.endswith(_THROWABLES) else ""
+
+
+READER = Reader(read=read, marker=has_marker)

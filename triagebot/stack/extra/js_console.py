@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from triagebot.stack import Reader
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
 from triagebot.stack.text import (
     LINE_START,
@@ -19,7 +20,7 @@ from triagebot.stack.text import (
     frames_while,
 )
 
-__all__ = ["read"]
+__all__ = ["READER", "has_marker", "read"]
 
 #: A location that ends a line with ``:line`` and maybe ``)``: where a frame may be.
 _QUICK = re.compile(r":\d++\)?[ \t]*+$", re.M)
@@ -39,9 +40,15 @@ _HEADER = re.compile(
 _HEADER_LOOKBACK = 5
 
 
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds a line that ends in a location (``_QUICK``, literal-led), the first
+    test of ``read``."""
+    return _QUICK.search(text) is not None
+
+
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     """The first column-less V8 stack in ``text``, or None."""
-    if _QUICK.search(text) is None:
+    if not has_marker(text):
         return None
     lines = text.split("\n")
     first = first_frame_line(text, lines, _QUICK.search, _FRAME)
@@ -80,3 +87,6 @@ def _header(above: list[str]) -> tuple[str, str]:
 def _frame_line(line: str) -> Frame | None:
     match = _FRAME.match(line)
     return None if match is None else _frame(match, line.strip())
+
+
+READER = Reader(read=read, marker=has_marker)

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import re
 
+from triagebot.stack import Reader
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
 from triagebot.stack.text import LINE_START, MAX_FRAMES, FrameBudget
 
-__all__ = ["read"]
+__all__ = ["READER", "has_marker", "read"]
 
 # "  - hash:71 new Hash", "  - NormalModule.js:1032 " (an anonymous function)
 _ITEM = re.compile(LINE_START + r"[ \t]*+- (?P<short>\S++)(?P<func>[^\n]*+)$", re.M)
@@ -28,6 +29,18 @@ _PACKAGE = re.compile(r"\[(?P<name>[^][/]++)\]/")
 _HEADER = re.compile(r"^[ \t]*+(?P<type>[A-Za-z_$][\w$.]*+): (?P<msg>.*+)")
 #: Lines above the first item searched for the header.
 _HEADER_LOOKBACK = 5
+
+
+#: What every ``_ITEM`` whose location has a line (``_SHORT_LINE``) holds: its "- ", then a
+#: location with ``:digit``. Literal-led, so much cheaper than ``_ITEM``, which is tried at every
+#: position.
+_ITEM_ANY = re.compile(r"- \S*?:\d")
+
+
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds an item with a line number (``_ITEM_ANY``): ``read`` finds nothing
+    without one."""
+    return _ITEM_ANY.search(text) is not None
 
 
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
@@ -81,3 +94,6 @@ def _header(above: list[str]) -> tuple[str, str]:
         if match is not None:
             return match["type"], match["msg"].strip()
     return "<unknown>", ""
+
+
+READER = Reader(read=read, marker=has_marker)

@@ -12,11 +12,12 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from triagebot.stack import Reader
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
 from triagebot.stack.python import _module as python_module
 from triagebot.stack.text import LINE_START, MAX_FRAMES, FrameBudget
 
-__all__ = ["read"]
+__all__ = ["READER", "has_marker", "read"]
 
 _MARK = "Traceback (most recent call last)"
 # "KeyError                                  Traceback (most recent call last)"
@@ -40,9 +41,14 @@ _CHAIN_MARKERS = frozenset(
 )
 
 
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds the literal core of ``_HEADER``, the first test of ``read``."""
+    return _MARK in text
+
+
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     """The first IPython traceback (with its chain) in ``text``, or None."""
-    if _MARK not in text:
+    if not has_marker(text):
         return None
     if "\x1b[" in text:
         text = _ANSI.sub("", text)
@@ -109,3 +115,6 @@ def _frame(line: str) -> Frame | None:
 
 def _exception(exc_type: str, message: str, frames: list[Frame]) -> ExceptionInfo:
     return ExceptionInfo(type=exc_type, message=message, frames=tuple(reversed(frames)))
+
+
+READER = Reader(read=read, marker=has_marker)

@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import re
 
+from triagebot.stack import Reader
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
 from triagebot.stack.python import _module as python_module
 from triagebot.stack.text import MAX_FRAMES, FrameBudget
 
-__all__ = ["read"]
+__all__ = ["READER", "has_marker", "read"]
 
 _MARK = '"stackTrace"'
 # ["/var/task/s3_lambda_es.py", 64, "lambda_handler", "bucket = ..."]
@@ -33,6 +34,12 @@ _FIELD = re.compile(r'"(?P<key>errorType|errorMessage)"\s*+:\s*+(?P<value>"(?:[^
 _WINDOW = 20_000
 #: Characters before it searched for the fields (they may come first).
 _LOOKBACK_CHARS = 2000
+
+
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds the ``stackTrace`` field ``read`` reads from: it reads nothing
+    without it."""
+    return _MARK in text
 
 
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
@@ -81,3 +88,6 @@ def _string(literal: str) -> str:
     except ValueError:
         return literal[1:-1]
     return value if isinstance(value, str) else literal[1:-1]
+
+
+READER = Reader(read=read, marker=has_marker)

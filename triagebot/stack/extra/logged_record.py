@@ -16,10 +16,11 @@ from __future__ import annotations
 
 import re
 
+from triagebot.stack import Reader
 from triagebot.stack.model import ExceptionInfo, Trace
 from triagebot.stack.text import MAX_FRAMES
 
-__all__ = ["read"]
+__all__ = ["READER", "has_marker", "read"]
 
 #: Where each layout's record is found in a line (the first such place only: a line is read
 #: once, whatever it repeats).
@@ -36,6 +37,12 @@ _LOGGER = re.compile(
     r" -- [^:\n]{0,64}+: (?:\[[^\]\n]{0,128}+\][ \t]*+)*+"
     r"(?P<type>[A-Z]\w*+(?:::[A-Z]\w*+)*+) \((?P<message>.*+)"
 )
+
+
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds the mark of either layout's record: ``read`` reads nothing
+    without one."""
+    return _MONOLOG_MARK in text or _LOGGER_MARK in text
 
 
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
@@ -81,3 +88,6 @@ def _logger(line: str) -> Trace | None:
 def _trace(language: str, kind: str, message: str, level: str) -> Trace:
     exception = ExceptionInfo(type=kind, message=message.strip())
     return Trace(language=language, exceptions=(exception,), logged_at=level)
+
+
+READER = Reader(read=read, marker=has_marker)

@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import re
 
+from triagebot.stack import Reader
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
 from triagebot.stack.php import _ROOTS
 from triagebot.stack.python import source_key
 from triagebot.stack.text import MAX_FRAMES
 
-__all__ = ["find_error", "location_frame", "read"]
+__all__ = ["READER", "find_error", "has_marker", "location_frame", "read"]
 
 # Where an error starts, through its type when it names one:
 # "PHP Fatal error:  Uncaught TypeError: ", "Warning: ", "Uncaught PHP Exception Exception: ",
@@ -45,6 +46,20 @@ _LOCATION = re.compile(
 )
 #: A text with a PHP stack is the parser's.
 _STACK = "Stack trace:"
+#: What every ``_LOCATION`` match holds: a PHP file's extension (``.php7`` holds ``.php``).
+#: Literal-led, so it costs about what one literal test does.
+_EXTENSION = re.compile(r"\.(?:php|phtml|inc)")
+#: What every ``_HEAD`` match holds: its literal start, or its level's end and colon (``error:``
+#: ends each fatal and parse error).
+_HEAD_MARKS = (
+    "[object] (",
+    "Uncaught PHP Exception ",
+    "error:",
+    "Warning:",
+    "Notice:",
+    "Deprecated:",
+    "Standards:",
+)
 
 
 def _message(text: str, kind: str) -> str:
@@ -82,9 +97,24 @@ def find_error(text: str) -> ExceptionInfo | None:
     return None
 
 
+def has_marker(text: str) -> bool:
+    """Whether ``text`` may hold a one-line error: ``read`` finds nothing in a text without a PHP
+    file's extension (``_LOCATION``) or the start of an error (``_HEAD``), or with a PHP stack.
+    Literal tests, the rarest first, many times cheaper than ``_HEAD``'s search, which no
+    literal leads."""
+    return (
+        _EXTENSION.search(text) is not None
+        and _STACK not in text
+        and any(mark in text for mark in _HEAD_MARKS)
+    )
+
+
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     """The first one-line PHP error with a location in ``text``, or None."""
     if _STACK in text or max_frames < 1:
         return None
     error = find_error(text)
     return Trace(language="php", exceptions=(error,)) if error is not None else None
+
+
+READER = Reader(read=read, marker=has_marker)

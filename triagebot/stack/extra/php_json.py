@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import re
 
+from triagebot.stack import Reader
 from triagebot.stack.extra.php_error_line import location_frame
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
 from triagebot.stack.text import MAX_FRAMES, FrameBudget
 
-__all__ = ["read"]
+__all__ = ["READER", "has_marker", "read"]
 
 #: Literal marks of either shape, searched before any pattern runs.
 _MARKS = ('"Exception"', '"class"')
@@ -86,9 +87,14 @@ def _frame(fields: dict[str, str]) -> Frame:
     )
 
 
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds the literal mark of either shape, the first test of ``read``."""
+    return any(mark in text for mark in _MARKS)
+
+
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     """The first PHP exception logged as a JSON object in ``text``, or None."""
-    if not any(mark in text for mark in _MARKS):
+    if not has_marker(text):
         return None
     head = _TYPE.search(text)
     if head is None:
@@ -105,3 +111,6 @@ def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
         return None
     exception = ExceptionInfo(type=head["type"], message=message, frames=frames)
     return Trace(language="php", exceptions=(exception,), dropped=budget.dropped)
+
+
+READER = Reader(read=read, marker=has_marker)

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import re
 
-from triagebot.stack import java
+from triagebot.stack import Reader, java
 from triagebot.stack.model import Trace
 from triagebot.stack.text import LINE_START, MAX_FRAMES, restore_breaks
 
-__all__ = ["read"]
+__all__ = ["READER", "has_marker", "read"]
 
 _NAME = r"(?P<name>[A-Za-z_$][\w$]*+(?:\.[\w$<>-]++)++)"
 #: What only this layout holds: a blank between a JVM name and its source file.
@@ -46,6 +46,17 @@ _BREAK = re.compile(
 )
 
 
+#: What every ``_LOCATED_ANY`` match holds: the blank before the location, and a JVM source
+#: file's extension or a native method.
+_LOCATED_MARKS = (".java", ".kt", "Native Method)")
+
+
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds what ``_LOCATED_ANY``, the first test of ``read``, needs: literal
+    tests, many times cheaper than that search, which starts with a character class."""
+    return " (" in text and any(mark in text for mark in _LOCATED_MARKS)
+
+
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     """The crash of a Play Console or Crashlytics page in ``text``, or ``None``."""
     if _LOCATED_ANY.search(text) is None:
@@ -64,3 +75,6 @@ def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     if trace is None or not trace.frame_count or not trace.exceptions[0].type:
         return None
     return trace
+
+
+READER = Reader(read=read, marker=has_marker)

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 
+from triagebot.stack import Reader
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
 from triagebot.stack.text import LINE_START, MAX_FRAMES, FrameBudget, frames_while
 
-__all__ = ["read"]
+__all__ = ["READER", "has_marker", "read"]
 
 _MARK = ") on line #"
 # "ActionView::TemplateError (undefined method `html_safe' for #<String:0x6229344>) on line #42
@@ -29,9 +30,14 @@ _FRAME = re.compile(r"^[ \t]++(?P<file>[^\s:]++):(?P<line>\d++)(?::in [`'](?P<la
 _LOOKAHEAD = 40
 
 
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds the literal middle of ``_HEADER``, the first test of ``read``."""
+    return _MARK in text
+
+
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     """The first Rails 2 template error with its backtrace in ``text``, or None."""
-    if _MARK not in text:
+    if not has_marker(text):
         return None
     header = _HEADER.search(text)
     if header is None:
@@ -59,3 +65,6 @@ def _frame(line: str) -> Frame | None:
         line=int(match["line"]),
         raw=line.strip(),
     )
+
+
+READER = Reader(read=read, marker=has_marker)

@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import re
 
+from triagebot.stack import Reader
 from triagebot.stack.extra import bugsnag, go_recovery
 from triagebot.stack.model import Trace
 from triagebot.stack.text import MAX_FRAMES
 
-__all__ = ["read"]
+__all__ = ["READER", "has_marker", "read"]
 
 #: Literal marks of a frame table, looked for before any pattern runs.
 _MARKS = ("|", "File", "Line")
@@ -39,9 +40,14 @@ _COLUMNS = {
 }
 
 
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds the literal marks of a frame table, the first test of ``read``."""
+    return all(mark in text for mark in _MARKS)
+
+
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     """The first exception of a Sentry Markdown export in ``text``, or None."""
-    if not all(mark in text for mark in _MARKS):
+    if not has_marker(text):
         return None
     lines = text.split("\n")
     header = next(
@@ -94,3 +100,6 @@ def _short(file: str) -> str:
     if not file.endswith(".go"):
         return file
     return f"{go_recovery.package_of(file)}/{file.replace(chr(92), '/').rpartition('/')[2]}"
+
+
+READER = Reader(read=read, marker=has_marker)

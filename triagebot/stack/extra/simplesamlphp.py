@@ -18,11 +18,12 @@ from __future__ import annotations
 
 import re
 
+from triagebot.stack import Reader
 from triagebot.stack.extra._php import named_frame
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
 from triagebot.stack.text import MAX_FRAMES, FrameBudget
 
-__all__ = ["read"]
+__all__ = ["READER", "has_marker", "read"]
 
 #: Literal mark of a backtrace, searched before any pattern runs.
 _BACKTRACE = "Backtrace:"
@@ -36,9 +37,14 @@ _FRAME = re.compile(
 )
 
 
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds the literal mark of a backtrace, the first test of ``read``."""
+    return _BACKTRACE in text
+
+
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     """The SimpleSAMLphp exception chain of ``text`` with its backtraces, or None."""
-    if _BACKTRACE not in text:
+    if not has_marker(text):
         return None
     lines = text.split("\n")
     budget = FrameBudget(max_frames)
@@ -62,3 +68,6 @@ def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     if not any(exc.frames for exc in chain):
         return None
     return Trace(language="php", exceptions=tuple(chain), dropped=budget.dropped)
+
+
+READER = Reader(read=read, marker=has_marker)

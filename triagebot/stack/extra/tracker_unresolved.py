@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import re
 
+from triagebot.stack import Reader
 from triagebot.stack.extra import bugsnag
 from triagebot.stack.model import UNKNOWN_TYPE, UNRESOLVED_FUNCTION, ExceptionInfo, Frame, Trace
 from triagebot.stack.text import LINE_START, MAX_FRAMES, FrameBudget, frames_while
 
-__all__ = ["read"]
+__all__ = ["READER", "has_marker", "read"]
 
 #: Bugsnag's name of a frame it could not resolve, also looked for before any pattern runs.
 _BUGSNAG_UNRESOLVED = "unknown method"
@@ -38,6 +39,12 @@ _ROLLBAR_FRAME = re.compile(
 )
 # "(unknown): Script error.", "TypeError: x is undefined" on the line above the frames
 _ROLLBAR_ERROR = re.compile(LINE_START + r"[ \t]*+(?P<type>[^\s:][^:\n]*?):[ \t]*+(?P<message>.*)")
+
+
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds the mark of either tracker's layout: ``read`` reads nothing
+    without one."""
+    return _BUGSNAG_UNRESOLVED in text or _ROLLBAR_MARK in text
 
 
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
@@ -93,3 +100,6 @@ def _unresolved(raw: str) -> Frame:
 def _trace(kind: str, message: str, frames: list[Frame], dropped: int) -> Trace:
     exception = ExceptionInfo(type=kind, message=message.strip(), frames=tuple(frames))
     return Trace(language="unknown", exceptions=(exception,), dropped=dropped)
+
+
+READER = Reader(read=read, marker=has_marker)

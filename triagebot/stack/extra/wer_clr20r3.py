@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import re
 
+from triagebot.stack import Reader
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
 from triagebot.stack.text import LINE_START, MAX_FRAMES
 
-__all__ = ["read"]
+__all__ = ["READER", "has_marker", "read"]
 
 #: The event name, looked for before any pattern runs.
 _EVENT = "CLR20r3"
@@ -38,6 +39,11 @@ _FIELD = re.compile(
 )
 _HEX = re.compile(r"(?:0x)?[0-9A-Fa-f]{1,8}")
 _APP, _ASSEMBLY, _TOKEN, _OFFSET, _TYPE = 1, 4, 7, 8, 9
+
+
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds the event name ``read`` starts from: it reads nothing without."""
+    return _EVENT in text
 
 
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
@@ -65,3 +71,6 @@ def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     )
     exception = ExceptionInfo(type=fields[_TYPE], frames=(frame,))
     return Trace(language="dotnet", exceptions=(exception,))
+
+
+READER = Reader(read=read, marker=has_marker)

@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import re
 
+from triagebot.stack import Reader
 from triagebot.stack.extra._php import named_frame
 from triagebot.stack.extra.php_error_line import find_error
 from triagebot.stack.model import ExceptionInfo, Trace
 from triagebot.stack.text import LINE_START, MAX_FRAMES
 
-__all__ = ["read"]
+__all__ = ["READER", "has_marker", "read"]
 
 #: Literal marks of the three layouts, searched before any pattern runs.
 _MARKS = ("Call Stack", "PHP Stack trace:")
@@ -44,9 +45,14 @@ _ROW = re.compile(
 _ABOVE = 2000
 
 
+def has_marker(text: str) -> bool:
+    """Whether ``text`` holds the literal mark of a layout, the first test of ``read``."""
+    return any(mark in text for mark in _MARKS)
+
+
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     """The first Xdebug call stack of ``text`` and the error above it, or None."""
-    if not any(mark in text for mark in _MARKS):
+    if not has_marker(text):
         return None
     header = _HEADER.search(text)
     row = None if header is None else _ROW.search(text, header.end())
@@ -68,3 +74,6 @@ def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
         frames=frames,
     )
     return Trace(language="php", exceptions=(exc,), dropped=len(rows) - len(kept))
+
+
+READER = Reader(read=read, marker=has_marker)
