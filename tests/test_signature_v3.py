@@ -6,6 +6,7 @@ each one's public issue thread)."""
 
 from __future__ import annotations
 
+from tests.test_stack_names import GO_HANDLED, RUBY_INTERNAL
 from triagebot.stack.detect import find_trace
 from triagebot.stack.signature import Signer, explain
 
@@ -112,44 +113,17 @@ Error: write EPIPE
     ]
 
 
-# Ruby 3.0 prints Kernel#require as the caller's line; Ruby 3.1 as "<internal:...>" (jekyll).
+# Ruby 3.0 prints Kernel#require as the caller's line (jekyll); Ruby 3.1 as "<internal:...>".
 RUBY_30 = """\
 /home/user/src/about.publiccode.net/vendor/bundle/ruby/3.0.0/gems/jekyll-3.9.2/lib/jekyll/commands/serve/servlet.rb:3:in `require': cannot load such file -- webrick (LoadError)
 \tfrom /home/user/src/about.publiccode.net/vendor/bundle/ruby/3.0.0/gems/jekyll-3.9.2/lib/jekyll/commands/serve/servlet.rb:3:in `<top (required)>'
 \tfrom /home/user/src/about.publiccode.net/vendor/bundle/ruby/3.0.0/gems/jekyll-3.9.2/lib/jekyll/commands/serve.rb:184:in `require_relative'
 """  # noqa: E501
-RUBY_31 = """\
-<internal:/usr/local/lib/ruby/site_ruby/3.1.0/rubygems/core_ext/kernel_require.rb>:37:in `require': cannot load such file -- webrick (LoadError)
-\tfrom <internal:/usr/local/lib/ruby/site_ruby/3.1.0/rubygems/core_ext/kernel_require.rb>:37:in `require'
-\tfrom /usr/local/bundle/gems/jekyll-4.0.1/lib/jekyll/commands/serve/servlet.rb:3:in `<top (required)>'
-\tfrom /usr/local/bundle/gems/jekyll-4.0.1/lib/jekyll/commands/serve.rb:179:in `require_relative'
-\tfrom /usr/local/bundle/gems/jekyll-4.0.1/lib/jekyll/commands/serve.rb:179:in `setup'
-"""  # noqa: E501
-# k9s recovers the panic in a deferred handler and prints debug.Stack: the handlers' frames
-# come first, above the last panic(...).
-GO_HANDLED = """\
-11:39AM ERR Boom! runtime error: index out of range [0] with length 0
-11:39AM ERR goroutine 1 [running]:
-runtime/debug.Stack()
-\truntime/debug/stack.go:24 +0x5e
-github.com/derailed/k9s/cmd.run.func2()
-\tgithub.com/derailed/k9s/cmd/root.go:84 +0xa5
-panic({0x4ab7340?, 0xc007f590f8?})
-\truntime/panic.go:914 +0x21f
-github.com/derailed/tview.(*Application).Run.func1()
-\tgithub.com/derailed/tview@v0.8.2/application.go:243 +0x45
-panic({0x4ab7340?, 0xc007f590f8?})
-\truntime/panic.go:914 +0x21f
-github.com/derailed/tview.(*TextView).reindexBuffer(0xc000ca99e0, 0x9c)
-\tgithub.com/derailed/tview@v0.8.2/textview.go:901 +0xef0
-github.com/derailed/tview.(*TextView).Draw(0xc000ca99e0, {0x58a3ad0?, 0xc0008d5200})
-\tgithub.com/derailed/tview@v0.8.2/textview.go:991 +0x173
-"""
 
 
 def test_kernel_require_as_either_ruby_prints_it_is_the_runtimes() -> None:
-    assert sign(V2, RUBY_30) != sign(V2, RUBY_31)
-    assert sign(V3, RUBY_30) == sign(V3, RUBY_31)
+    assert sign(V2, RUBY_30) != sign(V2, RUBY_INTERNAL)
+    assert sign(V3, RUBY_30) == sign(V3, RUBY_INTERNAL)
 
 
 def test_the_deferred_handlers_a_go_panic_ran_through_do_not_count() -> None:

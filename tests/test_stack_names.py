@@ -43,18 +43,25 @@ RuntimeError - [Xcodeproj] Unknown object version.
 /Users/user/.rvm/gems/ruby-2.2.2@global/gems/xcodeproj-1.3.0/lib/xcodeproj/project.rb:217:in `initialize_from_file'
 /Users/user/.rvm/gems/ruby-2.2.2@global/gems/xcodeproj-1.3.0/lib/xcodeproj/project.rb:102:in `open'
 """  # noqa: E501
-# k9s logs the value it recovered, then debug.Stack's dump.
-GO_RECOVERED = """\
-9:16AM ERR Boom! runtime error: index out of range [0] with length 0
-9:16AM ERR goroutine 1 [running]:
+# k9s recovers the panic in a deferred handler, logs the value and prints debug.Stack: the
+# handlers' frames come first, above the last panic(...).
+GO_HANDLED = """\
+11:39AM ERR Boom! runtime error: index out of range [0] with length 0
+11:39AM ERR goroutine 1 [running]:
 runtime/debug.Stack()
-\truntime/debug/stack.go:24 +0x65
+\truntime/debug/stack.go:24 +0x5e
 github.com/derailed/k9s/cmd.run.func2()
-\tgithub.com/derailed/k9s/cmd/root.go:69 +0xbd
-panic({0x2212f40, 0xc000e418a8})
-\truntime/panic.go:884 +0x212
+\tgithub.com/derailed/k9s/cmd/root.go:84 +0xa5
+panic({0x4ab7340?, 0xc007f590f8?})
+\truntime/panic.go:914 +0x21f
 github.com/derailed/tview.(*Application).Run.func1()
-\tgithub.com/derailed/tview@v0.7.2/application.go:243 +0x4d
+\tgithub.com/derailed/tview@v0.8.2/application.go:243 +0x45
+panic({0x4ab7340?, 0xc007f590f8?})
+\truntime/panic.go:914 +0x21f
+github.com/derailed/tview.(*TextView).reindexBuffer(0xc000ca99e0, 0x9c)
+\tgithub.com/derailed/tview@v0.8.2/textview.go:901 +0xef0
+github.com/derailed/tview.(*TextView).Draw(0xc000ca99e0, {0x58a3ad0?, 0xc0008d5200})
+\tgithub.com/derailed/tview@v0.8.2/textview.go:991 +0x173
 """
 
 
@@ -64,7 +71,7 @@ github.com/derailed/tview.(*Application).Run.func1()
         (" ".join(EVENT_LOG.split()), ExceptionInfo("System.IO.FileNotFoundException")),
         (RUBY_INTERNAL, ExceptionInfo("LoadError", "cannot load such file -- webrick")),
         (COCOAPODS, ExceptionInfo("RuntimeError", "[Xcodeproj] Unknown object version.")),
-        (GO_RECOVERED, ExceptionInfo("runtime.Error", "index out of range [0] with length 0")),
+        (GO_HANDLED, ExceptionInfo("runtime.Error", "index out of range [0] with length 0")),
     ],
     ids=["dotnet-event-log", "ruby-internal", "cocoapods", "go-recovered"],
 )
@@ -104,6 +111,6 @@ def test_a_trace_its_parser_named_is_not_renamed() -> None:
 
 
 def test_a_text_that_names_nothing_leaves_the_trace_unnamed() -> None:
-    trace = find_trace(GO_RECOVERED.replace("runtime error: ", "oops: "))
+    trace = find_trace(GO_HANDLED.replace("runtime error: ", "oops: "))
     assert trace is not None and trace.named is None
     assert V3.sign(trace).exception_types == V2.sign(trace).exception_types

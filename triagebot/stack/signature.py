@@ -60,32 +60,29 @@ class SignatureVersion:
     digest_chars: int = 16  # 64 bits, lowercase hex
 
 
+# Reporters cut long traces and the same failing function is reached from other callers:
+# the innermost five in-app frames identify the bug. Different bugs whose only in-app frame
+# is ``main.main`` or ``Program.Main`` are told apart by their messages and library frames.
+_V2 = SignatureVersion(
+    version="v2",
+    library_file="library-frames@2026-11-27.toml",
+    more_library_files=("library-frames@2026-12-07.toml",),
+    max_app_frames=5,
+    entry_file="entry-points@2026-12-07.toml",
+    weak_frames_message=True,
+    unwrapped=True,
+)
 SIGNATURE_VERSIONS: dict[str, SignatureVersion] = {
     "v1": SignatureVersion(version="v1", library_file="library-frames@2026-11-27.toml"),
-    # Reporters cut long traces and the same failing function is reached from other callers:
-    # the innermost five in-app frames identify the bug. Different bugs whose only in-app frame
-    # is ``main.main`` or ``Program.Main`` are told apart by their messages and library frames.
-    "v2": SignatureVersion(
-        version="v2",
-        library_file="library-frames@2026-11-27.toml",
-        more_library_files=("library-frames@2026-12-07.toml",),
-        max_app_frames=5,
-        entry_file="entry-points@2026-12-07.toml",
-        weak_frames_message=True,
-        unwrapped=True,
-    ),
-    # A chain without in-app frames is signed by the innermost frames of the libraries that
-    # called the runtime, not by the runtime's own: those change between its releases, and
-    # two libraries failing in the same runtime function are two bugs. An exception whose
-    # type line its parser could not read is signed under the name its text gives elsewhere.
-    "v3": SignatureVersion(
+    "v2": _V2,
+    # v2, and: a chain without in-app frames is signed by the innermost frame of the libraries
+    # that called the runtime, not by the runtime's own (those change between its releases,
+    # and two libraries failing in one runtime function are two bugs); an exception whose
+    # type line its parser could not read is signed under the name its text gives elsewhere;
+    # frames that ran while a Go panic unwound do not count.
+    "v3": replace(
+        _V2,
         version="v3",
-        library_file="library-frames@2026-11-27.toml",
-        more_library_files=("library-frames@2026-12-07.toml",),
-        max_app_frames=5,
-        entry_file="entry-points@2026-12-07.toml",
-        weak_frames_message=True,
-        unwrapped=True,
         runtime_file="runtime-frames@2026-12-07.toml",
         named=True,
         unwound=True,
