@@ -131,6 +131,10 @@ def test_defects_an_old_version_split_are_joined_into_the_oldest_filed_one(
     # Another regrouping that read the joined defect before the join finds it holds nothing.
     assert store.settle_signatures("v2", {"0" * 16: [second.id]}) == []
     assert store.defect(first.id).occurrences == 4
+    # ... and one that read both: the signature goes to the one left, with nothing to join.
+    assert store.settle_signatures("v2", {"1" * 16: [first.id, second.id]}) == []
+    assert "1" * 16 in store.defect(first.id).signatures
+    assert store.defect(second.id).signatures == tuple(second.signatures[:1])  # it was made by
 
 
 def test_a_filed_defect_survives_an_older_candidate(

@@ -113,10 +113,11 @@ def settle(
             continue
         wanted = {*ids, *((holders[signature],) if signature in holders else ())} & holding
         done = _plan(conn, signature, version, wanted)
-        if done is None or not done.joined:
+        if done is None:
             continue
-        joins.append(done)
-        if not dry_run:
+        if done.joined:
+            joins.append(done)
+        if not dry_run:  # the signature goes to the survivor even when the others went meanwhile
             _join_all(conn, done, now)
             holding -= set(done.joined)
     return joins
@@ -149,7 +150,8 @@ def _plan(conn: Connection, signature: str, version: str, ids: Collection[int]) 
 
 
 def _join_all(conn: Connection, done: Join, now: datetime) -> None:
-    """Join ``done.joined`` into ``done.survivor``, which then holds ``done.signature``."""
+    """Join ``done.joined`` (none: nothing to join) into ``done.survivor``, which then holds
+    ``done.signature``."""
     survivor = _row(conn, done.survivor)
     for member in done.joined:
         _join(conn, survivor, _row(conn, member), done, now)
@@ -164,6 +166,8 @@ def _join_all(conn: Connection, done: Join, now: datetime) -> None:
             signature=done.signature, version=done.version, defect_id=done.survivor
         )
     )
+    if not done.joined:
+        return
     log.info(
         "store.defects_joined",
         survivor=done.survivor,
