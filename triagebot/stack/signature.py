@@ -175,10 +175,16 @@ class _PatternSet:
         each = tuple((p, r) for p in patterns if (r := glob_regex([p])) is not None)
         return cls(patterns, glob_regex(list(patterns)), each)
 
+    def matches(self, qualified: str, file: str) -> bool:
+        """Whether any glob matches the name or the file (one regex: no glob is named)."""
+        combined = self.combined
+        return combined is not None and bool(
+            combined.match(qualified) or (file and combined.match(file))
+        )
+
     def which(self, qualified: str, file: str) -> str | None:
         """The first glob matching the name or the file, or None."""
-        combined = self.combined
-        if combined is None or not (combined.match(qualified) or (file and combined.match(file))):
+        if not self.matches(qualified, file):
             return None
         for pattern, regex in self.each:
             if regex.match(qualified) or (file and regex.match(file)):
@@ -231,7 +237,7 @@ class FrameClassifier:
     def runtime(self, language: str, frame: Frame) -> bool:
         """Whether a library frame is the runtime's own (``SignatureVersion.runtime_file``)."""
         found = self._runtime.get(language)
-        return found is not None and found.which(frame.qualified, frame.file or "") is not None
+        return found is not None and found.matches(frame.qualified, frame.file or "")
 
     def _classify(self, language: str, qualified: str, file: str) -> tuple[bool, str]:
         if self._app is not None:
