@@ -10,7 +10,7 @@ whose bugs are known: the bench also counts the joins that put two different bug
 (which must be none) and the defects per bug before and after.
 
     python bench/regroup.py [-n 20000] [--bugs 2000] [--seed 1] [--old v1] [--new v2]
-    python bench/regroup.py --corpus bench/realworld --old v2 --new v3
+    python bench/regroup.py --corpus bench/realworld --old v3 --new v4
 """
 
 from __future__ import annotations

@@ -508,7 +508,7 @@ class LoggingConfig:
 class SignatureConfig:
     """``[signature]``: which frames are the application's own (globs on name or file path)."""
 
-    version: str = "v3"
+    version: str = "v4"
     app_frames: tuple[str, ...] = ()
     library_frames: tuple[str, ...] = ()
 

@@ -102,14 +102,15 @@ class Pipeline:
 
     def __init__(self, config: Config, rules: RuleSet) -> None:
         self.config = config
+        self.signer = _signer(config.signature, config.signature.version)
         self.parse_settings = ParseSettings(
             metadata_headers=config.reports.metadata_headers or DEFAULT_METADATA_HEADERS,
             report_senders=config.reports.senders,
             own_addresses=Identity.from_config(config).addresses,
             max_part_chars=config.reports.max_part_chars,
             max_frames=config.reports.max_frames,
+            named_languages=self.signer.version.named,
         )
-        self.signer = _signer(config.signature, config.signature.version)
         self.older_signers = tuple(
             _signer(config.signature, version)
             for version in older_versions(config.signature.version)

@@ -36,6 +36,7 @@ from triagebot.mail.mime import MAX_PART_CHARS, Content, decode_header_value, wa
 from triagebot.mail.report import Kind, Report
 from triagebot.stack.detect import find_trace
 from triagebot.stack.model import UNKNOWN_TYPE, Trace
+from triagebot.stack.signature import DEFAULT_VERSION, SIGNATURE_VERSIONS
 from triagebot.stack.text import MAX_FRAMES
 
 __all__ = [
@@ -79,6 +80,11 @@ class ParseSettings:
     own_message_id_prefix: str = MESSAGE_ID_PREFIX
     max_part_chars: int = MAX_PART_CHARS
     max_frames: int = MAX_FRAMES
+    #: Languages whose unnamed traces the configured signature version signs under the name
+    #: their text gives (``SignatureVersion.named``): such a trace without frames, named by its
+    #: runtime's printout (PHP's ``Uncaught Error: ... in x.php:66 Stack trace: #0 {main}``),
+    #: is a report; under a version that does not read the name it would be signed nameless.
+    named_languages: tuple[str, ...] = SIGNATURE_VERSIONS[DEFAULT_VERSION].named
     _reporters: AddressSet = field(init=False, repr=False, compare=False)
     _own: AddressSet = field(init=False, repr=False, compare=False)
     _header_keys: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
@@ -300,16 +306,16 @@ def _classify(
     if auto is not None:
         if reply is None and not is_answer(auto):
             trace = find_trace(text, settings.max_frames)
-            if trace is not None and _reports(trace):
+            if trace is not None and _reports(trace, settings):
                 return Kind.ERROR_REPORT, trace, "trace despite " + auto
         return Kind.AUTO_REPLY, None, auto
     if reply is not None:
         return Kind.REPLY, None, reply
     trace = find_trace(text, settings.max_frames)
-    if trace is not None and _reports(trace):
+    if trace is not None and _reports(trace, settings):
         if quoted is not None and is_thread_reply(env.subject, env.reply_ids):
             own = find_trace(_QUOTED_LINES.sub("", quoted), settings.max_frames)
-            if own is None or not _reports(own):
+            if own is None or not _reports(own, settings):
                 return Kind.OTHER, None, "trace only quoted in a reply"
         return Kind.ERROR_REPORT, trace, _why_frameless(trace)
     if trace is not None:
@@ -325,11 +331,20 @@ def _is_report_block(trace: Trace, metadata: Mapping[str, str]) -> bool:
     return _named(trace) and sum(key in metadata for key in _REPORT_FIELDS) >= _MIN_REPORT_FIELDS
 
 
-def _reports(trace: Trace) -> bool:
+def _reports(trace: Trace, settings: ParseSettings) -> bool:
     """Whether a trace makes its mail a report by itself: it has frames, or it is a named
     exception an application's logger wrote at an error level (``Trace.logged_at``) or a
-    runtime printed (``Trace.printed_by``)."""
-    return trace.frame_count > 0 or (bool(trace.logged_at or trace.printed_by) and _named(trace))
+    runtime printed (``Trace.printed_by``), or its runtime's printout names its exception
+    for a signature version that signs it under that name (``ParseSettings.named_languages``)."""
+    return (
+        trace.frame_count > 0
+        or (bool(trace.logged_at or trace.printed_by) and _named(trace))
+        or _printout_named(trace, settings)
+    )
+
+
+def _printout_named(trace: Trace, settings: ParseSettings) -> bool:
+    return trace.named is not None and trace.language in settings.named_languages
 
 
 def _why_frameless(trace: Trace) -> str:
@@ -338,7 +353,9 @@ def _why_frameless(trace: Trace) -> str:
         return ""
     if trace.logged_at:
         return f"exception logged at {trace.logged_at}"
-    return f"exception printed as {trace.printed_by}"
+    if trace.printed_by:
+        return f"exception printed as {trace.printed_by}"
+    return f"exception named by its {trace.language} printout"
 
 
 def _named(trace: Trace) -> bool:

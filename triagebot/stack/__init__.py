@@ -44,6 +44,9 @@ class NormalizedFrame:
     key: str
     hint: str = ""
     skip: bool = False
+    #: The source file ``key`` names, where a library is signed by the file it failed in
+    #: (``SignatureVersion.package_files``: Ruby's ``path`` of ``path:label``).
+    source: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -205,6 +205,36 @@ def parse(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     return Trace(language="php", exceptions=tuple(exceptions), dropped=budget.dropped)
 
 
+# Where a text names the exception of a trace the parser read without its header (signature
+# versions from v4 on, ``Language.names``): PHP's uncaught error with its throw site, wherever
+# its line breaks went ("Fatal error: Uncaught Error: Call to undefined function
+# mysql_connect() in /opt/lampp/htdocs/st/userlogin.php:66 Stack trace: #0 {main} thrown in
+# ..."), or an error handler's JSON record ({"class":"DivisionByZeroError","msg":"Division by
+# zero",...,"trace":["#0 {main}"]}). The message runs to the throw site, across single line
+# breaks, for at most 500 characters.
+_UNCAUGHT = re.compile(
+    r"\bUncaught (?P<type>[A-Za-z_\\][\w\\]*+):\s++"
+    r"(?P<msg>(?:[^\n]|\n(?![ \t]*+\n)){0,500}?) in \S{1,300}?\.php(?::|\()\d+"
+)
+_JSON_RECORD = re.compile(
+    r'"(?:class|type|exception)"\s*+:\s*+"(?P<type>[A-Za-z_\\][\w\\]{0,200}+)"\s*+,\s*+'
+    r'"(?:msg|message)"\s*+:\s*+"(?P<msg>(?:[^"\\\n]|\\.){0,500}+)"'
+)
+
+
+def names(text: str) -> ExceptionInfo | None:
+    """The uncaught error or the error record a trace of ``{main}`` alone was printed for
+    (``Trace.named``)."""
+    found = _UNCAUGHT.search(text)
+    if found is not None:
+        return ExceptionInfo(type=_unescape(found["type"]), message=found["msg"].strip())
+    found = _JSON_RECORD.search(text)
+    if found is None:
+        return None
+    message = found["msg"].replace('\\"', '"').replace("\\/", "/").replace("\\\\", "\\")
+    return ExceptionInfo(type=_unescape(found["type"]), message=message)
+
+
 def has_marker(text: str) -> bool:
     """Whether ``text`` holds the ``): `` of a ``_CALL_SITE`` or the ``{main}`` of a ``_MAIN``:
     ``parse`` reads nothing when ``_candidate`` finds neither."""
@@ -238,4 +268,5 @@ LANGUAGE = Language(
     normalize_frame=normalize_frame,
     marker=has_marker,
     breaks=(_BREAKS,),
+    names=names,
 )

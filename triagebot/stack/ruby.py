@@ -171,7 +171,8 @@ def normalize_frame(frame: Frame) -> NormalizedFrame:
     hint = "line and install path dropped"
     if label != frame.function:
         hint += "; block depth / template id folded"
-    return NormalizedFrame(key=f"{_path(frame.file or frame.module)}:{label}", hint=hint)
+    path = _path(frame.file or frame.module)
+    return NormalizedFrame(key=f"{path}:{label}", hint=hint, source=path)
 
 
 # The end of a top frame's line: "...:85:in `require': cannot load such file -- webrick

@@ -44,9 +44,9 @@ class SignatureVersion:
     weak_frames_message: bool = False
     #: Whether traces found only in unwrapped text are signed as found (``Trace.first_reading``).
     unwrapped: bool = False
-    #: Whether a trace whose parser left its exception unnamed is signed under the name its
-    #: text gives elsewhere (``Trace.named``).
-    named: bool = False
+    #: Languages whose traces a parser left unnamed are signed under the name their text gives
+    #: elsewhere (``Trace.named``, ``Language.names``).
+    named: tuple[str, ...] = ()
     #: Whether the top frames that ran while an exception unwound are left out
     #: (``Language.unwinding``: Go's deferred handlers above the last ``panic``).
     unwound: bool = False
@@ -56,6 +56,18 @@ class SignatureVersion:
     #: ``fallback_frames`` otherwise (``None``: every library frame alike).
     runtime_file: str | None = None
     package_frames: int = 1
+    #: Frames signed of a chain whose frames are all the runtime's own (reporters cut such
+    #: traces at any depth; the message is hashed with them).
+    runtime_frames: int = 5
+    #: Languages whose runtime modules found below a folder named ``lib`` in any case are the
+    #: runtime's own where no library pattern says so: Windows installs and conda environments
+    #: print ``C:\Python37\lib\tkinter\__init__.py``, not ``Lib``.
+    lib_folders: tuple[str, ...] = ()
+    #: Languages whose libraries are signed by the file they failed in
+    #: (``NormalizedFrame.source``), not by the method: Ruby prints a C method such as
+    #: ``require`` at its caller's line, so a trace cut at that line names the file and the
+    #: C method, and the whole trace names the file and the caller.
+    package_files: tuple[str, ...] = ()
     max_cycle: int = 8  # longest repeated call cycle folded as recursion
     digest_chars: int = 16  # 64 bits, lowercase hex
 
@@ -84,13 +96,27 @@ SIGNATURE_VERSIONS: dict[str, SignatureVersion] = {
         _V2,
         version="v3",
         runtime_file="runtime-frames@2026-12-07.toml",
-        named=True,
+        named=("dotnet", "go", "ruby"),
         unwound=True,
     ),
 }
+# v3, and: a runtime module below a ``lib`` folder of any case is the runtime's own, a chain
+# of the runtime's frames only is signed by its innermost three (traces cut at three, four and
+# five frames of one WPF failure were three defects), a Ruby library by the file it failed
+# in (one ``LoadError`` was two defects: its trace cut at Kernel#require's line, and whole),
+# and PHP's uncaught errors whose header its parser could not read are named as PHP printed
+# them.
+SIGNATURE_VERSIONS["v4"] = replace(
+    SIGNATURE_VERSIONS["v3"],
+    version="v4",
+    named=("dotnet", "go", "ruby", "php"),
+    runtime_frames=3,
+    lib_folders=("python",),
+    package_files=("ruby",),
+)
 
 
-DEFAULT_VERSION = "v3"
+DEFAULT_VERSION = "v4"
 
 
 def older_versions(version: str) -> tuple[str, ...]:
@@ -110,6 +136,9 @@ class FrameNote:
     in_app: bool
     contributes: bool
     hint: str
+    #: The key a library basis signs this frame by when it is not ``key`` (its file:
+    #: ``SignatureVersion.package_files``).
+    package: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,6 +251,7 @@ class FrameClassifier:
             name: _PatternSet.of(tuple(table["patterns"]))
             for name, table in (_data(version.runtime_file) if version.runtime_file else {}).items()
         }
+        self._lib_folders = version.lib_folders
         self._cache: dict[tuple[str, str, str], tuple[bool, str]] = {}
 
     def classify(self, language: str, frame: Frame) -> tuple[bool, str]:
@@ -237,7 +267,27 @@ class FrameClassifier:
     def runtime(self, language: str, frame: Frame) -> bool:
         """Whether a library frame is the runtime's own (``SignatureVersion.runtime_file``)."""
         found = self._runtime.get(language)
-        return found is not None and found.matches(frame.qualified, frame.file or "")
+        file = frame.file or ""
+        return found is not None and (
+            found.matches(frame.qualified, file) or self._in_lib_folder(language, found, file)
+        )
+
+    def runtime_file(self, language: str, file: str) -> bool:
+        """Whether ``file`` is one of the runtime's own (whatever the method printed in it)."""
+        found = self._runtime.get(language)
+        return bool(file) and found is not None and found.matches("", file)
+
+    def _in_lib_folder(self, language: str, runtime: _PatternSet, file: str) -> bool:
+        """Whether ``file`` is a runtime module below a folder named ``lib`` in any case
+        (``SignatureVersion.lib_folders``): ``...\\lib\\tkinter\\__init__.py`` is ``tkinter``."""
+        if language not in self._lib_folders:
+            return False
+        path = file.replace("\\", "/")
+        start = path.lower().rfind("/lib/")
+        if start < 0:
+            return False
+        module = path[start + 5 :].rpartition(".")[0].replace("/", ".").removesuffix(".__init__")
+        return bool(module) and runtime.matches(f"{module}.", "")
 
     def _classify(self, language: str, qualified: str, file: str) -> tuple[bool, str]:
         if self._app is not None:
@@ -248,6 +298,9 @@ class FrameClassifier:
         matched = self._library.get(language, self._extra).which(qualified, file)
         if matched:
             return False, f"library pattern {matched} ({self._source})"
+        runtime = self._runtime.get(language)
+        if runtime is not None and self._in_lib_folder(language, runtime, file):
+            return False, "a runtime module in a lib folder"
         return True, "no library pattern matched"
 
 
@@ -324,7 +377,9 @@ def short_name(key: str) -> str:
 
 #: One frame judged: its key, in-app or not, skipped or not, and why (the note's hint), and
 #: whether it is the runtime's own (only when the version tells them apart).
-_Judged = tuple[str, bool, bool, str, bool]
+#: A frame's key, in-app, skipped, why, and its key as a library that is not the runtime's own
+#: (``None``: it is in-app, skipped or the runtime's).
+_Judged = tuple[str, bool, bool, str, str | None]
 
 
 class Signer:
@@ -357,7 +412,7 @@ class Signer:
         first = trace.first_reading
         if first is not None and not self.version.unwrapped:
             return first
-        if trace.named is not None and self.version.named:
+        if trace.named is not None and trace.language in self.version.named:
             only = trace.exceptions[0]
             return replace(trace, exceptions=(replace(trace.named, frames=only.frames),))
         return trace
@@ -386,7 +441,10 @@ class Signer:
             if self.version.runtime_file and any(packages):
                 per_exception = [keys[: self.version.package_frames] for keys in packages]
             else:
-                per_exception = [keys[: self.version.fallback_frames] for keys in library]
+                depth = self.version.fallback_frames
+                if self.version.runtime_file:
+                    depth = self.version.runtime_frames
+                per_exception = [keys[:depth] for keys in library]
             if notes is not None:
                 notes[:] = [_promote(n, per_exception, "no in-app frames") for n in notes]
         below: list[list[str]] = []
@@ -473,13 +531,14 @@ class Signer:
                 if len(judged) >= FrameClassifier.CACHE_LIMIT:
                     judged.clear()
                 found = judged[key] = self._judge(name, language, frame)
-            key, in_app, skip, why, runtime = found
+            key, in_app, skip, why, package_key = found
             if not skip:
                 (app if in_app else lib).append(key)
-                if not in_app and not runtime:
-                    package.append(key)
+            if package_key is not None:
+                package.append(package_key)
             if notes is not None:
-                notes.append(FrameNote(index, frame.raw, key, in_app, in_app, why))
+                signed = package_key if package_key and package_key != key else ""
+                notes.append(FrameNote(index, frame.raw, key, in_app, in_app, why, signed))
         folded_app, n_app = fold_recursion(app, self.version.max_cycle)
         kept = folded_app[: self.version.max_app_frames]
         if notes is not None and (n_app or len(folded_app) > len(kept)):
@@ -492,20 +551,28 @@ class Signer:
 
     def _judge(self, name: str, language: Language | None, frame: Frame) -> _Judged:
         """Normalise and classify one frame (cached by the caller: frames recur)."""
+        source = ""
         if frame.function == UNRESOLVED_FUNCTION:
             key, hint, skip = frame.function, "not resolved by the error tracker", True
         elif language is None:
             key, hint, skip = frame.qualified, "", False
         else:
             norm = language.normalize_frame(frame)
-            key, hint, skip = norm.key, norm.hint, norm.skip
+            key, hint, skip, source = norm.key, norm.hint, norm.skip, norm.source
         if skip:
-            return key, False, True, f"skip: {hint}", False
+            return key, False, True, f"skip: {hint}", None
         in_app, why = self.classifier.classify(name, frame)
         runtime = not in_app and self.classifier.runtime(name, frame)
         if runtime:
             why = f"{why}; the runtime's own"
-        return key, in_app, False, f"{why}; {hint}" if hint else why, runtime
+        package: str | None = None
+        if not in_app and source and name in self.version.package_files:
+            # A runtime method printed at its caller's line is that file's frame.
+            if not self.classifier.runtime_file(name, frame.file or ""):
+                package = source
+        elif not in_app and not runtime:
+            package = key
+        return key, in_app, False, f"{why}; {hint}" if hint else why, package
 
 
 def _judged_key(language: Language | None, frame: Frame) -> Hashable:
@@ -543,9 +610,13 @@ def _mark_dropped(
 
 
 def _promote(note: FrameNote, used: list[list[str]], why: str) -> FrameNote:
-    """A library frame that contributes after all (no in-app frames, or only entry points)."""
-    if not note.in_app and not note.hint.startswith("skip") and note.key in used[note.exception]:
-        return FrameNote(note.exception, note.raw, note.key, False, True, f"{note.hint}; {why}")
+    """A library frame that contributes after all (no in-app frames, or only entry points),
+    under the key it was signed by."""
+    if note.in_app or note.hint.startswith("skip"):
+        return note
+    for key, how in ((note.key, why), (note.package, f"{why}; signed by its file")):
+        if key and key in used[note.exception]:
+            return FrameNote(note.exception, note.raw, key, False, True, f"{note.hint}; {how}")
     return note
 
 
