@@ -13,7 +13,7 @@ indexed once by a bare fetch loop before the daemon starts; that bare imapclient
 is printed as the ceiling IMAP itself sets.
 
     python bench/live.py [-n 10000] [--seed 1] [--corpus bench/realworld] [--skip-imap]
-                         [--profile]
+                         [--profile [maildir|imap]]
 
 The yardstick is measured in the same run on the same files: the standard library, in one
 process, reading each file, parsing it (``email`` with ``policy.compat32``) and decoding its
@@ -27,7 +27,7 @@ and analysis processes) is printed too: it must not grow with the backlog.
 
 ``--profile`` instead runs the same steps (``handle_batch`` + the source loop + the outbox,
 without the daemon's thread overlap) in this process under cProfile and prints where the
-time goes, stage by stage.
+time goes, stage by stage, for the Maildir (default) or the Dovecot mailbox.
 
 The helpers here (config, rules, logging, RSS) are shared by ``latency.py`` and
 ``economy.py``.
@@ -332,9 +332,10 @@ def line(label: str, result: RunResult, expected: int) -> str:
     )
 
 
-#: Profile rows: label -> (file suffix, function name); cumulative seconds of each.
+#: Profile rows: label -> (file suffix, function name); cumulative seconds of each. "SOURCE" is
+#: the profiled source's module (``mail/maildir.py`` or ``mail/imap.py``).
 STAGES = {
-    "source fetch": ("mail/maildir.py", "fetch"),
+    "source fetch": ("SOURCE", "fetch"),
     "pipeline (all)": ("triagebot/pipeline.py", "process"),
     "  parse + classify": ("mail/parse.py", "parse_message"),
     "  signature": ("stack/signature.py", "sign"),
@@ -342,7 +343,7 @@ STAGES = {
     "    store.count (occurrences)": ("triagebot/store/facade.py", "count"),
     "store.record": ("triagebot/store/facade.py", "record"),
     "handle_batch (all)": ("triagebot/daemon.py", "handle_batch"),
-    "acknowledge (move)": ("mail/maildir.py", "move"),
+    "acknowledge (move)": ("SOURCE", "move"),
     "outbox (local tracker)": ("triagebot/outbox.py", "run_effects"),
 }
 
@@ -364,20 +365,33 @@ def _drain(daemon: Daemon) -> None:
     source.close()
 
 
-def profile(template: Path, work: Path, n: int) -> None:
-    """Run ``_drain`` under cProfile and print the stages and the hottest functions."""
-    root = work / "profile"
-    maildir = fresh_maildir(template, root)
-    config = bench_config(root, maildir_table(maildir), rules_dir(work, shipped=True))
-    configure_logging("warning", sys.stderr)
-    from triagebot.daemon import Daemon  # noqa: PLC0415 - see the note on imports
+def profile(template: Path, work: Path, n: int, mode: str) -> None:
+    """Run ``_drain`` on the Maildir or the Dovecot mailbox (``mode``) under cProfile and
+    print the stages and the hottest functions."""
+    from tests.servers.dovecot import DovecotServer  # noqa: PLC0415 - see the note on imports
 
-    daemon = Daemon.from_config(config)
-    profiler = cProfile.Profile()
-    started = time.perf_counter()
-    profiler.runcall(_drain, daemon)
-    elapsed = time.perf_counter() - started
-    daemon.store.close()
+    root = work / "profile"
+    server = DovecotServer.create() if mode == "imap" else None
+    try:
+        if server is None:
+            mailbox = maildir_table(fresh_maildir(template, root))
+        else:
+            root.mkdir()
+            mailbox = imap_mailbox(seeded_box(server, template))
+        config = bench_config(root, mailbox, rules_dir(work, shipped=True))
+        configure_logging("warning", sys.stderr)
+        from triagebot.daemon import Daemon  # noqa: PLC0415 - see the note on imports
+
+        daemon = Daemon.from_config(config)
+        profiler = cProfile.Profile()
+        started = time.perf_counter()
+        profiler.runcall(_drain, daemon)
+        elapsed = time.perf_counter() - started
+        daemon.store.close()
+    finally:
+        if server is not None:
+            server.destroy()
+    source = f"mail/{mode}.py"
     stats = pstats.Stats(profiler)
     total = sum(row[2] for row in stats.stats.values())  # type: ignore[attr-defined]
     print(
@@ -388,7 +402,7 @@ def profile(template: Path, work: Path, n: int) -> None:
         cum = sum(
             row[3]
             for (file, _line, func), row in stats.stats.items()  # type: ignore[attr-defined]
-            if func == name and file.endswith(suffix)
+            if func == name and file.endswith(source if suffix == "SOURCE" else suffix)
         )
         print(f"  {label:<30} {cum:7.2f} s  {cum / total:5.1%}  {cum / n * 1e6:7.1f} us/msg")
     stats.sort_stats("tottime").print_stats(20)
@@ -402,7 +416,13 @@ def main() -> int:
         "--corpus", type=Path, help="realistic mails from this real-trace corpus (bench/realworld)"
     )
     parser.add_argument("--skip-imap", action="store_true", help="Maildir runs only")
-    parser.add_argument("--profile", action="store_true", help="cProfile one Maildir drain")
+    parser.add_argument(
+        "--profile",
+        nargs="?",
+        const="maildir",
+        choices=("maildir", "imap"),
+        help="cProfile one drain of the Maildir (default) or the Dovecot mailbox",
+    )
     parser.add_argument("--child", choices=("maildir", "imap", "stdlib"), help=argparse.SUPPRESS)
     parser.add_argument("--root", help=argparse.SUPPRESS)
     parser.add_argument("--rules", help=argparse.SUPPRESS)
@@ -436,7 +456,7 @@ def main() -> int:
             f"({size / 1024:.1f} KiB average) in {time.perf_counter() - started:.1f} s"
         )
         if args.profile:
-            profile(template, work, n)
+            profile(template, work, n, args.profile)
             return 0
         stdlib = stdlib_rate(template)
         print(f"{'stdlib compat32, 1 process':<26} {n:>7} msgs {'':>9} {stdlib:>8,.0f} msg/s")

@@ -318,6 +318,27 @@ class TestByteBudget:
         assert batches == [[mail(0), mail(1)], [big], [mail(3), mail(4)], [mail(5)]]
         assert all(sum(map(len, b)) <= budget for b in batches if len(b) > 1)
 
+    def test_small_mails_fill_a_batch_and_a_large_one_still_keeps_the_budget(
+        self, mailbox: Mailbox, source_for: Callable[..., ImapSource]
+    ) -> None:
+        """Sizes are asked only of mails larger than a batch's share of the budget: the
+        smaller ones fill batches up to the count, a larger one keeps every batch within the
+        budget, and a later fetch of another count still does."""
+        share = len(mail(0)) * 2
+        big = mail(3) + b"x" * (share * 2) + b"\r\n"
+        mails = [mail(0), mail(1), mail(2), big, *(mail(i) for i in range(4, 12))]
+        mailbox.append(mails)
+        budget = share * 4
+        source = source_for(mailbox, batch_bytes=budget)
+        batches = [[m.raw for m in source.fetch(4)]]
+        while batch := source.fetch(2 if len(batches) == 3 else 4):
+            batches.append([m.raw for m in batch])
+        assert [raw for b in batches for raw in b] == mails
+        assert batches[0] == mails[:3]  # the large one does not fit after three small ones
+        assert batches[1][0] == big
+        assert all(sum(map(len, b)) <= budget for b in batches)
+        assert max(map(len, batches)) == 4
+
 
 class TestReconnect:
     def test_dovecot_restart_mid_run_loses_nothing(

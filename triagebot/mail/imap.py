@@ -1,8 +1,11 @@
 """IMAP source: IDLE push (or NOOP polling), batched ``BODY.PEEK[]`` fetch, MOVE acknowledgement.
 
 imapclient reads a whole FETCH response into memory, so a batch is cut by the sizes the
-server reports (``RFC822.SIZE``, from its index) before any body is fetched: a batch holds at
-most ``batch_bytes`` of mail, or one larger mail alone.
+server reports (from its index) before any body is fetched: a batch holds at most
+``batch_bytes`` of mail, or one larger mail alone. Sizes are asked only of the mails larger
+than a batch's share of the budget (``SEARCH LARGER``, once per SEARCH of new mail): a batch
+of smaller ones fits whatever their sizes, and reading every mail's ``RFC822.SIZE`` cost a
+third of the fetch.
 
 The connection is opened lazily and re-opened with capped exponential backoff when it dies;
 every imapclient/socket error is translated in ``map_imap_errors`` only. The high-water mark
@@ -158,6 +161,8 @@ class ImapSource:
         self._uidvalidity: int | None = None
         self._high_water = 0
         self._pending: list[int] = []  # UIDs seen by the last SEARCH, not handed out yet
+        self._large: set[int] = set()  # those of them larger than ``_share`` bytes
+        self._share = -1  # not searched yet for this ``_pending``
         self._can_move = False
         self._can_idle = False
 
@@ -233,6 +238,9 @@ class ImapSource:
                     raise SourceError(
                         f"{where} offers neither MOVE nor UIDPLUS: cannot acknowledge"
                     )
+                if b"QRESYNC" in caps:
+                    # One VANISHED line for a MOVE's UIDs instead of an EXPUNGE per mail.
+                    client.enable("QRESYNC")
                 self._ensure_folders(client)
                 selected = client.select_folder(s.folder)
             except BaseException:
@@ -289,6 +297,8 @@ class ImapSource:
     def _fetch(self, client: IMAPClient, limit: int) -> list[Incoming]:
         if not self._refill(client):
             return []
+        if self._share < 0:
+            self._find_large(client, limit)
         uids = self._within_budget(client, self._pending[:limit])
         data: dict[int, dict[bytes, Any]] = client.fetch(uids, ["BODY.PEEK[]"])
         prefix = f"{self._uidvalidity}:"
@@ -312,11 +322,13 @@ class ImapSource:
 
     def _within_budget(self, client: IMAPClient, uids: list[int]) -> list[int]:
         """The first of ``uids`` whose sizes add up to ``batch_bytes`` at most (the first one
-        whatever its size). A UID expunged meanwhile has no size and costs nothing."""
-        sizes: dict[int, dict[bytes, Any]] = client.fetch(uids, ["RFC822.SIZE"])
+        whatever its size). A mail not in ``_large`` counts as ``_share`` bytes, its most; a
+        large one as the size the server gives, and as nothing when it was expunged meanwhile."""
+        large = [uid for uid in uids if uid in self._large]
+        sizes: dict[int, dict[bytes, Any]] = client.fetch(large, ["RFC822.SIZE"]) if large else {}
         budget = self._settings.batch_bytes
         for count, uid in enumerate(uids):
-            size = int(sizes.get(uid, {}).get(_SIZE, 0))
+            size = int(sizes.get(uid, {}).get(_SIZE, 0)) if uid in self._large else self._share
             if count and size > budget:
                 return uids[:count]
             budget -= size
@@ -329,7 +341,16 @@ class ImapSource:
             high = self._high_water
             # "N:*" always matches the highest UID, even one below N: hence the filter.
             self._pending = sorted(u for u in client.search(["UID", f"{high + 1}:*"]) if u > high)
+            self._share = -1
         return bool(self._pending)
+
+    def _find_large(self, client: IMAPClient, limit: int) -> None:
+        """``_large``: the pending UIDs larger than a ``limit``-mail batch's share of the
+        budget. Searched after them, so every pending UID is in its view (or expunged)."""
+        self._share = self._settings.batch_bytes // max(limit, 1)
+        first = self._pending[0]
+        larger = client.search(["UID", f"{first}:*", "LARGER", str(self._share)])
+        self._large = {uid for uid in larger if uid >= first}
 
     def _check_folder(self, client: IMAPClient) -> None:
         """NOOP; an untagged NO or BYE means the session lost its folder: start a new one.
@@ -512,7 +533,7 @@ def _shutdown(client: IMAPClient) -> None:
 
 def _forget_untagged(client: IMAPClient) -> None:
     """Drop the untagged responses nobody reads. imaplib keeps every one on the connection
-    (an ``EXPUNGE``, ``COPYUID`` and ``RECENT`` per moved mail: about 50 MB per million mails
-    over a long-running session); imapclient reads each command's own responses as they
-    arrive, so after a completed MOVE none is still wanted."""
+    (without QRESYNC an ``EXPUNGE`` per moved mail: about 50 MB per million mails over a
+    long-running session); imapclient reads each command's own responses as they arrive, so
+    after a completed MOVE none is still wanted."""
     client._imap.untagged_responses.clear()
