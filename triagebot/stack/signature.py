@@ -211,6 +211,10 @@ class _PatternSet:
             combined.match(qualified) or (file and combined.match(file))
         )
 
+    def matches_file(self, file: str) -> bool:
+        """Whether any glob matches the file alone."""
+        return bool(file) and self.combined is not None and bool(self.combined.match(file))
+
     def which(self, qualified: str, file: str) -> str | None:
         """The first glob matching the name or the file, or None."""
         if not self.matches(qualified, file):
@@ -275,7 +279,7 @@ class FrameClassifier:
     def runtime_file(self, language: str, file: str) -> bool:
         """Whether ``file`` is one of the runtime's own (whatever the method printed in it)."""
         found = self._runtime.get(language)
-        return bool(file) and found is not None and found.matches("", file)
+        return found is not None and found.matches_file(file)
 
     def _in_lib_folder(self, language: str, runtime: _PatternSet, file: str) -> bool:
         """Whether ``file`` is a runtime module below a folder named ``lib`` in any case
@@ -375,10 +379,9 @@ def short_name(key: str) -> str:
     return ".".join(parts[-2:]) if parts else key
 
 
-#: One frame judged: its key, in-app or not, skipped or not, and why (the note's hint), and
-#: whether it is the runtime's own (only when the version tells them apart).
-#: A frame's key, in-app, skipped, why, and its key as a library that is not the runtime's own
-#: (``None``: it is in-app, skipped or the runtime's).
+#: One frame judged: its key, in-app or not, skipped or not, why (the note's hint), and its key
+#: as a library that is not the runtime's own (``None``: it is in-app, skipped or the
+#: runtime's, when the version tells those apart).
 _Judged = tuple[str, bool, bool, str, str | None]
 
 
