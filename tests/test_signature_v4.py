@@ -9,12 +9,15 @@ each one's public issue thread)."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from triagebot.config import config_from_dict
 from triagebot.mail.parse import ParseSettings, parse_message
 from triagebot.mail.report import Kind
 from triagebot.pipeline import Pipeline
 from triagebot.rules import RuleSet
+from triagebot.stack import php
 from triagebot.stack.detect import find_trace
 from triagebot.stack.model import Trace
 from triagebot.stack.signature import DEFAULT_VERSION, Signer, explain
@@ -269,3 +272,40 @@ def test_what_v4_signs_by_still_tells_bugs_apart(text: str, old: str, new: str) 
     """Another message, frame, file or type than the one v4 now signs by is another bug."""
     assert old in text
     assert V4.sign(parsed(text.replace(old, new))).value != V4.sign(parsed(text)).value
+
+
+_PHP_PIECES = st.sampled_from(
+    [
+        "Uncaught ",
+        "Error: ",
+        "TypeError: ",
+        "Fatal error: ",
+        " in ",
+        "/var/www/a.php",
+        ":66",
+        "(12)",
+        " Stack trace:",
+        " #0 {main}",
+        "\n",
+        "\n\n",
+        " ",
+        '"class":"',
+        '","msg":"',
+        '\\"',
+        "\\u00e9",
+        "\\x",
+        '"',
+        "x",
+        "é",
+        ".php",
+    ]
+)
+
+
+@given(st.lists(_PHP_PIECES, max_size=40).map("".join))
+def test_php_names_reads_any_text_without_failing(text: str) -> None:
+    """Whatever the pieces, a name is a PHP class name and its message stays bounded."""
+    named = php.names(text)
+    if named is not None:
+        assert named.type and not named.type[0].isdigit()
+        assert len(named.message) <= 500

@@ -14,6 +14,7 @@ every machine; closures and anonymous classes lose their file/line suffixes.
 
 from __future__ import annotations
 
+import json
 import re
 
 from triagebot.stack import Language, NormalizedFrame
@@ -231,7 +232,10 @@ def names(text: str) -> ExceptionInfo | None:
     found = _JSON_RECORD.search(text)
     if found is None:
         return None
-    message = found["msg"].replace('\\"', '"').replace("\\/", "/").replace("\\\\", "\\")
+    try:
+        message = json.loads(f'"{found["msg"]}"')
+    except ValueError:  # an escape JSON does not know: the text as it is
+        message = found["msg"]
     return ExceptionInfo(type=_unescape(found["type"]), message=message)
 
 
