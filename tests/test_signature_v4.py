@@ -8,6 +8,8 @@ each one's public issue thread)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -272,6 +274,50 @@ def test_what_v4_signs_by_still_tells_bugs_apart(text: str, old: str, new: str) 
     """Another message, frame, file or type than the one v4 now signs by is another bug."""
     assert old in text
     assert V4.sign(parsed(text.replace(old, new))).value != V4.sign(parsed(text)).value
+
+
+# One crash of one app on two platforms, as App Center exported it to GitHub (SimpleWeather-NET
+# issues 1186 and 1187): the same namespaced Program.Main, in each platform's folder.
+def app_center(platform: str, namespace: str = "SimpleWeather.Maui.") -> str:
+    return (
+        "### Stacktrace ###\n\n"
+        f"{namespace}Program.Main(String[] args) in /Users/USER/SimpleWeather/SimpleWeather.Maui"
+        f"/Maui/SimpleWeather.Maui/Platforms/{platform}/Program.cs:line 13;SimpleWeather.Maui\n\n"
+        "### Reason ###\n\n"
+        "System.NullReferenceException: Object reference not set to an instance of an object.\n"
+    )
+
+
+def test_a_namespaced_entry_point_is_one_program_in_any_folder() -> None:
+    ios, mac = parsed(app_center("iOS")), parsed(app_center("MacCatalyst"))
+    assert V3.sign(ios).value != V3.sign(mac).value
+    signed = V4.sign(ios)
+    assert signed.basis == "entry-point"
+    assert signed.value == V4.sign(mac).value
+
+
+@pytest.mark.parametrize(
+    ("language_text", "folders"),
+    [
+        # No namespace: the file's folder is all that tells two programs apart.
+        (lambda folder: app_center(folder, namespace=""), ("iOS", "MacCatalyst")),
+        # Go's main.main is every program's: its folder says which.
+        (
+            lambda folder: (
+                "panic: runtime error: invalid memory address or nil pointer dereference\n\n"
+                "goroutine 1 [running]:\n"
+                f"main.main()\n\t/home/user/{folder}/main.go:12 +0x1d\n"
+            ),
+            ("mhsendmail", "njump"),
+        ),
+    ],
+)
+def test_an_entry_point_that_names_no_program_still_hashes_its_file(
+    language_text: Callable[[str], str], folders: tuple[str, str]
+) -> None:
+    one, other = (parsed(language_text(folder)) for folder in folders)
+    assert V4.sign(one).basis == "entry-point"
+    assert V4.sign(one).value != V4.sign(other).value
 
 
 _PHP_PIECES = st.sampled_from(

@@ -68,6 +68,11 @@ class SignatureVersion:
     #: ``require`` at its caller's line, so a trace cut at that line names the file and the
     #: C method, and the whole trace names the file and the caller.
     package_files: tuple[str, ...] = ()
+    #: Languages whose frame keys name their program (``Acme.Portal.Program.Main``): an entry
+    #: point's source file is hashed only for a key with no namespace (``Program.Main``), as
+    #: a namespaced key already tells programs apart and the file's folder varies with the
+    #: build (``Platforms/iOS/Program.cs`` and ``Platforms/MacCatalyst/Program.cs``).
+    namespaced: tuple[str, ...] = ()
     max_cycle: int = 8  # longest repeated call cycle folded as recursion
     digest_chars: int = 16  # 64 bits, lowercase hex
 
@@ -104,8 +109,8 @@ SIGNATURE_VERSIONS: dict[str, SignatureVersion] = {
 # of the runtime's frames only is signed by its innermost three (traces cut at three, four and
 # five frames of one WPF failure were three defects), a Ruby library by the file it failed
 # in (one ``LoadError`` was two defects: its trace cut at Kernel#require's line, and whole),
-# and PHP's uncaught errors whose header its parser could not read are named as PHP printed
-# them.
+# PHP's uncaught errors whose header its parser could not read are named as PHP printed
+# them, and a .NET or Java entry point whose key names its program does not hash its file.
 SIGNATURE_VERSIONS["v4"] = replace(
     SIGNATURE_VERSIONS["v3"],
     version="v4",
@@ -113,6 +118,7 @@ SIGNATURE_VERSIONS["v4"] = replace(
     runtime_frames=3,
     lib_folders=("python",),
     package_files=("ruby",),
+    namespaced=("dotnet", "java"),
 )
 
 
@@ -491,14 +497,18 @@ class Signer:
         )
 
     def _app_files(self, language: str, chain: tuple[ExceptionInfo, ...]) -> list[str]:
-        """The in-app frames' source files as ``folder/file``: which program's entry point."""
+        """The in-app frames' source files as ``folder/file``: which program's entry point
+        (not for a key that names it: ``SignatureVersion.namespaced``)."""
         judged = self._judged.get(language, {})
         reads = BY_NAME.get(language)
+        named = language in self.version.namespaced
         files = []
         for exc in chain:
             for frame in exc.frames:
                 found = judged.get(_judged_key(reads, frame))
-                if frame.file and found is not None and found[1] and not found[2]:
+                if not frame.file or found is None or not found[1] or found[2]:
+                    continue
+                if not (named and found[0].count(".") >= 2):
                     files.append("/".join(frame.file.replace("\\", "/").split("/")[-2:]))
         return files
 
