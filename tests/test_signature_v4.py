@@ -141,6 +141,16 @@ def test_a_runtime_only_chain_cut_shorter_than_three_frames_is_not_joined() -> N
     assert V4.sign(parsed(cut(WPF, 2))).value != V4.sign(parsed(cut(WPF, 3))).value
 
 
+def test_a_runtime_only_chain_without_a_message_keeps_five_frames() -> None:
+    """Without a message, the caller five frames down is all that tells two bugs apart."""
+    bare = WPF.replace(
+        WPF.splitlines()[0], "System.InvalidOperationException:"
+    )  # the message line without its message
+    signed = V4.sign(parsed(bare))
+    assert explain(signed).count("\n  + ") == 5
+    assert signed.value != V4.sign(parsed(cut(bare, 3))).value
+
+
 def test_a_library_below_the_runtime_is_still_signed_by_its_innermost_frame() -> None:
     """v4 keeps v3's rule for chains with other libraries' frames: those sign one frame."""
     text = cut(WPF, 2) + "   at Contoso.Grid.Layout.Measure(Size s)\n"

@@ -56,8 +56,10 @@ class SignatureVersion:
     #: ``fallback_frames`` otherwise (``None``: every library frame alike).
     runtime_file: str | None = None
     package_frames: int = 1
-    #: Frames signed of a chain whose frames are all the runtime's own (reporters cut such
-    #: traces at any depth; the message is hashed with them).
+    #: Frames signed of a chain whose frames are all the runtime's own and that has a message
+    #: (reporters cut such traces at any depth; the message is hashed with them). Without a
+    #: message it keeps ``fallback_frames``: an ``OutOfMemoryError`` in StringBuilder's growth
+    #: is told apart by the caller five frames down.
     runtime_frames: int = 5
     #: Languages whose runtime modules found below a folder named ``lib`` in any case are the
     #: runtime's own where no library pattern says so: Windows installs and conda environments
@@ -106,11 +108,12 @@ SIGNATURE_VERSIONS: dict[str, SignatureVersion] = {
     ),
 }
 # v3, and: a runtime module below a ``lib`` folder of any case is the runtime's own, a chain
-# of the runtime's frames only is signed by its innermost three (traces cut at three, four and
-# five frames of one WPF failure were three defects), a Ruby library by the file it failed
-# in (one ``LoadError`` was two defects: its trace cut at Kernel#require's line, and whole),
-# PHP's uncaught errors whose header its parser could not read are named as PHP printed
-# them, and a .NET or Java entry point whose key names its program does not hash its file.
+# of the runtime's frames only with a message is signed by its innermost three (traces cut at
+# three, four and five frames of one WPF failure were three defects), a Ruby library by the
+# file it failed in (one ``LoadError`` was two defects: its trace cut at Kernel#require's
+# line, and whole), PHP's uncaught errors whose header its parser could not read are named as
+# PHP printed them, and a .NET or Java entry point whose key names its program does not hash
+# its file.
 SIGNATURE_VERSIONS["v4"] = replace(
     SIGNATURE_VERSIONS["v3"],
     version="v4",
@@ -451,7 +454,7 @@ class Signer:
                 per_exception = [keys[: self.version.package_frames] for keys in packages]
             else:
                 depth = self.version.fallback_frames
-                if self.version.runtime_file:
+                if self.version.runtime_file and any(exc.message.strip() for exc in chain):
                     depth = self.version.runtime_frames
                 per_exception = [keys[:depth] for keys in library]
             if notes is not None:
