@@ -25,8 +25,7 @@ and analysis processes) is printed too: it must not grow with the backlog.
 ``TRIAGEBOT_BENCH_WORKERS=N`` sets ``[service] workers`` (default: one analysis process per CPU;
 0 analyses in the daemon's own process, to see what the worker processes cost or bring).
 
-``--profile`` instead runs the same steps (analysis, ``record_batch``, the source loop and the
-outbox,
+``--profile`` instead runs the same steps (the source loop, ``handle_batch`` and the outbox,
 without the daemon's thread overlap) in this process under cProfile and prints where the
 time goes, stage by stage, for the Maildir (default) or the Dovecot mailbox.
 
@@ -353,19 +352,16 @@ def _drain(daemon: Daemon) -> None:
     """What ``Daemon.run(once=True)`` does, on one thread: fetch, analyse (learning the
     signatures the store holds, as the analysis processes do), record, move, then flush."""
     from triagebot.analysis import InProcess  # noqa: PLC0415 - see the note on imports
-    from triagebot.daemon import record_batch  # noqa: PLC0415 - see the note on imports
+    from triagebot.daemon import handle_batch  # noqa: PLC0415 - see the note on imports
     from triagebot.outbox import run_effects  # noqa: PLC0415 - see the note on imports
 
     source = daemon.sources[0]
     source.open()
     analysis = InProcess(daemon.pipeline)
     while batch := source.fetch(daemon.config.mailbox.batch_size):
-        analysed = analysis.analyse([incoming.raw for incoming in batch])
-        refs = [incoming.ref for incoming in batch]
-        done = record_batch(daemon.pipeline, daemon.store, source.name, refs, analysed)
-        analysis.learn(done.signed)
-        for folder, moved in done.moves.items():
-            source.move(moved, folder)
+        done = handle_batch(daemon.pipeline, daemon.store, source.name, batch, analysis=analysis)
+        for folder, refs in done.moves.items():
+            source.move(refs, folder)
     flush = datetime.now(UTC) + daemon.store.update_delay
     while run_effects(daemon.store, daemon.tracker, flush, 100) == 100:
         pass

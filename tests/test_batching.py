@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from bench.mailgen import bug_pool, generate
+from triagebot.analysis import InProcess
 from triagebot.config import config_from_dict
 from triagebot.daemon import Daemon, handle_batch
 from triagebot.lifecycle import LISTED, OTHERS
@@ -88,6 +89,22 @@ class Statements:
         self.texts.add(statement)
         if statement.lstrip().upper().startswith("SELECT") and "occurrences" in statement:
             self.counting += 1
+
+
+class TestHandleBatch:
+    def test_a_kept_analysis_learns_what_the_store_holds(
+        self, tmp_path: Path, store: Store
+    ) -> None:
+        """Kept across batches, the analysis learns the recorded signatures, so the next
+        batch's reports of known bugs are not signed by the older versions again."""
+        pipeline = pipeline_with(tmp_path, BURST_RULE)
+        analysis = InProcess(pipeline)
+        first = handle_batch(pipeline, store, "test", mails(20, bugs=4), analysis=analysis)
+        assert first.signed and set(first.signed) <= analysis.known.values
+        again = analysis.analyse([m.raw for m in mails(20, bugs=4)])
+        known = [o for o in again if o.signature is not None]
+        assert known and all(o.signature.value in analysis.known.values for o in known)
+        assert all(o.previous == () for o in known)
 
 
 class TestStoreCounts:

@@ -185,11 +185,18 @@ def handle_batch(
     batch: Sequence[Incoming],
     *,
     replies: ReplyHandler | None = None,
+    analysis: InProcess | None = None,
 ) -> Processed:
-    """Analyse one batch in this process, then ``record_batch`` it (tests and tools)."""
-    analysed = InProcess(pipeline).analyse([incoming.raw for incoming in batch])
+    """Analyse one batch in this process, then ``record_batch`` it (tests and tools).
+    ``analysis``: one kept across batches, which learns the signatures the store holds (as
+    the service's analysis processes do), so a known report is not signed by the older
+    versions again."""
+    analysis = analysis or InProcess(pipeline)
+    analysed = analysis.analyse([incoming.raw for incoming in batch])
     refs = [incoming.ref for incoming in batch]
-    return record_batch(pipeline, store, source, refs, analysed, replies=replies)
+    done = record_batch(pipeline, store, source, refs, analysed, replies=replies)
+    analysis.learn(done.signed)
+    return done
 
 
 def record_batch(
