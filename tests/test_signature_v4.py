@@ -22,7 +22,7 @@ from triagebot.rules import RuleSet
 from triagebot.stack import php
 from triagebot.stack.detect import find_trace
 from triagebot.stack.model import Trace
-from triagebot.stack.signature import DEFAULT_VERSION, Signer, explain
+from triagebot.stack.signature import Signer, explain
 
 V3, V4 = Signer("v3"), Signer("v4")
 
@@ -71,10 +71,6 @@ def cut(text: str, frames: int) -> str:
 
 def python_frame(path: str, function: str = "__del__") -> str:
     return f'Traceback (most recent call last):\n  File "{path}", line 7, in {function}\n    x()\n'
-
-
-def test_v4_is_the_default() -> None:
-    assert DEFAULT_VERSION == "v4" == Signer().version.version
 
 
 def test_a_runtime_module_in_a_lowercase_lib_folder_is_the_runtimes_own() -> None:

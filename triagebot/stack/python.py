@@ -17,7 +17,7 @@ import re
 from collections import deque
 
 from triagebot.stack import Language, NormalizedFrame
-from triagebot.stack.model import ExceptionInfo, Frame, Trace
+from triagebot.stack.model import UNKNOWN_TYPE, ExceptionInfo, Frame, Trace
 from triagebot.stack.text import (
     LINE_START,
     MAX_FRAMES,
@@ -170,7 +170,7 @@ def _summary(lines: list[str], i: int) -> tuple[str, str]:
         if found is not None:
             value = _SUMMARY_VALUE.match(lines[j + 1]) if j + 1 < len(lines) else None
             return found["type"], value["msg"].strip() if value else ""
-    return "<unknown>", ""
+    return UNKNOWN_TYPE, ""
 
 
 def _exception(match: re.Match[str], frames: list[Frame]) -> ExceptionInfo:
@@ -241,6 +241,23 @@ def parse(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     return Trace(language="python", exceptions=tuple(exceptions), dropped=budget.dropped)
 
 
+def names(text: str) -> ExceptionInfo | None:
+    """The exception of a traceback indented as a whole (a Markdown code block, a quoted log):
+    its type line is at the header's indentation, where ``parse`` reads none (``Trace.named``)."""
+    header = _HEADER.search(text)
+    if header is None:
+        return None
+    start = text.rfind("\n", 0, header.start()) + 1
+    indent = text[start : header.start()]
+    if not indent or indent.strip():
+        return None
+    lines = text[start:].splitlines()
+    dedented = "\n".join(line.removeprefix(indent) for line in lines)
+    trace = parse(dedented)
+    named = trace.exceptions[-1] if trace is not None else None
+    return named if named is not None and named.type != UNKNOWN_TYPE else None
+
+
 def has_marker(text: str) -> bool:
     """Whether ``text`` holds the literal start of ``_HEADER`` or ``_FILE``: ``parse`` reads
     nothing when ``_start`` finds neither in the text it is given."""
@@ -260,4 +277,5 @@ LANGUAGE = Language(
     normalize_frame=normalize_frame,
     marker=has_marker,
     breaks=(_BREAKS,),
+    names=names,
 )

@@ -75,6 +75,13 @@ class SignatureVersion:
     #: a namespaced key already tells programs apart and the file's folder varies with the
     #: build (``Platforms/iOS/Program.cs`` and ``Platforms/MacCatalyst/Program.cs``).
     namespaced: tuple[str, ...] = ()
+    #: Languages whose console-script launchers (a file right below a ``bin`` or ``Scripts``
+    #: folder) are keyed by their name without its folder or the version it ends in: ``pip``,
+    #: ``pip3`` and ``pip3.8`` are one program installed under several names and systems.
+    launchers: tuple[str, ...] = ()
+    #: Whether messages are read through ``_REWORDED`` first: one error worded as each release
+    #: of its runtime words it, and a Markdown code span's closing backtick pasted with it.
+    reworded: bool = False
     max_cycle: int = 8  # longest repeated call cycle folded as recursion
     digest_chars: int = 16  # 64 bits, lowercase hex
 
@@ -125,7 +132,21 @@ SIGNATURE_VERSIONS["v4"] = replace(
 )
 
 
-DEFAULT_VERSION = "v4"
+# v4, and: a console script's launcher is keyed without its version (``pip3`` is ``pip``), and
+# messages are read as one wording whatever the runtime's release (Python 2's ``cannot import
+# name main`` is Python 3's ``'main'``; V8's ``Cannot read properties of undefined (reading
+# 'x')`` its older ``Cannot read property 'x' of undefined``) without a pasted closing backtick,
+# and a Python traceback indented as a whole is named by its type line at the header's indent.
+SIGNATURE_VERSIONS["v5"] = replace(
+    SIGNATURE_VERSIONS["v4"],
+    version="v5",
+    named=("dotnet", "go", "ruby", "php", "python"),
+    launchers=("python",),
+    reworded=True,
+)
+
+
+DEFAULT_VERSION = "v5"
 
 
 def older_versions(version: str) -> tuple[str, ...]:
@@ -357,6 +378,48 @@ _MESSAGE_NOISE: tuple[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str
 )
 
 
+#: Per language, one error's wordings across its runtime's releases, rewritten to one of them
+#: before the variable parts are replaced (``SignatureVersion.reworded``).
+_REWORDED: dict[str, tuple[tuple[re.Pattern[str], str], ...]] = {
+    # Python 2: "cannot import name main"; 3: "'main'"; 3.7: "'main' from 'pip' (/usr/...)".
+    "python": (
+        (
+            re.compile(
+                r"(?P<what>cannot import name|No module named) '?(?P<name>[\w.]+)'?"
+                r"(?: from '[\w.]+' \([^()\n]*\))?"
+            ),
+            r"\g<what> '\g<name>'",
+        ),
+    ),
+    # V8 9.x: "Cannot read properties of undefined (reading 'x')"; before: "Cannot read property
+    # 'x' of undefined".
+    "javascript": (
+        (
+            re.compile(
+                r"Cannot read properties of (?P<what>undefined|null) \(reading (?P<p>'[^'\n]*')\)"
+            ),
+            r"Cannot read property \g<p> of \g<what>",
+        ),
+    ),
+}
+
+
+# A name quoted the way Ruby and older tools quote it: "undefined method `name' for nil".
+_GRAVE_QUOTED = re.compile(r"`[^`'\n]*'")
+
+
+def reworded(language: str, message: str) -> str:
+    """``message`` as ``_REWORDED`` words it for ``language``, without the unmatched closing
+    backtick of a Markdown code span it was pasted in (``cannot import name main```)."""
+    text = message.strip()
+    if text.endswith("`") and _GRAVE_QUOTED.sub("", text).count("`") % 2:
+        text = text.rstrip("`").rstrip()
+    for regex, replacement in _REWORDED.get(language, ()):
+        if (match := regex.fullmatch(text)) is not None:
+            return match.expand(replacement)
+    return text
+
+
 def message_template(message: str) -> str:
     """Variable parts replaced: ``Order 42 not found`` → ``Order <n> not found``."""
     text = message.strip()[:500]
@@ -474,10 +537,10 @@ class Signer:
             lines.extend(f"L{index} {k}" for k in keys)
         template = ""
         if basis == "message":
-            template = message_template(chain[-1].message if chain else "")
+            template = self._template(trace.language, chain[-1].message if chain else "")
             lines.append(f"M {template}")
         elif basis != "app-frames" and self.version.weak_frames_message:
-            templates = [message_template(exc.message) for exc in chain]
+            templates = [self._template(trace.language, exc.message) for exc in chain]
             lines.extend(f"M{index} {t}" for index, t in enumerate(templates))
             if basis == "entry-point":
                 lines.extend(f"W {where}" for where in self._app_files(trace.language, chain))
@@ -499,6 +562,10 @@ class Signer:
             explained=partial(self._notes, trace) if notes is None else None,
         )
 
+    def _template(self, language: str, message: str) -> str:
+        """``message_template`` of the message as this version reads it."""
+        return message_template(reworded(language, message) if self.version.reworded else message)
+
     def _app_files(self, language: str, chain: tuple[ExceptionInfo, ...]) -> list[str]:
         """The in-app frames' source files as ``folder/file``: which program's entry point
         (not for a key that names it: ``SignatureVersion.namespaced``)."""
@@ -512,7 +579,9 @@ class Signer:
                 if not frame.file or found is None or not found[1] or found[2]:
                     continue
                 if not (named and found[0].count(".") >= 2):
-                    files.append("/".join(frame.file.replace("\\", "/").split("/")[-2:]))
+                    where = "/".join(frame.file.replace("\\", "/").split("/")[-2:])
+                    launcher = language in self.version.launchers and _launcher(frame.file)
+                    files.append(_unversioned(where.rpartition("/")[2]) if launcher else where)
         return files
 
     def _only_entry_points(self, language: str, per_exception: list[list[str]]) -> bool:
@@ -567,7 +636,10 @@ class Signer:
 
     def _judge(self, name: str, language: Language | None, frame: Frame) -> _Judged:
         """Normalise and classify one frame (cached by the caller: frames recur)."""
-        source = ""
+        source, launcher = "", ""
+        if name in self.version.launchers and _launcher(frame.file or ""):
+            launcher = "; a launcher, keyed by its name without folder or version"
+            frame = replace(frame, module=_unversioned(frame.module.rpartition(".")[2]))
         if frame.function == UNRESOLVED_FUNCTION:
             key, hint, skip = frame.function, "not resolved by the error tracker", True
         elif language is None:
@@ -588,7 +660,20 @@ class Signer:
                 package = source
         elif not in_app and not runtime:
             package = key
-        return key, in_app, False, f"{why}; {hint}" if hint else why, package
+        why = f"{why}; {hint}" if hint else why
+        return key, in_app, False, why + launcher, package
+
+
+def _launcher(file: str) -> bool:
+    """Whether ``file`` is right below a ``bin`` or ``Scripts`` folder: a console script."""
+    parts = file.replace("\\", "/").split("/")
+    return len(parts) > 1 and parts[-2] in ("bin", "Scripts")
+
+
+def _unversioned(name: str) -> str:
+    """A launcher's name without its folder's or its version: ``pip3.8`` → ``pip``,
+    ``easy_install-3`` → ``easy_install`` (``/usr/bin/pip3`` is ``C:\\Python37\\Scripts\\pip``)."""
+    return name.rstrip("0123456789.").rstrip("-") or name
 
 
 def _judged_key(language: Language | None, frame: Frame) -> Hashable:

@@ -1,0 +1,177 @@
+"""Signature v5 on real traces: a console script's launcher is keyed without the version its
+name ends in, and a message is read as one wording whatever the runtime's release that printed
+it and without the closing backtick of a Markdown code span pasted with it.
+
+The excerpts are copied verbatim from public issue threads (each one's source is named above
+it); a variant made from one says what was changed."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from triagebot.stack.detect import find_trace
+from triagebot.stack.model import Trace
+from triagebot.stack.signature import DEFAULT_VERSION, Signer, explain, reworded
+
+V4, V5 = Signer("v4"), Signer("v5")
+
+# One user's pip and pip3 launchers, Python 2 and 3, after upgrading pip over the system's
+# (pypa/packaging-problems issue 166).
+PIP2 = """\
+Traceback (most recent call last):
+  File "/usr/bin/pip", line 9, in <module>
+    from pip import main
+ImportError: cannot import name main
+"""
+PIP3 = """\
+Traceback (most recent call last):
+  File "/usr/bin/pip3", line 9, in <module>
+    from pip import main
+ImportError: cannot import name 'main'
+"""
+# pip's own launcher script, installed by pip 9 into /usr/local (pypa/pip issue 5240).
+PIP3_LOCAL = """\
+$ pip3
+Traceback (most recent call last):
+  File "/usr/local/bin/pip3", line 7, in <module>
+    from pip import main
+ImportError: cannot import name 'main'
+"""
+# Python 3.7 says where it looked (a public blog post on installing Python 3.7 on Ubuntu).
+PIP_PY37 = (
+    "\tTraceback (most recent call last):\n"
+    '\t  File "/usr/bin/pip", line 9, in <module>\n'
+    "\t    from pip import main\n"
+    "\tImportError: cannot import name 'main' from 'pip'"
+    " (/usr/bin/python3.7/lib/python3.7/site-packages/pip/__init__.py)\n"
+)
+# The Python 2 one pasted inside a Markdown code span (pypa/pip issue 5240).
+PIP2_TICKED = """\
++ pip install awscli requests simplejson
+Traceback (most recent call last):
+  File "/usr/bin/pip", line 9, in <module>
+    from pip import main
+ImportError: cannot import name main`
+"""
+# A library's failure on node 0.10 (tonistiigi/mega issue 10): no in-app frame, so the
+# message is signed with the library's frame.
+MEGA = """\
+TypeError: Cannot read property 'length' of undefined
+    at Request._callback (~/node_modules/mega/lib/api.js:56:13)
+    at Request.self.callback (~/node_modules/request/index.js:148:22)
+    at Request.EventEmitter.emit (events.js:98:17)
+    at Request.<anonymous> (~/node_modules/request/index.js:876:14)
+"""
+# The same failure as V8 9.x (node 16) words it.
+MEGA_V8_9 = MEGA.replace(
+    "Cannot read property 'length' of undefined",
+    "Cannot read properties of undefined (reading 'length')",
+)
+
+
+def parsed(text: str) -> Trace:
+    trace = find_trace(text)
+    assert trace is not None
+    return trace
+
+
+def test_v5_is_the_default() -> None:
+    assert DEFAULT_VERSION == "v5" == Signer().version.version
+
+
+def test_one_launcher_under_its_versioned_names_on_python_2_and_3_is_one_bug() -> None:
+    texts = (PIP2, PIP3, PIP3_LOCAL, PIP_PY37, PIP2_TICKED)
+    assert len({V5.sign(parsed(t)).value for t in texts}) == 1
+    assert len({V4.sign(parsed(t)).value for t in texts}) == 4
+
+
+def test_explain_says_the_launchers_folder_and_version_were_dropped() -> None:
+    shown = explain(V5.sign(parsed(PIP3)))
+    assert "+ [0] pip.<module>" in shown
+    assert "a launcher, keyed by its name without folder or version" in shown
+    assert "cannot import name <str>" in shown
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/usr/local/bin/pip3.8",
+        "/opt/venv/bin/pip-3",
+        "C:\\Python37\\Scripts\\pip3",
+    ],
+)
+def test_launchers_in_any_layout_drop_their_version(path: str) -> None:
+    assert V5.sign(parsed(PIP3.replace("/usr/bin/pip3", path))).value == V5.sign(
+        parsed(PIP2)
+    ).value
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("/usr/bin/pip3", "/usr/bin/pipenv"),  # another program
+        ("/usr/bin/pip3", "/srv/app/pip3"),  # not a launcher: a module of an app
+        ("cannot import name 'main'", "cannot import name 'main'; 'pip' is not a package"),
+        ("ImportError: cannot import name", "ImportError: could not import name"),
+    ],
+)
+def test_what_v5_reads_as_one_still_tells_bugs_apart(old: str, new: str) -> None:
+    assert old in PIP3
+    assert V5.sign(parsed(PIP3.replace(old, new))).value != V5.sign(parsed(PIP3)).value
+
+
+def test_an_apps_own_module_keeps_its_digits() -> None:
+    """Only a launcher's name loses its version: ``worker2.py`` is not ``worker.py``."""
+    one = PIP3.replace("/usr/bin/pip3", "/srv/app/worker2.py")
+    two = PIP3.replace("/usr/bin/pip3", "/srv/app/worker.py")
+    assert V5.sign(parsed(one)).value != V5.sign(parsed(two)).value
+
+
+def test_v8s_two_wordings_of_one_failure_are_one_bug() -> None:
+    assert V5.sign(parsed(MEGA)).value == V5.sign(parsed(MEGA_V8_9)).value
+    assert V4.sign(parsed(MEGA)).value != V4.sign(parsed(MEGA_V8_9)).value
+    null = MEGA_V8_9.replace("of undefined", "of null")
+    assert V5.sign(parsed(null)).value != V5.sign(parsed(MEGA)).value
+
+
+@pytest.mark.parametrize(
+    ("language", "message", "read"),
+    [
+        ("python", "cannot import name main", "cannot import name 'main'"),
+        ("python", "No module named pupylib.PupyCmd", "No module named 'pupylib.PupyCmd'"),
+        ("python", "No module named 'yaml'", "No module named 'yaml'"),
+        ("python", "cannot import name 'x' from 'a' (unknown location)", "cannot import name 'x'"),
+        ("javascript", "cannot import name main", "cannot import name main"),
+        ("javascript", "Cannot read properties of null (reading 'x')", "Cannot read property 'x' of null"),  # noqa: E501
+        ("ruby", "undefined method `name' for nil`", "undefined method `name' for nil"),
+        ("ruby", "undefined method `name' for nil", "undefined method `name' for nil"),
+        ("go", "`a` and `b` differ", "`a` and `b` differ"),
+    ],
+)  # fmt: skip
+def test_reworded(language: str, message: str, read: str) -> None:
+    assert reworded(language, message) == read
+
+
+@given(
+    st.sampled_from(("python", "javascript", "go")),
+    st.text(alphabet="`' .abc()\nx", max_size=60),
+)
+def test_reworded_reads_its_own_reading_unchanged(language: str, message: str) -> None:
+    once = reworded(language, message)
+    assert reworded(language, once) == once
+
+
+def test_a_traceback_indented_as_a_whole_is_named_by_its_type_line() -> None:
+    trace = parsed(PIP_PY37)
+    assert trace.exceptions[0].type == "<unknown>"  # as every version before v5 reads it
+    assert V5.sign(trace).title == "ImportError in pip.<module>: cannot import name <str>"
+    assert V4.sign(trace).title.startswith("Unnamed exception")
+    spaced = parsed(PIP_PY37.replace("\t", "    "))
+    assert V5.sign(spaced).value == V5.sign(trace).value
+
+
+def test_an_indented_traceback_cut_before_its_type_line_stays_unnamed() -> None:
+    cut = "\n".join(PIP_PY37.splitlines()[:3]) + "\n\tthen pip stopped\n"
+    assert V5.sign(parsed(cut)).title.startswith("Unnamed exception")
