@@ -100,3 +100,6 @@ class Reader:
 
     read: TraceParser
     marker: Callable[[str], bool]
+    #: The first signature version that signs what this reader reads, for a reader added
+    #: after v2 (older versions sign the text's first reading, so their values never change).
+    since: str = ""

@@ -107,17 +107,21 @@ def _second_reading(
 
     Signature versions from v2 on sign it; older ones sign the first reading
     (``Trace.first_reading``), so what they stored never changes. A reader added later
-    belongs to a new signature version in the same way. ``breaks``: where lost line breaks
-    are put back (none: the text's own lines).
+    belongs to a new signature version in the same way (``Reader.since``, ``Trace.since``).
+    ``breaks``: where lost line breaks are put back (none: the text's own lines).
     """
     unwrapped = unwrap(text, breaks)
     parsed = _richest(unwrapped, max_frames, scan) if unwrapped != text else None
     readings = (
-        reader.read(unwrapped, max_frames)
+        _since(reader.read(unwrapped, max_frames), reader.since)
         for reader in READERS
         if not scan or reader.marker(unwrapped)
     )
     return _most_frames([parsed, *readings])
+
+
+def _since(trace: Trace | None, version: str) -> Trace | None:
+    return replace(trace, since=version) if trace is not None and version else trace
 
 
 def _bare(text: str, scan: bool) -> Trace | None:

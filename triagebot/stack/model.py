@@ -80,6 +80,8 @@ class Trace:
     ``named``: for a trace whose only exception its parser could not name (``UNKNOWN_TYPE``),
     the type and message its text gives in a shape the parser does not read
     (``Language.names``); signature versions from v3 on sign the trace under that name.
+    ``since``: for a trace read by an extra reader added after v2, the first signature version
+    that signs it (``Reader.since``); older ones sign ``first_reading``.
     """
 
     language: str
@@ -89,6 +91,7 @@ class Trace:
     logged_at: str = ""
     printed_by: str = ""
     named: ExceptionInfo | None = None
+    since: str = ""
 
     @property
     def frame_count(self) -> int:

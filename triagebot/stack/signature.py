@@ -481,11 +481,13 @@ class Signer:
         return self._sign(self.reading(trace), None)
 
     def reading(self, trace: Trace) -> Trace:
-        """The reading of the text this version signs: a version older than unwrapping signs
-        what the text gave as it was, when that was a trace at all; a version that names
+        """The reading of the text this version signs: a version older than unwrapping, or than
+        the reader that read it (``Trace.since``), signs what the text gave as it was, when that
+        was a trace at all; a version that names
         unnamed exceptions signs one under its name (``Trace.named``)."""
         first = trace.first_reading
-        if first is not None and not self.version.unwrapped:
+        late = trace.since and self.version.version in older_versions(trace.since)
+        if first is not None and (late or not self.version.unwrapped):
             return first
         if trace.named is not None and trace.language in self.version.named:
             only = trace.exceptions[0]
