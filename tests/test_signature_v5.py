@@ -1,6 +1,7 @@
-"""Signature v5 on real traces: a console script's launcher is keyed without the version its
-name ends in, and a message is read as one wording whatever the runtime's release that printed
-it and without the closing backtick of a Markdown code span pasted with it.
+"""Signature v5 on real traces: a console script's launcher is keyed by its name alone, Go's
+old closure counters and local packages' folders are folded, a message is read as one wording
+whatever the runtime's release that printed it and without the closing backtick of a Markdown
+code span pasted with it, and an indented Python traceback is named by its type line.
 
 The excerpts are copied verbatim from public issue threads (each one's source is named above
 it); a variant made from one says what was changed."""
@@ -90,7 +91,7 @@ def test_one_launcher_under_its_versioned_names_on_python_2_and_3_is_one_bug() -
 def test_explain_says_the_launchers_folder_and_version_were_dropped() -> None:
     shown = explain(V5.sign(parsed(PIP3)))
     assert "+ [0] pip.<module>" in shown
-    assert "a launcher, keyed by its name without folder or version" in shown
+    assert "a launcher, keyed by its name alone" in shown
     assert "cannot import name <str>" in shown
 
 
@@ -175,3 +176,58 @@ def test_a_traceback_indented_as_a_whole_is_named_by_its_type_line() -> None:
 def test_an_indented_traceback_cut_before_its_type_line_stays_unnamed() -> None:
     cut = "\n".join(PIP_PY37.splitlines()[:3]) + "\n\tthen pip stopped\n"
     assert V5.sign(parsed(cut)).title.startswith("Unnamed exception")
+
+
+# Go 1.2 numbered closures (gliderlabs/logspout issue 37); another build numbers them anew.
+LOGSPOUT = """\
+runtime error: slice bounds out of range
+
+goroutine 133 [running]:
+runtime.panic(0x717920, 0x91fdaf)
+    /usr/local/go/src/pkg/runtime/panic.c:279 +0xf5
+main.func·001()
+    /home/user/gopath/src/github.com/bountylabs/logspout/attacher.go:35 +0x370
+created by main.NewAttachManager
+     /home/user/gopath/src/github.com/bountylabs/logspout/attacher.go:41 +0x2bb
+"""
+# A package built outside GOPATH is named by its folder (DataDog/kvexpress issue 73).
+KVEXPRESS = """\
+panic: runtime error: index out of range
+
+goroutine 1 [running]:
+_/home/user/kvexpress/commands.init.8()
+    /home/user/kvexpress/commands/root.go:78 +0x7df
+_/home/user/kvexpress/commands.init()
+    /home/user/kvexpress/commands/util.go:156 +0x1b9
+main.init()
+    /home/user/kvexpress/main.go:46 +0x47
+"""
+
+
+def test_an_old_go_closure_is_one_bug_in_any_build() -> None:
+    rebuilt = LOGSPOUT.replace("func·001", "func·951")
+    assert V5.sign(parsed(LOGSPOUT)).value == V5.sign(parsed(rebuilt)).value
+    assert V4.sign(parsed(LOGSPOUT)).value != V4.sign(parsed(rebuilt)).value
+    assert "old compiler's counter folded" in explain(V5.sign(parsed(LOGSPOUT)))
+
+
+def test_a_local_go_package_is_one_bug_on_any_machine() -> None:
+    elsewhere = KVEXPRESS.replace("/home/user/", "/srv/build/")
+    assert V5.sign(parsed(KVEXPRESS)).value == V5.sign(parsed(elsewhere)).value
+    assert V4.sign(parsed(KVEXPRESS)).value != V4.sign(parsed(elsewhere)).value
+    assert "local package's folder dropped" in explain(V5.sign(parsed(KVEXPRESS)))
+
+
+@pytest.mark.parametrize(
+    ("text", "old", "new"),
+    [
+        (LOGSPOUT, "main.func·001", "main.init·001"),
+        (LOGSPOUT, "main.func·001", "worker.func·001"),
+        (KVEXPRESS, "kvexpress/commands.init", "kvexpress/cmd.init"),
+        (KVEXPRESS, "_/home/user/kvexpress/commands.init.8", "_/home/user/kv/commands.init.8"),
+    ],
+)
+def test_what_v5_folds_in_go_still_tells_bugs_apart(text: str, old: str, new: str) -> None:
+    """Another function, package or project folder is another bug."""
+    assert old in text
+    assert V5.sign(parsed(text.replace(old, new))).value != V5.sign(parsed(text)).value

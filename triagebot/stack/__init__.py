@@ -78,6 +78,10 @@ class Language:
     #: Where a text names the exception of a trace this parser read without its type line
     #: (``Trace.named``): the type line in a shape the parser does not take as one.
     names: Callable[[str], ExceptionInfo | None] = lambda _text: None
+    #: What a later signature version folds in a frame that varies by machine, install or
+    #: compiler release and ``normalize_frame`` keeps (``SignatureVersion.renamed``): the frame
+    #: as signed and why, or None when nothing is folded.
+    renames: Callable[[Frame], tuple[Frame, str] | None] = lambda _frame: None
     #: How many of an exception's top frames ran while it unwound, not where it failed: Go's
     #: deferred functions above the last ``panic(...)`` (a handler that recovered it and
     #: printed ``debug.Stack``); signature versions from v3 on leave them out.

@@ -18,6 +18,7 @@ outer (reported) exception, A the root cause; the goroutine's frames belong to B
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from triagebot.stack import Language, NormalizedFrame
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
@@ -188,6 +189,31 @@ def normalize_frame(frame: Frame) -> NormalizedFrame:
     return NormalizedFrame(key=f"{module}.{function}", hint=hint)
 
 
+# Go before 1.5 numbered closures and init functions "main.func·001", "signal.init·1"; a
+# package built outside GOPATH is named by its folder, "_/home/user/kvexpress/commands".
+_OLD_CLOSURE = re.compile(r"\b(func|init)·\d++")
+_LOCAL_PACKAGE = "_/"
+
+
+def renames(frame: Frame) -> tuple[Frame, str] | None:
+    """Closure counters of old compilers folded as ``normalize_frame`` folds new ones, and a
+    local package named by its last two folders, as a machine's home folder is in the rest
+    (``Language.renames``)."""
+    function = _OLD_CLOSURE.sub(r"\1", frame.function)
+    module = frame.module
+    if module.startswith(_LOCAL_PACKAGE):
+        module = "/".join(module.split("/")[-2:])
+    why = [
+        what
+        for what, changed in (
+            ("old compiler's counter folded", function != frame.function),
+            ("local package's folder dropped", module != frame.module),
+        )
+        if changed
+    ]
+    return (replace(frame, module=module, function=function), "; ".join(why)) if why else None
+
+
 # "runtime error: index out of range" without "panic: " before it: the value a program
 # recovered, printed by itself before ``debug.PrintStack``'s goroutine dump.
 _UNNAMED_PANIC = re.compile(r"\bruntime error: [^\n]*+")
@@ -214,4 +240,5 @@ LANGUAGE = Language(
     marker=has_marker,
     names=names,
     unwinding=unwinding,
+    renames=renames,
 )

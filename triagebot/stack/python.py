@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections import deque
+from dataclasses import replace
 
 from triagebot.stack import Language, NormalizedFrame
 from triagebot.stack.model import UNKNOWN_TYPE, ExceptionInfo, Frame, Trace
@@ -258,6 +259,22 @@ def names(text: str) -> ExceptionInfo | None:
     return named if named is not None and named.type != UNKNOWN_TYPE else None
 
 
+#: Folders a console script's launcher is installed in.
+_LAUNCHER_FOLDERS = frozenset({"bin", "Scripts"})
+
+
+def renames(frame: Frame) -> tuple[Frame, str] | None:
+    """A console script's launcher by its name alone, without the version it ends in:
+    ``/usr/bin/pip``, ``/usr/local/bin/pip3.8`` and ``C:\\Python37\\Scripts\\pip3`` are one
+    program installed under several names and systems (``Language.renames``)."""
+    parts = (frame.file or "").replace("\\", "/").split("/")
+    if len(parts) < 2 or parts[-2] not in _LAUNCHER_FOLDERS:
+        return None
+    name = parts[-1].removesuffix(".py").removesuffix(".exe")
+    name = name.rstrip("0123456789.").rstrip("-") or name
+    return replace(frame, module=name, file=name), "a launcher, keyed by its name alone"
+
+
 def has_marker(text: str) -> bool:
     """Whether ``text`` holds the literal start of ``_HEADER`` or ``_FILE``: ``parse`` reads
     nothing when ``_start`` finds neither in the text it is given."""
@@ -278,4 +295,5 @@ LANGUAGE = Language(
     marker=has_marker,
     breaks=(_BREAKS,),
     names=names,
+    renames=renames,
 )

@@ -75,10 +75,10 @@ class SignatureVersion:
     #: a namespaced key already tells programs apart and the file's folder varies with the
     #: build (``Platforms/iOS/Program.cs`` and ``Platforms/MacCatalyst/Program.cs``).
     namespaced: tuple[str, ...] = ()
-    #: Languages whose console-script launchers (a file right below a ``bin`` or ``Scripts``
-    #: folder) are keyed by their name without its folder or the version it ends in: ``pip``,
-    #: ``pip3`` and ``pip3.8`` are one program installed under several names and systems.
-    launchers: tuple[str, ...] = ()
+    #: Languages whose frames are signed as ``Language.renames`` folds them: a Python console
+    #: script's launcher by its name alone (``pip``, ``pip3`` and ``pip3.8`` are one program),
+    #: Go's closures of old compilers (``func·001``) and local packages (``_/home/user/app``).
+    renamed: tuple[str, ...] = ()
     #: Whether messages are read through ``_REWORDED`` first: one error worded as each release
     #: of its runtime words it, and a Markdown code span's closing backtick pasted with it.
     reworded: bool = False
@@ -132,7 +132,8 @@ SIGNATURE_VERSIONS["v4"] = replace(
 )
 
 
-# v4, and: a console script's launcher is keyed without its version (``pip3`` is ``pip``), and
+# v4, and: a console script's launcher is keyed without its version (``pip3`` is ``pip``), as
+# are Go's old closure counters and local packages' folders (``Language.renames``), and
 # messages are read as one wording whatever the runtime's release (Python 2's ``cannot import
 # name main`` is Python 3's ``'main'``; V8's ``Cannot read properties of undefined (reading
 # 'x')`` its older ``Cannot read property 'x' of undefined``) without a pasted closing backtick,
@@ -141,7 +142,7 @@ SIGNATURE_VERSIONS["v5"] = replace(
     SIGNATURE_VERSIONS["v4"],
     version="v5",
     named=("dotnet", "go", "ruby", "php", "python"),
-    launchers=("python",),
+    renamed=("python", "go"),
     reworded=True,
 )
 
@@ -581,9 +582,8 @@ class Signer:
                 if not frame.file or found is None or not found[1] or found[2]:
                     continue
                 if not (named and found[0].count(".") >= 2):
-                    where = "/".join(frame.file.replace("\\", "/").split("/")[-2:])
-                    launcher = language in self.version.launchers and _launcher(frame.file)
-                    files.append(_unversioned(where.rpartition("/")[2]) if launcher else where)
+                    file = self._renamed(language, reads, frame)[0].file or frame.file
+                    files.append("/".join(file.replace("\\", "/").split("/")[-2:]))
         return files
 
     def _only_entry_points(self, language: str, per_exception: list[list[str]]) -> bool:
@@ -638,16 +638,14 @@ class Signer:
 
     def _judge(self, name: str, language: Language | None, frame: Frame) -> _Judged:
         """Normalise and classify one frame (cached by the caller: frames recur)."""
-        source, launcher = "", ""
-        if name in self.version.launchers and _launcher(frame.file or ""):
-            launcher = "; a launcher, keyed by its name without folder or version"
-            frame = replace(frame, module=_unversioned(frame.module.rpartition(".")[2]))
+        source = ""
+        signed, renamed = self._renamed(name, language, frame)
         if frame.function == UNRESOLVED_FUNCTION:
             key, hint, skip = frame.function, "not resolved by the error tracker", True
         elif language is None:
             key, hint, skip = frame.qualified, "", False
         else:
-            norm = language.normalize_frame(frame)
+            norm = language.normalize_frame(signed)
             key, hint, skip, source = norm.key, norm.hint, norm.skip, norm.source
         if skip:
             return key, False, True, f"skip: {hint}", None
@@ -663,19 +661,13 @@ class Signer:
         elif not in_app and not runtime:
             package = key
         why = f"{why}; {hint}" if hint else why
-        return key, in_app, False, why + launcher, package
+        return key, in_app, False, f"{why}; {renamed}" if renamed else why, package
 
-
-def _launcher(file: str) -> bool:
-    """Whether ``file`` is right below a ``bin`` or ``Scripts`` folder: a console script."""
-    parts = file.replace("\\", "/").split("/")
-    return len(parts) > 1 and parts[-2] in ("bin", "Scripts")
-
-
-def _unversioned(name: str) -> str:
-    """A launcher's name without its folder's or its version: ``pip3.8`` → ``pip``,
-    ``easy_install-3`` → ``easy_install`` (``/usr/bin/pip3`` is ``C:\\Python37\\Scripts\\pip``)."""
-    return name.rstrip("0123456789.").rstrip("-") or name
+    def _renamed(self, name: str, language: Language | None, frame: Frame) -> tuple[Frame, str]:
+        """The frame as this version signs it (``SignatureVersion.renamed``) and why."""
+        if language is None or name not in self.version.renamed:
+            return frame, ""
+        return language.renames(frame) or (frame, "")
 
 
 def _judged_key(language: Language | None, frame: Frame) -> Hashable:
