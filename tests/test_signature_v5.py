@@ -104,9 +104,7 @@ def test_explain_says_the_launchers_folder_and_version_were_dropped() -> None:
     ],
 )
 def test_launchers_in_any_layout_drop_their_version(path: str) -> None:
-    assert V5.sign(parsed(PIP3.replace("/usr/bin/pip3", path))).value == V5.sign(
-        parsed(PIP2)
-    ).value
+    assert V5.sign(parsed(PIP3.replace("/usr/bin/pip3", path))).value == V5.sign(parsed(PIP2)).value
 
 
 @pytest.mark.parametrize(
@@ -231,3 +229,46 @@ def test_what_v5_folds_in_go_still_tells_bugs_apart(text: str, old: str, new: st
     """Another function, package or project folder is another bug."""
     assert old in text
     assert V5.sign(parsed(text.replace(old, new))).value != V5.sign(parsed(text)).value
+
+
+# An Android build's desugared lambdas (TeamNewPipe/NewPipe issue 7745): R8's bridge method
+# and D8's bridge class, both named anew by every build.
+NEWPIPE = """\
+org.schabi.newpipe.extractor.stream.StreamInfo$StreamExtractException: Could not get any stream. See error variable to get further details.
+	at org.schabi.newpipe.extractor.stream.StreamInfo.extractStreams(StreamInfo.java:194)
+	at org.schabi.newpipe.extractor.stream.StreamInfo.getInfo(StreamInfo.java:72)
+	at org.schabi.newpipe.extractor.stream.StreamInfo.getInfo(StreamInfo.java:64)
+	at org.schabi.newpipe.util.ExtractorHelper.lambda$getStreamInfo$3(ExtractorHelper.java:116)
+	at org.schabi.newpipe.util.ExtractorHelper.$r8$lambda$YTHJjScxCJNO1LTCqs3IKy35iyY(Unknown Source:0)
+	at org.schabi.newpipe.util.ExtractorHelper$$ExternalSyntheticLambda6.call(Unknown Source:4)
+	at io.reactivex.rxjava3.internal.operators.single.SingleFromCallable.subscribeActual(SingleFromCallable.java:43)
+"""  # noqa: E501
+# The same call as an older build's D8 printed it (TeamNewPipe/NewPipe issue 3452).
+D8_BRIDGE = "\tat org.schabi.newpipe.util.-$$Lambda$ExtractorHelper$5fJcha6Sq5APJBLdG6osaJby-mc.call(Unknown Source:4)\n"  # noqa: E501
+
+
+def test_an_android_builds_lambda_names_do_not_split_a_bug() -> None:
+    rebuilt = NEWPIPE.replace("YTHJjScxCJNO1LTCqs3IKy35iyY", "Qb3kz0Y1n_oVw8mT2Xh7sLq5aRc").replace(
+        "ExternalSyntheticLambda6", "ExternalSyntheticLambda2"
+    )
+    lines = NEWPIPE.splitlines(keepends=True)
+    older = "".join(lines[:5]) + D8_BRIDGE + lines[7]
+    values = {V5.sign(parsed(text)).value for text in (NEWPIPE, rebuilt, older)}
+    assert len(values) == 1
+    assert len({V4.sign(parsed(text)).value for text in (NEWPIPE, rebuilt, older)}) == 3
+    shown = explain(V5.sign(parsed(NEWPIPE)))
+    assert "+ [0] org.schabi.newpipe.util.ExtractorHelper.getStreamInfo" in shown
+    assert "skip: lambda bridge" in shown and "Android build's lambda name folded" in shown
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("lambda$getStreamInfo$3", "lambda$getChannelInfo$3"),
+        ("ExtractorHelper.$r8$lambda$YTHJ", "ExtractorHelper.r8lambda$YTHJ"),
+    ],
+)
+def test_the_lambdas_own_body_and_names_like_a_bridge_still_count(old: str, new: str) -> None:
+    """The lambda's body is the bug's frame; a method merely named like R8's stays a frame."""
+    assert old in NEWPIPE
+    assert V5.sign(parsed(NEWPIPE.replace(old, new))).value != V5.sign(parsed(NEWPIPE)).value

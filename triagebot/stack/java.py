@@ -11,7 +11,7 @@ stays the root cause. ``... 12 more`` lines (frames shared with the enclosing tr
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from triagebot.stack import Language, NormalizedFrame
 from triagebot.stack.model import ExceptionInfo, Frame, Trace
@@ -278,6 +278,31 @@ def normalize_frame(frame: Frame) -> NormalizedFrame:
     return NormalizedFrame(key=f"{module}.{function}", hint="; ".join(hints))
 
 
+#: Android's desugared lambdas, named anew by each build: D8's bridge classes
+#: ``util.-$$Lambda$ExtractorHelper$5fJcha6Sq5APJBLdG6osaJby-mc`` and
+#: ``ExtractorHelper$$ExternalSyntheticLambda6``, R8's ``ExtractorHelper.$r8$lambda$YTHJjS...``.
+_D8_BRIDGE = "-$$Lambda$"
+_D8_SYNTHETIC = "$$ExternalSyntheticLambda"
+_R8_METHOD = "$r8$lambda$"
+
+
+def renames(frame: Frame) -> tuple[Frame, str] | None:
+    """An Android build's lambda bridges, classes and R8's methods, as the JDK's bridge class
+    (``Outer$$Lambda``), which ``normalize_frame`` skips (``Language.renames``)."""
+    module, function = frame.module, frame.function
+    head, bridge, rest = module.rpartition(_D8_BRIDGE)
+    if bridge and (not head or head.endswith(".")) and "$" in rest:
+        module = f"{head}{rest.rpartition('$')[0]}$$Lambda"
+    head, synthetic, number = module.rpartition(_D8_SYNTHETIC)
+    if synthetic and number.isdigit():
+        module = f"{head}$$Lambda"
+    if function.startswith(_R8_METHOD):  # a static bridge to the lambda's body, as D8's class
+        module, function = f"{module}$$Lambda", _R8_METHOD.rstrip("$")
+    if (module, function) == (frame.module, frame.function):
+        return None
+    return replace(frame, module=module, function=function), "Android build's lambda name folded"
+
+
 LANGUAGE = Language(
     name="java",
     version="v1",
@@ -285,4 +310,5 @@ LANGUAGE = Language(
     normalize_frame=normalize_frame,
     marker=has_marker,
     breaks=(_BREAK,),
+    renames=renames,
 )

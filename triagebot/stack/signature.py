@@ -77,7 +77,8 @@ class SignatureVersion:
     namespaced: tuple[str, ...] = ()
     #: Languages whose frames are signed as ``Language.renames`` folds them: a Python console
     #: script's launcher by its name alone (``pip``, ``pip3`` and ``pip3.8`` are one program),
-    #: Go's closures of old compilers (``func·001``) and local packages (``_/home/user/app``).
+    #: Go's closures of old compilers (``func·001``) and local packages (``_/home/user/app``),
+    #: an Android build's lambda bridges (``-$$Lambda$Outer$5fJcha6S...``) as the JDK's.
     renamed: tuple[str, ...] = ()
     #: Whether messages are read through ``_REWORDED`` first: one error worded as each release
     #: of its runtime words it, and a Markdown code span's closing backtick pasted with it.
@@ -133,7 +134,8 @@ SIGNATURE_VERSIONS["v4"] = replace(
 
 
 # v4, and: a console script's launcher is keyed without its version (``pip3`` is ``pip``), as
-# are Go's old closure counters and local packages' folders (``Language.renames``), and
+# are Go's old closure counters, local packages' folders and Android's lambda bridges
+# (``Language.renames``), and
 # messages are read as one wording whatever the runtime's release (Python 2's ``cannot import
 # name main`` is Python 3's ``'main'``; V8's ``Cannot read properties of undefined (reading
 # 'x')`` its older ``Cannot read property 'x' of undefined``) without a pasted closing backtick,
@@ -142,7 +144,7 @@ SIGNATURE_VERSIONS["v5"] = replace(
     SIGNATURE_VERSIONS["v4"],
     version="v5",
     named=("dotnet", "go", "ruby", "php", "python"),
-    renamed=("python", "go"),
+    renamed=("python", "go", "java"),
     reworded=True,
 )
 
@@ -648,7 +650,8 @@ class Signer:
             norm = language.normalize_frame(signed)
             key, hint, skip, source = norm.key, norm.hint, norm.skip, norm.source
         if skip:
-            return key, False, True, f"skip: {hint}", None
+            skipped = f"skip: {hint}; {renamed}" if renamed else f"skip: {hint}"
+            return key, False, True, skipped, None
         in_app, why = self.classifier.classify(name, frame)
         runtime = not in_app and self.classifier.runtime(name, frame)
         if runtime:
