@@ -139,7 +139,8 @@ SIGNATURE_VERSIONS["v4"] = replace(
 # messages are read as one wording whatever the runtime's release (Python 2's ``cannot import
 # name main`` is Python 3's ``'main'``; V8's ``Cannot read properties of undefined (reading
 # 'x')`` its older ``Cannot read property 'x' of undefined``) without a pasted closing backtick,
-# and a Python traceback indented as a whole is named by its type line at the header's indent.
+# a Python traceback indented as a whole is named by its type line at the header's indent, and
+# create-react-app's error overlay is read (``stack.extra.react_overlay``, ``Reader.since``).
 SIGNATURE_VERSIONS["v5"] = replace(
     SIGNATURE_VERSIONS["v4"],
     version="v5",
