@@ -140,7 +140,8 @@ SIGNATURE_VERSIONS["v4"] = replace(
 # name main`` is Python 3's ``'main'``; V8's ``Cannot read properties of undefined (reading
 # 'x')`` its older ``Cannot read property 'x' of undefined``) without a pasted closing backtick,
 # a Python traceback indented as a whole is named by its type line at the header's indent, and
-# create-react-app's error overlay is read (``stack.extra.react_overlay``, ``Reader.since``).
+# create-react-app's error overlay and a Python traceback whose first frame line was cut are
+# read (``stack.extra.react_overlay`` and ``python_cut``, ``Reader.since``).
 SIGNATURE_VERSIONS["v5"] = replace(
     SIGNATURE_VERSIONS["v4"],
     version="v5",
