@@ -213,6 +213,25 @@ READER_FRAGMENTS = {
         '"  File \\"/var/task/lambda_function.py\\", line 10, in lambda_handler\\n    x = 1\\n"',
         "]}",
     ),
+    "python_cut": (
+        'Anaconda3\\envs\\yolo\\site-packages\\keras\\engine\\saving.py", line 1004, in load',
+        "    original_keras_version = f.attrs['keras_version'].decode('utf8')",
+        "line 296, in get_throttling_function_name",
+        "    raise RegexMatchError(",
+        "AttributeError: 'str' object has no attribute 'decode'",
+    ),
+    "react_overlay": (
+        "TypeError: Cannot read property 'map' of undefined",
+        "Products.render",
+        "C:/Users/x/myprojects/shop/src/components/Products.js:5",
+        "  4 |     render() {",
+        "> 5 |         const productItems = this.props.products.map( product=> (",
+        "     | ^  6 |    {products.map(product=>",
+        "View compiled",
+        "▶ 17 stack frames were collapsed.",
+        "(anonymous function)",
+        "./src/pages/register.jsx:62",
+    ),
     "python_oneline": (
         'Traceback (most recent call last): File "/usr/bin/pip", line 9, in <module> from pip'
         " import main ImportError: cannot import name main",

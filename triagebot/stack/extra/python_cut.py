@@ -24,6 +24,8 @@ __all__ = ["READER", "has_marker", "read"]
 _CUT = re.compile(r'(?:(?<=\.py", )|^[ \t]*+)line (?P<line>\d++), in (?P<func>\S++)[ \t]*+$', re.M)
 #: What a cut path is made of, read backwards from its closing quote (prose before it is not).
 _PATH_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.~/\\:")
+#: What every cut line holds (``has_marker``).
+_MARK = re.compile(r"line \d++, in ")
 _HEADER = "Traceback (most recent call last):\n"
 #: Cut lines tried, and the longest path read back from one: a text of many lookalikes is not
 #: read again from each.
@@ -32,8 +34,8 @@ _MAX_PATH = 1000
 
 
 def has_marker(text: str) -> bool:
-    """Whether ``text`` holds ``line N, in``'s literal part: ``read`` finds nothing without."""
-    return ", in " in text and "line " in text
+    """Whether ``text`` holds a ``line N, in``: ``read`` finds nothing without one."""
+    return _MARK.search(text) is not None
 
 
 def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:

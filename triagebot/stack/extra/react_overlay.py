@@ -30,7 +30,7 @@ __all__ = ["READER", "has_marker", "read"]
 _MARKS = (
     re.compile(r"^[ \t]*+(?:> ?)?\d++ \|", re.M),
     "View compiled",
-    "stack frames were collapsed",
+    "stack frames were ",
 )
 # "src/components/Letter.js:36", "./node_modules/ahooks/es/usePersistFn/index.js:16",
 # "C:/Users/x/HomeScreen.js:22", "/src/Demo/store.ts:10:49" (a script: ``_SCRIPTS``)
@@ -100,7 +100,7 @@ def _stack(lines: list[str], start: int, max_frames: int) -> Trace | None:
             )
         i += 2
         while i < len(lines) and _BETWEEN.match(lines[i]):
-            marked = marked or bool(lines[i].strip())
+            marked = marked or has_marker(lines[i])
             i += 1
     if not marked:
         return None
