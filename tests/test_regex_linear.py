@@ -94,6 +94,7 @@ def _collect() -> dict[str, Pattern]:
         version.library_file,
         *version.more_library_files,
         *(name for name in (version.entry_file, version.runtime_file) if name is not None),
+        *version.more_runtime_files,
     )
     for data_file in globs:
         text = resources.files("triagebot.data").joinpath(data_file).read_text("utf-8")

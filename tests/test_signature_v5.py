@@ -272,3 +272,24 @@ def test_the_lambdas_own_body_and_names_like_a_bridge_still_count(old: str, new:
     """The lambda's body is the bug's frame; a method merely named like R8's stays a frame."""
     assert old in NEWPIPE
     assert V5.sign(parsed(NEWPIPE.replace(old, new))).value != V5.sign(parsed(NEWPIPE)).value
+
+
+# Ruby's own socket library under the 3.3 install prefix (Freika/dawarich issue 376).
+RUBY_SOCKET = """\
+E, [2024-11-08T14:41:59.706237 #85] ERROR -- : Error performing VisitSuggestingJob (Job ID: 501e5681-ad76-47c9-bacb-eadde4f0fe11) from Sidekiq(visit_suggesting) in 414.37ms: Redis::CannotConnectError (Connection refused - connect(2) for 127.0.0.1:6379 (redis://localhost:6379/1)):
+/usr/local/lib/ruby/3.3.0/socket.rb:1219:in `__connect_nonblock'
+/usr/local/lib/ruby/3.3.0/socket.rb:1219:in `connect_nonblock'
+/usr/local/lib/ruby/3.3.0/socket.rb:60:in `connect_internal'
+/usr/local/lib/ruby/3.3.0/socket.rb:141:in `connect'
+"""  # noqa: E501
+
+
+def test_ruby_4s_standard_library_is_the_runtimes_own_as_ruby_3s() -> None:
+    """Ruby 4.0 came out in December 2025; v3 and v4 know majors 1 to 3 only, so its socket
+    library was a library there (signed by its file), and the same failure two bugs."""
+    ruby4 = RUBY_SOCKET.replace("/ruby/3.3.0/", "/ruby/4.0.0/")
+    assert V5.sign(parsed(ruby4)).value == V5.sign(parsed(RUBY_SOCKET)).value
+    assert V4.sign(parsed(ruby4)).value != V4.sign(parsed(RUBY_SOCKET)).value
+    assert "the runtime's own" in explain(V5.sign(parsed(ruby4)))
+    gems = RUBY_SOCKET.replace("/lib/ruby/3.3.0/", "/lib/ruby/gems/3.3.0/gems/redis-5.3.0/lib/")
+    assert "the runtime's own" not in explain(V5.sign(parsed(gems)))

@@ -55,6 +55,7 @@ class SignatureVersion:
     #: innermost ``package_frames`` of the other libraries when it has any, and its innermost
     #: ``fallback_frames`` otherwise (``None``: every library frame alike).
     runtime_file: str | None = None
+    more_runtime_files: tuple[str, ...] = ()  # the runtime's globs added by later versions
     package_frames: int = 1
     #: Frames signed of a chain whose frames are all the runtime's own and that has a message
     #: (reporters cut such traces at any depth; the message is hashed with them). Without a
@@ -141,12 +142,14 @@ SIGNATURE_VERSIONS["v4"] = replace(
 # 'x')`` its older ``Cannot read property 'x' of undefined``) without a pasted closing backtick,
 # a Python traceback indented as a whole is named by its type line at the header's indent, and
 # create-react-app's error overlay and a Python traceback whose first frame line was cut are
-# read (``stack.extra.react_overlay`` and ``python_cut``, ``Reader.since``).
+# read (``stack.extra.react_overlay`` and ``python_cut``, ``Reader.since``), and Ruby 4's
+# standard library is the runtime's own as Ruby 3's.
 SIGNATURE_VERSIONS["v5"] = replace(
     SIGNATURE_VERSIONS["v4"],
     version="v5",
     named=("dotnet", "go", "ruby", "php", "python"),
     renamed=("python", "go", "java"),
+    more_runtime_files=("runtime-frames@2026-12-08.toml",),
     reworded=True,
 )
 
@@ -276,19 +279,18 @@ class FrameClassifier:
         library_frames: tuple[str, ...] = (),
     ) -> None:
         files = (version.library_file, *version.more_library_files)
-        patterns: dict[str, list[str]] = {}
-        for data_file in files:
-            for name, table in _data(data_file).items():
-                patterns.setdefault(name, []).extend(table["patterns"])
+        patterns = _globs(files)
         self._source = " + ".join(files)
         self._app = _PatternSet.of(app_frames) if app_frames else None
         self._library = {
             name: _PatternSet.of((*globs, *library_frames)) for name, globs in patterns.items()
         }
         self._extra = _PatternSet.of(library_frames)
+        runtime = (
+            (version.runtime_file, *version.more_runtime_files) if version.runtime_file else ()
+        )
         self._runtime = {
-            name: _PatternSet.of(tuple(table["patterns"]))
-            for name, table in (_data(version.runtime_file) if version.runtime_file else {}).items()
+            name: _PatternSet.of(tuple(globs)) for name, globs in _globs(runtime).items()
         }
         self._lib_folders = version.lib_folders
         self._cache: dict[tuple[str, str, str], tuple[bool, str]] = {}
@@ -723,6 +725,15 @@ def _promote(note: FrameNote, used: list[list[str]], why: str) -> FrameNote:
 def _data(data_file: str) -> dict[str, Any]:
     """One of the shipped data files (``triagebot/data``), by name."""
     return tomllib.loads(resources.files("triagebot.data").joinpath(data_file).read_text("utf-8"))
+
+
+def _globs(files: tuple[str, ...]) -> dict[str, list[str]]:
+    """Each language's globs in the data files, in their order."""
+    patterns: dict[str, list[str]] = {}
+    for data_file in files:
+        for name, table in _data(data_file).items():
+            patterns.setdefault(name, []).extend(table["patterns"])
+    return patterns
 
 
 def _entry_points(data_file: str | None) -> dict[str, re.Pattern[str]]:
