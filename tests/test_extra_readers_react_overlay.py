@@ -14,7 +14,7 @@ from email.message import EmailMessage
 from hypothesis import given
 from hypothesis import strategies as st
 
-from triagebot.mail.parse import parse_message
+from triagebot.mail.parse import ParseSettings, parse_message
 from triagebot.mail.report import Kind
 from triagebot.stack.detect import find_trace
 from triagebot.stack.extra import react_overlay
@@ -149,6 +149,14 @@ def test_an_overlay_in_a_mail_is_a_report_even_with_its_marked_line_taken_for_a_
     report = parse_message(mail(SHOPPING_CART))
     assert report.kind is Kind.ERROR_REPORT
     assert report.trace is not None and frames(report.trace)[0][0] == "Products.render"
+
+
+def test_under_a_version_before_the_reader_the_overlay_stays_what_it_was() -> None:
+    """A service configured with v4 decides as before the reader came: the overlay's header
+    alone is a mention, so no report is signed by its type and message, which two bugs share."""
+    v4 = ParseSettings(signature_version="v4")
+    assert parse_message(mail(SHOPPING_CART), v4).kind is Kind.OTHER
+    assert parse_message(mail(SHOPPING_CART), ParseSettings()).kind is Kind.ERROR_REPORT
 
 
 def test_locations_without_the_overlays_marks_are_not_a_stack() -> None:

@@ -166,6 +166,10 @@ class TestSettings:
         with pytest.raises(ValueError, match=name):
             ParseSettings(**{name: 0})
 
+    def test_an_unknown_signature_version_is_refused(self) -> None:
+        with pytest.raises(ValueError, match="unknown signature version 'v0'"):
+            ParseSettings(signature_version="v0")
+
     def test_ordinary_mail_is_never_cut(self) -> None:
         """Every mail the repository has parses without a truncation note."""
         paths = [*TESTS.glob("mails/*.eml"), *TESTS.glob("corpus/**/*.eml")]

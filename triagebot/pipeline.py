@@ -109,7 +109,7 @@ class Pipeline:
             own_addresses=Identity.from_config(config).addresses,
             max_part_chars=config.reports.max_part_chars,
             max_frames=config.reports.max_frames,
-            named_languages=self.signer.version.named,
+            signature_version=self.signer.version.version,
         )
         self.older_signers = tuple(
             _signer(config.signature, version)

@@ -36,7 +36,7 @@ from triagebot.mail.mime import MAX_PART_CHARS, Content, decode_header_value, wa
 from triagebot.mail.report import Kind, Report
 from triagebot.stack.detect import find_trace
 from triagebot.stack.model import UNKNOWN_TYPE, Trace
-from triagebot.stack.signature import DEFAULT_VERSION, SIGNATURE_VERSIONS
+from triagebot.stack.signature import DEFAULT_VERSION, SIGNATURE_VERSIONS, read_later
 from triagebot.stack.text import MAX_FRAMES
 
 __all__ = [
@@ -80,11 +80,12 @@ class ParseSettings:
     own_message_id_prefix: str = MESSAGE_ID_PREFIX
     max_part_chars: int = MAX_PART_CHARS
     max_frames: int = MAX_FRAMES
-    #: Languages whose unnamed traces the configured signature version signs under the name
-    #: their text gives (``SignatureVersion.named``): such a trace without frames, named by its
-    #: runtime's printout (PHP's ``Uncaught Error: ... in x.php:66 Stack trace: #0 {main}``),
-    #: is a report; under a version that does not read the name it would be signed nameless.
-    named_languages: tuple[str, ...] = SIGNATURE_VERSIONS[DEFAULT_VERSION].named
+    #: The configured signature version: a trace makes a report as that version reads it
+    #: (``signature.reading``). A trace without frames named by its runtime's printout (PHP's
+    #: ``Uncaught Error: ... in x.php:66 Stack trace: #0 {main}``) is one only where the version
+    #: reads the name (``SignatureVersion.named``), else it would be signed nameless; a trace
+    #: found by a reader newer than the version (``Trace.since``) is what the text read as before.
+    signature_version: str = DEFAULT_VERSION
     _reporters: AddressSet = field(init=False, repr=False, compare=False)
     _own: AddressSet = field(init=False, repr=False, compare=False)
     _header_keys: tuple[tuple[str, str], ...] = field(init=False, repr=False, compare=False)
@@ -92,6 +93,8 @@ class ParseSettings:
     def __post_init__(self) -> None:
         if self.max_part_chars < 1 or self.max_frames < 1:
             raise ValueError("max_part_chars and max_frames must be at least 1")
+        if self.signature_version not in SIGNATURE_VERSIONS:
+            raise ValueError(f"unknown signature version {self.signature_version!r}")
         object.__setattr__(self, "_reporters", AddressSet(self.report_senders))
         object.__setattr__(self, "_own", AddressSet(self.own_addresses))
         keys = tuple((h.lower(), key) for h, key in self.metadata_headers.items())
@@ -332,19 +335,20 @@ def _is_report_block(trace: Trace, metadata: Mapping[str, str]) -> bool:
 
 
 def _reports(trace: Trace, settings: ParseSettings) -> bool:
-    """Whether a trace makes its mail a report by itself: it has frames, or it is a named
-    exception an application's logger wrote at an error level (``Trace.logged_at``) or a
-    runtime printed (``Trace.printed_by``), or its runtime's printout names its exception
-    for a signature version that signs it under that name (``ParseSettings.named_languages``)."""
+    """Whether a trace makes its mail a report by itself, as the configured signature version
+    reads it (``ParseSettings.signature_version``: a trace a newer reader found is what the
+    text read as before, ``Trace.since``): it has frames, or it is a named exception
+    an application's logger wrote at an error level (``Trace.logged_at``) or a runtime printed
+    (``Trace.printed_by``), or its runtime's printout names it for that version."""
+    version = SIGNATURE_VERSIONS[settings.signature_version]
+    signed = trace
+    if trace.first_reading is not None and read_later(trace, version):
+        signed = trace.first_reading
     return (
-        trace.frame_count > 0
-        or (bool(trace.logged_at or trace.printed_by) and _named(trace))
-        or _printout_named(trace, settings)
+        signed.frame_count > 0
+        or (bool(signed.logged_at or signed.printed_by) and _named(signed))
+        or (trace.named is not None and trace.language in version.named)
     )
-
-
-def _printout_named(trace: Trace, settings: ParseSettings) -> bool:
-    return trace.named is not None and trace.language in settings.named_languages
 
 
 def _why_frameless(trace: Trace) -> str:

@@ -427,6 +427,11 @@ def reworded(language: str, message: str) -> str:
     return text
 
 
+def read_later(trace: Trace, version: SignatureVersion) -> bool:
+    """Whether a reader newer than ``version`` read ``trace`` (``Trace.since``)."""
+    return bool(trace.since) and version.version in older_versions(trace.since)
+
+
 def message_template(message: str) -> str:
     """Variable parts replaced: ``Order 42 not found`` → ``Order <n> not found``."""
     text = message.strip()[:500]
@@ -489,12 +494,11 @@ class Signer:
 
     def reading(self, trace: Trace) -> Trace:
         """The reading of the text this version signs: a version older than unwrapping, or than
-        the reader that read it (``Trace.since``), signs what the text gave as it was, when that
-        was a trace at all; a version that names
-        unnamed exceptions signs one under its name (``Trace.named``)."""
+        the reader that read it (``read_later``), signs what the text gave as it was, when that
+        was a trace at all; a version that names unnamed exceptions signs one under its name
+        (``Trace.named``)."""
         first = trace.first_reading
-        late = trace.since and self.version.version in older_versions(trace.since)
-        if first is not None and (late or not self.version.unwrapped):
+        if first is not None and (read_later(trace, self.version) or not self.version.unwrapped):
             return first
         if trace.named is not None and trace.language in self.version.named:
             only = trace.exceptions[0]
