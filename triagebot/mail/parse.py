@@ -81,7 +81,7 @@ class ParseSettings:
     max_part_chars: int = MAX_PART_CHARS
     max_frames: int = MAX_FRAMES
     #: The configured signature version: a trace makes a report as that version reads it
-    #: (``signature.reading``). A trace without frames named by its runtime's printout (PHP's
+    #: (``Signer.reading``). A trace without frames named by its runtime's printout (PHP's
     #: ``Uncaught Error: ... in x.php:66 Stack trace: #0 {main}``) is one only where the version
     #: reads the name (``SignatureVersion.named``), else it would be signed nameless; a trace
     #: found by a reader newer than the version (``Trace.since``) is what the text read as before.

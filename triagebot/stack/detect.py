@@ -121,6 +121,7 @@ def _second_reading(
 
 
 def _since(trace: Trace | None, version: str) -> Trace | None:
+    """``trace`` marked with the first version that signs its reader's reading."""
     return replace(trace, since=version) if trace is not None and version else trace
 
 

@@ -657,9 +657,9 @@ class Signer:
         else:
             norm = language.normalize_frame(signed)
             key, hint, skip, source = norm.key, norm.hint, norm.skip, norm.source
+        tail = f"; {renamed}" if renamed else ""
         if skip:
-            skipped = f"skip: {hint}; {renamed}" if renamed else f"skip: {hint}"
-            return key, False, True, skipped, None
+            return key, False, True, f"skip: {hint}{tail}", None
         in_app, why = self.classifier.classify(name, frame)
         runtime = not in_app and self.classifier.runtime(name, frame)
         if runtime:
@@ -671,8 +671,7 @@ class Signer:
                 package = source
         elif not in_app and not runtime:
             package = key
-        why = f"{why}; {hint}" if hint else why
-        return key, in_app, False, f"{why}; {renamed}" if renamed else why, package
+        return key, in_app, False, (f"{why}; {hint}" if hint else why) + tail, package
 
     def _renamed(self, name: str, language: Language | None, frame: Frame) -> tuple[Frame, str]:
         """The frame as this version signs it (``SignatureVersion.renamed``) and why."""

@@ -12,7 +12,6 @@ the rest is read by ``python.parse``, so the frames are built and keyed as it bu
 from __future__ import annotations
 
 import re
-from dataclasses import replace
 
 from triagebot.stack import Reader, python
 from triagebot.stack.model import UNKNOWN_TYPE, Trace
@@ -44,7 +43,7 @@ def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
     for _, cut in zip(range(_TRIES), _CUT.finditer(text), strict=False):
         trace = python.parse(_HEADER + _frame_line(text, cut) + text[cut.end() :], max_frames)
         if trace is not None and trace.root is not None and trace.root.type != UNKNOWN_TYPE:
-            return replace(trace, first_reading=None)
+            return trace
     return None
 
 
