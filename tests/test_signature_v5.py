@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from triagebot.stack.detect import find_trace
 from triagebot.stack.model import Trace
-from triagebot.stack.signature import DEFAULT_VERSION, Signer, explain, reworded
+from triagebot.stack.signature import Signer, explain, reworded
 
 V4, V5 = Signer("v4"), Signer("v5")
 
@@ -76,10 +76,6 @@ def parsed(text: str) -> Trace:
     trace = find_trace(text)
     assert trace is not None
     return trace
-
-
-def test_v5_is_the_default() -> None:
-    assert DEFAULT_VERSION == "v5" == Signer().version.version
 
 
 def test_one_launcher_under_its_versioned_names_on_python_2_and_3_is_one_bug() -> None:

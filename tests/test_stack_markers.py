@@ -220,6 +220,14 @@ READER_FRAGMENTS = {
         "    raise RegexMatchError(",
         "AttributeError: 'str' object has no attribute 'decode'",
     ),
+    "python_dedented": (
+        "Traceback (most recent call last):",
+        'File "/usr/lib/python3.6/json/__init__.py", line 354, in loads',
+        "return _default_decoder.decode(s)",
+        'File "/usr/lib/python3.6/json/decoder.py", line 355, in raw_decode',
+        "obj, end = self.scan_once(s, idx)",
+        "json.decoder.JSONDecodeError: Expecting ',' delimiter: line 1 column 777 (char 776)",
+    ),
     "react_overlay": (
         "TypeError: Cannot read property 'map' of undefined",
         "Products.render",

@@ -508,7 +508,7 @@ class LoggingConfig:
 class SignatureConfig:
     """``[signature]``: which frames are the application's own (globs on name or file path)."""
 
-    version: str = "v5"
+    version: str = "v6"
     app_frames: tuple[str, ...] = ()
     library_frames: tuple[str, ...] = ()
 

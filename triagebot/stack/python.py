@@ -27,7 +27,15 @@ from triagebot.stack.text import (
     restore_breaks,
 )
 
-__all__ = ["LANGUAGE", "has_marker", "normalize_frame", "parse", "source_key"]
+__all__ = [
+    "LANGUAGE",
+    "has_marker",
+    "is_exception_line",
+    "is_frame_line",
+    "normalize_frame",
+    "parse",
+    "source_key",
+]
 
 _HEADER = re.compile(r"Traceback \(most recent call last\):")
 _FILE = re.compile(r'File "[^"\n]+", line \d+')
@@ -273,6 +281,21 @@ def renames(frame: Frame) -> tuple[Frame, str] | None:
     name = parts[-1].removesuffix(".py").removesuffix(".exe")
     name = name.rstrip("0123456789.").rstrip("-") or name
     return replace(frame, module=name, file=name), "a launcher, keyed by its name alone"
+
+
+def is_frame_line(line: str) -> bool:
+    """Whether ``line`` is a frame line (``File "...", line N``), at any indentation."""
+    return _FRAME.match(line) is not None
+
+
+def is_exception_line(line: str) -> bool:
+    """Whether ``line`` reads as an exception line: ``Type: message``, or a bare type whose
+    name says it is one (``KeyboardInterrupt``), never a bare word (a ``raise`` source line)."""
+    line = line.rstrip()
+    found = _EXCEPTION.match(line)
+    return found is not None and (
+        found["msg"] is not None or _INLINE_EXCEPTION.match(line) is not None
+    )
 
 
 def has_marker(text: str) -> bool:

@@ -154,7 +154,12 @@ SIGNATURE_VERSIONS["v5"] = replace(
 )
 
 
-DEFAULT_VERSION = "v5"
+# v5, and: a Python traceback whose lines lost their indentation (an HTML mail's text without
+# ``<pre>``, a CI console) is read whole (``stack.extra.python_dedented``, ``Reader.since``).
+SIGNATURE_VERSIONS["v6"] = replace(SIGNATURE_VERSIONS["v5"], version="v6")
+
+
+DEFAULT_VERSION = "v6"
 
 
 def older_versions(version: str) -> tuple[str, ...]:
