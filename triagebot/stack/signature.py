@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import re
 import tomllib
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass, field, fields, replace
 from functools import cache, partial
 from importlib import resources
@@ -231,7 +231,11 @@ def glob_regex(patterns: tuple[str, ...] | list[str]) -> re.Pattern[str] | None:
     group per glob makes a long list 40 times slower to match."""
     if not patterns:
         return None
-    parts = (_glob_part(p) for p in patterns if p.strip())
+    return _whole(_glob_part(p) for p in patterns if p.strip())
+
+
+def _whole(parts: Iterable[str]) -> re.Pattern[str]:
+    """One regex matching a whole text that one of ``parts`` matches."""
     return re.compile(r"\A(?:" + "|".join(parts) + r")\Z", re.DOTALL)
 
 
@@ -273,7 +277,7 @@ class _PatternSet:
 
 @cache
 def _one_glob(pattern: str) -> re.Pattern[str]:
-    return re.compile(rf"\A(?:{_glob_part(pattern)})\Z", re.DOTALL)
+    return _whole([_glob_part(pattern)])
 
 
 @cache

@@ -51,9 +51,9 @@ def read(text: str, max_frames: int = MAX_FRAMES) -> Trace | None:
 
 
 def _is_source(lines: list[str], index: int) -> bool:
-    """Whether ``lines[index]`` is the source line of the unindented frame line above it: any
-    line that another frame follows, else any line but the exception's (one that the next
-    line does not look like an exception line after)."""
+    """Whether ``lines[index]`` is the source line of the unindented frame line above it. A
+    line another frame follows always is; any other is too, unless it reads as an exception
+    line and the line after it does not (``x: int = f()`` before the exception is source)."""
     line = lines[index]
     if not _is_frame(lines[index - 1]) or not line[:1].strip() or _is_frame(line):
         return False
