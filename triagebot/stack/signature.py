@@ -748,8 +748,11 @@ def _promote(note: FrameNote, used: list[list[str]], why: str) -> FrameNote:
     return note
 
 
+@cache
 def _data(data_file: str) -> dict[str, Any]:
-    """One of the shipped data files (``triagebot/data``), by name."""
+    """One of the shipped data files (``triagebot/data``), by name, read once: every signature
+    version loads mostly the same files, and reading them was most of a pipeline's start-up.
+    Read-only for its callers, which share it."""
     return tomllib.loads(resources.files("triagebot.data").joinpath(data_file).read_text("utf-8"))
 
 
